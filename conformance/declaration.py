@@ -414,7 +414,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         fix(fota, "image")
 
 
-def parse_declaration(text: str, source: str = "<declaration>", base: Path | None = None) -> Declaration:
+def parse_declaration(
+    text: str, source: str = "<declaration>", base: Path | None = None
+) -> Declaration:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -423,14 +425,19 @@ def parse_declaration(text: str, source: str = "<declaration>", base: Path | Non
         line = mark.line + 1 if mark is not None else None
         raise DeclarationError(source, [("", line, f"not valid YAML: {exc}")]) from None
     if not isinstance(data, dict):
-        raise DeclarationError(source, [("", 1, "expected a mapping of sections (device:, host:, …)")])
+        expected = "expected a mapping of sections (device:, host:, …)"
+        raise DeclarationError(source, [("", 1, expected)])
     missing: list[tuple[str | int, ...]] = []
     data = _interpolate(data, (), missing)
     if missing:
         raise DeclarationError(
             source,
             [
-                (".".join(map(str, p[:-1])), _line_of(node, p[:-1]), f"environment variable ${{{p[-1]}}} is not set")
+                (
+                    ".".join(map(str, p[:-1])),
+                    _line_of(node, p[:-1]),
+                    f"environment variable ${{{p[-1]}}} is not set",
+                )
                 for p in missing
             ],
         )

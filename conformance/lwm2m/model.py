@@ -82,10 +82,11 @@ class Path:
         m = _PATH.match(text)
         if not m:
             raise ProtocolError("lwm2m-path", f"not an LwM2M path: {text!r}")
-        parts = [int(p) if p is not None else None for p in m.groups()]
-        if any(p is not None and p > 65535 for p in parts):
+        obj, inst, res, rinst = (int(p) if p is not None else None for p in m.groups())
+        if any(p is not None and p > 65535 for p in (obj, inst, res, rinst)):
             raise ProtocolError("lwm2m-path", f"id above 65535 in {text!r}")
-        return cls(*parts)
+        assert obj is not None  # the pattern requires the object id
+        return cls(obj, inst, res, rinst)
 
     def __str__(self) -> str:
         ids = [self.object_id, self.instance_id, self.resource_id, self.resource_instance_id]

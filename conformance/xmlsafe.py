@@ -1,0 +1,76 @@
+"""The one way the suite parses XML from outside: hardened lxml, errors as ProtocolError.
+
+Devices and vendor files are untrusted. The parser never resolves entities, never touches the
+network, refuses any DOCTYPE that declares entities (billion laughs, XXE) and bounds size and
+nesting depth, so an attack is refused quickly with a finding instead of eating the lab.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from conformance.errors import ProtocolError
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_blank_text=True,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def parse(
+    data: bytes, *, protocol: str, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
+) -> etree._Element:
+    """Parse untrusted XML; raise :class:`ProtocolError` naming the problem and the line."""
+    if len(data) > max_bytes:
+        raise ProtocolError(protocol, f"document of {len(data)} bytes exceeds {max_bytes}")
+    # An external DOCTYPE (real DM clients send one) is harmless as it is never loaded; an
+    # internal subset is where entity bombs live, so it is refused before lxml sees it.
+    head = data[:4096].upper()
+    doctype = head.split(b"<!DOCTYPE", 1)[1][:2048] if b"<!DOCTYPE" in head else b""
+    if b"<!ENTITY" in head or b"[" in doctype.split(b">", 1)[0]:
+        raise ProtocolError(protocol, "DOCTYPE internal subset refused", where="prolog")
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        line = getattr(exc, "lineno", None)
+        raise ProtocolError(
+            protocol, f"not well-formed XML: {exc.msg}", where=f"line {line}"
+        ) from None
+    except (ValueError, TypeError) as exc:  # e.g. an encoding declaration lxml rejects
+        raise ProtocolError(protocol, f"unreadable XML: {exc}") from None
+    if root is None:
+        raise ProtocolError(protocol, "empty document")
+    _check_depth(root, protocol, max_depth)
+    return root
+
+
+def _check_depth(root: etree._Element, protocol: str, max_depth: int) -> None:
+    stack: list[tuple[etree._Element, int]] = [(root, 1)]
+    while stack:
+        element, depth = stack.pop()
+        if depth > max_depth:
+            where = f"line {element.sourceline}"
+            raise ProtocolError(protocol, f"nesting deeper than {max_depth} levels", where=where)
+        if isinstance(element, etree._Entity):  # never resolved; a reference is refused
+            where = f"line {element.sourceline}"
+            raise ProtocolError(protocol, f"entity reference {element.text} refused", where=where)
+        stack.extend((child, depth + 1) for child in element)
+
+
+def local_name(element: etree._Element) -> str:
+    """Tag without namespace (DM clients differ in how they declare namespaces)."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return ""
+    return tag.rsplit("}", 1)[-1]
