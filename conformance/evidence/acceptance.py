@@ -1,0 +1,233 @@
+"""The acceptance report: requirement → verdict → cases → evidence, for a lab to sign.
+
+Every requirement of the catalog gets a row, including the ones no case covers ("NOT
+COVERED") and the ones the declaration makes not applicable (with the claimed exception as the
+reason). Written as ``acceptance.json`` (for tools and ``conformance compare``) and
+``acceptance.html`` (self-contained, for people). A run that was interrupted is written with
+``"complete": false`` so a partial report is never mistaken for a full one.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import conformance
+from conformance.declaration import Declaration
+from conformance.evidence.casefiles import EvidenceFile
+from conformance.requirements import CATALOG, Requirement
+from conformance.verdicts import Verdict
+
+NOT_COVERED = "NOT COVERED"
+# The worst verdict among a requirement's cases decides it.
+_SEVERITY = [
+    Verdict.FAIL,
+    Verdict.ERROR,
+    Verdict.INCONCLUSIVE,
+    Verdict.PASS,
+    Verdict.NOT_APPLICABLE,
+]
+
+
+@dataclass
+class CaseResult:
+    nodeid: str
+    requirement: str | None
+    verdict: Verdict
+    message: str = ""
+    duration: float = 0.0
+    evidence: list[EvidenceFile] = field(default_factory=list)
+
+
+def requirement_verdict(verdicts: Iterable[Verdict]) -> str:
+    seen = set(verdicts)
+    for verdict in _SEVERITY:
+        if verdict in seen:
+            return verdict.value
+    return NOT_COVERED
+
+
+def _applicability(req: Requirement, dut: Declaration) -> str | None:
+    """Why ``req`` does not apply to ``dut`` (None when it applies)."""
+    claim = dut.exception_for(req.id)
+    if claim is not None:
+        return f"exception claimed ({claim.exception}): {claim.reason}"
+    if req.protocol == "csv":
+        if dut.features.host_identity_reporting and not dut.csv.files:
+            return "the device reports host identity (ODIS/DHIR); no CSV file declared"
+        return None
+    if req.protocol != dut.protocol:
+        return f"the device's DM client is {dut.protocol}, this requirement is for {req.protocol}"
+    if req.fota and not dut.features.fota:
+        return "FOTA is not declared (optional for new modules, guide §1.5)"
+    return None
+
+
+def suite_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(conformance.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def build_report(
+    cases: Sequence[CaseResult],
+    *,
+    declaration: Declaration,
+    run_dir: Path,
+    started: float,
+    finished: float,
+    lab: dict[str, str] | None = None,
+    complete: bool = True,
+) -> dict[str, Any]:
+    rows = []
+    overall_verdicts: list[str] = []
+    for req in CATALOG:
+        mine = [c for c in cases if c.requirement == req.id]
+        reason = _applicability(req, declaration)
+        if mine:
+            verdict = requirement_verdict(c.verdict for c in mine)
+        elif reason:
+            verdict = Verdict.NOT_APPLICABLE.value
+        else:
+            verdict = NOT_COVERED
+        if reason is None:
+            overall_verdicts.append(verdict)
+        rows.append(
+            {
+                "id": req.id,
+                "title": req.title,
+                "section": req.section,
+                "protocol": req.protocol,
+                "verdict": verdict,
+                "not_applicable_reason": reason,
+                "cases": [
+                    {
+                        "nodeid": c.nodeid,
+                        "verdict": c.verdict.value,
+                        "message": c.message,
+                        "duration": round(c.duration, 3),
+                        "evidence": [e.to_json(run_dir) for e in c.evidence],
+                    }
+                    for c in mine
+                ],
+            }
+        )
+    unmapped = [c.nodeid for c in cases if c.requirement is None]
+    return {
+        "suite": {
+            "name": "conformance",
+            "version": conformance.__version__,
+            "commit": suite_commit(),
+        },
+        "device": declaration.summary(),
+        "lab": lab or {},
+        "started": _iso(started),
+        "finished": _iso(finished),
+        "complete": complete,
+        "verdict": _overall(overall_verdicts, complete),
+        "counts": {v.value: sum(c.verdict is v for c in cases) for v in Verdict},
+        "requirements": rows,
+        "cases_without_requirement": unmapped,
+    }
+
+
+def _overall(verdicts: list[str], complete: bool) -> str:
+    if Verdict.FAIL.value in verdicts:
+        return Verdict.FAIL.value
+    if Verdict.ERROR.value in verdicts:
+        return Verdict.ERROR.value
+    if not complete or any(v in (Verdict.INCONCLUSIVE.value, NOT_COVERED) for v in verdicts):
+        return Verdict.INCONCLUSIVE.value
+    if Verdict.PASS.value in verdicts:
+        return Verdict.PASS.value
+    return Verdict.NOT_APPLICABLE.value
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    json_path = run_dir / "acceptance.json"
+    json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    html_path = run_dir / "acceptance.html"
+    html_path.write_text(render_html(report), encoding="utf-8")
+    return json_path, html_path
+
+
+_CSS = """
+body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;width:100%}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}.PASS{color:#1b5e20;font-weight:bold}.FAIL{color:#c62828;font-weight:bold}
+.ERROR{color:#6a1b9a;font-weight:bold}.INCONCLUSIVE{color:#e65100;font-weight:bold}
+.NOT_APPLICABLE,.NOT_COVERED{color:#555}.case td{font-size:90%;background:#fafafa}
+pre{white-space:pre-wrap;margin:0}
+.incomplete{background:#fff3e0;padding:8px;border:1px solid #e65100}
+"""
+
+
+def _cls(verdict: str) -> str:
+    return verdict.replace(" ", "_")
+
+
+def render_html(report: dict[str, Any]) -> str:
+    esc = html.escape
+    device = report["device"]
+    out = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>Acceptance report — {esc(device.get('device', ''))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Acceptance report — {esc(device.get('device', ''))}</h1>",
+    ]
+    if not report["complete"]:
+        out.append("<p class='incomplete'>This run was interrupted: the report is INCOMPLETE.</p>")
+    verdict = report["verdict"]
+    out.append(f"<p>Overall verdict: <span class='{_cls(verdict)}'>{esc(verdict)}</span></p>")
+    suite = report["suite"]
+    facts = {
+        **device,
+        "suite": f"{suite['name']} {suite['version']} ({suite['commit']})",
+        "started": report["started"],
+        "finished": report["finished"],
+    }
+    out.append("<table class='facts'>")
+    out.extend(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+    out.append("</table><h2>Requirements</h2><table class='requirements'>")
+    out.append(
+        "<tr><th>Requirement</th><th>Title</th><th>§</th><th>Verdict</th><th>Notes</th></tr>"
+    )
+    for row in report["requirements"]:
+        v = row["verdict"]
+        note = row["not_applicable_reason"] or ""
+        out.append(
+            f"<tr class='requirement' id='{esc(row['id'])}'><td>{esc(row['id'])}</td>"
+            f"<td>{esc(row['title'])}</td><td>{esc(row['section'])}</td>"
+            f"<td class='{_cls(v)}'>{esc(v)}</td><td>{esc(note)}</td></tr>"
+        )
+        for case in row["cases"]:
+            links = " ".join(
+                f"<a href='{esc(e['path'])}'>{esc(e['kind'])}</a>" for e in case["evidence"]
+            )
+            out.append(
+                f"<tr class='case'><td></td><td colspan='2'>{esc(case['nodeid'])}</td>"
+                f"<td class='{_cls(case['verdict'])}'>{esc(case['verdict'])}</td>"
+                f"<td><pre>{esc(case['message'])}</pre>{links}</td></tr>"
+            )
+    out.append("</table></body></html>")
+    return "\n".join(out)
