@@ -1,0 +1,694 @@
+"""SyncML DM 1.2 XML codec: bytes <-> :class:`~conformance.omadm.model.SyncML`.
+
+The mapping goes through a small neutral element tree (:class:`Node`) so that the WBXML
+codec shares it: model <-> Node here, Node <-> XML here, Node <-> WBXML in ``wbxml``.
+
+Decoding is tolerant of what real clients do (no namespace, prefixes, MetInf without its
+namespace, Format/Type swapped, NUL escapes in Data, nested XML in Data) and keeps the values
+as sent; it is strict about structure: an element the DTD does not put there, a duplicate of a
+single element or a missing mandatory one is a :class:`ProtocolError` naming the element path
+(``SyncBody/Get[2]/Item[1]``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from conformance import xmlsafe
+from conformance.errors import ProtocolError
+from conformance.omadm.model import (
+    COMMAND_TYPES,
+    METINF_NS,
+    SYNCML_NS,
+    Alert,
+    Atomic,
+    Chal,
+    Command,
+    Cred,
+    Exec,
+    Item,
+    ItemCommand,
+    Meta,
+    Results,
+    Sequence,
+    Status,
+    SyncHdr,
+    SyncML,
+)
+
+PROTOCOL = "syncml-xml"
+DOCTYPE = (
+    '<!DOCTYPE SyncML PUBLIC "-//SYNCML//DTD SyncML 1.2//EN" '
+    '"http://www.openmobilealliance.org/tech/DTD/OMA-TS-SyncML_RepPro_DTD-V1_2.dtd">'
+)
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+# MetInf elements the model has fields for, in the MetInf DTD order (used when encoding).
+_META_FIELDS: dict[str, str] = {
+    "Format": "format",
+    "Type": "type",
+    "Mark": "mark",
+    "Size": "size",
+    "Version": "version",
+    "NextNonce": "next_nonce",
+    "MaxMsgSize": "max_msg_size",
+    "MaxObjSize": "max_obj_size",
+}
+_META_INTS = frozenset({"size", "max_msg_size", "max_obj_size"})
+# Commands that may appear inside Atomic/Sequence (SyncML DM 1.2 DTD, minus Sync/Map).
+_NESTABLE = frozenset(
+    {"Add", "Delete", "Copy", "Atomic", "Replace", "Sequence", "Get", "Exec", "Alert"}
+)
+
+
+@dataclass
+class Node:
+    """A SyncML element, independent of XML or WBXML.
+
+    ``text`` is the content of a leaf: ``None`` for an empty element, ``bytes`` only for WBXML
+    opaque data that is not UTF-8. ``opaque`` says the content came (or should go) as WBXML
+    OPAQUE; XML ignores it.
+    """
+
+    name: str
+    ns: str = SYNCML_NS
+    children: list[Node] = field(default_factory=list)
+    text: str | bytes | None = None
+    opaque: bool = False
+
+    def iter(self) -> Iterator[Node]:
+        yield self
+        for child in self.children:
+            yield from child.iter()
+
+
+# --------------------------------------------------------------------------- model -> Node
+
+
+def _leaf(name: str, text: str | bytes | None, ns: str = SYNCML_NS) -> Node:
+    return Node(name, ns, text=text)
+
+
+def _meta_node(meta: Meta) -> Node:
+    node = Node("Meta")
+    for name, attr in _META_FIELDS.items():
+        value = getattr(meta, attr)
+        if value is not None:
+            node.children.append(_leaf(name, str(value), METINF_NS))
+    for name, value in meta.extra.items():
+        node.children.append(_leaf(name, value, METINF_NS))
+    return node
+
+
+def _meta_is_empty(meta: Meta) -> bool:
+    return all(getattr(meta, attr) is None for attr in _META_FIELDS.values()) and not meta.extra
+
+
+def _cred_node(cred: Cred) -> Node:
+    node = Node("Cred")
+    # An absent <Meta> decodes to Meta(); encoding it back as absent keeps the round trip.
+    if not _meta_is_empty(cred.meta):
+        node.children.append(_meta_node(cred.meta))
+    node.children.append(_leaf("Data", cred.data))
+    return node
+
+
+def _loc_node(name: str, uri: str, loc_name: str | None) -> Node:
+    node = Node(name, children=[_leaf("LocURI", uri)])
+    if loc_name is not None:
+        node.children.append(_leaf("LocName", loc_name))
+    return node
+
+
+def _item_node(item: Item) -> Node:
+    node = Node("Item")
+    if (item.target is None and item.target_name is not None) or (
+        item.source is None and item.source_name is not None
+    ):
+        raise ProtocolError(PROTOCOL, "an Item LocName needs its LocURI", where="Item")
+    if item.target is not None:
+        node.children.append(_loc_node("Target", item.target, item.target_name))
+    if item.source is not None:
+        node.children.append(_loc_node("Source", item.source, item.source_name))
+    if item.meta is not None:
+        node.children.append(_meta_node(item.meta))
+    if item.data is not None:
+        data = Node("Data", text=item.data)
+        data.opaque = _wants_opaque(item)
+        node.children.append(data)
+    if item.more_data:
+        node.children.append(Node("MoreData"))
+    return node
+
+
+def _wants_opaque(item: Item) -> bool:
+    """WBXML: binary formats and values a STR_I cannot carry (it ends at NUL) go OPAQUE."""
+    if isinstance(item.data, bytes):
+        return True
+    fmt = item.meta.format if item.meta is not None else None
+    return fmt in ("b64", "bin") or (item.data is not None and "\x00" in item.data)
+
+
+def _optional(node: Node, name: str, text: str | None) -> None:
+    # Mandatory-by-DTD values the model keeps as "" when a device left them out: re-encode
+    # "" as absent so that what a device sent round-trips unchanged.
+    if text:
+        node.children.append(_leaf(name, text))
+
+
+def _command_node(cmd: Command) -> Node:
+    node = Node(cmd.name, children=[_leaf("CmdID", cmd.cmd_id)])
+    add = node.children.append
+    if isinstance(cmd, Status):
+        _optional(node, "MsgRef", cmd.msg_ref)
+        _optional(node, "CmdRef", cmd.cmd_ref)
+        _optional(node, "Cmd", cmd.cmd)
+        for ref in cmd.target_refs:
+            add(_leaf("TargetRef", ref))
+        for ref in cmd.source_refs:
+            add(_leaf("SourceRef", ref))
+        if cmd.cred is not None:
+            add(_cred_node(cmd.cred))
+        if cmd.chal is not None:
+            chal = Node("Chal")
+            if not _meta_is_empty(cmd.chal.meta):
+                chal.children.append(_meta_node(cmd.chal.meta))
+            add(chal)
+        _optional(node, "Data", cmd.data)
+        node.children.extend(_item_node(i) for i in cmd.items)
+    elif isinstance(cmd, Results):
+        _optional(node, "MsgRef", cmd.msg_ref)
+        _optional(node, "CmdRef", cmd.cmd_ref)
+        if cmd.meta is not None:
+            add(_meta_node(cmd.meta))
+        for ref in cmd.target_refs:
+            add(_leaf("TargetRef", ref))
+        for ref in cmd.source_refs:
+            add(_leaf("SourceRef", ref))
+        node.children.extend(_item_node(i) for i in cmd.items)
+    elif isinstance(cmd, Alert):
+        if cmd.no_resp:
+            add(Node("NoResp"))
+        if cmd.cred is not None:
+            add(_cred_node(cmd.cred))
+        _optional(node, "Data", cmd.data)
+        if cmd.correlator is not None:
+            add(_leaf("Correlator", cmd.correlator))
+        node.children.extend(_item_node(i) for i in cmd.items)
+    elif isinstance(cmd, Atomic | Sequence):
+        if cmd.no_resp:
+            add(Node("NoResp"))
+        if cmd.meta is not None:
+            add(_meta_node(cmd.meta))
+        node.children.extend(_command_node(c) for c in cmd.commands)
+    elif isinstance(cmd, ItemCommand):
+        if cmd.no_resp:
+            add(Node("NoResp"))
+        if cmd.cred is not None:
+            add(_cred_node(cmd.cred))
+        if cmd.meta is not None:
+            add(_meta_node(cmd.meta))
+        if isinstance(cmd, Exec) and cmd.correlator is not None:
+            add(_leaf("Correlator", cmd.correlator))
+        node.children.extend(_item_node(i) for i in cmd.items)
+    else:
+        raise ProtocolError(PROTOCOL, f"cannot encode command type {type(cmd).__name__}")
+    return node
+
+
+def to_tree(msg: SyncML) -> Node:
+    """The element tree of a message (shared by the XML and WBXML encoders)."""
+    hdr = msg.header
+    header = Node("SyncHdr", children=[_leaf("VerDTD", hdr.ver_dtd)])
+    _optional(header, "VerProto", hdr.ver_proto)
+    header.children += [_leaf("SessionID", hdr.session_id), _leaf("MsgID", hdr.msg_id)]
+    header.children.append(_loc_node("Target", hdr.target, hdr.target_name))
+    header.children.append(_loc_node("Source", hdr.source, hdr.source_name))
+    if hdr.resp_uri is not None:
+        header.children.append(_leaf("RespURI", hdr.resp_uri))
+    if hdr.no_resp:
+        header.children.append(Node("NoResp"))
+    if hdr.cred is not None:
+        header.children.append(_cred_node(hdr.cred))
+    if hdr.meta is not None:
+        header.children.append(_meta_node(hdr.meta))
+    body = Node("SyncBody", children=[_command_node(c) for c in msg.body])
+    if msg.final:
+        body.children.append(Node("Final"))
+    return Node("SyncML", children=[header, body])
+
+
+# --------------------------------------------------------------------------- Node -> model
+
+
+class _Children:
+    """The children of one element, checked against what the DTD allows there."""
+
+    def __init__(
+        self,
+        node: Node,
+        path: str,
+        allowed: frozenset[str] | set[str],
+        repeatable: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        self.path = path
+        self.by_name: dict[str, list[tuple[Node, str]]] = {}
+        self.ordered: list[tuple[Node, str]] = []
+        if node.children and node.text is not None:
+            raise ProtocolError(
+                PROTOCOL, f"text mixed with elements in <{node.name}>", where=path or node.name
+            )
+        for child in node.children:
+            seen = self.by_name.setdefault(child.name, [])
+            index = len(seen) + 1
+            child_path = _join(path, child.name, index if child.name in repeatable else None)
+            if child.name not in allowed:
+                raise ProtocolError(
+                    PROTOCOL, f"unexpected element <{child.name}>", where=child_path
+                )
+            if seen and child.name not in repeatable:
+                raise ProtocolError(
+                    PROTOCOL, f"more than one <{child.name}>", where=f"{child_path}[{index}]"
+                )
+            seen.append((child, child_path))
+            self.ordered.append((child, child_path))
+
+    def one(self, name: str) -> tuple[Node, str] | None:
+        found = self.by_name.get(name)
+        return found[0] if found else None
+
+    def all(self, name: str) -> list[tuple[Node, str]]:
+        return self.by_name.get(name, [])
+
+    def has(self, name: str) -> bool:
+        return name in self.by_name
+
+    def text(self, name: str, *, required: bool = False) -> str | None:
+        found = self.one(name)
+        if found is None:
+            if required:
+                raise ProtocolError(PROTOCOL, f"missing <{name}>", where=_join(self.path, name))
+            return None
+        return _text(*found)
+
+    def texts(self, name: str) -> list[str]:
+        return [_text(n, p) for n, p in self.all(name)]
+
+
+def _join(path: str, name: str, index: int | None = None) -> str:
+    step = f"{name}[{index}]" if index is not None else name
+    return f"{path}/{step}" if path else step
+
+
+def _text(node: Node, path: str) -> str:
+    if node.children:
+        raise ProtocolError(PROTOCOL, f"<{node.name}> must hold text, not elements", where=path)
+    if isinstance(node.text, bytes):
+        try:
+            return node.text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(
+                PROTOCOL, f"<{node.name}> is not UTF-8 text", where=path, data=node.text
+            ) from None
+    return node.text or ""
+
+
+def _meta(node: Node, path: str) -> Meta:
+    meta = Meta()
+    for child in node.children:
+        child_path = _join(path, child.name)
+        attr = _META_FIELDS.get(child.name)
+        if attr is None:
+            if child.name in meta.extra:
+                raise ProtocolError(PROTOCOL, f"more than one <{child.name}>", where=child_path)
+            meta.extra[child.name] = _any_content(child)
+            continue
+        if getattr(meta, attr) is not None:
+            raise ProtocolError(PROTOCOL, f"more than one <{child.name}>", where=child_path)
+        text = _text(child, child_path)
+        if attr in _META_INTS:
+            try:
+                setattr(meta, attr, int(text))
+            except ValueError:
+                raise ProtocolError(
+                    PROTOCOL, f"<{child.name}> is not an integer: {text!r}", where=child_path
+                ) from None
+        else:
+            setattr(meta, attr, text)
+    return meta
+
+
+def _any_content(node: Node) -> str:
+    """Text of an element the model does not know (kept, never dropped); nested as XML."""
+    if not node.children:
+        if isinstance(node.text, bytes):
+            return node.text.decode("utf-8", "replace")
+        return node.text or ""
+    return "".join(
+        etree.tostring(_to_element(child, None), encoding=str) for child in node.children
+    )
+
+
+def _cred(node: Node, path: str) -> Cred:
+    kids = _Children(node, path, {"Meta", "Data"})
+    meta_node = kids.one("Meta")
+    meta = _meta(*meta_node) if meta_node else Meta()
+    return Cred(data=kids.text("Data") or "", meta=meta)
+
+
+def _loc(node: Node, path: str) -> tuple[str, str | None]:
+    kids = _Children(node, path, {"LocURI", "LocName"})
+    uri = kids.text("LocURI", required=True)
+    assert uri is not None
+    return uri, kids.text("LocName")
+
+
+def _item(node: Node, path: str) -> Item:
+    kids = _Children(node, path, {"Target", "Source", "Meta", "Data", "MoreData"})
+    item = Item()
+    if target := kids.one("Target"):
+        item.target, item.target_name = _loc(*target)
+    if source := kids.one("Source"):
+        item.source, item.source_name = _loc(*source)
+    if meta := kids.one("Meta"):
+        item.meta = _meta(*meta)
+    if data := kids.one("Data"):
+        data_node = data[0]
+        if data_node.children:  # nested document (WBXML LITERAL tags): kept as its XML text
+            item.data = _any_content(data_node)
+        else:
+            item.data = data_node.text if data_node.text is not None else ""
+    item.more_data = kids.has("MoreData")
+    return item
+
+
+def _items(kids: _Children) -> list[Item]:
+    return [_item(n, p) for n, p in kids.all("Item")]
+
+
+_ITEM_CMD_CHILDREN = frozenset({"CmdID", "NoResp", "Cred", "Meta", "Item"})
+_ALLOWED: dict[str, frozenset[str]] = {
+    "Alert": frozenset({"CmdID", "NoResp", "Cred", "Data", "Correlator", "Item"}),
+    "Exec": _ITEM_CMD_CHILDREN | {"Correlator"},
+    "Atomic": frozenset({"CmdID", "NoResp", "Meta"}) | _NESTABLE,
+    "Sequence": frozenset({"CmdID", "NoResp", "Meta"}) | _NESTABLE,
+    "Status": frozenset(
+        {
+            "CmdID",
+            "MsgRef",
+            "CmdRef",
+            "Cmd",
+            "TargetRef",
+            "SourceRef",
+            "Cred",
+            "Chal",
+            "Data",
+            "Item",
+        }
+    ),
+    "Results": frozenset({"CmdID", "MsgRef", "CmdRef", "Meta", "TargetRef", "SourceRef", "Item"}),
+}
+_REPEATABLE = frozenset({"Item", "TargetRef", "SourceRef"}) | _NESTABLE
+
+
+def _command(node: Node, path: str) -> Command:
+    allowed = _ALLOWED.get(node.name, _ITEM_CMD_CHILDREN)
+    kids = _Children(node, path, allowed, _REPEATABLE)
+    cmd_id = kids.text("CmdID", required=True)
+    assert cmd_id is not None
+    cred = _cred(*c) if (c := kids.one("Cred")) else None
+    meta = _meta(*m) if (m := kids.one("Meta")) else None
+    no_resp = kids.has("NoResp")
+    cmd: Command
+    if node.name == "Status":
+        chal = None
+        if ch := kids.one("Chal"):
+            chal_kids = _Children(ch[0], ch[1], {"Meta"})
+            chal_meta = chal_kids.one("Meta")
+            chal = Chal(meta=_meta(*chal_meta) if chal_meta else Meta())
+        cmd = Status(
+            cmd_id=cmd_id,
+            msg_ref=kids.text("MsgRef") or "",
+            cmd_ref=kids.text("CmdRef") or "",
+            cmd=kids.text("Cmd") or "",
+            data=kids.text("Data") or "",
+            target_refs=kids.texts("TargetRef"),
+            source_refs=kids.texts("SourceRef"),
+            chal=chal,
+            cred=cred,
+            items=_items(kids),
+        )
+    elif node.name == "Results":
+        cmd = Results(
+            cmd_id=cmd_id,
+            msg_ref=kids.text("MsgRef") or "",
+            cmd_ref=kids.text("CmdRef") or "",
+            meta=meta,
+            target_refs=kids.texts("TargetRef"),
+            source_refs=kids.texts("SourceRef"),
+            items=_items(kids),
+        )
+    elif node.name == "Alert":
+        cmd = Alert(
+            cmd_id=cmd_id,
+            data=kids.text("Data") or "",
+            items=_items(kids),
+            correlator=kids.text("Correlator"),
+            no_resp=no_resp,
+            cred=cred,
+        )
+    elif node.name in ("Atomic", "Sequence"):
+        nested = [_command(n, p) for n, p in kids.ordered if n.name in _NESTABLE]
+        container = Atomic if node.name == "Atomic" else Sequence
+        cmd = container(cmd_id=cmd_id, commands=nested, meta=meta, no_resp=no_resp)
+    else:
+        kind = COMMAND_TYPES[node.name]
+        assert issubclass(kind, ItemCommand)
+        cmd = kind(cmd_id=cmd_id, items=_items(kids), meta=meta, no_resp=no_resp, cred=cred)
+        if isinstance(cmd, Exec):
+            cmd.correlator = kids.text("Correlator")
+    return cmd
+
+
+_HEADER_CHILDREN = frozenset(
+    {
+        "VerDTD",
+        "VerProto",
+        "SessionID",
+        "MsgID",
+        "Target",
+        "Source",
+        "RespURI",
+        "NoResp",
+        "Cred",
+        "Meta",
+    }
+)
+
+
+def _header(node: Node, path: str) -> SyncHdr:
+    kids = _Children(node, path, _HEADER_CHILDREN)
+    for name in ("Target", "Source"):
+        if not kids.has(name):
+            raise ProtocolError(PROTOCOL, f"missing <{name}>", where=_join(path, name))
+    target_node, source_node = kids.one("Target"), kids.one("Source")
+    assert target_node is not None and source_node is not None
+    target, target_name = _loc(*target_node)
+    source, source_name = _loc(*source_node)
+    return SyncHdr(
+        ver_dtd=kids.text("VerDTD", required=True) or "",
+        ver_proto=kids.text("VerProto") or "",
+        session_id=kids.text("SessionID", required=True) or "",
+        msg_id=kids.text("MsgID", required=True) or "",
+        target=target,
+        target_name=target_name,
+        source=source,
+        source_name=source_name,
+        resp_uri=kids.text("RespURI"),
+        no_resp=kids.has("NoResp"),
+        cred=_cred(*c) if (c := kids.one("Cred")) else None,
+        meta=_meta(*m) if (m := kids.one("Meta")) else None,
+    )
+
+
+def from_tree(root: Node) -> SyncML:
+    """The message of an element tree (shared by the XML and WBXML decoders)."""
+    if root.name != "SyncML":
+        raise ProtocolError(
+            PROTOCOL, f"root element is <{root.name}>, not <SyncML>", where=root.name
+        )
+    kids = _Children(root, "", {"SyncHdr", "SyncBody"})
+    hdr = kids.one("SyncHdr")
+    if hdr is None:
+        raise ProtocolError(PROTOCOL, "missing <SyncHdr>", where="SyncHdr")
+    body = kids.one("SyncBody")
+    if body is None:
+        raise ProtocolError(PROTOCOL, "missing <SyncBody>", where="SyncBody")
+    header = _header(*hdr)
+    commands = set(COMMAND_TYPES)
+    body_kids = _Children(body[0], "SyncBody", commands | {"Final"}, commands)
+    return SyncML(
+        header=header,
+        body=[_command(n, p) for n, p in body_kids.ordered if n.name != "Final"],
+        final=body_kids.has("Final"),
+    )
+
+
+# --------------------------------------------------------------------------- XML <-> Node
+
+# NUL is not an XML character, yet clients send it raw or as &#0; inside Data. Before lxml
+# sees the document each NUL becomes a private-use character absent from the input, and is
+# turned back into NUL in the decoded text.
+_NUL_REFS = re.compile(rb"\x00|&#0+;|&#[xX]0+;")
+_MARKERS = [chr(c) for c in range(0xE000, 0xF900)]
+
+
+def _free_marker(taken: Callable[[str], bool]) -> str:
+    for marker in _MARKERS:
+        if not taken(marker):
+            return marker
+    raise ProtocolError(PROTOCOL, "no free placeholder for NUL characters")
+
+
+def _protect_nul(data: bytes) -> tuple[bytes, str | None]:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:1] == b"\x00" or data[1:2] == b"\x00":
+        return data, None  # UTF-16: NUL bytes are part of characters
+    if not _NUL_REFS.search(data):
+        return data, None
+    marker = _free_marker(lambda m: m.encode() in data)
+    return _NUL_REFS.sub(marker.encode(), data), marker
+
+
+def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
+    """Neutral tree of a parsed XML element; nested XML in ``<Data>`` becomes its text."""
+    name = xmlsafe.local_name(element)
+    tag = element.tag if isinstance(element.tag, str) else ""
+    ns = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+    node = Node(name, ns)
+    children = [c for c in element if isinstance(c.tag, str)]
+    if name == "Data" and children:
+        node.text = _restore(_inner_xml(element, ns), marker)
+    elif children:
+        node.children = [element_to_node(c, marker) for c in children]
+        stray = (element.text or "") + "".join(c.tail or "" for c in element)
+        if stray.strip():  # text mixed with elements: kept so that the mapping refuses it
+            node.text = _restore(stray, marker)
+    elif element.text is not None:
+        node.text = _restore(element.text, marker)
+    return node
+
+
+def _restore(text: str, marker: str | None) -> str:
+    return text.replace(marker, "\x00") if marker else text
+
+
+def _inner_xml(element: etree._Element, outer_ns: str) -> str:
+    """Data's content as the device wrote it, without the SyncML namespace it inherits."""
+    parts = [element.text or ""]
+    for child in element:
+        copy = etree.fromstring(etree.tostring(child))  # detached copy, tail excluded
+        if outer_ns:
+            for el in copy.iter():
+                if isinstance(el.tag, str) and el.tag.startswith("{" + outer_ns + "}"):
+                    el.tag = xmlsafe.local_name(el)
+            etree.cleanup_namespaces(copy)
+        parts.append(etree.tostring(copy, encoding=str))
+        parts.append(child.tail or "")
+    return "".join(parts)
+
+
+def _to_element(
+    node: Node, parent: etree._Element | None, marker: str | None = None, path: str = ""
+) -> etree._Element:
+    tag = f"{{{node.ns}}}{node.name}" if node.ns else node.name
+    # MetInf children carry their own default namespace, as real clients write them.
+    nsmap: Any = {None: node.ns} if node.ns and (parent is None or node.ns == METINF_NS) else None
+    if parent is None:
+        element = etree.Element(tag, nsmap=nsmap)
+    else:
+        element = etree.SubElement(parent, tag, nsmap=nsmap)
+    path = _join(path, node.name) if node.name != "SyncML" else ""
+    if node.text is not None:
+        text = node.text
+        if isinstance(text, bytes):
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(
+                    PROTOCOL, "binary data cannot travel in XML (use b64)", where=path
+                ) from None
+        if marker:
+            text = text.replace("\x00", marker)
+        try:
+            element.text = text
+        except ValueError:
+            raise ProtocolError(
+                PROTOCOL, "text has characters XML cannot carry", where=path
+            ) from None
+    for child in node.children:
+        _to_element(child, element, marker, path)
+    return element
+
+
+def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
+    """Serialise a neutral tree as UTF-8 XML with declaration (NUL written as ``&#0;``)."""
+    texts = [n.text for n in root.iter() if isinstance(n.text, str)]
+    marker = None
+    if any("\x00" in t for t in texts):
+        marker = _free_marker(lambda m: any(m in t for t in texts))
+    element = _to_element(root, None, marker)
+    body = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
+    if marker:
+        body = body.replace(marker.encode(), b"&#0;")
+    head = XML_DECLARATION + (DOCTYPE.encode() + b"\n" if doctype else b"")
+    return head + body
+
+
+def xml_to_tree(data: bytes) -> Node:
+    """Parse untrusted XML (hardened) into a neutral tree."""
+    protected, marker = _protect_nul(data)
+    root = xmlsafe.parse(protected, protocol=PROTOCOL)
+    return element_to_node(root, marker)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def decode(data: bytes) -> SyncML:
+    """Decode a SyncML DM XML message; any defect raises :class:`ProtocolError`."""
+    try:
+        return from_tree(xml_to_tree(data))
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # never let lxml/codec bugs escape
+        raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
+
+
+def encode(msg: SyncML, *, doctype: bool = False) -> bytes:
+    """Encode a message as UTF-8 XML, default namespace SYNCML:SYNCML1.2."""
+    return tree_to_xml(to_tree(msg), doctype=doctype)
+
+
+def pretty(data: bytes) -> str:
+    """Indented XML for transcripts and reports; never raises."""
+    try:
+        protected, marker = _protect_nul(data)
+        root = xmlsafe.parse(protected, protocol=PROTOCOL)
+        text = etree.tostring(root, pretty_print=True, encoding=str)
+        return text.replace(marker, "\\x00") if marker else text
+    except Exception as exc:  # a transcript must show something whatever the bytes are
+        return fallback_repr(data, exc)
+
+
+def fallback_repr(data: bytes, exc: BaseException | None = None) -> str:
+    """Readable form of bytes that could not be parsed."""
+    reason = f"[not parseable: {exc}]\n" if exc is not None else ""
+    text = data[:65536].decode("utf-8", "backslashreplace")
+    printable = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+    more = f"\n[... {len(data) - 65536} more bytes]" if len(data) > 65536 else ""
+    return reason + printable + more

@@ -1,0 +1,189 @@
+"""WBXML codec: token tables, header variants, content tokens and every malformed-input path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance.errors import ProtocolError
+from conformance.omadm import wbxml, xmlcodec
+from conformance.omadm.model import Item, Meta, Replace, SyncHdr, SyncML
+
+# Hand-assembled document: WBXML 1.2, numeric public id 0x1201, UTF-8, a string table,
+# STR_T, STR_I, OPAQUE, ENTITY and SWITCH_PAGE (tokens from the SyncML 1.2 WBXML annex).
+STRTBL = b"IMEI:1\x00http://lab\x00"
+HAND = (
+    b"\x02\xa4\x01\x6a" + bytes([len(STRTBL)]) + STRTBL
+    + b"\x6d"  # SyncML
+    + b"\x6c"  # SyncHdr
+    + b"\x71\x03" + b"1.2\x00\x01"  # VerDTD
+    + b"\x72\x03" + b"DM/1.2\x00\x01"  # VerProto
+    + b"\x65\x03" + b"7\x00\x01"  # SessionID
+    + b"\x5b\x03" + b"1\x00\x01"  # MsgID
+    + b"\x6e\x57\x83\x07\x01\x01"  # Target/LocURI STR_T 7 -> http://lab
+    + b"\x67\x57\x83\x00\x01\x01"  # Source/LocURI STR_T 0 -> IMEI:1
+    + b"\x5a\x00\x01\x4c\x03" + b"2048\x00\x01\x01"  # Meta, page 1, MaxMsgSize
+    + b"\x01"  # end SyncHdr
+    + b"\x00\x00\x6b"  # page 0, SyncBody
+    + b"\x60\x4b\x03" + b"2\x00\x01"  # Replace, CmdID
+    + b"\x54\x6e\x57\x03" + b"./a\x00\x01\x01"  # Item, Target/LocURI
+    + b"\x5a\x00\x01\x47\x03" + b"bin\x00\x01\x01"  # Meta/Format (page 1)
+    + b"\x00\x00\x4f\xc3\x03\xff\x00\x01\x01\x01"  # Data OPAQUE ff 00 01
+    + b"\x54\x4f\x03" + b"a\x00\x02\x81\x00\x03" + b"b\x00\x01\x01"  # Item/Data a, ENTITY é? b
+    + b"\x01"  # end Replace
+    + b"\x12"  # Final (no content)
+    + b"\x01\x01"  # end SyncBody, end SyncML
+)
+
+
+def test_hand_assembled_document() -> None:
+    msg = wbxml.decode(HAND)
+    assert msg.header.target == "http://lab" and msg.header.source == "IMEI:1"
+    assert msg.header.meta == Meta(max_msg_size=2048)
+    replace = msg.body[0]
+    assert isinstance(replace, Replace)
+    assert replace.items[0].data == b"\xff\x00\x01"  # binary OPAQUE stays bytes
+    assert replace.items[0].meta == Meta(format="bin")
+    assert replace.items[1].data == "a\x80b"  # ENTITY 0x80 between two inline strings
+    assert msg.final
+
+
+def test_encoder_shape() -> None:
+    msg = SyncML(SyncHdr("1", "1", "t", "s"),
+                 [Replace("2", items=[Item(target="./a", meta=Meta(format="b64"), data="QQ==")])])
+    out = wbxml.encode(msg)
+    public_id = wbxml.PUBLIC_ID_TEXT.encode() + b"\x00"
+    # version 1.2, literal public id at string-table index 0, UTF-8 (106), table length
+    assert out[:5] == bytes([0x02, 0x00, 0x00, 0x6A, len(public_id)])
+    assert out[5:5 + len(public_id)] == public_id
+    assert out[5 + len(public_id)] == 0x6D  # <SyncML> with content
+    assert b"\x4f\xc3\x04QQ==" in out  # b64 data travels as OPAQUE
+    assert b"\x00\x01\x47\x03b64\x00\x01" in out  # SWITCH_PAGE 1, Format STR_I, END
+
+
+@pytest.mark.parametrize("version", [0x01, 0x02, 0x03])
+def test_versions_1_1_to_1_3_decode(version: int) -> None:
+    assert wbxml.decode(bytes([version]) + HAND[1:]).header.source == "IMEI:1"
+
+
+def test_data_as_inline_string_or_opaque_decodes_the_same() -> None:
+    msg = SyncML(SyncHdr("1", "1", "t", "s"),
+                 [Replace("2", items=[Item(target="./a", data="hello")])])
+    as_str = wbxml.encode(msg)
+    assert b"\x4f\x03hello\x00\x01" in as_str
+    as_opaque = as_str.replace(b"\x4f\x03hello\x00\x01", b"\x4f\xc3\x05hello\x01")
+    assert wbxml.decode(as_opaque) == wbxml.decode(as_str) == msg
+
+
+def test_nul_in_data_travels_opaque() -> None:
+    msg = SyncML(SyncHdr("1", "1", "t", "s"),
+                 [Replace("2", items=[Item(target="./a", data="a\x00b")])])
+    out = wbxml.encode(msg)
+    assert b"\xc3\x03a\x00b" in out and wbxml.decode(out) == msg
+
+
+def test_literal_tags_and_tree_conversion() -> None:
+    xml = (b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+           b"<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>t</LocURI></Target>"
+           b"<Source><LocURI>s</LocURI></Source><Meta><Vendor>x</Vendor></Meta></SyncHdr>"
+           b"<SyncBody/></SyncML>")
+    out = wbxml.xml_to_wbxml(xml)
+    assert b"Vendor\x00" in out  # no token: a LITERAL tag named through the string table
+    msg = wbxml.decode(out)
+    assert msg.header.meta == Meta(extra={"Vendor": "x"}) and msg.header.ver_proto == ""
+    assert xmlcodec.decode(wbxml.wbxml_to_xml(out)) == msg
+
+
+def test_wbxml_to_xml_binary_opaque() -> None:
+    with pytest.raises(ProtocolError):
+        wbxml.wbxml_to_xml(HAND)
+    shown = wbxml.wbxml_to_xml(HAND, binary="hex")
+    assert b"[opaque 3 bytes: ff 00 01]" in shown
+
+
+def test_corpus_round_trips(corpus_file: Path) -> None:
+    msg = xmlcodec.decode(corpus_file.read_bytes())
+    assert wbxml.decode(wbxml.encode(msg)) == msg
+    assert wbxml.decode(wbxml.xml_to_wbxml(corpus_file.read_bytes())) == msg
+
+
+def _offset_error(data: bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        wbxml.decode(data)
+    assert info.value.protocol == "wbxml"
+    return info.value
+
+
+@pytest.mark.parametrize("cut", [0, 1, 2, 4, 10, 40, len(HAND) // 2, len(HAND) - 1])
+def test_truncated_input_names_an_offset(cut: int) -> None:
+    error = _offset_error(HAND[:cut])
+    assert error.where is not None and error.where.startswith("byte ")
+    assert "truncated" in error.message
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment", "offset"),
+    [
+        (b"\x02\xff\xff\xff\xff\xff\x01", "bad mb_u_int32", 1),  # public id of 6 octets
+        (b"\x02\x90\x80\x80\x80\x00\x6a\x00", "bad mb_u_int32", 1),  # value over 32 bits
+        (b"\x07\x01\x6a\x00\x2d", "unsupported WBXML version", 0),
+        (b"\x02\x01\x83\x74\x00\x2d", "unsupported charset", 2),  # UTF-16 (1012+)
+        (b"\x02\x00\x05\x6a\x00\x2d", "string table offset 5 out of range", 1),
+        (b"\x02\x01\x6a\x00\x6d\x7f\x01", "unknown tag token 0x7f", 5),
+        (b"\x02\x01\x6a\x00\x6d\x70\x01", "unknown tag token 0x70", 5),  # reserved 0x30
+        (b"\x02\x01\x6a\x00\x6d\x00\x05\x6c\x01", "unknown code page 5", 6),
+        (b"\x02\x01\x6a\x02a\x00\x6d\x71\x83\x09\x01\x01", "string table offset 9", 8),
+        (b"\x02\x01\x6a\x00\x6d\xad\x00\x01", "attributes", 5),
+        (b"\x02\x01\x6a\x00\x6d\x71\xc0\x01\x01", "unsupported token 0xc0", 6),  # EXT_0
+        (b"\x02\x01\x6a\x00\x01", "END without an open element", 4),
+        (b"\x02\x01\x6a\x00\x2d\x2d", "bytes after the root element", 5),
+        (b"\x02\x01\x6a\x00\x03a\x00", "content outside the root element", 4),
+        (b"\x02\x01\x6a\x00\x6d\x71\xc3\x05ab\x01\x01", "opaque data of 5 bytes", 8),
+        (b"\x02\x01\x6a\x00\x6d\x71\x03ab", "unterminated inline string", 7),
+    ],
+)
+def test_malformed_input_names_the_offset(data: bytes, fragment: str, offset: int) -> None:
+    error = _offset_error(data)
+    assert fragment in error.message
+    assert error.where == f"byte {offset}"
+
+
+def test_missing_end_is_reported() -> None:
+    error = _offset_error(b"\x02\x01\x6a\x00\x6d\x6c")
+    assert "END of <SyncHdr>" in error.message and error.where == "byte 6"
+
+
+def test_depth_is_bounded() -> None:
+    deep = b"\x02\x01\x6a\x00" + b"\x74" * 100 + b"\x01" * 100
+    assert "nesting deeper" in _offset_error(deep).message
+
+
+def test_structure_errors_come_from_the_shared_mapping() -> None:
+    no_header = b"\x02\x01\x6a\x00\x6d\x6b\x01\x01"  # <SyncML><SyncBody/></SyncML>
+    with pytest.raises(ProtocolError) as info:
+        wbxml.decode(no_header)
+    assert info.value.where == "SyncHdr"
+
+
+@given(st.binary(max_size=200))
+def test_random_bytes_raise_only_protocol_errors(data: bytes) -> None:
+    try:
+        wbxml.decode(data)
+    except ProtocolError:
+        pass
+
+
+@given(st.data())
+def test_mutated_valid_documents_raise_only_protocol_errors(data: st.DataObject) -> None:
+    doc = bytearray(HAND)
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(0, len(doc) - 1))
+        doc[index] = data.draw(st.integers(0, 255))
+    try:
+        wbxml.decode(bytes(doc))
+        wbxml.wbxml_to_xml(bytes(doc), binary="hex")
+    except ProtocolError:
+        pass
