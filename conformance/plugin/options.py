@@ -1,0 +1,86 @@
+"""Command-line options, and which declaration a run uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.declaration import (
+    Declaration,
+    DeclarationError,
+    builtin_declaration,
+    load_declaration,
+)
+
+BUILTIN_PREFIX = "builtin:"
+PROTOCOLS = ("omadm", "lwm2m")
+CATALOG_FOLDER = "testcases"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "AT&T DM conformance suite")
+    group.addoption(
+        "--dut",
+        metavar="FILE",
+        default=None,
+        help="device declaration (YAML), or builtin:omadm / builtin:lwm2m; default: the "
+        "built-in declaration of the collected testcases' protocol",
+    )
+    group.addoption(
+        "--reports",
+        metavar="DIR",
+        default=None,
+        help="where run folders go (default: ./reports); each run gets "
+        "<DIR>/<UTC timestamp>-<device>/ and <DIR>/latest",
+    )
+    group.addoption(
+        "--fault",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="inject a simulator fault (repeatable; `conformance faults omadm|lwm2m` lists them)",
+    )
+    group.addoption(
+        "--run-name",
+        metavar="NAME",
+        default=None,
+        help="name of the run folder instead of <UTC timestamp>-<device>",
+    )
+
+
+def load_dut(value: str) -> Declaration:
+    """``--dut`` → Declaration; a bad file is a usage error naming the field and line."""
+    if value.startswith(BUILTIN_PREFIX):
+        protocol = value[len(BUILTIN_PREFIX) :]
+        if protocol not in PROTOCOLS:
+            raise pytest.UsageError(
+                f"--dut {value}: unknown built-in declaration; use builtin:omadm or builtin:lwm2m"
+            )
+        return builtin_declaration(protocol)  # type: ignore[arg-type]
+    try:
+        return load_declaration(value)
+    except DeclarationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def guess_protocol(args: list[str]) -> tuple[str, bool]:
+    """The protocol of the catalog folders named on the command line.
+
+    Returns (protocol, certain). ``testcases/lwm2m`` → ("lwm2m", True); a mix or nothing to go
+    on → ("omadm", False): the other protocol's cases are then deselected, with a notice.
+    """
+    found: set[str] = set()
+    for arg in args:
+        parts = set(Path(arg.split("::", 1)[0]).parts)
+        found.update(p for p in PROTOCOLS if p in parts)
+    if len(found) == 1:
+        return found.pop(), True
+    return "omadm", False
+
+
+def names_catalog(args: list[str]) -> bool:
+    """True when a command-line path lies in a ``testcases`` folder (a conformance run)."""
+    return any(
+        CATALOG_FOLDER in Path(arg.split("::", 1)[0]).resolve().parts for arg in args if arg
+    )

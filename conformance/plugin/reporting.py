@@ -1,0 +1,147 @@
+"""The run folder's reports: JUnit XML and pytest-html set up in it, verdicts.json at the end."""
+
+from __future__ import annotations
+
+import html
+import xml.etree.ElementTree as ET
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.evidence.runfolder import RunFolder
+from conformance.plugin.state import ConformanceRun
+from conformance.verdicts import Verdict
+
+
+def setup_reports(config: pytest.Config, run: ConformanceRun) -> None:
+    """Create the run folder and point pytest's JUnit XML and pytest-html into it.
+
+    Runs in a tryfirst ``pytest_configure``: junitxml and pytest-html read these options in
+    their own ``pytest_configure``. A ``--junitxml``/``--html`` given by the user wins.
+    """
+    decl = run.declaration
+    run.run_folder = RunFolder.create(run.reports, decl.device.name, run.run_name)
+    run.started = datetime.now(UTC)
+    if not getattr(config.option, "xmlpath", None):
+        config.option.xmlpath = str(run.run_folder.junit)
+    if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+        config.option.htmlpath = str(run.run_folder.html)
+        config.option.self_contained_html = True
+    run.run_folder.write_declaration(declaration_summary(run))
+
+
+def declaration_summary(run: ConformanceRun) -> dict[str, Any]:
+    """Secret-free: Declaration.summary() plus features and claimed exceptions."""
+    decl = run.declaration
+    return {
+        "source": run.origin,
+        **decl.summary(),
+        "features": decl.features.model_dump(mode="json"),
+        "exceptions": [e.model_dump(mode="json") for e in decl.exceptions],
+        "faults": list(run.faults),
+    }
+
+
+class RunReporter:
+    """Registered for a conformance run: fills the reports and writes the run folder's files."""
+
+    def __init__(self, run: ConformanceRun) -> None:
+        self.run = run
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        try:
+            from pytest_metadata.plugin import metadata_key  # type: ignore[import-untyped]
+        except ImportError:  # pytest-html not installed: no environment table to fill
+            return
+        metadata = session.config.stash.get(metadata_key, None)
+        if metadata is not None:  # pytest-html shows it as the report's "Environment"
+            metadata["Device declaration"] = self.run.origin
+            for key, value in self.run.declaration.summary().items():
+                metadata[f"DUT {key}"] = value
+            if self.run.faults:
+                metadata["Injected faults"] = ", ".join(self.run.faults)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = f"Conformance run: {self.run.declaration.device.name}"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="verdict">Verdict</th>')
+        cells.insert(2, '<th class="sortable" data-column-type="requirement">Requirement</th>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        verdict = getattr(report, "verdict", None)
+        requirement = getattr(report, "requirement", None) or ""
+        text = verdict.value if isinstance(verdict, Verdict) else ""
+        cells.insert(1, f'<td class="col-verdict">{html.escape(text)}</td>')
+        cells.insert(2, f'<td class="col-requirement">{html.escape(requirement)}</td>')
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        # Innermost wrapper: junitxml and pytest-html have written their files; the terminal
+        # summary (an outer wrapper) comes after this and can name the finished folder.
+        result = yield
+        finish_run(session, self.run)
+        return result
+
+
+def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
+    run.results.harness_problems.extend(run.lab_problems)
+    if run.lab_problems and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if run.run_folder is None:
+        return
+    xmlpath = getattr(session.config.option, "xmlpath", None)
+    if xmlpath and Path(xmlpath).is_file():
+        fix_junit(Path(xmlpath))
+    run.run_folder.write_verdicts(run.results, run_facts(session, run))
+    run.run_folder.point_latest()
+    session.config.hook.pytest_conformance_run_complete(
+        config=session.config, run_folder=run.run_folder, results=run.results
+    )
+
+
+def run_facts(session: pytest.Session, run: ConformanceRun) -> dict[str, Any]:
+    return {
+        "device": run.declaration.device.name,
+        "protocol": run.declaration.protocol,
+        "declaration": run.origin,
+        "faults": list(run.faults),
+        "started": run.started.isoformat() if run.started else None,
+        "finished": datetime.now(UTC).isoformat(),
+        "exit_status": int(session.exitstatus),
+        "failed": run.results.failed(),
+    }
+
+
+def fix_junit(path: Path) -> None:
+    """Make JUnit agree with the verdicts: a call-phase ERROR is an <error>, not a <failure>
+    (pytest writes every call-phase failure as <failure>); a DeviceFault raised in a fixture is
+    a <failure>, not an <error>."""
+    tree = ET.parse(path)
+    changed = False
+    for case in tree.iter("testcase"):
+        verdict = next(
+            (p.get("value") for p in case.iter("property") if p.get("name") == "verdict"), None
+        )
+        want, other = {"ERROR": ("error", "failure"), "FAIL": ("failure", "error")}.get(
+            verdict or "", (None, None)
+        )
+        if want is None:
+            continue
+        for child in case:
+            if child.tag == other:
+                child.tag = want
+                changed = True
+    if not changed:
+        return
+    for suite in tree.iter("testsuite"):
+        cases = list(suite.iter("testcase"))
+        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
+        suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+    tree.write(path, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,96 @@
+"""What the plugin knows about the run and about each case, kept in pytest's stashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.declaration import Declaration
+from conformance.evidence.runfolder import RunFolder, RunResults
+from conformance.plugin.options import BUILTIN_PREFIX, load_dut
+from conformance.verdicts import Verdict
+
+CATALOG_FOLDER = "testcases"
+
+
+@dataclass
+class ConformanceRun:
+    dut_option: str | None  # --dut as given
+    default_protocol: str  # the built-in declaration's protocol when --dut is not given
+    protocol_certain: bool  # False: guessed; the other protocol's cases get a notice
+    active: bool  # a conformance run: it has a run folder and the verdict summary
+    reports: Path
+    run_name: str | None
+    faults: list[str]
+    run_folder: RunFolder | None = None
+    results: RunResults = field(default_factory=RunResults)
+    lab: Any = None  # set by the lab fixture once the lab exists
+    started: datetime | None = None
+    deselected_other_protocol: int = 0
+    lab_problems: list[str] = field(default_factory=list)
+    _declaration: Declaration | None = None
+
+    @property
+    def declaration(self) -> Declaration:
+        """Loaded on first use, so a plain test run never reads a declaration it ignores."""
+        if self._declaration is None:
+            self._declaration = load_dut(self.origin_option)
+        return self._declaration
+
+    @property
+    def origin_option(self) -> str:
+        return self.dut_option or f"{BUILTIN_PREFIX}{self.default_protocol}"
+
+    @property
+    def origin(self) -> str:
+        """Where the declaration came from, for the report header."""
+        return self.dut_option or f"{self.origin_option} (default)"
+
+
+@dataclass
+class CaseState:
+    requirement: str | None
+    verdict: Verdict | None = None  # the case's overall verdict so far (worst of its phases)
+    message: str = ""
+    duration: float = 0.0
+    not_applicable: str | None = None  # reason, decided at collection (markers, exceptions)
+    transcript_start: int | None = None  # transcript mark when the case began
+    transcript_range: tuple[int, int] | None = None
+
+
+RUN_KEY = pytest.StashKey[ConformanceRun]()
+CASE_KEY = pytest.StashKey[CaseState]()
+
+
+def get_run(config: pytest.Config) -> ConformanceRun | None:
+    return config.stash.get(RUN_KEY, None)
+
+
+def requirement_of(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("requirement")
+    if marker is None or not marker.args:
+        return None
+    return str(marker.args[0])
+
+
+def is_case(item: pytest.Item) -> bool:
+    """A certification case: traced to a requirement, or living in the catalog folder.
+
+    Only cases get the verdict model; the project's own tests keep pytest's plain outcomes.
+    """
+    return (
+        item.get_closest_marker("requirement") is not None
+        or CATALOG_FOLDER in Path(str(item.path)).parts
+    )
+
+
+def case_state(item: pytest.Item) -> CaseState:
+    state = item.stash.get(CASE_KEY, None)
+    if state is None:
+        state = CaseState(requirement=requirement_of(item))
+        item.stash[CASE_KEY] = state
+    return state

@@ -1,0 +1,206 @@
+"""requirement/applies markers, §1.5 exceptions and protocol selection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def test_unknown_requirement_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-9999")
+        def test_one(): pass
+        def test_two(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        ["*ERROR collecting*", "*unknown requirement 'CDR-DVM-9999'*", "*1 error*"]
+    )
+
+
+def test_known_requirement_collects(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-4532")
+        def test_one(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
+    assert result.ret == 0
+
+
+def test_bad_applies_arguments_are_collection_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-012")
+        @pytest.mark.applies(feature="fotaa")
+        def test_one(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*applies(feature='fotaa')*"])
+
+
+def test_undeclared_feature_is_not_applicable_with_reason(
+    pytester: pytest.Pytester,
+    write_dut: Callable[..., Path],
+    fake_lab: Callable[[], list[str]],
+    verdicts_of: Callable[[pytest.RunResult], dict[str, str]],
+) -> None:
+    dut = write_dut(features={"fota": False, "fota_package": None})
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-012")
+        @pytest.mark.applies(feature="fota")
+        def test_fota(lab): raise AssertionError("must not run")
+        """
+    )
+    result = pytester.runpytest("--dut", str(dut), "--reports", "reports", "-rs")
+    assert result.ret == 0
+    assert verdicts_of(result) == {"test_fota": "NOT APPLICABLE"}
+    result.stdout.fnmatch_lines(["*does not declare fota (features.fota is false)*"])
+    assert fake_lab() == []  # an N/A case never starts the lab
+
+
+def test_declared_feature_runs(
+    pytester: pytest.Pytester, verdicts_of: Callable[[pytest.RunResult], dict[str, str]]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-012")
+        @pytest.mark.applies(feature="wbxml")
+        def test_wbxml(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
+    assert verdicts_of(result) == {"test_wbxml": "PASS"}
+
+
+def test_fota_requirement_without_fota_is_not_applicable(
+    pytester: pytest.Pytester,
+    write_dut: Callable[..., Path],
+    verdicts_of: Callable[[pytest.RunResult], dict[str, str]],
+) -> None:
+    dut = write_dut(features={"fota": False, "fota_package": None})
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("ATT-DMIG-4.2")
+        def test_fumo(): raise AssertionError("must not run")
+        """
+    )
+    result = pytester.runpytest("--dut", str(dut), "--reports", "reports")
+    assert verdicts_of(result) == {"test_fumo": "NOT APPLICABLE"}
+    assert result.ret == 0
+
+
+def test_claimed_exception_is_not_applicable_with_the_claimed_reason(
+    pytester: pytest.Pytester,
+    write_dut: Callable[..., Path],
+    verdicts_of: Callable[[pytest.RunResult], dict[str, str]],
+) -> None:
+    dut = write_dut(
+        exceptions=[
+            {
+                "requirement": "CDR-DVM-4532",
+                "exception": "unique-tac-per-model",
+                "reason": "TAC 35709906 is used by this model only",
+            }
+        ]
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("CDR-DVM-4532")
+        def test_host_nodes(): raise AssertionError("must not run")
+        @pytest.mark.requirement("CDR-DVM-012")
+        def test_other(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", str(dut), "--reports", "reports", "-rs")
+    assert verdicts_of(result) == {"test_host_nodes": "NOT APPLICABLE", "test_other": "PASS"}
+    result.stdout.fnmatch_lines(
+        ["*exception 'unique-tac-per-model' claimed: TAC 35709906 is used by this model only*"]
+    )
+
+
+def test_other_protocol_is_deselected_not_applicable(
+    pytester: pytest.Pytester, verdicts_of: Callable[[pytest.RunResult], dict[str, str]]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("ATT-DMIG-3.2.2")
+        def test_lwm2m_by_requirement(): pass
+        @pytest.mark.requirement("ATT-DMIG-1.5-CSV")
+        @pytest.mark.applies(protocol="lwm2m")
+        def test_lwm2m_by_marker(): pass
+        @pytest.mark.requirement("ATT-DMIG-1.5-CSV")
+        def test_csv_runs_for_both(): pass
+        @pytest.mark.requirement("CDR-DVM-012")
+        def test_omadm(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
+    assert verdicts_of(result) == {"test_csv_runs_for_both": "PASS", "test_omadm": "PASS"}
+    result.stdout.fnmatch_lines(["*2 passed, 2 deselected*"])
+
+
+def test_catalog_folder_decides_protocol_and_default_declaration(
+    pytester: pytest.Pytester, verdicts_of: Callable[[pytest.RunResult], dict[str, str]]
+) -> None:
+    # No --dut: testcases/lwm2m on the command line selects the built-in LwM2M declaration.
+    folder = pytester.mkpydir("testcases")
+    lwm2m = folder / "lwm2m"
+    lwm2m.mkdir()
+    (lwm2m / "test_reg.py").write_text(
+        "def test_reg(dut):\n    assert dut.protocol == 'lwm2m'\n"
+    )
+    omadm = folder / "omadm"
+    omadm.mkdir()
+    (omadm / "test_dm.py").write_text("def test_dm(): pass\n")
+    result = pytester.runpytest("testcases/lwm2m", "--reports", "reports")
+    assert verdicts_of(result) == {"test_reg": "PASS"}
+    # With the whole catalog and an OMA-DM device, the lwm2m folder is deselected.
+    result = pytester.runpytest("testcases", "--dut", "builtin:omadm", "--reports", "reports")
+    assert verdicts_of(result) == {"test_dm": "PASS"}
+    result.stdout.fnmatch_lines(["*1 lwm2m case(s) deselected*"])
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["*requirement(id)*", "*applies(protocol=None, feature=None)*"])
+
+
+def test_bad_declaration_is_a_usage_error_without_traceback(pytester: pytest.Pytester) -> None:
+    bad = pytester.makefile(".yaml", dut="device: {name: x}\n")
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("--dut", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*invalid device declaration*", "*protocol: required field*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_plain_runs_deselect_nothing(pytester: pytest.Pytester) -> None:
+    # Without a conformance option or a testcases/ path, no declaration is in force: a unit
+    # test that names an LwM2M requirement still runs.
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("ATT-DMIG-3.2.2")
+        def test_lwm2m_unit(): pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
