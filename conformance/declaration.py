@@ -9,6 +9,7 @@ describe the reference devices in ``conformance/simulators/``.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from enum import Enum
@@ -76,8 +77,12 @@ class Device(_Model):
     """The module (or integrated device) itself: DevInfo / DevDetail / LwM2M /3 values."""
 
     name: str = Field(description="A name for reports and run folders.")
-    kind: DeviceKind
-    category: Category = Category.DOM
+    kind: DeviceKind = Field(
+        description="module: an embedded radio module; integrated-device: a host with a module."
+    )
+    category: Category = Field(
+        Category.DOM, description="AT&T test list category: DOM data-only, DVM data and voice."
+    )
     imei: str = Field(description="15 digits with a valid Luhn check digit.")
     imeisv: str = Field(description="The 2-digit software version number of the IMEI SV.")
     manufacturer: str = Field(description="DevInfo/Man, /3/0/0.")
@@ -94,9 +99,10 @@ class Device(_Model):
     @classmethod
     def _imei(cls, v: str) -> str:
         if not re.fullmatch(r"\d{15}", v):
-            raise ValueError("expected 15 digits")
+            raise ValueError(f"expected 15 digits, got {len(v)} characters")
         if not luhn_valid(v):
-            raise ValueError(f"check digit {v[-1]} is wrong (Luhn)")
+            right = next(d for d in "0123456789" if luhn_valid(v[:14] + d))
+            raise ValueError(f"check digit {v[-1]} is wrong (Luhn): expected {right}")
         return v
 
     @field_validator("imeisv")
@@ -110,9 +116,9 @@ class Device(_Model):
 class HostDevice(_Model):
     """Host identity as submitted to PTCRB (CDR-DVM-4532, object 10241, the CSV file)."""
 
-    manufacturer: str
-    model: str
-    software_version: str
+    manufacturer: str = Field(description="HostMan, /10241/0/5905, CSV Host_MFR.")
+    model: str = Field(description="HostMod, /10241/0/5906, CSV Host_Model.")
+    software_version: str = Field(description="HostSwV, /10241/0/5908, CSV Host_SW_Ver.")
     unique_id: str = Field(description="AT&T onboarding Device ID; alphanumeric.")
 
     @field_validator("unique_id")
@@ -126,14 +132,29 @@ class HostDevice(_Model):
 class ExceptionClaim(_Model):
     """An applicability exception of guide §1.5; the requirement becomes NOT APPLICABLE."""
 
-    requirement: str
+    requirement: str = Field(description="The requirement ID it applies to (CDR-DVM-4532 …).")
     exception: Literal[
         "single-integrated-device-model",  # module used by one integrated device with its TACs
         "computing-device-unique-tac",  # module only in computing devices, unique TAC each
         "unique-tac-per-model",  # device with a unique TAC for its model
         "not-supported",  # optional feature not implemented (FOTA, bootstrap…)
-    ]
-    reason: str
+    ] = Field(description="Which exception of guide §1.5 is claimed.")
+    reason: str = Field(description="Why it applies; printed in the report.")
+
+    @model_validator(mode="after")
+    def _known(self) -> ExceptionClaim:
+        from conformance.requirements import BY_ID  # the catalog; imported late, it is data
+
+        req = BY_ID.get(self.requirement)
+        if req is None:
+            raise ValueError(f"requirement: unknown ID; expected one of {', '.join(BY_ID)}")
+        if self.exception != "not-supported" and not req.host_identity:
+            identity = ", ".join(r.id for r in BY_ID.values() if r.host_identity)
+            raise ValueError(
+                f"exception: the guide §1.5 exceptions concern host identity reporting "
+                f"({identity}), not {req.id}"
+            )
+        return self
 
 
 class FotaPackage(_Model):
@@ -143,20 +164,28 @@ class FotaPackage(_Model):
         None, description="The vendor's image; none: the lab makes a reference image."
     )
     new_version: str = Field(description="Firmware version the device reports after the update.")
-    package_type: str = "application/octet-stream"
+    package_type: str = Field(
+        "application/octet-stream", description="Content type the package server sends."
+    )
 
 
 class Features(_Model):
-    fota: bool = False
-    fota_protocols: list[Literal["coap", "coaps", "http", "https", "push"]] = ["coap", "http"]
-    fota_package: FotaPackage | None = None
+    """What the device supports; the cases of an unsupported optional feature do not apply."""
+
+    fota: bool = Field(False, description="FOTA supported (FUMO / object 5): its cases apply.")
+    fota_protocols: list[Literal["coap", "coaps", "http", "https", "push"]] = Field(
+        ["coap", "http"], description="How the device fetches (or is pushed) a package."
+    )
+    fota_package: FotaPackage | None = Field(None, description="Needed when fota is true.")
     fota_errors: list[Literal["out-of-storage", "unsupported-package"]] = Field(
         default_factory=list, description="FOTA error results the lab can provoke."
     )
-    bootstrap: bool = False
-    wbxml: bool = False
-    large_objects: bool = False
-    content_formats: list[ContentFormatName] = ["text", "tlv"]
+    bootstrap: bool = Field(False, description="LwM2M bootstrap (client/server initiated).")
+    wbxml: bool = Field(False, description="OMA-DM: the client accepts and sends WBXML.")
+    large_objects: bool = Field(False, description="OMA-DM: large objects (MoreData).")
+    content_formats: list[ContentFormatName] = Field(
+        ["text", "tlv"], description="LwM2M content formats the client offers."
+    )
     host_identity_reporting: bool = Field(
         True, description="ODIS/DHIR implemented; false: the CSV manual alternative applies."
     )
@@ -171,59 +200,75 @@ class Features(_Model):
 class Notification(_Model):
     """How the lab delivers an OMA-DM Package 0 (server-alerted session)."""
 
-    channel: Literal["udp", "shell", "sms", "none"] = "udp"
+    channel: Literal["udp", "shell", "sms", "none"] = Field(
+        "udp", description="udp datagram, a shell command, WAP Push SMS (serial control), none."
+    )
     address: str | None = Field(None, description="host:port for udp.")
     command: str | None = Field(None, description="for shell: gets the bytes (hex) in $PKG0_HEX.")
     version: int = Field(11, description="The trigger's 10-bit version value to send.")
-    ui_mode: int = Field(0, ge=0, le=3)
+    ui_mode: int = Field(0, ge=0, le=3, description="The trigger's UI mode (0: unspecified).")
+
+    @model_validator(mode="after")
+    def _channel(self) -> Notification:
+        if self.channel == "shell" and not self.command:
+            raise ValueError("command: required with channel: shell")
+        return self
 
 
 class OmaDm(_Model):
-    dm_version: Literal["1.2", "1.3"] = "1.2"
-    encoding: Literal["xml", "wbxml"] = "xml"
-    transport: Literal["http", "https"] = "http"
-    auth: Literal["md5", "hmac", "basic", "none"] = "md5"
-    client_name: str
-    client_secret: SecretStr
-    server_id: str = "ATTLabA"
-    server_secret: SecretStr
+    """The OMA-DM client and its factory DM account (CDR-DVM-012, 3954/3955)."""
+
+    dm_version: Literal["1.2", "1.3"] = Field("1.2", description="VerProto DM/1.2 or DM/1.3.")
+    encoding: Literal["xml", "wbxml"] = Field("xml", description="What the client sends.")
+    transport: Literal["http", "https"] = Field("http", description="How it reaches the lab.")
+    auth: Literal["md5", "hmac", "basic", "none"] = Field(
+        "md5", description="AAuthType of the account; basic/none fail CDR-DVM-3954."
+    )
+    client_name: str = Field(description="Client AAuthName (from AT&T's utility).")
+    client_secret: SecretStr = Field(description="Client AAuthSecret; use ${VAR}.")
+    server_id: str = Field("ATTLabA", description="ServerID / server AAuthName.")
+    server_secret: SecretStr = Field(description="Server AAuthSecret; use ${VAR}.")
     ddf: Path | None = Field(None, description="The vendor's DDF (OMA DM DDF 1.2 XML).")
-    max_msg_size: int = Field(16384, ge=256)
-    notification: Notification = Notification()
+    max_msg_size: int = Field(16384, ge=256, description="The lab's MaxMsgSize.")
+    notification: Notification = Field(Notification(), description="Package 0 delivery.")
 
 
 class LwM2M(_Model):
-    endpoint: str
-    version: Literal["1.0", "1.1", "1.2"] = "1.1"
-    security: Literal["nosec", "psk"] = "nosec"
-    psk_identity: str | None = None
-    psk_key: SecretStr | None = Field(None, description="Hex.")
-    lifetime: int = Field(300, ge=1)
-    binding: str = "U"
+    """The LwM2M client (ATT-DMIG-3.2)."""
+
+    endpoint: str = Field(description="Endpoint client name (ep=), e.g. urn:imei:<IMEI>.")
+    version: Literal["1.0", "1.1", "1.2"] = Field("1.1", description="lwm2m= of Register.")
+    security: Literal["nosec", "psk"] = Field("nosec", description="nosec or DTLS with PSK.")
+    psk_identity: str | None = Field(None, description="PSK identity (needed for psk).")
+    psk_key: SecretStr | None = Field(None, description="PSK key in hex; use ${VAR}.")
+    lifetime: int = Field(300, ge=1, description="Registration lifetime, seconds.")
+    binding: str = Field("U", description="Binding mode (U, UQ, S …).")
     object_ddfs: list[Path] = Field(default_factory=list, description="Vendor DDF XML files.")
 
     @model_validator(mode="after")
     def _psk(self) -> LwM2M:
         if self.security == "psk":
-            if not self.psk_identity or self.psk_key is None:
-                raise ValueError("security: psk needs psk_identity and psk_key")
+            if not self.psk_identity:
+                raise ValueError("psk_identity: required with security: psk")
+            if self.psk_key is None:
+                raise ValueError("psk_key: required with security: psk (hex, e.g. ${PSK_KEY})")
             if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})+", self.psk_key.get_secret_value()):
-                raise ValueError("psk_key: expected hex digits")
+                raise ValueError("psk_key: expected hex digits, an even number of them")
         return self
 
 
 class Lab(_Model):
     """Where the lab listens. Port 0 picks a free port (the built-in devices use that)."""
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Address the servers bind to (0.0.0.0: all).")
     advertised_host: str | None = Field(
         None, description="Address the device uses to reach the lab (package URLs)."
     )
-    omadm_port: int = Field(0, ge=0, le=65535)
-    lwm2m_port: int = Field(0, ge=0, le=65535)
-    lwm2m_dtls_port: int = Field(0, ge=0, le=65535)
-    bootstrap_port: int = Field(0, ge=0, le=65535)
-    package_port: int = Field(0, ge=0, le=65535)
+    omadm_port: int = Field(0, ge=0, le=65535, description="OMA-DM server (HTTP or HTTPS).")
+    lwm2m_port: int = Field(0, ge=0, le=65535, description="LwM2M server, CoAP/UDP.")
+    lwm2m_dtls_port: int = Field(0, ge=0, le=65535, description="LwM2M server, CoAP/DTLS.")
+    bootstrap_port: int = Field(0, ge=0, le=65535, description="LwM2M bootstrap server.")
+    package_port: int = Field(0, ge=0, le=65535, description="Firmware package server.")
 
 
 class Timeouts(_Model):
@@ -236,33 +281,51 @@ class Timeouts(_Model):
 
 
 class SimulatorControl(_Model):
-    type: Literal["simulator"]
+    """Drive a reference device of conformance/simulators (the embedded default)."""
+
+    type: Literal["simulator"] = Field(description="Selects this controller.")
     faults: list[str] = Field(default_factory=list, description="Faults injected by name.")
 
 
 class ShellControl(_Model):
-    type: Literal["shell"]
+    """A shell command per action, run with bash -c."""
+
+    type: Literal["shell"] = Field(description="Selects this controller.")
     commands: dict[Action, str] = Field(
         description="Action -> shell command; lab addresses and action parameters come as "
         "environment variables (LAB_HOST, LAB_OMADM_URL, NEW_FW_VERSION …)."
     )
-    timeout: float = 60
+    timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
 
 class SerialControl(_Model):
-    type: Literal["serial"]
-    port: str
-    baudrate: int = 115200
-    commands: dict[Action, str] = Field(description="Action -> AT command (with {placeholders}).")
+    """AT commands through the module's serial port (pyserial)."""
+
+    type: Literal["serial"] = Field(description="Selects this controller.")
+    port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
+    baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
+    commands: dict[Action, str] = Field(
+        description="Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
+    )
     ok: str = Field("OK", description="Regular expression of a successful final response.")
     error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
-    timeout: float = 10
+    timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
     sms_package0: bool = Field(False, description="Deliver Package 0 as WAP Push SMS (AT+CMGS).")
     sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
 
+    @model_validator(mode="after")
+    def _sms(self) -> SerialControl:
+        if self.sms_package0 and not self.sms_destination:
+            raise ValueError("sms_destination: required with sms_package0: true (an MSISDN)")
+        if self.sms_destination and not re.fullmatch(r"\+?\d{3,20}", self.sms_destination):
+            raise ValueError("sms_destination: expected digits, optionally after '+'")
+        return self
+
 
 class ManualControl(_Model):
-    type: Literal["manual"]
+    """Ask the operator; INCONCLUSIVE in a non-interactive run."""
+
+    type: Literal["manual"] = Field(description="Selects this controller.")
     countdown: float = Field(120, gt=0, description="Seconds the operator has for each action.")
 
 
@@ -274,21 +337,30 @@ Control = Annotated[
 class Csv(_Model):
     """Host identity data files of the manual alternative (ATT-DMIG-1.5-CSV)."""
 
-    files: list[Path] = Field(default_factory=list)
+    files: list[Path] = Field(
+        default_factory=list, description="Host identity CSV files (relative to this file)."
+    )
 
 
 class Declaration(_Model):
-    device: Device
-    host: HostDevice
-    protocol: Literal["omadm", "lwm2m"]
-    omadm: OmaDm | None = None
-    lwm2m: LwM2M | None = None
-    exceptions: list[ExceptionClaim] = Field(default_factory=list)
-    features: Features = Features()
-    lab: Lab = Lab()
-    timeouts: Timeouts = Timeouts()
-    control: Control = Field(default_factory=lambda: ManualControl(type="manual"))
-    csv: Csv = Csv()
+    """A device under test: what it claims (PICS) and how the lab reaches and drives it."""
+
+    device: Device = Field(description="The module or integrated device.")
+    host: HostDevice = Field(description="Host device values as submitted to PTCRB.")
+    protocol: Literal["omadm", "lwm2m"] = Field(description="The DM client the device carries.")
+    omadm: OmaDm | None = Field(None, description="Needed when protocol is omadm.")
+    lwm2m: LwM2M | None = Field(None, description="Needed when protocol is lwm2m.")
+    exceptions: list[ExceptionClaim] = Field(
+        default_factory=list, description="Applicability exceptions claimed (guide §1.5)."
+    )
+    features: Features = Field(Features(), description="Supported optional features.")
+    lab: Lab = Field(Lab(), description="Where the lab listens.")
+    timeouts: Timeouts = Field(Timeouts(), description="Bounds of every wait.")
+    control: Control = Field(
+        default_factory=lambda: ManualControl(type="manual"),
+        description="How the lab makes the device act (default: ask the operator).",
+    )
+    csv: Csv = Field(Csv(), description="The manual alternative to host identity reporting.")
     source: Path | None = Field(None, description="Set by the loader: the file it came from.")
 
     @model_validator(mode="after")
@@ -297,6 +369,13 @@ class Declaration(_Model):
             raise ValueError("protocol: omadm needs an 'omadm:' section")
         if self.protocol == "lwm2m" and self.lwm2m is None:
             raise ValueError("protocol: lwm2m needs an 'lwm2m:' section")
+        if self.omadm is not None and self.omadm.notification.channel == "sms":
+            serial = self.control
+            if not isinstance(serial, SerialControl) or not serial.sms_package0:
+                raise ValueError(
+                    "omadm.notification.channel: sms needs control type serial with "
+                    "sms_package0: true (the lab sends the SMS through the module's modem)"
+                )
         return self
 
     def exception_for(self, requirement: str) -> ExceptionClaim | None:
@@ -379,17 +458,18 @@ def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-            if nxt is None:
+            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key), None)
+            if pair is None:
                 return line
-            node = nxt
+            # The key's line: for a section that is where "device:" is, not its first field.
+            line, node = pair[0].start_mark.line + 1, pair[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
             if key >= len(node.value):
                 return line
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             return line
-        line = node.start_mark.line + 1
     return line
 
 
@@ -421,9 +501,7 @@ def parse_declaration(
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise DeclarationError(source, [("", line, f"not valid YAML: {exc}")]) from None
+        raise DeclarationError(source, [_yaml_problem(exc)]) from None
     if not isinstance(data, dict):
         expected = "expected a mapping of sections (device:, host:, …)"
         raise DeclarationError(source, [("", 1, expected)])
@@ -449,17 +527,72 @@ def parse_declaration(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown field (check the spelling; see docs/declaration.md)"
-            elif err["type"] == "missing":
-                message = "required field is missing"
+            loc, message = _explain(err)
             problems.append((".".join(map(str, loc)), _line_of(node, loc), message))
         raise DeclarationError(source, problems) from None
 
 
 _UNION_TAGS = {"simulator", "shell", "serial", "manual"}
+# Errors whose offending value is safe and useful to quote back ("…, got 'dtls'").
+_QUOTE_INPUT = {
+    "literal_error",
+    "enum",
+    "int_parsing",
+    "int_from_float",
+    "float_parsing",
+    "bool_parsing",
+    "union_tag_invalid",
+}
+_SECRET_NAMES = re.compile(r"secret|key|password", re.IGNORECASE)
+
+
+def _field_names() -> frozenset[str]:
+    """Every field name of the declaration's sections (all are direct subclasses of _Model)."""
+    return frozenset(name for model in _Model.__subclasses__() for name in model.model_fields)
+
+
+def _explain(err: Any) -> tuple[tuple[str | int, ...], str]:
+    """A pydantic error as (field path, message saying what is expected)."""
+    loc: tuple[str | int, ...] = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)
+    )
+    kind, message = err["type"], str(err["msg"]).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _field_names(), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return loc, f"unknown field ({hint}see docs/declaration.md for the fields)"
+    if kind == "missing":
+        return loc, "required field is missing"
+    if kind == "union_tag_invalid":
+        return (*loc, "type"), (
+            f"expected one of {', '.join(sorted(_UNION_TAGS))}; got {err['ctx']['tag']!r}"
+        )
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc, "expected a section (a mapping of fields), got a single value or a list"
+    if loc and loc[-1] == "[key]":
+        return loc[:-1], f"{err['input']!r} is not a valid key here; {message}"
+    if kind == "value_error":
+        # Validators say "<field>: what is wrong"; the field goes into the path (and its line).
+        named = re.match(r"([a-z_]+(?:\.[a-z_]+)*): (.+)", message, re.DOTALL)
+        if named and set(named.group(1).split(".")) <= _field_names():
+            return (*loc, *named.group(1).split(".")), named.group(2)
+    if kind in _QUOTE_INPUT and not any(_SECRET_NAMES.search(str(p)) for p in loc):
+        message = f"{message}; got {err['input']!r}"
+    return loc, message
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, int | None, str]:
+    """A YAML syntax error in one line: what the parser expected, where, and what it was in."""
+    mark = getattr(exc, "problem_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    problem = getattr(exc, "problem", None) or str(exc)
+    message = f"not valid YAML: {problem}"
+    if mark is not None:
+        message += f" (column {mark.column + 1})"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None:
+        message += f", {context} on line {context_mark.line + 1}"
+    return ("", line, message)
 
 
 def load_declaration(path: Path | str) -> Declaration:
