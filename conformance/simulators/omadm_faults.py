@@ -1,0 +1,201 @@
+"""The fault registry of the reference OMA-DM device.
+
+Each fault makes the device break exactly one requirement in exactly one way, so that the
+catalog can prove that its case for that requirement FAILs on it (the fault matrix). A fault
+is chosen by name on the command line (``--fault NAME``, repeatable; ``--list-faults`` prints
+this registry). ``also`` names requirements a fault cannot help breaking too, because the
+requirements overlap on the wire (a DevId without "IMEI:" is wrong for CDR-DVM-012 *and* for
+the DevInfo values of CDR-DVM-440): the fault matrix reads it instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from conformance.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    requirement: str  # the requirement this fault is meant to break
+    description: str  # what the device does differently
+    also: tuple[str, ...] = ()  # requirements the same behaviour necessarily breaks as well
+
+
+_R012 = "CDR-DVM-012"
+_R440 = "CDR-DVM-440"
+_R1533 = "CDR-DVM-1533"
+_R3954 = "CDR-DVM-3954"
+_R3955 = "CDR-DVM-3955"
+_R4532 = "CDR-DVM-4532"
+_FUMO = "ATT-DMIG-4.2"
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        # CDR-DVM-4532: host device reporting
+        Fault(
+            "missing-host-nodes",
+            _R4532,
+            "./DevDetail/Ext has no HostMan, HostMod, HostSwV, HostUniqueID nodes (404).",
+            also=(_R440, _R1533),
+        ),
+        Fault("wrong-imeisv-format", _R4532, './DevDetail/Ext/IMEISV is "7" (one digit).'),
+        Fault(
+            "host-node-wrong-format",
+            _R4532,
+            "./DevDetail/Ext/HostSwV has format int instead of chr.",
+            also=(_R440,),
+        ),
+        Fault(
+            "host-node-not-gettable",
+            _R4532,
+            "./DevDetail/Ext/HostUniqueID has no Get access (405).",
+            also=(_R440,),
+        ),
+        # CDR-DVM-012: OMA DM 1.2 protocol
+        Fault(
+            "wrong-devid",
+            _R012,
+            'DevId (and Source LocURI) is the bare IMEI with a wrong Luhn digit, no "IMEI:".',
+            also=(_R440, _R4532),
+        ),
+        Fault(
+            "basic-auth-only",
+            _R012,
+            "The client authenticates with syncml:auth-basic; both accounts say AAuthType BASIC.",
+            also=(_R3954, _R3955),
+        ),
+        Fault(
+            "ignores-bad-server-cred",
+            _R012,
+            "The client accepts any server credential (212) and executes the commands.",
+        ),
+        Fault(
+            "wrong-status-codes",
+            _R012,
+            "Add on an existing node and Replace on a read-only node are answered 200.",
+            also=(_R440,),
+        ),
+        Fault(
+            "ignores-package0-digest",
+            _R012,
+            "A Package 0 with a wrong digest still starts a session.",
+        ),
+        Fault(
+            "wrong-package0-session-id",
+            _R012,
+            "The session answering a Package 0 uses a SessionID other than the notification's.",
+        ),
+        Fault("no-nonce-retry", _R012, "On Status 401/407 with a Chal the client gives up."),
+        Fault(
+            "ignores-next-nonce",
+            _R012,
+            "The client keeps its old nonce: NextNonce in a Chal is never used.",
+        ),
+        Fault(
+            "wrong-content-type",
+            _R012,
+            "Messages are posted as application/vnd.syncml+xml (the DS type).",
+        ),
+        Fault("no-max-msg-size", _R012, "The SyncHdr Meta carries no MaxMsgSize."),
+        Fault(
+            "ignores-max-msg-size",
+            _R012,
+            "Results go in one message however large, ignoring the lab's MaxMsgSize.",
+        ),
+        # CDR-DVM-3954 / 3955: the factory DM accounts
+        Fault(
+            "account-secret-readable",
+            _R3954,
+            "Get on AAuthSecret returns the secret (200) instead of 405.",
+            also=(_R3955, _R440),
+        ),
+        Fault(
+            "wrong-account-address",
+            _R3954,
+            "The production account's Addr is https://iotprod.example.com/oma.",
+        ),
+        Fault(
+            "wrong-account-values",
+            _R3955,
+            "The development account's ServerID is ATTLabB.",
+        ),
+        Fault(
+            "missing-account-3",
+            _R3954,
+            "There is no third (bootstrap) account node under ./DMAcc.",
+            also=(_R3955, _R440),
+        ),
+        # CDR-DVM-1533: session after a non-FOTA update
+        Fault(
+            "no-post-update-session",
+            _R1533,
+            "After a sideload/OEM-server update the device opens no session by itself.",
+        ),
+        Fault(
+            "stale-host-values",
+            _R1533,
+            "After an update ./DevDetail/Ext/HostSwV keeps (and reports) the old value.",
+        ),
+        # CDR-DVM-440: DDF
+        Fault(
+            "ddf-mismatch",
+            _R440,
+            "./DevDetail/URI/MaxDepth has format int on the device; the DDF says chr.",
+        ),
+        Fault(
+            "wrong-devinfo-values",
+            _R440,
+            "./DevInfo/Man differs from the declared manufacturer.",
+        ),
+        # ATT-DMIG-4.2: FUMO
+        Fault("fumo-no-alert", _FUMO, "No Generic Alert 1226 session after a FUMO update."),
+        Fault(
+            "fumo-accepts-corrupt",
+            _FUMO,
+            "A corrupted or truncated package is reported as a successful update (200).",
+        ),
+        Fault(
+            "fumo-version-unchanged",
+            _FUMO,
+            "After a successful FUMO update ./DevDetail/FwV keeps the old version.",
+        ),
+    )
+}
+
+
+class Faults:
+    """The set of injected faults; asking for a name the registry lacks is a bug, not False."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        names = list(names)
+        unknown = [n for n in names if n not in FAULTS]
+        if unknown:
+            raise ConfigurationError(f"unknown fault(s) {', '.join(unknown)}; see --list-faults")
+        self._active = frozenset(names)
+
+    def __contains__(self, name: object) -> bool:
+        if name not in FAULTS:
+            raise KeyError(f"no fault named {name!r} in the registry")
+        return name in self._active
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._active))
+
+    def __bool__(self) -> bool:
+        return bool(self._active)
+
+    def __repr__(self) -> str:
+        return f"Faults({sorted(self._active)!r})"
+
+
+def describe() -> str:
+    """The registry as text (for --list-faults)."""
+    lines = []
+    for fault in FAULTS.values():
+        also = f" (also {', '.join(fault.also)})" if fault.also else ""
+        lines.append(f"{fault.name:26} {fault.requirement}{also}\n{'':26} {fault.description}")
+    return "\n".join(lines)

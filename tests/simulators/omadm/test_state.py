@@ -1,0 +1,158 @@
+"""Persistent state, the actions on it, and a session against a lab that answers nonsense."""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from conformance.declaration import Declaration
+from conformance.omadm import auth, codec
+from conformance.omadm.model import Cred, Status, SyncHdr, SyncML
+from conformance.runtime import LabLoop
+from conformance.simulators import omadm_mo as mo
+from conformance.simulators.omadm_core import ActionError, DeviceOptions, ReferenceDevice
+from conformance.simulators.omadm_faults import Faults
+from conformance.simulators.omadm_session import SessionResult
+from conformance.simulators.omadm_state import STATE_FILE
+
+EXT = "./DevDetail/Ext"
+CLIENT_NONCE = f"{mo.PROD_ACCOUNT}/{mo.CLIENT_AUTH}/AAuthData"
+
+
+def make(
+    declaration: Declaration, state: Path, *faults: str, url: str | None = None
+) -> ReferenceDevice:
+    return ReferenceDevice(
+        declaration, DeviceOptions(server_url=url, state_dir=state), Faults(faults)
+    )
+
+
+def test_update_and_nonce_survive_a_restart(declaration: Declaration, tmp_path: Path) -> None:
+    dev = make(declaration, tmp_path)
+    dev.sideload_update({"firmware_version": "FW-5", "host_unique_id": "NEW1"})
+    dev.store_client_nonce(b"n1")
+    saved = json.loads((tmp_path / STATE_FILE).read_text())
+    assert "./DevInfo/Man" not in saved["values"]  # only what differs from the factory
+    again = make(declaration, tmp_path)
+    assert again.tree.value("./DevDetail/FwV") == "FW-5"
+    assert again.tree.value(f"{EXT}/HostUniqueID") == "NEW1"
+    assert again.account().client_nonce == b"n1"
+    assert again.session_counter == dev.session_counter
+
+
+def test_secret_file_holds_no_more_than_it_must(declaration: Declaration, tmp_path: Path) -> None:
+    make(declaration, tmp_path).persist()
+    assert declaration.omadm is not None
+    text = (tmp_path / STATE_FILE).read_text()
+    assert declaration.omadm.client_secret.get_secret_value() not in text
+
+
+def test_factory_reset_and_reboot(declaration: Declaration, tmp_path: Path) -> None:
+    dev = make(declaration, tmp_path)
+    dev.set_host_values(
+        {"manufacturer": "H", "model": "M", "software_version": "9", "unique_id": "U1"}
+    )
+    dev.store_client_nonce(b"n2")
+    dev.reboot({})
+    assert dev.tree.value(f"{EXT}/HostMan") == "H"
+    assert dev.account().client_nonce == b"n2"
+    dev.factory_reset({})
+    assert dev.tree.value(f"{EXT}/HostMan") == declaration.host.manufacturer
+    assert dev.tree.value(CLIENT_NONCE) == b"null"
+    assert dev.tree.exec_handlers  # FUMO still wired after the tree was rebuilt
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "message"),
+    [
+        ("sideload_update", {}, "missing parameter"),
+        ("sideload_update", {"firmware_version": "1", "colour": "red"}, "unknown parameter"),
+        ("set_host_values", {"manufacturer": "only"}, "missing parameter"),
+        (
+            "set_host_values",
+            {"manufacturer": ["x"], "model": "m", "software_version": "s", "unique_id": "u"},
+            "expected a string",
+        ),
+        ("reboot", {"now": True}, "takes no parameters"),
+        ("fly", {}, "unknown action"),
+    ],
+)
+def test_bad_actions_are_refused(
+    declaration: Declaration,
+    tmp_path: Path,
+    action: str,
+    params: dict[str, object],
+    message: str,
+) -> None:
+    with pytest.raises(ActionError, match=message):
+        make(declaration, tmp_path).act(action, params)
+
+
+# --------------------------------------------------------------------------- a broken lab
+
+
+@pytest.fixture
+def nonsense_lab(loop: LabLoop) -> Iterator[str]:
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        kind = request.match_info["kind"]
+        if kind == "open":  # authenticates, then never sends a command nor Final
+            msg = SyncML(
+                SyncHdr(
+                    "1",
+                    "1",
+                    "IMEI:357099060399038",
+                    "lab",
+                    cred=Cred(auth.md5_digest("ATTLabA", "ref-server-secret-3954", b"null")),
+                ),
+                [Status("1", msg_ref="1", cmd_ref="0", cmd="SyncHdr", data="212")],
+                final=False,
+            )
+            return web.Response(
+                body=codec.encode(msg, "xml"), content_type="application/vnd.syncml.dm+xml"
+            )
+        if kind == "garbage":
+            return web.Response(
+                body=b"<SyncML><SyncHdr>oops", content_type="application/vnd.syncml.dm+xml"
+            )
+        return web.Response(status=503)
+
+    app = web.Application()
+    app.router.add_post("/{kind}", answer)
+    runner = web.AppRunner(app)
+
+    async def start() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return int(runner.addresses[0][1])
+
+    port = loop.call(start(), 10)
+    yield f"http://127.0.0.1:{port}"
+    loop.call(runner.cleanup(), 10)
+
+
+@pytest.mark.parametrize(
+    ("kind", "outcome"),
+    [("garbage", "malformed"), ("down", "HTTP 503"), ("open", "without a command")],
+)
+def test_a_broken_lab_ends_the_session_cleanly(
+    declaration: Declaration, tmp_path: Path, nonsense_lab: str, kind: str, outcome: str
+) -> None:
+    dev = make(declaration, tmp_path, url=f"{nonsense_lab}/{kind}")
+    ended: queue.Queue[SessionResult] = queue.Queue()
+    dev.session_listeners.append(ended.put)
+    dev.start()
+    try:
+        dev.trigger_session({})
+        result = ended.get(timeout=15)
+        assert not result.ok and outcome in result.outcome
+        dev.trigger_session({})  # the device is still fine and tries again
+        assert ended.get(timeout=15).session_id != result.session_id
+    finally:
+        dev.stop()
