@@ -1,0 +1,715 @@
+"""The lab's OMA-DM server on aiohttp: HTTP and HTTPS, XML and WBXML, interactive sessions.
+
+One POST is one SyncML message. The handler decodes it, finds the session (by RespURI token,
+else by SessionID and Source LocURI), checks the device's credentials, feeds the message to
+the session's :class:`~conformance.omadm.session.SessionState` and answers. When the device
+has finished a package it is the lab's turn: the handler *holds the device's HTTP request*
+until the test decides what to send next (``LiveSession.actions``), bounded by the declared
+request timeout, so a test reads like the session: send, the device answers, decide.
+
+Nothing a device sends may crash or hang the server: every message is recorded in the
+transcript, raw, and a malformed one gets a clear answer (HTTP 400/413/415, or a SyncML
+Status 400 when its header can still be read); the next device is served as usual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+from conformance.declaration import Declaration
+from conformance.errors import ProtocolError
+from conformance.evidence.transcript import Transcript
+from conformance.omadm import auth, codec
+from conformance.omadm.labauth import AuthOutcome, ClientCheck, LabCredentials
+from conformance.omadm.model import (
+    AlertCode,
+    Command,
+    Status,
+    StatusCode,
+    SyncHdr,
+    SyncML,
+)
+from conformance.omadm.nonces import NonceStore
+from conformance.omadm.session import (
+    DEFAULT_LAB_MAX_MSG_SIZE,
+    CommandResult,
+    SessionOptions,
+    SessionState,
+)
+
+PROTOCOL = "omadm"
+MAX_BODY = 1024 * 1024  # beyond this a message is refused with 413 (and recorded)
+MAX_AUTH_ATTEMPTS = 3  # after this many refused credentials the lab ends the session
+_DS_TYPES = ("application/vnd.syncml+xml", "application/vnd.syncml+wbxml")
+_SESSION_START = (AlertCode.CLIENT_INITIATED, AlertCode.SERVER_INITIATED)
+log = logging.getLogger(__name__)
+
+Encoding = Literal["xml", "wbxml"]
+
+
+@dataclass
+class DmMessage:
+    """One SyncML message of a session, either direction, as decoded."""
+
+    direction: Literal["device->lab", "lab->device"]
+    msg: SyncML
+    raw: bytes
+    content_type: str
+    time: float = field(default_factory=time.time)
+
+
+@dataclass
+class SendAction:
+    commands: list[Command]
+    done: asyncio.Future[list[CommandResult]]
+    results: list[CommandResult] = field(default_factory=list)
+
+
+@dataclass
+class EndAction:
+    abort: bool
+    done: asyncio.Future[None]
+
+
+Action = SendAction | EndAction
+
+
+class LiveSession:
+    """One device session on the lab loop: state, evidence and the test's action queue."""
+
+    def __init__(
+        self,
+        *,
+        key: tuple[str, str],
+        token: str,
+        state: SessionState,
+        client: ClientCheck,
+        creds: LabCredentials,
+        outcome: AuthOutcome,
+        options: SessionOptions,
+        encoding: Encoding,
+        content_type: str,
+    ) -> None:
+        self.key = key
+        self.token = token
+        self.state = state
+        self.client = client
+        self.creds = creds
+        self.auth = outcome
+        self.options = options
+        self.encoding: Encoding = encoding
+        self.content_type = content_type
+        self.package1: SyncML | None = None
+        self.messages: list[DmMessage] = []
+        self.errors: list[str] = []
+        self.actions: asyncio.Queue[Action] = asyncio.Queue()
+        self.lock = asyncio.Lock()
+        self.ready = asyncio.Event()  # pkg1 authenticated (or authentication given up)
+        self.activity = asyncio.Event()  # pulses on every device message
+        self.ended = asyncio.Event()
+        self.pending: SendAction | None = None
+        self.server_retry_done = False
+        self.announced = False
+        self.last_seen = time.monotonic()
+        self.created = time.monotonic()
+
+    @property
+    def session_id(self) -> str:
+        return self.key[0]
+
+    @property
+    def device(self) -> str:
+        return self.key[1]
+
+    def end(self, reason: str) -> None:
+        self.state.ended = self.state.ended or reason
+        self.ready.set()
+        self.ended.set()
+        if self.pending is not None and not self.pending.done.done():
+            self.pending.done.set_result(self.pending.results)
+        self.pending = None
+        while not self.actions.empty():
+            action = self.actions.get_nowait()
+            if not action.done.done():
+                if isinstance(action, SendAction):
+                    action.done.set_result(action.results)
+                else:
+                    action.done.set_result(None)
+
+    def pulse(self) -> None:
+        self.last_seen = time.monotonic()
+        self.activity.set()
+        self.activity = asyncio.Event()
+
+
+def _classify(content_type: str) -> tuple[Encoding | None, str | None]:
+    """(encoding, deviation): the DS content types are read, and recorded as a deviation."""
+    base = content_type.split(";", 1)[0].strip().lower()
+    enc = codec.encoding_of(base)
+    deviation = None
+    if base in _DS_TYPES:
+        deviation = f"content type {base} is SyncML DS, not DM (application/vnd.syncml.dm+…)"
+    return enc, deviation
+
+
+def _pretty(data: bytes, enc: str) -> str:
+    try:
+        return codec.pretty(data, enc)
+    except Exception:  # a display aid only: never let it hide the message itself
+        if enc == "xml":
+            return data[:4000].decode("utf-8", "replace")
+        return data[:2000].hex(" ")
+
+
+def _summary(msg: SyncML) -> str:
+    try:
+        return codec.summary(msg)
+    except Exception:
+        return ", ".join(c.name for c in msg.body) + (", Final" if msg.final else "")
+
+
+_HDR_FIELDS = {
+    "session_id": re.compile(rb"<SessionID>\s*([^<]{1,64}?)\s*</SessionID>"),
+    "msg_id": re.compile(rb"<MsgID>\s*([^<]{1,32}?)\s*</MsgID>"),
+    "target": re.compile(rb"<Target>\s*<LocURI>\s*([^<]{1,512}?)\s*</LocURI>"),
+    "source": re.compile(rb"<Source>\s*<LocURI>\s*([^<]{1,512}?)\s*</LocURI>"),
+}
+
+
+def salvage_header(data: bytes) -> SyncHdr | None:
+    """The SyncHdr of an XML message the codec refused, read without parsing (no entities)."""
+    head = data[:8192]
+    found: dict[str, str] = {}
+    for name, pattern in _HDR_FIELDS.items():
+        m = pattern.search(head)
+        if m is None:
+            return None
+        found[name] = m.group(1).decode("utf-8", "replace")
+    return SyncHdr(
+        session_id=found["session_id"],
+        msg_id=found["msg_id"],
+        target=found["target"],
+        source=found["source"],
+    )
+
+
+def _peer(request: web.Request) -> str:
+    info = request.transport.get_extra_info("peername") if request.transport else None
+    if isinstance(info, tuple) and len(info) >= 2:
+        host = str(info[0])
+        return f"[{host}]:{info[1]}" if ":" in host else f"{host}:{info[1]}"
+    return request.remote or ""
+
+
+class DmServer:
+    """The aiohttp application and the registry of live sessions (runs on the lab loop)."""
+
+    def __init__(
+        self,
+        *,
+        declaration: Declaration,
+        transcript: Transcript,
+        nonces: NonceStore,
+        on_session: Callable[[LiveSession], None],
+        path: str = "/oma",
+    ) -> None:
+        assert declaration.omadm is not None
+        self._decl = declaration
+        self._dm = declaration.omadm
+        self._transcript = transcript
+        self._nonces = nonces
+        self._on_session = on_session
+        self.path = path.rstrip("/") or "/oma"
+        self._by_key: dict[tuple[str, str], LiveSession] = {}
+        self._by_token: dict[str, LiveSession] = {}
+        self.next_options: SessionOptions | None = None
+        self.base_urls: dict[str, str] = {}  # scheme -> "http://host:port"
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    async def start(
+        self, bind: str, advertised: str, ports: dict[str, int], ssl_context: ssl.SSLContext
+    ) -> None:
+        """Serve on ``ports`` (scheme -> port, 0 picks a free one) on the ``bind`` address."""
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", self.path, self._handle)
+        app.router.add_route("*", self.path + "/s/{token}", self._handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        host = f"[{advertised}]" if ":" in advertised else advertised
+        try:
+            for scheme, port in ports.items():
+                tls = ssl_context if scheme == "https" else None
+                site = web.TCPSite(runner, bind, port, ssl_context=tls)
+                await site.start()
+                self.base_urls[scheme] = f"{scheme}://{host}:{site.port}"
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+
+    async def stop(self) -> None:
+        for live in list(self._by_key.values()):
+            live.end("lab stopped")
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    def url(self, scheme: str) -> str:
+        return self.base_urls[scheme] + self.path
+
+    # ------------------------------------------------------------------ HTTP entry
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        peer = _peer(request)
+        try:
+            return await self._handle_message(request, peer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a lab bug: say so, keep serving, never blame the device
+            log.exception("OMA-DM handler failed")
+            self._transcript.note(
+                PROTOCOL, f"lab internal error: {type(exc).__name__}: {exc}", peer=peer
+            )
+            return web.Response(status=500, text="lab internal error\n")
+
+    async def _read_body(self, request: web.Request) -> tuple[bytes, bool]:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return b"", True
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await request.content.read(65536)
+            if not chunk:
+                return b"".join(chunks), False
+            size += len(chunk)
+            if size > MAX_BODY:
+                return b"".join(chunks)[:65536], True
+            chunks.append(chunk)
+
+    async def _handle_message(self, request: web.Request, peer: str) -> web.StreamResponse:
+        headers = dict(request.headers)
+        ctype = request.headers.get("Content-Type", "")
+        if request.method != "POST":
+            self._record_in(
+                f"{request.method} {request.path}",
+                peer=peer,
+                headers=headers,
+                error="OMA-DM messages are POSTed",
+            )
+            return web.Response(status=405, headers={"Allow": "POST"})
+        body, too_big = await self._read_body(request)
+        if too_big:
+            self._record_in(
+                f"POST {request.path} (over {MAX_BODY} bytes)",
+                peer=peer,
+                headers=headers,
+                raw=body,
+                content_type=ctype,
+                error=f"message larger than {MAX_BODY} bytes refused",
+            )
+            return self._http_error(413, "message too large", peer)
+        enc, deviation = _classify(ctype)
+        if enc is None:
+            self._record_in(
+                f"POST {request.path}",
+                peer=peer,
+                headers=headers,
+                raw=body,
+                content_type=ctype,
+                error=f"unsupported content type {ctype!r}",
+            )
+            return self._http_error(415, "expected application/vnd.syncml.dm+xml or +wbxml", peer)
+        try:
+            msg = codec.decode(body, enc)
+        except ProtocolError as exc:
+            return await self._malformed(request, peer, headers, body, enc, ctype, exc)
+        live, problem = self._route(msg, request, enc, ctype)
+        if live is None:
+            self._record_in(
+                f"POST: {_summary(msg)}",
+                peer=peer,
+                headers=headers,
+                raw=body,
+                content_type=ctype,
+                decoded=_pretty(body, enc),
+                session=msg.header.session_id,
+                device=msg.header.source,
+                error=problem,
+            )
+            return self._syncml_rejection(msg.header, enc, peer, problem or "unknown session")
+        async with live.lock:
+            return await self._serve(live, msg, body, headers, request, peer, deviation, problem)
+
+    # ------------------------------------------------------------------ routing
+
+    def _route(
+        self, msg: SyncML, request: web.Request, enc: Encoding, ctype: str
+    ) -> tuple[LiveSession | None, str | None]:
+        hdr = msg.header
+        key = (hdr.session_id, hdr.source)
+        token = request.match_info.get("token")
+        if token is not None:
+            live = self._by_token.get(token)
+            if live is None:
+                return None, f"RespURI token {token!r} names no session"
+            if live.key != key:
+                problem = (
+                    f"SessionID {hdr.session_id!r} / Source {hdr.source!r} posted to the "
+                    f"RespURI of session {live.session_id!r} of {live.device!r}"
+                )
+                live.errors.append(problem)
+                return None, problem
+            return live, None
+        live = self._by_key.get(key)
+        # A package 1 (MsgID 1, no Status) after a finished authentication starts a new
+        # session even with a reused SessionID; before that it is the device's auth retry.
+        first = hdr.msg_id.strip() == "1" and not msg.statuses()
+        if live is not None:
+            if first and (live.client.accepted or live.ended.is_set()):
+                live.end("superseded by a new session with the same SessionID")
+                return self._new_session(msg, request, enc, ctype), None
+            if live.state.resp_uri and live.state.lab_msg_id > 0:
+                return live, f"message posted to {request.path}, not to the RespURI"
+            return live, None
+        if not first:
+            other = next((s for s in self._by_key.values() if s.device == hdr.source), None)
+            problem = f"SessionID {hdr.session_id!r} belongs to no session of this device"
+            if other is not None and not other.ended.is_set():
+                other.errors.append(problem)
+            return None, problem
+        return self._new_session(msg, request, enc, ctype), None
+
+    def _new_session(
+        self, msg: SyncML, request: web.Request, enc: Encoding, ctype: str
+    ) -> LiveSession:
+        hdr = msg.header
+        options = self.next_options or SessionOptions()
+        self.next_options = None
+        token = secrets.token_urlsafe(9)
+        outcome = AuthOutcome(expected=self._dm.auth)
+        declared_size = self._dm.max_msg_size
+        state = SessionState(
+            session_id=hdr.session_id,
+            device=hdr.source,
+            server_uri=hdr.target,
+            lab_max_msg_size=options.max_msg_size or DEFAULT_LAB_MAX_MSG_SIZE,
+            device_max_msg_size=declared_size,
+            resp_uri=f"{self.base_urls.get(request.scheme, '')}{self.path}/s/{token}",
+        )
+        client = ClientCheck(
+            declared=self._dm.auth,
+            name=self._dm.client_name,
+            secret=self._dm.client_secret.get_secret_value(),
+            store=self._nonces,
+            device=hdr.source,
+            outcome=outcome,
+            force_challenge=options.challenge,
+        )
+        creds = LabCredentials(
+            declared=self._dm.auth,
+            server_id=self._dm.server_id,
+            secret=self._dm.server_secret.get_secret_value(),
+            store=self._nonces,
+            device=hdr.source,
+            outcome=outcome,
+            wrong=options.wrong_server_credential,
+        )
+        live = LiveSession(
+            key=(hdr.session_id, hdr.source),
+            token=token,
+            state=state,
+            client=client,
+            creds=creds,
+            outcome=outcome,
+            options=options,
+            encoding=enc,
+            content_type=ctype,
+        )
+        self._prune()
+        self._by_key[live.key] = live
+        self._by_token[token] = live
+        self._transcript.note(
+            PROTOCOL,
+            f"session {hdr.session_id} of {hdr.source} starts",
+            device=hdr.source,
+            session=hdr.session_id,
+        )
+        return live
+
+    def _prune(self) -> None:
+        horizon = time.monotonic() - max(600.0, self._decl.timeouts.session * 4)
+        for key, live in list(self._by_key.items()):
+            if live.ended.is_set() and live.last_seen < horizon:
+                del self._by_key[key]
+                self._by_token.pop(live.token, None)
+
+    # ------------------------------------------------------------------ one message
+
+    async def _serve(
+        self,
+        live: LiveSession,
+        msg: SyncML,
+        body: bytes,
+        headers: Mapping[str, str],
+        request: web.Request,
+        peer: str,
+        deviation: str | None,
+        route_problem: str | None,
+    ) -> web.StreamResponse:
+        state = live.state
+        before = len(state.problems)
+        notes: list[str] = [p for p in (deviation, route_problem) if p]
+        if len(body) > state.lab_max_msg_size:
+            notes.append(f"{len(body)} bytes exceed the lab's MaxMsgSize {state.lab_max_msg_size}")
+        was_ended = live.ended.is_set()
+        if live.state.lab_msg_id > 0:
+            live.client.delivered()
+        first_accepted = not live.client.accepted
+        answer = live.client.check(msg.header, body, headers)
+        accepted = answer.code in (StatusCode.OK, StatusCode.AUTH_ACCEPTED)
+        if (accepted and first_accepted) or live.package1 is None:
+            live.package1 = msg  # the package 1 that passed (or the first, as evidence)
+        state.absorb(msg, answer)
+        for status in state.header_statuses:
+            problem = live.creds.on_status(status)
+            if problem:
+                notes.append(problem)
+        state.header_statuses.clear()
+        notes.extend(state.problems[before:])
+        live.messages.append(
+            DmMessage("device->lab", msg, body, request.headers.get("Content-Type", ""))
+        )
+        self._record_in(
+            f"POST pkg{state.device_package}: {_summary(msg)}",
+            peer=peer,
+            headers=dict(headers),
+            raw=body,
+            content_type=request.headers.get("Content-Type", ""),
+            decoded=_pretty(body, live.encoding),
+            session=live.session_id,
+            device=live.device,
+            error="; ".join(notes) or None,
+        )
+        live.errors.extend(notes)
+        live.pulse()
+        if not live.announced:
+            live.announced = True
+            self._on_session(live)  # after absorbing: package 1 and its alerts are known
+
+        if was_ended:
+            reply = state.compose_package(live.creds.cred(), close=True)
+            return self._reply(live, reply, peer, "message after the session ended")
+        if not accepted:
+            reply = state.compose_package(live.creds.cred())
+            if len(live.auth.attempts) >= MAX_AUTH_ATTEMPTS:
+                reply = self._give_up_auth(live, reply)
+            else:
+                state.device_package -= 2  # the device sends package 1 again
+            return self._reply(live, reply, peer)
+        if not msg.final and not state.ended:
+            if state.chunking:  # the device asks for the next chunk of the lab's object
+                reply = state.compose_chunk(live.creds.cred(), size_of=self._size_of(live))
+                return self._reply(live, reply, peer)
+            return self._reply(live, state.compose_next_message(live.creds.cred()), peer)
+        reply = await self._lab_turn(live)
+        return self._reply(live, reply, peer)
+
+    def _give_up_auth(self, live: LiveSession, reply: SyncML) -> SyncML:
+        live.state.ended = "authentication failed"
+        live.end("authentication failed")
+        self._transcript.note(
+            PROTOCOL,
+            f"session {live.session_id}: credentials refused {MAX_AUTH_ATTEMPTS} times, ended",
+            device=live.device,
+            session=live.session_id,
+        )
+        return reply
+
+    async def _lab_turn(self, live: LiveSession) -> SyncML:
+        """The device finished its package: resolve the test's wait, take its next action."""
+        state = live.state
+        size_of = self._size_of(live)
+        while True:
+            if state.ended:
+                reply = state.compose_package(live.creds.cred(), close=True)
+                live.end(state.ended)
+                return reply
+            if state.has_queued:
+                return state.compose_package(live.creds.cred(), size_of=size_of)
+            if live.pending is not None:
+                if self._should_resend(live):
+                    live.server_retry_done = True
+                    state.requeue_last_package()
+                    continue
+                pending, live.pending = live.pending, None
+                if not pending.done.done():
+                    pending.done.set_result(pending.results)
+            live.ready.set()
+            hold = self._decl.timeouts.request
+            try:
+                action = await asyncio.wait_for(live.actions.get(), hold)
+            except TimeoutError:
+                self._transcript.note(
+                    PROTOCOL,
+                    f"session {live.session_id}: no command from the test for {hold:g} s, "
+                    "lab closes the session",
+                    device=live.device,
+                    session=live.session_id,
+                )
+                reply = state.compose_package(live.creds.cred(), close=True)
+                live.end("closed by the lab (test idle)")
+                return reply
+            if isinstance(action, SendAction):
+                action.results = state.enqueue(action.commands)
+                live.pending = action
+                continue
+            reply = state.compose_package(
+                live.creds.cred(), abort=action.abort, close=not action.abort
+            )
+            live.end(state.ended or "closed by the lab")
+            action.done.set_result(None)
+            return reply
+
+    def _should_resend(self, live: LiveSession) -> bool:
+        statuses = live.auth.server_statuses
+        return (
+            not live.server_retry_done
+            and not live.options.wrong_server_credential
+            and bool(statuses)
+            and statuses[-1] in ("401", "407")
+            and bool(live.auth.server_nonces)
+        )
+
+    def _size_of(self, live: LiveSession) -> Callable[[SyncML], int]:
+        def size_of(msg: SyncML) -> int:
+            return len(codec.encode(msg, live.encoding))
+
+        return size_of
+
+    # ------------------------------------------------------------------ answers
+
+    def _reply(
+        self, live: LiveSession, msg: SyncML, peer: str, error: str | None = None
+    ) -> web.Response:
+        data = codec.encode(msg, live.encoding)
+        ctype = codec.content_type_of(live.encoding)
+        headers = {"Content-Type": ctype}
+        mac = live.creds.hmac_header(data)
+        if mac is not None:
+            headers[auth.HMAC_HEADER] = mac
+        live.messages.append(DmMessage("lab->device", msg, data, ctype))
+        self._transcript.record(
+            PROTOCOL,
+            "lab->device",
+            f"200 pkg{live.state.lab_package}: {_summary(msg)}",
+            device=live.device,
+            peer=peer,
+            session=live.session_id,
+            content_type=ctype,
+            raw=data,
+            decoded=_pretty(data, live.encoding),
+            headers=headers,
+            error=error,
+        )
+        return web.Response(body=data, headers=headers)
+
+    def _record_in(self, summary: str, **kw: object) -> None:
+        peer = str(kw.get("peer", ""))
+        kw.setdefault("device", peer)
+        self._transcript.record(PROTOCOL, "device->lab", summary, **kw)  # type: ignore[arg-type]
+
+    def _http_error(self, status: int, text: str, peer: str) -> web.Response:
+        self._transcript.record(PROTOCOL, "lab->device", f"{status} {text}", device=peer, peer=peer)
+        return web.Response(status=status, text=text + "\n")
+
+    async def _malformed(
+        self,
+        request: web.Request,
+        peer: str,
+        headers: dict[str, str],
+        body: bytes,
+        enc: Encoding,
+        ctype: str,
+        exc: ProtocolError,
+    ) -> web.Response:
+        hdr = salvage_header(body) if enc == "xml" else None
+        live = self._by_key.get((hdr.session_id, hdr.source)) if hdr else None
+        error = f"malformed message: {exc}"
+        if live is not None:
+            live.errors.append(error)
+        self._record_in(
+            "POST (malformed)",
+            peer=peer,
+            headers=headers,
+            raw=body,
+            content_type=ctype,
+            decoded=_pretty(body, enc) if enc == "xml" and len(body) < 65536 else "",
+            session=hdr.session_id if hdr else "",
+            device=hdr.source if hdr else peer,
+            error=error,
+        )
+        if hdr is None:
+            return self._http_error(400, f"malformed SyncML: {exc}", peer)
+        return self._syncml_rejection(hdr, enc, peer, error, live)
+
+    def _syncml_rejection(
+        self,
+        hdr: SyncHdr,
+        enc: Encoding,
+        peer: str,
+        why: str,
+        live: LiveSession | None = None,
+    ) -> web.Response:
+        """A SyncML answer with Status 400 on the device's SyncHdr, and Final."""
+        msg_id = str(live.state.lab_msg_id + 1) if live is not None else "1"
+        if live is not None:
+            live.state.lab_msg_id += 1
+        reply = SyncML(
+            SyncHdr(
+                session_id=hdr.session_id,
+                msg_id=msg_id,
+                target=hdr.source,
+                source=hdr.target,
+                ver_dtd=hdr.ver_dtd or "1.2",
+                ver_proto=hdr.ver_proto or "DM/1.2",
+            ),
+            [
+                Status(
+                    cmd_id="1",
+                    msg_ref=hdr.msg_id,
+                    cmd_ref="0",
+                    cmd="SyncHdr",
+                    data=StatusCode.BAD_REQUEST,
+                    target_refs=[hdr.target],
+                    source_refs=[hdr.source],
+                )
+            ],
+            final=True,
+        )
+        data = codec.encode(reply, enc)
+        ctype = codec.content_type_of(enc)
+        self._transcript.record(
+            PROTOCOL,
+            "lab->device",
+            f"200 (rejection): {_summary(reply)}",
+            device=hdr.source,
+            peer=peer,
+            session=hdr.session_id,
+            content_type=ctype,
+            raw=data,
+            decoded=_pretty(data, enc),
+            error=why,
+        )
+        return web.Response(body=data, headers={"Content-Type": ctype})
