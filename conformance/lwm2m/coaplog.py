@@ -1,0 +1,400 @@
+"""The CoAP transcript tap: every message in and out, at the message layer.
+
+The lab's transports call :class:`CoapTap` for each datagram received (decrypted, for DTLS)
+and each message sent, so retransmissions, duplicates, empty ACKs, RSTs, notifications and
+every block show up. Each entry gets a ladder-diagram label (``CON POST /rd?ep=…``,
+``ACK 2.01 Created Location rd/1``, ``NON 2.05 Observe=3 tlv``), the options, and the payload
+raw and decoded by its content format. An unparsable datagram is recorded with its bytes as a
+protocol error and, if it was a CON, rejected with a RST (RFC 7252 §4.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from aiocoap import Message
+from aiocoap.error import UnparsableMessage
+from aiocoap.numbers.types import CON, RST
+
+from conformance.evidence.transcript import Transcript
+from conformance.lwm2m.dtls import peer_of
+from conformance.lwm2m.model import ContentFormat
+
+PROTOCOL = "lwm2m"
+_FORMAT_NAMES = {
+    ContentFormat.TEXT: "text",
+    ContentFormat.LINK_FORMAT: "link-format",
+    ContentFormat.OPAQUE: "opaque",
+    ContentFormat.SENML_JSON: "senml-json",
+    ContentFormat.SENML_CBOR: "senml-cbor",
+    ContentFormat.TLV: "tlv",
+    ContentFormat.LWM2M_JSON: "lwm2m-json",
+    1542: "tlv(1.0-draft 1542)",
+    1543: "json(1.0-draft 1543)",
+}
+# After this many copies of one MID from one peer, stop recording each copy (one note says so).
+STORM_THRESHOLD = 20
+
+
+def format_error(datagram: bytes) -> str | None:
+    """RFC 7252 §3 header checks aiocoap's decoder does not make (it is lenient)."""
+    if len(datagram) < 4:
+        return f"datagram of {len(datagram)} bytes is shorter than the CoAP header"
+    if datagram[0] >> 6 != 1:
+        return f"CoAP version {datagram[0] >> 6}"
+    tkl = datagram[0] & 0x0F
+    if tkl > 8:
+        return f"reserved token length {tkl}"
+    if len(datagram) < 4 + tkl:
+        return f"token of {tkl} bytes announced, {len(datagram) - 4} present"
+    if datagram[1] == 0 and len(datagram) > 4:
+        return "empty message (0.00) with token, options or payload"
+    pos = 4 + tkl
+    while pos < len(datagram):  # walk the options to the payload marker
+        byte = datagram[pos]
+        if byte == 0xFF:
+            return "payload marker followed by no payload" if pos + 1 == len(datagram) else None
+        pos += 1
+        for nibble in (byte >> 4, byte & 0x0F):
+            pos += {13: 1, 14: 2}.get(nibble, 0)
+        length = byte & 0x0F
+        if length == 13 and pos - 1 < len(datagram):
+            length = datagram[pos - 1] + 13
+        elif length == 14 and pos - 2 >= 0 and pos <= len(datagram):
+            length = int.from_bytes(datagram[pos - 2 : pos], "big") + 269
+        pos += length
+    return None
+
+
+def format_name(fmt: int | None) -> str:
+    if fmt is None:
+        return ""
+    return _FORMAT_NAMES.get(int(fmt), f"ct={int(fmt)}")
+
+
+def peer_text(remote: Any) -> str:
+    peer = peer_of(remote)
+    return f"{peer[0]}:{peer[1]}" if peer else str(remote)
+
+
+def code_text(code: Any) -> str:
+    """``2.05 Content``; unknown codes as ``2.31``."""
+    try:
+        return f"{code.dotted} {code.name_printable}"
+    except Exception:
+        major, minor = divmod(int(code), 32)
+        return f"{major}.{minor:02d}"
+
+
+def _block(opt: Any) -> str:
+    return f"{opt.block_number}/{int(opt.more)}/{opt.size}"
+
+
+def options_of(msg: Message) -> dict[str, str]:
+    """The options worth seeing, as transcript headers."""
+    o = msg.opt
+    found: dict[str, str] = {}
+    if o.uri_path:
+        found["Uri-Path"] = "/" + "/".join(o.uri_path)
+    if o.uri_query:
+        found["Uri-Query"] = "&".join(o.uri_query)
+    if o.content_format is not None:
+        found["Content-Format"] = f"{int(o.content_format)} {format_name(o.content_format)}"
+    if o.accept is not None:
+        found["Accept"] = f"{int(o.accept)} {format_name(o.accept)}"
+    if o.observe is not None:
+        found["Observe"] = str(o.observe)
+    if o.block1 is not None:
+        found["Block1"] = _block(o.block1)
+    if o.block2 is not None:
+        found["Block2"] = _block(o.block2)
+    if o.location_path:
+        found["Location-Path"] = "/".join(o.location_path)
+    if o.size1 is not None:
+        found["Size1"] = str(o.size1)
+    if o.size2 is not None:
+        found["Size2"] = str(o.size2)
+    if o.etag is not None:
+        found["ETag"] = o.etag.hex()
+    return found
+
+
+def summarize(msg: Message) -> str:
+    """The ladder label: ``CON GET /3/0 Accept:tlv``, ``ACK 2.05 tlv Block2:0/1/512``."""
+    mtype = str(msg.mtype) if msg.mtype is not None else "?"
+    o = msg.opt
+    if msg.code.is_request():
+        path = "/" + "/".join(o.uri_path)
+        query = "?" + "&".join(o.uri_query) if o.uri_query else ""
+        parts = [mtype, str(msg.code), path + query]
+        if o.observe is not None:
+            parts.append(f"Observe={o.observe}")
+        if o.accept is not None:
+            parts.append(f"Accept:{format_name(o.accept)}")
+        if o.content_format is not None:
+            parts.append(format_name(o.content_format))
+    elif msg.code.is_response():
+        parts = [mtype, code_text(msg.code)]
+        if o.location_path:
+            parts.append("Location " + "/".join(o.location_path))
+        if o.observe is not None:
+            parts.append(f"Observe={o.observe}")
+        if o.content_format is not None:
+            parts.append(format_name(o.content_format))
+    else:
+        parts = [mtype] if msg.mtype != RST else ["RST"]
+        parts.append(f"MID={msg.mid}")
+    if o.block1 is not None:
+        parts.append("Block1:" + _block(o.block1))
+    if o.block2 is not None:
+        parts.append("Block2:" + _block(o.block2))
+    return " ".join(parts)
+
+
+def describe_payload(
+    fmt: int | None, payload: bytes, path: str | None, registry: Any
+) -> str:
+    """Decoded form of a payload by content format; never raises (the codecs' ``describe``)."""
+    if not payload:
+        return ""
+    try:
+        from conformance.lwm2m import codecs
+        from conformance.lwm2m.model import Path
+
+        try:
+            lwm2m_path = Path.parse(path) if path else None
+        except ValueError:  # not an LwM2M path (/rd, /bs, /fw/…)
+            lwm2m_path = None
+        return str(codecs.describe(fmt, payload, path=lwm2m_path, registry=registry))
+    except Exception as exc:  # describe must never take the lab down, whatever the bytes
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"{len(payload)} bytes ({type(exc).__name__} while describing)"
+        return text
+
+
+class CoapTap:
+    """Records CoAP messages to the transcript; device names come from ``device_of(peer)``."""
+
+    def __init__(
+        self,
+        transcript: Transcript,
+        *,
+        device_of: Callable[[str], tuple[str, str]],
+        registry: Callable[[], Any] = lambda: None,
+        endpoint_name: str = "",
+    ) -> None:
+        self.transcript = transcript
+        self.device_of = device_of  # peer -> (device name, session)
+        self.registry = registry
+        self.endpoint_name = endpoint_name
+        self._paths: collections.OrderedDict[tuple[str, bytes], str] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[tuple[str, int, str], int] = collections.OrderedDict()
+        # (peer, token) -> future: the next response on that token is rejected with a RST
+        self._reject: dict[tuple[str, bytes], asyncio.Future[Message]] = {}
+
+    def reject_next(self, remote: Any, token: bytes, done: asyncio.Future[Message]) -> None:
+        """Answer the next message on ``token`` from ``remote`` with a RST (Observe cancel)."""
+        peer = peer_text(remote)
+        self._reject[(peer, bytes(token))] = done
+        device, session = self.device_of(peer)
+        self.transcript.record(
+            PROTOCOL,
+            "note",
+            f"observe cancel armed: the next notification on token {bytes(token).hex()} gets a RST",
+            device=device,
+            peer=peer,
+            session=session,
+        )
+
+    # -- TapHooks ------------------------------------------------------------------------------
+
+    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+        try:
+            return self._incoming(remote, datagram, secure=secure)
+        except Exception as exc:  # a tap bug must not cost the device its message
+            self.transcript.record(
+                PROTOCOL, "note", f"harness: transcript tap failed on a datagram: {exc!r}",
+                raw=datagram,
+            )
+            return True
+
+    def _incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+        peer = peer_text(remote)
+        device, session = self.device_of(peer)
+        try:
+            problem = format_error(datagram)
+            if problem:
+                raise UnparsableMessage(problem)
+            msg = Message.decode(datagram, remote=remote)
+        except (UnparsableMessage, ValueError, IndexError) as exc:
+            self._reject_unparsable(remote, peer, device, datagram, exc)
+            return False
+        key = (peer, msg.mid, str(msg.mtype))
+        copies = self._seen.get(key, 0) + 1
+        self._seen[key] = copies
+        self._seen.move_to_end(key)
+        while len(self._seen) > 4096:
+            self._seen.popitem(last=False)
+        if copies > STORM_THRESHOLD:
+            if copies == STORM_THRESHOLD + 1:
+                self.transcript.record(
+                    PROTOCOL,
+                    "device->lab",
+                    f"retransmission storm: MID {msg.mid} seen {copies} times, "
+                    "further copies not recorded",
+                    device=device,
+                    peer=peer,
+                    session=session,
+                    error=f"retransmission storm of MID {msg.mid} ({msg.mtype})",
+                )
+            return True  # aiocoap's deduplication still answers it per RFC 7252 §4.5
+        summary = summarize(msg)
+        if copies > 1:
+            summary += " (duplicate MID)"
+        path = self._path_for(peer, msg, outgoing=False)
+        self._record("device->lab", msg, summary, peer, device, session, path, secure, datagram)
+        token_key = (peer, bytes(msg.token))
+        reject = self._reject.pop(token_key, None) if msg.code.is_response() else None
+        if reject is not None:
+            self._send_rst(remote, peer, device, msg.mid, "observation cancelled by RST")
+            if not reject.done():
+                reject.set_result(msg)
+            return False
+        return True
+
+    def outgoing(self, message: Message, *, secure: bool) -> None:
+        try:
+            peer = peer_text(message.remote)
+            device, session = self.device_of(peer)
+            path = self._path_for(peer, message, outgoing=True)
+            raw = bytes(message.encode())
+            self._record(
+                "lab->device", message, summarize(message), peer, device, session, path, secure, raw
+            )
+        except Exception as exc:  # recording must never stop a message from being sent
+            self.transcript.note(PROTOCOL, f"transcript tap failed on an outgoing message: {exc}")
+
+    def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
+        peer = f"{sockaddr[0]}:{sockaddr[1]}" if sockaddr else ""
+        device, session = self.device_of(peer) if peer else ("", "")
+        self.transcript.record(
+            PROTOCOL,
+            "note",
+            text,
+            device=device,
+            peer=peer,
+            session=session,
+            error=text if error else None,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _path_for(self, peer: str, msg: Message, *, outgoing: bool) -> str | None:
+        """The request path a message's payload belongs to (requests, and responses by token)."""
+        key = (peer, bytes(msg.token))
+        if msg.code.is_request():
+            path = "/" + "/".join(msg.opt.uri_path)
+            self._paths[key] = path
+            while len(self._paths) > 1024:
+                self._paths.popitem(last=False)
+            return path
+        return self._paths.get(key)
+
+    def _record(
+        self,
+        direction: str,
+        msg: Message,
+        summary: str,
+        peer: str,
+        device: str,
+        session: str,
+        path: str | None,
+        secure: bool,
+        raw: bytes,
+    ) -> None:
+        headers = options_of(msg)
+        headers["MID"] = str(msg.mid)
+        headers["Token"] = bytes(msg.token).hex()
+        if secure:
+            headers["Security"] = "DTLS"
+        fmt = msg.opt.content_format
+        decoded = describe_payload(
+            int(fmt) if fmt is not None else None, bytes(msg.payload), path, self.registry()
+        )
+        self.transcript.record(
+            PROTOCOL,
+            direction,  # type: ignore[arg-type]
+            summary,
+            device=device,
+            peer=peer,
+            session=session,
+            content_type=format_name(fmt),
+            raw=raw,
+            decoded=decoded,
+            headers=headers,
+            error=self._payload_error(msg, path) if direction == "device->lab" else None,
+        )
+
+    def _payload_error(self, msg: Message, path: str | None) -> str | None:
+        """A device's answer whose (complete) payload its content format cannot carry."""
+        block2 = msg.opt.block2
+        if not msg.code.is_successful() or not msg.payload or path is None:
+            return None
+        if block2 is not None and (block2.more or block2.block_number):
+            return None  # one block of several: the facade checks the assembled payload
+        fmt = msg.opt.content_format
+        if fmt is None:
+            return "coap: payload without Content-Format"
+        try:
+            from conformance.errors import ProtocolError
+            from conformance.lwm2m import codecs
+            from conformance.lwm2m.codecs import linkformat
+            from conformance.lwm2m.model import Path
+
+            if int(fmt) == 40:
+                linkformat.parse_links(bytes(msg.payload).decode("utf-8"))
+                return None
+            try:
+                lwm2m_path = Path.parse(path)
+            except ProtocolError:
+                return None
+            codecs.decode(int(fmt), lwm2m_path, bytes(msg.payload), self.registry())
+        except UnicodeDecodeError as exc:
+            return f"link-format: not UTF-8 ({exc.reason})"
+        except ProtocolError as exc:
+            return str(exc)
+        return None
+
+    def _reject_unparsable(
+        self, remote: Any, peer: str, device: str, datagram: bytes, exc: Exception
+    ) -> None:
+        self.transcript.record(
+            PROTOCOL,
+            "device->lab",
+            f"unparsable CoAP datagram ({len(datagram)} bytes)",
+            device=device,
+            peer=peer,
+            raw=datagram,
+            error=f"coap: not a valid CoAP message: {exc}",
+        )
+        # A CON we cannot process at all is rejected with a RST carrying its MID (RFC 7252 §4.2).
+        if len(datagram) >= 4 and datagram[0] >> 6 == 1 and (datagram[0] >> 4) & 3 == int(CON):
+            mid = int.from_bytes(datagram[2:4], "big")
+            self._send_rst(remote, peer, device, mid, "unparsable CON rejected")
+
+    def _send_rst(self, remote: Any, peer: str, device: str, mid: int, why: str) -> None:
+        rst = bytes([0x70, 0x00]) + mid.to_bytes(2, "big")
+        try:
+            remote.send(rst)
+        except Exception as send_exc:
+            self.note(f"could not send RST: {send_exc}", peer_of(remote))
+            return
+        self.transcript.record(
+            PROTOCOL, "lab->device", f"RST MID={mid} ({why})", device=device, peer=peer, raw=rst
+        )
+

@@ -1,0 +1,576 @@
+"""The synchronous facade test cases use: ``lab.lwm2m.read("urn:…", "/10241/0/5905")``.
+
+:class:`Lwm2mLab` starts four CoAP endpoints on the shared :class:`LabLoop` (DM server and
+bootstrap server, each over UDP and DTLS PSK), keeps the registration store, and turns each
+test-case call into a coroutine on the loop with the declaration's timeout. It never judges:
+operations return :class:`Response` objects; a silent device raises ``DeviceTimeout``; asking
+for a device that is not registered raises :class:`LabError` (a harness ERROR, not a FAIL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Coroutine
+from pathlib import Path as FsPath
+from typing import Any, TypeVar
+
+from aiocoap import Code
+
+from conformance.declaration import Declaration
+from conformance.evidence.transcript import Transcript
+from conformance.fota.coap import Download, FirmwareResource, PackageStore
+from conformance.lwm2m.bootstrap import BootstrapSessionCore, dm_server_config
+from conformance.lwm2m.coaplog import PROTOCOL, CoapTap, peer_text
+from conformance.lwm2m.dtls import PskStore
+from conformance.lwm2m.model import Content, ContentFormat, Path, Value
+from conformance.lwm2m.objects import ObjectRegistry
+from conformance.lwm2m.operations import (
+    LabError,
+    ObservationCore,
+    Requester,
+    Response,
+    encode_content,
+    perform,
+)
+from conformance.lwm2m.registrations import Event, Registration, RegistrationStore
+from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
+from conformance.lwm2m.transports import Endpoint, open_endpoint
+from conformance.runtime import LabLoop
+from conformance.verdicts import DeviceTimeout
+
+T = TypeVar("T")
+# Extra seconds the sync bridge allows over a coroutine's own (device) timeout: if the bridge
+# fires, the lab loop itself is stuck, which is a harness problem, not a device one.
+_BRIDGE_MARGIN = 10.0
+WRITE_ATTRIBUTES = ("pmin", "pmax", "gt", "lt", "st", "epmin", "epmax", "edge", "con", "hqmax")
+
+__all__ = [
+    "BootstrapSession",
+    "LabError",
+    "Lwm2mLab",
+    "Observation",
+    "Registration",
+    "Response",
+]
+
+
+def _path(path: Path | str) -> Path:
+    return Path.parse(path) if isinstance(path, str) else path
+
+
+def _snapshot(reg: Registration) -> Registration:
+    """A copy for the test thread; the lab loop keeps mutating the live one."""
+    snap = copy.copy(reg)
+    snap.links = list(reg.links)
+    snap.objects = {k: list(v) for k, v in reg.objects.items()}
+    snap.deviations = list(reg.deviations)
+    return snap
+
+
+class Lwm2mLab:
+    def __init__(
+        self, loop: LabLoop, declaration: Declaration, transcript: Transcript, run_dir: FsPath
+    ) -> None:
+        self._loop = loop
+        self.declaration = declaration
+        self.transcript = transcript
+        self.run_dir = run_dir
+        self.registry = ObjectRegistry.builtin()
+        if declaration.lwm2m is not None and declaration.lwm2m.object_ddfs:
+            self.registry.add_files(declaration.lwm2m.object_ddfs)
+        self.request_timeout = declaration.timeouts.request
+        self.session_timeout = declaration.timeouts.session
+        self.psk = PskStore()
+        lw = declaration.lwm2m
+        if lw is not None and lw.psk_identity and lw.psk_key is not None:
+            key = bytes.fromhex(lw.psk_key.get_secret_value())
+            self.add_psk(lw.psk_identity, key)
+        self._state: ServerState | None = None
+        self._store: RegistrationStore | None = None
+        self._endpoints: dict[str, Endpoint] = {}
+        self._packages: PackageStore | None = None
+        self._consumed_updates: dict[str, int] = {}
+        self._consumed_bootstrap: dict[str, int] = {}
+        self._tap: CoapTap | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def add_psk(self, identity: str, key: bytes) -> None:
+        """Accept another PSK identity (the key is registered with the redactor first)."""
+        self.transcript.redactor.add(key)
+        self.transcript.redactor.add(key.hex())
+        self.psk.add(identity.encode(), key)
+
+    def start(self) -> None:
+        if not self._endpoints:
+            self._call(self._start(), 30)
+
+    def stop(self) -> None:
+        if self._endpoints:
+            self._call(self._stop(), 30)
+
+    async def _start(self) -> None:
+        store = RegistrationStore(on_event=self._on_event)
+        lw = self.declaration.lwm2m
+        psk_required = lw is not None and lw.security == "psk"
+        state = ServerState(self.transcript, store, psk_required=psk_required)
+        self._state, self._store = state, store
+        self._packages = PackageStore(self.transcript)
+        self._tap = tap = CoapTap(
+            self.transcript, device_of=state.device_of, registry=lambda: self.registry
+        )
+        lab = self.declaration.lab
+        host = lab.host
+        fw = FirmwareResource(self._packages, peer_text)
+        try:
+            for name, port, secure, bootstrap in (
+                ("dm", lab.lwm2m_port, False, False),
+                ("dm-dtls", lab.lwm2m_dtls_port, True, False),
+                ("bs", lab.bootstrap_port, False, True),
+                ("bs-dtls", 0, True, True),
+            ):
+                site = (
+                    bootstrap_site(state, secure=secure)
+                    if bootstrap
+                    else dm_site(
+                        state, secure=secure, on_registered=self._on_registered,
+                        extra={("fw",): fw},
+                    )
+                )
+                self._endpoints[name] = await open_endpoint(
+                    site, (host, port), tap, psk=self.psk if secure else None, name=name
+                )
+        except BaseException:
+            await self._stop()
+            raise
+        self.transcript.note(
+            PROTOCOL, "LwM2M lab listening: " + ", ".join(
+                f"{k}={v}" for k, v in self.addresses().items() if k != "LAB_HOST"
+            )
+        )
+
+    async def _stop(self) -> None:
+        if self._store is not None:
+            self._store.clear()
+        endpoints, self._endpoints = list(self._endpoints.values()), {}
+        for endpoint in endpoints:
+            try:
+                await endpoint.context.shutdown()
+            except Exception as exc:  # keep shutting the others down; say what went wrong
+                self.transcript.note(PROTOCOL, f"lab endpoint shutdown problem: {exc}")
+
+    def addresses(self) -> dict[str, str]:
+        host = self.declaration.lab.advertised_host or self.declaration.lab.host
+
+        def uri(name: str) -> str:
+            endpoint = self._endpoints[name]
+            return f"{'coaps' if endpoint.secure else 'coap'}://{host}:{endpoint.bound.port}"
+
+        if not self._endpoints:
+            return {"LAB_HOST": host}
+        return {
+            "LAB_HOST": host,
+            "LAB_LWM2M_URI": uri("dm"),
+            "LAB_LWM2M_DTLS_URI": uri("dm-dtls"),
+            "LAB_BOOTSTRAP_URI": uri("bs"),
+            "LAB_BOOTSTRAP_DTLS_URI": uri("bs-dtls"),
+        }
+
+    # -- the bridge ----------------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        try:
+            return self._loop.call(coro, timeout + _BRIDGE_MARGIN)
+        except TimeoutError as exc:
+            raise LabError(f"the lab loop did not answer in time: {exc}") from None
+
+    def _require(self) -> tuple[ServerState, RegistrationStore]:
+        if self._state is None or self._store is None or not self._endpoints:
+            raise LabError("the LwM2M lab is not started")
+        return self._state, self._store
+
+    def _on_event(self, event: Event) -> None:
+        reg = event.registration
+        text = {
+            "register": f"registered {reg.endpoint} as {reg.location} (lt={reg.lifetime}, "
+            f"lwm2m={reg.lwm2m}, b={reg.binding}{', DTLS' if reg.secure else ''})",
+            "update": f"registration update {reg.location}" + (
+                f": {event.detail}" if event.detail else ""),
+            "deregister": f"de-registered {reg.endpoint} ({reg.location})",
+            "expire": f"registration {reg.location} of {reg.endpoint} expired: {event.detail}",
+            "conflict": f"registration conflict: {event.detail}",
+            "replace": event.detail,
+        }[event.kind]
+        self.transcript.record(
+            PROTOCOL, "note", text, device=reg.endpoint, peer=reg.peer, session=reg.location,
+            error=None,
+        )
+
+    def _on_registered(self, reg: Registration) -> None:
+        pass  # hook point: the store's events already reach the transcript
+
+    # -- registrations -------------------------------------------------------------------------
+
+    def registration(self, ep: str) -> Registration | None:
+        _, store = self._require()
+
+        async def get() -> Registration | None:
+            reg = store.get(ep)
+            return _snapshot(reg) if reg else None
+
+        return self._call(get(), self.request_timeout)
+
+    def wait_registration(
+        self, ep: str, timeout: float | None = None, *, newer_than: float | None = None
+    ) -> Registration:
+        _, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def found() -> Registration | None:
+            reg = store.get(ep)
+            if reg is None or (newer_than is not None and reg.registered_at <= newer_than):
+                return None
+            return reg
+
+        async def wait() -> Registration:
+            reg: Registration = await self._bounded(
+                store.wait_for(found), limit, f"no registration of {ep}"
+            )
+            register_seq = max(
+                (e.seq for e in store.events if e.kind == "register" and e.registration is reg),
+                default=0,
+            )
+            self._consumed_updates[ep] = max(self._consumed_updates.get(ep, 0), register_seq)
+            return _snapshot(reg)
+
+        return self._call(wait(), limit)
+
+    def wait_update(self, ep: str, timeout: float | None = None) -> Registration:
+        """The next Update of ``ep`` not returned before (updates are never missed)."""
+        _, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def found() -> Event | None:
+            after = self._consumed_updates.get(ep, 0)
+            return next(
+                (e for e in store.events if e.kind == "update" and e.endpoint == ep
+                 and e.seq > after),
+                None,
+            )
+
+        async def wait() -> Registration:
+            event: Event = await self._bounded(
+                store.wait_for(found), limit, f"no registration update of {ep}"
+            )
+            self._consumed_updates[ep] = event.seq
+            return _snapshot(event.registration)
+
+        return self._call(wait(), limit)
+
+    def wait_deregistration(self, ep: str, timeout: float | None = None) -> Event:
+        """Wait until ``ep`` has no registration; the De-register (or expiry) event."""
+        _, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def gone() -> Event | None:
+            if store.get(ep) is not None:
+                return None
+            return next(
+                (e for e in reversed(store.events) if e.endpoint == ep
+                 and e.kind in ("deregister", "expire")),
+                None,
+            )
+
+        return self._call(
+            self._bounded(store.wait_for(gone), limit, f"{ep} did not de-register"), limit
+        )
+
+    def events(self, ep: str | None = None) -> list[Event]:
+        _, store = self._require()
+
+        async def get() -> list[Event]:
+            return [e for e in store.events if ep is None or e.endpoint == ep]
+
+        return self._call(get(), self.request_timeout)
+
+    @staticmethod
+    async def _bounded(aw: Coroutine[Any, Any, T], timeout: float, what: str) -> T:
+        try:
+            return await asyncio.wait_for(aw, timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"{what} within {timeout} s") from None
+
+    # -- Device Management ---------------------------------------------------------------------
+
+    def _requester(self, ep: str, timeout: float | None = None) -> Requester:
+        _, store = self._require()
+        reg = store.get(ep)
+        if reg is None:
+            raise LabError(f"{ep} is not registered with the lab (no requests can reach it)")
+        endpoint = self._endpoints["dm-dtls" if reg.secure else "dm"]
+        limit = self.request_timeout if timeout is None else timeout
+        return Requester(endpoint.context, reg.remote, reg.root, self.registry, limit)
+
+    def _op(self, ep: str, build: Any, path: Path, timeout: float | None = None) -> Response:
+        async def run() -> Response:
+            requester = self._requester(ep, timeout)
+            return await perform(requester, build(requester), path)
+
+        limit = self.request_timeout if timeout is None else timeout
+        return self._call(run(), limit * 2)
+
+    def read(self, ep: str, path: Path | str, fmt: int | None = None) -> Response:
+        p = _path(path)
+        return self._op(ep, lambda r: r.message(
+            Code.GET, p, accept=int(fmt) if fmt is not None else None), p)
+
+    def write(
+        self,
+        ep: str,
+        path: Path | str,
+        content_or_value: Content | Value | dict[str, Value],
+        fmt: int = ContentFormat.TLV,
+        partial: bool = False,
+    ) -> Response:
+        """Write-Replace (PUT) or, with ``partial``, Write-Partial-Update (POST)."""
+        p = _path(path)
+        payload = encode_content(int(fmt), p, content_or_value, self.registry)
+        code = Code.POST if partial else Code.PUT
+        return self._op(
+            ep, lambda r: r.message(code, p, payload=payload, content_format=int(fmt)), p
+        )
+
+    def write_raw(
+        self, ep: str, path: Path | str, payload: bytes, fmt: int | None, *, partial: bool = False
+    ) -> Response:
+        """Write bytes as given (for negative cases and vendor formats)."""
+        p = _path(path)
+        code = Code.POST if partial else Code.PUT
+        return self._op(ep, lambda r: r.message(code, p, payload=payload, content_format=fmt), p)
+
+    def execute(self, ep: str, path: Path | str, args: str | None = None) -> Response:
+        p = _path(path)
+        payload = args.encode() if args else b""
+        return self._op(ep, lambda r: r.message(Code.POST, p, payload=payload), p)
+
+    def create(
+        self, ep: str, path: Path | str, content: Content, fmt: int = ContentFormat.TLV
+    ) -> Response:
+        p = _path(path)
+        payload = encode_content(int(fmt), p, content, self.registry)
+        return self._op(
+            ep, lambda r: r.message(Code.POST, p, payload=payload, content_format=int(fmt)), p
+        )
+
+    def delete(self, ep: str, path: Path | str) -> Response:
+        p = _path(path)
+        return self._op(ep, lambda r: r.message(Code.DELETE, p), p)
+
+    def discover(self, ep: str, path: Path | str) -> Response:
+        p = _path(path)
+        return self._op(
+            ep, lambda r: r.message(Code.GET, p, accept=int(ContentFormat.LINK_FORMAT)), p
+        )
+
+    def write_attributes(self, ep: str, path: Path | str, **attrs: float | int | None) -> Response:
+        """Write-Attributes (PUT with query only); ``name=None`` removes an attribute."""
+        unknown = set(attrs) - set(WRITE_ATTRIBUTES)
+        if unknown:
+            raise LabError(f"not LwM2M attributes: {sorted(unknown)}")
+        query = [k if v is None else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                 for k, v in attrs.items()]
+        p = _path(path)
+        return self._op(ep, lambda r: r.message(Code.PUT, p, query=query), p)
+
+    # -- Information Reporting -----------------------------------------------------------------
+
+    def observe(self, ep: str, path: Path | str, fmt: int | None = None) -> Observation:
+        p = _path(path)
+
+        async def start() -> tuple[ObservationCore, Response]:
+            assert self._tap is not None
+            core = ObservationCore(
+                self._requester(ep), p, int(fmt) if fmt is not None else None,
+                self._tap.reject_next,
+            )
+            return core, await core.start()
+
+        core, initial = self._call(start(), self.request_timeout)
+        return Observation(self, core, initial)
+
+    # -- Bootstrap -----------------------------------------------------------------------------
+
+    def wait_bootstrap_request(self, ep: str, timeout: float | None = None) -> BootstrapRequest:
+        state, _ = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def found() -> BootstrapRequest | None:
+            seen = self._consumed_bootstrap.get(ep, 0)
+            for index, request in enumerate(state.bootstrap_requests):
+                if request.endpoint == ep and index + 1 > seen:
+                    self._consumed_bootstrap[ep] = index + 1
+                    return request
+            return None
+
+        async def wait() -> BootstrapRequest:
+            while (request := found()) is None:
+                state.bootstrap_changed.clear()
+                await state.bootstrap_changed.wait()
+            return request
+
+        return self._call(self._bounded(wait(), limit, f"no Bootstrap-Request from {ep}"), limit)
+
+    def bootstrap(
+        self, ep: str, *, server_initiated: bool = False, address: str | None = None
+    ) -> BootstrapSession:
+        """A session towards ``ep``: after its Bootstrap-Request (client-initiated), or
+        server-initiated: over its current registration, or to ``address`` (host:port, UDP)."""
+        state, store = self._require()
+
+        async def open_session() -> BootstrapSessionCore:
+            if not server_initiated:
+                request = next(
+                    (r for r in reversed(state.bootstrap_requests) if r.endpoint == ep), None
+                )
+                if request is None:
+                    raise LabError(f"no Bootstrap-Request from {ep}; wait_bootstrap_request first")
+                endpoint = self._endpoints["bs-dtls" if request.secure else "bs"]
+                remote = request.remote
+            elif address is not None:
+                endpoint = self._endpoints["bs"]
+                host, _, port = address.rpartition(":")
+                remote = await endpoint.interface._pool.connect((host, int(port)))
+                state.bootstrap_peers[f"{host}:{port}"] = ep
+            else:
+                reg = store.get(ep)
+                if reg is None:
+                    raise LabError(f"{ep} is neither registered nor given an address")
+                endpoint = self._endpoints["dm-dtls" if reg.secure else "dm"]
+                remote = reg.remote
+            requester = Requester(endpoint.context, remote, "", self.registry, self.request_timeout)
+            self.transcript.note(
+                PROTOCOL,
+                f"bootstrap of {ep} ({'server' if server_initiated else 'client'}-initiated)",
+                device=ep,
+            )
+            return BootstrapSessionCore(requester, ep, server_initiated)
+
+        return BootstrapSession(self, self._call(open_session(), self.request_timeout))
+
+    def bootstrap_config(self) -> list[Content]:
+        """The Security and Server instances the declaration asks for (lab URIs filled in)."""
+        addresses = self.addresses()
+        return dm_server_config(
+            self.declaration, addresses["LAB_LWM2M_URI"], addresses["LAB_LWM2M_DTLS_URI"]
+        )
+
+    def set_bootstrap_pack(self, payload: bytes | None) -> None:
+        """Serve ``payload`` (SenML CBOR) on ``GET /bspack``; None: answer 4.04."""
+        state, _ = self._require()
+
+        async def put() -> None:
+            state.bootstrap_pack = payload
+
+        self._call(put(), self.request_timeout)
+
+    # -- firmware over CoAP --------------------------------------------------------------------
+
+    def publish_package(self, name: str, data: bytes) -> str:
+        """Serve ``data`` at ``coap(s)://lab/fw/<name>``; the URI for the declared security."""
+        self._require()
+        packages = self._packages
+        assert packages is not None
+
+        async def put() -> None:
+            packages.publish(name, data)
+
+        self._call(put(), self.request_timeout)
+        lw = self.declaration.lwm2m
+        pulls = self.declaration.features.fota_protocols
+        # coaps for a PSK device, unless it declares plain coap pull only (then coap).
+        secure = lw is not None and lw.security == "psk" and (
+            "coaps" in pulls or "coap" not in pulls
+        )
+        return self.package_uri(name, secure=secure)
+
+    def package_uri(self, name: str, *, secure: bool) -> str:
+        base = self.addresses()["LAB_LWM2M_DTLS_URI" if secure else "LAB_LWM2M_URI"]
+        return f"{base}/fw/{name}"
+
+    def downloads(self, name: str | None = None) -> list[Download]:
+        self._require()
+        packages = self._packages
+        assert packages is not None
+
+        async def get() -> list[Download]:
+            return [copy.copy(d) for d in packages.downloads if name is None or d.name == name]
+
+        return self._call(get(), self.request_timeout)
+
+
+class Observation:
+    """An Observe relation; ``initial`` is the first answer, ``next()`` each notification."""
+
+    def __init__(self, lab: Lwm2mLab, core: ObservationCore, initial: Response) -> None:
+        self._lab = lab
+        self._core = core
+        self.initial = initial
+
+    @property
+    def notifications(self) -> list[Response]:
+        return list(self._core.notifications)
+
+    def next(self, timeout: float | None = None) -> Response:
+        limit = self._lab.request_timeout if timeout is None else timeout
+        return self._lab._call(self._core.next(limit), limit)
+
+    def cancel(self, mode: str = "rst", timeout: float | None = None) -> Response:
+        """``rst``: RST the next notification (returns it); ``get``: GET with Observe=1."""
+        limit = self._lab.request_timeout if timeout is None else timeout
+        if mode == "rst":
+            return self._lab._call(self._core.cancel_rst(limit), limit)
+        if mode == "get":
+            return self._lab._call(self._core.cancel_get(), limit)
+        raise LabError(f"cancel mode must be 'rst' or 'get', not {mode!r}")
+
+
+class BootstrapSession:
+    def __init__(self, lab: Lwm2mLab, core: BootstrapSessionCore) -> None:
+        self._lab = lab
+        self._core = core
+        self.endpoint = core.endpoint
+        self.server_initiated = core.server_initiated
+
+    @property
+    def responses(self) -> list[tuple[str, Response]]:
+        return list(self._core.responses)
+
+    def _run(self, coro: Coroutine[Any, Any, Response]) -> Response:
+        return self._lab._call(coro, self._lab.request_timeout * 2)
+
+    def write(
+        self, path: Path | str, content: Content | Value, fmt: int = ContentFormat.TLV
+    ) -> Response:
+        return self._run(self._core.write(path, content, fmt))
+
+    def delete(self, path: Path | str = "/") -> Response:
+        return self._run(self._core.delete(path))
+
+    def discover(self, path: Path | str = "/") -> Response:
+        return self._run(self._core.discover(path))
+
+    def finish(self) -> Response:
+        return self._run(self._core.finish())
+
+    def provision(self, fmt: int = ContentFormat.TLV) -> list[Response]:
+        """The usual sequence: Delete /0 and /1, write the declared config, Finish."""
+        results = [self.delete("/0"), self.delete("/1")]
+        for content in self._lab.bootstrap_config():
+            instance = min(content).resource_path
+            results.append(self.write(Path(instance.object_id, instance.instance_id), content, fmt))
+        results.append(self.finish())
+        return results
+
+
+

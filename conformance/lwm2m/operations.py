@@ -1,0 +1,277 @@
+"""Requests the lab starts towards a device (DM, Information Reporting, Bootstrap), async side.
+
+Each operation sends one CoAP request on the endpoint (UDP or DTLS session) the device used,
+lets aiocoap do block-wise both ways, and returns a :class:`Response`: the code as the device
+gave it, the payload, and the content decoded with the object model (or why it could not be
+decoded). Silence becomes :class:`DeviceTimeout`; a RST becomes ``code="RST"``; a broken
+block-wise exchange becomes ``code="protocol-error"``. Nothing here judges: test cases do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiocoap import Code, Message, error
+from aiocoap.pipe import Pipe
+from aiocoap.protocol import Request as CoapRequest
+
+from conformance.errors import ProtocolError
+from conformance.lwm2m.model import Content, ContentFormat, Path
+from conformance.verdicts import DeviceTimeout, Inconclusive
+
+_BLOCKWISE_ERRORS = (
+    error.UnexpectedBlock1Option,
+    error.UnexpectedBlock2,
+    error.MissingBlock2Option,
+)
+
+
+class LabError(RuntimeError):
+    """The lab itself cannot do what was asked (no such registration, lab stopped…): ERROR."""
+
+
+@dataclass
+class Response:
+    code: str  # "2.05", "4.04"…, or "RST" / "protocol-error"
+    content_format: int | None = None
+    payload: bytes = b""
+    content: Content | None = None
+    decode_error: str | None = None
+    location: str | None = None
+    observe: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.code.startswith("2.")
+
+
+def code_of(code: Code) -> str:
+    major, minor = divmod(int(code), 32)
+    return f"{major}.{minor:02d}"
+
+
+def decode_response(msg: Message, path: Path, registry: Any) -> Response:
+    fmt = int(msg.opt.content_format) if msg.opt.content_format is not None else None
+    response = Response(
+        code=code_of(msg.code),
+        content_format=fmt,
+        payload=bytes(msg.payload),
+        location="/".join(msg.opt.location_path) if msg.opt.location_path else None,
+        observe=msg.opt.observe,
+    )
+    if msg.code.is_successful() and msg.payload and fmt is not None:
+        if fmt == ContentFormat.LINK_FORMAT:
+            return response  # Discover: the caller parses links
+        try:
+            from conformance.lwm2m import codecs
+
+            response.content = codecs.decode(fmt, path, bytes(msg.payload), registry)
+        except ProtocolError as exc:
+            response.decode_error = str(exc)
+        except KeyError as exc:
+            response.decode_error = f"unknown content format {fmt} ({exc})"
+    elif msg.code.is_successful() and msg.payload and fmt is None:
+        response.decode_error = "payload without Content-Format"
+    return response
+
+
+def encode_content(
+    fmt: int, path: Path, content_or_value: Any, registry: Any
+) -> bytes:
+    """A Content mapping, or one value for ``path``, in content format ``fmt``."""
+    from conformance.lwm2m import codecs
+
+    if isinstance(content_or_value, dict):
+        content: Content = {
+            Path.parse(k) if isinstance(k, str) else k: v for k, v in content_or_value.items()
+        }
+    else:
+        content = {path: content_or_value}
+    return bytes(codecs.encode(fmt, path, content, registry))
+
+
+class Requester:
+    """Sends requests to one device remote through one lab endpoint's aiocoap context."""
+
+    def __init__(self, context: Any, remote: Any, root: str, registry: Any, timeout: float):
+        self.context = context
+        self.remote = remote
+        self.root = root.rstrip("/")
+        self.registry = registry
+        self.timeout = timeout
+
+    def uri_path(self, path: Path | str) -> list[str]:
+        text = str(path) if isinstance(path, Path) else path
+        full = (self.root + "/" + text.strip("/")).strip("/")
+        return [p for p in full.split("/") if p]
+
+    def message(
+        self,
+        code: Code,
+        path: Path | str,
+        *,
+        payload: bytes = b"",
+        content_format: int | None = None,
+        accept: int | None = None,
+        query: list[str] | None = None,
+        observe: int | None = None,
+    ) -> Message:
+        msg = Message(code=code, uri_path=self.uri_path(path), payload=payload)
+        if content_format is not None:
+            msg.opt.content_format = content_format
+        if accept is not None:
+            msg.opt.accept = accept
+        if query:
+            msg.opt.uri_query = query
+        if observe is not None:
+            msg.opt.observe = observe
+        msg.remote = self.remote
+        return msg
+
+    async def send(self, msg: Message, path: Path) -> Response:
+        request = self.context.request(msg)
+        return decode_response(await self.await_response(request.response), path, self.registry)
+
+    async def await_response(self, future: Any) -> Message:
+        try:
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"no answer from the device within {self.timeout} s") from None
+        except error.TimeoutError as exc:
+            raise DeviceTimeout(f"no answer from the device: {exc}") from None
+        except error.MessageError:
+            return Message(code=Code.EMPTY, payload=b"")  # RST: mapped by the callers
+        except _BLOCKWISE_ERRORS as e:
+            raise BlockwiseBroken(str(e) or type(e).__name__) from None
+        except (error.NoRequestInterface, error.LibraryShutdown, error.MissingRemoteError) as e:
+            raise LabError(f"the lab cannot send to this device: {type(e).__name__}: {e}") from None
+        except error.NetworkError as exc:
+            raise Inconclusive(f"transport failure towards the device: {exc}") from None
+
+
+class BlockwiseBroken(Exception):
+    """The device broke a block-wise exchange (RFC 7959)."""
+
+
+async def perform(requester: Requester, msg: Message, path: Path) -> Response:
+    try:
+        response = await requester.send(msg, path)
+    except BlockwiseBroken as exc:
+        return Response(code="protocol-error", decode_error=f"block-wise: {exc}")
+    if response.code == "0.00":
+        response.code = "RST"
+    return response
+
+
+# --------------------------------------------------------------------------- observations
+
+
+class ObservationCore:
+    """One Observe relation on the lab loop: notifications queue up for :meth:`next`."""
+
+    def __init__(
+        self,
+        requester: Requester,
+        path: Path,
+        fmt: int | None,
+        reject_next: Callable[[Any, bytes, asyncio.Future[Message]], None],
+    ) -> None:
+        self.requester = requester
+        self.path = path
+        self.fmt = fmt
+        self._reject_next = reject_next
+        self.queue: asyncio.Queue[Response | BaseException] = asyncio.Queue()
+        self.notifications: list[Response] = []
+        self.request: Any = None
+        self.token = b""
+        self._pump: asyncio.Task[None] | None = None
+        self.cancelled = False
+
+    async def start(self) -> Response:
+        msg = self.requester.message(Code.GET, self.path, accept=self.fmt, observe=0)
+        self.request = self.requester.context.request(msg)
+        first = await self.requester.await_response(self.request.response)
+        self.token = bytes(first.token) if first.token else bytes(msg.token or b"")
+        initial = decode_response(first, self.path, self.requester.registry)
+        if initial.code == "0.00":
+            initial.code = "RST"
+        if initial.ok and first.opt.observe is not None and self.request.observation:
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+        return initial
+
+    async def _run(self) -> None:
+        try:
+            async for notification in self.request.observation:
+                response = decode_response(notification, self.path, self.requester.registry)
+                self.notifications.append(response)
+                await self.queue.put(response)
+        except Exception as exc:  # the relation ended (device error, RST, lab stop)
+            await self.queue.put(exc)
+        else:
+            await self.queue.put(StopAsyncIteration("observation ended by the device"))
+
+    async def next(self, timeout: float) -> Response:
+        try:
+            item = await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"no notification within {timeout} s") from None
+        if isinstance(item, BaseException):
+            # Keep the terminal state visible to later calls too.
+            self.queue.put_nowait(item)
+            if isinstance(item, StopAsyncIteration | error.ObservationCancelled):
+                raise Inconclusive(f"the observation has ended: {item}")
+            raise Inconclusive(f"the observation failed: {type(item).__name__}: {item}")
+        return item
+
+    def _stop_local(self) -> None:
+        if self._pump is not None:
+            self._pump.cancel()
+        obs = getattr(self.request, "observation", None)
+        if obs is not None and not obs.cancelled:
+            obs.cancel()
+
+    async def cancel_rst(self, timeout: float) -> Response:
+        """Reactive cancel (RFC 7641 §3.6): answer the next notification with a RST."""
+        if self.cancelled:
+            raise LabError("observation already cancelled")
+        loop = asyncio.get_running_loop()
+        rejected: asyncio.Future[Message] = loop.create_future()
+        self._reject_next(self.requester.remote, self.token, rejected)
+        self.cancelled = True
+        try:
+            msg = await asyncio.wait_for(rejected, timeout)
+        except TimeoutError:
+            raise DeviceTimeout(f"no notification to reject within {timeout} s") from None
+        finally:
+            self._stop_local()
+        return decode_response(msg, self.path, self.requester.registry)
+
+    async def cancel_get(self) -> Response:
+        """Proactive cancel (RFC 7641 §3.6): GET with Observe=1 and the relation's token."""
+        if self.cancelled:
+            raise LabError("observation already cancelled")
+        self.cancelled = True
+        self._stop_local()
+        msg = self.requester.message(Code.GET, self.path, accept=self.fmt, observe=1)
+        ctx = self.requester.context
+        if not await ctx.find_remote_and_interface(msg):
+            raise LabError("no interface for this device")
+        tman = ctx.request_interfaces[0]
+        pipe = Pipe(msg, ctx.log)
+        request = CoapRequest(pipe, ctx.loop, ctx.log)
+        # aiocoap always picks a fresh token; the cancel must reuse the relation's token.
+        token = self.token
+        tman.next_token = lambda: token
+        try:
+            tman.request(pipe)
+        finally:
+            del tman.next_token
+        reply = await self.requester.await_response(request.response)
+        response = decode_response(reply, self.path, self.requester.registry)
+        if response.code == "0.00":
+            response.code = "RST"
+        return response

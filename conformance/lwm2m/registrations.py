@@ -1,0 +1,174 @@
+"""The registration store: who is registered, from where, since when, and what happened.
+
+Lives on the lab loop (no locks). Keyed by endpoint name; each Register gets a fresh location
+``rd/<n>`` so an Update or De-register to a stale location is answered 4.04. Every change is
+an :class:`Event` with a sequence number; the facade waits on events, never on sleeps. A
+Register of an endpoint already registered from another address or DTLS session is recorded
+as a conflict: the newest registration wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal["register", "update", "deregister", "expire", "conflict", "replace"]
+
+
+@dataclass
+class Registration:
+    endpoint: str
+    location: str  # "rd/3"
+    lifetime: int
+    lwm2m: str
+    binding: str
+    sms: str | None
+    queue: bool
+    links: list[Any]  # linkformat.Link
+    objects: dict[int, list[int | None]]
+    peer: str
+    secure: bool
+    query: str
+    registered_at: float
+    updated_at: float
+    deviations: list[str] = field(default_factory=list)
+    root: str = ""  # alternate root path ("" or "/lwm2m")
+    content_format: int | None = None  # preferred format from the root link's ct=
+    psk_identity: str | None = None
+    remote: Any = field(default=None, repr=False, compare=False)  # where requests go
+
+    def path(self, lwm2m_path: str) -> list[str]:
+        """Uri-Path segments for an LwM2M path under the client's root."""
+        full = (self.root.rstrip("/") + "/" + lwm2m_path.strip("/")).strip("/")
+        return [p for p in full.split("/") if p] if full else []
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    kind: EventKind
+    endpoint: str
+    registration: Registration
+    time: float
+    detail: str = ""
+
+
+class RegistrationStore:
+    def __init__(self, *, on_event: Callable[[Event], None] | None = None) -> None:
+        self._by_endpoint: dict[str, Registration] = {}
+        self._by_location: dict[str, Registration] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._next_id = 1
+        self._seq = 0
+        self.events: list[Event] = []
+        self._changed: asyncio.Condition | None = None
+        self.on_event = on_event
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def get(self, endpoint: str) -> Registration | None:
+        return self._by_endpoint.get(endpoint)
+
+    def by_location(self, location: str) -> Registration | None:
+        return self._by_location.get(location)
+
+    def by_peer(self, peer: str) -> Registration | None:
+        return next((r for r in self._by_endpoint.values() if r.peer == peer), None)
+
+    def all(self) -> list[Registration]:
+        return list(self._by_endpoint.values())
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def new_location(self) -> str:
+        location = f"rd/{self._next_id}"
+        self._next_id += 1
+        return location
+
+    def register(self, reg: Registration) -> None:
+        old = self._by_endpoint.get(reg.endpoint)
+        if old is not None:
+            self._drop(old)
+            if old.peer != reg.peer or old.remote is not reg.remote:
+                what = "DTLS session" if reg.secure or old.secure else "address"
+                self._emit(
+                    "conflict",
+                    reg,
+                    f"endpoint {reg.endpoint} registered again from {reg.peer} ({what}) while "
+                    f"registered from {old.peer} as {old.location}; the newest wins",
+                )
+            else:
+                self._emit("replace", reg, f"re-registration replaces {old.location}")
+        self._by_endpoint[reg.endpoint] = reg
+        self._by_location[reg.location] = reg
+        self._arm_expiry(reg)
+        self._emit("register", reg)
+
+    def update(self, reg: Registration, detail: str = "") -> None:
+        reg.updated_at = time.time()
+        self._arm_expiry(reg)
+        self._emit("update", reg, detail)
+
+    def deregister(self, reg: Registration) -> None:
+        self._drop(reg)
+        self._emit("deregister", reg)
+
+    def clear(self) -> None:
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
+
+    def _drop(self, reg: Registration) -> None:
+        self._by_location.pop(reg.location, None)
+        if self._by_endpoint.get(reg.endpoint) is reg:
+            del self._by_endpoint[reg.endpoint]
+        handle = self._expiry.pop(reg.location, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _arm_expiry(self, reg: Registration) -> None:
+        handle = self._expiry.pop(reg.location, None)
+        if handle is not None:
+            handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._expiry[reg.location] = loop.call_later(reg.lifetime, self._expire, reg)
+
+    def _expire(self, reg: Registration) -> None:
+        if self._by_location.get(reg.location) is not reg:
+            return
+        self._drop(reg)
+        self._emit("expire", reg, f"lifetime {reg.lifetime} s passed without an Update")
+
+    def _emit(self, kind: EventKind, reg: Registration, detail: str = "") -> None:
+        self._seq += 1
+        event = Event(self._seq, kind, reg.endpoint, reg, time.time(), detail)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    # -- waiting -------------------------------------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], Any]) -> Any:
+        """Wait (no timeout here: the caller bounds it) until ``predicate()`` is truthy."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        async with self._changed:
+            result = predicate()
+            while not result:
+                await self._changed.wait()
+                result = predicate()
+            return result
+
+    def last_seq(self) -> int:
+        return self._seq

@@ -1,0 +1,349 @@
+"""The lab's LwM2M server interfaces as aiocoap resources: Registration and Bootstrap.
+
+- ``POST /rd?ep=&lt=&lwm2m=&b=&sms=&Q`` (link-format body) -> 2.01, Location-Path ``rd/<n>``;
+  ``POST /rd/<n>`` Update -> 2.04; ``DELETE /rd/<n>`` De-register -> 2.02 (TS 1.1 §6.2).
+- ``POST /bs?ep=`` Bootstrap-Request -> 2.04 (TS 1.1 §6.1); ``GET /bspack`` (TS 1.2) -> 4.04
+  unless the lab has a bootstrap pack to serve.
+
+Whatever a device sends, a handler answers per CoAP and records what was wrong; it never
+raises past aiocoap (which would turn it into a 5.00 and a logged traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiocoap import Code, Message
+from aiocoap.resource import PathCapable, Resource, Site
+
+from conformance.errors import ProtocolError
+from conformance.evidence.transcript import Transcript
+from conformance.lwm2m import query as q
+from conformance.lwm2m.coaplog import PROTOCOL, peer_text
+from conformance.lwm2m.model import ContentFormat
+from conformance.lwm2m.registrations import Registration, RegistrationStore
+
+# Largest request body (after block-wise assembly) the lab accepts; beyond it 4.13 + Size1.
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class BootstrapRequest:
+    endpoint: str
+    params: dict[str, str]
+    peer: str
+    secure: bool
+    remote: Any
+    time: float
+
+
+@dataclass
+class ServerState:
+    """What the resources share with the facade (all touched on the lab loop only)."""
+
+    transcript: Transcript
+    store: RegistrationStore
+    bootstrap_requests: list[BootstrapRequest] = field(default_factory=list)
+    bootstrap_changed: asyncio.Event = field(default_factory=asyncio.Event)
+    bootstrap_pack: bytes | None = None  # SenML CBOR served on GET /bspack, if set
+    bootstrap_peers: dict[str, str] = field(default_factory=dict)  # peer -> endpoint
+    psk_required: bool = False
+
+    def device_of(self, peer: str) -> tuple[str, str]:
+        reg = self.store.by_peer(peer)
+        if reg is not None:
+            return reg.endpoint, reg.location
+        if peer in self.bootstrap_peers:
+            return self.bootstrap_peers[peer], "bs"
+        return peer, ""
+
+    def problem(self, request: Message, summary: str, error: str) -> None:
+        peer = peer_text(request.remote)
+        device, session = self.device_of(peer)
+        self.transcript.record(
+            PROTOCOL, "note", summary, device=device, peer=peer, session=session, error=error
+        )
+
+    def event(self, request: Message, summary: str, **kw: str) -> None:
+        peer = peer_text(request.remote)
+        device, session = self.device_of(peer)
+        kw.setdefault("device", device)
+        kw.setdefault("session", session)
+        self.transcript.record(PROTOCOL, "note", summary, peer=peer, **kw)  # type: ignore[arg-type]
+
+
+def error_response(code: Code, reason: str) -> Message:
+    # Diagnostic payload (RFC 7252 §5.5.2): the reason, for the device's logs and the transcript.
+    return Message(code=code, payload=reason.encode("utf-8")[:200])
+
+
+class LabResource(Resource):
+    """A resource that bounds request bodies and turns any handler failure into a recorded 5.00."""
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__()
+        self.state = state
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        request = pipe.request
+        block1 = request.opt.block1
+        size = max(len(request.payload), block1.start + len(request.payload) if block1 else 0)
+        if size > MAX_BODY or (request.opt.size1 or 0) > MAX_BODY:
+            self.state.problem(
+                request,
+                f"request body over {MAX_BODY} bytes refused (4.13)",
+                f"coap: oversized request body ({max(size, request.opt.size1 or 0)} bytes)",
+            )
+            response = error_response(Code.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            response.opt.size1 = MAX_BODY
+            pipe.add_response(response, is_last=True)
+            return
+        await super().render_to_pipe(pipe)
+
+    async def render(self, request: Message) -> Message:
+        try:
+            return await super().render(request)
+        except Exception as exc:
+            from aiocoap.error import RenderableError
+
+            if isinstance(exc, RenderableError):
+                raise
+            # A lab bug must not look like a device fault: say so in the transcript.
+            self.state.problem(
+                request,
+                "lab error while handling a request (answered 5.00)",
+                f"harness: {type(exc).__name__}: {exc}",
+            )
+            return error_response(Code.INTERNAL_SERVER_ERROR, "lab error")
+
+
+class RegistrationInterface(LabResource):
+    """``/rd`` (Register); its :class:`RegistrationLocations` twin serves ``/rd/<n>``."""
+
+    def __init__(
+        self, state: ServerState, *, secure: bool, on_registered: Callable[[Registration], None]
+    ) -> None:
+        super().__init__(state)
+        self.secure = secure
+        self.on_registered = on_registered
+
+    async def render_post(self, request: Message) -> Message:
+        path = request.opt.uri_path
+        if not path:
+            return self._register(request)
+        if len(path) == 1:
+            return self._update(request, "rd/" + path[0])
+        return error_response(Code.NOT_FOUND, "no such registration")
+
+    async def render_delete(self, request: Message) -> Message:
+        path = request.opt.uri_path
+        reg = self.state.store.by_location("rd/" + path[0]) if len(path) == 1 else None
+        if reg is None:
+            self.state.problem(
+                request, "De-register of an unknown location (4.04)", "unknown registration"
+            )
+            return error_response(Code.NOT_FOUND, "no such registration")
+        if reg.peer != peer_text(request.remote):
+            self.state.event(request, f"De-register of {reg.location} from another address")
+        self.state.store.deregister(reg)
+        return Message(code=Code.DELETED)
+
+    # -- Register ------------------------------------------------------------------------------
+
+    def _register(self, request: Message) -> Message:
+        peer = peer_text(request.remote)
+        try:
+            query = q.parse_query(list(request.opt.uri_query))
+        except q.UnsupportedVersion as exc:
+            self.state.problem(request, f"Register refused (4.12): {exc.message}", str(exc))
+            return error_response(Code.PRECONDITION_FAILED, exc.message)
+        except ProtocolError as exc:
+            self.state.problem(request, f"Register refused (4.00): {exc.message}", str(exc))
+            return error_response(Code.BAD_REQUEST, exc.message)
+        deviations = list(query.deviations)
+        parsed = self._links(request, deviations)
+        if isinstance(parsed, Message):
+            return parsed
+        links, objects, root, ct = parsed
+        claims = getattr(request.remote, "authenticated_claims", None) or []
+        identity = next(
+            (str(c)[4:] for c in claims if isinstance(c, str) and c.startswith("psk:")), None
+        )
+        if self.state.psk_required and not self.secure:
+            deviations.append("registered over NoSec although the declaration says psk")
+        now = time.time()
+        assert query.endpoint is not None
+        reg = Registration(
+            endpoint=query.endpoint,
+            location=self.state.store.new_location(),
+            lifetime=query.lifetime or q.DEFAULT_LIFETIME,
+            lwm2m=query.lwm2m or "1.0",
+            binding=query.binding or "U",
+            sms=query.sms,
+            queue=query.queue or "Q" in (query.binding or ""),
+            links=links,
+            objects=objects,
+            peer=peer,
+            secure=self.secure,
+            query=query.raw,
+            registered_at=now,
+            updated_at=now,
+            deviations=deviations,
+            root=root,
+            content_format=ct,
+            psk_identity=identity,
+            remote=request.remote,
+        )
+        self.state.store.register(reg)
+        self.on_registered(reg)
+        for deviation in deviations:
+            self.state.event(request, f"accepted deviation: {deviation}")
+        return Message(code=Code.CREATED, location_path=reg.location.split("/"))
+
+    def _links(
+        self, request: Message, deviations: list[str]
+    ) -> Message | tuple[list[Any], dict[int, list[int | None]], str, int | None]:
+        from conformance.lwm2m.codecs import linkformat
+
+        ct = request.opt.content_format
+        if ct is None:
+            if request.payload:
+                deviations.append("object links sent without Content-Format 40")
+        elif int(ct) != ContentFormat.LINK_FORMAT:
+            self.state.problem(
+                request,
+                f"Register/Update body in content format {int(ct)} refused (4.15)",
+                f"coap: registration body must be link-format (40), got {int(ct)}",
+            )
+            return error_response(Code.UNSUPPORTED_CONTENT_FORMAT, "expected link-format")
+        try:
+            text = request.payload.decode("utf-8")
+            links = linkformat.parse_links(text)
+        except UnicodeDecodeError as exc:
+            self.state.problem(request, "object links are not UTF-8 (4.00)", f"link-format: {exc}")
+            return error_response(Code.BAD_REQUEST, "object links are not UTF-8")
+        except ProtocolError as exc:
+            self.state.problem(request, f"object links unparsable (4.00): {exc.message}", str(exc))
+            return error_response(Code.BAD_REQUEST, exc.message)
+        root_link = linkformat.root_link(links)
+        root = ""
+        preferred: int | None = None
+        if root_link is None:
+            deviations.append('no </>;rt="oma.lwm2m" link')
+        else:
+            root = root_link.target.rstrip("/")
+            cts = root_link.values("ct")
+            if cts and cts[0].isdigit():
+                preferred = int(cts[0])
+                if preferred == ContentFormat.SENML_CBOR:
+                    deviations.append("SenML CBOR (112) announced as the default format")
+        for link in links:
+            if link.quoted("ver"):
+                deviations.append(f"{link.target};ver={link.params['ver']} (quoted version)")
+        return links, linkformat.object_links(links), root, preferred
+
+    # -- Update --------------------------------------------------------------------------------
+
+    def _update(self, request: Message, location: str) -> Message:
+        reg = self.state.store.by_location(location)
+        if reg is None:
+            self.state.problem(request, f"Update of unknown {location} (4.04)", "unknown location")
+            return error_response(Code.NOT_FOUND, "no such registration")
+        try:
+            query = q.parse_query(list(request.opt.uri_query), update=True)
+        except ProtocolError as exc:
+            self.state.problem(request, f"Update refused (4.00): {exc.message}", str(exc))
+            return error_response(Code.BAD_REQUEST, exc.message)
+        changes: list[str] = []
+        if request.payload:
+            parsed = self._links(request, reg.deviations)
+            if isinstance(parsed, Message):
+                return parsed
+            reg.links, reg.objects, reg.root, ct = parsed
+            reg.content_format = ct if ct is not None else reg.content_format
+            changes.append("object links")
+        if query.lifetime is not None:
+            reg.lifetime = query.lifetime
+            changes.append(f"lt={query.lifetime}")
+        if query.binding is not None:
+            reg.binding = query.binding
+            changes.append(f"b={query.binding}")
+        if query.sms is not None:
+            reg.sms = query.sms
+        peer = peer_text(request.remote)
+        if peer != reg.peer:
+            changes.append(f"address {reg.peer} -> {peer}")
+            reg.peer = peer
+            reg.remote = request.remote
+        reg.deviations.extend(d for d in query.deviations if d not in reg.deviations)
+        self.state.store.update(reg, ", ".join(changes))
+        return Message(code=Code.CHANGED)
+
+
+class RegistrationLocations(RegistrationInterface, PathCapable):
+    """``/rd/<n>``: aiocoap routes paths below ``rd`` only to a PathCapable resource."""
+
+
+class BootstrapInterface(LabResource):
+    """``POST /bs?ep=…``: queue the request; the lab then drives the bootstrap."""
+
+    def __init__(self, state: ServerState, *, secure: bool) -> None:
+        super().__init__(state)
+        self.secure = secure
+
+    async def render_post(self, request: Message) -> Message:
+        try:
+            endpoint, params = q.parse_bootstrap_query(list(request.opt.uri_query))
+        except ProtocolError as exc:
+            self.state.problem(
+                request, f"Bootstrap-Request refused (4.00): {exc.message}", str(exc)
+            )
+            return error_response(Code.BAD_REQUEST, exc.message)
+        peer = peer_text(request.remote)
+        self.state.bootstrap_peers[peer] = endpoint
+        self.state.bootstrap_requests.append(
+            BootstrapRequest(endpoint, params, peer, self.secure, request.remote, time.time())
+        )
+        self.state.bootstrap_changed.set()
+        return Message(code=Code.CHANGED)
+
+
+class BootstrapPackResource(LabResource):
+    """``GET /bspack`` (LwM2M 1.2 Bootstrap-Pack-Request)."""
+
+    async def render_get(self, request: Message) -> Message:
+        query = list(request.opt.uri_query)
+        self.state.event(request, f"Bootstrap-Pack-Request (1.2) {'&'.join(query)}".strip())
+        if self.state.bootstrap_pack is None:
+            return error_response(Code.NOT_FOUND, "no bootstrap pack; use POST /bs")
+        return Message(
+            code=Code.CONTENT,
+            payload=self.state.bootstrap_pack,
+            content_format=int(ContentFormat.SENML_CBOR),
+        )
+
+
+def dm_site(
+    state: ServerState,
+    *,
+    secure: bool,
+    on_registered: Callable[[Registration], None],
+    extra: dict[tuple[str, ...], Resource] | None = None,
+) -> Site:
+    site = Site()
+    for cls in (RegistrationInterface, RegistrationLocations):
+        site.add_resource(("rd",), cls(state, secure=secure, on_registered=on_registered))
+    for path, resource in (extra or {}).items():
+        site.add_resource(path, resource)
+    return site
+
+
+def bootstrap_site(state: ServerState, *, secure: bool) -> Site:
+    site = Site()
+    site.add_resource(("bs",), BootstrapInterface(state, secure=secure))
+    site.add_resource(("bspack",), BootstrapPackResource(state))
+    return site

@@ -1,0 +1,160 @@
+"""The lab's CoAP endpoints: one aiocoap context per listening socket, tapped at the message layer.
+
+Each context carries exactly one message interface (plain UDP or DTLS) bound to the address
+the declaration asks for. The interfaces call :class:`TapHooks` for every datagram in and every
+message out, below aiocoap's message manager, so the transcript sees retransmissions,
+duplicates, empty ACKs, RSTs, notifications and each block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+from aiocoap import Context
+from aiocoap.transports import simplesocketserver
+
+if TYPE_CHECKING:
+    from conformance.lwm2m.dtls import PskStore
+
+
+class BoundPort(NamedTuple):
+    host: str
+    port: int
+
+
+class TapHooks(Protocol):
+    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+        """Record a datagram from a device; False: drop it (already answered/recorded)."""
+
+    def outgoing(self, message: Any, *, secure: bool) -> None:
+        """Record a message about to go to a device."""
+
+    def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
+        """Record a transport event (DTLS handshake, alert…)."""
+
+
+async def bind_exclusive(
+    cls: Any, bind: tuple[str, int], log: logging.Logger, message_interface: Any
+) -> Any:
+    """aiocoap's ``_DatagramServerSocketSimple.create`` without SO_REUSEPORT.
+
+    aiocoap sets SO_REUSEPORT where the platform has it; with port 0, Linux then hands out
+    ports that another SO_REUSEPORT socket already holds (seen here: 173 repeats in 3000
+    binds), and datagrams are split between the two sockets. A lab endpoint owns its port.
+    """
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[Any] = loop.create_future()
+    await loop.create_datagram_endpoint(
+        lambda: cls(ready.set_result, message_interface, log), local_addr=bind
+    )
+    self = await ready
+    self._loop = loop
+    host, port = self._transport.get_extra_info("socket").getsockname()[:2]
+    self.hostinfo_local = f"{host}:{port}"
+    return self
+
+
+class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
+    def datagram_received(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+        # Whatever a device sends, nothing may raise into asyncio's transport callback.
+        try:
+            super().datagram_received(data, sockaddr)
+        except Exception as exc:
+            hooks: TapHooks = self._message_interface.hooks
+            hooks.note(f"harness: datagram dropped, {type(exc).__name__}: {exc}", sockaddr)
+
+    @classmethod
+    async def create(
+        cls, bind: tuple[str, int], log: logging.Logger, loop: Any, message_interface: Any
+    ) -> Any:
+        return await bind_exclusive(cls, bind, log, message_interface)
+
+
+class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
+    """aiocoap's single-address UDP server interface, with the lab's tap and exact binding."""
+
+    _serversocket = _LabUdpSocket
+    hooks: TapHooks
+
+    @classmethod
+    async def create_lab_server(
+        cls,
+        bind: tuple[str, int],
+        mman: Any,
+        *,
+        log: logging.Logger,
+        loop: asyncio.AbstractEventLoop,
+        hooks: TapHooks,
+    ) -> TappedUdpServer:
+        self = cls(mman, log, loop)
+        self.hooks = hooks
+        self._pool = await self._serversocket.create(bind, log, loop, self)
+        return self
+
+    @property
+    def bound(self) -> BoundPort:
+        host, port = self._pool._transport.get_extra_info("socket").getsockname()[:2]
+        return BoundPort(host, port)
+
+    def _received_datagram(self, address: Any, datagram: bytes) -> None:
+        if self.hooks.incoming(address, datagram, secure=False):
+            super()._received_datagram(address, datagram)
+
+    def send(self, message: Any) -> None:
+        self.hooks.outgoing(message, secure=False)
+        super().send(message)
+
+
+@dataclass
+class Endpoint:
+    """One listening CoAP endpoint of the lab."""
+
+    context: Context
+    interface: Any  # TappedUdpServer | LabDtlsServer
+    secure: bool
+
+    @property
+    def bound(self) -> BoundPort:
+        bound: BoundPort = self.interface.bound
+        return bound
+
+    @property
+    def uri(self) -> str:
+        host, port = self.bound
+        return f"{'coaps' if self.secure else 'coap'}://{host}:{port}"
+
+
+async def open_endpoint(
+    site: Any,
+    bind: tuple[str, int],
+    hooks: TapHooks,
+    *,
+    psk: PskStore | None = None,
+    name: str = "lwm2m",
+) -> Endpoint:
+    """A server context on ``bind`` (UDP, or DTLS PSK when ``psk`` is given)."""
+    loop = asyncio.get_running_loop()
+    ctx = Context(loop=loop, serversite=site, loggername=f"coap-lab-{name}")
+    holder: list[Any] = []
+
+    async def build(mman: Any) -> Any:
+        if psk is None:
+            iface: Any = await TappedUdpServer.create_lab_server(
+                bind, mman, log=ctx.log, loop=loop, hooks=hooks
+            )
+        else:
+            from conformance.lwm2m.dtls import LabDtlsServer
+
+            iface = await LabDtlsServer.create_lab_server(
+                bind, mman, log=ctx.log, loop=loop, credentials=psk, hooks=hooks
+            )
+        holder.append(iface)
+        return iface
+
+    # The same assembly aiocoap's create_server_context does for each transport; done here
+    # because we need our own interface classes and one bind address per context.
+    await ctx._append_tokenmanaged_messagemanaged_transport(build)
+    return Endpoint(ctx, holder[0], psk is not None)
