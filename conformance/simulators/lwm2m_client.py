@@ -1,0 +1,592 @@
+"""The reference LwM2M device: objects, registration, bootstrap, FOTA and the lab's actions.
+
+:class:`Lwm2mDevice` wires the parts together on one aiocoap context: the object store and its
+hooks (/1/0/8 Update trigger, /3/0/4 Reboot, /5 firmware machine …), the CoAP site serving
+the servers' requests, the registration with the current server account, and the actions the
+control channel asks for. Faults are looked up where the behaviour they change lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path as FsPath
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from aiocoap import POST, Code, Context, Message
+
+from conformance.declaration import Declaration
+from conformance.fota.packages import ImageInfo
+from conformance.lwm2m.model import ContentFormat, Path, Value
+from conformance.lwm2m.objects import ObjectRegistry
+from conformance.simulators import lwm2m_objects as objs
+from conformance.simulators.lwm2m_download import Downloader
+from conformance.simulators.lwm2m_faults import Faults
+from conformance.simulators.lwm2m_firmware import FirmwareUpdate
+from conformance.simulators.lwm2m_registration import (
+    Registration,
+    RegistrationError,
+    ServerAccount,
+    add_credentials,
+    exchange,
+)
+from conformance.simulators.lwm2m_site import DeviceSite
+from conformance.simulators.lwm2m_state import DeviceState
+from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
+
+log = logging.getLogger("lwm2m-device")
+
+SERVER_SSID = 1
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # registration retry back-off, seconds
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    server: str | None
+    bootstrap: str | None
+    state_dir: FsPath | None
+    storage_size: int = 1024 * 1024
+    update_time: float = 0.5  # seconds in state 3 Updating ("flashing")
+    ca_file: str | None = None
+    bind: tuple[str, int] = ("::", 0)
+    host_instances: int = 1  # instances of /10241
+
+
+class Lwm2mDevice:
+    def __init__(self, declaration: Declaration, faults: Faults, options: DeviceOptions) -> None:
+        if declaration.lwm2m is None:
+            raise ValueError("the declaration has no lwm2m section")
+        self.declaration = declaration
+        self.lwm2m = declaration.lwm2m
+        self.faults = faults
+        self.options = options
+        self.state = DeviceState.load(declaration, options.state_dir)
+        registry = ObjectRegistry.builtin()
+        if self.lwm2m.object_ddfs:
+            registry.add_files(self.lwm2m.object_ddfs)
+        self.store = ObjectStore(registry)
+        self.formats = [ContentFormat.by_name(n) for n in declaration.features.content_formats]
+        self.timeout = declaration.timeouts.request
+        self.context: Context | None = None
+        self.site: DeviceSite | None = None
+        self.registration: Registration | None = None
+        self.firmware: FirmwareUpdate | None = None
+        self._time_offset = 0
+        self._bootstrap_remote: Any = None
+        self._bootstrap_finished: asyncio.Event | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
+        self.registered = asyncio.Event()
+
+    # ------------------------------------------------------------------ set-up
+
+    def default_format(self) -> ContentFormat:
+        """TS 1.0 clients default to TLV; from 1.1 SenML CBOR when offered (TS 1.1 §7.1)."""
+        order = [ContentFormat.TLV] if self.lwm2m.version == "1.0" else [
+            ContentFormat.SENML_CBOR, ContentFormat.TLV]
+        order += [ContentFormat.SENML_JSON, ContentFormat.LWM2M_JSON, ContentFormat.TEXT]
+        return next((f for f in order if f in self.formats), ContentFormat.TEXT)
+
+    async def start(self) -> None:
+        self.site = DeviceSite(
+            self.store,
+            formats=self.formats,
+            default_format=self.default_format(),
+            faults=self.faults,
+            role_of=self._role_of,
+            bootstrap_finish=self._bootstrap_finish,
+            default_periods=self._default_periods,
+        )
+        self.context = await Context.create_server_context(
+            self.site, bind=self.options.bind, transports=["udp6", "tinydtls"]
+        )
+        self.site.context = self.context
+        self.site.on_block1_start = self._block1_started
+        self._build_objects()
+        self._connect_task = self._spawn(self._connect(), "connect")
+
+    def local_address(self) -> str:
+        """host:port of the plain-UDP endpoint (DTLS sessions get their own sockets)."""
+        assert self.context is not None
+        for interface in self.context.request_interfaces:
+            transport = getattr(interface.token_interface.message_interface, "transport", None)
+            if transport is not None:
+                host, port = transport.get_extra_info("socket").getsockname()[:2]
+                host = "127.0.0.1" if host in ("::", "0.0.0.0") else host
+                return f"{host}:{port}"
+        return ""
+
+    def _build_objects(self) -> None:
+        store = self.store
+        objs.populate(store, self.declaration, self.state, self.faults,
+                      host_instances=self.options.host_instances)
+        self._install_accounts()
+        firmware = FirmwareUpdate(
+            protocols=list(self.declaration.features.fota_protocols),
+            storage_size=self.options.storage_size,
+            faults=self.faults,
+            fetch=self._downloader().fetch,
+            install=self._install_firmware,
+            restart=self._after_firmware_update,
+            changed=self._firmware_changed,
+        )
+        self.firmware = firmware
+        if self.declaration.features.fota:
+            store.set_instance(objs.FIRMWARE, 0, {
+                0: None, 1: "", 2: None, 3: 0, 5: 0, 6: "", 7: "",
+                8: dict(firmware.protocol_support), 9: firmware.delivery_method, 10: None,
+            })
+            # /5/0/0 is write-only: no value, but it must be present for Write and Discover
+        hooks = store.hooks
+        hooks.execute[(objs.SERVER, 8)] = self._exec_update_trigger
+        if self.options.bootstrap:
+            hooks.execute[(objs.SERVER, 9)] = self._exec_bootstrap_trigger
+        hooks.execute[(objs.SERVER, 4)] = self._exec_disable
+        hooks.write[(objs.SERVER, 1)] = self._write_server_param
+        hooks.write[(objs.SERVER, 7)] = self._write_server_param
+        hooks.execute[(objs.DEVICE, 4)] = lambda _iid, _args: self._later(self.reboot(), "reboot")
+        hooks.execute[(objs.DEVICE, 5)] = lambda _iid, _args: self._later(
+            self.factory_reset(), "factory reset")
+        hooks.execute[(objs.DEVICE, 12)] = lambda _iid, _args: store.set(
+            Path(objs.DEVICE, 0, 11), {0: 0})
+        hooks.dynamic[(objs.DEVICE, 13)] = lambda _iid: int(time.time()) + self._time_offset
+        hooks.write[(objs.DEVICE, 13)] = self._write_time
+        hooks.write[(objs.FIRMWARE, 0)] = lambda _iid, value: firmware.write_package(
+            value if isinstance(value, bytes) else str(value).encode())
+        hooks.write[(objs.FIRMWARE, 1)] = lambda _iid, value: firmware.write_uri(str(value))
+        hooks.execute[(objs.FIRMWARE, 2)] = lambda _iid, _args: firmware.execute_update()
+        hooks.execute[(objs.FIRMWARE, 10)] = lambda _iid, _args: firmware.cancel()
+
+    def _install_accounts(self) -> None:
+        """/0 and /1 for the --server account (and the --bootstrap account, if any)."""
+        store = self.store
+        store.add_object(objs.SECURITY)
+        store.add_object(objs.SERVER)
+        bootstrap = self.options.bootstrap
+        if bootstrap:
+            identity, key = self._declared_psk()
+            store.set_instance(objs.SECURITY, 0, objs.security_instance(
+                bootstrap, bootstrap=True, ssid=0, identity=identity, key=key))
+        if self.options.server and not bootstrap:
+            identity, key = self._declared_psk()
+            store.set_instance(objs.SECURITY, 1, objs.security_instance(
+                self.options.server, bootstrap=False, ssid=SERVER_SSID, identity=identity,
+                key=key))
+            store.set_instance(objs.SERVER, 0, objs.server_instance(
+                ssid=SERVER_SSID, lifetime=self.lwm2m.lifetime, binding=self.lwm2m.binding,
+                bootstrap_trigger=bool(bootstrap)))
+
+    def _declared_psk(self) -> tuple[bytes, bytes]:
+        if self.lwm2m.psk_identity and self.lwm2m.psk_key is not None:
+            return self.lwm2m.psk_identity.encode(), bytes.fromhex(
+                self.lwm2m.psk_key.get_secret_value())
+        return b"", b""
+
+    def _downloader(self) -> Downloader:
+        assert self.context is not None
+        return Downloader(self.context, timeout=self.declaration.timeouts.fota,
+                          ca_file=self.options.ca_file)
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self._logged(coro, name), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _later(self, coro: Awaitable[Any], name: str) -> None:
+        """Run after the current request was answered (Execute answers 2.04 first)."""
+        self._spawn(coro, name)
+
+    @staticmethod
+    async def _logged(coro: Awaitable[Any], name: str) -> Any:
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed: %s", name, exc)
+            return None
+
+    # ------------------------------------------------------------------ accounts
+
+    def _server_account(self) -> ServerAccount | None:
+        """The DM server account from /0 and /1 (as --server or a bootstrap server wrote it)."""
+        for iid in self.store.instance_ids(objs.SECURITY):
+            sec = self.store.instance(objs.SECURITY, iid)
+            if sec.get(1) is True or not isinstance(sec.get(0), str):
+                continue
+            ssid = sec.get(10)
+            server = next(
+                (self.store.instance(objs.SERVER, s) for s in self.store.instance_ids(objs.SERVER)
+                 if self.store.instance(objs.SERVER, s).get(0) == ssid), {})
+            identity, key = sec.get(3, b""), sec.get(5, b"")
+            lifetime = server.get(1, self.lwm2m.lifetime)
+            binding = server.get(7, self.lwm2m.binding)
+            return ServerAccount(
+                uri=str(sec[0]),
+                ssid=int(ssid) if isinstance(ssid, int) else SERVER_SSID,
+                lifetime=int(lifetime) if isinstance(lifetime, int) else self.lwm2m.lifetime,
+                binding=str(binding),
+                psk_identity=identity if isinstance(identity, bytes) else str(identity).encode(),
+                psk_key=key if isinstance(key, bytes) else b"",
+            )
+        return None
+
+    def links(self) -> str:
+        """Registration payload: root link, then objects (with ver) and instances, not /0."""
+        out = ['</>;rt="oma.lwm2m"']
+        for oid in self.store.object_ids():
+            if oid == objs.SECURITY:
+                continue
+            if oid == objs.HOST and "host-object-not-in-links" in self.faults:
+                continue
+            definition = self.store.registry.get(oid)
+            version = definition.version if definition is not None else "1.0"
+            instances = self.store.instance_ids(oid)
+            if version != "1.0" or not instances:
+                out.append(f"</{oid}>" + (f";ver={version}" if version != "1.0" else ""))
+            out.extend(f"</{oid}/{iid}>" for iid in instances)
+        return ",".join(out)
+
+    def _role_of(self, remote: Any) -> Role:
+        """Bootstrap operations come from the bootstrap server only: the peer of our own
+        Bootstrap-Request, or the address of a bootstrap account (server-initiated bootstrap)."""
+        if self._bootstrap_remote is not None and remote == self._bootstrap_remote:
+            return Role.BOOTSTRAP
+        hostinfo = getattr(remote, "hostinfo", None)
+        if hostinfo is not None and hostinfo in self._bootstrap_hostinfos():
+            return Role.BOOTSTRAP
+        return Role.SERVER
+
+    def _bootstrap_hostinfos(self) -> set[str]:
+        found = set()
+        for iid in self.store.instance_ids(objs.SECURITY):
+            sec = self.store.instance(objs.SECURITY, iid)
+            uri = sec.get(0)
+            if sec.get(1) is True and isinstance(uri, str):
+                parts = urlsplit(uri)
+                host = parts.hostname or ""
+                host = f"[{host}]" if ":" in host else host
+                default = 5684 if parts.scheme == "coaps" else 5683
+                found.add(f"{host}:{parts.port or default}")
+        return found
+
+    def _default_periods(self) -> tuple[int, int]:
+        account = self.registration.account if self.registration else None
+        for iid in self.store.instance_ids(objs.SERVER):
+            inst = self.store.instance(objs.SERVER, iid)
+            if account is None or inst.get(0) == account.ssid:
+                pmin, pmax = inst.get(2, 0), inst.get(3, 0)
+                return (pmin if isinstance(pmin, int) else 0, pmax if isinstance(pmax, int) else 0)
+        return 0, 0
+
+    # ------------------------------------------------------------------ connecting
+
+    async def _connect(self) -> None:
+        """Bootstrap if asked to, then register; retry with back-off while the lab is away."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                if self.options.bootstrap and self._server_account() is None:
+                    await self._bootstrap()
+                await self._register()
+                return
+            except RegistrationError as exc:
+                log.warning("%s; retrying in %g s", exc, delay)
+            await asyncio.sleep(delay)  # back-off timer between attempts
+            delay = min(RETRY_MAX, delay * 2)
+
+    async def _register(self) -> None:
+        account = self._server_account()
+        if account is None:
+            raise RegistrationError("no LwM2M server account (give --server or --bootstrap)")
+        assert self.context is not None
+        add_credentials(self.context, account)
+        if self.registration is not None:
+            self.registration.forget()
+        self.registration = Registration(
+            self.context, account, endpoint=self.lwm2m.endpoint, version=self.lwm2m.version,
+            links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
+        )
+        await self.registration.register()
+        self.registered.set()
+
+    async def _bootstrap(self) -> None:
+        assert self.context is not None and self.options.bootstrap
+        identity, key = self._declared_psk()
+        account = ServerAccount(self.options.bootstrap, 0, 0, "U", identity, key)
+        add_credentials(self.context, account)
+        self._bootstrap_finished = asyncio.Event()
+        request = Message(code=POST, uri=account.base + "/bs")
+        request.opt.uri_query = [f"ep={self.lwm2m.endpoint}"]
+        response = await exchange(self.context, request, self.timeout)
+        if response.code != Code.CHANGED:
+            raise RegistrationError(f"Bootstrap-Request answered {response.code}")
+        self._bootstrap_remote = response.remote
+        log.info("bootstrap requested; waiting for Bootstrap-Finish")
+        try:
+            await asyncio.wait_for(self._bootstrap_finished.wait(),
+                                   self.declaration.timeouts.session)
+        except TimeoutError:
+            raise RegistrationError("no Bootstrap-Finish in time") from None
+        finally:
+            self._bootstrap_remote = None
+
+    def _bootstrap_finish(self) -> None:
+        if self._server_account() is None:
+            # TS 1.1 §5.2.7.6: an unusable configuration is refused with 4.06
+            raise OperationError(Code.NOT_ACCEPTABLE, "no LwM2M server account was written")
+        if self._bootstrap_finished is not None and not self._bootstrap_finished.is_set():
+            self._bootstrap_finished.set()  # a client-initiated bootstrap goes on to register
+        else:
+            # Server-initiated bootstrap: register with what the bootstrap server wrote.
+            self._later(self._reregister(), "register after bootstrap")
+
+    async def request_bootstrap(self) -> None:
+        """Server-initiated bootstrap (/1/x/9) and factory reset: forget the account, bootstrap."""
+        if not self.options.bootstrap:
+            raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        if self.registration is not None:
+            self.registration.forget()
+            self.registration = None
+        for iid in self.store.instance_ids(objs.SECURITY):
+            if self.store.instance(objs.SECURITY, iid).get(1) is not True:
+                self.store.delete(Path(objs.SECURITY, iid), Role.BOOTSTRAP)
+        self.store.delete(Path(objs.SERVER), Role.BOOTSTRAP)
+        await self._bootstrap()
+        await self._register()
+
+    # ------------------------------------------------------------------ registration updates
+
+    def _lifetime_due(self) -> None:
+        if "no-registration-update" in self.faults:
+            log.info("fault no-registration-update: letting the lifetime run out")
+            return
+        self._spawn(self.update_registration(), "lifetime update")
+
+    async def update_registration(self) -> None:
+        if self.registration is None:
+            raise RegistrationError("not registered")
+        await self.registration.update()
+
+    def _exec_update_trigger(self, _iid: int, _args: bytes) -> None:
+        if "ignores-update-trigger" in self.faults or "no-registration-update" in self.faults:
+            log.info("fault: ignoring the Registration Update Trigger")
+            return
+        self._later(self.update_registration(), "triggered update")
+
+    def _exec_disable(self, iid: int, _args: bytes) -> None:
+        """/1/x/4 Disable: de-register, stay away for the Disable Timeout /1/x/5, come back."""
+        timeout = self.store.get(Path(objs.SERVER, iid, 5))
+        seconds = timeout if isinstance(timeout, int) and timeout >= 0 else 86400
+        if self._disabled is not None:
+            self._disabled.cancel()
+        self._disabled = self._spawn(self._disable(seconds), "disable")
+
+    async def _disable(self, seconds: int) -> None:
+        if self.registration is not None:
+            await self.registration.deregister()
+        self.registered.clear()
+        await asyncio.sleep(seconds)  # the Disable Timeout is a timer, not a poll
+        self._disabled = None
+        await self._register_with_retry()
+
+    def _exec_bootstrap_trigger(self, _iid: int, _args: bytes) -> None:
+        if not self.options.bootstrap:
+            raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        self._later(self.request_bootstrap(), "bootstrap request")
+
+    def _write_server_param(self, iid: int, value: Value) -> None:
+        """Lifetime (/1/x/1) or binding (/1/x/7) written: tell the server in an Update."""
+        registration = self.registration
+        if registration is None or self.store.instance(objs.SERVER, iid).get(0) != (
+            registration.account.ssid
+        ):
+            return
+        loop = asyncio.get_running_loop()
+
+        def apply() -> None:  # after the store kept the value
+            account = self._server_account()
+            if account is not None and self.registration is registration:
+                registration.with_account(replace(account))
+                if "no-registration-update" not in self.faults:
+                    self._spawn(registration.update(), "parameter update")
+
+        loop.call_soon(apply)
+
+    def _write_time(self, _iid: int, value: Value) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise OperationError(Code.BAD_REQUEST, "Current Time is an integer")
+        self._time_offset = value - int(time.time())
+
+    # ------------------------------------------------------------------ firmware
+
+    def _block1_started(self, path: Path) -> None:
+        firmware = self.firmware
+        if path == Path(objs.FIRMWARE, 0, 0) and firmware is not None and (
+            objs.FIRMWARE in self.store.object_ids()
+        ):
+            firmware.push_started()
+
+    def _firmware_changed(self, resource_id: int, value: object) -> None:
+        if objs.FIRMWARE in self.store.object_ids() and self.store.instance_ids(objs.FIRMWARE):
+            assert isinstance(value, int | str)
+            self.store.set(Path(objs.FIRMWARE, 0, resource_id), value)
+
+    async def _install_firmware(self, info: ImageInfo | None, image: bytes) -> None:
+        await asyncio.sleep(self.options.update_time)  # the time flashing takes
+        if self.options.state_dir is not None:
+            self.options.state_dir.mkdir(parents=True, exist_ok=True)
+            (self.options.state_dir / "firmware.bin").write_bytes(image)
+        if info is not None and "fota-version-unchanged" not in self.faults:
+            self.state.firmware_version = info.version
+            self.state.save(self.options.state_dir)
+            self.store.set(Path(objs.DEVICE, 0, 3), info.version)
+        log.info("firmware installed: now %s", self.state.firmware_version)
+
+    async def _after_firmware_update(self) -> None:
+        if "fota-no-reregistration" in self.faults:
+            log.info("fault fota-no-reregistration: staying silent after the update")
+            return
+        await self._reregister()
+
+    async def _reregister(self) -> None:
+        """What booting does: a fresh Register (new DTLS session), no De-register first."""
+        if self._disabled is not None and self._disabled is not asyncio.current_task():
+            self._disabled.cancel()
+            self._disabled = None
+        if self.registration is not None:
+            self.registration.forget()
+        self.registered.clear()
+        await self._register_with_retry()
+
+    async def _register_with_retry(self) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await self._register()
+                return
+            except RegistrationError as exc:
+                log.warning("%s; retrying in %g s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX, delay * 2)
+
+    # ------------------------------------------------------------------ actions
+
+    async def trigger_session(self, _params: dict[str, Any]) -> None:
+        if "no-registration-update" in self.faults:
+            log.info("fault no-registration-update: not updating on trigger_session")
+            return
+        await self._wait_registered()
+        await self.update_registration()
+
+    async def sideload_update(self, params: dict[str, Any]) -> None:
+        """A non-FOTA update (sideload/USB or OEM server): new values, then an Update."""
+        version = params.get("firmware_version")
+        if version is not None and not isinstance(version, str):
+            raise ValueError("firmware_version must be a string")
+        if version:
+            self.state.firmware_version = version
+            self.store.set(Path(objs.DEVICE, 0, 3), version)
+        self._set_host(params, prefix="host_",
+                       keep_software_version="stale-host-values" in self.faults)
+        self.state.save(self.options.state_dir)
+        if "no-post-update-update" in self.faults:
+            log.info("fault no-post-update-update: not telling the server")
+            return
+        await self._wait_registered()
+        await self.update_registration()
+
+    async def set_host_values(self, params: dict[str, Any]) -> None:
+        self._set_host(params, prefix="")
+        self._set_host(params, prefix="host_")
+        self.state.save(self.options.state_dir)
+
+    def _set_host(self, params: dict[str, Any], *, prefix: str,
+                  keep_software_version: bool = False) -> None:
+        for name in ("manufacturer", "model", "software_version", "unique_id"):
+            value = params.get(prefix + name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{prefix + name} must be a string")
+            if name == "software_version" and keep_software_version:
+                log.info("fault stale-host-values: keeping the old host software version")
+                continue
+            setattr(self.state, "host_" + name, value)
+        objs.refresh_host(self.store, self.state, self.faults)
+
+    async def reboot(self, _params: dict[str, Any] | None = None) -> None:
+        """Reboot: observations and downloads are lost, then a fresh Register."""
+        self._drop_volatile()
+        await self._reregister()
+
+    async def factory_reset(self, _params: dict[str, Any] | None = None) -> None:
+        """Back to factory configuration: bootstrap again if a bootstrap server is known."""
+        self._drop_volatile()
+        self._time_offset = 0
+        if self.site is not None:
+            self.site.attributes.clear()
+        if self.options.bootstrap:
+            self.registered.clear()
+            await self.request_bootstrap()
+            self.registered.set()
+        else:
+            await self._reregister()
+
+    def _drop_volatile(self) -> None:
+        if self.site is not None:
+            self.site.drop_observations()
+        if self.firmware is not None:
+            self.firmware.reboot()
+
+    async def _wait_registered(self) -> None:
+        try:
+            await asyncio.wait_for(self.registered.wait(), self.declaration.timeouts.session)
+        except TimeoutError:
+            raise RegistrationError("not registered") from None
+
+    async def quit(self, _params: dict[str, Any] | None = None) -> None:
+        """De-register (best effort, bounded), then release everything."""
+        if self.registration is not None:  # waits for a Register in flight, then undoes it
+            try:
+                await self.registration.deregister()
+            except RegistrationError as exc:
+                log.warning("de-registration failed: %s", exc)
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.site is not None:
+            self.site.drop_observations()
+            self.site.stop()
+        if self.firmware is not None:
+            self.firmware.shutdown()
+        if self.registration is not None:
+            self.registration.forget()
+        if self.context is not None:
+            context, self.context = self.context, None
+            await context.shutdown()
+
+    ACTIONS: ClassVar[dict[str, str]] = {
+        "trigger_session": "trigger_session",
+        "sideload_update": "sideload_update",
+        "oem_server_update": "sideload_update",
+        "reboot": "reboot",
+        "factory_reset": "factory_reset",
+        "set_host_values": "set_host_values",
+        "quit": "quit",
+    }
+
+    def action(self, name: str) -> Callable[[dict[str, Any]], Awaitable[None]] | None:
+        method = self.ACTIONS.get(name)
+        return getattr(self, method) if method else None
+

@@ -1,0 +1,166 @@
+"""Faults the reference LwM2M device can inject, each breaking exactly one requirement.
+
+The fault matrix (issue 6) starts the device with ``--fault NAME`` and expects exactly the
+cases of ``requirement`` to fail; a fault therefore changes one behaviour and nothing else.
+The device modules ask :class:`Faults` (``"tlv-length-bug" in faults``) at the one place where
+the behaviour lives, so ``grep`` for a fault name finds its whole implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from conformance.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    requirement: str
+    description: str
+
+
+_REGISTRY: tuple[Fault, ...] = (
+    Fault(
+        "no-host-object",
+        "ATT-DMIG-3.2.2",
+        "object 10241 does not exist (not registered, Read answers 4.04)",
+    ),
+    Fault(
+        "host-object-writable",
+        "ATT-DMIG-3.2.2",
+        "Write to /10241 resources is accepted (2.04) and changes the value",
+    ),
+    Fault(
+        "wrong-host-values",
+        "ATT-DMIG-3.2.2",
+        "/10241/0/5905 Host Device Manufacturer differs from the declaration",
+    ),
+    Fault(
+        "host-object-not-in-links",
+        "ATT-DMIG-3.2.2",
+        "object 10241 exists but is left out of the registration's object links",
+    ),
+    Fault(
+        "tlv-length-bug",
+        "ATT-DMIG-3.2",
+        "TLV responses carry a length field one larger than the value",
+    ),
+    Fault(
+        "senml-cbor-broken",
+        "ATT-DMIG-3.2",
+        "SenML CBOR responses are truncated by one byte (not valid CBOR)",
+    ),
+    Fault(
+        "wrong-device-values", "ATT-DMIG-3.2", "/3/0/0 Manufacturer differs from the declaration"
+    ),
+    Fault(
+        "no-registration-update",
+        "ATT-DMIG-3.2",
+        "never sends a registration Update (neither on lifetime nor on trigger)",
+    ),
+    Fault(
+        "ignores-update-trigger",
+        "ATT-DMIG-3.2",
+        "Execute /1/0/8 Registration Update Trigger answers 2.04 but does nothing",
+    ),
+    Fault(
+        "ignores-observe-cancel",
+        "ATT-DMIG-3.2",
+        "keeps notifying after an observation is cancelled (RST or GET Observe=1)",
+    ),
+    Fault(
+        "fota-wrong-state",
+        "ATT-DMIG-4.3",
+        "after a completed download /5/0/3 State stays 1 Downloading instead of 2",
+    ),
+    Fault(
+        "fota-no-reregistration",
+        "ATT-DMIG-4.3",
+        "after a firmware update the device neither registers again nor updates",
+    ),
+    Fault(
+        "fota-accepts-corrupt",
+        "ATT-DMIG-4.3",
+        "skips the integrity check: a corrupted image is installed and reported success",
+    ),
+    Fault(
+        "fota-version-unchanged",
+        "ATT-DMIG-4.3",
+        "after a successful update /3/0/3 still reports the old firmware version",
+    ),
+    Fault(
+        "no-post-update-update",
+        "ATT-DMIG-4.4",
+        "after a sideload update the device does not update its registration",
+    ),
+    Fault(
+        "stale-host-values",
+        "ATT-DMIG-4.4",
+        "after a sideload update /10241/0/5908 keeps the old host software version",
+    ),
+)
+
+FAULTS: dict[str, Fault] = {f.name: f for f in _REGISTRY}
+
+
+class Faults:
+    """The set of faults injected into one device instance (empty: a conforming device)."""
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        names = list(names)
+        unknown = [n for n in names if n not in FAULTS]
+        if unknown:
+            raise ConfigurationError(
+                f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}"
+            )
+        self._names = frozenset(names)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name not in FAULTS:
+            # A typo in the device code would silently never fire: fail loudly instead.
+            raise KeyError(f"no fault named {name!r}")
+        return name in self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._names))
+
+    def __bool__(self) -> bool:
+        return bool(self._names)
+
+    def __repr__(self) -> str:
+        return f"Faults({sorted(self._names)})"
+
+
+def registry_lines() -> list[str]:
+    """What ``--list-faults`` prints: one JSON-free, tab-separated line per fault."""
+    return [f"{f.name}\t{f.requirement}\t{f.description}" for f in _REGISTRY]
+
+
+def mangle_tlv_length(data: bytes) -> bytes:
+    """tlv-length-bug: add one to the length of the first TLV entry (OMA TS Core §7.4.3)."""
+    if not data:
+        return data
+    out = bytearray(data)
+    type_byte = out[0]
+    length_type = (type_byte >> 3) & 0x03
+    id_len = 2 if type_byte & 0x20 else 1
+    if length_type == 0:
+        if type_byte & 0x07 < 7:
+            out[0] = type_byte + 1
+            return bytes(out)
+        # A 3-bit length of 7 cannot grow in place: switch to an 8-bit length field of 8.
+        return bytes([(type_byte & 0xF8) | 0x08, *out[1 : 1 + id_len], 8, *out[1 + id_len :]])
+    start = 1 + id_len
+    size = length_type  # 1, 2 or 3 length bytes
+    value = int.from_bytes(out[start : start + size], "big") + 1
+    if value >= 1 << (8 * size):
+        return bytes(out)  # a 16 MiB entry: never produced by this device
+    out[start : start + size] = value.to_bytes(size, "big")
+    return bytes(out)
+
+
+def break_senml_cbor(data: bytes) -> bytes:
+    """senml-cbor-broken: drop the last byte, so the CBOR array ends early."""
+    return data[:-1]

@@ -1,0 +1,373 @@
+"""The CoAP face of the reference LwM2M device: LwM2M operations mapped onto the object store.
+
+One aiocoap resource takes every request the device receives, on whatever transport (UDP or
+the DTLS session the device opened). It maps method, path, Accept, Content-Format and query
+onto Read / Discover / Observe / Write / Write-Attributes / Execute / Create / Delete and the
+bootstrap interface, and every refusal onto the response code the TS gives. Nothing a server
+sends can crash it: unexpected exceptions are logged to stderr and answered 5.00.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiocoap import CHANGED, CONTENT, CREATED, DELETED, NON, Code, Context, Message, interfaces
+from aiocoap.blockwise import Block1Spool, Block2Cache
+from aiocoap.error import RenderableError
+
+from conformance.errors import ProtocolError
+from conformance.lwm2m import codecs
+from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
+from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
+from conformance.simulators.lwm2m_observe import Attributes, Notifier, next_sequence
+from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
+
+log = logging.getLogger("lwm2m-device.site")
+
+MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
+NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
+
+
+class DeviceSite(interfaces.Resource):
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        formats: list[ContentFormat],
+        default_format: ContentFormat,
+        faults: Faults,
+        role_of: Callable[[Any], Role],
+        bootstrap_finish: Callable[[], None],
+        default_periods: Callable[[], tuple[int, int]],
+    ) -> None:
+        self.store = store
+        self.formats = formats
+        self.default_format = default_format
+        self.faults = faults
+        self.attributes = Attributes()
+        self.context: Context | None = None  # set once the context exists (out-of-band sends)
+        self._role_of = role_of
+        self._bootstrap_finish = bootstrap_finish
+        self._default_periods = default_periods
+        self._block1 = Block1Spool()
+        self._block2 = Block2Cache()
+        self._zombies: set[asyncio.Task[None]] = set()
+        # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
+        self.on_block1_start: Callable[[Path], None] = lambda _path: None
+        self._observations: set[asyncio.Task[Any]] = set()
+
+    # aiocoap's Resource interface; render_to_pipe below is what aiocoap actually calls
+    async def needs_blockwise_assembly(self, request: Message) -> bool:
+        return True
+
+    async def render(self, request: Message) -> Message:
+        return await self._answer(request)
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        request = pipe.request
+        try:
+            if request.code == Code.GET and request.opt.observe == 0:
+                await self._observe(pipe)
+                return
+            block1 = request.opt.block1
+            if block1 is not None and block1.start + len(request.payload) > MAX_BODY:
+                # RFC 7959 §2.9.3: refuse what the device could never hold, and say how much
+                pipe.add_response(Message(code=Code.REQUEST_ENTITY_TOO_LARGE, size1=MAX_BODY),
+                                  is_last=True)
+                return
+            if block1 is not None and block1.block_number == 0 and block1.more:
+                self.block1_started(request)
+            assembled = self._block1.feed_and_take(request)
+            response = await self._block2.extract_or_insert(
+                assembled, lambda: self._answer(assembled)
+            )
+            response.opt.block1 = assembled.opt.block1
+        except RenderableError as exc:  # Block1 Continue / Request Entity Incomplete
+            response = exc.to_message()
+        pipe.add_response(response, is_last=True)
+
+    def block1_started(self, request: Message) -> None:
+        try:
+            path = _path(tuple(request.opt.uri_path))
+        except OperationError:
+            return
+        if path is not None and request.code == Code.PUT:
+            self.on_block1_start(path)
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _answer(self, request: Message) -> Message:
+        try:
+            return self._dispatch(request)
+        except OperationError as exc:
+            log.info("%s %s -> %s (%s)", request.code, _uri(request), exc.code, exc.reason)
+            return Message(code=exc.code, payload=exc.reason.encode())
+        except ProtocolError as exc:
+            log.info("%s %s -> 4.00 (%s)", request.code, _uri(request), exc)
+            return Message(code=Code.BAD_REQUEST, payload=str(exc).encode())
+        except Exception:  # bad lab input must never take the device down
+            log.exception("internal error on %s %s", request.code, _uri(request))
+            return Message(code=Code.INTERNAL_SERVER_ERROR)
+
+    def _dispatch(self, request: Message) -> Message:
+        segments = tuple(request.opt.uri_path)
+        role = self._role_of(request.remote)
+        if segments == ("bs",) and request.code == Code.POST:
+            if role is not Role.BOOTSTRAP:
+                raise OperationError(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish from a DM server")
+            self._bootstrap_finish()
+            return Message(code=CHANGED)
+        path = _path(segments)
+        code = request.code
+        if code == Code.GET:
+            if request.opt.accept == ContentFormat.LINK_FORMAT:
+                return self._discover(path, role)
+            if path is None:
+                raise OperationError(Code.METHOD_NOT_ALLOWED, "Read of /")
+            return self._read(path, request, role)
+        if code == Code.DELETE:
+            if path is None and role is Role.BOOTSTRAP:
+                self.store.bootstrap_delete_all()
+                return Message(code=DELETED)
+            self.store.delete(_need(path), role)
+            return Message(code=DELETED)
+        path = _need(path)
+        if code == Code.PUT:
+            if not request.payload and request.opt.content_format is None:
+                return self._write_attributes(path, request, role)
+            self.store.write(path, self._decode(path, request), replace=True, role=role)
+            return Message(code=CHANGED)
+        if code == Code.POST:
+            if path.depth == 1:
+                content = self._decode(path, request) if request.payload else {}
+                iid = self.store.create(path, content, role)
+                return Message(code=CREATED, location_path=(str(path.object_id), str(iid)))
+            if path.depth == 2:
+                self.store.write(path, self._decode(path, request), replace=False, role=role)
+                return Message(code=CHANGED)
+            if path.depth == 3:
+                self.store.execute(path, bytes(request.payload), role)
+                return Message(code=CHANGED)
+            raise OperationError(Code.METHOD_NOT_ALLOWED, f"POST on {path}")
+        raise OperationError(Code.METHOD_NOT_ALLOWED, f"{code} is not an LwM2M operation")
+
+    # ------------------------------------------------------------------ content formats
+
+    def _accept(self, path: Path, request: Message) -> ContentFormat:
+        accept = request.opt.accept
+        if accept is None:
+            fmt = self.default_format
+            if not codecs.supports(fmt, path, self.store.registry):
+                fallback = next(
+                    (f for f in self.formats if codecs.supports(f, path, self.store.registry)),
+                    None)
+                if fallback is None:
+                    raise OperationError(Code.NOT_ACCEPTABLE, f"no declared format for {path}")
+                fmt = fallback
+            return fmt
+        try:
+            fmt = ContentFormat(int(accept))
+        except ValueError:
+            raise OperationError(Code.NOT_ACCEPTABLE, f"unknown format {int(accept)}") from None
+        if fmt not in self.formats or not codecs.supports(fmt, path, self.store.registry):
+            raise OperationError(Code.NOT_ACCEPTABLE, f"{fmt.name} is not offered for {path}")
+        return fmt
+
+    def _encode(self, fmt: ContentFormat, path: Path, content: Content) -> bytes:
+        payload = codecs.encode(fmt, path, content, self.store.registry)
+        if fmt is ContentFormat.TLV and "tlv-length-bug" in self.faults:
+            payload = mangle_tlv_length(payload)
+        if fmt is ContentFormat.SENML_CBOR and "senml-cbor-broken" in self.faults:
+            payload = break_senml_cbor(payload)
+        return payload
+
+    def _decode(self, path: Path, request: Message) -> Content:
+        fmt_number = request.opt.content_format
+        if fmt_number is None:
+            raise OperationError(Code.BAD_REQUEST, "no Content-Format")
+        try:
+            fmt = ContentFormat(int(fmt_number))
+        except ValueError:
+            raise OperationError(Code.UNSUPPORTED_CONTENT_FORMAT,
+                                 f"unknown format {int(fmt_number)}") from None
+        if fmt not in self.formats:
+            raise OperationError(Code.UNSUPPORTED_CONTENT_FORMAT, f"{fmt.name} not supported")
+        if not codecs.supports(fmt, path, self.store.registry):
+            raise OperationError(Code.BAD_REQUEST, f"{fmt.name} cannot carry {path}")
+        try:
+            return codecs.decode(fmt, path, bytes(request.payload), self.store.registry)
+        except ProtocolError as exc:
+            if exc.protocol == codecs.PROTOCOL:
+                raise OperationError(Code.UNSUPPORTED_CONTENT_FORMAT, exc.message) from None
+            raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+
+    # ------------------------------------------------------------------ operations
+
+    def _read(self, path: Path, request: Message, role: Role) -> Message:
+        content = self.store.read(path, role)
+        fmt = self._accept(path, request)
+        payload = self._encode(fmt, path, content)
+        return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
+    def _discover(self, path: Path | None, role: Role) -> Message:
+        if path is None:
+            if role is not Role.BOOTSTRAP:
+                raise OperationError(Code.METHOD_NOT_ALLOWED, "Discover of / is bootstrap only")
+            text = self._bootstrap_discover(None)
+        elif role is Role.BOOTSTRAP:
+            text = self._bootstrap_discover(path.object_id)
+        else:
+            present = self.store.present(path, role)
+            try:
+                text = codecs.discover_links(path, self.store.registry, present,
+                                             self.attributes.by_path)
+            except ProtocolError as exc:
+                raise OperationError(Code.NOT_FOUND, str(exc)) from None
+        return Message(code=CONTENT, payload=text.encode(),
+                       content_format=int(ContentFormat.LINK_FORMAT))
+
+    def _bootstrap_discover(self, object_id: int | None) -> str:
+        """Bootstrap-Discover (TS 1.1 §5.2.7.3): objects and instances, with ssid/uri on 0/1."""
+        links = ['</>;lwm2m=1.1'] if object_id is None else []
+        ids = self.store.object_ids() if object_id is None else [object_id]
+        for oid in ids:
+            if oid not in self.store.object_ids():
+                raise OperationError(Code.NOT_FOUND, f"no object {oid}")
+            definition = self.store.registry.get(oid)
+            instances = self.store.instance_ids(oid)
+            version = definition.version if definition is not None else "1.0"
+            if not instances or version != "1.0":
+                links.append(f"</{oid}>" + (f";ver={version}" if version != "1.0" else ""))
+            for iid in instances:
+                inst = self.store.instance(oid, iid)
+                extra = ""
+                if oid == 0 and inst.get(1) is not True:
+                    extra = f";ssid={inst.get(10)!s};uri=\"{inst.get(0)!s}\""
+                elif oid == 1:
+                    extra = f";ssid={inst.get(0)!s}"
+                links.append(f"</{oid}/{iid}>{extra}")
+        return ",".join(links)
+
+    def _write_attributes(self, path: Path, request: Message, role: Role) -> Message:
+        self.store.present(path, role)  # 4.04 / 4.01 as for any access
+        rdef = self.store.registry.resource(path)
+        numeric = rdef is not None and rdef.type in NUMERIC
+        self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)
+        return Message(code=CHANGED)
+
+    # ------------------------------------------------------------------ Observe
+
+    async def _observe(self, pipe: Any) -> None:
+        request = pipe.request
+        response = await self._answer(request)
+        if not response.code.is_successful() or request.opt.accept == ContentFormat.LINK_FORMAT:
+            pipe.add_response(response, is_last=True)  # errors and Discover are not observed
+            return
+        path = _need(_path(tuple(request.opt.uri_path)))
+        role = self._role_of(request.remote)
+        fmt = ContentFormat(response.opt.content_format)
+        response.opt.observe = next_sequence()
+        pipe.add_response(response, is_last=False)
+        first = self.store.read(path, role)
+
+        async def send() -> None:
+            note = self._notification(path, role, fmt)
+            pipe.add_response(note, is_last=not note.code.is_successful())
+
+        notifier = self._notifier(path, role, send)
+        task = asyncio.current_task()
+        assert task is not None
+        self._observations.add(task)
+        try:
+            await notifier.run(first)
+        except OperationError:
+            # The observed thing was deleted: the last notification says so (RFC 7641 §3.2).
+            pipe.add_response(self._notification(path, role, fmt), is_last=True)
+        except asyncio.CancelledError:
+            # The server cancelled (RST, or GET with Observe=1 on the token).
+            if "ignores-observe-cancel" in self.faults and task in self._observations:
+                self._keep_notifying(request, path, role, fmt, notifier.last)
+            raise
+        finally:
+            self._observations.discard(task)
+
+    def _notifier(self, path: Path, role: Role, send: Callable[[], Any]) -> Notifier:
+        return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
+                        send, default_periods=self._default_periods)
+
+    def _notification(self, path: Path, role: Role, fmt: ContentFormat) -> Message:
+        try:
+            content = self.store.read(path, role)
+        except OperationError as exc:
+            return Message(code=exc.code, payload=exc.reason.encode())
+        message = Message(code=CONTENT, payload=self._encode(fmt, path, content),
+                          content_format=int(fmt))
+        message.opt.observe = next_sequence()
+        return message
+
+    def _keep_notifying(self, request: Message, path: Path, role: Role,
+                        fmt: ContentFormat, last: Content) -> None:
+        """Fault ignores-observe-cancel: notifications continue outside aiocoap's pipe."""
+        context = self.context
+        if context is None:
+            return
+
+        async def send() -> None:
+            note = self._notification(path, role, fmt)
+            note.mtype = NON
+            note.token = request.token
+            note.remote = request.remote.as_response_address()
+            for interface in context.request_interfaces:
+                # Recognise only: asking a plain-UDP interface to *determine* a route for a
+                # DTLS remote fails, so fill_or_recognize_remote is not usable here.
+                manager = getattr(interface, "token_interface", None)
+                transport = getattr(manager, "message_interface", None)
+                if manager is not None and transport is not None and (
+                    await transport.recognize_remote(note.remote)
+                ):
+                    manager.send_message(note, None)
+                    return
+
+        async def zombie() -> None:
+            try:
+                await self._notifier(path, role, send).run(last)
+            except Exception as exc:  # the zombie ends quietly with its target
+                log.info("cancelled-but-notifying observation of %s ended: %s", path, exc)
+
+        log.info("fault ignores-observe-cancel: still notifying %s", path)
+        task = asyncio.get_running_loop().create_task(zombie())
+        self._zombies.add(task)
+        task.add_done_callback(self._zombies.discard)
+
+    def drop_observations(self) -> None:
+        """A reboot forgets every observation (the server must observe again)."""
+        tasks = list(self._observations) + list(self._zombies)
+        self._observations.clear()
+        for task in tasks:
+            task.cancel()
+
+    def stop(self) -> None:
+        self.drop_observations()
+
+
+def _path(segments: tuple[str, ...]) -> Path | None:
+    """The LwM2M path of a Uri-Path, None for the root; 4.04 for anything else."""
+    if not segments or segments == ("",):
+        return None
+    try:
+        return Path.parse("/" + "/".join(segments))
+    except ProtocolError:
+        raise OperationError(Code.NOT_FOUND, f"not an LwM2M path: /{'/'.join(segments)}") from None
+
+
+def _need(path: Path | None) -> Path:
+    if path is None:
+        raise OperationError(Code.METHOD_NOT_ALLOWED, "operation on /")
+    return path
+
+
+def _uri(request: Message) -> str:
+    return "/" + "/".join(request.opt.uri_path)

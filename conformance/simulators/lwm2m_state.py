@@ -1,0 +1,66 @@
+"""What the reference LwM2M device keeps across restarts: firmware version and host identity.
+
+Starts from the declaration; updates (FOTA, sideload, host writes) change it and, with
+``--state-dir``, are saved to ``state.json`` there, so a restarted device reports the firmware
+it was updated to, as a real one does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from conformance.declaration import Declaration
+
+log = logging.getLogger("lwm2m-device.state")
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class DeviceState:
+    firmware_version: str
+    host_manufacturer: str
+    host_model: str
+    host_software_version: str
+    host_unique_id: str
+
+    @classmethod
+    def from_declaration(cls, declaration: Declaration) -> DeviceState:
+        return cls(
+            firmware_version=declaration.device.firmware_version,
+            host_manufacturer=declaration.host.manufacturer,
+            host_model=declaration.host.model,
+            host_software_version=declaration.host.software_version,
+            host_unique_id=declaration.host.unique_id,
+        )
+
+    @classmethod
+    def load(cls, declaration: Declaration, state_dir: Path | None) -> DeviceState:
+        state = cls.from_declaration(declaration)
+        if state_dir is None:
+            return state
+        path = state_dir / STATE_FILE
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return state
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable %s: %s", path, exc)
+            return state
+        known = {f.name for f in fields(cls)}
+        for key, value in saved.items() if isinstance(saved, dict) else ():
+            if key in known and isinstance(value, str):
+                setattr(state, key, value)
+        return state
+
+    def save(self, state_dir: Path | None) -> None:
+        if state_dir is None:
+            return
+        state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = state_dir / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(tmp, state_dir / STATE_FILE)  # atomic: a killed device never half-writes
