@@ -111,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("old", help="the older run folder")
     compare.add_argument("new", help="the newer run folder")
+
+    report = sub.add_parser(
+        "report",
+        help="render a run's Allure results as HTML (needs the allure CLI; default: latest run)",
+        description="Render RUN_DIR/allure-results into RUN_DIR/allure-report/index.html with "
+        "the `allure` CLI (scripts/install-report-tools.sh installs it); without it, says how.",
+    )
+    report.add_argument("run_dir", nargs="?", help="a run folder (default: reports/latest)")
+    report.add_argument("--reports", metavar="DIR", default="reports", help="default: ./reports")
     return parser
 
 
@@ -313,6 +322,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return int(module.main_compare(Path(args.old), Path(args.new)))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from conformance.evidence.allure_report import main_report
+
+    return main_report(args.run_dir, Path(args.reports))
+
+
 def _optional_module(name: str) -> Any:
     """The module, or None when it (not one of its own imports) does not exist."""
     try:
@@ -332,6 +347,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-csv": cmd_check_csv,
     "faults": cmd_faults,
     "compare": cmd_compare,
+    "report": cmd_report,
 }
 
 

@@ -15,12 +15,14 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import conformance
 from conformance.declaration import Declaration
-from conformance.evidence.casefiles import EvidenceFile
+from conformance.evidence.casefiles import EvidenceFile, Expectation
+from conformance.evidence.ladder import inline_svg
 from conformance.requirements import CATALOG, Requirement
 from conformance.verdicts import Verdict
 
@@ -43,6 +45,7 @@ class CaseResult:
     message: str = ""
     duration: float = 0.0
     evidence: list[EvidenceFile] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
 
 
 def requirement_verdict(verdicts: Iterable[Verdict]) -> str:
@@ -69,11 +72,22 @@ def _applicability(req: Requirement, dut: Declaration) -> str | None:
     return None
 
 
+def suite_version() -> str:
+    """The suite's version (from the installed metadata when the package is imported oddly)."""
+    version = getattr(conformance, "__version__", None)
+    if version:
+        return str(version)
+    try:
+        return metadata.version("conformance")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def suite_commit() -> str:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(conformance.__file__).parent,
+            cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
             timeout=5,
@@ -122,6 +136,7 @@ def build_report(
                         "message": c.message,
                         "duration": round(c.duration, 3),
                         "evidence": [e.to_json(run_dir) for e in c.evidence],
+                        "expectations": [x.to_json() for x in c.expectations],
                     }
                     for c in mine
                 ],
@@ -131,7 +146,7 @@ def build_report(
     return {
         "suite": {
             "name": "conformance",
-            "version": conformance.__version__,
+            "version": suite_version(),
             "commit": suite_commit(),
         },
         "device": declaration.summary(),
@@ -167,7 +182,7 @@ def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
     json_path = run_dir / "acceptance.json"
     json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     html_path = run_dir / "acceptance.html"
-    html_path.write_text(render_html(report), encoding="utf-8")
+    html_path.write_text(render_html(report, run_dir), encoding="utf-8")
     return json_path, html_path
 
 
@@ -179,6 +194,9 @@ th{background:#f0f0f0}.PASS{color:#1b5e20;font-weight:bold}.FAIL{color:#c62828;f
 .NOT_APPLICABLE,.NOT_COVERED{color:#555}.case td{font-size:90%;background:#fafafa}
 pre{white-space:pre-wrap;margin:0}
 .incomplete{background:#fff3e0;padding:8px;border:1px solid #e65100}
+table.facts{width:auto;font-size:90%}table.facts th,table.facts td{padding:2px 8px}
+details.ladder{margin-top:4px}details.ladder svg{max-width:100%;height:auto;background:#fff}
+.mismatch{color:#c62828}
 """
 
 
@@ -186,7 +204,28 @@ def _cls(verdict: str) -> str:
     return verdict.replace(" ", "_")
 
 
-def render_html(report: dict[str, Any]) -> str:
+def _ladder(case: dict[str, Any], run_dir: Path | None, index: int) -> str:
+    """The case's ladder diagram inlined (open when the case did not pass)."""
+    path = next((e["path"] for e in case["evidence"] if e["kind"] == "ladder"), None)
+    if run_dir is None or path is None or not (run_dir / path).is_file():
+        return ""
+    svg = inline_svg((run_dir / path).read_text(encoding="utf-8"), f"case{index}")
+    opened = "" if case["verdict"] == Verdict.PASS.value else " open"
+    return f"<details class='ladder'{opened}><summary>ladder diagram</summary>{svg}</details>"
+
+
+def _expectations(case: dict[str, Any]) -> str:
+    esc = html.escape
+    rows = [
+        f"<li class='{'ok' if x['ok'] else 'mismatch'}'>{esc(x['name'])}: expected "
+        f"{esc(repr(x['expected']))}, actual {esc(repr(x['actual']))}</li>"
+        for x in case.get("expectations", [])
+    ]
+    return f"<ul class='expectations'>{''.join(rows)}</ul>" if rows else ""
+
+
+def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
+    """The report as one HTML page; with ``run_dir`` the cases' ladder diagrams are inlined."""
     esc = html.escape
     device = report["device"]
     out = [
@@ -205,6 +244,8 @@ def render_html(report: dict[str, Any]) -> str:
         "suite": f"{suite['name']} {suite['version']} ({suite['commit']})",
         "started": report["started"],
         "finished": report["finished"],
+        "complete": "yes" if report["complete"] else "NO (interrupted)",
+        **{f"lab {k}": v for k, v in report.get("lab", {}).items()},
     }
     out.append("<table class='facts'>")
     out.extend(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
@@ -212,6 +253,7 @@ def render_html(report: dict[str, Any]) -> str:
     out.append(
         "<tr><th>Requirement</th><th>Title</th><th>§</th><th>Verdict</th><th>Notes</th></tr>"
     )
+    n_case = 0
     for row in report["requirements"]:
         v = row["verdict"]
         note = row["not_applicable_reason"] or ""
@@ -221,13 +263,16 @@ def render_html(report: dict[str, Any]) -> str:
             f"<td class='{_cls(v)}'>{esc(v)}</td><td>{esc(note)}</td></tr>"
         )
         for case in row["cases"]:
+            n_case += 1
             links = " ".join(
-                f"<a href='{esc(e['path'])}'>{esc(e['kind'])}</a>" for e in case["evidence"]
+                f"<a href='{esc(e['path'])}' title='sha256 {esc(e['sha256'])}'>{esc(e['kind'])}</a>"
+                for e in case["evidence"]
             )
             out.append(
                 f"<tr class='case'><td></td><td colspan='2'>{esc(case['nodeid'])}</td>"
                 f"<td class='{_cls(case['verdict'])}'>{esc(case['verdict'])}</td>"
-                f"<td><pre>{esc(case['message'])}</pre>{links}</td></tr>"
+                f"<td><pre>{esc(case['message'])}</pre>{_expectations(case)}{links}"
+                f"{_ladder(case, run_dir, n_case)}</td></tr>"
             )
     out.append("</table></body></html>")
     return "\n".join(out)

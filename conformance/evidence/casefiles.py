@@ -121,3 +121,61 @@ def write_case_evidence(
         EvidenceFile(data, sha256_of(data), "transcript-json"),
         EvidenceFile(ladder, sha256_of(ladder), "ladder"),
     ]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """A value the case compared against: usually from the declaration."""
+
+    name: str  # "./DevDetail/Ext/HostSwV" or "declaration host.software_version"
+    expected: str
+    actual: str
+    ok: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "expected": self.expected, "actual": self.actual, "ok": self.ok}
+
+
+def failing_steps(entries: Sequence[Entry], failed: bool) -> list[int]:
+    """The seqs to highlight: entries with a protocol error; else, for a failed case, the last
+    exchange before the failure (the last message, or the last note when there is none)."""
+    errors = [e.seq for e in entries if e.error is not None]
+    if errors or not failed or not entries:
+        return errors
+    messages = [e for e in entries if e.direction != "note"]
+    return [(messages or list(entries))[-1].seq]
+
+
+def case_text(
+    *,
+    nodeid: str,
+    requirement: str,
+    verdict: str,
+    message: str,
+    expectations: Sequence[Expectation] = (),
+    steps: Sequence[Entry] = (),
+    detail: str = "",
+) -> str:
+    """The case's verdict in lab words: why, which values, which message (``case.txt``)."""
+    lines = [nodeid, f"requirement: {requirement or '(none)'}", f"verdict: {verdict}"]
+    if message:
+        lines.append(f"why: {message}")
+    lines.extend(f"failing step: #{e.seq} {e.summary}" + (f" ({e.error})" if e.error else "")
+                 for e in steps)
+    if expectations:
+        lines += ["", "values compared (expected ← declaration / actual ← device):"]
+        lines += [
+            f"  [{'ok' if x.ok else 'MISMATCH'}] {x.name}: expected {x.expected!r}, "
+            f"actual {x.actual!r}"
+            for x in expectations
+        ]
+    if detail:
+        lines += ["", "detail:", *("  " + line for line in detail.splitlines())]
+    return "\n".join(lines) + "\n"
+
+
+def write_case_summary(folder: Path, text: str) -> EvidenceFile:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "case.txt"
+    path.write_text(text, encoding="utf-8")
+    return EvidenceFile(path, sha256_of(path), "case")

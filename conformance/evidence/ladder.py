@@ -172,3 +172,12 @@ def ladder_svg(
             fill=colour,
         )
     return etree.tostring(svg, encoding="unicode")
+
+
+def inline_svg(svg: str, prefix: str) -> str:
+    """``svg`` ready to inline in an HTML page next to other diagrams: its arrow-head ids get
+    ``prefix`` (a marker id shared with a diagram in a closed section may not render)."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in prefix)
+    return svg.replace('id="arrow-', f'id="{safe}-arrow-').replace(
+        "url(#arrow-", f"url(#{safe}-arrow-"
+    )

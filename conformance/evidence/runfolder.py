@@ -7,6 +7,11 @@ Layout (other evidence writers add their files next to these):
 - ``verdicts.json``    per case: nodeid, requirement, verdict, message, duration, transcript range
 - ``transcript.jsonl`` every message of the run (written by the Lab as it happens)
 - ``declaration.json`` the declaration summary (no secrets)
+- ``evidence/<case>/`` per case: transcript.txt/.json, ladder.svg, case.txt (plugin.caseevidence)
+- ``allure-results/``  allure-pytest results, categories.json, environment.properties
+- ``acceptance.json`` / ``acceptance.html`` requirement → verdict → evidence (with sha256)
+
+See docs/reports.md for how to open each.
 
 ``reports/latest`` is a symlink to the newest run folder, or a text file holding its name where
 symlinks cannot be made.

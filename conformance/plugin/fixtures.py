@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from conformance.declaration import Declaration
+from conformance.evidence.casefiles import Expectation
 from conformance.evidence.runfolder import RunFolder
 from conformance.evidence.transcript import Entry, Transcript
 from conformance.plugin import progress
-from conformance.plugin.state import ConformanceRun, case_state, get_run
+from conformance.plugin.state import CaseState, ConformanceRun, case_state, get_run
 
 
 def _run(config: pytest.Config) -> ConformanceRun:
@@ -57,6 +58,10 @@ def lab(request: pytest.FixtureRequest, dut: Declaration, run_dir: Path) -> Iter
         _stop_quietly(the_lab, "lab", run)
         raise
     run.lab = the_lab
+    try:
+        run.lab_addresses = {str(k): str(v) for k, v in the_lab.addresses().items()}
+    except Exception as exc:  # only shown in the reports; the cases will meet it again
+        run.lab_problems.append(f"lab addresses: {type(exc).__name__}: {exc}")
     yield the_lab
     _stop_quietly(the_lab, "lab", run)
 
@@ -87,11 +92,15 @@ def controller(
 
 
 class CaseEvidence:
-    """The case's own slice of the transcript: what happened since the case began."""
+    """The case's own slice of the transcript, and what the case wants in its evidence: the
+    values it compared (:meth:`expect`) and the step that failed (:meth:`highlight`)."""
 
-    def __init__(self, transcript: Transcript, start: int) -> None:
+    def __init__(
+        self, transcript: Transcript, start: int, state: CaseState | None = None
+    ) -> None:
         self.transcript = transcript
         self.start = start
+        self.state = state or CaseState(requirement=None)
 
     def entries(self) -> list[Entry]:
         return self.transcript.since(self.start)
@@ -100,6 +109,28 @@ class CaseEvidence:
         """A lab-side remark in the evidence ("sideload update to FW-2.0.0 requested")."""
         return self.transcript.note(protocol, summary)
 
+    def expect(self, name: str, expected: object, actual: object, ok: bool | None = None) -> bool:
+        """Record a value the case compares (usually one from the declaration); returns whether
+        it matched (``ok`` when given, else ``expected == actual``). It does not judge: the
+        case still asserts. Shown in case.txt, both HTML reports and Allure; secrets masked."""
+        matched = bool(expected == actual) if ok is None else ok
+        redact = self.transcript.redactor.text
+        self.state.expectations.append(
+            Expectation(redact(name), redact(str(expected)), redact(str(actual)), matched)
+        )
+        return matched
+
+    def highlight(self, entry: Entry | int) -> None:
+        """Mark a message (an Entry or its seq) as the failing step in the ladder diagram."""
+        seq = entry if isinstance(entry, int) else entry.seq
+        self.state.highlight.add(seq)
+        self.state.cited.add(seq)
+
+    def cite(self, *entries: Entry | int) -> None:
+        """Add messages recorded before the case began to its evidence: those of a session a
+        shared (module/session) fixture ran, which this case judges."""
+        self.state.cited.update(e if isinstance(e, int) else e.seq for e in entries)
+
 
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest, lab: Any) -> CaseEvidence:
@@ -107,7 +138,7 @@ def evidence(request: pytest.FixtureRequest, lab: Any) -> CaseEvidence:
     state = case_state(request.node)
     if state.transcript_start is None:
         state.transcript_start = lab.transcript.mark()
-    return CaseEvidence(lab.transcript, state.transcript_start)
+    return CaseEvidence(lab.transcript, state.transcript_start, state)
 
 
 def wire_package0(lab: Any, ctl: Any, declaration: Declaration) -> None:

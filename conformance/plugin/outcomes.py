@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conformance.evidence.runfolder import CaseResult, combine
+from conformance.plugin.caseevidence import record_case_evidence
 from conformance.plugin.state import CaseState, case_state, get_run, is_case
 from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable, Verdict
 
@@ -56,6 +57,8 @@ def one_line(exc: BaseException) -> str:
         text = exc.msg or "skipped"
     elif isinstance(exc, NotApplicable | Inconclusive | DeviceFault):
         text = str(exc) or type(exc).__name__
+    elif isinstance(exc, AssertionError):
+        text = str(exc) or "assertion failed"  # the case's own words, not the type's name
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     lines = [line for line in text.strip().splitlines() if line.strip()]
@@ -81,13 +84,18 @@ def pytest_runtest_makereport(
     if hasattr(report, "wasxfail"):
         # xfail is not part of the verdict model: a known device fault is still a FAIL.
         del report.wasxfail
+    run = get_run(item.config)
     if verdict is not None:
         message = one_line(exc) if exc is not None else ""
+        if run is not None:  # the message lands in files and on the terminal: no secrets
+            message = run.redact(message)
+        detail = report.longreprtext if verdict in (Verdict.FAIL, Verdict.ERROR) else ""
         _apply(report, item, verdict, message)
         previous = state.verdict
         state.verdict = combine([v for v in (previous, verdict) if v is not None])
         if state.verdict != previous and message:
             state.message = message
+            state.detail = run.redact(detail) if run is not None else detail
     setattr(report, PHASE_ATTR, verdict)
     state.duration += report.duration
     report.verdict = state.verdict  # type: ignore[attr-defined]
@@ -99,6 +107,13 @@ def pytest_runtest_makereport(
     report.user_properties = props
     if call.when == "teardown":
         _finish_case(item, report, state)
+        if run is not None:
+            try:
+                record_case_evidence(item, report, state, run)
+            except Exception as exc:  # a harness problem of the run: reported, never hidden
+                run.lab_problems.append(
+                    f"evidence for {item.nodeid}: {type(exc).__name__}: {exc}"
+                )
     return report
 
 

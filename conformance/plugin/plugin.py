@@ -12,8 +12,11 @@ marker, or a file under ``testcases/``), and a run folder is made only for a con
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -62,6 +65,7 @@ __all__ = [
 ]
 
 _PREVIOUS_WRITER = pytest.StashKey[Callable[[str], None] | None]()
+_PREVIOUS_SIGTERM = pytest.StashKey[Any]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -91,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.conformance_declaration = lambda: run.declaration  # type: ignore[attr-defined]
     if run.active and not hasattr(config, "workerinput"):
         setup_reports(config, run)
+        _on_sigterm_stop_like_ctrl_c(config, run)
     config.pluginmanager.register(RunReporter(run), "conformance-run-reporter")
     config.stash[_PREVIOUS_WRITER] = progress.install(_terminal_writer(config))
 
@@ -103,6 +108,21 @@ def declaration_of(config: pytest.Config) -> Declaration:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     progress.install(config.stash.get(_PREVIOUS_WRITER, None))
+    if _PREVIOUS_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_PREVIOUS_SIGTERM])
+
+
+def _on_sigterm_stop_like_ctrl_c(config: pytest.Config, run: ConformanceRun) -> None:
+    """SIGTERM (CI timeout, `kill`) ends the run as Ctrl-C does: the lab stops and the run
+    folder gets its reports, with a partial acceptance report (complete: false)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        run.interrupted = "terminated (SIGTERM)"
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, stop)
 
 
 def _terminal_writer(config: pytest.Config) -> Callable[[str], None]:

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from conformance.evidence.allure_report import RESULTS_DIR
 from conformance.evidence.runfolder import RunFolder
-from conformance.plugin.state import ConformanceRun
+from conformance.plugin.runend import write_run_evidence
+from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
 
 
@@ -30,6 +32,9 @@ def setup_reports(config: pytest.Config, run: ConformanceRun) -> None:
     if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
         config.option.htmlpath = str(run.run_folder.html)
         config.option.self_contained_html = True
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        # Allure results always land in the run folder; `--alluredir DIR` sends them elsewhere.
+        config.option.allure_report_dir = str(run.run_folder.path / RESULTS_DIR)
     run.run_folder.write_declaration(declaration_summary(run))
 
 
@@ -50,6 +55,13 @@ class RunReporter:
 
     def __init__(self, run: ConformanceRun) -> None:
         self.run = run
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # What a complete run finishes; fewer cases at the end → a partial acceptance report.
+        self.run.cases_collected = sum(1 for item in session.items if is_case(item))
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.run.interrupted = self.run.interrupted or "interrupted (Ctrl-C)"
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         try:
@@ -100,6 +112,13 @@ def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
     if xmlpath and Path(xmlpath).is_file():
         fix_junit(Path(xmlpath))
     run.run_folder.write_verdicts(run.results, run_facts(session, run))
+    try:
+        write_run_evidence(session, run)
+    except Exception as exc:  # the run's evidence is incomplete: a harness problem, loudly
+        run.results.harness_problems.append(f"acceptance report: {type(exc).__name__}: {exc}")
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        run.run_folder.write_verdicts(run.results, run_facts(session, run))
     run.run_folder.point_latest()
     session.config.hook.pytest_conformance_run_complete(
         config=session.config, run_folder=run.run_folder, results=run.results

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from conformance.declaration import Declaration
+from conformance.evidence.casefiles import EvidenceFile, Expectation
+from conformance.evidence.redact import Redactor
 from conformance.evidence.runfolder import RunFolder, RunResults
 from conformance.plugin.options import BUILTIN_PREFIX, load_dut
 from conformance.verdicts import Verdict
@@ -32,7 +34,29 @@ class ConformanceRun:
     started: datetime | None = None
     deselected_other_protocol: int = 0
     lab_problems: list[str] = field(default_factory=list)
+    lab_addresses: dict[str, str] = field(default_factory=dict)
+    cases_collected: int = 0  # certification cases to run; fewer finished → incomplete
+    interrupted: str | None = None  # "SIGTERM" / "KeyboardInterrupt" when the run was cut short
     _declaration: Declaration | None = None
+    _redactor: Redactor | None = None
+
+    def redact(self, text: str) -> str:
+        """Mask every secret the run knows (declaration, and what the lab learned)."""
+        if self._redactor is None:
+            self._redactor = Redactor()
+            for secret in self.declaration.secrets():
+                self._redactor.add(secret)
+        text = self._redactor.text(text)
+        lab_redactor = getattr(getattr(self.lab, "transcript", None), "redactor", None)
+        return lab_redactor.text(text) if isinstance(lab_redactor, Redactor) else text
+
+    def secrets(self) -> set[str]:
+        """The secrets to scrub from the run folder's files at the end."""
+        found = set(self.declaration.secrets())
+        lab_redactor = getattr(getattr(self.lab, "transcript", None), "redactor", None)
+        if isinstance(lab_redactor, Redactor):
+            found |= lab_redactor.secrets
+        return found
 
     @property
     def declaration(self) -> Declaration:
@@ -60,6 +84,11 @@ class CaseState:
     not_applicable: str | None = None  # reason, decided at collection (markers, exceptions)
     transcript_start: int | None = None  # transcript mark when the case began
     transcript_range: tuple[int, int] | None = None
+    detail: str = ""  # the deciding phase's failure text (assertion introspection, traceback)
+    expectations: list[Expectation] = field(default_factory=list)  # evidence.expect(...)
+    highlight: set[int] = field(default_factory=set)  # seqs the case marked as failing steps
+    cited: set[int] = field(default_factory=set)  # earlier messages the case judged (evidence)
+    evidence: list[EvidenceFile] = field(default_factory=list)  # written at the case's end
 
 
 RUN_KEY = pytest.StashKey[ConformanceRun]()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conformance.declaration import BUILTIN_DIR
+from conformance.declaration import BUILTIN_DIR, builtin_declaration
 
 FAKE_LAB_CONFTEST = '''
 import json
@@ -127,3 +127,90 @@ def verdicts_of() -> Callable[[pytest.RunResult], dict[str, str]]:
         return out
 
     return read
+
+
+# ------------------------------------------------------ runs for the evidence tests
+SECRETS = builtin_declaration("omadm").secrets()
+SECRET = SECRETS[0]
+
+FAILING_CASES = f'''
+import pytest
+from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
+
+SECRET = {SECRET!r}
+
+@pytest.mark.requirement("CDR-DVM-4532")
+def test_host_nodes(lab, evidence, dut):
+    t = lab.transcript
+    t.record("omadm", "device->lab", "POST pkg1 Alert 1201 Replace",
+             raw=b"<SyncML>" + SECRET.encode() + b"</SyncML>",
+             decoded="<SyncML>" + SECRET + "</SyncML>")
+    t.record("omadm", "lab->device", "200 pkg2 Get ./DevDetail/Ext/HostSwV", raw=b"<SyncML/>")
+    t.record("omadm", "device->lab", "POST pkg3 Results 40")
+    assert evidence.expect("./DevDetail/Ext/HostSwV", dut.host.software_version, "40")
+
+@pytest.mark.requirement("CDR-DVM-4532")
+def test_imeisv(lab, evidence):
+    lab.transcript.record("omadm", "lab->device", "200 pkg2 Get ./DevDetail/Ext/IMEISV")
+    lab.transcript.record("omadm", "device->lab", "POST pkg3 Results '1'")
+    lab.transcript.note("omadm", "comparing with the declaration")
+    print("the device said", SECRET)
+    evidence.expect("./DevDetail/Ext/IMEISV", "two digits", "1", ok=False)
+    evidence.expect("credential", SECRET, SECRET)
+    assert "1" == SECRET, "./DevDetail/Ext/IMEISV is '1', expected two digits"
+
+@pytest.mark.requirement("CDR-DVM-012")
+def test_session(lab):
+    lab.transcript.record("lwm2m", "device->lab", "CON POST /rd?ep=x")
+    lab.transcript.record("lwm2m", "device->lab", "CON POST /rd bad", error="unknown option 11")
+    lab.transcript.record("lwm2m", "lab->device", "4.02 Bad Option")
+    raise Inconclusive("no session within 20 s")
+
+@pytest.mark.requirement("CDR-DVM-012")
+def test_harness(lab): {{}}["nonce"]
+
+@pytest.mark.requirement("CDR-DVM-3954")
+def test_account(): raise NotApplicable("no factory account on this module")
+'''
+
+PASSING_CASES = '''
+import pytest
+
+@pytest.mark.requirement("CDR-DVM-4532")
+def test_host_nodes(lab, evidence, dut):
+    lab.transcript.record("omadm", "device->lab", "POST pkg1 Alert 1201")
+    lab.transcript.record("omadm", "lab->device", "200 pkg2 Get ./DevDetail/Ext/HostSwV")
+    lab.transcript.record("omadm", "device->lab", "POST pkg3 Results 40")
+    assert evidence.expect("host.software_version", dut.host.software_version, "40")
+
+@pytest.mark.requirement("CDR-DVM-012")
+def test_session(lab):
+    lab.transcript.record("omadm", "device->lab", "POST pkg1 Alert 1201")
+'''
+
+
+def _run_catalog(pytester: pytest.Pytester, cases: str, expect_ret: int) -> tuple[Path, str]:
+    pytester.makepyfile(test_catalog=cases)
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "r")
+    assert result.ret == expect_ret, result.stdout.str()
+    return pytester.path / "reports" / "r", result.stdout.str()
+
+
+@pytest.fixture
+def failing_run(pytester: pytest.Pytester, fake_lab: Callable[[], list[str]]) -> tuple[Path, str]:
+    """A run with PASS, FAIL, INCONCLUSIVE, ERROR and N/A cases: (run folder, terminal text).
+
+    Its cases leak the declaration's secrets everywhere they can (raw bytes, decoded text,
+    captured stdout, an assertion message, an expectation) so the secret scan has work to do.
+    """
+    return _run_catalog(pytester, FAILING_CASES, 1)
+
+
+@pytest.fixture
+def passing_run(pytester: pytest.Pytester, fake_lab: Callable[[], list[str]]) -> tuple[Path, str]:
+    return _run_catalog(pytester, PASSING_CASES, 0)
+
+
+@pytest.fixture
+def declared_secrets() -> list[str]:
+    return list(SECRETS)
