@@ -1,0 +1,149 @@
+"""ATT-DMIG-3.2 LwM2M client conformance: Device Management operations and their error codes
+(guide §3.2; TS 1.1 §6.3 and §8.2 for the response codes).
+
+Checks:
+- Read, Write (replace and partial update), Execute, Discover and Write-Attributes on
+  resources where the TS defines the result; each error code for a request the client must
+  refuse: 4.04 Not Found (object, instance or resource that does not exist), 4.05 Method Not
+  Allowed (Write to a read-only resource, Read of an executable one, Execute of a readable one,
+  Delete of the single Device instance), 4.06 Not Acceptable (Read with an Accept format the
+  client does not support), 4.15 Unsupported Content-Format (Write in an unknown format).
+- A DM server's Read of the Security object /0 is refused: 4.01 or 4.04 both pass (stacks
+  differ: Leshan-style clients hide it, others refuse it).
+- Execute /5/0/2 Update outside State 2 (FOTA declared only): 4.05 or 4.00 both pass, as long
+  as /5/0/3 State did not change (guide §3.2 lets real stacks differ here).
+- Read of /3/0 in each declared hierarchical format: 2.05 with that Content-Format, and a
+  payload that decodes (a broken TLV or SenML CBOR encoding FAILs here).
+
+Interpretation: "unsupported" Accept/Content-Format numbers are 65000, which no LwM2M client
+registers. Create/Delete of whole instances are only asked where the TS fixes the answer
+(Delete /3/0); which objects a vendor lets a server create in is not declared.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conformance.lwm2m.lab import Registration
+from conformance.lwm2m.model import ContentFormat, Value
+from conformance.verdicts import NotApplicable
+
+if TYPE_CHECKING:
+    from conftest import DeviceUnderTest
+
+pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
+
+UNKNOWN_FORMAT = 65000
+
+
+@pytest.mark.parametrize("path", ["/3/0/1000", "/3/9", "/9999/0", "/10241/999/5905"],
+                         ids=["resource", "instance", "object", "host-instance"])
+def test_read_missing_is_404(device: DeviceUnderTest, registered: Registration,
+                             path: str) -> None:
+    """Read of something that does not exist: 4.04."""
+    response = device.lw.read(device.ep, path, fmt=device.value_format())
+    assert response.code == "4.04", f"Read {path} answered {response.code}, expected 4.04"
+
+
+@pytest.mark.parametrize(
+    "operation, path",
+    [("write", "/3/0/0"), ("read", "/3/0/4"), ("execute", "/3/0/0"), ("delete", "/3/0")],
+    ids=["write-read-only", "read-executable", "execute-readable", "delete-device"],
+)
+def test_operation_not_allowed_is_405(device: DeviceUnderTest, registered: Registration,
+                                      operation: str, path: str) -> None:
+    """An operation the object model does not allow on the target: 4.05, nothing changes."""
+    lw, ep, fmt = device.lw, device.ep, device.value_format()
+    before = lw.read(ep, "/3/0/0", fmt=fmt).payload
+    if operation == "write":
+        response = lw.write(ep, path, "conformance-lab-write-probe", fmt=fmt)
+    elif operation == "read":
+        response = lw.read(ep, path, fmt=fmt)
+    elif operation == "execute":
+        response = lw.execute(ep, path)
+    else:
+        response = lw.delete(ep, path)
+    assert response.code == "4.05", (
+        f"{operation.capitalize()} {path} answered {response.code}, expected 4.05")
+    after = lw.read(ep, "/3/0/0", fmt=fmt)
+    assert after.code == "2.05" and after.payload == before, (
+        f"/3/0/0 changed after a refused {operation.capitalize()} {path}")
+
+
+def test_unsupported_accept_is_406(device: DeviceUnderTest, registered: Registration) -> None:
+    """Read with an Accept format nobody supports: 4.06."""
+    response = device.lw.read(device.ep, "/3/0/0", fmt=UNKNOWN_FORMAT)
+    assert response.code == "4.06", (
+        f"Read /3/0/0 with Accept {UNKNOWN_FORMAT} answered {response.code}, expected 4.06")
+
+
+def test_unsupported_content_format_is_415(device: DeviceUnderTest,
+                                           registered: Registration) -> None:
+    """Write in a Content-Format nobody supports: 4.15 (the value is the current lifetime)."""
+    lifetime = str(registered.lifetime).encode()
+    response = device.lw.write_raw(device.ep, "/1/0/1", lifetime, UNKNOWN_FORMAT)
+    assert response.code == "4.15", (
+        f"Write /1/0/1 in Content-Format {UNKNOWN_FORMAT} answered {response.code}, "
+        "expected 4.15")
+
+
+@pytest.mark.parametrize("path", ["/0", "/0/0"])
+def test_security_object_read_refused(device: DeviceUnderTest, registered: Registration,
+                                      path: str) -> None:
+    """A DM server may not read the Security object: 4.01 or 4.04."""
+    response = device.lw.read(device.ep, path, fmt=ContentFormat.TLV)
+    assert response.code in ("4.01", "4.04"), (
+        f"Read {path} (Security object) answered {response.code}, expected 4.01 or 4.04"
+        + (" — the device disclosed its security configuration" if response.ok else ""))
+
+
+@pytest.mark.parametrize("partial", [False, True], ids=["replace", "partial-update"])
+def test_write_server_resource(device: DeviceUnderTest, registered: Registration,
+                               partial: bool) -> None:
+    """Write /1/0/6 Notification Storing (mandatory, RW; replace on the resource, partial
+    update on the instance): the Read afterwards shows the new value; the old one goes back."""
+    lw, ep, fmt = device.lw, device.ep, device.value_format()
+    before = device.read_value("/1/0/6", fmt)
+    new = not before
+    if partial:
+        content: dict[str, Value] = {"/1/0/6": new}
+        response = lw.write(ep, "/1/0", content, fmt=device.instance_format(), partial=True)
+    else:
+        response = lw.write(ep, "/1/0/6", new, fmt=fmt)
+    try:
+        assert response.code == "2.04", (
+            f"Write{' (partial)' if partial else ''} /1/0/6 answered {response.code}")
+        after = device.read_value("/1/0/6", fmt)
+        assert after == new, f"/1/0/6 is {after!r} after writing {new}"
+    finally:
+        lw.write(ep, "/1/0/6", before, fmt=fmt)
+
+
+def test_read_instance_in_format(device: DeviceUnderTest, registered: Registration,
+                                 instance_fmt: ContentFormat) -> None:
+    """Read /3/0 in each declared hierarchical format: 2.05, that format, a valid payload."""
+    response = device.lw.read(device.ep, "/3/0", fmt=instance_fmt)
+    name = device.fmt_name(instance_fmt)
+    assert response.code == "2.05", f"Read /3/0 in {name} answered {response.code}"
+    assert response.content_format == int(instance_fmt), (
+        f"Read /3/0 with Accept {name} answered in {device.fmt_name(response.content_format)}")
+    device.decoded(response, "/3/0", instance_fmt, own_format=True)
+
+
+@pytest.mark.applies(feature="fota")
+def test_execute_update_outside_state_2(device: DeviceUnderTest,
+                                        registered: Registration) -> None:
+    """Execute /5/0/2 while State is not 2: 4.05 or 4.00, and State does not change."""
+    fmt = device.value_format()
+    device.firmware_reset()
+    state = device.read_int("/5/0/3", fmt)
+    if state == 2:
+        raise NotApplicable("/5/0/3 State stays 2 (Downloaded) after an empty Package URI: "
+                            "Execute would start an update")
+    response = device.lw.execute(device.ep, "/5/0/2")
+    after = device.read_int("/5/0/3", fmt)
+    assert response.code in ("4.05", "4.00"), (
+        f"Execute /5/0/2 in State {state} answered {response.code}, expected 4.05 or 4.00")
+    assert after == state, f"/5/0/3 State went from {state} to {after} after a refused Execute"

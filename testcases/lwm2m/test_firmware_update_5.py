@@ -1,0 +1,323 @@
+"""ATT-DMIG-4.3 FOTA with the Firmware Update object 5 (guide §4.3; TS 1.1 Appendix E.6), when
+the declaration says ``features.fota``.
+
+The package is the vendor's image (``features.fota_package.image``) or, without one, a lab
+reference image announcing ``fota_package.new_version``; the lab derives the corrupted and
+truncated variants from it. The lab observes /5/0 (State /5/0/3 and Update Result /5/0/5 in
+one notification) while it delivers a package.
+
+Checks:
+- Delivery over every declared protocol (``features.fota_protocols``): pull by writing the
+  package's coap://, coaps://, http:// or https:// URI to /5/0/1, push by a block-wise Write of
+  the image to /5/0/0. State walks 0 → 1 → 2 (in order, skipping allowed: a push may finish
+  inside one request) with Update Result 0, and reaches 2 within ``timeouts.fota``; a device
+  still in State 1 ``timeouts.request`` s after the lab served the whole package FAILs.
+- A full update (first declared protocol): Execute /5/0/2 → 2.04, the device registers again
+  (a new Register, or an Update when it keeps its registration, within ``timeouts.fota``),
+  Update Result is 1, State 0, and /3/0/3 is ``fota_package.new_version``.
+- Error results: a URI the package server answers "not found" → 7 (Invalid URI); the
+  corrupted and the truncated image → 5 (Integrity check failure); where ``fota_errors``
+  declares them provocable, a package that is not a firmware image → 6 (Unsupported package
+  type) and an oversized package → 2 (Not enough flash). A device that reaches State 2 with a
+  broken image is given Execute: it must then fail with that result, never report 1.
+
+Interpretation: between cases the lab writes an empty Package URI (TS E.6: back to State 0).
+After the full update the lab puts the declared firmware version back through the controller
+(sideload); when it cannot, later cases expect the new version. The out-of-storage package is
+OVERSIZE bytes: declare ``out-of-storage`` only for a device that cannot store that much.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path as FsPath
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conformance.fota.packages import corrupted, make_reference_image, truncated
+from conformance.lwm2m.lab import Observation, Registration
+from conformance.lwm2m.model import ContentFormat, Path
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
+
+if TYPE_CHECKING:
+    from conftest import DeviceUnderTest
+
+pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
+
+STATE, RESULT = Path(5, 0, 3), Path(5, 0, 5)
+IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
+RESULT_NAMES = {0: "Initial", 1: "Success", 2: "Not enough flash", 3: "Out of RAM",
+                4: "Connection lost", 5: "Integrity check failure", 6: "Unsupported package type",
+                7: "Invalid URI", 8: "Update failed", 9: "Unsupported protocol", 10: "Cancelled"}
+OVERSIZE = 16 * 1024 * 1024
+NOT_FIRMWARE = b"This is a text file, not a firmware package.\n" * 64
+# Formats for the /5/0 notifications, most robust first (JSON survives binary-codec bugs).
+REPORT_FORMATS = ("senml-json", "lwm2m-json", "tlv", "senml-cbor")
+
+
+def declared_protocols(config: pytest.Config) -> list[str]:
+    get = getattr(config, "conformance_declaration", None)
+    try:
+        dut = get() if get is not None else None
+    except Exception:
+        dut = None
+    return list(dut.features.fota_protocols) if dut is not None else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "protocol" in metafunc.fixturenames:
+        protocols = declared_protocols(metafunc.config)
+        params = [pytest.param(p, id=p, marks=[pytest.mark.ets("LightweightM2M-1.0-int-770")])
+                  if p == "coap" else pytest.param(p, id=p) for p in protocols]
+        metafunc.parametrize("protocol", params)
+
+
+# --------------------------------------------------------------------------- the lab's side
+
+
+@pytest.fixture(scope="module")
+def image(device: DeviceUnderTest) -> bytes:
+    package = device.dut.features.fota_package
+    assert package is not None, "features.fota needs fota_package (the declaration validates it)"
+    if package.image is not None:
+        return FsPath(package.image).read_bytes()
+    return make_reference_image(package.new_version)
+
+
+@pytest.fixture
+def idle(device: DeviceUnderTest, registered: Registration) -> Iterator[None]:
+    """Firmware Update in State 0 before the case, and put back there after it."""
+    device.firmware_reset()
+    state = device.read_int(str(STATE))
+    if state != IDLE:
+        raise Inconclusive(f"/5/0/3 State is {state} after an empty Package URI; the lab "
+                           "cannot start from State 0")
+    yield
+    if device.lw.registration(device.ep) is not None:
+        device.firmware_reset()
+
+
+class Delivery:
+    """One package delivered to the device, and whether the lab has served all of it.
+
+    ``data`` None: a URI of the package server where no package is (Invalid URI)."""
+
+    def __init__(self, device: DeviceUnderTest, protocol: str, name: str,
+                 data: bytes | None) -> None:
+        self.device, self.protocol, self.name = device, protocol, name
+        self.pushed = protocol == "push"
+        self.data = data if data is not None else b""
+        lw, packages = device.lw, device.lab.packages
+        if self.pushed:
+            self.uri = "(push to /5/0/0)"
+        elif protocol in ("coap", "coaps"):
+            if data is not None:
+                lw.publish_package(name, data)
+            self.uri = lw.package_uri(name, secure=protocol == "coaps")
+        else:
+            published = name if data is not None else "known-package"
+            urls = packages.publish(published, data if data is not None else b"\0")
+            self.uri = str(getattr(urls, protocol)).replace(published, name)
+
+    def start(self) -> None:
+        lw, ep = self.device.lw, self.device.ep
+        if self.pushed:
+            response = lw.write(ep, "/5/0/0", self.data, fmt=ContentFormat.OPAQUE)
+            what = f"Write /5/0/0 ({len(self.data)} bytes, block-wise)"
+        else:
+            response = lw.write(ep, "/5/0/1", self.uri, fmt=self.device.value_format())
+            what = f"Write /5/0/1 {self.uri}"
+        if response.code != "2.04":
+            raise DeviceFault(f"{what} answered {response.code}, expected 2.04")
+
+    def served(self) -> bool:
+        """The lab has answered the whole transfer (or the push was acknowledged)."""
+        if self.pushed:
+            return True
+        if self.protocol in ("coap", "coaps"):
+            return any(d.complete for d in self.device.lw.downloads(self.name))
+        return any(d.complete or d.status == 404 for d in self.device.lab.packages.downloads(
+            self.name))
+
+
+def report_format(device: DeviceUnderTest) -> ContentFormat:
+    declared = device.dut.features.content_formats
+    return ContentFormat.by_name(next((f for f in REPORT_FORMATS if f in declared), "tlv"))
+
+
+def status_of(device: DeviceUnderTest, response: Any) -> tuple[int, int]:
+    content = device.decoded(response, "/5/0", response.content_format, own_format=False)
+    state, result = content.get(STATE), content.get(RESULT)
+    if not isinstance(state, int) or not isinstance(result, int):
+        raise DeviceFault(f"/5/0 carries State {state!r} and Update Result {result!r}, "
+                          "expected two integers")
+    return state, result
+
+
+def follow(device: DeviceUnderTest, observation: Observation, delivery: Delivery,
+           done: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """(State, Update Result) as notified, until ``done``; FAIL when the device gets stuck."""
+    seen = [status_of(device, observation.initial)]
+    deadline = time.monotonic() + device.timeouts.fota
+    while not done(*seen[-1]):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeviceFault(f"/5/0 went {walk_text(seen)} and then nothing for the "
+                              f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
+        try:
+            response = observation.next(min(device.timeouts.request, remaining))
+        except DeviceTimeout:
+            if delivery.served():
+                raise DeviceFault(
+                    f"/5/0 went {walk_text(seen)} and stayed there {device.timeouts.request} s "
+                    f"after the lab had served the whole package ({delivery.uri})") from None
+            continue
+        seen.append(status_of(device, response))
+    return seen
+
+
+def walk_text(seen: list[tuple[int, int]]) -> str:
+    return " → ".join(f"State {s}/Result {r}" for s, r in seen)
+
+
+def observe_firmware(device: DeviceUnderTest) -> Observation:
+    observation = device.lw.observe(device.ep, "/5/0", fmt=report_format(device))
+    if observation.initial.code != "2.05":
+        raise DeviceFault(f"Observe /5/0 answered {observation.initial.code}, expected 2.05")
+    return observation
+
+
+def stop(observation: Observation) -> None:
+    try:
+        observation.cancel("get")
+    except Inconclusive:
+        pass  # the device already dropped it (it rebooted): nothing left to cancel
+
+
+def download(device: DeviceUnderTest, protocol: str, name: str, data: bytes) -> None:
+    """Deliver ``data`` and follow /5/0 to State 2 (Downloaded), judging the walk."""
+    delivery = Delivery(device, protocol, name, data)
+    observation = observe_firmware(device)
+    try:
+        delivery.start()
+        seen = follow(device, observation, delivery,
+                      lambda state, result: state == DOWNLOADED or result != 0)
+    finally:
+        stop(observation)
+    states = [s for s, _ in seen]
+    state, result = seen[-1]
+    if result != 0:
+        raise DeviceFault(f"the download over {protocol} failed: /5/0 went {walk_text(seen)} "
+                          f"(Update Result {result} {RESULT_NAMES.get(result, '')})")
+    assert states == sorted(states) and set(states) <= {IDLE, DOWNLOADING, DOWNLOADED}, (
+        f"State went {walk_text(seen)}; expected 0 → 1 → 2")
+    assert state == DOWNLOADED
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+def test_download_reaches_downloaded(device: DeviceUnderTest, idle: None, image: bytes,
+                                     protocol: str) -> None:
+    """Each declared protocol: the package arrives and State walks 0 → 1 → 2, Result 0."""
+    download(device, protocol, f"image-{protocol}", image)
+
+
+@pytest.fixture
+def restore_firmware(device: DeviceUnderTest) -> Iterator[None]:
+    """After a successful update: the declared firmware version back (controller sideload)."""
+    yield
+    declared = device.dut.device.firmware_version
+    if device.lw.registration(device.ep) is None:
+        return  # the next case's `registered` reboots it; the version stays unknown
+    current = device.read_value("/3/0/3")
+    if current == declared:
+        return
+    try:
+        device.controller.sideload_update(declared)
+    except Inconclusive:
+        device.baseline.firmware_version = str(current)  # later cases expect what it runs
+
+
+@pytest.mark.ets("LightweightM2M-1.0-int-770")
+def test_update_success(device: DeviceUnderTest, idle: None, image: bytes,
+                        restore_firmware: None) -> None:
+    """Download, Execute /5/0/2, re-registration, Update Result 1, /3/0/3 = new version."""
+    package = device.dut.features.fota_package
+    assert package is not None
+    protocol = device.dut.features.fota_protocols[0]
+    download(device, protocol, "image-update", image)
+    since = time.time()
+    executed = device.lw.execute(device.ep, "/5/0/2")
+    assert executed.code == "2.04", f"Execute /5/0/2 Update answered {executed.code}"
+    if device.wait_report_since(since, device.timeouts.fota) is None:
+        raise DeviceFault(f"neither a Register nor an Update within {device.timeouts.fota} s "
+                          "after Execute /5/0/2 (timeouts.fota)")
+    result = device.read_int(str(RESULT))
+    assert result == 1, (f"/5/0/5 Update Result is {result} {RESULT_NAMES.get(result, '')} "
+                         "after the update, expected 1 Success")
+    version = device.read_value("/3/0/3")
+    assert version == package.new_version, (
+        f"/3/0/3 Firmware Version is {version!r} after the update, expected "
+        f"{package.new_version!r} (declaration features.fota_package.new_version)")
+    state = device.read_int(str(STATE))
+    assert state == IDLE, f"/5/0/3 State is {state} after the update, expected 0"
+
+
+ERRORS: dict[str, tuple[Callable[[bytes], bytes | None], int, str | None]] = {
+    # case -> (package from the image, expected Update Result, fota_errors entry needed)
+    "invalid-uri": (lambda image: None, 7, None),
+    "corrupted": (corrupted, 5, None),
+    "truncated": (truncated, 5, None),
+    "unsupported-package": (lambda image: NOT_FIRMWARE, 6, "unsupported-package"),
+    "out-of-storage": (lambda image: image[:64] + bytes(OVERSIZE), 2, "out-of-storage"),
+}
+
+
+@pytest.mark.ets("LightweightM2M-1.0-int-772…780 (firmware update errors)")
+@pytest.mark.parametrize("error", list(ERRORS))
+def test_error_result(device: DeviceUnderTest, idle: None, image: bytes, error: str) -> None:
+    """A package the device must reject ends with the TS's Update Result, never with 1."""
+    make, expected, needs = ERRORS[error]
+    features = device.dut.features
+    if needs is not None and needs not in features.fota_errors:
+        raise NotApplicable(f"features.fota_errors does not declare {needs} as provocable")
+    protocol: str = features.fota_protocols[0]
+    if error == "out-of-storage":  # over HTTP the size is known before the transfer
+        protocol = next((p for p in ("http", "https") if p in features.fota_protocols), protocol)
+    if error == "invalid-uri":
+        protocol = next((str(p) for p in features.fota_protocols if p != "push"), "")
+        if not protocol:
+            raise NotApplicable("push-only delivery has no Package URI to get wrong")
+    name = f"{error}-{protocol}"
+    delivery = Delivery(device, protocol, name, make(image))
+    observation = observe_firmware(device)
+    try:
+        delivery.start()
+        seen = follow(device, observation, delivery,
+                      lambda state, result: result != 0 or state == DOWNLOADED)
+    finally:
+        stop(observation)
+    state, result = seen[-1]
+    if result == 0 and state == DOWNLOADED:
+        result = execute_broken(device, error, seen)
+    assert result == expected, (
+        f"{error} package over {protocol}: Update Result {result} "
+        f"{RESULT_NAMES.get(result, '')}, expected {expected} {RESULT_NAMES[expected]} "
+        f"(/5/0 went {walk_text(seen)})")
+
+
+def execute_broken(device: DeviceUnderTest, error: str, seen: list[tuple[int, int]]) -> int:
+    """The device took a broken package to State 2: Execute it; the result it reports."""
+    since = time.time()
+    executed = device.lw.execute(device.ep, "/5/0/2")
+    if executed.code != "2.04":
+        return device.read_int(str(RESULT))
+    device.wait_report_since(since, device.timeouts.request)
+    result = device.read_int(str(RESULT))
+    if result == 1:
+        raise DeviceFault(f"the {error} package was accepted (/5/0 went {walk_text(seen)}) and "
+                          "installed: Update Result 1 Success after Execute /5/0/2")
+    return int(result)

@@ -1,0 +1,61 @@
+"""ATT-DMIG-3.2 LwM2M client conformance: security modes NoSec and DTLS 1.2 PSK (guide §3.2;
+TS 1.1 §7.1, Security object /0/x/2).
+
+Checks:
+- The device registers with the security the declaration says: over DTLS with the declared PSK
+  identity when ``lwm2m.security`` is ``psk`` (the lab's DTLS endpoint accepts only the
+  declared identity and key), over plain CoAP when it is ``nosec``.
+- The lab's requests reach the device over that same channel: a Read of /3/0/0 over the
+  registration's channel answers 2.05.
+
+Interpretation (where the wrong-PSK check lives): "a client with a wrong PSK must not
+register" is the *lab's* enforcement of DTLS PSK, not something the device under test can
+show — a conforming device has the right key. It is proven in the lab's own tests
+(tests/lwm2m/lab/test_dtls.py: a wrong key, an unknown identity, and libcoap's
+coap-client-openssl with a wrong key do not register), so every PASS here rests on a lab that
+refuses wrong keys. RPK and certificates are not declared by this suite's declarations yet.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conformance.lwm2m.lab import Registration
+
+if TYPE_CHECKING:
+    from conftest import DeviceUnderTest
+
+pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
+
+
+def _security(device: DeviceUnderTest) -> str:
+    return device.dut.lwm2m.security if device.dut.lwm2m else "nosec"
+
+
+@pytest.mark.ets("LightweightM2M-1.0-int-401")
+def test_registered_with_declared_security(device: DeviceUnderTest,
+                                           registered: Registration) -> None:
+    """The registration came over DTLS PSK with the declared identity, or NoSec as declared."""
+    security = _security(device)
+    if security == "psk":
+        assert registered.secure, (
+            f"{device.ep} registered over plain CoAP from {registered.peer}; the declaration "
+            "says DTLS PSK (lwm2m.security: psk)")
+        declared = device.dut.lwm2m.psk_identity if device.dut.lwm2m else None
+        assert registered.psk_identity == declared, (
+            f"the DTLS session uses PSK identity {registered.psk_identity!r}, expected "
+            f"{declared!r} (declaration lwm2m.psk_identity)")
+    else:
+        assert not registered.secure, (
+            f"{device.ep} registered over DTLS; the declaration says NoSec")
+
+
+def test_requests_over_registration_channel(device: DeviceUnderTest,
+                                            registered: Registration) -> None:
+    """A lab request over the registration's channel (DTLS session or UDP) is answered."""
+    response = device.lw.read(device.ep, "/3/0/0", fmt=device.value_format())
+    channel = "DTLS session" if registered.secure else "UDP"
+    assert response.code == "2.05", (
+        f"Read /3/0/0 over the registration's {channel} answered {response.code}")
