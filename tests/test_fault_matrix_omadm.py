@@ -1,0 +1,207 @@
+"""The OMA-DM fault matrix: the catalog's verdicts against the reference device, proven.
+
+Runs the OMA-DM catalog (``testcases/omadm``) with ``conformance run`` in child processes,
+two at a time, and reads each run folder's ``verdicts.json``:
+
+- clean: every case PASSes (or is NOT APPLICABLE with a reason: dynamic DDF nodes the device
+  has no instance of);
+- each fault of the registry (``conformance.simulators.omadm_faults.FAULTS``): its requirement
+  FAILs, every requirement that FAILs is the fault's own or one it names in ``also``, and no
+  case is an ERROR;
+- a device the lab cannot make act (manual control, no operator) or that never connects (shell
+  control whose commands succeed with no device behind them): INCONCLUSIVE, never FAIL;
+- a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason.
+
+The runs use the built-in declaration with two changes (``matrix_declaration``): the lab's
+negative windows are short (post-update 3 s, FOTA 5 s, request 5 s: the only fixed waits are
+"no session came" windows, and the fault runs hit them) and the device reaches the lab over
+HTTPS, which also makes the reference device trust the lab CA for the HTTPS FUMO case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conformance.declaration import ACTIONS, BUILTIN_DIR
+from conformance.simulators.omadm_faults import FAULTS
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOG = ROOT / "testcases" / "omadm"
+WORKERS = 2
+RUN_TIMEOUT = 300.0
+TIMEOUTS = {"request": 5, "session": 10, "post_update_window": 3, "fota": 5}
+EXCEPTION_REASON = "matrix: unique TAC for this model (PTCRB)"
+REQUIREMENTS = ("CDR-DVM-012", "CDR-DVM-440", "CDR-DVM-3954", "CDR-DVM-3955", "CDR-DVM-4532",
+                "CDR-DVM-1533", "ATT-DMIG-4.2")
+# Cases that judge the declaration or the DDF document only: they need no device.
+DEVICE_FREE = ("test_cdr_dvm_440_ddf.py", "test_declared_type_is_md5_or_hmac")
+
+MATRIX_TIMEOUT = 1200  # seconds for the whole matrix (the first case pays for every run)
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(MATRIX_TIMEOUT)]
+
+
+@dataclass
+class Run:
+    name: str
+    exit_status: int
+    verdicts: dict[str, Any]
+    seconds: float
+    output: str
+
+    def cases(self, verdict: str | None = None) -> list[dict[str, Any]]:
+        return [c for c in self.verdicts["cases"] if verdict is None or c["verdict"] == verdict]
+
+    def failing(self) -> set[str]:
+        return {c["requirement"] for c in self.cases("FAIL")}
+
+    def show(self, *verdicts: str) -> str:
+        rows = [f"{c['verdict']} {c['nodeid']}: {c['message']}" for c in self.cases()
+                if c["verdict"] in verdicts]
+        return f"run {self.name} ({self.seconds:.1f} s):\n" + "\n".join(rows[:40])
+
+
+def _declaration(tmp: Path, name: str, **changes: Any) -> Path:
+    data = yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text(encoding="utf-8"))
+    data["omadm"]["ddf"] = str((BUILTIN_DIR / data["omadm"]["ddf"]).resolve())
+    data["omadm"]["transport"] = "https"
+    data["timeouts"].update(TIMEOUTS)
+    data.update(changes)
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str]) -> Run:
+    cmd = [sys.executable, "-m", "conformance.cli", "run", "--dut", str(dut),
+           "--reports", str(reports), "--catalog", str(CATALOG), "--run-name", name]
+    for fault in faults:
+        cmd += ["--fault", fault]
+    cmd += ["-q", *extra]
+    env = {**os.environ, "CI": "1"}  # non-interactive: the manual controller never waits
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT, check=False)
+    seconds = time.monotonic() - started
+    folder = reports / name
+    path = folder / "verdicts.json"
+    if not path.exists():
+        raise AssertionError(f"run {name} wrote no verdicts.json:\n{proc.stdout[-3000:]}"
+                             f"\n{proc.stderr[-3000:]}")
+    verdicts = json.loads(path.read_text(encoding="utf-8"))
+    print(f"  {name}: {verdicts['counts']} in {seconds:.1f} s", file=sys.stderr, flush=True)
+    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    tmp = tmp_path_factory.mktemp("omadm-matrix")
+    # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
+    reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or tmp / "reports")
+    matrix = _declaration(tmp, "matrix")
+    manual = _declaration(tmp, "manual", control={"type": "manual", "countdown": 1})
+    # Every action "succeeds" but there is no device behind it: it never connects.
+    silent = _declaration(tmp, "silent", control={
+        "type": "shell", "timeout": 5,
+        "commands": {action: "true" for action in ACTIONS}})
+    exception = _declaration(tmp, "exception", exceptions=[{
+        "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
+        "reason": EXCEPTION_REASON}])
+    jobs: list[tuple[str, Path, list[str], list[str]]] = [
+        ("clean", matrix, [], []),
+        ("builtin", Path("builtin:omadm"), [], []),
+        ("unreachable", manual, [], []),
+        ("silent", silent, [], []),
+        ("exception", exception, [], ["-k", "4532"]),
+        *((f"fault-{name}", matrix, [name], []) for name in FAULTS),
+    ]
+    # The slowest first, so that the two workers finish together.
+    slow = ("fault-fumo-no-alert", "silent", "fault-wrong-devid", "fault-no-nonce-retry")
+    jobs.sort(key=lambda job: job[0] not in slow)
+    started = time.monotonic()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = pool.map(lambda job: _run(job[0], job[1], reports, job[2], job[3]), jobs)
+        results = {run.name: run for run in done}
+    total = time.monotonic() - started
+    slowest = sorted(results.values(), key=lambda r: -r.seconds)[:5]
+    print(f"\nOMA-DM fault matrix: {len(results)} runs in {total:.0f} s on {WORKERS} workers; "
+          "slowest: " + ", ".join(f"{r.name} {r.seconds:.0f} s" for r in slowest))
+    yield results
+
+
+def test_clean_device_passes(runs: dict[str, Run]) -> None:
+    run = runs["clean"]
+    bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
+    assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
+    not_applicable = run.cases("NOT APPLICABLE")
+    assert all("no instance" in c["message"] for c in not_applicable), run.show("NOT APPLICABLE")
+    assert set(run.verdicts["requirements"].values()) == {"PASS"}, run.verdicts["requirements"]
+    assert run.exit_status == 0
+
+
+def test_builtin_declaration_never_fails(runs: dict[str, Run]) -> None:
+    """The built-in declaration as it is (HTTP transport): no FAIL, no ERROR.
+
+    The simulator controller gives the device the lab CA only with HTTPS transport, so the
+    HTTPS FUMO download may be INCONCLUSIVE there (lab set-up), never a device FAIL.
+    """
+    run = runs["builtin"]
+    assert not run.cases("FAIL") and not run.cases("ERROR"), run.show("FAIL", "ERROR")
+    odd = [c for c in run.cases("INCONCLUSIVE") if "test_fumo_update[https]" not in c["nodeid"]]
+    assert not odd, run.show("INCONCLUSIVE")
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_fault_fails_its_requirement_only(runs: dict[str, Run], fault: str) -> None:
+    run = runs[f"fault-{fault}"]
+    spec = FAULTS[fault]
+    assert not run.cases("ERROR"), run.show("ERROR")
+    failing = run.failing()
+    assert spec.requirement in failing, (
+        f"{fault} should FAIL {spec.requirement}\n" + run.show("FAIL", "INCONCLUSIVE"))
+    allowed = {spec.requirement, *spec.also}
+    assert failing <= allowed, (
+        f"{fault} FAILs {sorted(failing - allowed)} beyond {sorted(allowed)}\n" + run.show("FAIL"))
+    # What the registry says the behaviour necessarily breaks too, the catalog sees too.
+    assert failing == allowed, (
+        f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
+    assert len(run.cases()) == len(runs["clean"].cases()), "not the clean run's case list"
+    assert run.exit_status != 0
+
+
+def test_every_requirement_has_a_fault() -> None:
+    covered = {fault.requirement for fault in FAULTS.values()}
+    assert set(REQUIREMENTS) <= covered, sorted(set(REQUIREMENTS) - covered)
+
+
+@pytest.mark.parametrize("name", ["unreachable", "silent"])
+def test_unreachable_device_is_inconclusive(runs: dict[str, Run], name: str) -> None:
+    """No operator for a manual controller, or a device that never connects: INCONCLUSIVE."""
+    run = runs[name]
+    assert not run.cases("FAIL") and not run.cases("ERROR"), run.show("FAIL", "ERROR")
+    device_cases = [c for c in run.cases() if not any(k in c["nodeid"] for k in DEVICE_FREE)]
+    assert device_cases and all(c["verdict"] in ("INCONCLUSIVE", "NOT APPLICABLE")
+                                for c in device_cases), run.show("PASS")
+    assert run.cases("INCONCLUSIVE")
+    assert run.exit_status == 0
+
+
+def test_declared_exception_is_not_applicable(runs: dict[str, Run]) -> None:
+    run = runs["exception"]
+    cases = [c for c in run.cases() if c["requirement"] == "CDR-DVM-4532"]
+    assert cases, run.output
+    assert all(c["verdict"] == "NOT APPLICABLE" and EXCEPTION_REASON in c["message"]
+               for c in cases), run.show("PASS", "FAIL", "ERROR", "INCONCLUSIVE")
+    assert run.verdicts["requirements"]["CDR-DVM-4532"] == "NOT APPLICABLE"
