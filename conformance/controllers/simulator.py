@@ -110,8 +110,9 @@ class SimulatorController(Controller):
         args = [*self.program, "--dut", str(self._declaration_file())]
         args += ["--server", _need(lab_addresses, self._server_variable())]
         dut = self.declaration
-        https = dut.omadm is not None and dut.omadm.transport == "https"
-        if dut.protocol == "omadm" and https and "LAB_CA_FILE" in lab_addresses:
+        # The lab CA signs the OMA-DM HTTPS server and the package server alike: a device on
+        # plain-HTTP DM may still fetch firmware over HTTPS, so it always gets the CA.
+        if "LAB_CA_FILE" in lab_addresses:
             args += ["--ca", lab_addresses["LAB_CA_FILE"]]
         if dut.protocol == "lwm2m" and dut.features.bootstrap:
             secure = dut.lwm2m is not None and dut.lwm2m.security == "psk"

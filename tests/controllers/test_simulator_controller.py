@@ -135,6 +135,7 @@ def test_start_ready_actions_stop(fake: Any, tmp_path: Path) -> None:
     assert argv["argv"] == [
         "--dut", dut_file,
         "--server", LAB["LAB_OMADM_URL"],
+        "--ca", LAB["LAB_CA_FILE"],
         "--state-dir", str(tmp_path / "run" / "device-omadm-state"),
         "--fault", "bad-digest",
     ]  # fmt: skip
@@ -231,7 +232,8 @@ def test_lwm2m_psk_with_bootstrap_uses_the_dtls_addresses(tmp_path: Path) -> Non
     argv = make_controller(dut, tmp_path).command_line(LAB)  # type: ignore[attr-defined]
     assert argv[argv.index("--server") + 1] == LAB["LAB_LWM2M_DTLS_URI"]
     assert argv[argv.index("--bootstrap") + 1] == LAB["LAB_BOOTSTRAP_DTLS_URI"]
-    assert "--ca" not in argv
+    # firmware may come from the lab's HTTPS package server: the device trusts the lab CA
+    assert argv[argv.index("--ca") + 1] == LAB["LAB_CA_FILE"]
     assert argv[:3] == [sys.executable, "-m", "conformance.simulators.lwm2m_device"]
 
 
