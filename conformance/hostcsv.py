@@ -4,7 +4,8 @@ An OEM without ODIS/DHIR submits a ``.csv``: a header row, then one device a lin
 ``Host_MFR, Host_SW_Ver, Host_Model, IMEI, Host Device Unique ID`` (the guide's sample is tab
 separated; commas are accepted). Each problem becomes one :class:`Finding` with its line
 number. The file is streamed: a million lines are checked in seconds, and memory grows only by
-the 12 bytes a line kept for the duplicate-IMEI check (IMEI as int64, line number as int32).
+the 12 bytes a line kept for the duplicate-IMEI check (IMEI as int64, line number as int32),
+plus 8 more while it sorts. The command keeps only the findings it prints.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _NORMALISED = tuple(c.lower().replace(" ", "").replace("_", "") for c in COLUMNS
 # table (ASCII digit -> digit sum of its double) and everything is summed in C by sum(bytes).
 _DOUBLED = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))
 _PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
+_BUCKETS = 64  # duplicate check: IMEIs are sorted in this many parts
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,17 @@ def check_lines(lines: Iterator[str], expected: HostDevice | None = None) -> Ite
 def _duplicates(imeis: array[int], line_numbers: array[int]) -> Iterator[Finding]:
     # Sorted values find the repeated IMEIs; a second pass over the compact arrays gives
     # their lines in file order (the first occurrence is the one the others repeat).
-    ordered = sorted(imeis)
-    repeated = {a for a, b in itertools.pairwise(ordered) if a == b}
-    del ordered
+    # Sorting all at once would make a list of Python ints (~40 B a line, 40 MB for a million
+    # lines); bucket by bucket only one bucket's list exists at a time, over 8 B a line.
+    buckets = [array("q") for _ in range(_BUCKETS)]
+    for imei in imeis:
+        buckets[imei % _BUCKETS].append(imei)
+    repeated: set[int] = set()
+    for i, bucket in enumerate(buckets):
+        ordered = sorted(bucket)
+        buckets[i] = array("q")
+        repeated.update(a for a, b in itertools.pairwise(ordered) if a == b)
+    del buckets, ordered
     if not repeated:
         return
     first_seen: dict[int, int] = {}
@@ -137,17 +147,28 @@ def _duplicates(imeis: array[int], line_numbers: array[int]) -> Iterator[Finding
             first_seen[imei] = line
 
 
+def iter_file(path: Path, expected: HostDevice | None = None) -> Iterator[Finding]:
+    """The findings of one file as they come; raises UnicodeDecodeError/OSError (see
+    :func:`file_problem`)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from check_lines(iter(handle), expected)
+
+
+def file_problem(path: Path, exc: UnicodeDecodeError | OSError) -> Finding:
+    """The one finding of a file that cannot be read as UTF-8 text."""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start : exc.start + 1]
+        return Finding(0, "file", f"not UTF-8 text (byte {exc.start}: {bad!r})")
+    return Finding(0, "file", f"cannot read {path}: {exc.strerror}")
+
+
 def check_file(path: Path | str, expected: HostDevice | None = None) -> list[Finding]:
     """All findings of one file (an unreadable file is one finding, not an exception)."""
     path = Path(path)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(check_lines(iter(handle), expected))
-    except UnicodeDecodeError as exc:
-        bad = exc.object[exc.start : exc.start + 1]
-        return [Finding(0, "file", f"not UTF-8 text (byte {exc.start}: {bad!r})")]
-    except OSError as exc:
-        return [Finding(0, "file", f"cannot read {path}: {exc.strerror}")]
+        return list(iter_file(path, expected))
+    except (UnicodeDecodeError, OSError) as exc:
+        return [file_problem(path, exc)]
 
 
 def check_text(text: str, expected: HostDevice | None = None) -> list[Finding]:
@@ -169,13 +190,22 @@ def main(argv: list[str] | None = None) -> int:
     except DeclarationError as exc:
         print(exc, file=sys.stderr)
         return 2
-    findings = check_file(args.file, expected)
-    for finding in findings[: args.max_findings]:
+    # Streamed: only the findings shown are kept (a million bad lines are a million findings).
+    shown: list[Finding] = []
+    total = 0
+    try:
+        for finding in iter_file(args.file, expected):
+            total += 1
+            if len(shown) < args.max_findings:
+                shown.append(finding)
+    except (UnicodeDecodeError, OSError) as exc:  # as check_file: that is the only finding
+        shown, total = [file_problem(args.file, exc)], 1
+    for finding in shown:
         print(f"{args.file}:{finding}")
-    if len(findings) > args.max_findings:
-        print(f"… and {len(findings) - args.max_findings} more findings")
-    verdict = "PASS" if not findings else "FAIL"
-    print(f"{args.file}: {verdict} ({len(findings)} findings)")
-    return 0 if not findings else 1
+    if total > args.max_findings:
+        print(f"… and {total - args.max_findings} more findings")
+    verdict = "PASS" if not total else "FAIL"
+    print(f"{args.file}: {verdict} ({total} findings)")
+    return 0 if not total else 1
 
 

@@ -65,6 +65,29 @@ def encode(msg: SyncML, encoding: str) -> bytes:
     raise ValueError(f"unknown SyncML encoding {encoding!r}")
 
 
+def decode_shown(data: bytes, encoding: str) -> tuple[SyncML, str]:
+    """:func:`decode` and :func:`pretty` of the same bytes, parsed once (the lab's hot path)."""
+    if encoding == "xml":
+        return xmlcodec.decode_shown(data)
+    msg = decode(data, encoding)
+    return msg, pretty(data, encoding)
+
+
+def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:
+    """:func:`encode` and the :func:`pretty` text of its bytes, from one element tree."""
+    tree = xmlcodec.to_tree(msg)
+    if encoding == "xml":
+        data = xmlcodec.tree_to_xml(tree)
+    elif encoding == "wbxml":
+        data = wbxml.encode_tree(tree)
+    else:
+        raise ValueError(f"unknown SyncML encoding {encoding!r}")
+    try:
+        return data, xmlcodec.pretty_tree(tree)
+    except Exception:  # binary data has no XML text: pretty() shows it as hex
+        return data, pretty(data, encoding)
+
+
 def pretty(data: bytes, encoding: str) -> str:
     """Indented XML of a message for transcripts (WBXML shown as XML); never raises."""
     try:

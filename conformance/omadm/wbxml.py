@@ -216,21 +216,26 @@ class _Document:
 class _Open:
     """An element being read: its node and the pieces of its content, in order."""
 
+    __slots__ = ("binary", "node", "pieces")
+
     def __init__(self, node: Node) -> None:
         self.node = node
         self.pieces: list[str | bytes] = []  # bytes: OPAQUE data
+        self.binary = False  # an OPAQUE piece is among them (set by _content)
 
     def close(self) -> None:
         node = self.node
-        if any(isinstance(p, bytes) for p in self.pieces):
-            raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in self.pieces)
+        pieces = self.pieces
+        if self.binary:
+            raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
             node.opaque = True
             try:
                 node.text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 node.text = raw  # binary data stays bytes
-        elif self.pieces:
-            node.text = "".join(p for p in self.pieces if isinstance(p, str))
+        elif pieces:
+            # Only str pieces here (no OPAQUE): one piece, the common case, needs no join.
+            node.text = pieces[0] if len(pieces) == 1 else "".join(pieces)  # type: ignore[arg-type]
         if node.children and isinstance(node.text, str) and not node.text.strip():
             node.text = None  # whitespace between elements
 
@@ -244,14 +249,18 @@ def decode_tree(data: bytes) -> Node:
     page = 0
     stack: list[_Open] = []
     root: Node | None = None
+    size = len(data)
     while True:
         if root is not None and not stack:
             break
-        if reader.pos >= len(data):
-            what = f"END of <{stack[-1].node.name}>" if stack else "root element"
-            raise _error(f"truncated: {what} expected", reader.pos)
         offset = reader.pos
-        token = reader.byte("token")
+        if offset >= size:
+            what = f"END of <{stack[-1].node.name}>" if stack else "root element"
+            raise _error(f"truncated: {what} expected", offset)
+        # The token byte is read inline (bounds checked just above): this loop runs once
+        # per element and per content piece, so a method call here is a visible cost.
+        token = data[offset]
+        reader.pos = offset + 1
         if token == SWITCH_PAGE:
             page = reader.byte("code page")
             if page not in _PAGE_NS:
@@ -298,6 +307,7 @@ def _content(reader: _Reader, doc: _Document, token: int, current: _Open, offset
     else:  # OPAQUE
         length = reader.mb_u_int32("opaque length")
         current.pieces.append(reader.take(length, "opaque data"))
+        current.binary = True
 
 
 def _tag(reader: _Reader, doc: _Document, token: int, page: int, offset: int) -> Node:

@@ -1,0 +1,323 @@
+"""Benchmark 2: OMA-DM lab capacity, N concurrent sessions of five packages each.
+
+The lab (one ``OmaDmLab`` on one ``LabLoop``, the built-in declaration: HTTP, MD5 auth both
+ways, transcript to a file) runs in this process. The "test side" is a small async driver on
+the lab loop doing what ``DmSession.send``/``close`` do (a ``SendAction`` on the session's
+queue, await its future): per session ``Get ./DevInfo/DevId``, then ``Replace ./Vendor/Bench``,
+then close. The devices are lightweight scripted clients (aiohttp + the suite's codecs) in
+*one child process*, all N started at once, each with its own DevId and SessionID:
+
+    pkg1 Alert 1201 + DevInfo (Cred MD5)  ->  pkg2 Status 212 + Get
+    pkg3 Status + Results                 ->  pkg4 Status + Replace
+    pkg5 Status                           ->  pkg6 Status, Final (closed by the lab)
+
+Checked, per session: every answer is addressed to its own DevId/SessionID, the Results the
+driver gets is the session's own DevId, the Replace the device gets carries its own DevId,
+and the transcript holds exactly the 6 messages of each session (none lost, none mixed).
+
+Figures per N: sessions/s, HTTP exchanges/s, POST round-trip latency percentiles (device
+side), session duration percentiles, lab-process CPU per exchange.
+Run: .venv/bin/python bench/bench_omadm_lab.py [--n 10,50,100,200,400] [--encoding xml|wbxml]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import _common
+from _common import percentiles, table
+
+from conformance.declaration import Declaration, builtin_declaration
+from conformance.evidence.transcript import Transcript
+from conformance.omadm import auth, codec
+from conformance.omadm.lab import OmaDmLab
+from conformance.omadm.model import (
+    AUTH_MD5,
+    Alert,
+    Chal,
+    Command,
+    Cred,
+    Get,
+    Item,
+    Meta,
+    Replace,
+    Results,
+    Status,
+    SyncHdr,
+    SyncML,
+)
+from conformance.omadm.nonces import NULL_NONCE, NonceStore
+from conformance.omadm.server import EndAction, LiveSession, SendAction
+from conformance.runtime import LabLoop
+
+PACKAGES_PER_SESSION = 6  # HTTP messages in the transcript: 3 POSTs and 3 answers
+
+
+# --------------------------------------------------------------------------- device side
+
+
+@dataclass
+class DeviceResult:
+    latencies: list[float] = field(default_factory=list)  # per POST round trip, seconds
+    duration: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class LoadDevice:
+    """A well-behaved OMA-DM client: just enough of a device for load (real codecs, HTTP)."""
+
+    def __init__(self, url: str, dm: dict[str, str], dev_id: str, sid: str, enc: str) -> None:
+        self.url, self.dm, self.dev_id, self.sid, self.enc = url, dm, dev_id, sid, enc
+        self.msg_id = 0
+        self.nonce = NULL_NONCE
+        self.tree = {"./DevInfo/DevId": dev_id, "./DevInfo/Man": "Bench", "./DevInfo/Mod": "L1"}
+
+    def header(self, cred: bool) -> SyncHdr:
+        self.msg_id += 1
+        hdr = SyncHdr(session_id=self.sid, msg_id=str(self.msg_id), target=self.url,
+                      source=self.dev_id, meta=Meta(max_msg_size=16384))
+        if cred:
+            hdr.cred = Cred(auth.md5_digest(self.dm["client_name"], self.dm["client_secret"],
+                                            self.nonce))
+        return hdr
+
+    def package1(self) -> SyncML:
+        items = [Item(source=u, meta=Meta(format="chr"), data=v) for u, v in self.tree.items()]
+        return SyncML(self.header(True), [Alert(cmd_id="1", data="1201"),
+                                          Replace(cmd_id="2", items=items)], final=True)
+
+    def answer(self, lab: SyncML, result: DeviceResult) -> SyncML:
+        hdr = lab.header
+        nxt = auth.new_nonce()
+        body: list[Command] = [Status(
+            cmd_id="", msg_ref=hdr.msg_id, cmd_ref="0", cmd="SyncHdr", data="212",
+            chal=Chal(Meta(type=AUTH_MD5, format="b64", next_nonce=auth.nonce_to_b64(nxt))))]
+        for cmd in lab.body:
+            if isinstance(cmd, Status):
+                continue
+            items = getattr(cmd, "items", [])
+            uri = items[0].target if items else ""
+            code = "200"
+            if isinstance(cmd, Get):
+                if uri in self.tree:
+                    body.append(Results(cmd_id="", msg_ref=hdr.msg_id, cmd_ref=cmd.cmd_id,
+                                        items=[Item(source=uri, meta=Meta(format="chr"),
+                                                    data=self.tree[uri])]))
+                else:
+                    code = "404"
+            elif isinstance(cmd, Replace):
+                value = str(items[0].data)
+                if value != f"for {self.dev_id}":
+                    result.errors.append(f"mixed up: got Replace {value!r}")
+                self.tree[uri or ""] = value
+            body.insert(len(body) - (1 if isinstance(cmd, Get) and code == "200" else 0),
+                        Status(cmd_id="", msg_ref=hdr.msg_id, cmd_ref=cmd.cmd_id, cmd=cmd.name,
+                               data=code))
+        for i, cmd in enumerate(body, 1):
+            cmd.cmd_id = str(i)
+        return SyncML(self.header(False), body, final=True)
+
+    async def post(self, http: Any, msg: SyncML, result: DeviceResult) -> SyncML:
+        data = codec.encode(msg, self.enc)
+        start = time.perf_counter()
+        async with http.post(self.url, data=data,
+                             headers={"Content-Type": codec.content_type_of(self.enc)}) as resp:
+            body = await resp.read()
+            status = resp.status
+        result.latencies.append(time.perf_counter() - start)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        reply = codec.decode(body, self.enc)
+        if reply.header.target != self.dev_id or reply.header.session_id != self.sid:
+            result.errors.append(f"mixed up: answer for {reply.header.target} "
+                                 f"session {reply.header.session_id}")
+        if reply.header.resp_uri:
+            self.url = reply.header.resp_uri
+        for status_cmd in reply.statuses():
+            if status_cmd.cmd == "SyncHdr" and status_cmd.chal and status_cmd.chal.meta.next_nonce:
+                self.nonce = auth.nonce_from_b64(status_cmd.chal.meta.next_nonce)
+        return reply
+
+    async def run(self, http: Any) -> DeviceResult:
+        result = DeviceResult()
+        start = time.perf_counter()
+        try:
+            reply = await self.post(http, self.package1(), result)
+            for _ in range(10):
+                commands = [c for c in reply.body if not isinstance(c, Status)]
+                if reply.final and not commands:
+                    break
+                reply = await self.post(http, self.answer(reply, result), result)
+            else:
+                result.errors.append("session did not end")
+        except Exception as exc:  # counted, reported: a lost session
+            result.errors.append(f"{type(exc).__name__}: {exc}")
+        result.duration = time.perf_counter() - start
+        return result
+
+
+def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, out: Any) -> None:
+    """Child process: N devices at once on one asyncio loop; sends back their results."""
+    import aiohttp
+
+    async def main() -> tuple[list[DeviceResult], float]:
+        connector = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=120)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+            devices = [LoadDevice(url, dm, f"IMEI:{tag}{i:06d}", str(i + 1), enc)
+                       for i in range(n)]
+            start = time.perf_counter()
+            results = await asyncio.gather(*(d.run(http) for d in devices))
+            return list(results), time.perf_counter() - start
+
+    results, wall = asyncio.run(main())
+    out.send(([(r.latencies, r.duration, r.errors) for r in results], wall))
+    out.close()
+
+
+# --------------------------------------------------------------------------- lab side
+
+
+class Driver:
+    """The test side on the lab loop: per session Get DevId, Replace, close; checks results."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.errors: list[str] = []
+        self.done = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def on_session(self, live: LiveSession) -> None:
+        task = asyncio.get_running_loop().create_task(self.drive(live))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _send(self, live: LiveSession, cmds: list[Command]) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        live.actions.put_nowait(SendAction(cmds, done))
+        return await asyncio.wait_for(done, self.timeout)
+
+    async def drive(self, live: LiveSession) -> None:
+        try:
+            got = await self._send(live, [Get(cmd_id="", items=[Item(target="./DevInfo/DevId")])])
+            if got[0].status != "200" or got[0].data != live.device:
+                self.errors.append(f"{live.device}: Get gave {got[0].status} {got[0].data!r}")
+            value = f"for {live.device}"
+            item = Item(target="./Vendor/Bench", meta=Meta(format="chr"), data=value)
+            got = await self._send(live, [Replace(cmd_id="", items=[item])])
+            if got[0].status != "200":
+                self.errors.append(f"{live.device}: Replace gave {got[0].status}")
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            live.actions.put_nowait(EndAction(False, done))
+            await asyncio.wait_for(done, self.timeout)
+            self.done += 1
+        except Exception as exc:
+            self.errors.append(f"{live.device}: driver {type(exc).__name__}: {exc}")
+
+
+def bench_declaration(request_timeout: float) -> Declaration:
+    decl = builtin_declaration("omadm")
+    timeouts = decl.timeouts.model_copy(update={"request": request_timeout, "session": 60})
+    return decl.model_copy(update={"timeouts": timeouts})
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag: str,
+              enc: str) -> list[object]:
+    driver = Driver(timeout=60)
+    server = lab._running()  # the bench drives sessions on the loop, as DmSession does
+    loop.call(_set_hook(server, driver), 5)
+    dm = lab.declaration.omadm
+    assert dm is not None
+    creds = {"client_name": dm.client_name,
+             "client_secret": dm.client_secret.get_secret_value()}
+    mark = transcript.mark()
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    cpu0 = cpu_seconds()
+    proc = ctx.Process(target=devices_main, args=(lab.http_url, creds, n, tag, enc, send))
+    proc.start()
+    send.close()
+    raw, wall = recv.recv()
+    proc.join(30)
+    # Driver tasks finish when the last answers are composed; give them the loop briefly.
+    deadline = time.monotonic() + 10
+    while driver.done + len(driver.errors) < n and time.monotonic() < deadline:
+        time.sleep(0.01)  # bench bookkeeping only, not part of the timed window
+    cpu = cpu_seconds() - cpu0
+    latencies = [lat for lats, _, _ in raw for lat in lats]
+    durations = [d for _, d, _ in raw]
+    device_errors = [e for _, _, errs in raw for e in errs]
+    entries = [e for e in transcript.since(mark)
+               if e.protocol == "omadm" and e.direction != "note"]
+    per_device: dict[str, int] = {}
+    for entry in entries:
+        per_device[entry.device] = per_device.get(entry.device, 0) + 1
+    ok_sessions = sum(1 for _, _, errs in raw if not errs)
+    lost = sum(1 for count in per_device.values() if count != PACKAGES_PER_SESSION)
+    lost += n - len(per_device)
+    problems = device_errors + driver.errors
+    for problem in problems[:3]:
+        print(f"   ! {problem}")
+    exchanges = len(latencies)
+    p50, p90, p99 = percentiles(latencies)
+    d50, d99 = percentiles(durations, (50, 99))
+    return [n, ok_sessions, len(problems), lost, n / wall, exchanges / wall, p50 * 1e3,
+            p90 * 1e3, p99 * 1e3, max(latencies) * 1e3, d50 * 1e3, d99 * 1e3,
+            cpu / max(exchanges, 1) * 1e3]
+
+
+async def _set_hook(server: Any, driver: Driver) -> None:
+    server._on_session = driver.on_session
+
+
+def main() -> int:
+    p = _common.parser(__doc__ or "")
+    p.add_argument("--n", default="10,50,100,200,400", help="comma-separated session counts")
+    p.add_argument("--encoding", default="xml", choices=("xml", "wbxml"))
+    p.add_argument("--nonces", default="file", choices=("file", "memory"),
+                   help="memory: the lab's NonceStore without its file, to isolate its cost")
+    args = p.parse_args()
+    levels = [2, 5] if args.smoke else [int(x) for x in args.n.split(",")]
+    _common.header(f"bench_omadm_lab: concurrent OMA-DM sessions ({args.encoding}, "
+                   f"nonces {args.nonces})")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = LabLoop("bench-lab")
+        transcript = Transcript(path=Path(tmp) / "transcript.jsonl")
+        lab = OmaDmLab(loop, bench_declaration(60), transcript, Path(tmp))
+        if args.nonces == "memory":
+            lab.nonces = NonceStore(None)  # what the file rewrite per message costs
+        lab.start()
+        try:
+            for i, n in enumerate(levels):
+                rows.append(run_level(lab, loop, transcript, n, f"{os.getpid() % 1000:03d}{i}",
+                                      args.encoding))
+        finally:
+            lab.stop()
+            loop.stop()
+            transcript.close()
+    print("   latency = device-side POST round trip (lab decode, auth, transcript, driver "
+          "turn, encode); duration = whole session")
+    table(rows, ["N", "ok", "errors", "lost/mixed", "sess/s", "POST/s", "p50 ms", "p90 ms",
+                 "p99 ms", "max ms", "sess p50 ms", "sess p99 ms", "lab CPU ms/POST"])
+    print(f"   lab process peak RSS: {_common.peak_rss_mib():.0f} MiB")
+    failed = any(r[2] or r[3] for r in rows)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Benchmark 4: time to verdict, the whole catalog against the reference devices.
+
+Runs the real command, ``conformance run --reports TMP [--dut builtin:P]``, for OMA-DM, for
+LwM2M and for both (no --dut: the two one after the other, as the command does), and times
+its wall clock. From each run folder it then reads:
+
+- ``verdicts.json``: the case count, verdicts, the sum of case durations and the slowest cases
+  (what the time is spent on);
+- ``transcript.jsonl``: every message with its timestamp. Per device, consecutive messages
+  give three kinds of interval:
+  * lab handling: a device's request -> the lab's response (OMA-DM: a POST -> its answer,
+    which includes the test case deciding the next command while the lab holds the request;
+    LwM2M: Register/Update/Notify -> the ACK). All of it is the suite's own time.
+  * device time: a lab request -> the device's response (LwM2M GET/PUT/… -> ACK).
+  * turnaround: a device's response -> the lab's next request to it (LwM2M): the test case
+    code, the facade and the lab encoding the next request, plus any deliberate wait of the
+    case (a pmin/pmax window); shown as percentiles, p50 being the typical suite turnaround.
+
+Run: .venv/bin/python bench/bench_time_to_verdict.py [--only omadm|lwm2m|both]
+(``--smoke``: the OMA-DM run only, ``-k`` picking two cases.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import _common
+from _common import percentiles, table
+
+CONFORMANCE = Path(sys.executable).with_name("conformance")
+METHODS = {"GET", "PUT", "POST", "DELETE", "FETCH", "IPATCH", "PATCH", "iPATCH"}
+SMOKE_K = {"omadm": "test_session_after_update or test_declared_type", "lwm2m": "test_register"}
+
+
+def is_request(entry: dict[str, Any]) -> bool:
+    """OMA-DM: every POST; CoAP: a CON/NON whose second word is a method (not a code)."""
+    words = entry["summary"].split()
+    if entry["protocol"] == "omadm":
+        return words[:1] == ["POST"]
+    return len(words) > 1 and words[0] in ("CON", "NON") and words[1] in METHODS
+
+
+def intervals(entries: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Lab handling / device time / turnaround intervals, per device, in seconds."""
+    out: dict[str, list[float]] = {"lab": [], "device": [], "turnaround": []}
+    last: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        if e["direction"] == "note" or e["protocol"] not in ("omadm", "lwm2m"):
+            continue
+        prev = last.get(e["device"])
+        last[e["device"]] = e
+        if prev is None:
+            continue
+        gap = e["time"] - prev["time"]
+        if prev["direction"] == "device->lab" and e["direction"] == "lab->device":
+            if is_request(prev) and not is_request(e):
+                out["lab"].append(gap)
+            elif not is_request(prev) and is_request(e):
+                out["turnaround"].append(gap)
+        elif (prev["direction"] == "lab->device" and e["direction"] == "device->lab"
+              and is_request(prev) and not is_request(e)):
+            out["device"].append(gap)
+    return out
+
+
+def run(reports: Path, dut: str | None, name: str, extra: list[str]) -> tuple[float, int]:
+    cmd = [str(CONFORMANCE), "run", "--reports", str(reports), "--run-name", name]
+    if dut:
+        cmd += ["--dut", dut]
+    start = time.perf_counter()
+    code = subprocess.call([*cmd, "-q", "-p", "no:cacheprovider", *extra],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, code
+
+
+def folders(reports: Path, name: str) -> list[Path]:
+    return sorted(p for p in reports.iterdir() if p.is_dir() and p.name.startswith(name))
+
+
+def summarise(folder: Path) -> dict[str, Any]:
+    verdicts = json.loads((folder / "verdicts.json").read_text())
+    cases = verdicts.get("cases", [])
+    entries = [json.loads(line) for line in (folder / "transcript.jsonl").open()]
+    return {
+        "protocol": verdicts.get("run", {}).get("protocol", "?"),
+        "cases": len(cases),
+        "counts": verdicts.get("counts", {}),
+        "case_time": sum(c.get("duration", 0.0) for c in cases),
+        "slowest": sorted(cases, key=lambda c: -c.get("duration", 0.0))[:6],
+        "messages": sum(1 for e in entries if e["direction"] != "note"),
+        "intervals": intervals(entries),
+    }
+
+
+def main() -> int:
+    p = _common.parser(__doc__ or "")
+    p.add_argument("--only", choices=("omadm", "lwm2m", "both"))
+    args = p.parse_args()
+    _common.header("bench_time_to_verdict: conformance run, whole catalog")
+    plans = [("omadm", "builtin:omadm"), ("lwm2m", "builtin:lwm2m"), ("both", None)]
+    if args.only:
+        plans = [x for x in plans if x[0] == args.only]
+    if args.smoke:
+        plans = plans[:1]
+    rows, details = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        reports = Path(tmp)
+        for label, dut in plans:
+            extra = ["-k", SMOKE_K[label]] if args.smoke else []
+            wall, code = run(reports, dut, label, extra)
+            found = [summarise(f) for f in folders(reports, label)]
+            cases = sum(s["cases"] for s in found)
+            case_time = sum(s["case_time"] for s in found)
+            counts: dict[str, int] = {}
+            for s in found:
+                for k, v in s["counts"].items():
+                    counts[k] = counts.get(k, 0) + v
+            verdicts = " ".join(f"{k}={v}" for k, v in counts.items() if v)
+            rows.append([label, code, cases, wall, case_time, wall - case_time, verdicts])
+            if label != "both":
+                details.extend(found)
+    table(rows, ["run", "exit", "cases", "wall s", "in cases s", "outside cases s",
+                 "verdicts"])
+    print("   outside cases = interpreter and pytest start, collection, lab and reference "
+          "device start/stop, reports")
+    irows = []
+    for s in details:
+        for kind in ("lab", "device", "turnaround"):
+            values = s["intervals"][kind]
+            if not values:
+                continue
+            p50, p90, p99 = percentiles(values)
+            irows.append([s["protocol"], kind, len(values), p50 * 1e3, p90 * 1e3, p99 * 1e3,
+                          sum(values)])
+    print("\n   intervals between consecutive messages of a device (from transcript times):")
+    table(irows, ["protocol", "interval", "count", "p50 ms", "p90 ms", "p99 ms", "total s"])
+    for s in details:
+        print(f"\n   slowest {s['protocol']} cases ({s['messages']} messages in the transcript):")
+        for c in s["slowest"]:
+            print(f"     {c.get('duration', 0):6.2f} s  {c.get('verdict', '?'):14s} "
+                  f"{c.get('nodeid', '?')}")
+    return 0 if all(r[1] == 0 for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
