@@ -502,6 +502,9 @@ def parse_declaration(
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DeclarationError(source, [_yaml_problem(exc)]) from None
+    except (ValueError, RecursionError) as exc:  # a 4300+ digit int, nesting past the stack
+        problem = f"not valid YAML: {type(exc).__name__}: {str(exc)[:120]}"
+        raise DeclarationError(source, [("", None, problem)]) from None
     if not isinstance(data, dict):
         expected = "expected a mapping of sections (device:, host:, …)"
         raise DeclarationError(source, [("", 1, expected)])

@@ -7,6 +7,8 @@ nesting depth, so an attack is refused quickly with a finding instead of eating 
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxml import etree
 
 from conformance.errors import ProtocolError
@@ -35,10 +37,12 @@ def parse(
     if len(data) > max_bytes:
         raise ProtocolError(protocol, f"document of {len(data)} bytes exceeds {max_bytes}")
     # An external DOCTYPE (real DM clients send one) is harmless as it is never loaded; an
-    # internal subset is where entity bombs live, so it is refused before lxml sees it.
-    head = data[:4096].upper()
-    doctype = head.split(b"<!DOCTYPE", 1)[1][:2048] if b"<!DOCTYPE" in head else b""
-    if b"<!ENTITY" in head or b"[" in doctype.split(b">", 1)[0]:
+    # internal subset is where entity bombs live, so it is refused before lxml sees it. The
+    # whole document is searched: comments or blanks may push the DOCTYPE past any prefix.
+    upper = data.upper()
+    start = upper.find(b"<!DOCTYPE")
+    doctype = upper[start : start + 2048] if start >= 0 else b""
+    if b"<!ENTITY" in upper or b"[" in doctype.split(b">", 1)[0]:
         raise ProtocolError(protocol, "DOCTYPE internal subset refused", where="prolog")
     try:
         root = etree.fromstring(data, _parser())
@@ -51,6 +55,13 @@ def parse(
         raise ProtocolError(protocol, f"unreadable XML: {exc}") from None
     if root is None:
         raise ProtocolError(protocol, "empty document")
+    # Also there for a bare external DOCTYPE: only declarations in it are refused (ones the
+    # search above cannot see, e.g. in a UTF-16 document). lxml-stubs lacks these methods.
+    subset: Any = root.getroottree().docinfo.internalDTD
+    if subset is not None and (
+        next(subset.iterentities(), None) is not None or next(subset.iterelements(), None)
+    ):
+        raise ProtocolError(protocol, "DOCTYPE internal subset refused", where="prolog")
     _check_depth(root, protocol, max_depth)
     return root
 

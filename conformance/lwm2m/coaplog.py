@@ -52,6 +52,9 @@ def format_error(datagram: bytes) -> str | None:
         return f"token of {tkl} bytes announced, {len(datagram) - 4} present"
     if datagram[1] == 0 and len(datagram) > 4:
         return "empty message (0.00) with token, options or payload"
+    major, minor = divmod(datagram[1], 32)
+    if major in (1, 6, 7):  # RFC 7252 §12.1; aiocoap would drop it silently, even a CON
+        return f"reserved code class {major} (code {major}.{minor:02d})"
     pos = 4 + tkl
     while pos < len(datagram):  # walk the options to the payload marker
         byte = datagram[pos]

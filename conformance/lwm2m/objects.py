@@ -103,7 +103,8 @@ def _text(parent: etree._Element, kids: dict[str, etree._Element], name: str, la
 
 
 def _int(parent: etree._Element, text: str, what: str, label: str) -> int:
-    if not text.isdecimal() or int(text) > 65535:
+    # Length first: int() refuses more than 4300 digits with a ValueError.
+    if not text.isdecimal() or len(text) > 5 or int(text) > 65535:
         raise _error(label, parent, f"{what} {text!r} is not an id 0..65535")
     return int(text)
 

@@ -74,7 +74,11 @@ def parse_query(options: list[str] | tuple[str, ...], *, update: bool = False) -
                 raise ProtocolError(PROTOCOL, "ep= is empty", where=option)
             q.endpoint = value
         elif name == "lt":
-            if not value.isdigit() or int(value) <= 0 or int(value) > 0xFFFFFFFF:
+            # isascii: str.isdigit() is also true for "²", which int() refuses
+            # and the length: int() refuses more than 4300 digits (ValueError)
+            if not (value.isascii() and value.isdigit() and len(value) <= 10) or not (
+                0 < int(value) <= 0xFFFFFFFF
+            ):
                 raise ProtocolError(
                     PROTOCOL, f"lt= must be a positive integer, got {value!r}", where=option
                 )

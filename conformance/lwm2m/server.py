@@ -237,7 +237,8 @@ class RegistrationInterface(LabResource):
         else:
             root = root_link.target.rstrip("/")
             cts = root_link.values("ct")
-            if cts and cts[0].isdigit():
+            # ASCII and short: "²".isdigit() is true too, and int() refuses 4300+ digits
+            if cts and cts[0].isascii() and cts[0].isdigit() and len(cts[0]) <= 5:
                 preferred = int(cts[0])
                 if preferred == ContentFormat.SENML_CBOR:
                     deviations.append("SenML CBOR (112) announced as the default format")

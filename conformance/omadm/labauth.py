@@ -60,6 +60,7 @@ class AuthOutcome:
     server_statuses: list[str] = field(default_factory=list)  # device's Status on lab SyncHdr
     server_nonces: list[bytes] = field(default_factory=list)  # NextNonces the device gave the lab
     server_credential_wrong: bool = False  # the test asked the lab to send a wrong Cred
+    plain_http: bool = False  # the device sent credentials over http, the declaration says https
 
     @property
     def type_seen(self) -> str | None:
@@ -229,6 +230,8 @@ class ClientCheck:
         self.accepted = True
         if label == "pending" and nonce is not None:
             self._store.confirm_client(self._device, nonce)
+        if nonce is not None:
+            self._store.spend_client(self._device, nonce)  # a replay of this digest: refused
         self._challenged_with = None
         if self._declared not in ("md5", "hmac"):
             return HeaderAnswer("212")

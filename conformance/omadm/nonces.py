@@ -6,7 +6,9 @@ Two nonces per device (REQUIREMENTS.md, "Nonce timing"):
   (AAuthData ``bnVsbA==``) and changes when the lab sends a NextNonce in a Chal. The lab cannot
   know whether its HTTP response reached the device, so a nonce it has sent is kept *pending*
   next to the current one until the device proves it has it (it answered that response, or
-  its digest verifies with it); until then either one is accepted.
+  its digest verifies with it); until then either one is accepted. A nonce that has
+  authenticated a session is *spent*: a digest over it is never accepted again (that would be
+  a replay); a device that lost the lab's answer gets a 401 with a fresh nonce instead.
 - the **server nonce**: what the lab puts in its own digest. It changes only when the lab
   actually receives a Status with a Chal from the device.
 
@@ -30,13 +32,15 @@ FILE_NAME = "omadm-nonces.json"
 class ClientNonces:
     current: bytes
     pending: bytes | None = None
+    spent: bytes | None = None  # the nonce of the last accepted authentication
 
     def candidates(self) -> list[tuple[str, bytes]]:
         """(label, nonce) pairs a digest may verify with, the newest first."""
         out: list[tuple[str, bytes]] = []
-        if self.pending is not None:
+        if self.pending is not None and self.pending != self.spent:
             out.append(("pending", self.pending))
-        out.append(("current", self.current))
+        if self.current != self.spent:
+            out.append(("current", self.current))
         return out
 
 
@@ -44,6 +48,7 @@ class ClientNonces:
 class _DeviceNonces:
     client: bytes = NULL_NONCE
     client_pending: bytes | None = None
+    client_spent: bytes | None = None
     server: bytes = NULL_NONCE
 
 
@@ -72,7 +77,7 @@ class NonceStore:
     def client(self, device: str) -> ClientNonces:
         with self._lock:
             state = self._devices.get(device, _DeviceNonces())
-            return ClientNonces(state.client, state.client_pending)
+            return ClientNonces(state.client, state.client_pending, state.client_spent)
 
     def offer_client(self, device: str, nonce: bytes) -> None:
         """The lab sent ``nonce`` in a Chal; the device may or may not have received it."""
@@ -87,6 +92,12 @@ class NonceStore:
             state.client = nonce
             if state.client_pending == nonce:
                 state.client_pending = None
+            self._save()
+
+    def spend_client(self, device: str, nonce: bytes) -> None:
+        """A digest over ``nonce`` was accepted: the same digest later would be a replay."""
+        with self._lock:
+            self._devices.setdefault(device, _DeviceNonces()).client_spent = nonce
             self._save()
 
     # ------------------------------------------------------------------ server direction
@@ -124,6 +135,7 @@ class NonceStore:
             self._devices[str(device)] = _DeviceNonces(
                 client=_unb64(entry.get("client")) or NULL_NONCE,
                 client_pending=_unb64(entry.get("client_pending")),
+                client_spent=_unb64(entry.get("client_spent")),
                 server=_unb64(entry.get("server")) or NULL_NONCE,
             )
 
@@ -134,6 +146,7 @@ class NonceStore:
             device: {
                 "client": _b64(s.client),
                 "client_pending": _b64(s.client_pending),
+                "client_spent": _b64(s.client_spent),
                 "server": _b64(s.server),
             }
             for device, s in self._devices.items()

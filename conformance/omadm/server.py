@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from conformance.declaration import Declaration
 from conformance.errors import ProtocolError
@@ -50,6 +51,13 @@ from conformance.omadm.session import (
 PROTOCOL = "omadm"
 MAX_BODY = 1024 * 1024  # beyond this a message is refused with 413 (and recorded)
 MAX_AUTH_ATTEMPTS = 3  # after this many refused credentials the lab ends the session
+SHUTDOWN_GRACE = 0.25  # on stop: how long a held or half-read request may still finish
+_BODY_KEY = web.RequestKey("conformance.omadm.body", bytes)  # read bytes, for an error report
+_CUT = {
+    "stalled": "device sent {n} of {of} bytes, then nothing for {idle:g} s: message dropped",
+    "disconnected": "device closed the connection after {n} of {of} bytes",
+    "bad framing": "malformed HTTP body framing after {n} bytes",
+}
 _DS_TYPES = ("application/vnd.syncml+xml", "application/vnd.syncml+wbxml")
 _SESSION_START = (AlertCode.CLIENT_INITIATED, AlertCode.SERVER_INITIATED)
 log = logging.getLogger(__name__)
@@ -203,6 +211,10 @@ def salvage_header(data: bytes) -> SyncHdr | None:
     )
 
 
+def _has_credentials(msg: SyncML, headers: Mapping[str, str]) -> bool:
+    return msg.header.cred is not None or any(k.lower() == auth.HMAC_HEADER for k in headers)
+
+
 def _peer(request: web.Request) -> str:
     info = request.transport.get_extra_info("peername") if request.transport else None
     if isinstance(info, tuple) and len(info) >= 2:
@@ -245,7 +257,9 @@ class DmServer:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", self.path, self._handle)
         app.router.add_route("*", self.path + "/s/{token}", self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await runner.setup()
         host = f"[{advertised}]" if ":" in advertised else advertised
         try:
@@ -279,23 +293,46 @@ class DmServer:
             raise
         except Exception as exc:  # a lab bug: say so, keep serving, never blame the device
             log.exception("OMA-DM handler failed")
-            self._transcript.note(
-                PROTOCOL, f"lab internal error: {type(exc).__name__}: {exc}", peer=peer
+            self._transcript.record(  # with the bytes received: nothing a device sent is lost
+                PROTOCOL,
+                "note",
+                f"lab internal error: {type(exc).__name__}: {exc}",
+                peer=peer,
+                raw=request.get(_BODY_KEY, b""),
             )
             return web.Response(status=500, text="lab internal error\n")
 
-    async def _read_body(self, request: web.Request) -> tuple[bytes, bool]:
+    async def _read_body(self, request: web.Request) -> tuple[bytes, str | None]:
+        """The body, or what came of it and why it is incomplete (a key of ``_CUT``).
+
+        A slow sender may pace its message; one that stops sending for the request timeout
+        is dropped, so that a half-open connection never holds a handler (or the lab's stop).
+        """
         if request.content_length is not None and request.content_length > MAX_BODY:
-            return b"", True
+            return b"", "too big"
         chunks: list[bytes] = []
         size = 0
+        idle = self._decl.timeouts.request
         while True:
-            chunk = await request.content.read(65536)
+            try:
+                chunk = await asyncio.wait_for(request.content.read(65536), idle)
+            except TimeoutError:
+                return b"".join(chunks), "stalled"
+            except ConnectionError:  # aiohttp: "Connection lost" mid-body
+                # Bytes that arrived with the hang-up stay in the stream's buffer: read()
+                # raises before returning them. They were received, so they are recorded.
+                stream = request.content
+                skip = getattr(stream, "_buffer_offset", 0)  # of the first, partly read chunk
+                for index, chunk in enumerate(getattr(stream, "_buffer", ())):
+                    chunks.append(bytes(chunk)[skip if index == 0 else 0 :])
+                return b"".join(chunks)[:MAX_BODY], "disconnected"
+            except HttpProcessingError:  # e.g. broken chunked transfer encoding
+                return b"".join(chunks), "bad framing"
             if not chunk:
-                return b"".join(chunks), False
+                return b"".join(chunks), None
             size += len(chunk)
             if size > MAX_BODY:
-                return b"".join(chunks)[:65536], True
+                return b"".join(chunks)[:65536], "too big"
             chunks.append(chunk)
 
     async def _handle_message(self, request: web.Request, peer: str) -> web.StreamResponse:
@@ -309,8 +346,24 @@ class DmServer:
                 error="OMA-DM messages are POSTed",
             )
             return web.Response(status=405, headers={"Allow": "POST"})
-        body, too_big = await self._read_body(request)
-        if too_big:
+        body, cut = await self._read_body(request)
+        request[_BODY_KEY] = body
+        if cut is not None and cut != "too big":
+            size = request.content_length
+            self._record_in(
+                f"POST {request.path} (incomplete)",
+                peer=peer,
+                headers=headers,
+                raw=body,
+                content_type=ctype,
+                error=_CUT[cut].format(n=len(body), of=size if size is not None else "?",
+                                       idle=self._decl.timeouts.request),
+            )
+            if cut == "disconnected":  # nobody to answer: no answer is recorded either
+                return web.Response(status=400)
+            status = 408 if cut == "stalled" else 400
+            return self._http_error(status, f"incomplete message ({cut})", peer)
+        if cut == "too big":
             self._record_in(
                 f"POST {request.path} (over {MAX_BODY} bytes)",
                 peer=peer,
@@ -332,7 +385,8 @@ class DmServer:
             )
             return self._http_error(415, "expected application/vnd.syncml.dm+xml or +wbxml", peer)
         try:
-            msg = codec.decode(body, enc)
+            # Decoded and pretty-printed for the transcript from one parse.
+            msg, shown = codec.decode_shown(body, enc)
         except ProtocolError as exc:
             return await self._malformed(request, peer, headers, body, enc, ctype, exc)
         live, problem = self._route(msg, request, enc, ctype)
@@ -343,14 +397,16 @@ class DmServer:
                 headers=headers,
                 raw=body,
                 content_type=ctype,
-                decoded=_pretty(body, enc),
+                decoded=shown,
                 session=msg.header.session_id,
                 device=msg.header.source,
                 error=problem,
             )
             return self._syncml_rejection(msg.header, enc, peer, problem or "unknown session")
         async with live.lock:
-            return await self._serve(live, msg, body, headers, request, peer, deviation, problem)
+            return await self._serve(
+                live, msg, body, headers, request, peer, deviation, problem, shown
+            )
 
     # ------------------------------------------------------------------ routing
 
@@ -467,10 +523,17 @@ class DmServer:
         peer: str,
         deviation: str | None,
         route_problem: str | None,
+        shown: str,
     ) -> web.StreamResponse:
         state = live.state
         before = len(state.problems)
         notes: list[str] = [p for p in (deviation, route_problem) if p]
+        if self._dm.transport == "https" and request.scheme != "https" and _has_credentials(
+            msg, headers
+        ):
+            # Caught whether or not they verify: the secret crossed the wire in clear.
+            live.auth.plain_http = True
+            notes.append("credentials sent over plain HTTP; the declaration says https")
         if len(body) > state.lab_max_msg_size:
             notes.append(f"{len(body)} bytes exceed the lab's MaxMsgSize {state.lab_max_msg_size}")
         was_ended = live.ended.is_set()
@@ -497,7 +560,7 @@ class DmServer:
             headers=dict(headers),
             raw=body,
             content_type=request.headers.get("Content-Type", ""),
-            decoded=_pretty(body, live.encoding),
+            decoded=shown,
             session=live.session_id,
             device=live.device,
             error="; ".join(notes) or None,
@@ -603,7 +666,7 @@ class DmServer:
     def _reply(
         self, live: LiveSession, msg: SyncML, peer: str, error: str | None = None
     ) -> web.Response:
-        data = codec.encode(msg, live.encoding)
+        data, shown = codec.encode_shown(msg, live.encoding)  # one tree for both
         ctype = codec.content_type_of(live.encoding)
         headers = {"Content-Type": ctype}
         mac = live.creds.hmac_header(data)
@@ -619,7 +682,7 @@ class DmServer:
             session=live.session_id,
             content_type=ctype,
             raw=data,
-            decoded=_pretty(data, live.encoding),
+            decoded=shown,
             headers=headers,
             error=error,
         )
@@ -698,7 +761,7 @@ class DmServer:
             ],
             final=True,
         )
-        data = codec.encode(reply, enc)
+        data, shown = codec.encode_shown(reply, enc)
         ctype = codec.content_type_of(enc)
         self._transcript.record(
             PROTOCOL,
@@ -709,7 +772,7 @@ class DmServer:
             session=hdr.session_id,
             content_type=ctype,
             raw=data,
-            decoded=_pretty(data, enc),
+            decoded=shown,
             error=why,
         )
         return web.Response(body=data, headers={"Content-Type": ctype})

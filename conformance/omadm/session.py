@@ -110,6 +110,12 @@ def _join(parts: list[str | bytes]) -> str | bytes:
     return b"".join(p.encode() if isinstance(p, str) else p for p in parts)
 
 
+def _number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() is also true for "²", which int() refuses, and
+    a bounded length (int() refuses more than 4300 digits; no MsgID needs 19)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _walk(cmd: Command) -> list[Command]:
     if isinstance(cmd, Atomic | Sequence):
         out: list[Command] = [cmd]
@@ -192,12 +198,12 @@ class SessionState:
     def _check_header(self, hdr: SyncHdr) -> None:
         if hdr.session_id != self.session_id:
             self.problems.append(f"SessionID {hdr.session_id!r}, expected {self.session_id!r}")
-        if self.device_msg_id and hdr.msg_id.isdigit() and self.device_msg_id.isdigit():
+        if self.device_msg_id and _number(hdr.msg_id) and _number(self.device_msg_id):
             if int(hdr.msg_id) != int(self.device_msg_id) + 1:
                 self.problems.append(
                     f"MsgID {hdr.msg_id} after {self.device_msg_id} (expected one more)"
                 )
-        elif not hdr.msg_id.isdigit():
+        elif not _number(hdr.msg_id):
             self.problems.append(f"MsgID {hdr.msg_id!r} is not a number")
         self.ver_dtd = hdr.ver_dtd or self.ver_dtd
         self.ver_proto = hdr.ver_proto or self.ver_proto

@@ -82,9 +82,14 @@ class Node:
     opaque: bool = False
 
     def iter(self) -> Iterator[Node]:
-        yield self
-        for child in self.children:
-            yield from child.iter()
+        """This node and all below it, in document order."""
+        # One explicit stack, not a generator per level: `yield from` through every level
+        # made a walk cost O(nodes × depth).
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 # --------------------------------------------------------------------------- model -> Node
@@ -591,7 +596,8 @@ def _inner_xml(element: etree._Element, outer_ns: str) -> str:
     """Data's content as the device wrote it, without the SyncML namespace it inherits."""
     parts = [element.text or ""]
     for child in element:
-        copy = etree.fromstring(etree.tostring(child))  # detached copy, tail excluded
+        # Detached copy; the tail stays out (text after a root element would not re-parse).
+        copy = etree.fromstring(etree.tostring(child, with_tail=False))
         if outer_ns:
             for el in copy.iter():
                 if isinstance(el.tag, str) and el.tag.startswith("{" + outer_ns + "}"):
@@ -608,11 +614,16 @@ def _to_element(
     tag = f"{{{node.ns}}}{node.name}" if node.ns else node.name
     # MetInf children carry their own default namespace, as real clients write them.
     nsmap: Any = {None: node.ns} if node.ns and (parent is None or node.ns == METINF_NS) else None
-    if parent is None:
-        element = etree.Element(tag, nsmap=nsmap)
-    else:
-        element = etree.SubElement(parent, tag, nsmap=nsmap)
     path = _join(path, node.name) if node.name != "SyncML" else ""
+    try:
+        if parent is None:
+            element = etree.Element(tag, nsmap=nsmap)
+        else:
+            element = etree.SubElement(parent, tag, nsmap=nsmap)
+    except ValueError:  # a WBXML LITERAL tag may name anything, XML names may not
+        raise ProtocolError(
+            PROTOCOL, f"element name {node.name[:40]!r} is not an XML name", where=path
+        ) from None
     if node.text is not None:
         text = node.text
         if isinstance(text, bytes):
@@ -635,12 +646,17 @@ def _to_element(
     return element
 
 
+def _tree_marker(root: Node) -> str | None:
+    """A placeholder for NUL when some text of the tree holds one (XML cannot carry it)."""
+    texts = [n.text for n in root.iter() if isinstance(n.text, str)]
+    if any("\x00" in t for t in texts):
+        return _free_marker(lambda m: any(m in t for t in texts))
+    return None
+
+
 def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
     """Serialise a neutral tree as UTF-8 XML with declaration (NUL written as ``&#0;``)."""
-    texts = [n.text for n in root.iter() if isinstance(n.text, str)]
-    marker = None
-    if any("\x00" in t for t in texts):
-        marker = _free_marker(lambda m: any(m in t for t in texts))
+    marker = _tree_marker(root)
     element = _to_element(root, None, marker)
     body = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
     if marker:
@@ -656,6 +672,21 @@ def xml_to_tree(data: bytes) -> Node:
     return element_to_node(root, marker)
 
 
+def pretty_tree(root: Node) -> str:
+    """:func:`pretty` of :func:`tree_to_xml`'s output, built from the tree without re-parsing.
+
+    Same text: an empty string prints as an empty element (a parse reads ``<a></a>`` back
+    as no text) and NUL as ``\\x00``. Binary (non-UTF-8) text raises ProtocolError.
+    """
+    marker = _tree_marker(root)
+    element = _to_element(root, None, marker)
+    for el in element.iter():
+        if el.text == "":
+            el.text = None
+    text = etree.tostring(element, pretty_print=True, encoding=str)
+    return text.replace(marker, "\\x00") if marker else text
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -667,6 +698,20 @@ def decode(data: bytes) -> SyncML:
         raise
     except (ValueError, TypeError, RecursionError) as exc:  # never let lxml/codec bugs escape
         raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
+
+
+def decode_shown(data: bytes) -> tuple[SyncML, str]:
+    """:func:`decode` and :func:`pretty` of the same bytes from one parse (the lab's path)."""
+    try:
+        protected, marker = _protect_nul(data)
+        root = xmlsafe.parse(protected, protocol=PROTOCOL)
+        msg = from_tree(element_to_node(root, marker))
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # as decode()
+        raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
+    text = etree.tostring(root, pretty_print=True, encoding=str)
+    return msg, text.replace(marker, "\\x00") if marker else text
 
 
 def encode(msg: SyncML, *, doctype: bool = False) -> bytes:

@@ -71,38 +71,41 @@ def check_value(rtype: ResourceType | None, value: object, protocol: str, path: 
             rtype = infer_type(value)
         except TypeError as exc:
             raise ProtocolError(protocol, str(exc), where=str(path)) from None
-    bad = ProtocolError(
-        protocol, f"{type(value).__name__} value for a {rtype.value} resource", where=str(path)
-    )
+    def bad() -> ProtocolError:  # built only when raised: this runs for every value encoded
+        return ProtocolError(
+            protocol, f"{type(value).__name__} value for a {rtype.value} resource",
+            where=str(path),
+        )
+
     if rtype in (ResourceType.STRING, ResourceType.CORELNK):
         if not isinstance(value, str):
-            raise bad
+            raise bad()
         return value
     if rtype in (ResourceType.INTEGER, ResourceType.TIME, ResourceType.UNSIGNED):
         low = 0 if rtype is ResourceType.UNSIGNED else INT64_MIN
         high = UINT64_MAX if rtype is ResourceType.UNSIGNED else INT64_MAX
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise bad
+            raise bad()
         return value
     if rtype is ResourceType.FLOAT:
         if isinstance(value, int) and not isinstance(value, bool):
             return float(value)
         if not isinstance(value, float):
-            raise bad
+            raise bad()
         return value
     if rtype is ResourceType.BOOLEAN:
         if not isinstance(value, bool):
-            raise bad
+            raise bad()
         return value
     if rtype is ResourceType.OPAQUE:
         if not isinstance(value, bytes | bytearray):
-            raise bad
+            raise bad()
         return bytes(value)
     if rtype is ResourceType.OBJLNK:
         if not isinstance(value, ObjLink) or not (
             0 <= value.object_id <= 65535 and 0 <= value.instance_id <= 65535
         ):
-            raise bad
+            raise bad()
         return value
     raise ProtocolError(protocol, "an executable resource carries no value", where=str(path))
 
@@ -130,6 +133,8 @@ def text_value(rtype: ResourceType | None, text: str, protocol: str, where: str)
     if rtype in (ResourceType.INTEGER, ResourceType.TIME, ResourceType.UNSIGNED):
         if not _INT_TEXT.fullmatch(text):
             raise ProtocolError(protocol, f"{text[:40]!r} is not a decimal integer", where=where)
+        if len(text) > 21:  # beyond 64 bits anyway; int() refuses > 4300 digits (ValueError)
+            raise ProtocolError(protocol, f"{rtype.value} {text[:40]}… out of range", where=where)
         number = int(text)
         low = 0 if rtype is ResourceType.UNSIGNED else INT64_MIN
         high = UINT64_MAX if rtype is ResourceType.UNSIGNED else INT64_MAX
