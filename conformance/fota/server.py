@@ -61,6 +61,9 @@ def advertised_host(declaration: Declaration) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
 
 
+SHUTDOWN_GRACE = 0.25  # on stop: how long a download in flight may still finish
+
+
 class PackageServer:
     def __init__(
         self, loop: LabLoop, declaration: Declaration, transcript: Transcript, run_dir: Path
@@ -99,7 +102,11 @@ class PackageServer:
         app = web.Application()
         app.router.add_route("GET", PREFIX + "{name}", self._serve)
         app.router.add_route("HEAD", PREFIX + "{name}", self._serve)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A short shutdown grace, as the OMA-DM server: a device that stops reading a download
+        # must not hold stop() for aiohttp's default 60 s.
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await runner.setup()
         bind = self._declaration.lab.host
         # The declared port goes to HTTP, or to HTTPS when that is the only declared scheme.
@@ -258,7 +265,8 @@ class PackageServer:
 def _parse_range(header: str, total: int) -> tuple[int, int] | None:
     """One ``bytes=`` range as an inclusive span, or None when unsatisfiable/unsupported."""
     m = _RANGE.match(header.strip())
-    if not m or total == 0:
+    # 64 characters hold any real byte range; int() would refuse the 4300+ digits of a hostile one
+    if not m or total == 0 or len(header) > 64:
         return None
     first, last = m.group(1), m.group(2)
     if first == "" and last == "":
