@@ -142,8 +142,19 @@ def evidence(request: pytest.FixtureRequest, lab: Any) -> CaseEvidence:
 
 
 def wire_package0(lab: Any, ctl: Any, declaration: Declaration) -> None:
-    """OMA-DM simulator: Package 0 goes to the UDP listener the device announced."""
+    """Give the OMA-DM lab the Package 0 channel the controller provides.
+
+    A serial controller with ``notification.channel: sms`` sends it as WAP Push SMS through the
+    modem; the simulator's device announces its UDP listener. UDP to a declared address and
+    shell delivery need no controller: the lab sets those up itself from the declaration.
+    """
     if declaration.protocol != "omadm" or getattr(lab, "omadm", None) is None:
+        return
+    from conformance.controllers import Controller, package0_channel
+
+    sms = package0_channel(declaration, ctl) if isinstance(ctl, Controller) else None
+    if sms is not None:
+        lab.omadm.set_package0_channel(sms)
         return
     notify = (getattr(ctl, "ready_info", None) or {}).get("notify")
     if not notify:
