@@ -4,14 +4,19 @@ The OMA-DM HTTPS server and the package server share one CA per run folder, so a
 a controller) trusts a single file, ``lab-ca.pem``. Both servers construct a :class:`LabPki`
 on the same ``run_dir``: the first one creates the CA, the next ones reuse it and only reissue
 the server certificate when it does not cover their hosts, so neither invalidates the other.
+
+The private keys never go into the run folder, which a lab hands over as evidence: they live
+in a private (0700) folder under the system temp directory, named after the run folder.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import os
 import ssl
+import tempfile
 import threading
 from pathlib import Path
 
@@ -34,6 +39,17 @@ def _san_entry(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def private_dir(run_dir: Path) -> Path:
+    """The 0700 folder holding the keys of ``run_dir``'s PKI (outside the run folder)."""
+    tag = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"conformance-lab-keys-{tag}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"{folder}: not a private folder of this user; remove it")
+    return folder
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -64,6 +80,7 @@ class LabPki:
     def __init__(self, run_dir: Path, hosts: list[str] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.key_dir = private_dir(self.run_dir)
         wanted = list(DEFAULT_HOSTS) + [h for h in hosts or [] if h]
         self.hosts = list(dict.fromkeys(wanted))
         with _lock:
@@ -80,7 +97,7 @@ class LabPki:
 
     @property
     def key_path(self) -> Path:
-        return self.run_dir / SERVER_KEY_FILE
+        return self.key_dir / SERVER_KEY_FILE
 
     def server_context(self) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -97,7 +114,7 @@ class LabPki:
     # ------------------------------------------------------------------ internals
 
     def _load_or_make_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        key_path, cert_path = self.run_dir / CA_KEY_FILE, self.ca_path
+        key_path, cert_path = self.key_dir / CA_KEY_FILE, self.ca_path
         if key_path.exists() and cert_path.exists():
             try:
                 key = serialization.load_pem_private_key(key_path.read_bytes(), None)
