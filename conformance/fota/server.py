@@ -76,6 +76,9 @@ class PackageServer:
         self._packages: dict[str, bytes] = {}
         self._downloads: list[Download] = []
         self._lock = threading.Lock()
+        # Notified when a download is logged: the device may hold the whole body before the
+        # server's handler has recorded it, so readers wait on this instead of racing.
+        self._logged = threading.Condition(self._lock)
         self._runner: web.AppRunner | None = None
         self._ports: dict[str, int] = {}
         self._dead_socket: socket.socket | None = None
@@ -167,6 +170,16 @@ class PackageServer:
         with self._lock:
             return [d for d in self._downloads if name is None or d.name == name]
 
+    def wait_downloads(self, name: str, count: int, timeout: float) -> list[Download]:
+        """The downloads of ``name`` once ``count`` are logged (or what there is at timeout)."""
+
+        def logged() -> list[Download]:
+            return [d for d in self._downloads if d.name == name]
+
+        with self._logged:
+            self._logged.wait_for(lambda: len(logged()) >= count, timeout)
+            return logged()
+
     # ------------------------------------------------------------------ serving
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
@@ -248,8 +261,9 @@ class PackageServer:
         record = Download(
             name, peer, scheme, status, span, size, sent, complete, whole, time.time()
         )
-        with self._lock:
+        with self._logged:
             self._downloads.append(record)
+            self._logged.notify_all()
         digest = f", sha256 {hashlib.sha256(body).hexdigest()[:16]}…" if body else ""
         what = "HEAD" if head else f"{sent}/{size} bytes{digest}"
         self._transcript.record(

@@ -57,7 +57,7 @@ def test_download_cut_by_the_device_is_recorded_incomplete(
     sock.close()
     entry = tools.wait_entry(lambda e: "transfer ended early" in (e.error or ""))
     assert entry.direction == "lab->device" and "fw.bin" in entry.summary
-    cut = packages.downloads("fw.bin")[-1]
+    cut = packages.wait_downloads("fw.bin", 1, timeout=5)[-1]
     assert not cut.complete and not cut.whole and cut.sent < cut.size == len(IMAGE)
     whole = requests.get(urls.http, timeout=20)  # the next download is served whole
     assert whole.status_code == 200 and whole.content == IMAGE

@@ -75,7 +75,8 @@ def test_http_and_https_download(packages: PackageServer, transcript: Transcript
     ca = packages.addresses()["LAB_CA_FILE"]
     secure = requests.get(urls.https, timeout=5, verify=ca)
     assert secure.status_code == 200 and secure.content == image
-    got = packages.downloads("fw.bin")
+    # the client can hold the whole body before the server has logged it: wait, don't race
+    got = packages.wait_downloads("fw.bin", 2, timeout=5)
     assert [(d.scheme, d.status, d.complete, d.whole) for d in got] == [
         ("http", 200, True, True),
         ("https", 200, True, True),
@@ -107,7 +108,7 @@ def test_range_requests(packages: PackageServer) -> None:
     assert rest.content == image[9990:]
     bad = requests.get(url, headers={"Range": "bytes=20000-"}, timeout=5)
     assert bad.status_code == 416
-    got = packages.downloads("fw.bin")
+    got = packages.wait_downloads("fw.bin", 4, timeout=5)
     assert [d.range for d in got] == [(100, 199), (9990, 9999), (9990, 9999), None]
     assert [d.whole for d in got] == [False, False, False, False]
 
