@@ -22,24 +22,12 @@ from conformance.lwm2m.lab import Lwm2mLab, Registration, Response
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
 
-FORMAT_NAMES: dict[int, str] = {
-    ContentFormat.TEXT: "text",
-    ContentFormat.OPAQUE: "opaque",
-    ContentFormat.TLV: "tlv",
-    ContentFormat.LWM2M_JSON: "lwm2m-json",
-    ContentFormat.SENML_JSON: "senml-json",
-    ContentFormat.SENML_CBOR: "senml-cbor",
-    ContentFormat.LINK_FORMAT: "link-format",
-}
 VALUE_FORMATS = ("text", "tlv", "lwm2m-json", "senml-json", "senml-cbor")
 INSTANCE_FORMATS = ("tlv", "lwm2m-json", "senml-json", "senml-cbor")
-# OMA ETS interop tests "Querying basic information in <format>" (secondary reference)
-ETS_READ = {"text": "LightweightM2M-1.0-int-201", "tlv": "LightweightM2M-1.0-int-203",
-            "lwm2m-json": "LightweightM2M-1.0-int-204"}
 
 
 def fmt_name(fmt: int | None) -> str:
-    return FORMAT_NAMES.get(int(fmt), str(fmt)) if fmt is not None else "(no format)"
+    return ContentFormat.describe(None if fmt is None else int(fmt))
 
 
 class Lwm2mDevice:

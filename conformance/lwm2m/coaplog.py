@@ -24,17 +24,6 @@ from conformance.lwm2m.dtls import peer_of
 from conformance.lwm2m.model import ContentFormat
 
 PROTOCOL = "lwm2m"
-_FORMAT_NAMES = {
-    ContentFormat.TEXT: "text",
-    ContentFormat.LINK_FORMAT: "link-format",
-    ContentFormat.OPAQUE: "opaque",
-    ContentFormat.SENML_JSON: "senml-json",
-    ContentFormat.SENML_CBOR: "senml-cbor",
-    ContentFormat.TLV: "tlv",
-    ContentFormat.LWM2M_JSON: "lwm2m-json",
-    1542: "tlv(1.0-draft 1542)",
-    1543: "json(1.0-draft 1543)",
-}
 # After this many copies of one MID from one peer, stop recording each copy (one note says so).
 STORM_THRESHOLD = 20
 
@@ -75,7 +64,7 @@ def format_error(datagram: bytes) -> str | None:
 def format_name(fmt: int | None) -> str:
     if fmt is None:
         return ""
-    return _FORMAT_NAMES.get(int(fmt), f"ct={int(fmt)}")
+    return ContentFormat.describe(int(fmt))
 
 
 def peer_text(remote: Any) -> str:
