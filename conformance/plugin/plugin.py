@@ -22,6 +22,7 @@ import pytest
 
 from conformance.declaration import Declaration
 from conformance.plugin import hookspecs, progress
+from conformance.plugin.devices import device, dm, registered
 from conformance.plugin.fixtures import (
     controller,
     dut,
@@ -47,6 +48,8 @@ __all__ = [
     "controller",
     "declaration_of",
     "declaration_or_none",
+    "device",
+    "dm",
     "dut",
     "evidence",
     "lab",
@@ -62,6 +65,7 @@ __all__ = [
     "pytest_runtest_setup",
     "pytest_terminal_summary",
     "pytest_unconfigure",
+    "registered",
     "run_dir",
 ]
 

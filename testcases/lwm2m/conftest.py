@@ -1,12 +1,5 @@
-"""The LwM2M catalog's shared set-up: the device under test, online and registered.
-
-``device`` (session) brings the device up once (:class:`conformance.dut.lwm2m.Lwm2mDevice`):
-the controller starts it, and when the declaration says ``bootstrap`` the lab answers its
-Bootstrap-Request with the declared DM server account; then the lab waits for its Register. A
-device that never shows up makes every case INCONCLUSIVE (the lab cannot decide), never FAIL.
-``registered`` (per case) makes sure the device is registered before a case starts (a reboot
-through the controller brings back a device an earlier case left unregistered), so the cases do
-not depend on their order.
+"""The LwM2M catalog's shared set-up (the ``device`` and ``registered`` fixtures come from the
+plugin, conformance/plugin/devices.py).
 
 ``pytest_generate_tests`` parametrises ``fmt`` (formats that carry one resource value) and
 ``instance_fmt`` (formats that carry a whole instance) over the content formats the declaration
@@ -19,11 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conformance.controllers.base import Controller
-from conformance.declaration import Declaration
 from conformance.dut.lwm2m import INSTANCE_FORMATS, VALUE_FORMATS, Lwm2mDevice
-from conformance.lab import Lab
-from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat
 from conformance.plugin.plugin import declaration_or_none
 from conformance.verdicts import Inconclusive
@@ -45,20 +34,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for f in chosen
             ]
             metafunc.parametrize(name, params)
-
-
-@pytest.fixture(scope="session")
-def device(lab: Lab, controller: Controller, dut: Declaration) -> Lwm2mDevice:
-    """The device, brought online once per run (bootstrapped if declared, registered)."""
-    dut_ = Lwm2mDevice(lab, controller, dut)
-    dut_.bring_up()
-    return dut_
-
-
-@pytest.fixture
-def registered(device: Lwm2mDevice) -> Registration:
-    """The device's current registration (re-established if an earlier case lost it)."""
-    return device.ensure_registered()
 
 
 @pytest.fixture

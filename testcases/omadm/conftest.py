@@ -1,8 +1,6 @@
-"""The OMA-DM catalog's shared set-up.
+"""The OMA-DM catalog's shared set-up (the ``dm`` fixture comes from the plugin,
+conformance/plugin/devices.py).
 
-- ``dm`` (session): the device under test as the cases drive it
-  (:class:`conformance.dut.omadm.DmDevice`): controller-triggered sessions, one shared
-  reading session, the DDF read on the device.
 - ``ddf_path`` is parametrised at collection over every node the declared DDF describes
   (CDR-DVM-440); a DDF that cannot be read gives one ``unreadable`` parameter, which the
   per-node cases turn into INCONCLUSIVE (the DDF document case FAILs it).
@@ -13,15 +11,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conformance.controllers.base import Controller
-from conformance.declaration import Declaration
-from conformance.dut.omadm import UNREADABLE, DmDevice, load_ddf
-from conformance.lab import Lab
+from conformance.dut.omadm import UNREADABLE, load_ddf
 from conformance.plugin.plugin import declaration_or_none
 
 HERE = Path(__file__).parent
@@ -47,11 +41,3 @@ def pytest_collection_modifyitems(
         return 1 + LAST.index(path.name)
 
     items[:] = sorted(items, key=rank)  # stable: the order within each group is kept
-
-
-@pytest.fixture(scope="session")
-def dm(lab: Lab, controller: Controller, dut: Declaration) -> Iterator[DmDevice]:
-    """The device under test, driven through the controller and the lab's OMA-DM server."""
-    device = DmDevice(lab, controller, dut)
-    yield device
-    device.release()

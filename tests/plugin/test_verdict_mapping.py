@@ -147,7 +147,9 @@ def test_error_in_a_fixture_is_a_non_zero_exit(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports")
     assert result.ret == 11
-    result.stdout.fnmatch_lines(["acceptance: the suite itself broke*(exit status 11)", "*1 error*"])
+    result.stdout.fnmatch_lines(
+        ["acceptance: the suite itself broke*(exit status 11)", "*1 error*"]
+    )
 
 
 MIXED = """
