@@ -3,9 +3,10 @@ not judge.
 
 | status | meaning                                                                     |
 |--------|-----------------------------------------------------------------------------|
-| 0      | every applicable requirement PASSes (NOT APPLICABLE ones are fine)           |
+| 0      | every applicable requirement PASSes (NOT APPLICABLE ones are fine, also when |
+|        | every case is: nothing the run selected applies to this device)              |
 | 1      | at least one requirement FAILs (wins over everything else)                   |
-| 10     | no FAIL, but a requirement is INCONCLUSIVE or none was judged at all         |
+| 10     | no FAIL, but a requirement is INCONCLUSIVE, or no case ran at all            |
 |        | (``--accept-inconclusive``: 0 instead)                                       |
 | 11     | no FAIL, but the suite itself broke: a case ERROR or a lab problem           |
 | 2, 4   | pytest's own: interrupted, usage error (kept as they are)                    |
@@ -49,9 +50,9 @@ def exit_status(results: RunResults, *, accept_inconclusive: bool) -> int:
         return EXIT_FAIL
     if verdict == Verdict.ERROR:
         return EXIT_ERROR
-    if verdict == Verdict.PASS:
+    if verdict in (Verdict.PASS, Verdict.NOT_APPLICABLE):
         return EXIT_PASS
-    # INCONCLUSIVE, or nothing judged (no case, or every case NOT APPLICABLE)
+    # INCONCLUSIVE, or no case ran at all
     return EXIT_PASS if accept_inconclusive else EXIT_INCONCLUSIVE
 
 

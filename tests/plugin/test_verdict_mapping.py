@@ -115,7 +115,7 @@ def test_inconclusive_and_not_applicable_are_skips(all_verdicts: pytest.RunResul
         ("pass", 0),
         ("raise Inconclusive('no session')", 10),
         ("raise DeviceTimeout('silent')", 10),
-        ("raise NotApplicable('not declared')", 10),  # nothing judged: not a pass either
+        ("raise NotApplicable('not declared')", 0),  # nothing selected applies: no fault
         ("raise DeviceFault('bad value')", 1),
         ("assert 1 == 2", 1),
         ("{}['x']", 11),
