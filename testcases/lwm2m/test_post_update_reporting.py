@@ -83,7 +83,7 @@ def test_new_host_software_version_reported(device: Lwm2mDevice,
                                             sideload: Sideload) -> None:
     """/10241/<i>/5908 is the new host software version in every instance."""
     device.ensure_registered()
-    listed = device.lw.discover(device.ep, f"/{HOST}")
+    listed = device.discover(f"/{HOST}")
     if listed.code != "2.05":
         raise Inconclusive(f"/{HOST} HostDeviceInfo is absent (Discover answered "
                            f"{listed.code}): judged by ATT-DMIG-3.2.2")
