@@ -287,12 +287,13 @@ class Lwm2mDevice:
         return f"{base}/{best.id}"
 
     def registration_messages(self, reg: Registration) -> list[Entry]:
-        """The transcript entries of the Register (or last Update) behind ``reg``: cases that
-        judge a registration made before they began cite them as their evidence."""
-        newest = max(reg.registered_at, reg.updated_at)
+        """The transcript entries of the Register and of the last Update behind ``reg``: cases
+        that judge a registration made before they began cite them as their evidence."""
+        margin = 2 * self.timeouts.request  # a Register may take retransmissions to arrive
+        moments = {reg.registered_at, reg.updated_at}
         return [e for e in self.lab.transcript if e.protocol == "lwm2m"
                 and (e.peer == reg.peer or e.session == reg.location)
-                and reg.registered_at - 2 * self.timeouts.request <= e.time <= newest + 1]
+                and any(t - margin <= e.time <= t + 1 for t in moments)]
 
     # -- reading values -----------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from conformance.lwm2m.model import ContentFormat, Value
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
 UNKNOWN_FORMAT = 65000
+RESET_CASE = "ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle"  # judges TS 1.1 E.6
 
 
 @pytest.mark.parametrize("path", ["/3/0/1000", "/3/9", "/9999/0", "/10241/999/5905"],
@@ -139,7 +140,7 @@ def test_execute_update_outside_state_2(device: Lwm2mDevice,
     """Execute /5/0/2 in State 0 Idle: 4.05 or 4.00, and State does not change."""
     fmt = device.value_format()
     # State 0 first (TS 1.1 E.6); a device that stays in 1 or 2 FAILs ATT-DMIG-4.3's reset case.
-    device.firmware_reset(judged_by="ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle")
+    device.firmware_reset(judged_by=RESET_CASE)
     state = device.read_int("/5/0/3", fmt)
     response = device.execute("/5/0/2")
     after = device.read_int("/5/0/3", fmt)

@@ -46,6 +46,7 @@ from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotAp
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
 
 STATE, RESULT = Path(5, 0, 3), Path(5, 0, 5)
+RESET_CASE = "ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle"
 IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
 RESULT_NAMES = {0: "Initial", 1: "Success", 2: "Not enough flash", 3: "Out of RAM",
                 4: "Connection lost", 5: "Integrity check failure", 6: "Unsupported package type",
@@ -85,10 +86,8 @@ def image(device: Lwm2mDevice) -> bytes:
 
 
 @pytest.fixture
-def idle(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
-    """Firmware Update in State 0 before the case, and put back there after it. A device
-    that an empty Package URI does not bring back to State 0 FAILs (TS 1.1 E.6)."""
-    device.firmware_reset()
+def reset_after(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
+    """Firmware Update put back in State 0 after the case, whatever its verdict."""
     yield
     if device.lw.registration(device.ep) is not None:
         try:
@@ -96,6 +95,14 @@ def idle(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
         except (DeviceFault, Inconclusive) as exc:  # the next case's set-up judges it
             device.lab.transcript.note("lwm2m", f"firmware reset after the case: {exc}",
                                        device=device.ep)
+
+
+@pytest.fixture
+def idle(device: Lwm2mDevice, reset_after: None) -> None:
+    """Firmware Update in State 0 before the case (and after it: ``reset_after``). A device
+    that an empty Package URI does not bring back to State 0 breaks TS 1.1 E.6: the reset
+    case FAILs it, the others cannot start (INCONCLUSIVE, naming that case)."""
+    device.firmware_reset(judged_by=RESET_CASE)
 
 
 class Delivery:
@@ -218,9 +225,11 @@ def download(device: Lwm2mDevice, protocol: str, name: str, data: bytes) -> None
 # --------------------------------------------------------------------------- the cases
 
 
-def test_empty_package_uri_returns_to_idle(device: Lwm2mDevice, idle: None,
+def test_empty_package_uri_returns_to_idle(device: Lwm2mDevice, reset_after: None,
                                            image: bytes) -> None:
-    """TS 1.1 E.6: an empty Package URI written in State 2 Downloaded brings back State 0."""
+    """TS 1.1 E.6: an empty Package URI brings State 0 back, from whatever State the device
+    is in (an earlier case may have left 1 or 2), and from State 2 Downloaded."""
+    device.firmware_reset()
     protocol = device.dut.features.fota_protocols[0]
     download(device, protocol, f"image-reset-{protocol}", image)
     device.firmware_reset()

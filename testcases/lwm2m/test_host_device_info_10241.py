@@ -25,6 +25,7 @@ import pytest
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
+from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-3.2.2"),
@@ -59,8 +60,10 @@ def first_instance(device: Lwm2mDevice) -> int:
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-101")
-def test_object_in_registration_links(registered: Registration) -> None:
+def test_object_in_registration_links(device: Lwm2mDevice, registered: Registration,
+                                      evidence: CaseEvidence) -> None:
     """/10241 is announced in the Register/Update object links."""
+    evidence.cite(*device.registration_messages(registered))  # sent before the case began
     assert HOST in registered.objects, (
         f"/{HOST} HostDeviceInfo is not in the registration's object links "
         f"({', '.join(map(str, registered.links))})")
