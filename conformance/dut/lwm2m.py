@@ -164,13 +164,14 @@ class Lwm2mDevice:
     def _proof_of_life(self, since: float) -> str | None:
         """Why the lab knows the device was alive when a request sent at ``since`` went
         unanswered (its registration is live and it talked to the lab within
-        ``timeouts.session`` before), or None when the lab cannot show it."""
+        ``timeouts.request`` before: a moment, not a lifetime), or None when the lab cannot
+        show it."""
         reg = self.lw.registration(self.ep)
         if reg is None:
             return None
         last = max(self._answered_at, reg.registered_at, reg.updated_at)
         gap = since - last
-        if gap > self.timeouts.session:
+        if gap > self.timeouts.request:
             return None
         return (f"{self.ep} is registered ({reg.location}) and answered the lab "
                 f"{max(gap, 0.0):.1f} s before")
@@ -287,13 +288,24 @@ class Lwm2mDevice:
         return f"{base}/{best.id}"
 
     def registration_messages(self, reg: Registration) -> list[Entry]:
-        """The transcript entries of the Register and of the last Update behind ``reg``: cases
-        that judge a registration made before they began cite them as their evidence."""
+        """The transcript entries of the Register and of the last Update behind ``reg`` (the
+        request, the lab's answer and its note): cases that judge a registration made before
+        they began cite them as their evidence."""
         margin = 2 * self.timeouts.request  # a Register may take retransmissions to arrive
-        moments = {reg.registered_at, reg.updated_at}
-        return [e for e in self.lab.transcript if e.protocol == "lwm2m"
-                and (e.peer == reg.peer or e.session == reg.location)
-                and any(t - margin <= e.time <= t + 1 for t in moments)]
+        moments = [reg.registered_at, reg.updated_at]
+        targets = {"/rd", f"/{reg.location}"}
+        cited: list[Entry] = []
+        for entry in self.lab.transcript:
+            if entry.protocol != "lwm2m" or not any(
+                    t - margin <= entry.time <= t + 1 for t in moments):
+                continue
+            request = (entry.direction == "device->lab" and entry.peer == reg.peer
+                       and entry.headers.get("Uri-Path") in targets)
+            answer = entry.session == reg.location and entry.direction != "device->lab" and (
+                entry.direction == "note" or entry.headers.get("Token") in tokens(cited))
+            if request or answer:
+                cited.append(entry)
+        return cited
 
     # -- reading values -----------------------------------------------------------------------
 
@@ -409,6 +421,10 @@ def discovered_paths(response: Response) -> list[Path]:
         except Exception:  # "</>" and other non-LwM2M targets are not object paths
             continue
     return out
+
+
+def tokens(entries: list[Entry]) -> set[str]:
+    return {e.headers["Token"] for e in entries if "Token" in e.headers}
 
 
 def _links_text(reg: Registration) -> str:

@@ -136,8 +136,10 @@ def test_notify_not_before_pmin(device: Lwm2mDevice, registered: Registration,
                 f"pmin is {pmin} s")
             began = arrived
     finally:
-        observation.cancel("get")
-        device.write(storing, original, fmt=fmt)
+        try:
+            observation.cancel("get")
+        finally:
+            device.write(storing, original, fmt=fmt)
 
 
 @pytest.mark.parametrize("mode", [

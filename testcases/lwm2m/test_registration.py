@@ -34,7 +34,7 @@ from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import Path
 from conformance.plugin.fixtures import CaseEvidence
-from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -152,8 +152,18 @@ def test_registers_again_after_reboot(device: Lwm2mDevice, registered: Registrat
     assert again.endpoint == device.ep
 
 
+def restore(device: Lwm2mDevice, path: str, payload: bytes, fmt: int | None) -> None:
+    """Write back a value read before the case changed it (once the device is back)."""
+    try:
+        device.ensure_registered()
+        device.write_raw(path, payload, fmt)
+    except (DeviceFault, Inconclusive) as exc:
+        device.lab.transcript.note("lwm2m", f"restoring {path}: {exc}", device=device.ep)
+
+
 @pytest.mark.ets("LightweightM2M-1.0-int-103")
-def test_deregister_on_disable(device: Lwm2mDevice, registered: Registration) -> None:
+def test_deregister_on_disable(device: Lwm2mDevice, registered: Registration,
+                               request: pytest.FixtureRequest) -> None:
     """Execute /1/x/4 Disable: the client de-registers (then registers after the timeout)."""
     server = device.server_instance()
     listed = device.discover(f"/1/{server}")
@@ -161,9 +171,14 @@ def test_deregister_on_disable(device: Lwm2mDevice, registered: Registration) ->
     if Path(1, server, 4) not in paths:
         raise NotApplicable(f"the Server object has no /1/{server}/4 Disable resource "
                             "(optional; Discover does not list it)")
-    timeout_set = device.write(f"/1/{server}/5", 1, fmt=device.value_format())
+    disable_timeout = f"/1/{server}/5"
+    original = device.read(disable_timeout, fmt=device.value_format())
+    timeout_set = device.write(disable_timeout, 1, fmt=device.value_format())
     assert timeout_set.code == "2.04", (
-        f"Write /1/{server}/5 Disable Timeout answered {timeout_set.code}")
+        f"Write {disable_timeout} Disable Timeout answered {timeout_set.code}")
+    if original.code == "2.05":  # put the device's own Disable Timeout back afterwards
+        request.addfinalizer(lambda: restore(device, disable_timeout, original.payload,
+                                             original.content_format))
     since = time.time()
     executed = device.execute(f"/1/{server}/4")
     assert executed.code == "2.04", f"Execute /1/{server}/4 Disable answered {executed.code}"
