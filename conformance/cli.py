@@ -66,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--run-name", metavar="NAME", help="run folder name instead of a timestamp")
     run.add_argument(
+        "--order", metavar="ORDER", default="catalog",
+        help="case order: catalog (default), reverse, or random:SEED (pytest-randomly); "
+        "verdicts must not depend on it",
+    )
+    run.add_argument(
         "--catalog", metavar="DIR",
         help=f"the testcases folder (default: ${CATALOG_ENV}, else the repository's testcases/)",
     )
@@ -179,10 +184,20 @@ def pytest_command(
     return cmd + pytest_args
 
 
+def case_order_args(order: str) -> list[str]:
+    from conformance.plugin.order import order_args
+
+    return order_args(order)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from conformance.evidence.runfolder import resolve_latest
 
     catalog = find_catalog(args.catalog)
+    try:
+        order_args = case_order_args(args.order)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     if args.dut and not args.dut.startswith("builtin:"):
         load_declaration(args.dut)  # a bad declaration fails here, in one message
     duts = [args.dut] if args.dut else [f"builtin:{p}" for p in PROTOCOLS]
@@ -192,7 +207,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if run_name and len(duts) > 1:
             run_name = f"{run_name}-{dut.removeprefix('builtin:')}"
         print(f"conformance run: {dut} (catalog {catalog})", flush=True)
-        cmd = pytest_command(catalog, dut, args.reports, args.fault, run_name, args.pytest_args)
+        cmd = pytest_command(catalog, dut, args.reports, args.fault, run_name,
+                             [*order_args, *args.pytest_args])
         code = subprocess.call(cmd)
         codes.append(code)
         folder = resolve_latest(Path(args.reports))
