@@ -298,18 +298,25 @@ class ShellControl(_Model):
     timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
 
-class SerialControl(_Model):
+PowerAction = Literal["reboot", "factory_reset"]
+AT_COMMANDS = "Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
+
+
+class AtControl(_Model):
+    """What every controller speaking AT commands shares (serial, labgrid)."""
+
+    commands: dict[Action, str] = Field(description=AT_COMMANDS)
+    ok: str = Field("OK", description="Regular expression of a successful final response.")
+    error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
+    timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
+
+
+class SerialControl(AtControl):
     """AT commands through the module's serial port (pyserial)."""
 
     type: Literal["serial"] = Field(description="Selects this controller.")
     port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
     baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
-    commands: dict[Action, str] = Field(
-        description="Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
-    )
-    ok: str = Field("OK", description="Regular expression of a successful final response.")
-    error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
-    timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
     sms_package0: bool = Field(False, description="Deliver Package 0 as WAP Push SMS (AT+CMGS).")
     sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
 
@@ -322,6 +329,33 @@ class SerialControl(_Model):
         return self
 
 
+class LabgridControl(AtControl):
+    """A bench of a labgrid lab: AT commands over its serial port, power through its switch."""
+
+    type: Literal["labgrid"] = Field(description="Selects this controller.")
+    coordinator: str = Field(
+        pattern=r"^[\w.:\[\]-]+:\d{1,5}$",
+        description="The labgrid coordinator, host:port (labgrid's default port is 20408).",
+    )
+    place: str = Field(
+        pattern=r"^[\w.+-]{1,100}$", description="The labgrid place of the bench to acquire."
+    )
+    env: Path | None = Field(
+        None,
+        description="labgrid environment file (relative to this file) whose target for the "
+        "place names its drivers; without it the place's own power and serial resources.",
+    )
+    serial: str | None = Field(
+        None, description="Name of the place's serial port for AT commands, if it has several."
+    )
+    commands: dict[Action, str] = Field(default_factory=dict, description=AT_COMMANDS)
+    power_cycle: list[PowerAction] = Field(
+        ["reboot"],
+        description="Actions ending with a power cycle (after their AT commands, if any).",
+    )
+    power_off: float = Field(2, gt=0, le=300, description="Seconds the power stays off.")
+
+
 class ManualControl(_Model):
     """Ask the operator; INCONCLUSIVE in a non-interactive run."""
 
@@ -330,7 +364,8 @@ class ManualControl(_Model):
 
 
 Control = Annotated[
-    SimulatorControl | ShellControl | SerialControl | ManualControl, Field(discriminator="type")
+    SimulatorControl | ShellControl | SerialControl | LabgridControl | ManualControl,
+    Field(discriminator="type"),
 ]
 
 
@@ -492,6 +527,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fota = (data.get("features") or {}).get("fota_package")
     if isinstance(fota, dict):
         fix(fota, "image")
+    control = data.get("control")
+    if isinstance(control, dict) and control.get("type") == "labgrid":
+        fix(control, "env")
 
 
 def parse_declaration(
@@ -550,8 +588,11 @@ _SECRET_NAMES = re.compile(r"secret|key|password", re.IGNORECASE)
 
 
 def _field_names() -> frozenset[str]:
-    """Every field name of the declaration's sections (all are direct subclasses of _Model)."""
-    return frozenset(name for model in _Model.__subclasses__() for name in model.model_fields)
+    """Every field name of the declaration's sections (the subclasses of _Model, at any depth)."""
+    models: list[type[_Model]] = [_Model]
+    for model in models:
+        models += model.__subclasses__()
+    return frozenset(name for model in models for name in model.model_fields)
 
 
 def _explain(err: Any) -> tuple[tuple[str | int, ...], str]:

@@ -1,4 +1,4 @@
-"""How the lab makes the device act: simulator, shell, serial AT, manual.
+"""How the lab makes the device act: simulator, shell, serial AT, a labgrid bench, manual.
 
 :func:`make_controller` picks the implementation the declaration's ``control.type`` names; all
 share :class:`~conformance.controllers.base.Controller`.
@@ -18,6 +18,7 @@ from conformance.controllers.base import (
 )
 from conformance.declaration import (
     Declaration,
+    LabgridControl,
     ManualControl,
     SerialControl,
     ShellControl,
@@ -67,6 +68,10 @@ def make_controller(
         from conformance.controllers.serial import SerialController
 
         return SerialController(declaration, run_dir, transcript=transcript, progress=progress)
+    if isinstance(control, LabgridControl):
+        from conformance.controllers.labgrid import LabgridController
+
+        return LabgridController(declaration, run_dir, transcript=transcript, progress=progress)
     if isinstance(control, ManualControl):
         from conformance.controllers.manual import ManualController
 
