@@ -305,10 +305,21 @@ AT_COMMANDS = "Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
 class AtControl(_Model):
     """What every controller speaking AT commands shares (serial, labgrid)."""
 
+    type: Literal["serial", "labgrid"] = Field(description="Selects this controller.")
     commands: dict[Action, str] = Field(description=AT_COMMANDS)
     ok: str = Field("OK", description="Regular expression of a successful final response.")
     error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
     timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
+    sms_package0: bool = Field(False, description="Deliver Package 0 as WAP Push SMS (AT+CMGS).")
+    sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
+
+    @model_validator(mode="after")
+    def _sms(self) -> AtControl:
+        if self.sms_package0 and not self.sms_destination:
+            raise ValueError("sms_destination: required with sms_package0: true (an MSISDN)")
+        if self.sms_destination and not re.fullmatch(r"\+?\d{3,20}", self.sms_destination):
+            raise ValueError("sms_destination: expected digits, optionally after '+'")
+        return self
 
 
 class SerialControl(AtControl):
@@ -317,16 +328,6 @@ class SerialControl(AtControl):
     type: Literal["serial"] = Field(description="Selects this controller.")
     port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
     baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
-    sms_package0: bool = Field(False, description="Deliver Package 0 as WAP Push SMS (AT+CMGS).")
-    sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
-
-    @model_validator(mode="after")
-    def _sms(self) -> SerialControl:
-        if self.sms_package0 and not self.sms_destination:
-            raise ValueError("sms_destination: required with sms_package0: true (an MSISDN)")
-        if self.sms_destination and not re.fullmatch(r"\+?\d{3,20}", self.sms_destination):
-            raise ValueError("sms_destination: expected digits, optionally after '+'")
-        return self
 
 
 class LabgridControl(AtControl):
@@ -405,10 +406,10 @@ class Declaration(_Model):
         if self.protocol == "lwm2m" and self.lwm2m is None:
             raise ValueError("protocol: lwm2m needs an 'lwm2m:' section")
         if self.omadm is not None and self.omadm.notification.channel == "sms":
-            serial = self.control
-            if not isinstance(serial, SerialControl) or not serial.sms_package0:
+            modem = self.control
+            if not isinstance(modem, AtControl) or not modem.sms_package0:
                 raise ValueError(
-                    "omadm.notification.channel: sms needs control type serial with "
+                    "omadm.notification.channel: sms needs control type serial or labgrid with "
                     "sms_package0: true (the lab sends the SMS through the module's modem)"
                 )
         return self

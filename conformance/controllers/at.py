@@ -9,6 +9,9 @@ not end the wait. ERROR or silence means the lab could not make the device act: 
 
 :class:`AtController` speaks this dialogue over any open pyserial port; its subclasses only say
 how the port is reached: ``serial`` opens it directly, ``labgrid`` acquires a bench first.
+
+For OMA-DM, :class:`SmsPackage0Channel` delivers Package 0 as a WAP Push SMS through the same
+modem (``AT+CMGF=0``, ``AT+CMGS``), so a module with no IP reachability can still be alerted.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from conformance.controllers.base import (
 from conformance.declaration import AtControl, Declaration
 from conformance.errors import ConfigurationError
 from conformance.evidence.transcript import Transcript
+from conformance.omadm.delivery import DeliveryFailed
 from conformance.verdicts import Inconclusive
 
 CTRL_Z = b"\x1a"
@@ -83,6 +87,10 @@ class AtController(Controller):
     @abc.abstractmethod
     def _open_port(self) -> Any:
         """An open pyserial port whose reads block at most READ_SLICE seconds."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the AT port is, for messages (a device path, a labgrid place)."""
 
     def stop(self) -> None:
         with self._lock:
@@ -233,3 +241,39 @@ class AtController(Controller):
         self._record("lab->device", shown, raw=data)
         port.write(data)
         port.flush()
+
+
+class SmsPackage0Channel:
+    """Package 0 as WAP Push SMS through the module's own modem (a ``Package0Channel``).
+
+    The SMS goes to ``control.sms_destination``, the MSISDN of the device under test.
+    """
+
+    def __init__(self, controller: AtController, *, timeout: float | None = None) -> None:
+        destination = controller.control.sms_destination
+        if not destination:
+            raise ConfigurationError("control.sms_destination is needed to send Package 0 by SMS")
+        self.controller = controller
+        self.destination = destination
+        self.timeout = timeout
+        self._reference = 0
+        self.dialogue: list[str] = []  # of the last delivery
+
+    def deliver(self, data: bytes) -> None:
+        self._reference = (self._reference + 1) % 256
+        pdus = sms.wap_push_sms(self.destination, data, reference=self._reference)
+        controller = self.controller
+        try:
+            with controller._lock:
+                dialogue = controller.command("AT+CMGF=0", self.timeout)
+                for pdu in pdus:
+                    dialogue += controller.send_pdu(pdu, self.timeout)
+        except Inconclusive as exc:
+            raise DeliveryFailed(f"Package 0 to {self.describe()}: {exc}") from None
+        self.dialogue = dialogue
+        controller._record(
+            "note", f"Package 0 ({len(data)} octets) sent as {len(pdus)} WAP Push SMS", raw=data
+        )
+
+    def describe(self) -> str:
+        return f"sms {self.destination} via {self.controller.describe()}"

@@ -1,10 +1,8 @@
 """The ``serial`` controller: the vendor's AT commands over a serial port (pyserial).
 
-The AT dialogue itself is :class:`~conformance.controllers.at.AtController`'s; this controller
-opens the declared port (a device path or any pyserial URL).
-
-For OMA-DM, :class:`SmsPackage0Channel` delivers Package 0 as a WAP Push SMS through the same
-modem (``AT+CMGF=0``, ``AT+CMGS``), so a module with no IP reachability can still be alerted.
+The AT dialogue itself, and Package 0 by SMS through the modem (:class:`SmsPackage0Channel`),
+are :mod:`conformance.controllers.at`'s; this controller opens the declared port (a device
+path or any pyserial URL).
 """
 
 from __future__ import annotations
@@ -12,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.controllers import sms
-from conformance.controllers.at import READ_SLICE, AtController
+from conformance.controllers.at import READ_SLICE, AtController, SmsPackage0Channel
 from conformance.controllers.base import Progress
 from conformance.declaration import Declaration, SerialControl
-from conformance.errors import ConfigurationError
 from conformance.evidence.transcript import Transcript
-from conformance.omadm.delivery import DeliveryFailed
 from conformance.verdicts import Inconclusive
+
+__all__ = ["SerialController", "SmsPackage0Channel"]
 
 
 class SerialController(AtController):
@@ -50,38 +47,5 @@ class SerialController(AtController):
         self._record("note", f"serial port {self.control.port} open at {self.control.baudrate}")
         return port
 
-
-class SmsPackage0Channel:
-    """Package 0 as WAP Push SMS through the module's own modem (a ``Package0Channel``).
-
-    The SMS goes to ``control.sms_destination``, the MSISDN of the device under test.
-    """
-
-    def __init__(self, controller: SerialController, *, timeout: float | None = None) -> None:
-        destination = controller.control.sms_destination
-        if not destination:
-            raise ConfigurationError("control.sms_destination is needed to send Package 0 by SMS")
-        self.controller = controller
-        self.destination = destination
-        self.timeout = timeout
-        self._reference = 0
-        self.dialogue: list[str] = []  # of the last delivery
-
-    def deliver(self, data: bytes) -> None:
-        self._reference = (self._reference + 1) % 256
-        pdus = sms.wap_push_sms(self.destination, data, reference=self._reference)
-        controller = self.controller
-        try:
-            with controller._lock:
-                dialogue = controller.command("AT+CMGF=0", self.timeout)
-                for pdu in pdus:
-                    dialogue += controller.send_pdu(pdu, self.timeout)
-        except Inconclusive as exc:
-            raise DeliveryFailed(f"Package 0 to {self.describe()}: {exc}") from None
-        self.dialogue = dialogue
-        controller._record(
-            "note", f"Package 0 ({len(data)} octets) sent as {len(pdus)} WAP Push SMS", raw=data
-        )
-
     def describe(self) -> str:
-        return f"sms {self.destination} via {self.controller.control.port}"
+        return self.control.port

@@ -62,7 +62,8 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
     ],
     "bad-sms-without-serial.yaml": [
         ("omadm.notification.channel", 21,
-         "sms needs control type serial with sms_package0: true (the lab sends the SMS "
+         "sms needs control type serial or labgrid with sms_package0: true (the lab sends "
+         "the SMS "
          "through the module's modem)"),
     ],
     "bad-several.yaml": [
