@@ -1,0 +1,214 @@
+"""The labgrid controller on a real labgrid bench: power, ownership of the place, failures.
+
+The AT scenarios themselves run through labgrid in test_serial_controller.py; here is what only
+a bench has: the power switch (the exporter's NetworkPowerPort, or a driver of ``control.env``)
+and the place, which the run holds alone and always gives back.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from conformance.controllers import labgrid as labgrid_controller
+from conformance.controllers import make_controller
+from conformance.controllers.labgrid import LabgridController
+from conformance.verdicts import Inconclusive
+
+COMMANDS = {"trigger_session": "AT+XDMSESS", "factory_reset": "AT+XRESET"}
+
+
+@pytest.fixture
+def labgrid_for(labgrid_bench: Any, make_declaration: Any, tmp_path: Path) -> Any:
+    """``labgrid_for(**control)``: a labgrid controller of the bench (stopped at the end)."""
+    lab, _, _ = labgrid_bench
+    made: list[LabgridController] = []
+
+    def make(**control: Any) -> LabgridController:
+        section = {
+            "type": "labgrid",
+            "coordinator": lab.coordinator,
+            "place": lab.place,
+            "commands": COMMANDS,
+            "timeout": 2,
+            "power_off": 0.1,
+            **control,
+        }
+        controller = make_controller(make_declaration(section), tmp_path)
+        assert isinstance(controller, LabgridController)
+        made.append(controller)
+        return controller
+
+    yield make
+    for controller in made:
+        controller.stop()
+
+
+def test_reboot_is_a_power_cycle_through_the_place_switch(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any
+) -> None:
+    _, _, switch = labgrid_bench
+    modem = labgrid_modem(responses={"AT+XRESET": ["OK"], "AT+XDMSESS": ["OK"]})
+    controller = labgrid_for(power_cycle=["reboot", "factory_reset"])
+    controller.start({})
+    assert controller.capabilities() == {"trigger_session", "factory_reset", "reboot"}
+    result = controller.reboot()
+    assert switch.switched() == ["off", "on"]
+    assert result.dialogue == ("power cycled by NetworkPowerDriver (0.1 s off)",)
+    result = controller.factory_reset()  # the AT command first, then the power cycle
+    assert modem.commands.get(timeout=5) == "AT+XRESET"
+    assert switch.switched() == ["off", "on"]
+    assert result.dialogue[0] == "> AT+XRESET" and result.dialogue[-1].startswith("power cycled")
+    # The AT port still answers after the power cycle.
+    assert controller.trigger_session().dialogue[-1] == "< OK"
+    assert switch.switched() == []
+
+
+def test_env_file_names_the_power_driver(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any, tmp_path: Path
+) -> None:
+    lab, _, switch = labgrid_bench
+    labgrid_modem(responses={"AT+XDMSESS": ["OK"]})
+    state = tmp_path / "power-state"
+    env = tmp_path / "bench-env.yaml"
+    env.write_text(
+        "targets:\n"
+        "  main:\n"
+        "    resources:\n"
+        "      RemotePlace:\n"
+        f"        name: {lab.place}\n"
+        "    drivers:\n"
+        "      ExternalPowerDriver:\n"
+        f"        cmd_on: sh -c 'echo on >> {state}'\n"
+        f"        cmd_off: sh -c 'echo off >> {state}'\n"
+        "      SerialDriver: {}\n"
+    )
+    controller = labgrid_for(env=env)
+    controller.start({})
+    result = controller.reboot()
+    assert state.read_text().split() == ["off", "on"]
+    assert result.dialogue == ("power cycled by ExternalPowerDriver (0.1 s off)",)
+    assert switch.switched() == []  # the env's driver, not the exported switch
+    assert controller.trigger_session().dialogue[-1] == "< OK"
+
+
+def test_the_place_is_held_for_the_run_and_released_at_stop(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any
+) -> None:
+    lab, _, _ = labgrid_bench
+    labgrid_modem()
+    controller = labgrid_for()
+    controller.start({})
+    assert lab.holder().endswith("/" + _user())
+    controller.stop()
+    assert lab.holder() == ""
+    controller.stop()  # idempotent
+
+
+def test_a_place_in_use_is_inconclusive_and_left_to_its_holder(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any
+) -> None:
+    lab, _, _ = labgrid_bench
+    labgrid_modem()
+    lab.client("acquire", user="other-lab-member")
+    try:
+        with pytest.raises(Inconclusive, match=r"place bench-1 is in use by \S+/other-lab-member"):
+            labgrid_for().start({})
+        assert lab.holder().endswith("/other-lab-member")
+    finally:
+        lab.client("release", user="other-lab-member")
+
+
+def test_unknown_place_names_the_known_ones(labgrid_bench: Any, labgrid_for: Any) -> None:
+    with pytest.raises(
+        Inconclusive, match=r"control.place: no place bench-9 .*\(places: bench-1\)"
+    ):
+        labgrid_for(place="bench-9").start({})
+
+
+@pytest.mark.parametrize("interrupt", [False, True], ids=["error", "ctrl-c"])
+def test_a_start_that_fails_after_acquiring_releases_the_place(
+    labgrid_bench: Any,
+    labgrid_modem: Any,
+    labgrid_for: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    interrupt: bool,
+) -> None:
+    lab, _, _ = labgrid_bench
+    labgrid_modem()
+    if interrupt:
+        seen: list[str] = []
+
+        def ctrl_c(self: LabgridController) -> None:
+            seen.append(lab.holder())  # the place was ours when Ctrl-C came
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(LabgridController, "_serial_port", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            labgrid_for().start({})
+        assert seen[0].endswith("/" + _user())
+    else:
+        with pytest.raises(Inconclusive, match="cannot open its serial port at-port"):
+            labgrid_for(serial="at-port").start({})
+    assert lab.holder() == ""
+
+
+def test_unreachable_coordinator_is_inconclusive(make_declaration: Any, tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dut = make_declaration(
+        {"type": "labgrid", "coordinator": f"127.0.0.1:{port}", "place": "bench-1"}
+    )
+    controller = make_controller(dut, tmp_path)
+    with pytest.raises(
+        Inconclusive, match=f"cannot reach the labgrid coordinator 127.0.0.1:{port}"
+    ):
+        controller.start({})
+    controller.stop()
+
+
+def test_silent_coordinator_is_inconclusive_after_the_connect_timeout(
+    make_declaration: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(labgrid_controller, "CONNECT_TIMEOUT", 0.5)
+    monkeypatch.setattr(labgrid_controller, "RPC_TIMEOUT", 0.5)
+    with socket.socket() as silent:  # accepts the connection, never speaks HTTP/2
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        dut = make_declaration({"type": "labgrid", "coordinator": address, "place": "bench-1"})
+        controller = make_controller(dut, tmp_path)
+        with pytest.raises(
+            Inconclusive, match=f"cannot reach the labgrid coordinator {address}: no answer"
+        ):
+            controller.start({})
+        controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("coordinator", "lab-coordinator", "String should match pattern"),
+        ("place", "bench 1", "String should match pattern"),
+        ("power_cycle", ["trigger_session"], "Input should be 'reboot' or 'factory_reset'"),
+        ("power_off", 0, "greater than 0"),
+    ],
+)
+def test_control_section_is_checked(
+    make_declaration: Any, field: str, value: Any, message: str
+) -> None:
+    section = {"type": "labgrid", "coordinator": "lab:20408", "place": "bench-1", field: value}
+    with pytest.raises(ValidationError, match=message):
+        make_declaration(section)
+
+
+def _user() -> str:
+    import getpass
+    import os
+
+    return os.environ.get("LG_USERNAME") or getpass.getuser()
