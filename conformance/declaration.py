@@ -201,7 +201,7 @@ class Notification(_Model):
     """How the lab delivers an OMA-DM Package 0 (server-alerted session)."""
 
     channel: Literal["udp", "shell", "sms", "none"] = Field(
-        "udp", description="udp datagram, a shell command, WAP Push SMS (serial control), none."
+        "udp", description="udp datagram, a shell command, WAP Push SMS (serial, labgrid), none."
     )
     address: str | None = Field(None, description="host:port for udp.")
     command: str | None = Field(None, description="for shell: gets the bytes (hex) in $PKG0_HEX.")

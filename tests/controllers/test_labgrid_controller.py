@@ -7,6 +7,7 @@ and the place, which the run holds alone and always gives back.
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,115 @@ def _user() -> str:
     import os
 
     return os.environ.get("LG_USERNAME") or getpass.getuser()
+
+
+CATALOG_CONFTEST = """
+from conformance.evidence.transcript import Transcript
+
+
+class QuietLab:  # the bench is what is under test here, not the DM servers
+    def __init__(self, run_dir):
+        self.transcript = Transcript(path=run_dir / "transcript.jsonl")
+
+    def start(self):
+        pass
+
+    def stop(self):
+        self.transcript.close()
+
+    def addresses(self):
+        return {"LAB_HOST": "127.0.0.1"}
+
+
+def pytest_conformance_make_lab(config, declaration, run_dir):
+    return QuietLab(run_dir)
+"""
+
+CATALOG_CASES = """
+import pytest
+
+
+@pytest.mark.requirement("CDR-DVM-012")
+def test_session_on_the_bench(controller):
+    assert controller.trigger_session().dialogue[-1] == "< OK"
+
+
+@pytest.mark.requirement("CDR-DVM-012")
+def test_reboot_on_the_bench(controller):
+    assert controller.reboot().dialogue[-1].startswith("power cycled by NetworkPowerDriver")
+"""
+
+
+def test_conformance_run_drives_the_bench_and_gives_it_back(
+    labgrid_bench: Any, labgrid_modem: Any, tmp_path: Path
+) -> None:
+    """``conformance run --dut bench.yaml``: nothing but the declaration names the bench."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conformance.declaration import BUILTIN_DIR
+
+    lab, _, switch = labgrid_bench
+    labgrid_modem(responses={"AT+XDMSESS": ["OK"]})
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "conftest.py").write_text(CATALOG_CONFTEST)
+    (catalog / "test_bench.py").write_text(CATALOG_CASES)
+    declaration = yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text())
+    declaration["omadm"]["ddf"] = str((BUILTIN_DIR / declaration["omadm"]["ddf"]).resolve())
+    declaration["control"] = {
+        "type": "labgrid",
+        "coordinator": lab.coordinator,
+        "place": lab.place,
+        "power_off": 0.1,
+        "commands": {"trigger_session": "AT+XDMSESS"},
+    }
+    dut = tmp_path / "bench-1.yaml"
+    dut.write_text(yaml.safe_dump(declaration))
+    reports = tmp_path / "reports"
+    argv = ["run", "--catalog", str(catalog), "--dut", str(dut), "--reports", str(reports)]
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = json.loads(((reports / "latest").resolve() / "verdicts.json").read_text())
+    assert sorted((c["nodeid"].split("::")[-1], c["verdict"]) for c in verdicts["cases"]) == [
+        ("test_reboot_on_the_bench", "PASS"),
+        ("test_session_on_the_bench", "PASS"),
+    ]
+    assert switch.switched() == ["off", "on"]
+    assert lab.holder() == ""  # released when the run ended
+
+
+def test_the_two_bench_example_lab_is_consistent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """examples/lab (docs/lab-setup.md): exporter configs labgrid reads, declarations that
+    validate and name those benches' places."""
+    from labgrid.remote.config import ResourceConfig
+    from labgrid.remote.exporter import exports
+
+    from conformance.declaration import LabgridControl, load_declaration
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "lab"
+    for name in ("ACME_DM_CLIENT_SECRET", "ACME_DM_SERVER_SECRET"):
+        monkeypatch.setenv(name, "example-secret")
+    monkeypatch.setenv("BENCH2_PSK_KEY", "0123456789abcdef")
+    places = []
+    for bench in ("bench-1", "bench-2"):
+        groups = ResourceConfig(str(folder / f"exporter-{bench}.yaml")).data
+        assert list(groups) == [bench]
+        resources = groups[bench]
+        assert "USBSerialPort" in exports and "USBSerialPort" in resources
+        assert resources["NetworkPowerPort"]["model"] == "gude"
+        control = load_declaration(folder / f"{bench}.yaml").control
+        assert isinstance(control, LabgridControl)
+        places.append(control.place)
+    capsys.readouterr()  # labgrid's config loader prints what it read
+    assert places == ["bench-1", "bench-2"]
