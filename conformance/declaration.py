@@ -355,6 +355,12 @@ class LabgridControl(AtControl):
         description="Actions ending with a power cycle (after their AT commands, if any).",
     )
     power_off: float = Field(2, gt=0, le=300, description="Seconds the power stays off.")
+    ready_probe: str | None = Field(
+        "AT", description="Sent after a power cycle until the module answers (none: no wait)."
+    )
+    boot_timeout: float = Field(
+        60, gt=0, le=600, description="Seconds the module has to answer it after power-on."
+    )
 
 
 class ManualControl(_Model):

@@ -46,6 +46,10 @@ CMGS_RESULT = re.compile(r"\+CMGS:\s*\d+")
 class AtError(Inconclusive):
     """The modem answered a command with an error result (the device did not act)."""
 
+    def __init__(self, message: str, response: str = "") -> None:
+        super().__init__(message)
+        self.response = response
+
 
 class AtTimeout(Inconclusive):
     """No final result from the modem in time."""
@@ -157,7 +161,8 @@ class AtController(Controller):
                 if self._error.fullmatch(response):
                     raise AtError(
                         f"the modem answered {response} to {line}, so the lab could not make "
-                        "the device act; dialogue:\n" + "\n".join(dialogue)
+                        "the device act; dialogue:\n" + "\n".join(dialogue),
+                        response,
                     )
                 if self._ok.fullmatch(response):
                     return dialogue

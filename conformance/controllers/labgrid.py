@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conformance.controllers.at import READ_SLICE, AtController
+from conformance.controllers.at import READ_SLICE, AtController, AtError, AtTimeout
 from conformance.controllers.base import ActionResult, Progress
 from conformance.declaration import Declaration, LabgridControl
 from conformance.errors import ConfigurationError
@@ -29,6 +29,7 @@ from conformance.verdicts import Inconclusive
 
 CONNECT_TIMEOUT = 15.0  # seconds to reach the coordinator and learn its places
 RPC_TIMEOUT = 15.0  # seconds one acquire/release request may take
+BOOT_PROBE_INTERVAL = 2.0  # seconds one ready probe waits before the next is sent
 
 # The exported power resources and the driver for each, as `labgrid-client power` picks them.
 POWER_DRIVERS = {
@@ -223,11 +224,11 @@ class LabgridController(AtController):
         started = time.time()
         dialogue = self.run_commands(action, params)
         if action in self.control.power_cycle:
-            dialogue.append(self.power_cycle())
+            dialogue += self.power_cycle()
         return self._result(action, started, dialogue[-1] if dialogue else "", tuple(dialogue))
 
-    def power_cycle(self) -> str:
-        """Power off, wait ``power_off`` seconds, power on; a line for the dialogue."""
+    def power_cycle(self) -> list[str]:
+        """Power off, wait ``power_off`` seconds, power on, wait for the module; the dialogue."""
         driver = self._power_driver()
         if hasattr(driver, "delay"):
             driver.delay = float(self.control.power_off)
@@ -239,9 +240,27 @@ class LabgridController(AtController):
                     f"power cycle of {self.describe()} failed: {_reason(exc)}"
                 ) from None
             self._buffer.clear()  # what the module said while it went down is no answer
-        line = f"power cycled by {type(driver).__name__} ({self.control.power_off:g} s off)"
-        self._record("note", line)
-        return line
+            line = f"power cycled by {type(driver).__name__} ({self.control.power_off:g} s off)"
+            self._record("note", line)
+            return [line, *self._await_boot()]
+
+    def _await_boot(self) -> list[str]:
+        """Probe until the module's AT interpreter answers, OK or error: it is up again."""
+        probe = self.control.ready_probe
+        if not probe:
+            return []
+        deadline = time.monotonic() + self.control.boot_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                return self.command(probe, timeout=min(BOOT_PROBE_INTERVAL, left))
+            except AtError as exc:
+                return [f"> {probe}", f"< {exc.response}"]
+            except AtTimeout:
+                continue  # still booting: ask again
+        raise Inconclusive(
+            f"{self.describe()}: no answer to {probe} within {self.control.boot_timeout:g} s "
+            "of powering the module on"
+        )
 
     def _power_driver(self) -> Any:
         if self._power is not None:

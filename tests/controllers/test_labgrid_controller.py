@@ -53,17 +53,19 @@ def test_reboot_is_a_power_cycle_through_the_place_switch(
     labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any
 ) -> None:
     _, _, switch = labgrid_bench
-    modem = labgrid_modem(responses={"AT+XRESET": ["OK"], "AT+XDMSESS": ["OK"]})
+    modem = labgrid_modem(responses={"AT+XRESET": ["OK"], "AT+XDMSESS": ["OK"], "AT": ["OK"]})
     controller = labgrid_for(power_cycle=["reboot", "factory_reset"])
     controller.start({})
     assert controller.capabilities() == {"trigger_session", "factory_reset", "reboot"}
     result = controller.reboot()
     assert switch.switched() == ["off", "on"]
-    assert result.dialogue == ("power cycled by NetworkPowerDriver (0.1 s off)",)
+    # Done once the module answers again.
+    assert result.dialogue == ("power cycled by NetworkPowerDriver (0.1 s off)", "> AT", "< OK")
     result = controller.factory_reset()  # the AT command first, then the power cycle
-    assert modem.commands.get(timeout=5) == "AT+XRESET"
+    assert [modem.commands.get(timeout=5) for _ in range(3)] == ["AT", "AT+XRESET", "AT"]
     assert switch.switched() == ["off", "on"]
-    assert result.dialogue[0] == "> AT+XRESET" and result.dialogue[-1].startswith("power cycled")
+    assert result.dialogue[:2] == ("> AT+XRESET", "< OK")
+    assert result.dialogue[2].startswith("power cycled") and result.dialogue[-1] == "< OK"
     # The AT port still answers after the power cycle.
     assert controller.trigger_session().dialogue[-1] == "< OK"
     assert switch.switched() == []
@@ -73,7 +75,7 @@ def test_env_file_names_the_power_driver(
     labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any, tmp_path: Path
 ) -> None:
     lab, _, switch = labgrid_bench
-    labgrid_modem(responses={"AT+XDMSESS": ["OK"]})
+    labgrid_modem(responses={"AT+XDMSESS": ["OK"]})  # "AT" gets ERROR: alive all the same
     state = tmp_path / "power-state"
     env = tmp_path / "bench-env.yaml"
     env.write_text(
@@ -92,9 +94,21 @@ def test_env_file_names_the_power_driver(
     controller.start({})
     result = controller.reboot()
     assert state.read_text().split() == ["off", "on"]
-    assert result.dialogue == ("power cycled by ExternalPowerDriver (0.1 s off)",)
+    assert result.dialogue == ("power cycled by ExternalPowerDriver (0.1 s off)", "> AT", "< ERROR")
     assert switch.switched() == []  # the env's driver, not the exported switch
     assert controller.trigger_session().dialogue[-1] == "< OK"
+
+
+def test_a_module_silent_after_power_on_is_inconclusive(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any
+) -> None:
+    labgrid_modem(responses={"AT": []})  # never answers: still off, or dead
+    controller = labgrid_for(boot_timeout=0.5)
+    controller.start({})
+    with pytest.raises(
+        Inconclusive, match=r"no answer to AT within 0.5 s of powering the module on"
+    ):
+        controller.reboot()
 
 
 def test_the_place_is_held_for_the_run_and_released_at_stop(
@@ -248,7 +262,7 @@ def test_session_on_the_bench(controller):
 
 @pytest.mark.requirement("CDR-DVM-012")
 def test_reboot_on_the_bench(controller):
-    assert controller.reboot().dialogue[-1].startswith("power cycled by NetworkPowerDriver")
+    assert controller.reboot().dialogue[0].startswith("power cycled by NetworkPowerDriver")
 """
 
 
