@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from conformance.controllers import sms
 from conformance.controllers.base import (
@@ -56,7 +56,13 @@ class AtTimeout(Inconclusive):
 
 
 class AtController(Controller):
-    """Actions as AT commands over a pyserial port that a subclass opens in ``_open_port``."""
+    """Actions as AT commands over a pyserial port that a subclass opens in ``_open_port``.
+
+    A subclass names its declaration section in ``control_type`` (and narrows ``control``).
+    """
+
+    control_type: ClassVar[type[AtControl]] = AtControl
+    control: AtControl
 
     def __init__(
         self,
@@ -67,9 +73,11 @@ class AtController(Controller):
         progress: Progress | None = None,
     ) -> None:
         super().__init__(declaration, run_dir, transcript=transcript, progress=progress)
-        if not isinstance(declaration.control, AtControl):
-            raise TypeError(f"{type(self).__name__} needs a control section with AT commands")
-        self.control: AtControl = declaration.control
+        if not isinstance(declaration.control, self.control_type):
+            raise TypeError(
+                f"{type(self).__name__} needs a declaration with control.type: {self.kind}"
+            )
+        self.control = declaration.control
         self._ok = re.compile(self.control.ok)
         self._error = re.compile(self.control.error)
         self._port: Any = None  # serial.Serial; typed loosely: pyserial has no stubs

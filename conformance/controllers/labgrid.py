@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 from conformance.controllers.at import READ_SLICE, AtController, AtError, AtTimeout
-from conformance.controllers.base import ActionResult, Progress
-from conformance.declaration import Declaration, LabgridControl
+from conformance.controllers.base import ActionResult
+from conformance.declaration import LabgridControl
 from conformance.errors import ConfigurationError
-from conformance.evidence.transcript import Transcript
 from conformance.verdicts import Inconclusive
 
 CONNECT_TIMEOUT = 15.0  # seconds to reach the coordinator and learn its places
@@ -44,23 +42,14 @@ POWER_DRIVERS = {
 
 class LabgridController(AtController):
     kind = "labgrid"
+    control_type = LabgridControl
+    control: LabgridControl
 
-    def __init__(
-        self,
-        declaration: Declaration,
-        run_dir: Path,
-        *,
-        transcript: Transcript | None = None,
-        progress: Progress | None = None,
-    ) -> None:
-        if not isinstance(declaration.control, LabgridControl):
-            raise TypeError("LabgridController needs a declaration with control.type: labgrid")
-        super().__init__(declaration, run_dir, transcript=transcript, progress=progress)
-        self.control: LabgridControl = declaration.control
-        self._session: Any = None  # labgrid.remote.client.ClientSession
-        self._acquired = False
-        self._target: Any = None  # labgrid.Target
-        self._power: Any = None  # a labgrid PowerProtocol driver, found on first use
+    # What a started controller holds; each is set on the instance, these are the defaults.
+    _session: Any = None  # labgrid.remote.client.ClientSession
+    _acquired = False
+    _target: Any = None  # labgrid.Target
+    _power: Any = None  # a labgrid PowerProtocol driver, found on first use
 
     def capabilities(self) -> set[str]:
         return set(self.control.commands) | set(self.control.power_cycle)

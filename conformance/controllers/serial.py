@@ -7,13 +7,10 @@ path or any pyserial URL).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from conformance.controllers.at import READ_SLICE, AtController, SmsPackage0Channel
-from conformance.controllers.base import Progress
-from conformance.declaration import Declaration, SerialControl
-from conformance.evidence.transcript import Transcript
+from conformance.declaration import SerialControl
 from conformance.verdicts import Inconclusive
 
 __all__ = ["SerialController", "SmsPackage0Channel"]
@@ -21,19 +18,8 @@ __all__ = ["SerialController", "SmsPackage0Channel"]
 
 class SerialController(AtController):
     kind = "serial"
-
-    def __init__(
-        self,
-        declaration: Declaration,
-        run_dir: Path,
-        *,
-        transcript: Transcript | None = None,
-        progress: Progress | None = None,
-    ) -> None:
-        if not isinstance(declaration.control, SerialControl):
-            raise TypeError("SerialController needs a declaration with control.type: serial")
-        super().__init__(declaration, run_dir, transcript=transcript, progress=progress)
-        self.control: SerialControl = declaration.control
+    control_type = SerialControl
+    control: SerialControl
 
     def _open_port(self) -> Any:
         import serial  # pyserial; imported here so other controllers work without a port

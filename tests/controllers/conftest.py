@@ -36,24 +36,13 @@ class ModemEmulator:
     interleave unsolicited result codes. ``cms_error`` makes every AT+CMGS fail after the PDU.
     """
 
-    def __init__(
-        self,
-        responses: dict[str, list[str]] | None = None,
-        *,
-        echo: bool = True,
-        urc: str | None = None,
-        cms_error: str | None = None,
-    ) -> None:
-        self.responses = responses or {}
-        self.echo = echo
-        self.urc = urc
-        self.cms_error = cms_error
+    def __init__(self, **answers: Any) -> None:
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
         self.commands: queue.Queue[str] = queue.Queue()
         self.pdus: list[tuple[int, str]] = []  # (AT+CMGS length, PDU hex)
-        self.pdu_mode = False
+        self.reset(**answers)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="modem-emulator", daemon=True)
         self._thread.start()
@@ -66,7 +55,8 @@ class ModemEmulator:
         urc: str | None = None,
         cms_error: str | None = None,
     ) -> ModemEmulator:
-        """The same modem (same port) answering as a new one would: for a shared bench."""
+        """Answer as described from now on, with nothing received yet (also: a shared bench's
+        modem, same port, set up anew for each test)."""
         self.responses = responses or {}
         self.echo, self.urc, self.cms_error = echo, urc, cms_error
         self.pdus.clear()
