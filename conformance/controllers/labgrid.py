@@ -29,6 +29,8 @@ CONNECT_TIMEOUT = 15.0  # seconds to reach the coordinator and learn its places
 RPC_TIMEOUT = 15.0  # seconds one acquire/release request may take
 BOOT_PROBE_INTERVAL = 2.0  # seconds one ready probe waits before the next is sent
 
+_RUNNING: LabgridController | None = None  # the one bench this process drives (see _open_port)
+
 # The exported power resources and the driver for each, as `labgrid-client power` picks them.
 POWER_DRIVERS = {
     "NetworkPowerPort": "NetworkPowerDriver",
@@ -60,13 +62,24 @@ class LabgridController(AtController):
     # ------------------------------------------------------------------ lifecycle
 
     def _open_port(self) -> Any:
+        global _RUNNING
+        if _RUNNING is not None and _RUNNING is not self:
+            # labgrid keeps one coordinator session and one event loop per process.
+            raise ConfigurationError(
+                f"control.place {self.control.place}: this process already drives "
+                f"{_RUNNING.describe()}; run each labgrid bench in its own conformance run"
+            )
+        _RUNNING = self
         try:
             self._connect()
             self._acquire()
             self._target = self._make_target()
             return self._serial_port()
         except BaseException:
-            self._release_all()  # an error or Ctrl-C half-way never leaves the bench taken
+            try:
+                self._release_all()  # an error or Ctrl-C half-way never leaves the bench taken
+            except Exception as exc:  # the first error is the one to report
+                self._record("note", f"{self.describe()} not released: {exc}")
             raise
 
     def stop(self) -> None:
@@ -167,32 +180,31 @@ class LabgridController(AtController):
         return port
 
     def _release_all(self) -> None:
+        global _RUNNING
+        if _RUNNING is self:
+            _RUNNING = None
         session, self._session = self._session, None
         target, self._target = self._target, None
         self._power = None
         if session is None:
             return
-        loop = session.loop
         try:
             if target is not None:
-                target.cleanup()  # deactivates the drivers: the serial port closes
-                _forget_target(target)
-            if self._acquired:
-                self._acquired = False
-                from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
-
-                request = pb.ReleasePlaceRequest(placename=self.control.place)
-                self._rpc_on(session, session.stub.ReleasePlace(request), "release")
-                self._record("note", f"{self.describe()} released")
+                try:
+                    target.cleanup()  # deactivates the drivers: the serial port closes
+                finally:
+                    _forget_target(target)
         finally:
             try:
-                loop.run_until_complete(asyncio.wait_for(session.stop(), RPC_TIMEOUT))
-                loop.run_until_complete(asyncio.wait_for(session.close(), RPC_TIMEOUT))
-            except Exception:
-                pass  # the coordinator went away: nothing is left to tell it
+                if self._acquired:
+                    self._acquired = False
+                    from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
+
+                    request = pb.ReleasePlaceRequest(placename=self.control.place)
+                    self._rpc_on(session, session.stub.ReleasePlace(request), "release")
+                    self._record("note", f"{self.describe()} released")
             finally:
-                loop.close()
-                asyncio.set_event_loop(None)
+                _close_session(session)
 
     def _rpc(self, call: Any, what: str) -> None:
         self._rpc_on(self._session, call, what)
@@ -287,6 +299,18 @@ class LabgridController(AtController):
 def place_owner(session: Any) -> str:
     """The name labgrid records as the place's owner: host/user."""
     return f"{session.gethostname()}/{session.getuser()}"
+
+
+def _close_session(session: Any) -> None:
+    loop = session.loop
+    try:
+        loop.run_until_complete(asyncio.wait_for(session.stop(), RPC_TIMEOUT))
+        loop.run_until_complete(asyncio.wait_for(session.close(), RPC_TIMEOUT))
+    except Exception:
+        pass  # the coordinator went away: nothing is left to tell it
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def _forget_target(target: Any) -> None:

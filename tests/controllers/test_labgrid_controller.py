@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from conformance.controllers import labgrid as labgrid_controller
 from conformance.controllers import make_controller
 from conformance.controllers.labgrid import LabgridController
+from conformance.errors import ConfigurationError
 from conformance.verdicts import Inconclusive
 
 COMMANDS = {"trigger_session": "AT+XDMSESS", "factory_reset": "AT+XRESET"}
@@ -136,6 +137,21 @@ def test_a_place_in_use_is_inconclusive_and_left_to_its_holder(
         assert lab.holder().endswith("/other-lab-member")
     finally:
         lab.client("release", user="other-lab-member")
+
+
+def test_one_bench_per_process(labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any) -> None:
+    labgrid_modem(responses={"AT+XDMSESS": ["OK"]})
+    first, second = labgrid_for(), labgrid_for(place="bench-2")
+    first.start({})
+    with pytest.raises(
+        ConfigurationError, match="this process already drives labgrid place bench-1"
+    ):
+        second.start({})
+    assert first.trigger_session().dialogue[-1] == "< OK"  # the first one is untouched
+    first.stop()
+    third = labgrid_for()
+    third.start({})  # the process is free again
+    assert third.trigger_session().dialogue[-1] == "< OK"
 
 
 def test_unknown_place_names_the_known_ones(labgrid_bench: Any, labgrid_for: Any) -> None:
