@@ -335,12 +335,9 @@ class LabgridControl(AtControl):
 
     type: Literal["labgrid"] = Field(description="Selects this controller.")
     coordinator: str = Field(
-        pattern=r"^[\w.:\[\]-]+:\d{1,5}$",
-        description="The labgrid coordinator, host:port (labgrid's default port is 20408).",
+        description="The labgrid coordinator, host:port (labgrid's default port is 20408)."
     )
-    place: str = Field(
-        pattern=r"^[\w.+-]{1,100}$", description="The labgrid place of the bench to acquire."
-    )
+    place: str = Field(description="The labgrid place of the bench to acquire.")
     env: Path | None = Field(
         None,
         description="labgrid environment file (relative to this file) whose target for the "
@@ -361,6 +358,21 @@ class LabgridControl(AtControl):
     boot_timeout: float = Field(
         60, gt=0, le=600, description="Seconds the module has to answer it after power-on."
     )
+
+    @field_validator("coordinator")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        match = re.fullmatch(r"([\w.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})", value)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise ValueError("expected host:port, e.g. coordinator.lab.example.net:20408")
+        return value
+
+    @field_validator("place")
+    @classmethod
+    def _place_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.+-]{1,100}", value):
+            raise ValueError("expected a labgrid place name (letters, digits, '.', '_', '+', '-')")
+        return value
 
 
 class ManualControl(_Model):
@@ -580,7 +592,7 @@ def parse_declaration(
         raise DeclarationError(source, problems) from None
 
 
-_UNION_TAGS = {"simulator", "shell", "serial", "manual"}
+_UNION_TAGS = {"simulator", "shell", "serial", "labgrid", "manual"}
 # Errors whose offending value is safe and useful to quote back ("…, got 'dtls'").
 _QUOTE_INPUT = {
     "literal_error",

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
 from conformance.controllers import labgrid as labgrid_controller
 from conformance.controllers import make_controller
 from conformance.controllers.labgrid import LabgridController
+from conformance.declaration import DeclarationError, parse_declaration
 from conformance.errors import ConfigurationError
 from conformance.verdicts import Inconclusive
 
@@ -221,21 +221,40 @@ def test_silent_coordinator_is_inconclusive_after_the_connect_timeout(
         controller.stop()
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [
-        ("coordinator", "lab-coordinator", "String should match pattern"),
-        ("place", "bench 1", "String should match pattern"),
-        ("power_cycle", ["trigger_session"], "Input should be 'reboot' or 'factory_reset'"),
-        ("power_off", 0, "greater than 0"),
-    ],
-)
-def test_control_section_is_checked(
-    make_declaration: Any, field: str, value: Any, message: str
+def test_control_section_problems_are_one_line_each_with_field_and_line(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    section = {"type": "labgrid", "coordinator": "lab:20408", "place": "bench-1", field: value}
-    with pytest.raises(ValidationError, match=message):
-        make_declaration(section)
+    folder = Path(__file__).resolve().parents[2] / "examples" / "lab"
+    monkeypatch.setenv("BENCH2_PSK_KEY", "0123456789abcdef")
+    text = (
+        (folder / "bench-2.yaml")
+        .read_text()
+        .replace("coordinator.lab.example.net:20408", "coordinator.lab.example.net:70000")
+        .replace("place: bench-2", "place: bench 2")
+        .replace("power_cycle: [reboot, factory_reset]", "power_cycle: [reboot, trigger_session]")
+        .replace("  power_cycle:", "  power_off: 0\n  power_cycle:")
+    )
+    with pytest.raises(DeclarationError) as info:
+        parse_declaration(text, "bench-2.yaml", folder)
+    lines = text.splitlines()
+    problems = {
+        field: (lines[line - 1].strip(), message) for field, line, message in info.value.problems
+    }
+    assert problems == {
+        "control.coordinator": (
+            "coordinator: coordinator.lab.example.net:70000",
+            "expected host:port, e.g. coordinator.lab.example.net:20408",
+        ),
+        "control.place": (
+            "place: bench 2",
+            "expected a labgrid place name (letters, digits, '.', '_', '+', '-')",
+        ),
+        "control.power_off": ("power_off: 0", "Input should be greater than 0"),
+        "control.power_cycle.1": (
+            "power_cycle: [reboot, trigger_session]",
+            "Input should be 'reboot' or 'factory_reset'; got 'trigger_session'",
+        ),
+    }
 
 
 def _user() -> str:
