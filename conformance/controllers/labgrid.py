@@ -126,8 +126,10 @@ class LabgridController(AtController):
                 f"labgrid place {name} is in use by {place.acquired}; the run needs the bench "
                 f"to itself (labgrid-client -p {name} release, once that run is over)"
             )
-        self._rpc(session.stub.AcquirePlace(pb.AcquirePlaceRequest(placename=name)), "acquire")
+        # Set first: an acquire whose answer is lost may still have taken the place, and the
+        # release names this run as the holder, so it never frees a place someone else holds.
         self._acquired = True
+        self._rpc(session.stub.AcquirePlace(pb.AcquirePlaceRequest(placename=name)), "acquire")
         self._record("note", f"{self.describe()} acquired as {place_owner(session)}")
         self._say(f"labgrid: acquired place {name}")
 
@@ -200,7 +202,9 @@ class LabgridController(AtController):
                     self._acquired = False
                     from labgrid.remote.generated import labgrid_coordinator_pb2 as pb
 
-                    request = pb.ReleasePlaceRequest(placename=self.control.place)
+                    request = pb.ReleasePlaceRequest(
+                        placename=self.control.place, fromuser=place_owner(session)
+                    )
                     self._rpc_on(session, session.stub.ReleasePlace(request), "release")
                     self._record("note", f"{self.describe()} released")
             finally:

@@ -154,6 +154,27 @@ def test_one_bench_per_process(labgrid_bench: Any, labgrid_modem: Any, labgrid_f
     assert third.trigger_session().dialogue[-1] == "< OK"
 
 
+def test_losing_the_race_for_a_place_leaves_it_to_the_winner(
+    labgrid_bench: Any, labgrid_modem: Any, labgrid_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab, _, _ = labgrid_bench
+    labgrid_modem()
+    real_rpc = LabgridController._rpc
+
+    def other_acquires_first(self: LabgridController, call: Any, what: str) -> None:
+        if what == "acquire":  # the place looked free; someone takes it just before us
+            lab.client("acquire", user="faster-lab-member")
+        real_rpc(self, call, what)
+
+    monkeypatch.setattr(LabgridController, "_rpc", other_acquires_first)
+    try:
+        with pytest.raises(Inconclusive, match="cannot acquire labgrid place bench-1"):
+            labgrid_for().start({})
+        assert lab.holder().endswith("/faster-lab-member")  # our clean-up did not free it
+    finally:
+        lab.client("release", user="faster-lab-member")
+
+
 def test_unknown_place_names_the_known_ones(labgrid_bench: Any, labgrid_for: Any) -> None:
     with pytest.raises(
         Inconclusive, match=r"control.place: no place bench-9 .*\(places: bench-1\)"
