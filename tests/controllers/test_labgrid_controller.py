@@ -209,34 +209,22 @@ def test_a_start_that_fails_after_acquiring_releases_the_place(
     assert lab.holder() == ""
 
 
-def test_unreachable_coordinator_is_inconclusive(make_declaration: Any, tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    dut = make_declaration(
-        {"type": "labgrid", "coordinator": f"127.0.0.1:{port}", "place": "bench-1"}
-    )
-    controller = make_controller(dut, tmp_path)
-    with pytest.raises(
-        Inconclusive, match=f"cannot reach the labgrid coordinator 127.0.0.1:{port}"
-    ):
-        controller.start({})
-    controller.stop()
-
-
-def test_silent_coordinator_is_inconclusive_after_the_connect_timeout(
-    make_declaration: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("listening", [False, True], ids=["refused", "silent"])
+def test_a_coordinator_out_of_reach_is_inconclusive(
+    make_declaration: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listening: bool
 ) -> None:
     monkeypatch.setattr(labgrid_controller, "CONNECT_TIMEOUT", 0.5)
     monkeypatch.setattr(labgrid_controller, "RPC_TIMEOUT", 0.5)
-    with socket.socket() as silent:  # accepts the connection, never speaks HTTP/2
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        address = f"127.0.0.1:{silent.getsockname()[1]}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        if listening:
+            sock.listen()  # accepts the connection, never speaks HTTP/2
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
         dut = make_declaration({"type": "labgrid", "coordinator": address, "place": "bench-1"})
         controller = make_controller(dut, tmp_path)
+        reason = "no answer" if listening else ""
         with pytest.raises(
-            Inconclusive, match=f"cannot reach the labgrid coordinator {address}: no answer"
+            Inconclusive, match=f"cannot reach the labgrid coordinator {address}: {reason}"
         ):
             controller.start({})
         controller.stop()

@@ -51,7 +51,8 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
          "Input should be a valid number, unable to parse string as a number; got 'soon'"),
     ],
     "bad-control-type.yaml": [
-        ("control.type", 19, "expected one of labgrid, manual, serial, shell, simulator; got 'ssh'"),
+        ("control.type", 19,
+         "expected one of labgrid, manual, serial, shell, simulator; got 'ssh'"),
     ],
     "bad-action-name.yaml": [
         ("control.commands.rebot", 21,
