@@ -247,7 +247,8 @@ def test_control_section_problems_are_one_line_each_with_field_and_line(
         parse_declaration(text, "bench-2.yaml", folder)
     lines = text.splitlines()
     problems = {
-        field: (lines[line - 1].strip(), message) for field, line, message in info.value.problems
+        field: (lines[line - 1].strip() if line else "", message)
+        for field, line, message in info.value.problems
     }
     assert problems == {
         "control.coordinator": (
