@@ -177,6 +177,9 @@ def pytest_command(
     pytest_args: list[str],
 ) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", str(catalog), "--dut", dut, "--reports", reports]
+    # labgrid's own pytest plugin (installed with it) would read LG_ENV and restyle the logs;
+    # the suite drives labgrid benches through its controller instead.
+    cmd += ["-p", "no:labgrid"]
     for fault in faults:
         cmd += ["--fault", fault]
     if run_name:

@@ -201,7 +201,7 @@ class Notification(_Model):
     """How the lab delivers an OMA-DM Package 0 (server-alerted session)."""
 
     channel: Literal["udp", "shell", "sms", "none"] = Field(
-        "udp", description="udp datagram, a shell command, WAP Push SMS (serial control), none."
+        "udp", description="udp datagram, a shell command, WAP Push SMS (serial, labgrid), none."
     )
     address: str | None = Field(None, description="host:port for udp.")
     command: str | None = Field(None, description="for shell: gets the bytes (hex) in $PKG0_HEX.")
@@ -308,15 +308,15 @@ class ShellControl(_Model):
     timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
 
-class SerialControl(_Model):
-    """AT commands through the module's serial port (pyserial)."""
+PowerAction = Literal["reboot", "factory_reset"]
+AT_COMMANDS = "Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
 
-    type: Literal["serial"] = Field(description="Selects this controller.")
-    port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
-    baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
-    commands: dict[Action, str] = Field(
-        description="Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
-    )
+
+class AtControl(_Model):
+    """What every controller speaking AT commands shares (serial, labgrid)."""
+
+    type: Literal["serial", "labgrid"] = Field(description="Selects this controller.")
+    commands: dict[Action, str] = Field(description=AT_COMMANDS)
     ok: str = Field("OK", description="Regular expression of a successful final response.")
     error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
     timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
@@ -324,12 +324,65 @@ class SerialControl(_Model):
     sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
 
     @model_validator(mode="after")
-    def _sms(self) -> SerialControl:
+    def _sms(self) -> AtControl:
         if self.sms_package0 and not self.sms_destination:
             raise ValueError("sms_destination: required with sms_package0: true (an MSISDN)")
         if self.sms_destination and not re.fullmatch(r"\+?\d{3,20}", self.sms_destination):
             raise ValueError("sms_destination: expected digits, optionally after '+'")
         return self
+
+
+class SerialControl(AtControl):
+    """AT commands through the module's serial port (pyserial)."""
+
+    type: Literal["serial"] = Field(description="Selects this controller.")
+    port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
+    baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
+
+
+class LabgridControl(AtControl):
+    """A bench of a labgrid lab: AT commands over its serial port, power through its switch."""
+
+    type: Literal["labgrid"] = Field(description="Selects this controller.")
+    coordinator: str = Field(
+        description="The labgrid coordinator, host:port (labgrid's default port is 20408)."
+    )
+    place: str = Field(description="The labgrid place of the bench to acquire.")
+    env: Path | None = Field(
+        None,
+        description="labgrid environment file (relative to this file) whose target for the "
+        "place names its drivers; without it the place's own power and serial resources.",
+    )
+    serial: str | None = Field(
+        None, description="Name of the place's serial port for AT commands, if it has several."
+    )
+    commands: dict[Action, str] = Field(default_factory=dict, description=AT_COMMANDS)
+    power_cycle: list[PowerAction] = Field(
+        ["reboot"],
+        description="Actions ending with a power cycle (after their AT commands, if any).",
+    )
+    power_off: float = Field(2, gt=0, le=300, description="Seconds the power stays off.")
+    ready_probe: str | None = Field(
+        "AT", description="Sent after a power cycle until the module answers (none: no wait)."
+    )
+    boot_timeout: float = Field(
+        60, gt=0, le=600, description="Seconds the module has to answer it after power-on."
+    )
+
+    @field_validator("coordinator")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        match = re.fullmatch(r"([\w.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})", value)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise ValueError("expected host:port, e.g. coordinator.lab.example.net:20408")
+        return value
+
+    @field_validator("place")
+    @classmethod
+    def _place_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.+-]{1,100}", value):
+            raise ValueError("expected a labgrid place name (letters, digits, '.', '_', '+', '-')")
+        return value
 
 
 class ManualControl(_Model):
@@ -340,7 +393,8 @@ class ManualControl(_Model):
 
 
 Control = Annotated[
-    SimulatorControl | ShellControl | SerialControl | ManualControl, Field(discriminator="type")
+    SimulatorControl | ShellControl | SerialControl | LabgridControl | ManualControl,
+    Field(discriminator="type"),
 ]
 
 
@@ -380,10 +434,10 @@ class Declaration(_Model):
         if self.protocol == "lwm2m" and self.lwm2m is None:
             raise ValueError("protocol: lwm2m needs an 'lwm2m:' section")
         if self.omadm is not None and self.omadm.notification.channel == "sms":
-            serial = self.control
-            if not isinstance(serial, SerialControl) or not serial.sms_package0:
+            modem = self.control
+            if not isinstance(modem, AtControl) or not modem.sms_package0:
                 raise ValueError(
-                    "omadm.notification.channel: sms needs control type serial with "
+                    "omadm.notification.channel: sms needs control type serial or labgrid with "
                     "sms_package0: true (the lab sends the SMS through the module's modem)"
                 )
         return self
@@ -502,6 +556,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fota = (data.get("features") or {}).get("fota_package")
     if isinstance(fota, dict):
         fix(fota, "image")
+    control = data.get("control")
+    if isinstance(control, dict) and control.get("type") == "labgrid":
+        fix(control, "env")
 
 
 def parse_declaration(
@@ -545,7 +602,7 @@ def parse_declaration(
         raise DeclarationError(source, problems) from None
 
 
-_UNION_TAGS = {"simulator", "shell", "serial", "manual"}
+_UNION_TAGS = {"simulator", "shell", "serial", "labgrid", "manual"}
 # Errors whose offending value is safe and useful to quote back ("…, got 'dtls'").
 _QUOTE_INPUT = {
     "literal_error",
@@ -560,8 +617,11 @@ _SECRET_NAMES = re.compile(r"secret|key|password", re.IGNORECASE)
 
 
 def _field_names() -> frozenset[str]:
-    """Every field name of the declaration's sections (all are direct subclasses of _Model)."""
-    return frozenset(name for model in _Model.__subclasses__() for name in model.model_fields)
+    """Every field name of the declaration's sections (the subclasses of _Model, at any depth)."""
+    models: list[type[_Model]] = [_Model]
+    for model in models:
+        models += model.__subclasses__()
+    return frozenset(name for model in models for name in model.model_fields)
 
 
 def _explain(err: Any) -> tuple[tuple[str | int, ...], str]:
