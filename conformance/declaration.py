@@ -607,9 +607,21 @@ def load_declaration(path: Path | str) -> Declaration:
     return parse_declaration(text, source=str(path), base=path.resolve().parent)
 
 
-def builtin_declaration(protocol: Literal["omadm", "lwm2m"]) -> Declaration:
-    """The embedded default: the reference device of ``protocol`` driven as a simulator."""
-    return load_declaration(BUILTIN_DIR / f"{protocol}-simulator.yaml")
+# The embedded defaults by name: the reference device of each protocol driven as a simulator,
+# and a host device without host identity reporting that supplies the CSV file instead.
+BUILTINS = {
+    "omadm": "omadm-simulator.yaml",
+    "lwm2m": "lwm2m-simulator.yaml",
+    "csv-host-device": "csv-host-device.yaml",
+}
+
+
+def builtin_declaration(name: str) -> Declaration:
+    """The embedded declaration ``name`` (a key of :data:`BUILTINS`)."""
+    if name not in BUILTINS:
+        raise DeclarationError(f"builtin:{name}", [("", None, "no such built-in declaration; "
+                                                     f"use one of {', '.join(BUILTINS)}")])
+    return load_declaration(BUILTIN_DIR / BUILTINS[name])
 
 
 def json_schema() -> dict[str, Any]:

@@ -133,6 +133,35 @@ def test_run_without_declaration_runs_both_builtins(
     }
 
 
+def test_run_without_declaration_judges_the_csv_host_device_too(
+    catalog: Path, tmp_path: Path
+) -> None:
+    """The third built-in: a host device without DHIR whose CSV file ships beside it."""
+    (catalog / "csv").mkdir()
+    (catalog / "csv" / "test_csv.py").write_text(
+        "import pytest\n"
+        "from conformance.hostcsv import check_file\n"
+        "from conformance.verdicts import NotApplicable\n"
+        "@pytest.mark.requirement('ATT-DMIG-1.5-CSV')\n"
+        "def test_csv(dut):\n"
+        "    if not dut.csv.files:\n"
+        "        raise NotApplicable('no CSV file')\n"
+        "    assert not check_file(dut.csv.files[0], dut.host)\n"
+    )
+    reports = tmp_path / "reports"
+    env = {**os.environ, cli.CATALOG_ENV: str(catalog)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), "-q"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    csv_run = next(reports.glob("*-reference-csv-host-device"))
+    data = json.loads((csv_run / "verdicts.json").read_text())
+    assert [(c["nodeid"].split("::")[-1], c["verdict"]) for c in data["cases"]] == [
+        ("test_csv", "PASS")
+    ]
+
+
 def test_run_exit_status_is_non_zero_on_fail(catalog: Path, tmp_path: Path) -> None:
     (catalog / "test_cases.py").write_text(
         CATALOG_CASES + "\n@pytest.mark.requirement('CDR-DVM-4532')\n"
