@@ -28,11 +28,12 @@ from conformance.errors import ProtocolError
 from conformance.fota.server import PackageServer
 from conformance.lab import Lab
 from conformance.omadm import ddf as ddfmod
+from conformance.omadm.account import DmAccounts
 from conformance.omadm.lab import DmSession, OmaDmLab
 from conformance.omadm.labauth import AuthOutcome
-from conformance.omadm.model import Alert, Command, Get, Item, Meta, Replace
+from conformance.omadm.model import Alert, Command, Get, Item, ItemCommand, Meta, Replace, SyncML
 from conformance.omadm.session import CommandResult
-from conformance.verdicts import DeviceTimeout, Inconclusive
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
 
 DEFAULT_FORMAT = "chr"  # SyncML: an item without Meta Format is chr
 OPTIONAL_OCCURRENCES = ("ZeroOrOne", "ZeroOrMore", "ZeroOrN")
@@ -69,6 +70,79 @@ def children_of(result: CommandResult) -> list[str]:
     if result.status != "200" or format_of(result) != "node":
         return []
     return [name for name in (result.data or "").split("/") if name]
+
+
+# --------------------------------------------------------------------------- rules of evidence
+#
+# A check is decided only by an authenticated, well-formed answer: the lab verified the
+# device's credentials and the device accepted the lab's, and the command got a Status.
+# Then 200 shows a node exists, 405 too (the command is refused on a node that is there),
+# 404 alone shows it absent; any other answer in such a session is the device's (a 401 on a
+# command of a session authenticated both ways is a refusal, not an authentication problem).
+
+EXISTS = ("200", "405")
+
+
+def decisive(result: CommandResult, uri: str, auth: AuthOutcome) -> CommandResult:
+    """``result`` if it may decide a check; INCONCLUSIVE when the lab cannot judge by it."""
+    if not auth.verified:
+        raise Inconclusive(f"{uri}: the lab could not authenticate the device, so its answer "
+                           f"({result.status or 'no Status'}) decides nothing")
+    if not auth.lab_accepted:
+        raise Inconclusive(f"{uri}: the device did not accept the lab's credentials "
+                           f"({', '.join(auth.server_statuses) or 'no Status'}), so its answer "
+                           f"({result.status or 'no Status'}) decides nothing")
+    if not result.status:
+        raise Inconclusive(f"{uri}: the device gave no Status")
+    return result
+
+
+def existence(result: CommandResult, uri: str, auth: AuthOutcome,
+              prop: CommandResult | None = None) -> bool:
+    """Whether an authenticated answer shows ``uri`` exists (False: 404); else a FAIL.
+
+    ``prop`` is the answer to ``uri?prop=Format``, asked when the Get was refused.
+    """
+    decisive(result, uri, auth)
+    if result.status in EXISTS or (prop is not None and prop.status == "200"):
+        return True
+    if result.status == "404":
+        return False
+    raise DeviceFault(f"Get {uri} answered {result.status} in a session authenticated both "
+                      "ways: the device does not show the node (200, or 405 for a node it "
+                      "keeps from the lab)")
+
+
+def reported(package1: SyncML, auth: AuthOutcome) -> dict[str, str]:
+    """Node -> value a package 1 reports (Replace/Add/Alert items by Source), if it counts.
+
+    Only an authenticated package counts: the lab refused the credentials of the others
+    (401/407), so what they carry is not the device's report to an AT&T server.
+    """
+    if not auth.verified:
+        return {}
+    out: dict[str, str] = {}
+    for cmd in package1.body:
+        if isinstance(cmd, ItemCommand | Alert):
+            for item in cmd.items:
+                uri = item.source or item.target
+                if uri and item.data is not None:
+                    out["./" + uri.removeprefix("./")] = item.text() or ""
+    return out
+
+
+def ddf_allows(doc: ddfmod.Ddf | None, uri: str, command: str) -> bool:
+    """Whether the DDF node ``uri`` is an instance of gives it ``command`` (False: no node)."""
+    if doc is None:
+        return False
+    parts = uri.split("/")
+    for node in doc.nodes():
+        want = node.path.split("/")
+        if len(want) == len(parts) and all(
+            w == p or w == ddfmod.DYNAMIC_SEGMENT for w, p in zip(want, parts, strict=True)
+        ):
+            return command in node.access
+    return False
 
 
 def show(result: CommandResult | None) -> str:
@@ -165,6 +239,7 @@ class DmDevice:
         self.packages: PackageServer = facade(lab.packages, "firmware package")
         self.controller = controller
         self.dut = dut
+        self.accounts: DmAccounts = self.omadm.accounts
         self.timeouts = dut.timeouts
         self.baseline = Baseline.declared(dut)
         self.first_auth: AuthOutcome | None = None  # the run's first session's authentication
