@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.controllers.base import Controller
 from conformance.declaration import Declaration
 from conformance.dut.common import Baseline, facade
+from conformance.dut.liveness import ProofOfLife, answered_or_fault
 from conformance.errors import ProtocolError
 from conformance.fota.server import PackageServer
 from conformance.lab import Lab
@@ -35,6 +37,7 @@ from conformance.omadm.model import Alert, Command, Get, Item, ItemCommand, Meta
 from conformance.omadm.session import CommandResult
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
 
+T = TypeVar("T")
 DEFAULT_FORMAT = "chr"  # SyncML: an item without Meta Format is chr
 OPTIONAL_OCCURRENCES = ("ZeroOrOne", "ZeroOrMore", "ZeroOrN")
 UNREADABLE = "unreadable"  # the ddf_path parameter when the DDF cannot be read
@@ -250,6 +253,7 @@ class DmDevice:
         self._ddf_problem: Inconclusive | None = None  # why the DDF reading could not be made
         self._walks: dict[str, dict[str, CommandResult]] = {}
         self._silent: list[str] = []  # consecutive triggers that brought no session
+        self.life = ProofOfLife()  # the device's last provable answer (see dut.liveness)
 
     # ------------------------------------------------------------------ sessions
 
@@ -291,6 +295,7 @@ class DmDevice:
         """Close the shared session: the device is free for another one."""
         shared, self._shared = self._shared, None
         close_quietly(shared)
+        self._note_life(shared)
 
     @contextmanager
     def fresh(self, *, authenticated: bool = True, **options: Any) -> Iterator[DmSession]:
@@ -299,6 +304,51 @@ class DmDevice:
             yield session
         finally:
             close_quietly(session)
+            self._note_life(session)
+
+    # ------------------------------------------------------------------ proof of life
+
+    def _note_life(self, session: DmSession | None) -> None:
+        """A session in which the device answered is proof it was alive at its last message."""
+        if session is None:
+            return
+        answers = [m for m in session.messages if m.direction == "device->lab"]
+        if not answers or session.ended == "device silent":
+            return
+        age = max(0.0, time.time() - answers[-1].time)
+        self.life.seen(f"the device answered message {len(answers)} of session "
+                       f"{session.session_id}", at=time.monotonic() - age)
+
+    def proof_of_life(self, session: DmSession | None = None) -> str | None:
+        """How the device was shown alive a moment before (None: the lab cannot show it)."""
+        self._note_life(session if session is not None else self._shared)
+        return self.life.within(self.timeouts.session)
+
+    def answered(self, what: str, attempt: Callable[[], T],
+                 session: DmSession | None = None) -> T:
+        """``attempt()`` under the proof-of-life rule (:func:`answered_or_fault`)."""
+        return answered_or_fault(what, attempt, self.proof_of_life(session))
+
+    def package0_session(self) -> tuple[int, DmSession]:
+        """Deliver a valid Package 0 and take the server-alerted session it brings.
+
+        The lab first proves the device alive and holding the lab's server nonce
+        (:meth:`settle_nonces`); silence after that is the device's (asked twice).
+        Returns the notification's session id the session answers (the last one sent when
+        it answers none) and the session.
+        """
+        self.settle_nonces()
+        sent: list[int] = []
+
+        def attempt() -> DmSession:
+            self.omadm.expect_session()
+            sent.append(self.omadm.notify())
+            return self.omadm.wait_session(alert="1200")
+
+        session = self.answered("a valid Package 0 (server-alerted session trigger)", attempt)
+        self.adopt(session)
+        sid = next((s for s in sent if sid_matches(session, s)), sent[-1])
+        return sid, session
 
     def settle_nonces(self) -> None:
         """End with the device provably holding the server nonce the lab holds (Package 0).
@@ -444,6 +494,14 @@ class DmDevice:
                     session.get("./DevInfo/DevId")
                 self._factory_auth = session.auth
         return self._factory_auth
+
+
+def sid_matches(session: DmSession, sid: int) -> bool:
+    """The SessionID is the notification's 16-bit id in hexadecimal (case, zeros free)."""
+    try:
+        return int(session.session_id.strip(), 16) == sid
+    except ValueError:
+        return False
 
 
 def leaf(values: dict[str, CommandResult], pattern: str) -> tuple[str, CommandResult] | None:
