@@ -389,11 +389,15 @@ class LabCredentials:
                 f"the device's Chal asks the lab for {raw or 'no type'}, which the lab cannot make"
             )
             return
-        if asked == self.kind:
+        self.prefer(asked, f"the device's Chal asks the lab for {raw}")
+
+    def prefer(self, kind: str, why: str) -> None:
+        """Make the lab's credentials of ``kind`` from now on (``why``: for the evidence)."""
+        if kind == self.kind:
             return
         self._outcome.notes.append(
-            f"the device's Chal asks the lab for {raw}; the lab answers with {asked} "
-            f"(the declaration says {self.kind} for the {self.account.role} account)"
+            f"{why}; the lab answers with {kind} (the declaration says {self.kind} for the "
+            f"{self.account.role} account)"
         )
-        self.kind = asked
+        self.kind = kind
         self.switched = True

@@ -241,6 +241,7 @@ class DmServer:
         self._decl = declaration
         self._dm = declaration.omadm
         self._accounts = accounts
+        self._asked: dict[str, str] = {}  # device -> the auth type its Chal asked of the lab
         self._transcript = transcript
         self._nonces = nonces
         self._on_session = on_session
@@ -483,6 +484,8 @@ class DmServer:
             outcome=outcome,
             wrong=options.wrong_server_credential,
         )
+        if hdr.source in self._asked:
+            creds.prefer(self._asked[hdr.source], "an earlier Chal of this device asked for it")
         live = LiveSession(
             key=(hdr.session_id, hdr.source),
             token=token,
@@ -552,6 +555,8 @@ class DmServer:
             problem = live.creds.on_status(status)
             if problem:
                 notes.append(problem)
+            if live.creds.switched:
+                self._asked[live.device] = live.creds.kind
         state.header_statuses.clear()
         notes.extend(state.problems[before:])
         live.messages.append(
