@@ -41,6 +41,7 @@ import pytest
 import yaml
 
 from conformance.declaration import ACTIONS, BUILTIN_DIR
+from conformance.evidence.redact import MASK_TEXT
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
@@ -277,3 +278,6 @@ def test_an_undeclared_secret_reaches_no_file(runs: dict[str, Run]) -> None:
              if not any(part.endswith("-state") for part in p.parts)
              and secret in p.read_bytes()]
     assert leaks == [], leaks
+    # Redaction by meaning masks values, not the words around them (a format, a case id).
+    masked = [c["nodeid"] for c in run.cases() if MASK_TEXT in c["nodeid"]]
+    assert masked == [], masked

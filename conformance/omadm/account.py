@@ -101,10 +101,13 @@ class DmAccounts:
 
 
 def is_secret_node(uri: str | None) -> bool:
-    """Whether ``uri`` names an AAuthSecret or AAuthData node (any account, declared or not)."""
-    if not uri:
+    """Whether ``uri`` names the value of an AAuthSecret or AAuthData node (any account).
+
+    A property query (``…/AAuthSecret?prop=Format``) names the node's format, not its value.
+    """
+    if not uri or "?" in uri:
         return False
-    return uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1] in SECRET_NODES
+    return uri.rstrip("/").rsplit("/", 1)[-1] in SECRET_NODES
 
 
 def secret_values(msg: SyncML) -> Iterator[str | bytes]:

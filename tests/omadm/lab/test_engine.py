@@ -462,3 +462,21 @@ def test_basic() -> None:
     assert outcome.attempts[0].detail == "basic credential has the wrong password"
     hdr.cred = Cred(auth.basic_credential("dev", "s3cret"), Meta(type="syncml:auth-basic"))
     assert check.check(hdr, b"", {}).code == "212"
+
+
+def test_secret_values_by_node_meaning() -> None:
+    """AAuthSecret/AAuthData values are secrets in any account; their properties are not."""
+    from conformance.omadm.account import secret_values
+
+    results = [
+        Results(cmd_id="1", items=[Item(source="./DMAcc/OEM9/AppAuth/X/AAuthSecret", data="s1")]),
+        Results(cmd_id="2", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthData", data=b"\x01n1")]),
+        Results(cmd_id="3", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthSecret?prop=Format",
+                                        data="chr")]),
+        Results(cmd_id="4", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthData", data="bnVsbA==")]),
+        Atomic(cmd_id="5", commands=[Replace(cmd_id="6", items=[
+            Item(target="./DMAcc/B/AppAuth/Z/AAuthSecret", data="s2")])]),
+        Results(cmd_id="7", items=[Item(source="./DevInfo/Man", data="ACME")]),
+    ]
+    msg = SyncML(SyncHdr("1", "1", "u", DEV), results, final=True)
+    assert list(secret_values(msg)) == ["s1", b"\x01n1", "s2"]
