@@ -116,16 +116,20 @@ def test_run_with_a_declaration_runs_its_protocol_only(catalog: Path, tmp_path: 
     assert (folder / "junit.xml").is_file() and (folder / "report.html").is_file()
 
 
-def test_run_without_declaration_runs_both_builtins(
-    catalog: Path, tmp_path: Path
-) -> None:
-    reports = tmp_path / "reports"
+def _run_without_declaration(catalog: Path, reports: Path) -> None:
     env = {**os.environ, cli.CATALOG_ENV: str(catalog)}
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), "-q"],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_run_without_declaration_runs_both_builtins(
+    catalog: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    _run_without_declaration(catalog, reports)
     folders = sorted(p.name for p in reports.iterdir() if p.name != "latest")
     assert len(folders) == 2
     assert {f.split("-", 1)[1] for f in folders} == {
@@ -149,12 +153,7 @@ def test_run_without_declaration_judges_the_csv_host_device_too(
         "    assert not check_file(dut.csv.files[0], dut.host)\n"
     )
     reports = tmp_path / "reports"
-    env = {**os.environ, cli.CATALOG_ENV: str(catalog)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), "-q"],
-        capture_output=True, text=True, timeout=120, env=env,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _run_without_declaration(catalog, reports)
     csv_run = next(reports.glob("*-reference-csv-host-device"))
     data = json.loads((csv_run / "verdicts.json").read_text())
     assert [(c["nodeid"].split("::")[-1], c["verdict"]) for c in data["cases"]] == [
