@@ -95,3 +95,18 @@ def test_proof_of_life_is_a_moment_old_at_most() -> None:
     assert life.within(10) is None
     life.seen("session 2 ended")
     assert (life.within(10) or "").startswith("session 2 ended")
+
+
+def test_ddf_allows_reads_the_access_of_the_node_an_instance_belongs_to() -> None:
+    from pathlib import Path
+
+    from conformance.dut.omadm import ddf_allows
+    from conformance.omadm import ddf as ddfmod
+
+    source = Path(__file__).resolve().parents[2] / "conformance" / "simulators" / "omadm_ddf.xml"
+    doc = ddfmod.parse(source.read_bytes())
+    assert ddf_allows(doc, "./DevInfo/Man", "Get")
+    # DMAcc 1.2: AAuthData has no Get, so a device returning its value contradicts its DDF.
+    assert not ddf_allows(doc, "./DMAcc/ATTProd/AppAuth/ClientSide/AAuthData", "Get")
+    assert ddf_allows(doc, "./DMAcc/ATTProd/AppAuth/ClientSide/AAuthData", "Replace")
+    assert not ddf_allows(doc, "./DMAcc/Nope/Nothing", "Get") and not ddf_allows(None, "./x", "Get")
