@@ -215,22 +215,91 @@ class Notification(_Model):
         return self
 
 
+AuthType = Literal["md5", "hmac", "basic", "none"]
+
+
+class DmAccountCredentials(_Model):
+    """One factory DM account as the device holds it: credentials and auth types, each way."""
+
+    client_auth: AuthType = Field(
+        "md5", description="AAuthType the client uses towards the lab (client AppAuth)."
+    )
+    client_name: str = Field(description="Client AAuthName (from AT&T's utility).")
+    client_secret: SecretStr = Field(description="Client AAuthSecret; use ${VAR}.")
+    server_auth: AuthType = Field(
+        "md5", description="AAuthType the client demands from the lab (server AppAuth)."
+    )
+    server_secret: SecretStr = Field(description="Server AAuthSecret; use ${VAR}.")
+
+
+class FactoryAccounts(_Model):
+    """The two factory DM accounts of guide §1.7, each with its own credentials."""
+
+    production: DmAccountCredentials = Field(
+        description="CDR-DVM-3954: the account whose Addr is iotprod.sl.attcompute.com."
+    )
+    development: DmAccountCredentials = Field(
+        description="CDR-DVM-3955: the account whose Addr is iotdev.sl.attcompute.com."
+    )
+
+
+_SINGLE_FORM = ("auth", "client_name", "client_secret", "server_secret")
+
+
 class OmaDm(_Model):
-    """The OMA-DM client and its factory DM account (CDR-DVM-012, 3954/3955)."""
+    """The OMA-DM client and its factory DM accounts (CDR-DVM-012, 3954/3955).
+
+    Either ``accounts`` (each account its own credentials and auth types) or the single form
+    ``auth``/``client_name``/``client_secret``/``server_secret``, applied to both accounts.
+    """
 
     dm_version: Literal["1.2", "1.3"] = Field("1.2", description="VerProto DM/1.2 or DM/1.3.")
     encoding: Literal["xml", "wbxml"] = Field("xml", description="What the client sends.")
     transport: Literal["http", "https"] = Field("http", description="How it reaches the lab.")
-    auth: Literal["md5", "hmac", "basic", "none"] = Field(
-        "md5", description="AAuthType of the account; basic/none fail CDR-DVM-3954."
+    auth: AuthType = Field(
+        "md5", description="Single form: AAuthType of both accounts, both ways; basic/none fail."
     )
-    client_name: str = Field(description="Client AAuthName (from AT&T's utility).")
-    client_secret: SecretStr = Field(description="Client AAuthSecret; use ${VAR}.")
+    client_name: str | None = Field(None, description="Single form: client AAuthName.")
+    client_secret: SecretStr | None = Field(
+        None, description="Single form: client AAuthSecret; use ${VAR}."
+    )
     server_id: str = Field("ATTLabA", description="ServerID / server AAuthName.")
-    server_secret: SecretStr = Field(description="Server AAuthSecret; use ${VAR}.")
+    server_secret: SecretStr | None = Field(
+        None, description="Single form: server AAuthSecret; use ${VAR}."
+    )
+    accounts: FactoryAccounts | None = Field(
+        None, description="Per-account form: production (3954) and development (3955)."
+    )
     ddf: Path | None = Field(None, description="The vendor's DDF (OMA DM DDF 1.2 XML).")
     max_msg_size: int = Field(16384, ge=256, description="The lab's MaxMsgSize.")
     notification: Notification = Field(Notification(), description="Package 0 delivery.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> OmaDm:
+        single = [name for name in _SINGLE_FORM if name in self.model_fields_set]
+        if self.accounts is not None:
+            if single:
+                raise ValueError(f"accounts: give either accounts or {', '.join(single)}, "
+                                 "not both")
+            return self
+        for name in ("client_name", "client_secret", "server_secret"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required (or give accounts: production/development)")
+        return self
+
+    def factory_accounts(self) -> FactoryAccounts:
+        """Both accounts, the single form given to each."""
+        if self.accounts is not None:
+            return self.accounts
+        assert self.client_name and self.client_secret and self.server_secret  # _one_form
+        one = DmAccountCredentials(
+            client_auth=self.auth,
+            client_name=self.client_name,
+            client_secret=self.client_secret,
+            server_auth=self.auth,
+            server_secret=self.server_secret,
+        )
+        return FactoryAccounts(production=one, development=one)
 
 
 class LwM2M(_Model):
@@ -677,9 +746,21 @@ def load_declaration(path: Path | str) -> Declaration:
     return parse_declaration(text, source=str(path), base=path.resolve().parent)
 
 
-def builtin_declaration(protocol: Literal["omadm", "lwm2m"]) -> Declaration:
-    """The embedded default: the reference device of ``protocol`` driven as a simulator."""
-    return load_declaration(BUILTIN_DIR / f"{protocol}-simulator.yaml")
+# The embedded defaults by name: the reference device of each protocol driven as a simulator,
+# and a host device without host identity reporting that supplies the CSV file instead.
+BUILTINS = {
+    "omadm": "omadm-simulator.yaml",
+    "lwm2m": "lwm2m-simulator.yaml",
+    "csv-host-device": "csv-host-device.yaml",
+}
+
+
+def builtin_declaration(name: str) -> Declaration:
+    """The embedded declaration ``name`` (a key of :data:`BUILTINS`)."""
+    if name not in BUILTINS:
+        raise DeclarationError(f"builtin:{name}", [("", None, "no such built-in declaration; "
+                                                     f"use one of {', '.join(BUILTINS)}")])
+    return load_declaration(BUILTIN_DIR / BUILTINS[name])
 
 
 def json_schema() -> dict[str, Any]:

@@ -23,7 +23,7 @@ def declaration_with(
     control: dict[str, Any], protocol: str = "omadm", **update: Any
 ) -> Declaration:
     """The built-in declaration of ``protocol`` with another control section (no source file)."""
-    base = builtin_declaration(protocol)  # type: ignore[arg-type]
+    base = builtin_declaration(protocol)
     parsed = TypeAdapter(Control).validate_python(control)
     return base.model_copy(update={"control": parsed, "source": None, **update})
 
