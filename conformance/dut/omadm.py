@@ -202,6 +202,11 @@ class DdfReading:
     probes: dict[str, CommandResult] = field(default_factory=dict)  # Replace refused? probe
     unresolved: str | None = None  # why the instances could not be listed
 
+    def targets(self) -> list[str]:
+        """Every URI the lab asked the device about for this node (Get, ?prop=Format, probe)."""
+        paths = [*self.instances, *self.probes]
+        return [*paths, *(f"{p}?prop=Format" for p in self.instances)]
+
 
 def require_authenticated(session: DmSession) -> DmSession:
     if not session.auth.verified:
@@ -252,6 +257,9 @@ class DmDevice:
         self._ddf_reading: dict[str, DdfReading] | None = None
         self._ddf_problem: Inconclusive | None = None  # why the DDF reading could not be made
         self._walks: dict[str, dict[str, CommandResult]] = {}
+        # target URI -> transcript seqs of the packages that asked about it: a case judging a
+        # reading made earlier (cached for the run) cites them, so its evidence is never empty
+        self._asked_in: dict[str, set[int]] = {}
         self._silent: list[str] = []  # consecutive triggers that brought no session
         self.life = ProofOfLife()  # the device's last provable answer (see dut.liveness)
 
@@ -384,7 +392,21 @@ class DmDevice:
     # ------------------------------------------------------------------ reading
 
     def send(self, commands: list[Command]) -> list[CommandResult]:
-        return self.shared().send(commands) if commands else []
+        if not commands:
+            return []
+        session = self.shared()
+        first = self.lab.transcript.mark() + 1
+        results = session.send(commands)
+        seqs = range(first, self.lab.transcript.mark() + 1)
+        for command in commands:
+            for item in getattr(command, "items", ()):
+                if item.target:
+                    self._asked_in.setdefault(item.target, set()).update(seqs)
+        return results
+
+    def exchanges(self, *targets: str) -> list[int]:
+        """Transcript seqs of the packages in which the lab asked about ``targets``."""
+        return sorted({seq for t in targets for seq in self._asked_in.get(t, ())})
 
     def read(self, uris: list[str]) -> dict[str, CommandResult]:
         """Get each of ``uris`` in the shared session (one package)."""
