@@ -550,6 +550,7 @@ class DmServer:
             if problem:
                 notes.append(problem)
         state.header_statuses.clear()
+        self._nonces.flush()  # this message's nonce changes are on disk before the lab answers
         notes.extend(state.problems[before:])
         live.messages.append(
             DmMessage("device->lab", msg, body, request.headers.get("Content-Type", ""))
