@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,9 @@ _FORMAT_NAMES = {
 }
 # After this many copies of one MID from one peer, stop recording each copy (one note says so).
 STORM_THRESHOLD = 20
+# Unparsable datagrams recorded per second, from all peers together (a flood comes from many
+# addresses); beyond it they are counted, still rejected, and one note a second gives the count.
+GARBAGE_PER_SECOND = 200
 
 
 def format_error(datagram: bytes) -> str | None:
@@ -199,6 +203,10 @@ class CoapTap:
         self._seen: collections.OrderedDict[tuple[str, int, str], int] = collections.OrderedDict()
         # (peer, token) -> future: the next response on that token is rejected with a RST
         self._reject: dict[tuple[str, bytes], asyncio.Future[Message]] = {}
+        self._garbage_second = 0  # the second (monotonic, whole) of the current window
+        self._garbage_recorded = 0  # unparsable datagrams recorded in that second
+        self._garbage_skipped = 0  # not recorded since the last note about them
+        self._garbage_peer = ""
 
     def reject_next(self, remote: Any, token: bytes, done: asyncio.Future[Message]) -> None:
         """Answer the next message on ``token`` from ``remote`` with a RST (Observe cancel)."""
@@ -373,9 +381,43 @@ class CoapTap:
             return str(exc)
         return None
 
+    def _garbage_recordable(self, peer: str) -> bool:
+        """Whether this unparsable datagram goes to the transcript (GARBAGE_PER_SECOND)."""
+        second = int(time.monotonic())
+        if second != self._garbage_second:
+            self._garbage_second, self._garbage_recorded = second, 0
+        if self._garbage_recorded < GARBAGE_PER_SECOND:
+            self._garbage_recorded += 1
+            return True
+        if not self._garbage_skipped:  # the count goes to the transcript within a second
+            asyncio.get_running_loop().call_later(1.0, self._note_garbage_skipped)
+        self._garbage_skipped += 1
+        self._garbage_peer = peer
+        return False
+
+    def _note_garbage_skipped(self) -> None:
+        skipped, self._garbage_skipped = self._garbage_skipped, 0
+        self.transcript.record(
+            PROTOCOL,
+            "note",
+            f"flood: {skipped} more unparsable datagrams rejected but not recorded "
+            f"(over {GARBAGE_PER_SECOND}/s; the last from {self._garbage_peer})",
+            peer=self._garbage_peer,
+            error=f"coap: flood of unparsable datagrams ({skipped} not recorded)",
+        )
+
     def _reject_unparsable(
         self, remote: Any, peer: str, device: str, datagram: bytes, exc: Exception
     ) -> None:
+        recorded = self._garbage_recordable(peer)
+        if recorded:
+            self._record_unparsable(peer, device, datagram, exc)
+        # A CON we cannot process at all is rejected with a RST carrying its MID (RFC 7252 §4.2).
+        if len(datagram) >= 4 and datagram[0] >> 6 == 1 and (datagram[0] >> 4) & 3 == int(CON):
+            mid = int.from_bytes(datagram[2:4], "big")
+            self._send_rst(remote, peer, device, mid, "unparsable CON rejected", record=recorded)
+
+    def _record_unparsable(self, peer: str, device: str, datagram: bytes, exc: Exception) -> None:
         self.transcript.record(
             PROTOCOL,
             "device->lab",
@@ -385,19 +427,20 @@ class CoapTap:
             raw=datagram,
             error=f"coap: not a valid CoAP message: {exc}",
         )
-        # A CON we cannot process at all is rejected with a RST carrying its MID (RFC 7252 §4.2).
-        if len(datagram) >= 4 and datagram[0] >> 6 == 1 and (datagram[0] >> 4) & 3 == int(CON):
-            mid = int.from_bytes(datagram[2:4], "big")
-            self._send_rst(remote, peer, device, mid, "unparsable CON rejected")
 
-    def _send_rst(self, remote: Any, peer: str, device: str, mid: int, why: str) -> None:
+    def _send_rst(
+        self, remote: Any, peer: str, device: str, mid: int, why: str, *, record: bool = True
+    ) -> None:
         rst = bytes([0x70, 0x00]) + mid.to_bytes(2, "big")
         try:
             remote.send(rst)
         except Exception as send_exc:
-            self.note(f"could not send RST: {send_exc}", peer_of(remote))
+            if record:
+                self.note(f"could not send RST: {send_exc}", peer_of(remote))
             return
-        self.transcript.record(
-            PROTOCOL, "lab->device", f"RST MID={mid} ({why})", device=device, peer=peer, raw=rst
-        )
+        if record:
+            self.transcript.record(
+                PROTOCOL, "lab->device", f"RST MID={mid} ({why})", device=device, peer=peer,
+                raw=rst,
+            )
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from aiocoap import Context
 from aiocoap.transports import simplesocketserver
+
+from conformance.lwm2m.tuning import size_receive_buffer
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
@@ -52,7 +55,9 @@ async def bind_exclusive(
     )
     self = await ready
     self._loop = loop
-    host, port = self._transport.get_extra_info("socket").getsockname()[:2]
+    sock = self._transport.get_extra_info("socket")
+    size_receive_buffer(sock)  # bursts wait in the buffer instead of being dropped
+    host, port = sock.getsockname()[:2]
     self.hostinfo_local = f"{host}:{port}"
     return self
 
@@ -120,6 +125,12 @@ class Endpoint:
     def bound(self) -> BoundPort:
         bound: BoundPort = self.interface.bound
         return bound
+
+    @property
+    def receive_buffer(self) -> int:
+        """SO_RCVBUF as the kernel granted it (bytes, as getsockopt reports them)."""
+        sock = self.interface._pool._transport.get_extra_info("socket")
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
     @property
     def uri(self) -> str:
