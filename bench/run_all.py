@@ -18,6 +18,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_omadm_lab.py", ["--n", "1,10,50,100,200"]),
     ("bench_omadm_lab.py", ["--n", "1,10,50,100,200", "--nonces", "memory"]),
     ("bench_omadm_lab.py", ["--n", "100", "--encoding", "wbxml"]),
+    ("bench_nonce_store.py", []),
     ("bench_lwm2m_lab.py", []),
     ("bench_lwm2m_flood.py", []),
     ("bench_time_to_verdict.py", []),
