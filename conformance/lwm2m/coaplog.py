@@ -224,7 +224,7 @@ class CoapTap:
 
     # -- TapHooks ------------------------------------------------------------------------------
 
-    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
         try:
             return self._incoming(remote, datagram, secure=secure)
         except Exception as exc:  # a tap bug must not cost the device its message
@@ -234,7 +234,7 @@ class CoapTap:
             )
             return True
 
-    def _incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+    def _incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
         peer = peer_text(remote)
         device, session = self.device_of(peer)
         try:
@@ -276,14 +276,14 @@ class CoapTap:
             if not reject.done():
                 reject.set_result(msg)
             return False
-        return True
+        return msg  # aiocoap takes the decoded message as it is
 
-    def outgoing(self, message: Message, *, secure: bool) -> None:
+    def outgoing(self, message: Message, *, secure: bool, raw: bytes | None = None) -> None:
         try:
             peer = peer_text(message.remote)
             device, session = self.device_of(peer)
             path = self._path_for(peer, message, outgoing=True)
-            raw = bytes(message.encode())
+            raw = bytes(message.encode()) if raw is None else bytes(raw)
             self._record(
                 "lab->device", message, summarize(message), peer, device, session, path, secure, raw
             )
