@@ -307,10 +307,11 @@ async def phase_paced(server: Server, rates: list[int], seconds: float, k: int,
     rows: list[list[object]] = []
     try:
         if server.name == "lab":
+            server.drain()
             _lat, lost, created = await register_all(devices, tag)
             if created != k:
                 rows.append([server.name, "register before the load", k, created, lost, "", "",
-                             "", ""])
+                             "", "", ""])
         for rate in rates:
             server.drain()
             drops0, cpu0 = server.kernel_drops(), server.cpu()
@@ -351,9 +352,10 @@ async def phase_flood(server: Server, garbage_rate: int, seconds: float,
     flooders = await open_devices(server, 16)
     rng = random.Random(15)
     try:
+        server.drain()
         _lat, _lost, created = await register_all(good, tag)
         if created != 1:
-            return [server.name, garbage_rate, "registration failed"]
+            return [server.name, "", "", "", "device not registered", "", "", "", ""]
         good[0].template = update_message(good[0].location)
         good[0].sent.clear()
         good[0].answers.clear()
