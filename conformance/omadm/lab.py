@@ -275,6 +275,7 @@ class OmaDmLab:
             return
         self._register_secrets()
         self.pki = LabPki(self._run_dir, [self._host])
+        self.nonces.reopen()
         server = DmServer(
             declaration=self.declaration,
             accounts=self.accounts,
@@ -302,6 +303,7 @@ class OmaDmLab:
         if self._server is not None:
             server, self._server = self._server, None
             self._loop.call(server.stop(), self.timeouts.request)
+        self.nonces.close()
 
     def _running(self) -> DmServer:
         if self._server is None:

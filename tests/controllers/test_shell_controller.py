@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import select
 import time
 from pathlib import Path
 from typing import Any
@@ -90,8 +92,22 @@ def test_timeout_is_inconclusive_and_kills_the_command_tree(
     # The output survived, so every holder of the pipes (the backgrounded sleep too) is gone.
     assert "started" in str(info.value)
     pid = int(pidfile.read_text())
+    # SIGKILL is delivered asynchronously: wait (bounded) for the child's exit itself, which
+    # a pidfd reports as readable, then check that it is gone or a zombie.
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already reaped
+    try:
+        assert select.select([pidfd], [], [], 10)[0], f"child {pid} still alive 10 s after kill"
+    finally:
+        os.close(pidfd)
     stat = Path(f"/proc/{pid}/stat")
-    assert not stat.exists() or stat.read_text().split(")")[1].split()[0] in ("Z", "X")
+    try:
+        state = stat.read_text().split(")")[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return  # reaped meanwhile
+    assert state in ("Z", "X"), f"child {pid} in state {state} after its exit"
 
 
 def test_action_without_command_is_inconclusive_with_the_reason(
