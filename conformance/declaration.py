@@ -38,6 +38,9 @@ Action = Literal[
     "set_host_values",  # the host writes new host identity values into the module
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+# The device's life cycle (shell control): run once per run around the catalog, and again where
+# a case needs a cold start.
+Lifecycle = Literal["start", "stop"]
 
 ContentFormatName = Literal[
     "text", "opaque", "tlv", "lwm2m-json", "senml-json", "senml-cbor", "link-format"
@@ -291,9 +294,10 @@ class ShellControl(_Model):
     """A shell command per action, run with bash -c."""
 
     type: Literal["shell"] = Field(description="Selects this controller.")
-    commands: dict[Action, str] = Field(
+    commands: dict[Action | Lifecycle, str] = Field(
         description="Action -> shell command; lab addresses and action parameters come as "
-        "environment variables (LAB_HOST, LAB_OMADM_URL, NEW_FW_VERSION …)."
+        "environment variables (LAB_HOST, LAB_OMADM_URL, NEW_FW_VERSION …). start/stop: the "
+        "device's life cycle (start runs it, output in device.log; stop ends it)."
     )
     timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
