@@ -38,6 +38,7 @@ def command_environment(
     lab_addresses: Mapping[str, str],
     action: str,
     params: Mapping[str, str | None],
+    run_dir: Path,
 ) -> dict[str, str]:
     """The environment of every command the declaration gives (actions, start/stop, Package 0)."""
     from conformance.controllers.base import action_variables  # base imports this module's peers
@@ -48,6 +49,7 @@ def command_environment(
     folder = declaration_dir(declaration)
     if folder is not None:
         env["DECLARATION_DIR"] = str(folder)
+    env["RUN_DIR"] = str(Path(run_dir).absolute())  # device.log and the device's own state
     return env
 
 

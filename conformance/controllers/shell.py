@@ -67,7 +67,9 @@ class ShellController(Controller):
         return declaration_dir(self.declaration)
 
     def environment(self, action: str, params: dict[str, str]) -> dict[str, str]:
-        return command_environment(self.declaration, self.lab_addresses, action, params)
+        return command_environment(
+            self.declaration, self.lab_addresses, action, params, self.run_dir
+        )
 
     # ------------------------------------------------------------------ life cycle
 

@@ -124,7 +124,7 @@ def shell_package0_channel(
     control = declaration.control
     return ShellChannel(
         declaration.omadm.notification.command,
-        command_environment(declaration, lab_addresses, "package0", {}),
+        command_environment(declaration, lab_addresses, "package0", {}, run_dir),
         control.timeout if isinstance(control, ShellControl) else 60,
         cwd=declaration_dir(declaration),
         log_path=run_dir / CONTROL_LOG,
