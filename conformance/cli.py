@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from conformance.declaration import DeclarationError, json_schema, load_declarat
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
 EXIT_USAGE = 2
+EXIT_LAB_PORTS = 2  # a fixed lab port is taken: the run does not start
 NO_TESTS = 5  # pytest's "no tests collected"
 
 
@@ -52,11 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         allow_abbrev=False,  # "--report…" style pytest options must reach pytest untouched
         help="run the certification catalog against a device (reports under --reports)",
-        description="Run the catalog with pytest. Without --dut it runs the built-in OMA-DM "
-        "and LwM2M reference devices one after the other, each in its own run folder. Other "
-        "arguments go to pytest (-k, -x, -v …). Exit status: non-zero on any FAIL or ERROR.",
+        description="Run the catalog with pytest, one child process per device, side by side. "
+        "Without --dut it runs the built-in OMA-DM and LwM2M reference devices. Each device has "
+        "its own lab, ports and run folder; a summary follows. Other arguments go to pytest "
+        "(-k, -x, -v …). Exit status: the worst of the runs' (a FAIL first).",
     )
-    run.add_argument("--dut", metavar="FILE", help="device declaration (or builtin:omadm|lwm2m)")
+    run.add_argument(
+        "--dut", metavar="FILE", action="append",
+        help="device declaration (or builtin:omadm|lwm2m); repeat it to run several devices "
+        "side by side, each with its own lab and run folder",
+    )
     run.add_argument("--reports", metavar="DIR", default="reports", help="default: ./reports")
     run.add_argument(
         "--fault", metavar="NAME", action="append", default=[],
@@ -173,35 +181,125 @@ def pytest_command(
     return cmd + pytest_args
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from conformance.evidence.runfolder import resolve_latest
+@dataclass
+class PlannedRun:
+    """One device of a ``conformance run``: its declaration, label and run folder."""
 
+    dut: str  # as given: a file or builtin:<protocol>
+    label: str  # prefixes its output lines when devices run side by side
+    folder: Path
+    code: int | None = None
+
+
+def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
+    """Each declaration loaded (a bad one fails here, in one message), checked for taken or
+    shared fixed ports, and given its own run folder name."""
+    from conformance.evidence.runfolder import folder_name, safe_name
+    from conformance.labports import clashing_ports, taken_ports
+
+    declarations = [_load_dut(dut) for dut in duts]
+    problems = clashing_ports(declarations)
+    for declaration in declarations:
+        problems += taken_ports(declaration)
+    if problems:
+        raise CliError("the lab cannot start: " + "; ".join(problems), EXIT_LAB_PORTS)
+    now = datetime.now(UTC)
+    planned: list[PlannedRun] = []
+    taken: set[str] = set()
+    for dut, declaration in zip(duts, declarations, strict=True):
+        label = dut.removeprefix("builtin:") if dut.startswith("builtin:") else (
+            declaration.device.name
+        )
+        if run_name:
+            base = safe_name(run_name if len(duts) == 1 else f"{run_name}-{label}")
+        else:
+            base = folder_name(declaration.device.name, now)
+        name, n = base, 1
+        while name in taken or (reports / name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        planned.append(PlannedRun(dut, label, reports / name))
+    return planned
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     catalog = find_catalog(args.catalog)
-    if args.dut and not args.dut.startswith("builtin:"):
-        load_declaration(args.dut)  # a bad declaration fails here, in one message
-    duts = [args.dut] if args.dut else [f"builtin:{p}" for p in PROTOCOLS]
-    codes: list[int] = []
-    for dut in duts:
-        run_name = args.run_name
-        if run_name and len(duts) > 1:
-            run_name = f"{run_name}-{dut.removeprefix('builtin:')}"
-        print(f"conformance run: {dut} (catalog {catalog})", flush=True)
-        cmd = pytest_command(catalog, dut, args.reports, args.fault, run_name, args.pytest_args)
-        code = subprocess.call(cmd)
-        codes.append(code)
-        folder = resolve_latest(Path(args.reports))
-        if code == NO_TESTS:
-            print(f"conformance run: {dut}: no case of the catalog applies", flush=True)
-        elif folder is not None:
-            print(f"conformance run: {dut}: exit status {code}, reports in {folder}", flush=True)
-    return overall_status(codes)
+    reports = Path(args.reports)
+    duts = args.dut or [f"builtin:{p}" for p in PROTOCOLS]
+    runs = plan_runs(duts, reports, args.run_name)
+    for run in runs:
+        print(f"conformance run: {run.dut} (catalog {catalog})", flush=True)
+    children = [
+        (run, subprocess.Popen(
+            pytest_command(catalog, run.dut, args.reports, args.fault, run.folder.name,
+                           args.pytest_args),
+            stdout=subprocess.PIPE if len(runs) > 1 else None,
+            stderr=subprocess.STDOUT if len(runs) > 1 else None,
+        ))
+        for run in runs
+    ]
+    # Side by side: each child's lines go out whole, prefixed with its device's label.
+    relays = [
+        threading.Thread(target=_relay, args=(proc, f"[{run.label}] "), daemon=True)
+        for run, proc in children if proc.stdout is not None
+    ]
+    for relay in relays:
+        relay.start()
+    for run, proc in children:
+        run.code = proc.wait()
+    for relay in relays:
+        relay.join()
+    for run in runs:
+        if run.code == NO_TESTS:
+            print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)
+        elif run.folder.is_dir():
+            print(f"conformance run: {run.dut}: exit status {run.code}, reports in {run.folder}",
+                  flush=True)
+    if len(runs) > 1:
+        print(summary_table(runs), flush=True)
+    return overall_status([run.code for run in runs if run.code is not None])
+
+
+def _relay(proc: subprocess.Popen[bytes], prefix: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(prefix + line.decode("utf-8", "replace"))
+        sys.stdout.flush()
+
+
+def summary_table(runs: list[PlannedRun]) -> str:
+    """One summary of the devices run side by side: verdict counts and exit status of each."""
+    from conformance.verdicts import Verdict
+
+    names = [v.value for v in Verdict]
+    width = max(len(run.label) for run in runs)
+    lines = ["conformance run: summary", f"  {'device':{width}}  " + " | ".join(names) + " | exit"]
+    for run in runs:
+        counts: dict[str, int] = {}
+        try:
+            data = json.loads((run.folder / "verdicts.json").read_text(encoding="utf-8"))
+            counts = {str(k): int(v) for k, v in data.get("counts", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            pass  # no verdicts: the run broke before its end; its exit status says so
+        cells = " | ".join(f"{counts.get(n, 0):>{len(n)}}" for n in names)
+        lines.append(f"  {run.label:{width}}  {cells} | {run.code}")
+    return "\n".join(lines)
+
+
+# Worst first: the exit status of several runs is the worst of theirs, FAIL first. Until the
+# per-run status is the acceptance verdict, pytest's codes stand in (1 is a FAIL or an ERROR);
+# the FAIL/ERROR/INCONCLUSIVE statuses take their places here, in that order.
+WORST_FIRST: tuple[int, ...] = (1, 3, 2, 4)
 
 
 def overall_status(codes: list[int]) -> int:
-    """Non-zero when any run had a FAIL/ERROR (or broke); "no tests" alone only if all had none."""
+    """The combined exit status: the worst of ``codes`` by WORST_FIRST (an unknown non-zero
+    status after those), 0 when all are 0 or "no tests", "no tests" only if all had none."""
     bad = [c for c in codes if c not in (0, NO_TESTS)]
     if bad:
-        return bad[0]
+        return min(bad, key=lambda c: WORST_FIRST.index(c) if c in WORST_FIRST else len(
+            WORST_FIRST))
     return NO_TESTS if codes and all(c == NO_TESTS for c in codes) else 0
 
 

@@ -388,20 +388,27 @@ class Declaration(_Model):
     def _consistent(self) -> None:
         """Claims that contradict each other; each check names the field to change."""
         package = self.features.fota_package
-        if self.features.fota and package is not None:
-            if package.new_version == self.device.firmware_version:
-                raise ValueError(
-                    f"features.fota_package.new_version: equals device.firmware_version "
-                    f"({package.new_version!r}); the version the device reports after the "
-                    "update must differ, or the check proves nothing"
-                )
+        if (
+            self.features.fota
+            and package is not None
+            and package.new_version == self.device.firmware_version
+        ):
+            raise ValueError(
+                f"features.fota_package.new_version: equals device.firmware_version "
+                f"({package.new_version!r}); the version the device reports after the "
+                "update must differ, or the check proves nothing"
+            )
         lwm2m = self.lwm2m
-        if self.protocol == "lwm2m" and lwm2m is not None and lwm2m.version == "1.0":
-            if "tlv" not in self.features.content_formats:
-                raise ValueError(
-                    "features.content_formats: an LwM2M 1.0 client must support TLV "
-                    "(TS 1.0 §6.4); add tlv"
-                )
+        if (
+            self.protocol == "lwm2m"
+            and lwm2m is not None
+            and lwm2m.version == "1.0"
+            and "tlv" not in self.features.content_formats
+        ):
+            raise ValueError(
+                "features.content_formats: an LwM2M 1.0 client must support TLV "
+                "(TS 1.0 §6.4); add tlv"
+            )
         notification = self.omadm.notification if self.omadm is not None else None
         if (
             notification is not None

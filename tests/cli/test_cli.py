@@ -245,7 +245,8 @@ def test_compare_hands_both_folders_to_the_evidence_comparison(
 
 @pytest.mark.parametrize(
     ("codes", "expected"),
-    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 0), ([5, 5], 5), ([2, 1], 2), ([4], 4)],
+    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 0), ([5, 5], 5), ([4], 4),
+     ([2, 1], 1), ([3, 2, 0], 3), ([0, 7, 4], 4), ([0, 7], 7), ([5, 7], 7)],
 )
 def test_overall_status(codes: list[int], expected: int) -> None:
     assert cli.overall_status(codes) == expected
