@@ -26,6 +26,6 @@ if [ ! -f "$stamp" ] || [ "$manifest" -nt "$stamp" ]; then
   cp "$manifest" "$dir/package.json"
   # --omit=optional: lwm2m-node-lib's MongoDB store is never used (the clients keep memory).
   (cd "$dir" && npm install --no-audit --no-fund --loglevel=error --omit=optional >/dev/null)
-  node -e "require('$PWD/$dir/node_modules/lwm2m-node-lib'); require('$PWD/$dir/node_modules/coap-node')"
+  node -e "require('$PWD/$dir/node_modules/lwm2m-node-lib/lib/lwm2m-client'); require('$PWD/$dir/node_modules/coap-node')"
   touch "$stamp"
 fi
