@@ -26,7 +26,7 @@ from conformance.declaration import DeclarationError, json_schema, load_declarat
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
 EXIT_USAGE = 2
-EXIT_LAB_PORTS = 2  # a fixed lab port is taken: the run does not start
+EXIT_LAB_PORTS = 11  # a fixed lab port is taken: the run does not start (plugin/gate.py ERROR)
 NO_TESTS = 5  # pytest's "no tests collected"
 
 
@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the catalog with pytest, one child process per device, side by side. "
         "Without --dut it runs the built-in OMA-DM and LwM2M reference devices. Each device has "
         "its own lab, ports and run folder; a summary follows. Other arguments go to pytest "
-        "(-k, -x, -v …). Exit status: the worst of the runs' (a FAIL first).",
+        "(-k, -x, -v …). Exit status: the acceptance verdict: 0 every applicable requirement "
+        "PASSes, 1 a FAIL, 10 INCONCLUSIVE (0 with --accept-inconclusive), 11 ERROR (the suite "
+        "broke); with several devices the worst of theirs, a FAIL first.",
     )
     run.add_argument(
         "--dut", metavar="FILE", action="append",
@@ -71,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a reference-device fault (repeatable; see `conformance faults`)",
     )
     run.add_argument("--run-name", metavar="NAME", help="run folder name instead of a timestamp")
+    run.add_argument(
+        "--order", metavar="ORDER", default="catalog",
+        help="case order: catalog (default), reverse, or random:SEED (pytest-randomly); "
+        "verdicts must not depend on it",
+    )
     run.add_argument(
         "--catalog", metavar="DIR",
         help=f"the testcases folder (default: ${CATALOG_ENV}, else the repository's testcases/)",
@@ -119,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("old", help="the older run folder")
     compare.add_argument("new", help="the newer run folder")
+    compare.add_argument(
+        "--accept-inconclusive", action="store_true",
+        help="a requirement that went from PASS to INCONCLUSIVE is not a regression",
+    )
 
     report = sub.add_parser(
         "report",
@@ -181,6 +192,12 @@ def pytest_command(
     return cmd + pytest_args
 
 
+def case_order_args(order: str) -> list[str]:
+    from conformance.plugin.order import order_args
+
+    return order_args(order)
+
+
 @dataclass
 class PlannedRun:
     """One device of a ``conformance run``: its declaration, label and run folder."""
@@ -225,6 +242,10 @@ def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[Plan
 
 def cmd_run(args: argparse.Namespace) -> int:
     catalog = find_catalog(args.catalog)
+    try:
+        order_args = case_order_args(args.order)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
     reports = Path(args.reports)
     duts = args.dut or [f"builtin:{p}" for p in PROTOCOLS]
     runs = plan_runs(duts, reports, args.run_name)
@@ -233,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     children = [
         (run, subprocess.Popen(
             pytest_command(catalog, run.dut, args.reports, args.fault, run.folder.name,
-                           args.pytest_args),
+                           [*order_args, *args.pytest_args]),
             stdout=subprocess.PIPE if len(runs) > 1 else None,
             stderr=subprocess.STDOUT if len(runs) > 1 else None,
         ))
@@ -287,20 +308,11 @@ def summary_table(runs: list[PlannedRun]) -> str:
     return "\n".join(lines)
 
 
-# Worst first: the exit status of several runs is the worst of theirs, FAIL first. Until the
-# per-run status is the acceptance verdict, pytest's codes stand in (1 is a FAIL or an ERROR);
-# the FAIL/ERROR/INCONCLUSIVE statuses take their places here, in that order.
-WORST_FIRST: tuple[int, ...] = (1, 3, 2, 4)
-
-
 def overall_status(codes: list[int]) -> int:
-    """The combined exit status: the worst of ``codes`` by WORST_FIRST (an unknown non-zero
-    status after those), 0 when all are 0 or "no tests", "no tests" only if all had none."""
-    bad = [c for c in codes if c not in (0, NO_TESTS)]
-    if bad:
-        return min(bad, key=lambda c: WORST_FIRST.index(c) if c in WORST_FIRST else len(
-            WORST_FIRST))
-    return NO_TESTS if codes and all(c == NO_TESTS for c in codes) else 0
+    """The runs' combined acceptance status (plugin/gate.py): the most severe, FAIL first."""
+    from conformance.plugin.gate import worst
+
+    return worst(codes)
 
 
 # --------------------------------------------------------------------------- lab
@@ -417,7 +429,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     module = _optional_module("conformance.evidence.compare")
     if module is None or not hasattr(module, "main_compare"):
         raise CliError("run comparison (conformance.evidence.compare) is not available")
-    return int(module.main_compare(Path(args.old), Path(args.new)))
+    return int(module.main_compare(
+        Path(args.old), Path(args.new), accept_inconclusive=args.accept_inconclusive
+    ))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -248,6 +248,12 @@ class LwM2M(_Model):
     psk_key: SecretStr | None = Field(None, description="PSK key in hex; use ${VAR}.")
     lifetime: int = Field(300, ge=1, description="Registration lifetime, seconds.")
     binding: str = Field("U", description="Binding mode (U, UQ, S …).")
+    short_server_id: int | None = Field(
+        None, ge=1, le=65534,
+        description="Short Server ID (/1/x/0) of the lab's DM server account: the one the "
+        "lab's bootstrap writes (default 1), or the one of the device's factory account when "
+        "the lab does not bootstrap it. The lab finds the Server instance by it; unset and "
+        "not bootstrapped, the registration's only /1 instance is taken.")
     object_ddfs: list[Path] = Field(default_factory=list, description="Vendor DDF XML files.")
 
     @model_validator(mode="after")
@@ -290,6 +296,10 @@ class SimulatorControl(_Model):
 
     type: Literal["simulator"] = Field(description="Selects this controller.")
     faults: list[str] = Field(default_factory=list, description="Faults injected by name.")
+    server_instance: int = Field(
+        0, ge=0, le=65534,
+        description="LwM2M reference device: the instance id of its factory Server object "
+        "instance (/1/x) when the lab does not bootstrap it (real clients use /1/0, /1/1 …).")
 
 
 class ShellControl(_Model):

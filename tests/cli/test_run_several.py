@@ -118,7 +118,7 @@ def test_taken_port_refuses_to_start_in_one_line(
     dut = declaration_with_port(tmp_path, "fixed-port", held_udp_port)
     reports = tmp_path / "reports"
     proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut", str(dut))
-    assert proc.returncode == 2
+    assert proc.returncode == 11  # ERROR: the suite could not judge the device
     assert proc.stderr == (
         f"conformance run: the lab cannot start: lab.lwm2m_port {held_udp_port} "
         "(udp on 127.0.0.1) is already in use\n"
@@ -134,7 +134,7 @@ def test_two_devices_on_one_fixed_port_are_refused(catalog: Path, tmp_path: Path
     second = declaration_with_port(tmp_path, "bench-b", free)
     proc = run_cli("run", "--catalog", str(catalog), "--reports", str(tmp_path / "r"),
                    "--dut", str(first), "--dut", str(second))
-    assert proc.returncode == 2
+    assert proc.returncode == 11  # ERROR: the suite could not judge the device
     assert f"lab.lwm2m_port {free} (udp) of bench-b is also a fixed port of bench-a" in (
         proc.stderr
     )
