@@ -76,20 +76,7 @@ def run_bounded(
     Waits for the shell itself, not for its output to close, so ``daemon &`` returns at once.
     On timeout the whole process group is killed.
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        log.write(f"=== {time.strftime('%H:%M:%S')} {header}: {command}\n".encode())
-        log.flush()
-        start = log.tell()
-        proc = subprocess.Popen(
-            ["bash", "-c", command],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-        )
+    proc, start = _spawn(command, env, cwd, log_path, header)
     try:
         status: int | None = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -102,6 +89,28 @@ def run_bounded(
         shown = "timeout (killed)" if status is None else str(status)
         log.write(f"=== exit status {shown}{' (left background processes)' if lingering else ''}\n")
     return Outcome(status, output, lingering, proc.pid)
+
+
+def _spawn(
+    command: str, env: Mapping[str, str], cwd: Path | None, log_path: Path, header: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``bash -c command`` in its own process group, output appended to ``log_path`` (never a
+    pipe); also the log's offset where the command's output begins."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        log.write(f"=== {time.strftime('%H:%M:%S')} {header}: {command}\n".encode())
+        log.flush()
+        offset = log.tell()  # before the child writes: it shares this file offset
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+        return proc, offset
 
 
 def _read_from(path: Path, offset: int) -> str:
@@ -152,19 +161,7 @@ class DeviceProcess:
         if self._proc is not None:
             raise RuntimeError("the device process is already started")
         self._ended = threading.Event()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"=== {time.strftime('%H:%M:%S')} start: {command}\n".encode())
-            log.flush()
-            self._proc = subprocess.Popen(
-                ["bash", "-c", command],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                env=dict(env),
-                cwd=cwd,
-                start_new_session=True,
-            )
+        self._proc, _ = _spawn(command, env, cwd, self.log_path, "start")
         proc = self._proc
         threading.Thread(
             target=self._watch, args=(proc, self._ended), name=f"device-{proc.pid}", daemon=True
