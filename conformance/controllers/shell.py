@@ -56,7 +56,7 @@ class ShellController(Controller):
         self._lingering: set[int] = set()  # process groups actions left running
 
     def capabilities(self) -> set[str]:
-        declared = {name for name in self.control.commands if name in ACTIONS}
+        declared: set[str] = {name for name in self.control.commands if name in ACTIONS}
         if "start" in self.control.commands:
             declared.add("reboot")  # a process restarts by a cold start
         return declared

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-def run_process_device(protocol: str, reports: Path, *pytest_args: str) -> dict:  # type: ignore[type-arg]
+def run_process_device(protocol: str, reports: Path, *pytest_args: str) -> dict[str, Any]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports),
@@ -30,12 +31,12 @@ def run_process_device(protocol: str, reports: Path, *pytest_args: str) -> dict:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     folder = (reports / "latest").resolve()
-    verdicts: dict = json.loads((folder / "verdicts.json").read_text())  # type: ignore[type-arg]
+    verdicts: dict[str, Any] = json.loads((folder / "verdicts.json").read_text())
     assert (folder / "device.log").is_file()
     return verdicts
 
 
-def judged(verdicts: dict) -> dict[str, int]:  # type: ignore[type-arg]
+def judged(verdicts: dict[str, Any]) -> dict[str, int]:
     counts = verdicts["counts"]
     return {k: counts[k] for k in ("FAIL", "ERROR", "INCONCLUSIVE")}
 

@@ -15,7 +15,7 @@ import pytest
 
 from conformance.controllers import make_controller
 from conformance.controllers.shell import ShellController
-from conformance.evidence.transcript import Transcript
+from conformance.evidence.transcript import Entry, Transcript
 from conformance.verdicts import Inconclusive
 
 LAB = {"LAB_HOST": "127.0.0.1", "LAB_OMADM_URL": "http://127.0.0.1:4711/dm"}
@@ -276,7 +276,11 @@ def test_device_that_dies_at_once_is_in_the_transcript(
 ) -> None:
     transcript = Transcript()
     ended = threading.Event()
-    transcript.subscribe(lambda e: "ended with exit status" in e.summary and ended.set())
+    def heard(entry: Entry) -> None:
+        if "ended with exit status" in entry.summary:
+            ended.set()
+
+    transcript.subscribe(heard)
     dut = make_declaration({"type": "shell", "commands": {"start": "./no-such-client"}})
     controller = make_controller(dut, tmp_path / "run", transcript=transcript)
     controller.start(LAB)
