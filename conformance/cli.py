@@ -25,6 +25,9 @@ from conformance.declaration import DeclarationError, json_schema, load_declarat
 
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
+# What `conformance run` judges without --dut: each built-in declaration, with the catalog
+# folder of its cases ("": all; the CSV host device supplies a file, it has no other case).
+BUILTIN_RUNS = {"omadm": "", "lwm2m": "", "csv-host-device": "csv"}
 EXIT_USAGE = 2
 EXIT_LAB_PORTS = 11  # a fixed lab port is taken: the run does not start (plugin/gate.py ERROR)
 NO_TESTS = 5  # pytest's "no tests collected"
@@ -185,6 +188,9 @@ def pytest_command(
     pytest_args: list[str],
 ) -> list[str]:
     cmd = [sys.executable, "-m", "pytest", str(catalog), "--dut", dut, "--reports", reports]
+    # labgrid's own pytest plugin (installed with it) would read LG_ENV and restyle the logs;
+    # the suite drives labgrid benches through its controller instead.
+    cmd += ["-p", "no:labgrid"]
     for fault in faults:
         cmd += ["--fault", fault]
     if run_name:
@@ -205,16 +211,22 @@ class PlannedRun:
     dut: str  # as given: a file or builtin:<protocol>
     label: str  # prefixes its output lines when devices run side by side
     folder: Path
+    cases: Path = Path()  # the catalog (or the part of it) this device runs
     code: int | None = None
 
 
 def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
     """Each declaration loaded (a bad one fails here, in one message), checked for taken or
     shared fixed ports, and given its own run folder name."""
+    from conformance.declaration import builtin_declaration
     from conformance.evidence.runfolder import folder_name, safe_name
     from conformance.labports import clashing_ports, taken_ports
 
-    declarations = [_load_dut(dut) for dut in duts]
+    declarations = [
+        builtin_declaration(dut.removeprefix("builtin:")) if dut.startswith("builtin:")
+        else load_declaration(dut)
+        for dut in duts
+    ]
     problems = clashing_ports(declarations)
     for declaration in declarations:
         problems += taken_ports(declaration)
@@ -247,13 +259,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     reports = Path(args.reports)
-    duts = args.dut or [f"builtin:{p}" for p in PROTOCOLS]
-    runs = plan_runs(duts, reports, args.run_name)
+    duts = args.dut or [f"builtin:{name}" for name in BUILTIN_RUNS]
+    runs = []
+    for run in plan_runs(duts, reports, args.run_name):
+        # A built-in may have its own part of the catalog (the CSV host device: csv/).
+        run.cases = catalog / BUILTIN_RUNS.get(run.dut.removeprefix("builtin:"), "")
+        if run.cases.is_dir():
+            runs.append(run)
+        else:
+            print(f"conformance run: {run.dut}: the catalog has no {run.cases.name}/ folder",
+                  flush=True)
     for run in runs:
         print(f"conformance run: {run.dut} (catalog {catalog})", flush=True)
     children = [
         (run, subprocess.Popen(
-            pytest_command(catalog, run.dut, args.reports, args.fault, run.folder.name,
+            pytest_command(run.cases, run.dut, args.reports, args.fault, run.folder.name,
                            [*order_args, *args.pytest_args]),
             stdout=subprocess.PIPE if len(runs) > 1 else None,
             stderr=subprocess.STDOUT if len(runs) > 1 else None,
@@ -326,7 +346,7 @@ def _load_dut(value: str | None, default: str = "omadm") -> Any:
         protocol = value.removeprefix("builtin:")
         if protocol not in PROTOCOLS:
             raise CliError(f"unknown built-in declaration {value!r}", EXIT_USAGE)
-        return builtin_declaration(protocol)  # type: ignore[arg-type]
+        return builtin_declaration(protocol)
     return load_declaration(value)
 
 

@@ -26,14 +26,15 @@ from typing import Any, TypeVar
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
-from conformance.omadm import auth, notification
+from conformance.omadm import notification
+from conformance.omadm.account import DmAccounts
 from conformance.omadm.delivery import (
     Package0Channel,
     UdpChannel,
     describe,
     shell_package0_channel,
 )
-from conformance.omadm.labauth import WRONG_SECRET_SUFFIX, AuthOutcome
+from conformance.omadm.labauth import AuthOutcome
 from conformance.omadm.model import (
     Add,
     Alert,
@@ -257,6 +258,7 @@ class OmaDmLab:
         self._loop = loop
         self.declaration = declaration
         self._dm = declaration.omadm
+        self.accounts = DmAccounts.of(declaration.omadm)  # the one holder of the DM secrets
         self.timeouts = declaration.timeouts
         self._transcript = transcript
         self._run_dir = Path(run_dir)
@@ -280,6 +282,7 @@ class OmaDmLab:
         self.pki = LabPki(self._run_dir, [self._host])
         server = DmServer(
             declaration=self.declaration,
+            accounts=self.accounts,
             transcript=self._transcript,
             nonces=self.nonces,
             on_session=self._announce,
@@ -297,18 +300,8 @@ class OmaDmLab:
 
     def _register_secrets(self) -> None:
         redactor = self._transcript.redactor
-        for secret in self.declaration.secrets():
+        for secret in (*self.declaration.secrets(), *self.accounts.redactions()):
             redactor.add(secret)
-        # A basic credential is base64 of "name:secret": the secret's own base64 does not
-        # cover it, so the whole credential is a secret too (also the lab's wrong one).
-        dm = self._dm
-        server = dm.server_secret.get_secret_value()
-        for name, secret in (
-            (dm.client_name, dm.client_secret.get_secret_value()),
-            (dm.server_id, server),
-            (dm.server_id, server + WRONG_SECRET_SUFFIX),
-        ):
-            redactor.add(auth.basic_credential(name, secret))
 
     def stop(self) -> None:
         if self._server is not None:
@@ -370,11 +363,10 @@ class OmaDmLab:
         n = self._dm.notification
         device = self._device_key()
         nonce = self.nonces.server(device)
-        secret = self._dm.server_secret.get_secret_value()
-        if wrong_digest:
-            secret += WRONG_SECRET_SUFFIX
+        account = self.accounts.primary  # both accounts name the lab's server: the first
         data = notification.build(
-            self._dm.server_id, secret, nonce, sid, version=n.version, ui_mode=n.ui_mode
+            account.server_id, account.lab_secret(wrong=wrong_digest), nonce, sid,
+            version=n.version, ui_mode=n.ui_mode,
         )
         label = describe(channel)
         self._transcript.record(
