@@ -330,8 +330,6 @@ def test_conformance_run_drives_the_bench_and_gives_it_back(
     (catalog / "test_bench.py").write_text(CATALOG_CASES)
     declaration = yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text())
     declaration["omadm"]["ddf"] = str((BUILTIN_DIR / declaration["omadm"]["ddf"]).resolve())
-    # Only the reference device announces its Package 0 address (udp without one is refused).
-    declaration["omadm"]["notification"] = {"channel": "none"}
     declaration["control"] = {
         "type": "labgrid",
         "coordinator": lab.coordinator,
