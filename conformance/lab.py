@@ -8,6 +8,7 @@ a lab of one protocol never imports the other's stack.
 
 from __future__ import annotations
 
+import errno
 import importlib
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from conformance.declaration import Declaration
 from conformance.evidence.redact import Redactor
 from conformance.evidence.transcript import Transcript
+from conformance.labports import PortInUse, taken_ports
 from conformance.runtime import LabLoop
 
 if TYPE_CHECKING:  # the facades' modules are imported lazily: a lab of one protocol never
@@ -85,11 +87,15 @@ class Lab:
                 setattr(self, attribute, part)
                 part.start()
                 self._started.append((attribute, part))
-        except BaseException:
+        except BaseException as exc:
             try:
                 self.stop()
             except LabStopError:
                 pass  # the start failure is the one worth reporting
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+                # One line naming the declared port, not the event loop's bind traceback.
+                taken = taken_ports(self.declaration)
+                raise PortInUse(taken or [f"a lab port is already in use: {exc}"]) from None
             raise
 
     def _make(self, module: str, cls: str) -> LabPart:

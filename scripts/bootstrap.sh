@@ -49,3 +49,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import conformance, aiocoap, DTLSSocket, lxml" # fail loudly if the install did not take
   touch "$stamp"
 fi
+
+# Independent LwM2M clients from npm for tests/interop (issue 12): Node.js from Debian when
+# missing, the pinned packages in .interop/ (git-ignored). Quiet once installed.
+bash scripts/install-interop-clients.sh

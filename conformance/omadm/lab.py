@@ -28,7 +28,12 @@ from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
 from conformance.omadm import notification
 from conformance.omadm.account import DmAccounts
-from conformance.omadm.delivery import Package0Channel, ShellChannel, UdpChannel, describe
+from conformance.omadm.delivery import (
+    Package0Channel,
+    UdpChannel,
+    describe,
+    shell_package0_channel,
+)
 from conformance.omadm.labauth import AuthOutcome
 from conformance.omadm.model import (
     Add,
@@ -347,7 +352,7 @@ class OmaDmLab:
         if n.channel == "udp" and n.address:
             return UdpChannel.parse(n.address)
         if n.channel == "shell" and n.command:
-            return ShellChannel(n.command, self.addresses())
+            return shell_package0_channel(self.declaration, self.addresses(), self._run_dir)
         raise Inconclusive(
             f"no Package 0 channel: declared {n.channel!r} without an address/command, "
             "and no controller set one"
