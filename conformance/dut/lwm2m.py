@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from conformance.controllers.base import Controller
@@ -118,6 +119,17 @@ class Lwm2mDevice:
             return self.lw.wait_registration(self.ep, newer_than=since)
         except DeviceTimeout:
             return None
+
+    def reset_to_factory(self) -> Registration | None:
+        """Factory reset through the controller, then :meth:`come_back`. The reset may return
+        only once the device is back, which may need the lab's bootstrap answer: the lab waits
+        for the device meanwhile. A controller that cannot reset: INCONCLUSIVE."""
+        since = time.time()
+        with ThreadPoolExecutor(1) as pool:
+            reset = pool.submit(self.controller.factory_reset)
+            back = self.come_back(since)
+            reset.result()
+        return back
 
     # -- waiting for the device to talk to the lab ----------------------------------------
 

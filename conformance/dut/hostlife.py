@@ -1,0 +1,59 @@
+"""The host identity through the device's life, as both protocols' cases check it (issue 20).
+
+Guide §2.2: the host writes its identity into the module at power-up, after a host software
+update and after a factory reset when the module does not keep it; CDR-DVM-4532 and object
+10241 (ATT-DMIG-3.2.2) require the module to report it at all times. What the device should
+report *now* is the declared host (``host.*``) with the host software version the catalog's
+own updates left (``baseline``); a host update by the lab writes :func:`updated` values and
+puts these back afterwards.
+"""
+
+from __future__ import annotations
+
+from conformance.controllers.base import Controller
+from conformance.declaration import Declaration
+from conformance.dut.common import Baseline
+from conformance.evidence.transcript import Transcript
+from conformance.verdicts import Inconclusive
+
+FIELDS = ("manufacturer", "model", "software_version", "unique_id")
+HOST_UPDATE_SUFFIX = "R2"  # what the lab's host update appends to each value
+
+
+def expected_host(dut: Declaration, baseline: Baseline) -> dict[str, str]:
+    host = dut.host
+    return {"manufacturer": host.manufacturer, "model": host.model,
+            "software_version": baseline.host_software_version, "unique_id": host.unique_id}
+
+
+def updated(values: dict[str, str]) -> dict[str, str]:
+    """New host values for a host update: every value changes (the unique ID stays
+    alphanumeric), so that each one is seen to follow the host."""
+    return {"manufacturer": f"{values['manufacturer']} {HOST_UPDATE_SUFFIX}",
+            "model": f"{values['model']}-{HOST_UPDATE_SUFFIX}",
+            "software_version": f"{values['software_version']}.{HOST_UPDATE_SUFFIX}",
+            "unique_id": f"{values['unique_id']}{HOST_UPDATE_SUFFIX}"}
+
+
+def mismatches(read: dict[str, object | None], expected: dict[str, str],
+               where: dict[str, str]) -> list[str]:
+    """"<path> is 'x', expected 'y'" for every value that differs (None: not readable)."""
+    return [f"{where.get(name, name)} is {read.get(name)!r}, expected {value!r}"
+            for name, value in expected.items() if read.get(name) != value]
+
+
+def write_host(controller: Controller, values: dict[str, str]) -> None:
+    controller.set_host_values(values["manufacturer"], values["model"],
+                               values["software_version"], values["unique_id"])
+
+
+def restore_host(controller: Controller, values: dict[str, str], transcript: Transcript,
+                 protocol: str) -> bool:
+    """The host writes ``values`` back (the end of a case); False when the controller cannot
+    (noted in the transcript: later cases then see what the device holds)."""
+    try:
+        write_host(controller, values)
+    except Inconclusive as exc:
+        transcript.note(protocol, f"the host values could not be written back: {exc}")
+        return False
+    return True
