@@ -26,6 +26,16 @@ def expected_host(dut: Declaration, baseline: Baseline) -> dict[str, str]:
             "software_version": baseline.host_software_version, "unique_id": host.unique_id}
 
 
+def expected_imeisv(dut: Declaration, firmware_version: str) -> str:
+    """The IMEISV the module should report running ``firmware_version``: the FOTA package's
+    declared ``new_imeisv`` with that package's version (PTCRB: the software change needs a
+    new SVN), else ``device.imeisv``."""
+    package = dut.features.fota_package
+    if package is not None and package.new_imeisv and firmware_version == package.new_version:
+        return package.new_imeisv
+    return dut.device.imeisv
+
+
 def updated(values: dict[str, str]) -> dict[str, str]:
     """New host values for a host update: every value changes (the unique ID stays
     alphanumeric), so that each one is seen to follow the host."""

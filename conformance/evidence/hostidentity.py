@@ -130,9 +130,10 @@ def section(log: HostIdentityLog, declaration: Declaration) -> dict[str, Any]:
             value, expected = reading.values[name], reading.expected.get(name)
             fields.append({"field": name, "read": value, "expected": expected,
                            "source": reading.sources.get(name, ""),
-                           "ok": value is not None and value == expected})
+                           # None: the case had no expectation for it (not judged)
+                           "ok": None if expected is None else value == expected})
         moments.append({"moment": reading.moment, "case": reading.case, "fields": fields,
-                        "ok": all(f["ok"] for f in fields)})
+                        "ok": all(f["ok"] is not False for f in fields)})
     csv_ok = None
     if row is not None:
         csv_ok = {f: row["values"].get(f) == declared[f] for f in CSV_COLUMNS}
@@ -175,9 +176,9 @@ def render_html(data: Mapping[str, Any] | None) -> str:
             read = found["read"]
             shown = "(not readable)" if read is None else repr(read)
             title = esc(f"{found['source']}: expected {found['expected']!r}")
-            cls = "ok" if found["ok"] else "mismatch"
+            cls = {True: "ok", False: "mismatch", None: "unjudged"}[found["ok"]]
             expected = esc(repr(found["expected"]))
-            extra = "" if found["ok"] else f"<br><small>expected {expected}</small>"
+            extra = "" if found["ok"] is not False else f"<br><small>expected {expected}</small>"
             cells.append(f"<td class='{cls}' title='{title}'>{esc(shown)}{extra}</td>")
         out.append(f"<tr>{''.join(cells)}</tr>")
     out.append("</table>")
