@@ -71,7 +71,6 @@ FAULTS: dict[str, Fault] = {
             "host-values-lost-on-factory-reset",
             _R4532,
             "After a factory reset the host nodes stay empty (the host's rewrite is lost).",
-            also=(_R1533,),
         ),
         Fault(
             "host-values-wiped-by-fota",

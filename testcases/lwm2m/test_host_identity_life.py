@@ -83,7 +83,8 @@ def record(evidence: CaseEvidence, moment: str, readings: dict[int, Values],
 def host(device: Lwm2mDevice, registered: Registration, evidence: CaseEvidence
          ) -> Iterator[dict[str, str]]:
     """The host values the device should report now, checked before the case (the start
-    reading) and written back by the host after it when the device then reports others."""
+    reading; when an earlier case left others, the host writes its own first) and written
+    back by the host after it when the device then reports others."""
     expected = hostlife.expected_host(device.dut, device.baseline)
     try:
         start = read_host(device)
@@ -91,6 +92,13 @@ def host(device: Lwm2mDevice, registered: Registration, evidence: CaseEvidence
         raise Inconclusive(f"before the case: {exc} (judged by the ATT-DMIG-3.2.2 object "
                            "cases)") from None
     record(evidence, "start", start, expected)
+    if wrong_values(start, expected):
+        # Left so by an earlier case: the host writes its values, as at power-up (guide §2.2).
+        hostlife.write_host(device.controller, expected)
+        try:
+            start = read_host(device)
+        except DeviceFault as exc:
+            raise Inconclusive(f"before the case, after the host wrote its values: {exc}") from None
     wrong = wrong_values(start, expected)
     if wrong:
         raise Inconclusive("before the case: " + "; ".join(wrong) + " (judged by the "
