@@ -10,11 +10,16 @@ puts these back afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from conformance.controllers.base import Controller
 from conformance.declaration import Declaration
 from conformance.dut.common import Baseline
 from conformance.evidence.transcript import Transcript
-from conformance.verdicts import Inconclusive
+from conformance.verdicts import DeviceFault, Inconclusive
+
+T = TypeVar("T")
 
 FIELDS = ("manufacturer", "model", "software_version", "unique_id")
 HOST_UPDATE_SUFFIX = "R2"  # what the lab's host update appends to each value
@@ -67,3 +72,28 @@ def restore_host(controller: Controller, values: dict[str, str], transcript: Tra
         transcript.note(protocol, f"the host values could not be written back: {exc}")
         return False
     return True
+
+
+def start_reading(read: Callable[[], T], problems: Callable[[T], list[str]],
+                  host_differs: Callable[[T], bool], host_writes: Callable[[], object],
+                  record: Callable[[T], None], judged_by: str) -> T:
+    """The values before a case acts: recorded, and what the device should report now.
+
+    When an earlier case left other host values, the host writes its own first, as at
+    power-up (guide §2.2). Values that cannot be read, or are still wrong, make the case
+    INCONCLUSIVE: ``judged_by`` judges them, this case judges what its action changes."""
+    def again() -> T:
+        try:
+            return read()
+        except DeviceFault as exc:
+            raise Inconclusive(f"before the case: {exc} (judged by {judged_by})") from None
+
+    start = again()
+    record(start)
+    if host_differs(start):
+        host_writes()
+        start = again()
+    wrong = problems(start)
+    if wrong:
+        raise Inconclusive("before the case: " + "; ".join(wrong) + f" (judged by {judged_by})")
+    return start

@@ -370,6 +370,18 @@ class Lwm2mDevice:
             raise DeviceFault(f"{path} is {value!r}, expected an integer")
         return value
 
+    def present_instances(self, object_id: int, name: str) -> list[int]:
+        """The instances of an object the device must have: absent (Discover refused) or
+        without instance is a DeviceFault."""
+        response = self.discover(f"/{object_id}")
+        if response.code != "2.05":
+            raise DeviceFault(f"/{object_id} {name} is absent: Discover /{object_id} answered "
+                              f"{response.code}, expected 2.05")
+        found = self.instances(object_id)
+        if not found:
+            raise DeviceFault(f"/{object_id} has no instance (Discover /{object_id} lists none)")
+        return found
+
     def instances(self, object_id: int) -> list[int]:
         """Instance ids of an object, by Discover (link-format needs no value codec)."""
         response = self.discover(f"/{object_id}")

@@ -51,14 +51,7 @@ def sources(iid: int) -> dict[str, str]:
 
 
 def instances(device: Lwm2mDevice) -> list[int]:
-    listed = device.discover(f"/{HOST}")
-    if listed.code != "2.05":
-        raise DeviceFault(f"/{HOST} HostDeviceInfo is gone: Discover /{HOST} answered "
-                          f"{listed.code}, expected 2.05")
-    found = device.instances(HOST)
-    if not found:
-        raise DeviceFault(f"/{HOST} has no instance (Discover /{HOST} lists none)")
-    return found
+    return device.present_instances(HOST, "HostDeviceInfo")
 
 
 def read_host(device: Lwm2mDevice) -> dict[int, Values]:
@@ -86,23 +79,12 @@ def host(device: Lwm2mDevice, registered: Registration, evidence: CaseEvidence
     reading; when an earlier case left others, the host writes its own first) and written
     back by the host after it when the device then reports others."""
     expected = hostlife.expected_host(device.dut, device.baseline)
-    try:
-        start = read_host(device)
-    except DeviceFault as exc:
-        raise Inconclusive(f"before the case: {exc} (judged by the ATT-DMIG-3.2.2 object "
-                           "cases)") from None
-    record(evidence, "start", start, expected)
-    if wrong_values(start, expected):
-        # Left so by an earlier case: the host writes its values, as at power-up (guide §2.2).
-        hostlife.write_host(device.controller, expected)
-        try:
-            start = read_host(device)
-        except DeviceFault as exc:
-            raise Inconclusive(f"before the case, after the host wrote its values: {exc}") from None
-    wrong = wrong_values(start, expected)
-    if wrong:
-        raise Inconclusive("before the case: " + "; ".join(wrong) + " (judged by the "
-                           "ATT-DMIG-3.2.2 read cases)")
+    hostlife.start_reading(
+        lambda: read_host(device), lambda values: wrong_values(values, expected),
+        lambda values: bool(wrong_values(values, expected)),
+        lambda: hostlife.write_host(device.controller, expected),
+        lambda values: record(evidence, "start", values, expected),
+        "the ATT-DMIG-3.2.2 object and read cases")
     yield expected
     try:
         device.ensure_registered()

@@ -117,23 +117,12 @@ def host(dm: DmDevice, evidence: CaseEvidence) -> Iterator[dict[str, str]]:
     earlier case left other host values, the host writes its own first); the host writes
     its values back after the case when the device then reports others."""
     expected = expected_now(dm)
-    try:
-        start = read_host(dm)
-    except DeviceFault as exc:
-        raise Inconclusive(f"before the case: {exc} (judged by the CDR-DVM-4532 node "
-                           "cases)") from None
-    record(evidence, "start", start, expected)
-    if hostlife.mismatches(start, host_part(expected), {}):
-        # Left so by an earlier case: the host writes its values, as at power-up (guide §2.2).
-        close_quietly(write_host(dm, host_part(expected)))
-        try:
-            start = read_host(dm)
-        except DeviceFault as exc:
-            raise Inconclusive(f"before the case, after the host wrote its values: {exc}") from None
-    wrong = hostlife.mismatches(start, expected, NODES)
-    if wrong:
-        raise Inconclusive("before the case: " + "; ".join(wrong) + " (judged by the "
-                           "CDR-DVM-4532 node cases)")
+    hostlife.start_reading(
+        lambda: read_host(dm), lambda values: hostlife.mismatches(values, expected, NODES),
+        lambda values: bool(hostlife.mismatches(values, host_part(expected), {})),
+        lambda: close_quietly(write_host(dm, host_part(expected))),
+        lambda values: record(evidence, "start", values, expected),
+        "the CDR-DVM-4532 node cases")
     yield host_part(expected)
     try:
         if not hostlife.mismatches(read_host(dm), host_part(expected), NODES):
