@@ -129,6 +129,21 @@ class HostDevice(_Model):
     )
 
 
+class HostIdentityLife(_Model):
+    """What the host identity values do through the module's life (guide §2.2, CDR-DVM-4532)."""
+
+    factory_reset: Literal["module-keeps", "host-rewrites"] = Field(
+        "module-keeps",
+        description="module-keeps: the module keeps the host values through a factory reset; "
+        "host-rewrites: it clears them and the host writes them again once it detects the reset.",
+    )
+    rewrite_within: float = Field(
+        30, gt=0, le=3600,
+        description="host-rewrites: seconds, from the module being back online after the "
+        "factory reset, within which the host has written the host values again.",
+    )
+
+
 class ExceptionClaim(_Model):
     """An applicability exception of guide §1.5; the requirement becomes NOT APPLICABLE."""
 
@@ -167,6 +182,19 @@ class FotaPackage(_Model):
     package_type: str = Field(
         "application/octet-stream", description="Content type the package server sends."
     )
+    new_imeisv: str | None = Field(
+        None,
+        description="The IMEISV the module reports once this package is installed, when PTCRB "
+        "rules make its software change a new software version number; none: device.imeisv "
+        "stays.",
+    )
+
+    @field_validator("new_imeisv")
+    @classmethod
+    def _new_imeisv(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d{2}", v):
+            raise ValueError("expected exactly 2 digits")
+        return v
 
 
 class Features(_Model):
@@ -486,6 +514,9 @@ class Declaration(_Model):
 
     device: Device = Field(description="The module or integrated device.")
     host: HostDevice = Field(description="Host device values as submitted to PTCRB.")
+    host_identity: HostIdentityLife = Field(
+        HostIdentityLife(), description="How the host values survive resets (guide §2.2)."
+    )
     protocol: Literal["omadm", "lwm2m"] = Field(description="The DM client the device carries.")
     omadm: OmaDm | None = Field(None, description="Needed when protocol is omadm.")
     lwm2m: LwM2M | None = Field(None, description="Needed when protocol is lwm2m.")

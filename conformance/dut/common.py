@@ -22,8 +22,12 @@ class Baseline:
     host_software_version: str
 
     @classmethod
-    def declared(cls, dut: Declaration) -> Baseline:
-        return cls(dut.device.firmware_version, dut.host.software_version)
+    def declared(cls, dut: Declaration, host_software_version: str | None = None) -> Baseline:
+        """The declared versions (the host software version kept when given: a factory reset
+        of the module does not change the host)."""
+        host = dut.host.software_version if host_software_version is None else (
+            host_software_version)
+        return cls(dut.device.firmware_version, host)
 
 
 def facade(part: T | None, protocol: str) -> T:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from conformance.controllers.base import Controller
@@ -118,6 +119,17 @@ class Lwm2mDevice:
             return self.lw.wait_registration(self.ep, newer_than=since)
         except DeviceTimeout:
             return None
+
+    def reset_to_factory(self) -> Registration | None:
+        """Factory reset through the controller, then :meth:`come_back`. The reset may return
+        only once the device is back, which may need the lab's bootstrap answer: the lab waits
+        for the device meanwhile. A controller that cannot reset: INCONCLUSIVE."""
+        since = time.time()
+        with ThreadPoolExecutor(1) as pool:
+            reset = pool.submit(self.controller.factory_reset)
+            back = self.come_back(since)
+            reset.result()
+        return back
 
     # -- waiting for the device to talk to the lab ----------------------------------------
 
@@ -357,6 +369,18 @@ class Lwm2mDevice:
         if not isinstance(value, int) or isinstance(value, bool):
             raise DeviceFault(f"{path} is {value!r}, expected an integer")
         return value
+
+    def present_instances(self, object_id: int, name: str) -> list[int]:
+        """The instances of an object the device must have: absent (Discover refused) or
+        without instance is a DeviceFault."""
+        response = self.discover(f"/{object_id}")
+        if response.code != "2.05":
+            raise DeviceFault(f"/{object_id} {name} is absent: Discover /{object_id} answered "
+                              f"{response.code}, expected 2.05")
+        found = self.instances(object_id)
+        if not found:
+            raise DeviceFault(f"/{object_id} has no instance (Discover /{object_id} lists none)")
+        return found
 
     def instances(self, object_id: int) -> list[int]:
         """Instance ids of an object, by Discover (link-format needs no value codec)."""

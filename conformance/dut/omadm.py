@@ -503,19 +503,28 @@ class DmDevice:
         bnVsbA==, and the device accepting the lab's digest over "null" its server AAuthData.
         """
         if self._factory_auth is None:
-            self.release()
-            self.controller.factory_reset()
-            self.baseline = Baseline.declared(self.dut)
-            if self.device_key is not None:
-                self.omadm.nonces.reset(self.device_key)
-            self._walks.clear()
-            self._ddf_reading, self._ddf_problem = None, None
-            with self.fresh(authenticated=False) as session:
-                if session.auth.verified:
-                    # One command, so that the device answers the lab's SyncHdr (and Cred).
-                    session.get("./DevInfo/DevId")
-                self._factory_auth = session.auth
+            self._factory_auth = self.reset_to_factory()
         return self._factory_auth
+
+    def reset_to_factory(self) -> AuthOutcome:
+        """Factory reset through the controller, the lab's nonces for the device forgotten
+        too, then the first session after it (its authentication is returned)."""
+        self.release()
+        self.controller.factory_reset()
+        self.baseline = Baseline.declared(self.dut, host_software_version=(
+            self.baseline.host_software_version))  # the host's identity is not a factory value
+        if self.device_key is not None:
+            self.omadm.nonces.reset(self.device_key)
+        self._walks.clear()
+        self._ddf_reading, self._ddf_problem = None, None
+        with self.fresh(authenticated=False) as session:
+            if session.auth.verified:
+                # One command, so that the device answers the lab's SyncHdr (and Cred).
+                session.get("./DevInfo/DevId")
+            auth = session.auth
+        if self._factory_auth is None:
+            self._factory_auth = auth
+        return auth
 
 
 def sid_matches(session: DmSession, sid: int) -> bool:

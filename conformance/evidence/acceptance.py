@@ -21,6 +21,7 @@ from typing import Any
 
 import conformance
 from conformance.declaration import Declaration
+from conformance.evidence import hostidentity
 from conformance.evidence.casefiles import EvidenceFile, Expectation
 from conformance.evidence.ladder import inline_svg
 from conformance.requirements import CATALOG, Requirement
@@ -274,5 +275,7 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
                 f"<td><pre>{esc(case['message'])}</pre>{_expectations(case)}{links}"
                 f"{_ladder(case, run_dir, n_case)}</td></tr>"
             )
-    out.append("</table></body></html>")
+    out.append("</table>")
+    out.append(hostidentity.render_html(report.get("host_identity")))  # issue 20's view
+    out.append("</body></html>")
     return "\n".join(out)

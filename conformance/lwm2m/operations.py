@@ -63,7 +63,10 @@ def decode_response(msg: Message, path: Path, registry: Any) -> Response:
         location="/".join(msg.opt.location_path) if msg.opt.location_path else None,
         observe=msg.opt.observe,
     )
-    if msg.code.is_successful() and msg.payload and fmt is not None:
+    # An empty text/plain payload of one resource is a value: the empty string (a module
+    # that lost its host values answers so).
+    empty_text = fmt == ContentFormat.TEXT and path.resource_id is not None
+    if msg.code.is_successful() and (msg.payload or empty_text) and fmt is not None:
         if fmt == ContentFormat.LINK_FORMAT:
             return response  # Discover: the caller parses links
         try:

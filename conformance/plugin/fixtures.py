@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pytest
 
 from conformance.declaration import Declaration
 from conformance.evidence.casefiles import Expectation
+from conformance.evidence.hostidentity import HostIdentityLog
 from conformance.evidence.runfolder import RunFolder
 from conformance.evidence.transcript import Entry, Transcript
 from conformance.plugin import progress
@@ -103,11 +104,14 @@ class CaseEvidence:
     values it compared (:meth:`expect`) and the step that failed (:meth:`highlight`)."""
 
     def __init__(
-        self, transcript: Transcript, start: int, state: CaseState | None = None
+        self, transcript: Transcript, start: int, state: CaseState | None = None,
+        host_log: HostIdentityLog | None = None, case: str = "",
     ) -> None:
         self.transcript = transcript
         self.start = start
         self.state = state or CaseState(requirement=None)
+        self.host_log = host_log
+        self.case = case
 
     def entries(self) -> list[Entry]:
         return self.transcript.since(self.start)
@@ -127,6 +131,15 @@ class CaseEvidence:
         )
         return matched
 
+    def host_reading(self, moment: str, values: Mapping[str, object | None],
+                     expected: Mapping[str, str], sources: Mapping[str, str]) -> None:
+        """The host values read at ``moment`` (conformance.evidence.hostidentity.MOMENTS), for
+        the acceptance report's host-identity view; each value also goes in :meth:`expect`."""
+        for name, value in values.items():
+            self.expect(f"{sources.get(name, name)} {moment}", expected.get(name), value)
+        if self.host_log is not None:
+            self.host_log.record(moment, self.case, values, expected, sources)
+
     def highlight(self, entry: Entry | int) -> None:
         """Mark a message (an Entry or its seq) as the failing step in the ladder diagram."""
         seq = entry if isinstance(entry, int) else entry.seq
@@ -145,7 +158,10 @@ def evidence(request: pytest.FixtureRequest, lab: Any) -> CaseEvidence:
     state = case_state(request.node)
     if state.transcript_start is None:
         state.transcript_start = lab.transcript.mark()
-    return CaseEvidence(lab.transcript, state.transcript_start, state)
+    run = get_run(request.config)
+    return CaseEvidence(lab.transcript, state.transcript_start, state,
+                        run.host_identity if run is not None else None,
+                        request.node.nodeid.split("::", 1)[-1])
 
 
 def wire_package0(lab: Any, ctl: Any, declaration: Declaration) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from conformance.declaration import Declaration
 from conformance.evidence.casefiles import EvidenceFile, Expectation
+from conformance.evidence.hostidentity import HostIdentityLog
 from conformance.evidence.redact import Redactor
 from conformance.evidence.runfolder import RunFolder, RunResults
 from conformance.plugin.options import BUILTIN_PREFIX, load_dut
@@ -40,6 +41,7 @@ class ConformanceRun:
     device_heard: bool = False  # any message from the device reached the lab in this run
     waits_unheard: int = 0  # cases INCONCLUSIVE on a device timeout before it was ever heard
     exit_status: int | None = None  # the acceptance gate's status (plugin/gate.py)
+    host_identity: HostIdentityLog = field(default_factory=HostIdentityLog)  # report view
     _declaration: Declaration | None = None
     _redactor: Redactor | None = None
 

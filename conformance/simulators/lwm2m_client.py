@@ -448,6 +448,9 @@ class Lwm2mDevice:
             self.state.firmware_version = info.version
             self.state.save(self.options.state_dir)
             self.store.set(Path(objs.DEVICE, 0, 3), info.version)
+        if "host-values-wiped-by-fota" in self.faults:
+            log.info("fault host-values-wiped-by-fota: the new firmware starts without them")
+            self._wipe_host()
         log.info("firmware installed: now %s", self.state.firmware_version)
 
     async def _after_firmware_update(self) -> None:
@@ -504,8 +507,33 @@ class Lwm2mDevice:
         await self.update_registration()
 
     async def set_host_values(self, params: dict[str, Any]) -> None:
+        """The host writes its identity (guide §2.2): new values are reported at once, and
+        the server is told in a registration Update (ATT-DMIG-4.4)."""
+        before = self.state.host_values()
         self._set_host(params, prefix="")
         self._set_host(params, prefix="host_")
+        self.state.save(self.options.state_dir)
+        if self.state.host_values() == before:
+            return
+        if "set-host-values-not-reported" in self.faults:
+            log.info("fault set-host-values-not-reported: not telling the server")
+            return
+        await self._wait_registered()
+        await self.update_registration()
+
+    def _wipe_host(self) -> dict[str, str]:
+        """The module loses the host values (a reset that clears them); returns what they were."""
+        kept = self.state.host_values()
+        self._set_host({name: "" for name in kept}, prefix="")
+        self.state.save(self.options.state_dir)
+        return kept
+
+    def _host_rewrites(self, values: dict[str, str]) -> None:
+        """The host, seeing the module back from a factory reset, writes its identity again."""
+        if "host-values-lost-on-factory-reset" in self.faults:
+            log.info("fault host-values-lost-on-factory-reset: the host's rewrite is lost")
+            return
+        self._set_host(values, prefix="")
         self.state.save(self.options.state_dir)
 
     def _set_host(self, params: dict[str, Any], *, prefix: str,
@@ -525,6 +553,9 @@ class Lwm2mDevice:
     async def reboot(self, _params: dict[str, Any] | None = None) -> None:
         """Reboot: observations and downloads are lost, then a fresh Register."""
         self._drop_volatile()
+        if "host-values-lost-on-reboot" in self.faults:
+            log.info("fault host-values-lost-on-reboot: the host values do not survive")
+            self._wipe_host()
         await self._reregister()
 
     async def factory_reset(self, _params: dict[str, Any] | None = None) -> None:
@@ -536,12 +567,19 @@ class Lwm2mDevice:
         self._time_offset = 0
         if self.site is not None:
             self.site.attributes.clear()
+        # The host identity: kept by the module, or cleared and written again by the host
+        # (declaration host_identity.factory_reset, guide §2.2).
+        clears = (self.declaration.host_identity.factory_reset == "host-rewrites"
+                  or "host-values-lost-on-factory-reset" in self.faults)
+        host = self._wipe_host() if clears else None
         if self.options.bootstrap:
             self.registered.clear()
             await self.request_bootstrap()
             self.registered.set()
         else:
             await self._reregister()
+        if host is not None:
+            self._host_rewrites(host)
 
     async def _deregister_for_reset(self) -> None:
         if "no-deregister-on-factory-reset" in self.faults:

@@ -43,6 +43,21 @@ _REGISTRY: tuple[Fault, ...] = (
         "object 10241 exists but is left out of the registration's object links",
     ),
     Fault(
+        "host-values-lost-on-reboot",
+        "ATT-DMIG-3.2.2",
+        "after a reboot /10241/x/5905-5908 are empty (the module does not keep them)",
+    ),
+    Fault(
+        "host-values-lost-on-factory-reset",
+        "ATT-DMIG-3.2.2",
+        "after a factory reset /10241/x/5905-5908 stay empty (the host's rewrite is lost)",
+    ),
+    Fault(
+        "host-values-wiped-by-fota",
+        "ATT-DMIG-3.2.2",
+        "a successful FOTA update leaves /10241/x/5905-5908 empty",
+    ),
+    Fault(
         "tlv-length-bug",
         "ATT-DMIG-3.2",
         "TLV responses carry a length field one larger than the value",
@@ -109,6 +124,11 @@ _REGISTRY: tuple[Fault, ...] = (
         "no-post-update-update",
         "ATT-DMIG-4.4",
         "after a sideload update the device does not update its registration",
+    ),
+    Fault(
+        "set-host-values-not-reported",
+        "ATT-DMIG-4.4",
+        "after the host writes new host values the device does not update its registration",
     ),
     Fault(
         "stale-host-values",

@@ -38,6 +38,12 @@ class DeviceState:
             host_unique_id=declaration.host.unique_id,
         )
 
+    def host_values(self) -> dict[str, str]:
+        """The host identity as the host writes it (set_host_values names)."""
+        return {"manufacturer": self.host_manufacturer, "model": self.host_model,
+                "software_version": self.host_software_version,
+                "unique_id": self.host_unique_id}
+
     @classmethod
     def load(cls, declaration: Declaration, state_dir: Path | None) -> DeviceState:
         state = cls.from_declaration(declaration)

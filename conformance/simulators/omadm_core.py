@@ -246,6 +246,10 @@ class ReferenceDevice:
     def firmware_updated(self, version: str) -> None:
         with self.lock:
             self.tree.set_value(f"{mo.DEVDETAIL}/FwV", version)
+            self._set_imeisv(version)
+            if "host-values-wiped-by-fota" in self.faults:
+                log.info("the new firmware starts without the host values (fault)")
+                self._wipe_host()
             self.persist()
 
     def fumo_finished(self, alert: PendingAlert) -> None:
@@ -304,6 +308,7 @@ class ReferenceDevice:
             host["software_version"] = None  # the module does not follow the host's update
         with self.lock:
             self.tree.set_value(f"{mo.DEVDETAIL}/FwV", str(params["firmware_version"]))
+            self._set_imeisv(str(params["firmware_version"]))
             if params.get("software_version") is not None:
                 self.tree.set_value(f"{mo.DEVDETAIL}/SwV", str(params["software_version"]))
             self._set_host({k: v for k, v in host.items() if v is not None})
@@ -322,6 +327,26 @@ class ReferenceDevice:
             if self.tree.exists(path):
                 self.tree.set_value(path, str(value))
 
+    def _host(self) -> dict[str, str]:
+        """The host values the module holds now (set_host_values names)."""
+        return {key: str(self.tree.value(path) or "") for key, path in mo.HOST_NODES.items()
+                if self.tree.exists(path)}
+
+    def _wipe_host(self) -> None:
+        """The module loses the host values (a reset that clears them)."""
+        self._set_host({key: "" for key in self._host()})
+
+    def _set_imeisv(self, firmware_version: str) -> None:
+        """The IMEISV follows the installed software as the declaration says: the FOTA
+        package's ``new_imeisv`` with that package's version, else the declared one."""
+        package = self.declaration.features.fota_package
+        imeisv = self.declaration.device.imeisv
+        if package is not None and package.new_imeisv and firmware_version == package.new_version:
+            imeisv = package.new_imeisv
+        path = f"{mo.DEVDETAIL}/Ext/IMEISV"
+        if self.tree.exists(path) and "wrong-imeisv-format" not in self.faults:
+            self.tree.set_value(path, imeisv)
+
     def _devdetail_replace(self) -> Replace:
         paths = [f"{mo.DEVDETAIL}/FwV", f"{mo.DEVDETAIL}/SwV", *mo.HOST_NODES.values()]
         items = [
@@ -332,17 +357,32 @@ class ReferenceDevice:
         return Replace(cmd_id="", items=items)
 
     def set_host_values(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The host writes its identity (guide §2.2): reported at once, and, when it changed,
+        in a session the device opens to tell the server (guide §4.4, CDR-DVM-1533)."""
         _check_params(params, HOST_PARAMS, required=HOST_PARAMS)
         with self.lock:
+            before = self._host()
             self._set_host(params)
             self.persist()
-        return {}
+            changed = self._host() != before
+            report = self._devdetail_replace()
+        if not changed:
+            return {}
+        if "set-host-values-not-reported" in self.faults:
+            log.info("new host values, no session to report them (fault)")
+            return {}
+        request = self.request_session(reason="host update", extra=[report])
+        return {"session_id": request.session_id}
 
     def reboot(self, params: dict[str, Any]) -> dict[str, Any]:
         _no_params("reboot", params)
         with self.lock:
             self.persist()
             self.tree = self._build_tree(self.store.load().values)
+            if "host-values-lost-on-reboot" in self.faults:
+                log.info("the host values do not survive the reboot (fault)")
+                self._wipe_host()
+                self.persist()
             state = self.fumo.state()
             if state in (mo.FumoState.DOWNLOAD_PROGRESSING, mo.FumoState.UPDATE_PROGRESSING):
                 self.tree.set_value(mo.FUMO_STATE, str(mo.FumoState.IDLE))
@@ -353,9 +393,20 @@ class ReferenceDevice:
     def factory_reset(self, params: dict[str, Any]) -> dict[str, Any]:
         _no_params("factory_reset", params)
         with self.lock:
+            host = self._host()
             self.store.clear()
             self.pending_alerts = []
             self.tree = self._build_tree(None)
+            # The host identity is the host's, not a factory value: the module keeps it, or
+            # clears it and the host writes it again once it sees the reset (guide §2.2;
+            # declaration host_identity.factory_reset).
+            lost = "host-values-lost-on-factory-reset" in self.faults
+            if lost or self.declaration.host_identity.factory_reset == "host-rewrites":
+                self._wipe_host()
+            if lost:
+                log.info("the host values are lost in the factory reset (fault)")
+            else:
+                self._set_host(host)  # kept, or written again by the host
             self.persist()
         log.info("factory reset: tree, nonces and firmware back to the declaration's values")
         return {}

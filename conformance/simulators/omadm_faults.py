@@ -62,6 +62,22 @@ FAULTS: dict[str, Fault] = {
             "./DevDetail/Ext/HostUniqueID has no Get access (405).",
             also=(_R440,),
         ),
+        Fault(
+            "host-values-lost-on-reboot",
+            _R4532,
+            "After a reboot the four ./DevDetail/Ext host nodes are empty.",
+        ),
+        Fault(
+            "host-values-lost-on-factory-reset",
+            _R4532,
+            "After a factory reset the host nodes stay empty (the host's rewrite is lost).",
+        ),
+        Fault(
+            "host-values-wiped-by-fota",
+            _R4532,
+            "A successful FUMO update leaves the host nodes empty.",
+            also=(_R1533,),
+        ),
         # CDR-DVM-012: OMA DM 1.2 protocol
         Fault(
             "wrong-devid",
@@ -158,6 +174,11 @@ FAULTS: dict[str, Fault] = {
             "no-post-update-session",
             _R1533,
             "After a sideload/OEM-server update the device opens no session by itself.",
+        ),
+        Fault(
+            "set-host-values-not-reported",
+            _R1533,
+            "After the host writes new host values the device opens no session to report them.",
         ),
         Fault(
             "stale-host-values",

@@ -31,30 +31,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path as FsPath
-from typing import Any
 
 import pytest
 
 from conformance.dut.lwm2m import Lwm2mDevice
-from conformance.fota.packages import corrupted, make_reference_image, truncated
-from conformance.lwm2m.lab import Observation, Registration
-from conformance.lwm2m.model import ContentFormat, Path
+from conformance.dut.lwm2m_fota import (
+    DOWNLOADED,
+    IDLE,
+    RESET_CASE,
+    RESULT,
+    RESULT_NAMES,
+    SUCCESS,
+    Delivery,
+    download,
+    follow,
+    install,
+    observe_firmware,
+    package_image,
+    restore_firmware,
+    stop,
+    walk_text,
+)
+from conformance.fota.packages import corrupted, truncated
+from conformance.lwm2m.lab import Registration
 from conformance.plugin.plugin import declaration_or_none
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
+from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
 
-STATE, RESULT = Path(5, 0, 3), Path(5, 0, 5)
-RESET_CASE = "ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle"
-IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
-RESULT_NAMES = {0: "Initial", 1: "Success", 2: "Not enough flash", 3: "Out of RAM",
-                4: "Connection lost", 5: "Integrity check failure", 6: "Unsupported package type",
-                7: "Invalid URI", 8: "Update failed", 9: "Unsupported protocol", 10: "Cancelled"}
 OVERSIZE = 16 * 1024 * 1024
 NOT_FIRMWARE = b"This is a text file, not a firmware package.\n" * 64
-# Formats for the /5/0 notifications, most robust first (JSON survives binary-codec bugs).
-REPORT_FORMATS = ("senml-json", "lwm2m-json", "tlv", "senml-cbor")
 
 
 def declared_protocols(config: pytest.Config) -> list[str]:
@@ -78,11 +84,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="module")
 def image(device: Lwm2mDevice) -> bytes:
-    package = device.dut.features.fota_package
-    assert package is not None, "features.fota needs fota_package (the declaration validates it)"
-    if package.image is not None:
-        return FsPath(package.image).read_bytes()
-    return make_reference_image(package.new_version)
+    return package_image(device)
 
 
 @pytest.fixture
@@ -105,123 +107,6 @@ def idle(device: Lwm2mDevice, reset_after: None) -> None:
     device.firmware_reset(judged_by=RESET_CASE)
 
 
-class Delivery:
-    """One package delivered to the device, and whether the lab has served all of it.
-
-    ``data`` None: a URI of the package server where no package is (Invalid URI)."""
-
-    def __init__(self, device: Lwm2mDevice, protocol: str, name: str,
-                 data: bytes | None) -> None:
-        self.device, self.protocol, self.name = device, protocol, name
-        self.pushed = protocol == "push"
-        self.data = data if data is not None else b""
-        lw, packages = device.lw, device.packages
-        if self.pushed:
-            self.uri = "(push to /5/0/0)"
-        elif protocol in ("coap", "coaps"):
-            if data is not None:
-                lw.publish_package(name, data)
-            self.uri = lw.package_uri(name, secure=protocol == "coaps")
-        else:
-            published = name if data is not None else "known-package"
-            urls = packages.publish(published, data if data is not None else b"\0")
-            self.uri = str(getattr(urls, protocol)).replace(published, name)
-
-    def start(self) -> None:
-        device = self.device
-        if self.pushed:
-            response = device.write("/5/0/0", self.data, fmt=ContentFormat.OPAQUE)
-            what = f"Write /5/0/0 ({len(self.data)} bytes, block-wise)"
-        else:
-            response = device.write("/5/0/1", self.uri, fmt=self.device.value_format())
-            what = f"Write /5/0/1 {self.uri}"
-        if response.code != "2.04":
-            raise DeviceFault(f"{what} answered {response.code}, expected 2.04")
-
-    def served(self) -> bool:
-        """The lab has answered the whole transfer (or the push was acknowledged)."""
-        if self.pushed:
-            return True
-        if self.protocol in ("coap", "coaps"):
-            return any(d.complete for d in self.device.lw.downloads(self.name))
-        return any(d.complete or d.status == 404 for d in self.device.packages.downloads(
-            self.name))
-
-
-def report_format(device: Lwm2mDevice) -> ContentFormat:
-    declared = device.dut.features.content_formats
-    return ContentFormat.by_name(next((f for f in REPORT_FORMATS if f in declared), "tlv"))
-
-
-def status_of(device: Lwm2mDevice, response: Any) -> tuple[int, int]:
-    content = device.decoded(response, "/5/0", response.content_format, own_format=False)
-    state, result = content.get(STATE), content.get(RESULT)
-    if not isinstance(state, int) or not isinstance(result, int):
-        raise DeviceFault(f"/5/0 carries State {state!r} and Update Result {result!r}, "
-                          "expected two integers")
-    return state, result
-
-
-def follow(device: Lwm2mDevice, observation: Observation, delivery: Delivery,
-           done: Callable[[int, int], bool]) -> list[tuple[int, int]]:
-    """(State, Update Result) as notified, until ``done``; FAIL when the device gets stuck."""
-    seen = [status_of(device, observation.initial)]
-    deadline = time.monotonic() + device.timeouts.fota
-    while not done(*seen[-1]):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise DeviceFault(f"/5/0 went {walk_text(seen)} and then nothing for the "
-                              f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
-        try:
-            response = observation.next(min(device.timeouts.request, remaining))
-        except DeviceTimeout:
-            if delivery.served():
-                raise DeviceFault(
-                    f"/5/0 went {walk_text(seen)} and stayed there {device.timeouts.request} s "
-                    f"after the lab had served the whole package ({delivery.uri})") from None
-            continue
-        seen.append(status_of(device, response))
-    return seen
-
-
-def walk_text(seen: list[tuple[int, int]]) -> str:
-    return " → ".join(f"State {s}/Result {r}" for s, r in seen)
-
-
-def observe_firmware(device: Lwm2mDevice) -> Observation:
-    observation = device.observe("/5/0", fmt=report_format(device))
-    if observation.initial.code != "2.05":
-        raise DeviceFault(f"Observe /5/0 answered {observation.initial.code}, expected 2.05")
-    return observation
-
-
-def stop(observation: Observation) -> None:
-    try:
-        observation.cancel("get")
-    except Inconclusive:
-        pass  # the device already dropped it (it rebooted): nothing left to cancel
-
-
-def download(device: Lwm2mDevice, protocol: str, name: str, data: bytes) -> None:
-    """Deliver ``data`` and follow /5/0 to State 2 (Downloaded), judging the walk."""
-    delivery = Delivery(device, protocol, name, data)
-    observation = observe_firmware(device)
-    try:
-        delivery.start()
-        seen = follow(device, observation, delivery,
-                      lambda state, result: state == DOWNLOADED or result != 0)
-    finally:
-        stop(observation)
-    states = [s for s, _ in seen]
-    state, result = seen[-1]
-    if result != 0:
-        raise DeviceFault(f"the download over {protocol} failed: /5/0 went {walk_text(seen)} "
-                          f"(Update Result {result} {RESULT_NAMES.get(result, '')})")
-    assert states == sorted(states) and set(states) <= {IDLE, DOWNLOADING, DOWNLOADED}, (
-        f"State went {walk_text(seen)}; expected 0 → 1 → 2")
-    assert state == DOWNLOADED
-
-
 # --------------------------------------------------------------------------- the cases
 
 
@@ -241,20 +126,11 @@ def test_download_reaches_downloaded(device: Lwm2mDevice, idle: None, image: byt
     download(device, protocol, f"image-{protocol}", image)
 
 
-@pytest.fixture
-def restore_firmware(device: Lwm2mDevice) -> Iterator[None]:
+@pytest.fixture(name="restore_firmware")
+def restore_firmware_after(device: Lwm2mDevice) -> Iterator[None]:
     """After a successful update: the declared firmware version back (controller sideload)."""
     yield
-    declared = device.dut.device.firmware_version
-    if device.lw.registration(device.ep) is None:
-        return  # the next case's `registered` reboots it; the version stays unknown
-    current = device.read_value("/3/0/3")
-    if current == declared:
-        return
-    try:
-        device.controller.sideload_update(declared)
-    except Inconclusive:
-        device.baseline.firmware_version = str(current)  # later cases expect what it runs
+    restore_firmware(device)
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-770")
@@ -263,22 +139,18 @@ def test_update_success(device: Lwm2mDevice, idle: None, image: bytes,
     """Download, Execute /5/0/2, re-registration, Update Result 1, /3/0/3 = new version."""
     package = device.dut.features.fota_package
     assert package is not None
-    protocol = device.dut.features.fota_protocols[0]
-    download(device, protocol, "image-update", image)
-    since = time.time()
-    executed = device.execute("/5/0/2")
-    assert executed.code == "2.04", f"Execute /5/0/2 Update answered {executed.code}"
-    if device.wait_report_since(since, device.timeouts.fota) is None:
+    installed = install(device, image)
+    if not installed.reported:
         raise DeviceFault(f"neither a Register nor an Update within {device.timeouts.fota} s "
                           "after Execute /5/0/2 (timeouts.fota)")
-    result = device.read_int(str(RESULT))
-    assert result == 1, (f"/5/0/5 Update Result is {result} {RESULT_NAMES.get(result, '')} "
-                         "after the update, expected 1 Success")
-    version = device.read_value("/3/0/3")
-    assert version == package.new_version, (
-        f"/3/0/3 Firmware Version is {version!r} after the update, expected "
+    result = installed.result
+    assert result == SUCCESS, (f"/5/0/5 Update Result is {result} "
+                               f"{RESULT_NAMES.get(result, '')} after the update, expected 1 "
+                               "Success")
+    assert installed.version == package.new_version, (
+        f"/3/0/3 Firmware Version is {installed.version!r} after the update, expected "
         f"{package.new_version!r} (declaration features.fota_package.new_version)")
-    state = device.read_int(str(STATE))
+    state = installed.state
     assert state == IDLE, f"/5/0/3 State is {state} after the update, expected 0"
 
 

@@ -26,7 +26,6 @@ from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.plugin.fixtures import CaseEvidence
-from conformance.verdicts import DeviceFault
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-3.2.2"),
               pytest.mark.applies(feature="host_identity_reporting")]
@@ -49,14 +48,7 @@ def declared(device: Lwm2mDevice, resource_id: int) -> str:
 
 
 def first_instance(device: Lwm2mDevice) -> int:
-    response = device.discover(f"/{HOST}")
-    if response.code != "2.05":
-        raise DeviceFault(f"/{HOST} HostDeviceInfo is absent: Discover /{HOST} answered "
-                          f"{response.code}, expected 2.05")
-    instances = device.instances(HOST)
-    if not instances:
-        raise DeviceFault(f"/{HOST} has no instance (Discover /{HOST} lists none)")
-    return instances[0]
+    return device.present_instances(HOST, "HostDeviceInfo")[0]
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-101")

@@ -31,6 +31,7 @@ from collections.abc import Callable
 import pytest
 
 from conformance.declaration import luhn_valid
+from conformance.dut import hostlife
 from conformance.dut.omadm import DmDevice, existence, format_of, show
 from conformance.omadm.session import CommandResult
 from conformance.verdicts import Inconclusive, NotApplicable
@@ -44,7 +45,8 @@ DECLARED: dict[str, Callable[[DmDevice], str]] = {
     "HostMod": lambda d: d.dut.host.model,
     "HostSwV": lambda d: d.baseline.host_software_version,
     "HostUniqueID": lambda d: d.dut.host.unique_id,
-    "IMEISV": lambda d: d.dut.device.imeisv,
+    # the IMEISV of the firmware it runs (fota_package.new_imeisv after that package)
+    "IMEISV": lambda d: hostlife.expected_imeisv(d.dut, d.baseline.firmware_version),
 }
 RULES = {"IMEISV": (r"\d{2}", "exactly two digits"),
          "HostUniqueID": (r"[A-Za-z0-9]+", "alphanumeric")}

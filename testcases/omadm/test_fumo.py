@@ -33,45 +33,23 @@ Interpretation:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 import pytest
 
 from conformance.declaration import Declaration
-from conformance.dut.omadm import (
-    DmDevice,
-    children_of,
-    close_quietly,
-    load_ddf,
-    require_authenticated,
-    show,
-)
+from conformance.dut.omadm import DmDevice
+from conformance.dut.omadm_fumo import FWV, package_image, update
 from conformance.fota import packages
-from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Alert
 from conformance.plugin.plugin import declaration_or_none
-from conformance.plugin.progress import waiting
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
+from conformance.verdicts import Inconclusive
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.2"), pytest.mark.applies(feature="fota")]
 
 ALERT_TYPE = "org.openmobilealliance.dm.firmwareupdate.downloadandupdate"
-FUMO_URN = "urn:oma:mo:oma-fumo:1.0"
-BUSY = {"30", "60"}
 SUCCESS_STATES = {"100", "90", "10"}
 FAILURE_STATES = {"20", "70", "80", "10"}
-FWV = "./DevDetail/FwV"
 BROKEN = ("corrupted", "truncated", "unreachable")
-
-
-@dataclass
-class Outcome:
-    exec_status: str
-    alert: Alert
-    result: str  # the Generic Alert's result code (its item data)
-    fwv_before: str | None
-    fwv: str | None
-    state: str | None
 
 
 def _schemes(dut: Declaration | None) -> list[str]:
@@ -86,78 +64,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("scheme", _schemes(declaration_or_none(metafunc.config)))
 
 
-def _fumo_root(dm: DmDevice, session: DmSession) -> str:
-    doc = load_ddf(dm.dut)[0]
-    node = next((n for n in doc.nodes() if n.ddf_name == FUMO_URN), None) if doc else None
-    if node is not None and not node.dynamic:
-        return node.path
-    parent = node.path.rsplit("/", 1)[0] if node is not None else "./FUMO"
-    listing = session.get(parent)
-    names = children_of(listing)
-    if not names:
-        raise DeviceFault(f"no FUMO node on the device: Get {parent} answered {show(listing)}")
-    return f"{parent}/{names[0]}"
-
-
-def _image(dm: DmDevice, version: str) -> bytes:
-    package = dm.dut.features.fota_package
-    if package is None:
-        raise Inconclusive("features.fota_package is missing from the declaration")
-    if package.image is not None:
-        return package.image.read_bytes()
-    return packages.make_reference_image(version)
-
-
-def _update(dm: DmDevice, url: str) -> Outcome:
-    """Replace PkgURL, Exec DownloadAndUpdate, wait for the Generic Alert; read FwV/State."""
-    correlator = secrets.token_hex(6)
-    with dm.fresh() as session:
-        root = _fumo_root(dm, session)
-        state, fwv_before = session.get(f"{root}/State"), session.get(FWV)
-        if state.data in BUSY:
-            raise Inconclusive(f"{root}/State is {state.data}: an update is in progress")
-        written = session.replace(f"{root}/DownloadAndUpdate/PkgURL", url)
-        assert written.status == "200", (
-            f"Replace {root}/DownloadAndUpdate/PkgURL answered {show(written)}")
-        executed = session.exec(f"{root}/DownloadAndUpdate", correlator=correlator)
-        assert executed.status in ("200", "202"), (
-            f"Exec {root}/DownloadAndUpdate answered {show(executed)}, expected 202")
-        window = dm.timeouts.fota
-        with waiting("waiting for the FUMO Generic Alert 1226", window):
-            try:
-                session.wait_alert("1226", timeout=window)
-            except DeviceTimeout:  # reporting the result is the requirement
-                silence = (f"no Generic Alert 1226 within the {window:g} s FOTA window after "
-                           f"Exec {root}/DownloadAndUpdate")
-                late = dm.alive_after_silence(silence)
-                raise DeviceFault(silence + (
-                    " (it came only in a later lab-triggered session)" if late
-                    else " (a triggered session works and carries none)")) from None
-    later = session.alert_session
-    assert later is not None
-    dm.adopt(later)
-    try:
-        ours = [a for a in later.alerts("1226") if a.correlator == correlator]
-        if not ours:
-            seen = ", ".join(repr(a.correlator) for a in later.alerts("1226"))
-            raise DeviceFault(f"Generic Alert 1226 carries Correlator {seen}, the Exec's was "
-                              f"{correlator!r}")
-        alert = ours[0]
-        require_authenticated(later)  # to read FwV and State in it
-        fwv, state_after = later.get(FWV), later.get(f"{root}/State")
-    finally:
-        close_quietly(later)
-    item = alert.items[0] if alert.items else None
-    return Outcome(
-        executed.status,
-        alert,
-        (item.text() or "").strip() if item else "",
-        fwv_before.data if fwv_before.status == "200" else None,
-        fwv.data if fwv.status == "200" else None,
-        state_after.data if state_after.status == "200" else None,
-    )
-
-
 def _alert_type(alert: Alert) -> str | None:
     item = alert.items[0] if alert.items else None
     return item.meta.type if item is not None and item.meta is not None else None
@@ -169,10 +75,10 @@ def test_fumo_update(dm: DmDevice, scheme: str) -> None:
     assert package is not None
     first = _schemes(dm.dut)[0] == scheme
     version = package.new_version if first or package.image else f"{package.new_version}-{scheme}"
-    image = _image(dm, version)
+    image = package_image(dm, version)
     name = f"fumo-{scheme}-{secrets.token_hex(3)}.bin"
     urls = dm.packages.publish(name, image)
-    outcome = _update(dm, getattr(urls, scheme))
+    outcome = update(dm, getattr(urls, scheme))
     if scheme == "https" and outcome.result == "406" and not dm.packages.downloads(name):
         raise Inconclusive(
             "the device could not authenticate the lab's HTTPS package server (FUMO result "
@@ -199,11 +105,11 @@ def test_fumo_failure_reported(dm: DmDevice, broken: str) -> None:
     if broken == "unreachable":
         url = dm.packages.unreachable_url()
     else:
-        image = _image(dm, f"{dm.baseline.firmware_version}-broken")
+        image = package_image(dm, f"{dm.baseline.firmware_version}-broken")
         data = packages.corrupted(image) if broken == "corrupted" else packages.truncated(image)
         urls = dm.packages.publish(f"fumo-{broken}-{secrets.token_hex(3)}.bin", data)
         url = urls.http if "http" in dm.dut.features.fota_protocols else urls.https
-    outcome = _update(dm, url)
+    outcome = update(dm, url)
     assert outcome.result[:1] in ("4", "5"), (
         f"the FUMO result for a {broken} package is {outcome.result!r}, expected a failure "
         "code (4xx/5xx)")

@@ -63,9 +63,63 @@ def test_trigger_session_reboot_set_host_values(devices: DeviceRunner, stub: Stu
     devices.call(device.trigger_session({}))
     stub.next_event("update")
     devices.call(device.set_host_values({"unique_id": "NEWID42"}))
+    stub.next_event("update")  # the host wrote new values: the server is told (ATT-DMIG-4.4)
     devices.call(device.reboot({}))
     event = stub.next_event("register")
     assert text(stub, event.remote, "/10241/0/5907") == "NEWID42"
+
+
+HOST_PATHS = ("/10241/0/5905", "/10241/0/5906", "/10241/0/5907", "/10241/0/5908")
+
+
+def host_texts(stub: StubServer, remote: object) -> list[str]:
+    return [text(stub, remote, p) for p in HOST_PATHS]
+
+
+DECLARED_HOST = [DECLARED.host.manufacturer, DECLARED.host.model, DECLARED.host.unique_id,
+                 DECLARED.host.software_version]
+
+
+def test_factory_reset_host_rewrites(devices: DeviceRunner, stub: StubServer) -> None:
+    """host_identity.factory_reset host-rewrites (built-in): the module clears the values and
+    the host writes them again once the module is back."""
+    assert DECLARED.host_identity.factory_reset == "host-rewrites"
+    device, event = start(devices, stub)
+    assert host_texts(stub, event.remote) == DECLARED_HOST  # registered: it answers
+    devices.call(device.factory_reset({}))
+    event = after_deregister(stub)
+    assert host_texts(stub, event.remote) == DECLARED_HOST
+
+
+def after_deregister(stub: StubServer):  # type: ignore[no-untyped-def]
+    """The Register that follows the De-register (a retransmitted earlier Register may come
+    first)."""
+    while stub.next_event().kind != "deregister":
+        pass
+    return stub.next_event("register")
+
+
+def test_host_values_lost_on_reboot_fault(devices: DeviceRunner, stub: StubServer) -> None:
+    device, _ = start(devices, stub, "host-values-lost-on-reboot")
+    devices.call(device.reboot({}))
+    event = stub.next_event("register")
+    assert host_texts(stub, event.remote) == ["", "", "", ""]
+
+
+def test_host_values_lost_on_factory_reset_fault(devices: DeviceRunner,
+                                                 stub: StubServer) -> None:
+    device, _ = start(devices, stub, "host-values-lost-on-factory-reset")
+    devices.call(device.reboot({}))
+    assert host_texts(stub, stub.next_event("register").remote) == DECLARED_HOST
+    devices.call(device.factory_reset({}))
+    assert host_texts(stub, after_deregister(stub).remote) == ["", "", "", ""]
+
+
+def test_set_host_values_not_reported_fault(devices: DeviceRunner, stub: StubServer) -> None:
+    device, event = start(devices, stub, "set-host-values-not-reported")
+    devices.call(device.set_host_values({"software_version": "41"}))
+    stub.no_event(1.0)
+    assert text(stub, event.remote, "/10241/0/5908") == "41"  # read at once, just not told
 
 
 def test_factory_reset_deregisters_then_registers_again(devices: DeviceRunner,

@@ -204,6 +204,15 @@ def test_fault_fota_version_unchanged(devices: DeviceRunner, stub: StubServer) -
     assert text(stub, remote, "/3/0/3") == builtin_declaration("lwm2m").device.firmware_version
 
 
+def test_fault_host_values_wiped_by_fota(devices: DeviceRunner, stub: StubServer) -> None:
+    remote, states = start(devices, stub, "host-values-wiped-by-fota")
+    assert text(stub, remote, "/10241/0/5905") == builtin_declaration("lwm2m").host.manufacturer
+    stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE)
+    remote = update_and_reregister(stub, remote, states)
+    assert text(stub, remote, "/3/0/3") == NEW
+    assert [text(stub, remote, f"/10241/0/{r}") for r in (5905, 5906, 5907, 5908)] == [""] * 4
+
+
 def test_fault_fota_no_reregistration(devices: DeviceRunner, stub: StubServer) -> None:
     remote, states = start(devices, stub, "fota-no-reregistration")
     stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE)

@@ -28,6 +28,9 @@ REQUIRED = {
     "no-post-update-update": "ATT-DMIG-4.4", "stale-host-values": "ATT-DMIG-4.4",
     "no-deregister-on-factory-reset": "ATT-DMIG-3.2", "update-trigger-unanswered": "ATT-DMIG-3.2",
     "empty-package-uri-ignored": "ATT-DMIG-4.3",
+    "host-values-lost-on-reboot": "ATT-DMIG-3.2.2",
+    "host-values-lost-on-factory-reset": "ATT-DMIG-3.2.2",
+    "host-values-wiped-by-fota": "ATT-DMIG-3.2.2", "set-host-values-not-reported": "ATT-DMIG-4.4",
 }
 
 

@@ -62,9 +62,62 @@ def test_factory_reset_and_reboot(declaration: Declaration, tmp_path: Path) -> N
     assert dev.tree.value(f"{EXT}/HostMan") == "H"
     assert dev.account().client_nonce == b"n2"
     dev.factory_reset({})
-    assert dev.tree.value(f"{EXT}/HostMan") == declaration.host.manufacturer
+    assert dev.tree.value(f"{EXT}/HostMan") == "H"  # the host's, kept (module-keeps)
     assert dev.tree.value(CLIENT_NONCE) == b"null"
     assert dev.tree.exec_handlers  # FUMO still wired after the tree was rebuilt
+
+
+HOST_VALUES = {"manufacturer": "H", "model": "M", "software_version": "9", "unique_id": "U1"}
+
+
+def host_nodes(dev: ReferenceDevice) -> list[object]:
+    return [dev.tree.value(path) for path in mo.HOST_NODES.values()]
+
+
+def test_host_update_opens_a_session_only_on_change(declaration: Declaration,
+                                                    tmp_path: Path) -> None:
+    dev = make(declaration, tmp_path)
+    assert dev.set_host_values(HOST_VALUES)["session_id"]  # the device reports (CDR-DVM-1533)
+    assert dev.set_host_values(HOST_VALUES) == {}  # nothing changed, nothing to report
+    quiet = make(declaration, tmp_path / "quiet", "set-host-values-not-reported")
+    assert quiet.set_host_values(HOST_VALUES) == {}
+    assert host_nodes(quiet) == ["H", "M", "9", "U1"]
+
+
+def test_host_rewrites_after_factory_reset(declaration: Declaration, tmp_path: Path) -> None:
+    life = declaration.host_identity.model_copy(update={"factory_reset": "host-rewrites"})
+    rewriting = declaration.model_copy(update={"host_identity": life})
+    dev = make(rewriting, tmp_path)
+    dev.set_host_values(HOST_VALUES)
+    dev.factory_reset({})
+    assert host_nodes(dev) == ["H", "M", "9", "U1"]
+
+
+@pytest.mark.parametrize("fault", ["host-values-lost-on-reboot",
+                                   "host-values-lost-on-factory-reset"])
+def test_host_values_lost_faults(declaration: Declaration, tmp_path: Path, fault: str) -> None:
+    dev = make(declaration, tmp_path, fault)
+    dev.reboot({})
+    if fault.endswith("reboot"):
+        assert host_nodes(dev) == ["", "", "", ""]
+        return
+    assert host_nodes(dev)[0] == declaration.host.manufacturer
+    dev.factory_reset({})
+    assert host_nodes(dev) == ["", "", "", ""]
+
+
+def test_fota_wipe_fault_and_declared_imeisv(declaration: Declaration, tmp_path: Path) -> None:
+    features = declaration.features
+    assert features.fota_package is not None
+    package = features.fota_package.model_copy(update={"new_imeisv": "08"})
+    declared = declaration.model_copy(update={
+        "features": features.model_copy(update={"fota_package": package})})
+    dev = make(declared, tmp_path, "host-values-wiped-by-fota")
+    dev.firmware_updated(package.new_version)
+    assert dev.tree.value(f"{EXT}/IMEISV") == "08"
+    assert host_nodes(dev) == ["", "", "", ""]
+    dev.sideload_update({"firmware_version": declaration.device.firmware_version})
+    assert dev.tree.value(f"{EXT}/IMEISV") == declaration.device.imeisv
 
 
 @pytest.mark.parametrize(

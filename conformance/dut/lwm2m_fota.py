@@ -1,0 +1,200 @@
+"""The LwM2M firmware update flow (object 5; TS 1.1 Appendix E.6) as cases drive it.
+
+ATT-DMIG-4.3 judges the flow itself (testcases/lwm2m/test_firmware_update_5.py); other cases
+use :func:`install` to bring a device through a successful update and judge what follows
+(the host identity after FOTA, ATT-DMIG-3.2.2). The helpers raise DeviceFault for what the
+device does wrong; a case that does not judge the flow turns that into INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+from conformance.dut.lwm2m import Lwm2mDevice
+from conformance.fota.packages import make_reference_image
+from conformance.lwm2m.lab import Observation
+from conformance.lwm2m.model import ContentFormat, Path
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
+
+STATE, RESULT = Path(5, 0, 3), Path(5, 0, 5)
+RESET_CASE = "ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle"
+IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
+SUCCESS = 1
+RESULT_NAMES = {0: "Initial", 1: "Success", 2: "Not enough flash", 3: "Out of RAM",
+                4: "Connection lost", 5: "Integrity check failure", 6: "Unsupported package type",
+                7: "Invalid URI", 8: "Update failed", 9: "Unsupported protocol", 10: "Cancelled"}
+# Formats for the /5/0 notifications, most robust first (JSON survives binary-codec bugs).
+REPORT_FORMATS = ("senml-json", "lwm2m-json", "tlv", "senml-cbor")
+
+
+def package_image(device: Lwm2mDevice) -> bytes:
+    """The declared vendor image, else a lab reference image announcing the new version."""
+    package = device.dut.features.fota_package
+    if package is None:
+        raise Inconclusive("features.fota declares no fota_package")
+    if package.image is not None:
+        return FsPath(package.image).read_bytes()
+    return make_reference_image(package.new_version)
+
+
+class Delivery:
+    """One package delivered to the device, and whether the lab has served all of it.
+
+    ``data`` None: a URI of the package server where no package is (Invalid URI)."""
+
+    def __init__(self, device: Lwm2mDevice, protocol: str, name: str,
+                 data: bytes | None) -> None:
+        self.device, self.protocol, self.name = device, protocol, name
+        self.pushed = protocol == "push"
+        self.data = data if data is not None else b""
+        lw, packages = device.lw, device.packages
+        if self.pushed:
+            self.uri = "(push to /5/0/0)"
+        elif protocol in ("coap", "coaps"):
+            if data is not None:
+                lw.publish_package(name, data)
+            self.uri = lw.package_uri(name, secure=protocol == "coaps")
+        else:
+            published = name if data is not None else "known-package"
+            urls = packages.publish(published, data if data is not None else b"\0")
+            self.uri = str(getattr(urls, protocol)).replace(published, name)
+
+    def start(self) -> None:
+        device = self.device
+        if self.pushed:
+            response = device.write("/5/0/0", self.data, fmt=ContentFormat.OPAQUE)
+            what = f"Write /5/0/0 ({len(self.data)} bytes, block-wise)"
+        else:
+            response = device.write("/5/0/1", self.uri, fmt=self.device.value_format())
+            what = f"Write /5/0/1 {self.uri}"
+        if response.code != "2.04":
+            raise DeviceFault(f"{what} answered {response.code}, expected 2.04")
+
+    def served(self) -> bool:
+        """The lab has answered the whole transfer (or the push was acknowledged)."""
+        if self.pushed:
+            return True
+        if self.protocol in ("coap", "coaps"):
+            return any(d.complete for d in self.device.lw.downloads(self.name))
+        return any(d.complete or d.status == 404 for d in self.device.packages.downloads(
+            self.name))
+
+
+def report_format(device: Lwm2mDevice) -> ContentFormat:
+    declared = device.dut.features.content_formats
+    return ContentFormat.by_name(next((f for f in REPORT_FORMATS if f in declared), "tlv"))
+
+
+def status_of(device: Lwm2mDevice, response: Any) -> tuple[int, int]:
+    content = device.decoded(response, "/5/0", response.content_format, own_format=False)
+    state, result = content.get(STATE), content.get(RESULT)
+    if not isinstance(state, int) or not isinstance(result, int):
+        raise DeviceFault(f"/5/0 carries State {state!r} and Update Result {result!r}, "
+                          "expected two integers")
+    return state, result
+
+
+def follow(device: Lwm2mDevice, observation: Observation, delivery: Delivery,
+           done: Callable[[int, int], bool]) -> list[tuple[int, int]]:
+    """(State, Update Result) as notified, until ``done``; FAIL when the device gets stuck."""
+    seen = [status_of(device, observation.initial)]
+    deadline = time.monotonic() + device.timeouts.fota
+    while not done(*seen[-1]):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeviceFault(f"/5/0 went {walk_text(seen)} and then nothing for the "
+                              f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
+        try:
+            response = observation.next(min(device.timeouts.request, remaining))
+        except DeviceTimeout:
+            if delivery.served():
+                raise DeviceFault(
+                    f"/5/0 went {walk_text(seen)} and stayed there {device.timeouts.request} s "
+                    f"after the lab had served the whole package ({delivery.uri})") from None
+            continue
+        seen.append(status_of(device, response))
+    return seen
+
+
+def walk_text(seen: list[tuple[int, int]]) -> str:
+    return " → ".join(f"State {s}/Result {r}" for s, r in seen)
+
+
+def observe_firmware(device: Lwm2mDevice) -> Observation:
+    observation = device.observe("/5/0", fmt=report_format(device))
+    if observation.initial.code != "2.05":
+        raise DeviceFault(f"Observe /5/0 answered {observation.initial.code}, expected 2.05")
+    return observation
+
+
+def stop(observation: Observation) -> None:
+    try:
+        observation.cancel("get")
+    except Inconclusive:
+        pass  # the device already dropped it (it rebooted): nothing left to cancel
+
+
+def download(device: Lwm2mDevice, protocol: str, name: str, data: bytes) -> None:
+    """Deliver ``data`` and follow /5/0 to State 2 (Downloaded), judging the walk."""
+    delivery = Delivery(device, protocol, name, data)
+    observation = observe_firmware(device)
+    try:
+        delivery.start()
+        seen = follow(device, observation, delivery,
+                      lambda state, result: state == DOWNLOADED or result != 0)
+    finally:
+        stop(observation)
+    states = [s for s, _ in seen]
+    state, result = seen[-1]
+    if result != 0:
+        raise DeviceFault(f"the download over {protocol} failed: /5/0 went {walk_text(seen)} "
+                          f"(Update Result {result} {RESULT_NAMES.get(result, '')})")
+    assert states == sorted(states) and set(states) <= {IDLE, DOWNLOADING, DOWNLOADED}, (
+        f"State went {walk_text(seen)}; expected 0 → 1 → 2")
+    assert state == DOWNLOADED
+
+
+@dataclass(frozen=True)
+class Installed:
+    """What a full update left: whether the device reported in time, Update Result, State and
+    the firmware version it reports."""
+
+    reported: bool
+    result: int
+    state: int
+    version: object
+
+
+def install(device: Lwm2mDevice, image: bytes, name: str = "image-update") -> Installed:
+    """Download over the first declared protocol, Execute /5/0/2, wait for the device to
+    register again (or update) within ``timeouts.fota``, read what it reports."""
+    protocol = device.dut.features.fota_protocols[0]
+    download(device, protocol, name, image)
+    since = time.time()
+    executed = device.execute("/5/0/2")
+    if executed.code != "2.04":
+        raise DeviceFault(f"Execute /5/0/2 Update answered {executed.code}")
+    reported = device.wait_report_since(since, device.timeouts.fota) is not None
+    if not reported:
+        return Installed(False, -1, -1, None)
+    result = device.read_int(str(RESULT))
+    return Installed(True, result, device.read_int(str(STATE)), device.read_value("/3/0/3"))
+
+
+def restore_firmware(device: Lwm2mDevice) -> None:
+    """After a successful update: the declared firmware version back (controller sideload);
+    when the controller cannot, later cases expect what the device runs."""
+    declared = device.dut.device.firmware_version
+    if device.lw.registration(device.ep) is None:
+        return  # the next case's `registered` reboots it; the version stays unknown
+    current = device.read_value("/3/0/3")
+    if current == declared:
+        return
+    try:
+        device.controller.sideload_update(declared)
+    except Inconclusive:
+        device.baseline.firmware_version = str(current)  # later cases expect what it runs
