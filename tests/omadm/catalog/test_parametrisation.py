@@ -38,3 +38,26 @@ def test_a_ddf_without_nodes_gives_the_per_node_cases_a_real_reason(tmp_path: Pa
     assert [(c["verdict"], "describes no node" in c["message"]) for c in cases] == [
         ("INCONCLUSIVE", True)], cases
     assert not any("empty parameter set" in c["message"] for c in cases)
+
+
+def test_no_oem_dm_server_makes_the_oem_server_path_not_applicable(tmp_path: Path) -> None:
+    data = yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text(encoding="utf-8"))
+    data.setdefault("features", {})["oem_dm_server"] = False
+    data["control"] = {"type": "manual", "countdown": 1}  # N/A before any fixture: no device
+    dut = tmp_path / "dut.yaml"
+    dut.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(REPO / "testcases" / "omadm" /
+                                             "test_cdr_dvm_1533.py"),
+         "--dut", str(dut), "--reports", str(reports), "-q", "-p", "no:cacheprovider",
+         "-k", "oem-server"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+        env={"CI": "1", "PATH": "/usr/bin:/bin"},
+    )
+    verdicts = next(reports.glob("*/verdicts.json"), None)
+    assert verdicts is not None, proc.stdout + proc.stderr
+    cases = json.loads(verdicts.read_text())["cases"]
+    assert [(c["nodeid"].rsplit("::", 1)[-1], c["verdict"]) for c in cases] == [
+        ("test_session_after_update[oem-server]", "NOT APPLICABLE")], cases
+    assert "features.oem_dm_server is false" in cases[0]["message"]
