@@ -52,6 +52,7 @@ class ServerState:
     bootstrap_pack: bytes | None = None  # SenML CBOR served on GET /bspack, if set
     bootstrap_peers: dict[str, str] = field(default_factory=dict)  # peer -> endpoint
     psk_required: bool = False
+    bootstraps: bool = True  # False: the declaration says no bootstrap; every request refused
 
     def device_of(self, peer: str) -> tuple[str, str]:
         reg = self.store.by_peer(peer)
@@ -307,6 +308,17 @@ class BootstrapInterface(LabResource):
             return error_response(Code.BAD_REQUEST, exc.message)
         peer = peer_text(request.remote)
         self.state.bootstrap_peers[peer] = endpoint
+        if not self.state.bootstraps:
+            # The lab is no Bootstrap-Server for this client: the TS answer to a Bootstrap-Request
+            # from a client it does not know is 4.00 Bad Request, "Unknown Endpoint Client Name"
+            # (TS 1.0 / TS 1.1 §8.2.5, Bootstrap Interface response codes), not a 2.04 after
+            # which the client waits for a bootstrap that never comes.
+            self.state.problem(
+                request, "Bootstrap-Request refused (4.00): the declaration does not declare "
+                "bootstrap (features.bootstrap is false), the lab bootstraps no client "
+                "(TS 1.1 §8.2.5: Unknown Endpoint Client Name)", "bootstrap not declared",
+            )
+            return error_response(Code.BAD_REQUEST, "Unknown Endpoint Client Name")
         self.state.bootstrap_requests.append(
             BootstrapRequest(endpoint, params, peer, self.secure, request.remote, time.time())
         )

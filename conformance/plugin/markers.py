@@ -21,7 +21,8 @@ from conformance.plugin.state import case_state, get_run, is_case, requirement_o
 from conformance.requirements import BY_ID
 from conformance.verdicts import NotApplicable
 
-FEATURES = ("fota", "bootstrap", "wbxml", "large_objects", "host_identity_reporting")
+FEATURES = ("fota", "bootstrap", "wbxml", "large_objects", "host_identity_reporting",
+            "oem_dm_server")
 PROTOCOLS = ("omadm", "lwm2m")
 
 

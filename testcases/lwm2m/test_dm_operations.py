@@ -6,8 +6,12 @@ Checks:
   resources where the TS defines the result; each error code for a request the client must
   refuse: 4.04 Not Found (object, instance or resource that does not exist), 4.05 Method Not
   Allowed (Write to a read-only resource, Read of an executable one, Execute of a readable one,
-  Delete of the single Device instance), 4.06 Not Acceptable (Read with an Accept format the
+  Delete of the single Device instance; the executable one is an Execute-only resource of /3/0
+  the device's Discover lists, NOT APPLICABLE when it lists none: nothing is assumed present
+  beyond the mandatory /3/0 and /3/0/0), 4.06 Not Acceptable (Read with an Accept format the
   client does not support), 4.15 Unsupported Content-Format (Write in an unknown format).
+- A client that obeys Delete /3/0 FAILs, and is cold-started so the Device instance it deleted
+  is back for the later cases (their verdicts must not depend on the order cases run in).
 - A DM server's Read of the Security object /0 is refused: 4.01 or 4.04 both pass (stacks
   differ: Leshan-style clients hide it, others refuse it).
 - Execute /5/0/2 Update outside State 2 (FOTA declared only), from State 0 Idle reached by an
@@ -25,11 +29,14 @@ registers. Create/Delete of whole instances are only asked where the TS fixes th
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Value
+from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -46,15 +53,62 @@ def test_read_missing_is_404(device: Lwm2mDevice, registered: Registration,
     assert response.code == "4.04", f"Read {path} answered {response.code}, expected 4.04"
 
 
+def listed_execute_only(device: Lwm2mDevice) -> str:
+    """An Execute-only resource of /3/0 that the device's Discover lists (the object model says
+    which are Execute-only): a Read of a resource the device does not have is 4.04, not 4.05
+    (TS 1.1 §6.3.1), so none is assumed. The missing mandatory ones are judged by
+    test_mandatory_resources_discovered."""
+    response = device.discover("/3/0")
+    if response.code != "2.05":
+        raise Inconclusive(f"Discover /3/0 answered {response.code}: which executable resource "
+                           "the device has is unknown (judged by "
+                           "test_mandatory_resources_discovered)")
+    definition = device.lw.registry.get(3)
+    assert definition is not None, "the lab's object model has no Device object"
+    listed = sorted(p.resource_id for p in device.discovered_paths(response)
+                    if p.object_id == 3 and p.instance_id == 0 and p.resource_id is not None)
+    for resource_id in listed:
+        resource = definition.resource(resource_id)
+        if resource is not None and resource.operations == "E":
+            return f"/3/0/{resource_id}"
+    raise NotApplicable("Discover /3/0 lists no Execute-only resource (e.g. 4 Reboot) to Read: "
+                        "a Read of a missing resource is 4.04 (TS 1.1 §6.3.1); the missing "
+                        "mandatory resource is judged by test_mandatory_resources_discovered")
+
+
+def restore_deleted_device(device: Lwm2mDevice, fmt: int) -> None:
+    """A client that obeyed Delete /3/0 broke its mandatory single Device instance (TS 1.1
+    §6.3.7 and Appendix E.4: 4.05, the instance stays): this case FAILs it. A cold start (the
+    client builds /3/0 again at start, as ensure_registered does for a lost registration)
+    keeps that leftover from failing the later cases of other requirements, whose verdict
+    must not depend on the order the cases run in."""
+    try:
+        if device.read("/3/0/0", fmt=fmt).code != "4.04":
+            return
+        device.lab.transcript.note(
+            "lwm2m", "Device instance /3/0 gone after Delete /3/0: cold-starting the device "
+            "so later cases do not judge this leftover", device=device.ep)
+        since = time.time()
+        device.controller.reboot()
+        if device.come_back(since) is None:
+            device.lab.transcript.note("lwm2m", "no Register after the cold start that "
+                                       "restores /3/0", device=device.ep)
+    except (DeviceFault, Inconclusive) as exc:
+        device.lab.transcript.note("lwm2m", f"restoring /3/0: {exc}", device=device.ep)
+
+
+# Targets: /3/0/0 Manufacturer (R) and the instance /3/0 are mandatory (TS 1.1 Appendix E.4),
+# so present on every device; the Execute-only target is taken from the device's Discover.
 @pytest.mark.parametrize(
     "operation, path",
-    [("write", "/3/0/0"), ("read", "/3/0/4"), ("execute", "/3/0/0"), ("delete", "/3/0")],
+    [("write", "/3/0/0"), ("read", None), ("execute", "/3/0/0"), ("delete", "/3/0")],
     ids=["write-read-only", "read-executable", "execute-readable", "delete-device"],
 )
 def test_operation_not_allowed_is_405(device: Lwm2mDevice, registered: Registration,
-                                      operation: str, path: str) -> None:
+                                      operation: str, path: str | None) -> None:
     """An operation the object model does not allow on the target: 4.05, nothing changes."""
     fmt = device.value_format()
+    path = path or listed_execute_only(device)
     before = device.read("/3/0/0", fmt=fmt).payload
     if operation == "write":
         response = device.write(path, "conformance-lab-write-probe", fmt=fmt)
@@ -63,7 +117,10 @@ def test_operation_not_allowed_is_405(device: Lwm2mDevice, registered: Registrat
     elif operation == "execute":
         response = device.execute(path)
     else:
-        response = device.delete(path)
+        try:
+            response = device.delete(path)
+        finally:
+            restore_deleted_device(device, fmt)
     assert response.code == "4.05", (
         f"{operation.capitalize()} {path} answered {response.code}, expected 4.05")
     after = device.read("/3/0/0", fmt=fmt)

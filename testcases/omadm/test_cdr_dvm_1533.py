@@ -1,7 +1,8 @@
 """CDR-DVM-1533 — a device-initiated session after a non-FOTA update (guide §4.4, §2.2).
 
 Parametrised over the two non-FOTA update paths: sideload/USB (``controller.sideload_update``)
-and a proprietary OEM DM server (``controller.oem_server_update``). For each, the lab:
+and a proprietary OEM DM server (``controller.oem_server_update``; NOT APPLICABLE when the
+declaration says the device has none, ``features.oem_dm_server: false``). For each, the lab:
 
 1. performs the update through the controller with a new firmware version and a new host
    software version (a controller that cannot do it: INCONCLUSIVE);
@@ -37,7 +38,11 @@ FWV = "./DevDetail/FwV"
 EXT = "./DevDetail/Ext"
 
 
-@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("path", [
+    "sideload",
+    # A device without an OEM DM server of its own has no such update path: NOT APPLICABLE.
+    pytest.param("oem-server", marks=pytest.mark.applies(feature="oem_dm_server")),
+])
 def test_session_after_update(dm: DmDevice, evidence: CaseEvidence, path: str) -> None:
     """After the update the device opens a session by itself and reports the new values."""
     n = list(PATHS).index(path) + 1

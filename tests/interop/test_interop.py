@@ -6,8 +6,7 @@ one written in ``expected.yaml``, which docs/interop.md explains clause by claus
 A row the current catalog gets wrong — the suite's fault, not the client's — holds the CORRECT
 verdict and a ``suite_bug`` reason: a strict xfail, so the day the catalog is fixed this test
 says so and the row loses its mark. ``timing`` lists a second verdict a row may take when a race
-the row's note explains goes the other way; ``known_suite_bug`` rows are the suite's fault too
-but strike only when a timing race does, so they accept that second verdict instead of xfailing.
+of the client's own, which the row's note explains with its clause, goes the other way.
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ HERE = Path(__file__).parent
 EXPECTED: dict[str, Any] = yaml.safe_load((HERE / "expected.yaml").read_text(encoding="utf-8"))
 CLIENTS = sorted(EXPECTED)
 RUN_NAME = "interop"
-# Bound of the side-by-side run of both clients: 128-154 s measured on a 2-core box under a load
-# average of 15, most of it waiting on requests the clients never answer (docs/interop.md).
+# Bound of the side-by-side run of both clients: the whole module took 73-81 s (pytest's duration,
+# three runs of 2026-12-06 on a 2-core box under a load average of about 9, docs/interop.md).
 RUN_TIMEOUT = 300
 # The first test's set-up is that run: past pytest-timeout's default for one test.
 pytestmark = pytest.mark.timeout(RUN_TIMEOUT + 60)

@@ -83,6 +83,31 @@ def test_server_initiated_bootstrap(lab: Lwm2mLab, make_device) -> None:
         lab.bootstrap("never-asked")
 
 
+def test_bootstrap_request_refused_when_bootstrap_not_declared(
+    lab_loop, transcript, tmp_path, make_device
+) -> None:
+    """features.bootstrap false: the lab bootstraps no client, so a Bootstrap-Request gets the
+    TS's 4.00 Bad Request (Unknown Endpoint Client Name), not a 2.04 and then silence."""
+    from .conftest import declaration
+
+    base = declaration()
+    no_bs = base.model_copy(
+        update={"features": base.features.model_copy(update={"bootstrap": False})})
+    no_bs_lab = Lwm2mLab(lab_loop, no_bs, transcript, tmp_path)
+    no_bs_lab.start()
+    try:
+        device: FakeDevice = make_device(no_bs_lab.addresses()["LAB_BOOTSTRAP_URI"])
+        answer = device.request(Code.POST, "/bs?ep=nobs1")
+        assert answer.code == Code.BAD_REQUEST
+        assert answer.payload == b"Unknown Endpoint Client Name"
+        note = wait_entry(transcript, lambda e: "Bootstrap-Request refused" in e.summary)
+        assert "features.bootstrap is false" in note.summary and note.device == "nobs1"
+        with pytest.raises(LabError):  # nothing queued for a bootstrap
+            no_bs_lab.bootstrap("nobs1")
+    finally:
+        no_bs_lab.stop()
+
+
 def test_bspack_and_bad_bootstrap_request(lab: Lwm2mLab, make_device) -> None:
     device: FakeDevice = make_device(lab.addresses()["LAB_BOOTSTRAP_URI"])
     assert device.request(Code.GET, "/bspack?ep=bp").code == Code.NOT_FOUND

@@ -16,25 +16,44 @@ EMPTY_DDF = (b'<?xml version="1.0"?>\n<MgmtTree><VerDTD>1.2</VerDTD><Man>Conform
              b"<Mod>RefModule-DM1</Mod></MgmtTree>\n")
 
 
-def test_a_ddf_without_nodes_gives_the_per_node_cases_a_real_reason(tmp_path: Path) -> None:
-    data = yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text(encoding="utf-8"))
-    (tmp_path / "empty.xml").write_bytes(EMPTY_DDF)
-    data["omadm"]["ddf"] = "empty.xml"
-    data["control"] = {"type": "manual", "countdown": 1}  # no device: nothing is asked of it
+def run_cases(data: dict, module: str, select: str, tmp_path: Path) -> list[dict]:
+    """The verdicts of ``module``'s cases matching ``-k select`` for the declaration ``data``
+    (its controller manual with a 1 s countdown: no device, nothing is asked of it)."""
+    data["control"] = {"type": "manual", "countdown": 1}
     dut = tmp_path / "dut.yaml"
     dut.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     reports = tmp_path / "reports"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(REPO / "testcases" / "omadm" /
-                                             "test_cdr_dvm_440_tree.py"),
+        [sys.executable, "-m", "pytest", str(REPO / "testcases" / "omadm" / module),
          "--dut", str(dut), "--reports", str(reports), "-q", "-p", "no:cacheprovider",
-         "-k", "node_present"],
+         "-k", select],
         capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
         env={"CI": "1", "PATH": "/usr/bin:/bin"},
     )
     verdicts = next(reports.glob("*/verdicts.json"), None)
     assert verdicts is not None, proc.stdout + proc.stderr
-    cases = json.loads(verdicts.read_text())["cases"]
+    cases: list[dict] = json.loads(verdicts.read_text())["cases"]
+    return cases
+
+
+def builtin_omadm() -> dict:
+    return yaml.safe_load((BUILTIN_DIR / "omadm-simulator.yaml").read_text(encoding="utf-8"))
+
+
+def test_a_ddf_without_nodes_gives_the_per_node_cases_a_real_reason(tmp_path: Path) -> None:
+    data = builtin_omadm()
+    (tmp_path / "empty.xml").write_bytes(EMPTY_DDF)
+    data["omadm"]["ddf"] = "empty.xml"
+    cases = run_cases(data, "test_cdr_dvm_440_tree.py", "node_present", tmp_path)
     assert [(c["verdict"], "describes no node" in c["message"]) for c in cases] == [
         ("INCONCLUSIVE", True)], cases
     assert not any("empty parameter set" in c["message"] for c in cases)
+
+
+def test_no_oem_dm_server_makes_the_oem_server_path_not_applicable(tmp_path: Path) -> None:
+    data = builtin_omadm()
+    data.setdefault("features", {})["oem_dm_server"] = False
+    cases = run_cases(data, "test_cdr_dvm_1533.py", "oem-server", tmp_path)
+    assert [(c["nodeid"].rsplit("::", 1)[-1], c["verdict"]) for c in cases] == [
+        ("test_session_after_update[oem-server]", "NOT APPLICABLE")], cases
+    assert "features.oem_dm_server is false" in cases[0]["message"]
