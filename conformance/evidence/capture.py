@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Literal
 from urllib.parse import urlsplit
 
-from dpkt import pcapng
+from dpkt import pcapng  # type: ignore[import-untyped]
 
 from conformance.evidence.transcript import Entry
 
@@ -289,16 +289,22 @@ class RunCapture:
         for packet, decrypted in packets_of(entry, self.lab, self.paths):
             (self.decrypted if decrypted else self.wire).write(packet)
 
-    def on_datagram(self, protocol: str, inbound: bool, peer: str, data: bytes, when: float,
-                    ) -> None:
+    def on_datagram(
+        self, protocol: str, inbound: bool, peer: str, local: str, data: bytes, when: float
+    ) -> None:
         """A datagram as it crossed the socket (DTLS records, still encrypted)."""
-        own = self.lab.get(f"{protocol}-dtls")
+        own = parse_endpoint(local) or self.lab.get(f"{protocol}-dtls")
         remote = parse_endpoint(peer)
         src, dst = (remote, own) if inbound else (own, remote)
         self.wire.write(Packet(when, "dtls", "udp", src, dst, data, inbound))
 
     def mark(self) -> tuple[int, int]:
+        """Where the next packets go: pass it to :meth:`write_case` at the case's end."""
         return self.wire.offset(), self.decrypted.offset()
+
+    def start(self) -> tuple[int, int]:
+        """The mark of the first packet (a case that started the lab owns what came before)."""
+        return self.wire.header_size, self.decrypted.header_size
 
     def write_case(self, since: tuple[int, int], stem: Path) -> list[Path]:
         """The packets written since ``since`` as ``<stem>.pcapng`` (and ``.decrypted.pcapng``)."""

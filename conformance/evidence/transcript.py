@@ -79,7 +79,7 @@ def store_line(entry: Entry) -> str:
     return json.dumps(data, ensure_ascii=False) + "\n"
 
 
-DatagramListener = Callable[[str, bool, str, bytes, float], None]
+DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
 
 
 class Transcript:
@@ -97,7 +97,10 @@ class Transcript:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("ab")
         else:  # a named one: readers open it apart, with their own file position
-            self._temp = tempfile.NamedTemporaryFile(prefix="transcript-", suffix=".jsonl")
+            # closed (and deleted) with the Transcript object
+            self._temp = tempfile.NamedTemporaryFile(  # noqa: SIM115
+                prefix="transcript-", suffix=".jsonl"
+            )
             self._file = self._temp.file
         self._size = self._file.tell()
         self._closed = False
@@ -155,15 +158,19 @@ class Transcript:
         """A lab-side event worth seeing in the evidence (timeouts, triggers, decisions)."""
         return self.record(protocol, "note", summary, **kw)  # type: ignore[arg-type]
 
-    def datagram(self, protocol: str, inbound: bool, peer: str, data: bytes) -> None:
-        """A datagram as it crossed the socket (DTLS records, encrypted): for the capture."""
+    def datagram(
+        self, protocol: str, inbound: bool, peer: str, data: bytes, local: str = ""
+    ) -> None:
+        """A datagram as it crossed the socket (DTLS records, encrypted): for the capture.
+
+        ``peer`` and ``local`` are ``host:port`` of the device's and the lab's end."""
         with self._lock:
             listeners = list(self._datagram_listeners)
         if not listeners:
             return
         masked, when = self.redactor.raw(data), time.time()
         for listener in listeners:
-            listener(protocol, inbound, peer, masked, when)
+            listener(protocol, inbound, peer, local, masked, when)
 
     def mark(self) -> int:
         """The sequence number of the last entry so far; pass it to :meth:`since`."""

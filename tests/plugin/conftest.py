@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.evidence.redact import Redactor
+from conformance.evidence.capture import RunCapture
 from conformance.evidence.transcript import Transcript
 
 EVENTS = Path(__file__).parent / "events.jsonl"
@@ -39,6 +40,9 @@ class FakeLab:
         for secret in declaration.secrets():
             redactor.add(secret)
         self.transcript = Transcript(redactor, Path(run_dir) / "transcript.jsonl")
+        self.capture = RunCapture(Path(run_dir))  # the real capture writer, fed the same way
+        self.capture.set_lab_addresses(self.addresses())
+        self.transcript.subscribe(self.capture.on_entry)
         self.run_dir = run_dir
         event("lab-made", run_dir=str(run_dir))
 
@@ -49,6 +53,7 @@ class FakeLab:
     def stop(self):
         event("lab-stop")
         self.transcript.close()
+        self.capture.close()
 
     def addresses(self):
         return {"LAB_HOST": "127.0.0.1", "LAB_OMADM_URL": "http://127.0.0.1:9/dm"}
