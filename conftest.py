@@ -11,7 +11,3 @@ settings.register_profile("long", max_examples=100_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 pytest_plugins = ["pytester"]
-
-# The project's own runs of the plugin skip acceptance.pdf (a headless Chromium per run);
-# tests/plugin/test_reports_in_browser.py renders and checks it.
-os.environ.setdefault("CONFORMANCE_PDF", "0")

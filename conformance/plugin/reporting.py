@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from conformance.evidence.allure_report import RESULTS_DIR
+from conformance.evidence.allure_report import RESULTS_DIR, pack_results
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin.runend import write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
+
+log = logging.getLogger(__name__)
 
 
 def setup_reports(config: pytest.Config, run: ConformanceRun) -> None:
@@ -119,10 +122,19 @@ def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         run.run_folder.write_verdicts(run.results, run_facts(session, run))
+    pack_machine_files(run.run_folder.path)
     run.run_folder.point_latest()
     session.config.hook.pytest_conformance_run_complete(
         config=session.config, run_folder=run.run_folder, results=run.results
     )
+
+
+def pack_machine_files(folder: Path) -> None:
+    """Compress what only machines read (the Allure results), once every writer is done."""
+    try:
+        pack_results(folder)
+    except OSError as exc:  # the results stay as they were: still usable, only bigger
+        log.warning("allure-results not packed: %s", exc)
 
 
 def run_facts(session: pytest.Session, run: ConformanceRun) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conformance.declaration import BUILTIN_DIR, builtin_declaration
+from conformance.evidence.allure_report import unpack_results
 
 FAKE_LAB_CONFTEST = '''
 import json
@@ -198,7 +199,10 @@ def _run_catalog(pytester: pytest.Pytester, cases: str, expect_ret: int) -> tupl
     pytester.makepyfile(test_catalog=cases)
     result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "r")
     assert result.ret == expect_ret, result.stdout.str()
-    return pytester.path / "reports" / "r", result.stdout.str()
+    run = pytester.path / "reports" / "r"
+    assert not (run / "allure-results").exists()  # packed: only the allure CLI reads it
+    unpack_results(run)
+    return run, result.stdout.str()
 
 
 @pytest.fixture
