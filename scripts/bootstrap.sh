@@ -35,3 +35,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -c "import conformance, aiocoap, DTLSSocket, lxml" # fail loudly if the install did not take
   touch "$stamp"
 fi
+
+# Capture and PDF checks (issue 16): tshark decodes the run's pcapng files in the tests,
+# poppler-utils reads acceptance.pdf back.
+bash scripts/install-capture-tools.sh

@@ -195,7 +195,7 @@ def packets_of(
     if entry.protocol == "lwm2m" and entry.raw:
         own = lab.get("lwm2m-dtls" if secure else "lwm2m")
         return [(packet("coap", "udp", own, entry.raw), secure)]
-    if entry.protocol in ("omadm", "fota") and entry.content_type.startswith(
+    if entry.content_type.startswith(
         "application/vnd.syncml.notification"
     ):
         target = parse_endpoint(entry.summary.rsplit(" ", 1)[-1]) if " via udp " in entry.summary \
