@@ -73,11 +73,13 @@ class RunReporter:
             return
         metadata = session.config.stash.get(metadata_key, None)
         if metadata is not None:  # pytest-html shows it as the report's "Environment"
-            metadata["Device declaration"] = self.run.origin
+            # ...as HTML: what the declaration says is escaped here, shown as text there
+            esc = html.escape
+            metadata["Device declaration"] = esc(self.run.origin)
             for key, value in self.run.declaration.summary().items():
-                metadata[f"DUT {key}"] = value
+                metadata[f"DUT {key}"] = esc(str(value))
             if self.run.faults:
-                metadata["Injected faults"] = ", ".join(self.run.faults)
+                metadata["Injected faults"] = esc(", ".join(self.run.faults))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -93,6 +95,12 @@ class RunReporter:
         verdict = getattr(report, "verdict", None)
         requirement = getattr(report, "requirement", None) or ""
         text = verdict.value if isinstance(verdict, Verdict) else ""
+        # pytest-html puts the node id in unescaped: a DDF node name such as ./DMAcc/<x>/AppID
+        # in a case's parameters would be read as a tag (and markup from a device would run)
+        test_id = '<td class="col-testId">'
+        for i, cell in enumerate(cells):
+            if cell.startswith(test_id):
+                cells[i] = f"{test_id}{html.escape(report.nodeid)}</td>"
         cells.insert(1, f'<td class="col-verdict">{html.escape(text)}</td>')
         cells.insert(2, f'<td class="col-requirement">{html.escape(requirement)}</td>')
 
