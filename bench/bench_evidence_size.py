@@ -45,7 +45,9 @@ def run_folder_sizes(protocol: str, smoke: bool) -> None:
         if smoke:
             cmd += ["-k", "test_cdr_dvm_4532"]
         env = {**os.environ, "PYTHONPATH": str(_common.CODE)}
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        # cwd: not the repository, or `-m` would import its conformance/ instead of BENCH_CODE
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp,
+                              check=False)
         run = reports / "run"
         if not run.is_dir():
             print(done.stdout[-2000:], done.stderr[-2000:])

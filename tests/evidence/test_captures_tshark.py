@@ -8,10 +8,12 @@ in the decrypted view). tshark comes from scripts/install-capture-tools.sh.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from aiocoap import CON, GET, Message
@@ -97,12 +99,12 @@ def test_each_protocol_is_dissected_by_wireshark(tmp_path: Path) -> None:
     assert data.count(b"\x0a\x0d\x0d\x0a") >= 1 and capture.wire.packets == 5
 
 
-def run_builtin(tmp_path: Path, protocol: str, keyword: str) -> Path:
+def run_builtin(tmp_path: Path, protocol: str, keyword: str, *extra: str) -> Path:
     reports = tmp_path / "reports"
     done = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "--dut", f"builtin:{protocol}",
          "--reports", str(reports), "--run-name", "r", "-q", "-p", "no:cacheprovider",
-         "-k", keyword],
+         "-k", keyword, *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -121,10 +123,11 @@ def test_omadm_case_captures_show_http_and_syncml(tmp_path: Path) -> None:
         assert any("<SyncHdr>" in r[0] for r in syncml), path
     total = tshark(run / WIRE_FILE, "frame.number")
     assert len(total) >= len(captures)
+    assert not list(run.glob("*keys*"))  # no key material unless asked for
 
 
 def test_lwm2m_case_captures_show_dtls_and_the_coap_inside(tmp_path: Path) -> None:
-    run = run_builtin(tmp_path, "lwm2m", "test_security")
+    run = run_builtin(tmp_path, "lwm2m", "test_security", "--dtls-keylog")
     # the run's file: the handshake and the records, encrypted, as they crossed the socket
     records = tshark(run / WIRE_FILE, "dtls.record.content_type")
     types = {t for r in records for t in r[0].split(",") if t}
@@ -140,3 +143,12 @@ def test_lwm2m_case_captures_show_dtls_and_the_coap_inside(tmp_path: Path) -> No
         assert all(r[0].startswith("DTLS") for r in tshark(wire, "_ws.col.Protocol")), wire
         coap = tshark(path, "coap.code", "coap.opt.uri_path", "coap.mid")
         assert coap and all(r[0] and r[2] for r in coap), path
+    # asked for with --dtls-keylog: Wireshark decrypts the wire view itself
+    keys = run / "dtls-keys.log"
+    assert keys.read_text().startswith("PMS_CLIENT_RANDOM ")
+    lab = json.loads((run / "acceptance.json").read_text())["lab"]
+    port = urlsplit(lab["LAB_LWM2M_DTLS_URI"]).port  # the lab's DTLS port, for "Decode As"
+    decrypted = tshark(run / WIRE_FILE, "coap.code", "coap.opt.uri_path",
+                       extra=("-o", f"tls.keylog_file:{keys}", "-d", f"dtls.port=={port},coap",
+                              "-Y", "coap"))
+    assert ["2", "rd"] in decrypted
