@@ -43,7 +43,6 @@ _TAG_DISSECTOR_NAME = 12
 _TAG_IPV4_SRC, _TAG_IPV4_DST, _TAG_IPV6_SRC, _TAG_IPV6_DST = 20, 21, 22, 23
 _TAG_PORT_TYPE, _TAG_SRC_PORT, _TAG_DST_PORT = 24, 25, 26
 _TAG_COL_PROT_TEXT = 33
-_TAG_COL_INFO_TEXT = 36
 _PORT_TYPES = {"tcp": 2, "udp": 3}
 # pcapng EPB flags: direction in the two low bits (1 inbound, 2 outbound)
 _EPB_FLAGS = 2
@@ -73,7 +72,6 @@ class Packet:
     inbound: bool  # device → lab
     comment: str = ""
     protocol_text: str = ""  # the Protocol column, when the dissector sets none
-    info_text: str = ""  # the Info column, likewise
 
 
 def _tlv(tag: int, value: bytes) -> bytes:
@@ -102,11 +100,9 @@ def exported_pdu(packet: Packet) -> bytes:
         tags.append(_tlv(_TAG_SRC_PORT, struct.pack(">I", packet.src[1])))
     if packet.dst is not None:
         tags.append(_tlv(_TAG_DST_PORT, struct.pack(">I", packet.dst[1])))
-    for tag, text in ((_TAG_COL_PROT_TEXT, packet.protocol_text),
-                      ):
-        if text:
-            value = text[:MAX_COLUMN_TEXT].encode("utf-8", "replace") + b"\x00"
-            tags.append(_tlv(tag, value + b"\x00" * (-len(value) % 4)))
+    if packet.protocol_text:
+        value = packet.protocol_text[:MAX_COLUMN_TEXT].encode("utf-8", "replace") + b"\x00"
+        tags.append(_tlv(_TAG_COL_PROT_TEXT, value + b"\x00" * (-len(value) % 4)))
     return b"".join(tags) + _tlv(_TAG_END, b"") + packet.payload
 
 
@@ -187,31 +183,29 @@ def packets_of(
         comment += f" | PROTOCOL ERROR: {entry.error}"
     secure = entry.headers.get("Security") == "DTLS"
 
-    def packet(dissector: str, transport: Transport, own: Endpoint | None, payload: bytes,
-               **kw: str) -> Packet:
+    def packet(dissector: str, transport: Transport, own: Endpoint | None, payload: bytes
+               ) -> Packet:
         src, dst = (peer, own) if inbound else (own, peer)
-        return Packet(entry.time, dissector, transport, src, dst, payload, inbound, comment, **kw)
+        return Packet(entry.time, dissector, transport, src, dst, payload, inbound, comment)
 
     if entry.protocol == "lwm2m" and entry.raw:
         own = lab.get("lwm2m-dtls" if secure else "lwm2m")
         return [(packet("coap", "udp", own, entry.raw), secure)]
-    if entry.content_type.startswith(
-        "application/vnd.syncml.notification"
-    ):
-        target = parse_endpoint(entry.summary.rsplit(" ", 1)[-1]) if " via udp " in entry.summary \
-            else None
+    if entry.content_type.startswith("application/vnd.syncml.notification"):
+        # Package 0 over UDP to the device's listener (over SMS or a shell: not IP traffic)
+        via, _, address = entry.summary.rpartition(" via udp ")
+        target = parse_endpoint(address.split(" ", 1)[0]) if via else None  # "… (wrong digest)"
+        if target is None:
+            return []
         pkg0 = Packet(entry.time, "data", "udp", lab.get("omadm"), target, entry.raw, False,
-                      comment, protocol_text="OMA-DM Pkg0", info_text=entry.summary)
+                      comment, protocol_text="OMA-DM Pkg0")
         return [(pkg0, False)]
     if entry.protocol in ("omadm", "fota") and (entry.raw or entry.headers or
                                                 _HTTP_STATUS.match(entry.summary)):
         own = lab.get(entry.protocol)
         path = (paths or {}).get(entry.protocol, "/")
         return [(packet("http", "tcp", own, _http_message(entry, path)), False)]
-    if entry.protocol == "control" and entry.raw:
-        return [(packet("data", "udp", None, entry.raw, protocol_text="control",
-                        info_text=entry.summary), False)]
-    return []
+    return []  # notes, and the controller's own channel (not network traffic)
 
 
 class CaptureFile:
