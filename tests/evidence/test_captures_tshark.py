@@ -22,13 +22,14 @@ from conformance.evidence.capture import DECRYPTED_FILE, WIRE_FILE, RunCapture
 from conformance.evidence.transcript import Transcript
 from conformance.omadm import notification, wbxml
 
-ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "tests/omadm/codecs/corpus"
+# the lab's ends in the capture built from codec output (no server runs in that test)
 LAB = {
     "LAB_OMADM_URL": "http://127.0.0.1:40001/dm",
     "LAB_LWM2M_URI": "coap://127.0.0.1:40002",
     "LAB_LWM2M_DTLS_URI": "coaps://127.0.0.1:40003",
 }
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests/omadm/codecs/corpus"
 
 
 def tshark(capture: Path, *fields: str, extra: tuple[str, ...] = ()) -> list[list[str]]:
