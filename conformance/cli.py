@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the certification catalog against a device (reports under --reports)",
         description="Run the catalog with pytest. Without --dut it runs the built-in OMA-DM "
         "and LwM2M reference devices one after the other, each in its own run folder. Other "
-        "arguments go to pytest (-k, -x, -v …). Exit status: non-zero on any FAIL or ERROR.",
+        "arguments go to pytest (-k, -x, -v …). Exit status: the acceptance verdict: 0 every "
+        "applicable requirement PASSes, 1 a FAIL, 10 INCONCLUSIVE (0 with "
+        "--accept-inconclusive), 11 ERROR (the suite broke).",
     )
     run.add_argument("--dut", metavar="FILE", help="device declaration (or builtin:omadm|lwm2m)")
     run.add_argument("--reports", metavar="DIR", default="reports", help="default: ./reports")
@@ -112,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("old", help="the older run folder")
     compare.add_argument("new", help="the newer run folder")
+    compare.add_argument(
+        "--accept-inconclusive", action="store_true",
+        help="a requirement that went from PASS to INCONCLUSIVE is not a regression",
+    )
 
     report = sub.add_parser(
         "report",
@@ -199,11 +205,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def overall_status(codes: list[int]) -> int:
-    """Non-zero when any run had a FAIL/ERROR (or broke); "no tests" alone only if all had none."""
-    bad = [c for c in codes if c not in (0, NO_TESTS)]
-    if bad:
-        return bad[0]
-    return NO_TESTS if codes and all(c == NO_TESTS for c in codes) else 0
+    """The runs' combined acceptance status (plugin/gate.py): the most severe, FAIL first."""
+    from conformance.plugin.gate import worst
+
+    return worst(codes)
 
 
 # --------------------------------------------------------------------------- rerun by verdict
@@ -424,7 +429,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     module = _optional_module("conformance.evidence.compare")
     if module is None or not hasattr(module, "main_compare"):
         raise CliError("run comparison (conformance.evidence.compare) is not available")
-    return int(module.main_compare(Path(args.old), Path(args.new)))
+    return int(module.main_compare(
+        Path(args.old), Path(args.new), accept_inconclusive=args.accept_inconclusive
+    ))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -286,6 +286,62 @@ class Lwm2mLab:
             self._bounded(store.wait_for(gone), limit, f"{ep} did not de-register"), limit
         )
 
+    def wait_first_contact(self, ep: str, timeout: float | None = None) -> str:
+        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started
+        (a Bootstrap-Request or a Register already received counts)."""
+        state, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def first() -> str | None:
+            asked = next((r.time for r in state.bootstrap_requests if r.endpoint == ep), None)
+            registered = next(
+                (e.time for e in store.events if e.kind == "register" and e.endpoint == ep), None
+            )
+            if asked is None and registered is None:
+                return None
+            if registered is None or (asked is not None and asked <= registered):
+                return "bootstrap"
+            return "register"
+
+        async def wait() -> str:
+            while (kind := first()) is None:
+                # Either kind of contact wakes one of the two waits; re-check on both.
+                state.bootstrap_changed.clear()
+                changed = asyncio.ensure_future(state.bootstrap_changed.wait())
+                registered = asyncio.ensure_future(store.wait_for(first))
+                _, pending = await asyncio.wait(
+                    {changed, registered}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+            return kind
+
+        return self._call(
+            self._bounded(wait(), limit, f"neither a Bootstrap-Request nor a Register of {ep}"),
+            limit,
+        )
+
+    def wait_report(self, ep: str, since: float, timeout: float) -> Registration | None:
+        """The registration as ``ep`` reported it in a Register or an Update received at or
+        after ``since`` (wall clock); None when neither came within ``timeout`` s."""
+        _, store = self._require()
+
+        def told() -> Event | None:
+            return next(
+                (e for e in store.events if e.endpoint == ep and e.time >= since
+                 and e.kind in ("register", "update")),
+                None,
+            )
+
+        async def wait() -> Registration | None:
+            try:
+                event: Event = await asyncio.wait_for(store.wait_for(told), timeout)
+            except TimeoutError:
+                return None
+            return _snapshot(event.registration)
+
+        return self._call(wait(), timeout)
+
     def events(self, ep: str | None = None) -> list[Event]:
         _, store = self._require()
 
@@ -520,6 +576,11 @@ class Observation:
     @property
     def notifications(self) -> list[Response]:
         return list(self._core.notifications)
+
+    @property
+    def token(self) -> str:
+        """The relation's CoAP token in hex, as the transcript's ``Token`` header shows it."""
+        return self._core.token.hex()
 
     def next(self, timeout: float | None = None) -> Response:
         limit = self._lab.request_timeout if timeout is None else timeout

@@ -54,6 +54,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="name of the run folder instead of <UTC timestamp>-<device>",
     )
+    group.addoption(
+        "--accept-inconclusive",
+        action="store_true",
+        default=False,
+        help="exit 0 when nothing FAILs or ERRORs even if a requirement is INCONCLUSIVE "
+        "(default: INCONCLUSIVE exits 10: a device that could not be judged does not pass)",
+    )
 
 
 def load_dut(value: str) -> Declaration:

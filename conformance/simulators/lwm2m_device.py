@@ -24,6 +24,7 @@ from typing import Any
 
 from conformance.declaration import DeclarationError, builtin_declaration, load_declaration
 from conformance.errors import ConfigurationError
+from conformance.simulators import control
 from conformance.simulators.lwm2m_client import DeviceOptions, Lwm2mDevice
 from conformance.simulators.lwm2m_faults import Faults, registry_lines
 
@@ -117,25 +118,20 @@ async def serve_control(device: Lwm2mDevice, stopping: asyncio.Event) -> None:
             continue
         if not line:  # EOF: the controller is gone, so is the device's reason to live
             break
-        text = line.decode("utf-8", "replace").strip()
-        if not text:
+        command = control.parse(line.decode("utf-8", "replace"))
+        if command is None:
             continue
-        try:
-            command = json.loads(text)
-        except json.JSONDecodeError as exc:
-            log.warning("control line is not JSON: %s", exc)
-            emit({"id": None, "ok": False, "error": f"not JSON: {exc}"})
+        if not isinstance(command, control.Command):
+            log.warning("control line refused: %s", command["error"])
+            emit(command)
             continue
-        if not isinstance(command, dict):
-            emit({"id": None, "ok": False, "error": "a command is a JSON object"})
-            continue
-        if command.get("action") == "quit":
+        if command.action == "quit":
             # Answer once de-registered (bounded by the request timeout), then leave.
             try:
                 await asyncio.wait_for(device.quit(), device.timeout)
             except TimeoutError:
                 log.warning("de-registration did not finish in time")
-            emit({"id": command.get("id"), "ok": True})
+            emit(control.answer(command.ident))
             stopping.set()
             return
         task = loop.create_task(perform(device, command))
@@ -144,24 +140,18 @@ async def serve_control(device: Lwm2mDevice, stopping: asyncio.Event) -> None:
     stopping.set()
 
 
-async def perform(device: Lwm2mDevice, command: dict[str, Any]) -> None:
-    ident = command.get("id")
-    name = command.get("action")
-    params = command.get("params") or {}
-    action = device.action(name) if isinstance(name, str) else None
+async def perform(device: Lwm2mDevice, command: control.Command) -> None:
+    action = device.action(command.action)
     if action is None:
-        emit({"id": ident, "ok": False, "error": f"unknown action {name!r}"})
-        return
-    if not isinstance(params, dict):
-        emit({"id": ident, "ok": False, "error": "params must be a JSON object"})
+        emit(control.answer(command.ident, False, f"unknown action {command.action!r}"))
         return
     try:
-        await action(params)
+        await action(command.params)
     except Exception as exc:  # an action that fails is an answer, never a crash
-        log.warning("action %s failed: %s", name, exc)
-        emit({"id": ident, "ok": False, "error": str(exc) or type(exc).__name__})
+        log.warning("action %s failed: %s", command.action, exc)
+        emit(control.answer(command.ident, False, str(exc) or type(exc).__name__))
         return
-    emit({"id": ident, "ok": True})
+    emit(control.answer(command.ident))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,21 +22,18 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import Path
 from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
 
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
-
 pytestmark = [pytest.mark.requirement("ATT-DMIG-3.2"), pytest.mark.applies(feature="bootstrap")]
 
 
-def answer_bootstrap(device: DeviceUnderTest, since: float, why: str) -> Registration:
+def answer_bootstrap(device: Lwm2mDevice, since: float, why: str) -> Registration:
     """Wait for the Bootstrap-Request, provision the declared account, wait for the Register."""
     try:
         request = device.lw.wait_bootstrap_request(device.ep)
@@ -59,7 +56,7 @@ def answer_bootstrap(device: DeviceUnderTest, since: float, why: str) -> Registr
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-0")
-def test_client_initiated_bootstrap(device: DeviceUnderTest, registered: Registration) -> None:
+def test_client_initiated_bootstrap(device: Lwm2mDevice, registered: Registration) -> None:
     """Factory reset: Bootstrap-Request, the lab's configuration accepted, Register."""
     since = time.time()
     with ThreadPoolExecutor(1) as pool:
@@ -74,7 +71,7 @@ def test_client_initiated_bootstrap(device: DeviceUnderTest, registered: Registr
     assert reg.endpoint == device.ep
 
 
-def test_server_initiated_bootstrap(device: DeviceUnderTest, registered: Registration) -> None:
+def test_server_initiated_bootstrap(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /1/0/9 Bootstrap-Request Trigger: bootstrap again, then Register."""
     if registered.lwm2m == "1.0":
         raise NotApplicable("LwM2M 1.0 has no /1/x/9 Bootstrap-Request Trigger")

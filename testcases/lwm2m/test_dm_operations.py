@@ -22,16 +22,12 @@ registers. Create/Delete of whole instances are only asked where the TS fixes th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Value
 from conformance.verdicts import NotApplicable
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -40,7 +36,7 @@ UNKNOWN_FORMAT = 65000
 
 @pytest.mark.parametrize("path", ["/3/0/1000", "/3/9", "/9999/0", "/10241/999/5905"],
                          ids=["resource", "instance", "object", "host-instance"])
-def test_read_missing_is_404(device: DeviceUnderTest, registered: Registration,
+def test_read_missing_is_404(device: Lwm2mDevice, registered: Registration,
                              path: str) -> None:
     """Read of something that does not exist: 4.04."""
     response = device.lw.read(device.ep, path, fmt=device.value_format())
@@ -52,7 +48,7 @@ def test_read_missing_is_404(device: DeviceUnderTest, registered: Registration,
     [("write", "/3/0/0"), ("read", "/3/0/4"), ("execute", "/3/0/0"), ("delete", "/3/0")],
     ids=["write-read-only", "read-executable", "execute-readable", "delete-device"],
 )
-def test_operation_not_allowed_is_405(device: DeviceUnderTest, registered: Registration,
+def test_operation_not_allowed_is_405(device: Lwm2mDevice, registered: Registration,
                                       operation: str, path: str) -> None:
     """An operation the object model does not allow on the target: 4.05, nothing changes."""
     lw, ep, fmt = device.lw, device.ep, device.value_format()
@@ -72,14 +68,14 @@ def test_operation_not_allowed_is_405(device: DeviceUnderTest, registered: Regis
         f"/3/0/0 changed after a refused {operation.capitalize()} {path}")
 
 
-def test_unsupported_accept_is_406(device: DeviceUnderTest, registered: Registration) -> None:
+def test_unsupported_accept_is_406(device: Lwm2mDevice, registered: Registration) -> None:
     """Read with an Accept format nobody supports: 4.06."""
     response = device.lw.read(device.ep, "/3/0/0", fmt=UNKNOWN_FORMAT)
     assert response.code == "4.06", (
         f"Read /3/0/0 with Accept {UNKNOWN_FORMAT} answered {response.code}, expected 4.06")
 
 
-def test_unsupported_content_format_is_415(device: DeviceUnderTest,
+def test_unsupported_content_format_is_415(device: Lwm2mDevice,
                                            registered: Registration) -> None:
     """Write in a Content-Format nobody supports: 4.15 (the value is the current lifetime)."""
     lifetime = str(registered.lifetime).encode()
@@ -90,7 +86,7 @@ def test_unsupported_content_format_is_415(device: DeviceUnderTest,
 
 
 @pytest.mark.parametrize("path", ["/0", "/0/0"])
-def test_security_object_read_refused(device: DeviceUnderTest, registered: Registration,
+def test_security_object_read_refused(device: Lwm2mDevice, registered: Registration,
                                       path: str) -> None:
     """A DM server may not read the Security object: 4.01 or 4.04."""
     response = device.lw.read(device.ep, path, fmt=ContentFormat.TLV)
@@ -100,7 +96,7 @@ def test_security_object_read_refused(device: DeviceUnderTest, registered: Regis
 
 
 @pytest.mark.parametrize("partial", [False, True], ids=["replace", "partial-update"])
-def test_write_server_resource(device: DeviceUnderTest, registered: Registration,
+def test_write_server_resource(device: Lwm2mDevice, registered: Registration,
                                partial: bool) -> None:
     """Write /1/0/6 Notification Storing (mandatory, RW; replace on the resource, partial
     update on the instance): the Read afterwards shows the new value; the old one goes back."""
@@ -121,7 +117,7 @@ def test_write_server_resource(device: DeviceUnderTest, registered: Registration
         lw.write(ep, "/1/0/6", before, fmt=fmt)
 
 
-def test_read_instance_in_format(device: DeviceUnderTest, registered: Registration,
+def test_read_instance_in_format(device: Lwm2mDevice, registered: Registration,
                                  instance_fmt: ContentFormat) -> None:
     """Read /3/0 in each declared hierarchical format: 2.05, that format, a valid payload."""
     response = device.lw.read(device.ep, "/3/0", fmt=instance_fmt)
@@ -133,7 +129,7 @@ def test_read_instance_in_format(device: DeviceUnderTest, registered: Registrati
 
 
 @pytest.mark.applies(feature="fota")
-def test_execute_update_outside_state_2(device: DeviceUnderTest,
+def test_execute_update_outside_state_2(device: Lwm2mDevice,
                                         registered: Registration) -> None:
     """Execute /5/0/2 while State is not 2: 4.05 or 4.00, and State does not change."""
     fmt = device.value_format()

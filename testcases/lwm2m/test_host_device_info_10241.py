@@ -20,16 +20,12 @@ The guide's prose once calls the object "Object Id = 16": its table and the regi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.verdicts import DeviceFault
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-3.2.2"),
               pytest.mark.applies(feature="host_identity_reporting")]
@@ -44,14 +40,14 @@ RESOURCES = {  # resource id -> (name, declaration field)
 PROBE = "conformance-lab-write-probe"
 
 
-def declared(device: DeviceUnderTest, resource_id: int) -> str:
+def declared(device: Lwm2mDevice, resource_id: int) -> str:
     field = RESOURCES[resource_id][1]
     if field == "software_version":
         return device.baseline.host_software_version
     return str(getattr(device.dut.host, field))
 
 
-def first_instance(device: DeviceUnderTest) -> int:
+def first_instance(device: Lwm2mDevice) -> int:
     response = device.lw.discover(device.ep, f"/{HOST}")
     if response.code != "2.05":
         raise DeviceFault(f"/{HOST} HostDeviceInfo is absent: Discover /{HOST} answered "
@@ -71,7 +67,7 @@ def test_object_in_registration_links(registered: Registration) -> None:
 
 
 @pytest.mark.parametrize("resource_id", list(RESOURCES))
-def test_read_declared_value(device: DeviceUnderTest, registered: Registration,
+def test_read_declared_value(device: Lwm2mDevice, registered: Registration,
                              resource_id: int, fmt: ContentFormat) -> None:
     """Read /10241/<i>/<r> in each declared format returns the declared host value."""
     path = f"/{HOST}/{first_instance(device)}/{resource_id}"
@@ -82,7 +78,7 @@ def test_read_declared_value(device: DeviceUnderTest, registered: Registration,
         f"expected {expected!r} (declaration host.{RESOURCES[resource_id][1]})")
 
 
-def test_every_instance_consistent(device: DeviceUnderTest, registered: Registration,
+def test_every_instance_consistent(device: Lwm2mDevice, registered: Registration,
                                    instance_fmt: ContentFormat) -> None:
     """Read /10241 as a whole: every instance carries the declared values."""
     response = device.lw.read(device.ep, f"/{HOST}", fmt=instance_fmt)
@@ -102,7 +98,7 @@ def test_every_instance_consistent(device: DeviceUnderTest, registered: Registra
 
 
 @pytest.mark.parametrize("resource_id", list(RESOURCES))
-def test_write_refused(device: DeviceUnderTest, registered: Registration,
+def test_write_refused(device: Lwm2mDevice, registered: Registration,
                        resource_id: int) -> None:
     """Write to a read-only host resource is refused with 4.05; the value stays."""
     path = f"/{HOST}/{first_instance(device)}/{resource_id}"
@@ -118,7 +114,7 @@ def test_write_refused(device: DeviceUnderTest, registered: Registration,
     assert after == before, f"{path} changed from {before!r} to {after!r} after a refused Write"
 
 
-def test_discover_lists_resources(device: DeviceUnderTest, registered: Registration) -> None:
+def test_discover_lists_resources(device: Lwm2mDevice, registered: Registration) -> None:
     """Discover /10241/<i> lists 5905–5908."""
     instance = first_instance(device)
     response = device.lw.discover(device.ep, f"/{HOST}/{instance}")

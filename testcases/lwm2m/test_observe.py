@@ -19,15 +19,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Observation, Registration
 from conformance.verdicts import DeviceFault, DeviceTimeout
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -37,7 +35,7 @@ PMIN_TOLERANCE = 0.5  # seconds it may seem to come earlier than pmin (the lab's
 
 
 @pytest.fixture
-def attributes(device: DeviceUnderTest) -> Iterator[list[str]]:
+def attributes(device: Lwm2mDevice) -> Iterator[list[str]]:
     """Paths whose attributes a case set; they are removed afterwards."""
     paths: list[str] = []
     yield paths
@@ -45,7 +43,7 @@ def attributes(device: DeviceUnderTest) -> Iterator[list[str]]:
         device.lw.write_attributes(device.ep, path, pmin=None, pmax=None)
 
 
-def set_periods(device: DeviceUnderTest, attributes: list[str], path: str, pmin: int,
+def set_periods(device: Lwm2mDevice, attributes: list[str], path: str, pmin: int,
                 pmax: int) -> None:
     attributes.append(path)
     response = device.lw.write_attributes(device.ep, path, pmin=pmin, pmax=pmax)
@@ -53,16 +51,13 @@ def set_periods(device: DeviceUnderTest, attributes: list[str], path: str, pmin:
         f"Write-Attributes {path}?pmin={pmin}&pmax={pmax} answered {response.code}")
 
 
-def start(device: DeviceUnderTest, path: str) -> tuple[Observation, str]:
-    """Observe ``path``; the observation and its token (from the lab's own GET)."""
-    mark = device.lab.transcript.mark()
+def start(device: Lwm2mDevice, path: str) -> tuple[Observation, str]:
+    """Observe ``path``; the observation and its token."""
     observation = device.lw.observe(device.ep, path, fmt=device.value_format())
     initial = observation.initial
     assert initial.code == "2.05", f"Observe {path} answered {initial.code}, expected 2.05"
     assert initial.observe is not None, f"the answer to Observe {path} has no Observe option"
-    token = next(e.headers.get("Token", "") for e in device.lab.transcript.since(mark)
-                 if e.direction == "lab->device" and f"GET {path} Observe=0" in e.summary)
-    return observation, token
+    return observation, observation.token
 
 
 def next_notification(observation: Observation, path: str, timeout: float) -> float:
@@ -75,7 +70,7 @@ def next_notification(observation: Observation, path: str, timeout: float) -> fl
 
 
 @pytest.mark.parametrize("path", [BATTERY, "/3/0"], ids=["resource", "instance"])
-def test_write_attributes_discovered(device: DeviceUnderTest, registered: Registration,
+def test_write_attributes_discovered(device: Lwm2mDevice, registered: Registration,
                                      attributes: list[str], path: str) -> None:
     """Write-Attributes pmin/pmax is accepted and shows in Discover."""
     set_periods(device, attributes, path, 3, 7)
@@ -88,7 +83,7 @@ def test_write_attributes_discovered(device: DeviceUnderTest, registered: Regist
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-301")
-def test_notify_within_pmax(device: DeviceUnderTest, registered: Registration,
+def test_notify_within_pmax(device: Lwm2mDevice, registered: Registration,
                             attributes: list[str]) -> None:
     """An unchanged resource is notified at least every pmax seconds."""
     pmax = 1
@@ -106,7 +101,7 @@ def test_notify_within_pmax(device: DeviceUnderTest, registered: Registration,
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-301")
-def test_notify_not_before_pmin(device: DeviceUnderTest, registered: Registration,
+def test_notify_not_before_pmin(device: Lwm2mDevice, registered: Registration,
                                 attributes: list[str]) -> None:
     """A resource changed twice in a row is notified no sooner than pmin after the last
     notification (the lab toggles /1/0/6 Notification Storing, then puts it back)."""
@@ -134,7 +129,7 @@ def test_notify_not_before_pmin(device: DeviceUnderTest, registered: Registratio
     pytest.param("rst", marks=pytest.mark.ets("LightweightM2M-1.0-int-302")),
     pytest.param("get", marks=pytest.mark.ets("LightweightM2M-1.0-int-303")),
 ])
-def test_cancel_stops_notifications(device: DeviceUnderTest, registered: Registration,
+def test_cancel_stops_notifications(device: Lwm2mDevice, registered: Registration,
                                     attributes: list[str], mode: str) -> None:
     """After a cancel (RST or GET Observe=1) no notification of the observation comes."""
     pmax = 1
@@ -151,7 +146,7 @@ def test_cancel_stops_notifications(device: DeviceUnderTest, registered: Registr
         f"(token {token})")
 
 
-def wait_for_notification(device: DeviceUnderTest, token: str, quiet: float) -> str | None:
+def wait_for_notification(device: Lwm2mDevice, token: str, quiet: float) -> str | None:
     """The summary of a notification on ``token`` arriving within ``quiet`` s, else None."""
     found: list[str] = []
     event = threading.Event()

@@ -20,15 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.verdicts import DeviceFault, Inconclusive
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-4.4")
 
@@ -44,7 +41,7 @@ class Sideload:
 
 
 @pytest.fixture(scope="module")
-def sideload(device: DeviceUnderTest) -> Iterator[Sideload]:
+def sideload(device: Lwm2mDevice) -> Iterator[Sideload]:
     """One sideload update for the module's cases; the declared versions go back afterwards."""
     device.ensure_registered()
     old_fw, old_host = device.baseline.firmware_version, device.baseline.host_software_version
@@ -63,7 +60,7 @@ def sideload(device: DeviceUnderTest) -> Iterator[Sideload]:
         device.baseline.host_software_version = new.host_software_version
 
 
-def test_registration_update_within_window(device: DeviceUnderTest,
+def test_registration_update_within_window(device: Lwm2mDevice,
                                            sideload: Sideload) -> None:
     """After the sideload the client updates its registration (or registers) in the window."""
     if sideload.report is None:
@@ -73,7 +70,7 @@ def test_registration_update_within_window(device: DeviceUnderTest,
             "(timeouts.post_update_window) after the sideload update")
 
 
-def test_new_firmware_version_reported(device: DeviceUnderTest, sideload: Sideload) -> None:
+def test_new_firmware_version_reported(device: Lwm2mDevice, sideload: Sideload) -> None:
     """/3/0/3 is the new firmware version."""
     device.ensure_registered()
     value = device.read_value("/3/0/3")
@@ -82,7 +79,7 @@ def test_new_firmware_version_reported(device: DeviceUnderTest, sideload: Sidelo
         f"{sideload.firmware_version!r}")
 
 
-def test_new_host_software_version_reported(device: DeviceUnderTest,
+def test_new_host_software_version_reported(device: Lwm2mDevice,
                                             sideload: Sideload) -> None:
     """/10241/<i>/5908 is the new host software version in every instance."""
     device.ensure_registered()

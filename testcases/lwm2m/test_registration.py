@@ -20,40 +20,37 @@ Checks, against the device's current registration with the lab:
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import Path
 from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
 SHORT_LIFETIME = 5  # seconds; the lifetime-driven Update must come before it runs out
 
 
-def _check_endpoint(device: DeviceUnderTest, reg: Registration) -> None:
+def _check_endpoint(device: Lwm2mDevice, reg: Registration) -> None:
     assert reg.endpoint == device.ep, (
         f"Register ep={reg.endpoint!r}, expected {device.ep!r} (declaration lwm2m.endpoint)")
 
 
-def _check_lifetime(device: DeviceUnderTest, reg: Registration) -> None:
+def _check_lifetime(device: Lwm2mDevice, reg: Registration) -> None:
     declared = device.dut.lwm2m.lifetime if device.dut.lwm2m else None
     assert reg.lifetime == declared, (
         f"Register lt={reg.lifetime}, expected {declared} (declaration lwm2m.lifetime)")
 
 
-def _check_version(device: DeviceUnderTest, reg: Registration) -> None:
+def _check_version(device: Lwm2mDevice, reg: Registration) -> None:
     declared = device.dut.lwm2m.version if device.dut.lwm2m else None
     assert reg.lwm2m == declared, (
         f"Register lwm2m={reg.lwm2m}, expected {declared} (declaration lwm2m.version)")
 
 
-def _check_binding(device: DeviceUnderTest, reg: Registration) -> None:
+def _check_binding(device: Lwm2mDevice, reg: Registration) -> None:
     declared = device.dut.lwm2m.binding if device.dut.lwm2m else "U"
     binding = reg.binding or "U"  # b= absent: U (TS 1.1 §6.2.1 default)
     assert binding == declared, (
@@ -61,7 +58,7 @@ def _check_binding(device: DeviceUnderTest, reg: Registration) -> None:
         f"{declared} (declaration lwm2m.binding)")
 
 
-def _check_links(device: DeviceUnderTest, reg: Registration) -> None:
+def _check_links(device: Lwm2mDevice, reg: Registration) -> None:
     expected = {1, 3} | {obj.id for obj in _vendor_objects(device)}
     missing = sorted(expected - set(reg.objects))
     assert not missing, (
@@ -70,7 +67,7 @@ def _check_links(device: DeviceUnderTest, reg: Registration) -> None:
     assert 0 not in reg.objects, "Register object links include the Security object /0"
 
 
-def _vendor_objects(device: DeviceUnderTest) -> list:
+def _vendor_objects(device: Lwm2mDevice) -> list:
     if device.dut.lwm2m is None or not device.dut.lwm2m.object_ddfs:
         return []
     from conformance.lwm2m.objects import ObjectRegistry
@@ -90,14 +87,14 @@ CHECKS = {
 
 @pytest.mark.ets("LightweightM2M-1.0-int-101")
 @pytest.mark.parametrize("parameter", list(CHECKS))
-def test_register_parameters(device: DeviceUnderTest, registered: Registration,
+def test_register_parameters(device: Lwm2mDevice, registered: Registration,
                              parameter: str) -> None:
     """Initial Registration: each Register parameter against the declaration."""
     CHECKS[parameter](device, registered)
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-102")
-def test_update_on_lifetime(device: DeviceUnderTest, registered: Registration,
+def test_update_on_lifetime(device: Lwm2mDevice, registered: Registration,
                             restore_lifetime: None) -> None:
     """A short lifetime written to /1/0/1 is announced in an Update, and renewed in time."""
     since = time.time()
@@ -119,7 +116,7 @@ def test_update_on_lifetime(device: DeviceUnderTest, registered: Registration,
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-104")
-def test_update_on_trigger(device: DeviceUnderTest, registered: Registration) -> None:
+def test_update_on_trigger(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /1/0/8 Registration Update Trigger makes the client send an Update."""
     since = time.time()
     executed = device.lw.execute(device.ep, "/1/0/8")
@@ -129,7 +126,7 @@ def test_update_on_trigger(device: DeviceUnderTest, registered: Registration) ->
                           "Registration Update Trigger")
 
 
-def test_registers_again_after_reboot(device: DeviceUnderTest, registered: Registration) -> None:
+def test_registers_again_after_reboot(device: Lwm2mDevice, registered: Registration) -> None:
     """After a reboot (controller) the client registers again."""
     since = time.time()
     device.controller.reboot()
@@ -142,7 +139,7 @@ def test_registers_again_after_reboot(device: DeviceUnderTest, registered: Regis
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-103")
-def test_deregister_on_disable(device: DeviceUnderTest, registered: Registration) -> None:
+def test_deregister_on_disable(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /1/0/4 Disable: the client de-registers (then registers after the timeout)."""
     listed = device.lw.discover(device.ep, "/1/0")
     paths = device.discovered_paths(listed) if listed.code == "2.05" else []

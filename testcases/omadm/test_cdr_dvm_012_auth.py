@@ -21,8 +21,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from dmhelpers import DmDevice, require_authenticated
 
+from conformance.dut.omadm import DmDevice, require_authenticated
 from conformance.omadm.lab import DmSession
 from conformance.omadm.labauth import AuthOutcome
 from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable

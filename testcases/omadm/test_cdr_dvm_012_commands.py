@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from dmhelpers import DmDevice, children_of, format_of, get, load_ddf, replace, show
 
+from conformance.dut.omadm import DmDevice, children_of, format_of, get, load_ddf, replace, show
 from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Add, Delete, Item, Meta
 from conformance.omadm.session import CommandResult

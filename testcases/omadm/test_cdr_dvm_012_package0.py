@@ -28,8 +28,8 @@ import random
 import time
 
 import pytest
-from dmhelpers import DmDevice, close_quietly
 
+from conformance.dut.omadm import DmDevice, close_quietly
 from conformance.omadm.lab import DmSession
 from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault, DeviceTimeout

@@ -24,8 +24,8 @@ versions it installed.
 from __future__ import annotations
 
 import pytest
-from dmhelpers import Baseline, DmDevice, close_quietly, get, show
 
+from conformance.dut.omadm import Baseline, DmDevice, close_quietly, get, show
 from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Alert, ItemCommand
 from conformance.plugin.fixtures import CaseEvidence

@@ -34,8 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from dmhelpers import DmDevice, children_of, leaf, show
 
+from conformance.dut.omadm import DmDevice, children_of, leaf, show
 from conformance.omadm.model import Add, Item, Meta
 from conformance.omadm.session import CommandResult
 from conformance.plugin.fixtures import CaseEvidence

@@ -22,7 +22,8 @@ leaves its dynamic children INCONCLUSIVE.
 from __future__ import annotations
 
 import pytest
-from dmhelpers import (
+
+from conformance.dut.omadm import (
     OPTIONAL_OCCURRENCES,
     UNREADABLE,
     DdfReading,
@@ -30,7 +31,6 @@ from dmhelpers import (
     ddf_or_inconclusive,
     show,
 )
-
 from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("CDR-DVM-440")

@@ -26,9 +26,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-from dmhelpers import DmDevice, format_of, show
 
 from conformance.declaration import luhn_valid
+from conformance.dut.omadm import DmDevice, format_of, show
 from conformance.omadm.session import CommandResult
 from conformance.verdicts import Inconclusive, NotApplicable
 

@@ -233,7 +233,7 @@ def test_compare_hands_both_folders_to_the_evidence_comparison(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     seen: list[tuple[Path, Path]] = []
-    def main_compare(old: Path, new: Path) -> int:
+    def main_compare(old: Path, new: Path, *, accept_inconclusive: bool) -> int:
         seen.append((old, new))
         return 1
 
@@ -245,7 +245,10 @@ def test_compare_hands_both_folders_to_the_evidence_comparison(
 
 @pytest.mark.parametrize(
     ("codes", "expected"),
-    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 0), ([5, 5], 5), ([2, 1], 2), ([4], 4)],
+    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 5), ([5, 5], 5), ([2, 1], 1), ([4], 4),
+     ([10, 11], 11), ([11, 1, 10], 1), ([0, 10], 10), ([0, 77], 11), ([], 10)],
 )
 def test_overall_status(codes: list[int], expected: int) -> None:
+    # The most severe run decides: FAIL, ERROR, pytest's own troubles, INCONCLUSIVE, nothing
+    # to run, PASS; an unknown status counts as ERROR, no run at all as not judged.
     assert cli.overall_status(codes) == expected

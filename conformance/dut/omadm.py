@@ -1,4 +1,4 @@
-"""What the OMA-DM catalog cases share: the device as the lab drives it, tree reading, the DDF.
+"""The OMA-DM device under test as the catalog cases drive it: sessions, tree reading, the DDF.
 
 :class:`DmDevice` opens sessions the way a lab does (the controller triggers the device, the
 lab takes the session it opens) and keeps one *shared* session open across cases, so that a
@@ -21,8 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance.controllers.base import Controller
 from conformance.declaration import Declaration
+from conformance.dut.common import Baseline, facade
 from conformance.errors import ProtocolError
+from conformance.fota.server import PackageServer
+from conformance.lab import Lab
 from conformance.omadm import ddf as ddfmod
 from conformance.omadm.lab import DmSession, OmaDmLab
 from conformance.omadm.labauth import AuthOutcome
@@ -112,14 +116,6 @@ def ddf_or_inconclusive(dut: Declaration) -> ddfmod.Ddf:
 
 
 @dataclass
-class Baseline:
-    """What the device should report now: the declared values until a case updates it."""
-
-    firmware_version: str
-    host_software_version: str
-
-
-@dataclass
 class DdfReading:
     """One DDF node as found on the device: its instances and what each answered."""
 
@@ -163,13 +159,14 @@ def close_quietly(session: DmSession | None) -> None:
 class DmDevice:
     """The OMA-DM device under test as the cases drive it (one per run)."""
 
-    def __init__(self, lab: Any, controller: Any, dut: Declaration) -> None:
+    def __init__(self, lab: Lab, controller: Controller, dut: Declaration) -> None:
         self.lab = lab
-        self.omadm: OmaDmLab = lab.omadm
+        self.omadm: OmaDmLab = facade(lab.omadm, "OMA-DM")
+        self.packages: PackageServer = facade(lab.packages, "firmware package")
         self.controller = controller
         self.dut = dut
         self.timeouts = dut.timeouts
-        self.baseline = Baseline(dut.device.firmware_version, dut.host.software_version)
+        self.baseline = Baseline.declared(dut)
         self.first_auth: AuthOutcome | None = None  # the run's first session's authentication
         self.device_key: str | None = None  # the DevId the device's sessions carry
         self._shared: DmSession | None = None
@@ -361,9 +358,7 @@ class DmDevice:
         if self._factory_auth is None:
             self.release()
             self.controller.factory_reset()
-            self.baseline = Baseline(
-                self.dut.device.firmware_version, self.dut.host.software_version
-            )
+            self.baseline = Baseline.declared(self.dut)
             if self.device_key is not None:
                 self.omadm.nonces.reset(self.device_key)
             self._walks.clear()
