@@ -358,6 +358,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         for key, value in sorted(lab.addresses().items()):
             print(f"  {key}={value}")
         print(f"transcript: {folder.path / 'transcript.jsonl'}")
+        print(f"capture (Wireshark): {folder.path / 'capture.pcapng'}")
         print("streaming messages; Ctrl-C stops the lab", flush=True)
         while not stop.wait(3600):  # woken only by Ctrl-C (KeyboardInterrupt)
             pass
