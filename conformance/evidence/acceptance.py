@@ -285,7 +285,8 @@ def _summary_table(report: dict[str, Any]) -> list[str]:
         v = row["verdict"]
         cases = row["cases"]
         passed = sum(c["verdict"] == Verdict.PASS.value for c in cases)
-        count = f"{passed}/{len(cases)} passed" if cases else ""
+        judged = sum(c["verdict"] != Verdict.NOT_APPLICABLE.value for c in cases)
+        count = f"{passed}/{judged} passed" if judged else ""
         out.append(
             f"<tr class='summary-row'><td><a href='#{esc(row['id'])}'>{esc(row['id'])}</a></td>"
             f"<td>{esc(row['title'])}</td><td class='{_cls(v)}'>{esc(v)}</td>"
