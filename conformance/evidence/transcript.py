@@ -223,6 +223,12 @@ class Transcript:
         with self._lock:
             self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[Entry], None]) -> None:
+        """Stop calling ``listener`` (a waiter that is done): listeners are not kept forever."""
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
     def subscribe_datagrams(self, listener: DatagramListener) -> None:
         with self._lock:
             self._datagram_listeners.append(listener)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conformance.evidence import transcript as transcript_module
-from conformance.evidence.transcript import TAIL, Transcript
+from conformance.evidence.transcript import TAIL, Entry, Transcript
 
 
 @pytest.mark.parametrize("on_disk", [True, False])
@@ -31,6 +31,22 @@ def test_slices_beyond_the_tail_are_read_back_from_the_file(tmp_path: Path, on_d
     assert len(t.for_device("")) == total
     t.close()
     assert t.since(total - 1)[0].seq == total  # still readable after the writer closed
+
+
+def test_a_listener_can_leave() -> None:
+    t = Transcript()
+    seen: list[int] = []
+    t.subscribe(lambda e: seen.append(e.seq))
+    late: list[int] = []
+
+    def listener(entry: Entry) -> None:
+        late.append(entry.seq)
+
+    t.subscribe(listener)
+    t.record("omadm", "device->lab", "one")
+    t.unsubscribe(listener)
+    t.record("omadm", "device->lab", "two")
+    assert seen == [1, 2] and late == [1]
 
 
 def test_the_file_holds_xml_as_text_and_binary_as_hex(tmp_path: Path) -> None:
