@@ -20,6 +20,7 @@ a case's capture is the byte range of the run's file between the case's start an
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import struct
 import threading
@@ -33,6 +34,7 @@ from dpkt import pcapng  # type: ignore[import-untyped]
 
 from conformance.evidence.transcript import Entry
 
+log = logging.getLogger(__name__)
 LINKTYPE_WIRESHARK_UPPER_PDU = 252
 WIRE_FILE = "capture.pcapng"
 DECRYPTED_FILE = "capture-decrypted.pcapng"
@@ -275,22 +277,34 @@ class RunCapture:
         self.decrypted = CaptureFile(folder / DECRYPTED_FILE)
         self.lab: dict[str, Endpoint] = {}
         self.paths: dict[str, str] = {}
+        self.problems = 0  # packets that could not be written (logged once)
 
     def set_lab_addresses(self, addresses: Mapping[str, str]) -> None:
         self.lab, self.paths = lab_endpoints(addresses)
 
     def on_entry(self, entry: Entry) -> None:
-        for packet, decrypted in packets_of(entry, self.lab, self.paths):
-            (self.decrypted if decrypted else self.wire).write(packet)
+        try:
+            for packet, decrypted in packets_of(entry, self.lab, self.paths):
+                (self.decrypted if decrypted else self.wire).write(packet)
+        except Exception as exc:  # the capture is a view: it never costs the lab a message
+            self._failed(f"transcript #{entry.seq}", exc)
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        self.problems += 1
+        if self.problems == 1:
+            log.warning("capture: %s not written: %s: %s", what, type(exc).__name__, exc)
 
     def on_datagram(
         self, protocol: str, inbound: bool, peer: str, local: str, data: bytes, when: float
     ) -> None:
         """A datagram as it crossed the socket (DTLS records, still encrypted)."""
-        own = parse_endpoint(local) or self.lab.get(f"{protocol}-dtls")
-        remote = parse_endpoint(peer)
-        src, dst = (remote, own) if inbound else (own, remote)
-        self.wire.write(Packet(when, "dtls", "udp", src, dst, data, inbound))
+        try:
+            own = parse_endpoint(local) or self.lab.get(f"{protocol}-dtls")
+            remote = parse_endpoint(peer)
+            src, dst = (remote, own) if inbound else (own, remote)
+            self.wire.write(Packet(when, "dtls", "udp", src, dst, data, inbound))
+        except Exception as exc:
+            self._failed(f"a DTLS datagram from {peer}", exc)
 
     def mark(self) -> tuple[int, int]:
         """Where the next packets go: pass it to :meth:`write_case` at the case's end."""

@@ -153,3 +153,23 @@ def test_lwm2m_case_captures_show_dtls_and_the_coap_inside(tmp_path: Path) -> No
                        extra=("-o", f"tls.keylog_file:{keys}", "-d", f"dtls.port=={port},coap",
                               "-Y", "coap"))
     assert ["2", "rd"] in decrypted
+
+
+def test_a_capture_problem_never_costs_the_lab_its_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = Transcript(path=tmp_path / "transcript.jsonl")
+    capture = RunCapture(tmp_path)
+    t.subscribe(capture.on_entry)
+    t.subscribe_datagrams(capture.on_datagram)
+
+    def broken(*args: object) -> list[object]:
+        raise ValueError("capture bug")
+
+    monkeypatch.setattr("conformance.evidence.capture.packets_of", broken)
+    entry = t.record("lwm2m", "device->lab", "CON POST /rd", peer="not an address",
+                     raw=b"\x40\x02\x00\x01")
+    t.datagram("lwm2m", True, "[::1]:99999999", b"\x16\xfe\xfd", "nonsense")
+    assert t.since(0) == [entry] and capture.problems == 1
+    capture.close()
+    assert tshark(tmp_path / WIRE_FILE, "_ws.col.Protocol") == [["DTLS"]]
