@@ -76,7 +76,7 @@ def store_line(entry: Entry) -> str:
     if text is not None and entry.raw:
         del data["raw"]
         data["raw_text"] = text
-    return json.dumps(data, ensure_ascii=False) + "\n"
+    return json.dumps(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
 
 
 DatagramListener = Callable[[str, bool, str, str, bytes, float], None]

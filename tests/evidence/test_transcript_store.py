@@ -53,9 +53,11 @@ def test_the_file_holds_xml_as_text_and_binary_as_hex(tmp_path: Path) -> None:
     t = Transcript(path=tmp_path / "t.jsonl")
     t.record("omadm", "device->lab", "xml", raw=b"<SyncML/>")
     t.record("lwm2m", "device->lab", "coap", raw=b"\x40\x01\x00\x07\xff\xfe")
+    t.record("omadm", "note", "odd text \udc80 from a surrogate-escaped decode")
     lines = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert lines[0]["raw_text"] == "<SyncML/>" and "raw" not in lines[0]
     assert lines[1]["raw"] == "40010007fffe"
+    assert t.since(2)[0].summary == "odd text \udc80 from a surrogate-escaped decode"
 
 
 def test_memory_does_not_grow_with_the_number_of_messages(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_memory_does_not_grow_with_the_number_of_messages(tmp_path: Path) -> Non
         return current
 
     grow(TAIL)  # fill the tail first
-    first = grow(1000)
+    first = grow(1000)  # both beyond the tail: the same 512 entries are kept
     second = grow(4000)  # four times as many messages
     # what is retained is the bounded tail plus one offset per STRIDE entries
     assert second < first + 4000 // transcript_module.STRIDE * 64 + 50_000
