@@ -4,9 +4,10 @@ Command line and control channel are the common ones of docs/architecture.md ("R
 devices"): ``--dut``, ``--server coap(s)://host:port``, ``--bootstrap URL``, ``--fault NAME``
 (repeatable), ``--list-faults``, ``--state-dir``; plus ``--storage-size`` (bytes of firmware
 storage, for Update Result 2), ``--ca`` (CA file for https package URIs; default
-``$LAB_CA_FILE``), ``--update-time``, ``--bind`` and ``--host-instances``. Once the CoAP
-endpoint is up the device prints ``{"event": "ready", …}`` on stdout, then answers each
-JSON-line command of stdin by id.
+``$LAB_CA_FILE``), ``--update-time``, ``--bind``, ``--host-instances`` and
+``--server-instance`` (the id of the factory Server object instance, /1/0 by default; Anjay's
+demo client uses /1/1). Once the CoAP endpoint is up the device prints
+``{"event": "ready", …}`` on stdout, then answers each JSON-line command of stdin by id.
 Logs go to stderr only; stdout carries nothing but the control channel.
 """
 
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bind", default="::", help="local address of the CoAP endpoint")
     parser.add_argument("--host-instances", type=int, default=1, metavar="N",
                         help="instances of the HostDeviceInfo object 10241")
+    parser.add_argument("--server-instance", type=int, default=0, metavar="ID",
+                        help="instance id of the factory Server object instance (/1/<ID>)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -68,6 +71,8 @@ async def run(args: argparse.Namespace) -> int:
     if declaration.protocol != "lwm2m" or declaration.lwm2m is None:
         raise ConfigurationError(f"{declaration.source}: not an LwM2M declaration")
     faults = Faults(args.fault)
+    if not 0 <= args.server_instance <= 65534:
+        raise ConfigurationError(f"--server-instance {args.server_instance}: not 0…65534")
     if not args.server and not args.bootstrap:
         raise ConfigurationError("give --server and/or --bootstrap")
     options = DeviceOptions(
@@ -79,6 +84,7 @@ async def run(args: argparse.Namespace) -> int:
         ca_file=args.ca,
         bind=(args.bind, 0),
         host_instances=max(1, args.host_instances),
+        server_instance=args.server_instance,
     )
     device = Lwm2mDevice(declaration, faults, options)
     await device.start()

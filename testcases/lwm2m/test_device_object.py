@@ -65,7 +65,7 @@ def _mandatory(device: Lwm2mDevice) -> list:
 def test_mandatory_resources_read(device: Lwm2mDevice, registered: Registration,
                                   instance_fmt: ContentFormat) -> None:
     """Read /3/0 carries every mandatory readable resource."""
-    response = device.lw.read(device.ep, f"/{DEVICE}/0", fmt=instance_fmt)
+    response = device.read(f"/{DEVICE}/0", fmt=instance_fmt)
     assert response.code == "2.05", (
         f"Read /{DEVICE}/0 in {device.fmt_name(instance_fmt)} answered {response.code}")
     content = device.decoded(response, f"/{DEVICE}/0", instance_fmt, own_format=True)
@@ -79,7 +79,7 @@ def test_mandatory_resources_read(device: Lwm2mDevice, registered: Registration,
 def test_mandatory_resources_discovered(device: Lwm2mDevice,
                                         registered: Registration) -> None:
     """Discover /3/0 lists every mandatory resource (readable and executable)."""
-    response = device.lw.discover(device.ep, f"/{DEVICE}/0")
+    response = device.discover(f"/{DEVICE}/0")
     assert response.code == "2.05", f"Discover /{DEVICE}/0 answered {response.code}"
     listed = set(device.discovered_paths(response))
     missing = [f"{r.id} {r.name}" for r in _mandatory(device)

@@ -51,7 +51,7 @@ def test_registered_with_declared_security(device: Lwm2mDevice,
 def test_requests_over_registration_channel(device: Lwm2mDevice,
                                             registered: Registration) -> None:
     """A lab request over the registration's channel (DTLS session or UDP) is answered."""
-    response = device.lw.read(device.ep, "/3/0/0", fmt=device.value_format())
+    response = device.read("/3/0/0", fmt=device.value_format())
     channel = "DTLS session" if registered.secure else "UDP"
     assert response.code == "2.05", (
         f"Read /3/0/0 over the registration's {channel} answered {response.code}")

@@ -2,8 +2,9 @@
 conformance/plugin/devices.py).
 
 - ``ddf_path`` is parametrised at collection over every node the declared DDF describes
-  (CDR-DVM-440); a DDF that cannot be read gives one ``unreadable`` parameter, which the
-  per-node cases turn into INCONCLUSIVE (the DDF document case FAILs it).
+  (CDR-DVM-440); a DDF that cannot be read, or describes no node, gives one ``unreadable``
+  parameter, which the per-node cases turn into INCONCLUSIVE with the reason (the DDF
+  document cases FAIL such a DDF).
 - Order: the cases that change the device's versions run last, FUMO (new firmware) and then
   CDR-DVM-1533 (sideload / OEM-server updates), so that every other case sees the declared
   values. The cases do not rely on it for their verdicts: ``dm.baseline`` follows the updates.
@@ -27,7 +28,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     dut = declaration_or_none(metafunc.config)
     doc = load_ddf(dut)[0] if dut is not None and dut.protocol == "omadm" else None
-    paths = [node.path for node in doc.nodes()] if doc is not None else [UNREADABLE]
+    # Never an empty list: pytest would report "got empty parameter set" as the reason.
+    paths = [node.path for node in doc.nodes()] if doc is not None else []
+    paths = paths or [UNREADABLE]
     metafunc.parametrize("ddf_path", paths, ids=paths)
 
 
