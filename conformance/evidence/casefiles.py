@@ -7,7 +7,8 @@ next to each other in ``evidence/``:
 - ``<case>.txt``: the verdict in lab words (:func:`case_text`), then one line per message of
   the case (``#seq time arrow summary``, the seq being the line of ``transcript.jsonl``) and
   the deciding messages in full (headers, decoded form, hex dump, protocol error);
-- ``<case>.svg``: the ladder diagram, failing step in red;
+- ``<case>.svg``: the ladder diagram, failing step in red (for the cases that did not pass:
+  a PASS keeps its message lines and capture, and its run folder stays small);
 
 and returns the files with their sha256, which the acceptance report lists (the plugin adds
 the case's ``.pcapng`` captures). Entries are already redacted by the transcript.
@@ -134,8 +135,10 @@ def write_case_evidence(
     device: str = "Device",
     highlight: Iterable[int] = (),
     slug: str = "case",
+    ladder: bool = True,
 ) -> list[EvidenceFile]:
-    """``<slug>.txt`` (``summary`` + the messages by reference) and ``<slug>.svg`` in ``folder``."""
+    """``<slug>.txt`` (``summary`` + the messages by reference) and, with ``ladder``,
+    ``<slug>.svg`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     marked = list(highlight)
     text = folder / f"{slug}.txt"
@@ -143,12 +146,12 @@ def write_case_evidence(
         (summary or f"{title}\n") + "\n" + messages_text(entries, marked), encoding="utf-8"
     )
     files = [EvidenceFile(text, sha256_of(text), "case")]
-    if entries:
-        ladder = folder / f"{slug}.svg"
-        ladder.write_text(
+    if entries and ladder:
+        svg = folder / f"{slug}.svg"
+        svg.write_text(
             ladder_svg(entries, title=title, device=device, highlight=marked), encoding="utf-8"
         )
-        files.append(EvidenceFile(ladder, sha256_of(ladder), "ladder"))
+        files.append(EvidenceFile(svg, sha256_of(svg), "ladder"))
     return files
 
 

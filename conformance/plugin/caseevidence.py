@@ -80,6 +80,8 @@ def record_case_evidence(
     files = write_case_evidence(
         folder, entries, title=title, summary=text, device=run.declaration.device.name,
         highlight=highlight, slug=slug,
+        # the diagram is drawn where it decides something; a PASS has its .txt and capture
+        ladder=state.verdict is not Verdict.PASS,
     )
     files += _case_captures(run, state, folder / slug)
     state.evidence = files
