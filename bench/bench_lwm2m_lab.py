@@ -54,7 +54,7 @@ class NullTap:
     def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
         return True
 
-    def outgoing(self, message: Any, *, secure: bool) -> None:
+    def outgoing(self, message: Any, *, secure: bool, raw: bytes | None = None) -> None:
         return None
 
     def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:

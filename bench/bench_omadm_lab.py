@@ -282,12 +282,88 @@ async def _set_hook(server: Any, driver: Driver) -> None:
     server._on_session = driver.on_session
 
 
+# --------------------------------------------------------------------------- the floor
+
+FLOOR_BODY = b"<SyncML>" + b"x" * 900 + b"</SyncML>"  # about the size of a package 1
+
+
+def floor_main(url: str, n: int, out: Any) -> None:
+    """Child: N clients at once, 3 POSTs each (a session's worth), against the plain server."""
+    import aiohttp
+
+    async def client(http: Any, latencies: list[float]) -> None:
+        for _ in range(3):
+            t = time.perf_counter()
+            async with http.post(url, data=FLOOR_BODY,
+                                 headers={"Content-Type": "application/vnd.syncml.dm+xml"}) as r:
+                await r.read()
+            latencies.append(time.perf_counter() - t)
+
+    async def main() -> tuple[list[float], float]:
+        latencies: list[float] = []
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as http:
+            start = time.perf_counter()
+            await asyncio.gather(*(client(http, latencies) for _ in range(n)))
+            return latencies, time.perf_counter() - start
+
+    out.send(asyncio.run(main()))
+    out.close()
+
+
+def floor_levels(levels: list[int]) -> list[list[object]]:
+    """The same N x 3 POSTs against a plain aiohttp server that answers a fixed body."""
+    from aiohttp import web
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=FLOOR_BODY, content_type="application/vnd.syncml.dm+xml")
+
+    loop = LabLoop("bench-floor")
+    holder: dict[str, Any] = {}
+
+    async def start() -> str:
+        app = web.Application()
+        app.router.add_post("/dm", handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["runner"] = runner
+        return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/dm"  # type: ignore[union-attr]
+
+    rows: list[list[object]] = []
+    try:
+        url = loop.call(start(), 10)
+        ctx = mp.get_context("spawn")
+        for n in levels:
+            recv, send = ctx.Pipe(duplex=False)
+            cpu0 = cpu_seconds()
+            proc = ctx.Process(target=floor_main, args=(url, n, send))
+            proc.start()
+            send.close()
+            latencies, wall = recv.recv()
+            proc.join(30)
+            cpu = cpu_seconds() - cpu0
+            p50, p90, p99 = percentiles(latencies)
+            rows.append([n, "floor", "", "", n / wall, len(latencies) / wall, p50 * 1e3,
+                         p90 * 1e3, p99 * 1e3, max(latencies) * 1e3, "", "",
+                         cpu / len(latencies) * 1e3])
+    finally:
+        if "runner" in holder:
+            loop.call(holder["runner"].cleanup(), 10)
+        loop.stop()
+    return rows
+
+
 def main() -> int:
     p = _common.parser(__doc__ or "")
     p.add_argument("--n", default="10,50,100,200,400", help="comma-separated session counts")
     p.add_argument("--encoding", default="xml", choices=("xml", "wbxml"))
     p.add_argument("--nonces", default="file", choices=("file", "memory"),
                    help="memory: the lab's NonceStore without its file, to isolate its cost")
+    p.add_argument("--floor", action="store_true",
+                   help="also the same POSTs against a plain aiohttp server (fixed answer)")
     args = p.parse_args()
     levels = [2, 5] if args.smoke else [int(x) for x in args.n.split(",")]
     _common.header(f"bench_omadm_lab: concurrent OMA-DM sessions ({args.encoding}, "
@@ -314,6 +390,12 @@ def main() -> int:
                  "p99 ms", "max ms", "sess p50 ms", "sess p99 ms", "lab CPU ms/POST"])
     print(f"   lab process peak RSS: {_common.peak_rss_mib():.0f} MiB")
     failed = any(r[2] or r[3] for r in rows)
+    if args.floor:
+        print("\n   floor: plain aiohttp server, fixed ~900 B answer, the same N clients x 3 "
+              "POSTs (CPU = this process: the server)")
+        table(floor_levels(levels), ["N", "ok", "errors", "lost/mixed", "sess/s", "POST/s",
+                                     "p50 ms", "p90 ms", "p99 ms", "max ms", "sess p50 ms",
+                                     "sess p99 ms", "server CPU ms/POST"])
     return 1 if failed else 0
 
 

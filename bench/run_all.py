@@ -14,8 +14,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, list[str]]] = [
+    # Issue 19's goals first (the figures of bench/README.md "Round 2"); --only picks them.
+    ("bench_lwm2m_flood.py", ["--rates", "1000,2000,4000", "--burst", "2000"]),
+    ("bench_omadm_lab.py", ["--n", "1,10,100,400,800", "--floor"]),
+    ("bench_nonce_store.py", []),
     ("bench_codecs.py", []),
-    ("bench_omadm_lab.py", ["--n", "1,10,50,100,200"]),
     ("bench_omadm_lab.py", ["--n", "1,10,50,100,200", "--nonces", "memory"]),
     ("bench_omadm_lab.py", ["--n", "100", "--encoding", "wbxml"]),
     ("bench_lwm2m_lab.py", []),
@@ -30,10 +33,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--smoke", action="store_true", help="tiny N: prove each one runs")
     p.add_argument("--only", nargs="*", default=[], help="script names (e.g. bench_codecs)")
+    p.add_argument("--goals", action="store_true",
+                   help="only issue 19's goal figures: the first three entries")
     args = p.parse_args()
     failed = []
     seen: set[str] = set()
-    for script, extra in BENCHMARKS:
+    for script, extra in BENCHMARKS[:3] if args.goals else BENCHMARKS:
         if args.only and Path(script).stem not in args.only:
             continue
         if args.smoke:  # one smoke run per script, with its own tiny sizes

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ PROTOCOLS = ("omadm", "lwm2m")
 # folder of its cases ("": all; the CSV host device supplies a file, it has no other case).
 BUILTIN_RUNS = {"omadm": "", "lwm2m": "", "csv-host-device": "csv"}
 EXIT_USAGE = 2
+EXIT_LAB_PORTS = 11  # a fixed lab port is taken: the run does not start (plugin/gate.py ERROR)
 NO_TESTS = 5  # pytest's "no tests collected"
 
 
@@ -55,13 +58,18 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         allow_abbrev=False,  # "--report…" style pytest options must reach pytest untouched
         help="run the certification catalog against a device (reports under --reports)",
-        description="Run the catalog with pytest. Without --dut it runs the built-in OMA-DM "
-        "and LwM2M reference devices one after the other, each in its own run folder. Other "
-        "arguments go to pytest (-k, -x, -v …). Exit status: the acceptance verdict: 0 every "
-        "applicable requirement PASSes, 1 a FAIL, 10 INCONCLUSIVE (0 with "
-        "--accept-inconclusive), 11 ERROR (the suite broke).",
+        description="Run the catalog with pytest, one child process per device, side by side. "
+        "Without --dut it runs the built-in OMA-DM and LwM2M reference devices. Each device has "
+        "its own lab, ports and run folder; a summary follows. Other arguments go to pytest "
+        "(-k, -x, -v …). Exit status: the acceptance verdict: 0 every applicable requirement "
+        "PASSes, 1 a FAIL, 10 INCONCLUSIVE (0 with --accept-inconclusive), 11 ERROR (the suite "
+        "broke); with several devices the worst of theirs, a FAIL first.",
     )
-    run.add_argument("--dut", metavar="FILE", help="device declaration (or builtin:omadm|lwm2m)")
+    run.add_argument(
+        "--dut", metavar="FILE", action="append",
+        help="device declaration (or builtin:omadm|lwm2m); repeat it to run several devices "
+        "side by side, each with its own lab and run folder",
+    )
     run.add_argument("--reports", metavar="DIR", default="reports", help="default: ./reports")
     run.add_argument(
         "--fault", metavar="NAME", action="append", default=[],
@@ -197,37 +205,128 @@ def case_order_args(order: str) -> list[str]:
     return order_args(order)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from conformance.evidence.runfolder import resolve_latest
+@dataclass
+class PlannedRun:
+    """One device of a ``conformance run``: its declaration, label and run folder."""
 
+    dut: str  # as given: a file or builtin:<protocol>
+    label: str  # prefixes its output lines when devices run side by side
+    folder: Path
+    cases: Path = Path()  # the catalog (or the part of it) this device runs
+    code: int | None = None
+
+
+def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
+    """Each declaration loaded (a bad one fails here, in one message), checked for taken or
+    shared fixed ports, and given its own run folder name."""
+    from conformance.declaration import builtin_declaration
+    from conformance.evidence.runfolder import folder_name, safe_name
+    from conformance.labports import clashing_ports, taken_ports
+
+    declarations = [
+        builtin_declaration(dut.removeprefix("builtin:")) if dut.startswith("builtin:")
+        else load_declaration(dut)
+        for dut in duts
+    ]
+    problems = clashing_ports(declarations)
+    for declaration in declarations:
+        problems += taken_ports(declaration)
+    if problems:
+        raise CliError("the lab cannot start: " + "; ".join(problems), EXIT_LAB_PORTS)
+    now = datetime.now(UTC)
+    planned: list[PlannedRun] = []
+    taken: set[str] = set()
+    for dut, declaration in zip(duts, declarations, strict=True):
+        label = dut.removeprefix("builtin:") if dut.startswith("builtin:") else (
+            declaration.device.name
+        )
+        if run_name:
+            base = safe_name(run_name if len(duts) == 1 else f"{run_name}-{label}")
+        else:
+            base = folder_name(declaration.device.name, now)
+        name, n = base, 1
+        while name in taken or (reports / name).exists():
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        planned.append(PlannedRun(dut, label, reports / name))
+    return planned
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     catalog = find_catalog(args.catalog)
     try:
         order_args = case_order_args(args.order)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    if args.dut and not args.dut.startswith("builtin:"):
-        load_declaration(args.dut)  # a bad declaration fails here, in one message
-    duts = [args.dut] if args.dut else [f"builtin:{name}" for name in BUILTIN_RUNS]
-    codes: list[int] = []
-    for dut in duts:
-        run_name = args.run_name
-        if run_name and len(duts) > 1:
-            run_name = f"{run_name}-{dut.removeprefix('builtin:')}"
-        cases = catalog / BUILTIN_RUNS.get(dut.removeprefix("builtin:"), "")
-        if not cases.is_dir():
-            print(f"conformance run: {dut}: the catalog has no {cases.name}/ folder", flush=True)
-            continue
-        print(f"conformance run: {dut} (catalog {catalog})", flush=True)
-        cmd = pytest_command(cases, dut, args.reports, args.fault, run_name,
-                             [*order_args, *args.pytest_args])
-        code = subprocess.call(cmd)
-        codes.append(code)
-        folder = resolve_latest(Path(args.reports))
-        if code == NO_TESTS:
-            print(f"conformance run: {dut}: no case of the catalog applies", flush=True)
-        elif folder is not None:
-            print(f"conformance run: {dut}: exit status {code}, reports in {folder}", flush=True)
-    return overall_status(codes)
+    reports = Path(args.reports)
+    duts = args.dut or [f"builtin:{name}" for name in BUILTIN_RUNS]
+    runs = []
+    for run in plan_runs(duts, reports, args.run_name):
+        # A built-in may have its own part of the catalog (the CSV host device: csv/).
+        run.cases = catalog / BUILTIN_RUNS.get(run.dut.removeprefix("builtin:"), "")
+        if run.cases.is_dir():
+            runs.append(run)
+        else:
+            print(f"conformance run: {run.dut}: the catalog has no {run.cases.name}/ folder",
+                  flush=True)
+    for run in runs:
+        print(f"conformance run: {run.dut} (catalog {catalog})", flush=True)
+    children = [
+        (run, subprocess.Popen(
+            pytest_command(run.cases, run.dut, args.reports, args.fault, run.folder.name,
+                           [*order_args, *args.pytest_args]),
+            stdout=subprocess.PIPE if len(runs) > 1 else None,
+            stderr=subprocess.STDOUT if len(runs) > 1 else None,
+        ))
+        for run in runs
+    ]
+    # Side by side: each child's lines go out whole, prefixed with its device's label.
+    relays = [
+        threading.Thread(target=_relay, args=(proc, f"[{run.label}] "), daemon=True)
+        for run, proc in children if proc.stdout is not None
+    ]
+    for relay in relays:
+        relay.start()
+    for run, proc in children:
+        run.code = proc.wait()
+    for relay in relays:
+        relay.join()
+    for run in runs:
+        if run.code == NO_TESTS:
+            print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)
+        elif run.folder.is_dir():
+            print(f"conformance run: {run.dut}: exit status {run.code}, reports in {run.folder}",
+                  flush=True)
+    if len(runs) > 1:
+        print(summary_table(runs), flush=True)
+    return overall_status([run.code for run in runs if run.code is not None])
+
+
+def _relay(proc: subprocess.Popen[bytes], prefix: str) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stdout.write(prefix + line.decode("utf-8", "replace"))
+        sys.stdout.flush()
+
+
+def summary_table(runs: list[PlannedRun]) -> str:
+    """One summary of the devices run side by side: verdict counts and exit status of each."""
+    from conformance.verdicts import Verdict
+
+    names = [v.value for v in Verdict]
+    width = max(len(run.label) for run in runs)
+    lines = ["conformance run: summary", f"  {'device':{width}}  " + " | ".join(names) + " | exit"]
+    for run in runs:
+        counts: dict[str, int] = {}
+        try:
+            data = json.loads((run.folder / "verdicts.json").read_text(encoding="utf-8"))
+            counts = {str(k): int(v) for k, v in data.get("counts", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            pass  # no verdicts: the run broke before its end; its exit status says so
+        cells = " | ".join(f"{counts.get(n, 0):>{len(n)}}" for n in names)
+        lines.append(f"  {run.label:{width}}  {cells} | {run.code}")
+    return "\n".join(lines)
 
 
 def overall_status(codes: list[int]) -> int:

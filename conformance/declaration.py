@@ -38,6 +38,10 @@ Action = Literal[
     "set_host_values",  # the host writes new host identity values into the module
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
+# The device's life cycle (shell control): run once per run around the catalog, and again where
+# a case needs a cold start.
+Lifecycle = Literal["start", "stop"]
+ShellCommandName = Literal[Action, Lifecycle]
 
 ContentFormatName = Literal[
     "text", "opaque", "tlv", "lwm2m-json", "senml-json", "senml-cbor", "link-format"
@@ -119,14 +123,10 @@ class HostDevice(_Model):
     manufacturer: str = Field(description="HostMan, /10241/0/5905, CSV Host_MFR.")
     model: str = Field(description="HostMod, /10241/0/5906, CSV Host_Model.")
     software_version: str = Field(description="HostSwV, /10241/0/5908, CSV Host_SW_Ver.")
-    unique_id: str = Field(description="AT&T onboarding Device ID; alphanumeric.")
-
-    @field_validator("unique_id")
-    @classmethod
-    def _unique_id(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9]+", v):
-            raise ValueError("expected an alphanumeric string")
-        return v
+    unique_id: str = Field(
+        description="AT&T onboarding Device ID, /10241/0/5907 (a String; the OMA-DM "
+        "HostUniqueID format is judged by CDR-DVM-4532, not here)."
+    )
 
 
 class ExceptionClaim(_Model):
@@ -188,6 +188,11 @@ class Features(_Model):
     )
     host_identity_reporting: bool = Field(
         True, description="ODIS/DHIR implemented; false: the CSV manual alternative applies."
+    )
+    oem_dm_server: bool = Field(
+        True,
+        description="The device has an OEM DM server of its own; false: the CDR-DVM-1533 "
+        "update path through it is NOT APPLICABLE.",
     )
 
     @model_validator(mode="after")
@@ -370,9 +375,10 @@ class ShellControl(_Model):
     """A shell command per action, run with bash -c."""
 
     type: Literal["shell"] = Field(description="Selects this controller.")
-    commands: dict[Action, str] = Field(
+    commands: dict[ShellCommandName, str] = Field(
         description="Action -> shell command; lab addresses and action parameters come as "
-        "environment variables (LAB_HOST, LAB_OMADM_URL, NEW_FW_VERSION …)."
+        "environment variables (LAB_HOST, LAB_OMADM_URL, NEW_FW_VERSION …). start/stop: the "
+        "device's life cycle (start runs it, output in device.log; stop ends it)."
     )
     timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
@@ -502,6 +508,7 @@ class Declaration(_Model):
             raise ValueError("protocol: omadm needs an 'omadm:' section")
         if self.protocol == "lwm2m" and self.lwm2m is None:
             raise ValueError("protocol: lwm2m needs an 'lwm2m:' section")
+        self._consistent()
         if self.omadm is not None and self.omadm.notification.channel == "sms":
             modem = self.control
             if not isinstance(modem, AtControl) or not modem.sms_package0:
@@ -510,6 +517,43 @@ class Declaration(_Model):
                     "sms_package0: true (the lab sends the SMS through the module's modem)"
                 )
         return self
+
+    def _consistent(self) -> None:
+        """Claims that contradict each other; each check names the field to change."""
+        package = self.features.fota_package
+        if (
+            self.features.fota
+            and package is not None
+            and package.new_version == self.device.firmware_version
+        ):
+            raise ValueError(
+                f"features.fota_package.new_version: equals device.firmware_version "
+                f"({package.new_version!r}); the version the device reports after the "
+                "update must differ, or the check proves nothing"
+            )
+        lwm2m = self.lwm2m
+        if (
+            self.protocol == "lwm2m"
+            and lwm2m is not None
+            and lwm2m.version == "1.0"
+            and "tlv" not in self.features.content_formats
+        ):
+            raise ValueError(
+                "features.content_formats: an LwM2M 1.0 client must support TLV "
+                "(TS 1.0 §6.4); add tlv"
+            )
+        notification = self.omadm.notification if self.omadm is not None else None
+        if (
+            notification is not None
+            and notification.channel == "udp"
+            and "channel" in notification.model_fields_set
+            and not notification.address
+            and not isinstance(self.control, SimulatorControl)
+        ):
+            raise ValueError(
+                "omadm.notification.address: required with channel: udp (host:port of the "
+                "device's Package 0 listener; only a reference device announces its own)"
+            )
 
     def exception_for(self, requirement: str) -> ExceptionClaim | None:
         return next((e for e in self.exceptions if e.requirement == requirement), None)
@@ -646,29 +690,34 @@ def parse_declaration(
         raise DeclarationError(source, [("", 1, expected)])
     missing: list[tuple[str | int, ...]] = []
     data = _interpolate(data, (), missing)
-    if missing:
-        raise DeclarationError(
-            source,
-            [
-                (
-                    ".".join(map(str, p[:-1])),
-                    _line_of(node, p[:-1]),
-                    f"environment variable ${{{p[-1]}}} is not set",
-                )
-                for p in missing
-            ],
+    # An unset variable is one problem among the others, not a reason to hide them: the file is
+    # still validated (the variable as ""), and only what that empty value itself causes is left
+    # out.
+    problems = [
+        (
+            ".".join(map(str, p[:-1])),
+            _line_of(node, p[:-1]),
+            f"environment variable ${{{p[-1]}}} is not set",
         )
+        for p in missing
+    ]
+    unset = {".".join(map(str, p[:-1])) for p in missing}
     if base is not None:
         _resolve_paths(data, base)
     data["source"] = source if base is not None else None
     try:
-        return Declaration.model_validate(data)
+        declaration = Declaration.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             loc, message = _explain(err)
-            problems.append((".".join(map(str, loc)), _line_of(node, loc), message))
+            fieldpath = ".".join(map(str, loc))
+            if any(fieldpath == u or fieldpath.startswith(u + ".") for u in unset):
+                continue
+            problems.append((fieldpath, _line_of(node, loc), message))
         raise DeclarationError(source, problems) from None
+    if problems:
+        raise DeclarationError(source, problems)
+    return declaration
 
 
 _UNION_TAGS = {"simulator", "shell", "serial", "labgrid", "manual"}

@@ -8,6 +8,7 @@ a lab of one protocol never imports the other's stack.
 
 from __future__ import annotations
 
+import errno
 import importlib
 from pathlib import Path
 from types import TracebackType
@@ -17,6 +18,7 @@ from conformance.declaration import Declaration
 from conformance.evidence.capture import RunCapture
 from conformance.evidence.redact import Redactor
 from conformance.evidence.transcript import Transcript
+from conformance.labports import PortInUse, taken_ports
 from conformance.runtime import LabLoop
 
 if TYPE_CHECKING:  # the facades' modules are imported lazily: a lab of one protocol never
@@ -91,11 +93,15 @@ class Lab:
                 part.start()
                 self._started.append((attribute, part))
                 self.capture.set_lab_addresses(self.addresses())
-        except BaseException:
+        except BaseException as exc:
             try:
                 self.stop()
             except LabStopError:
                 pass  # the start failure is the one worth reporting
+            if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE:
+                # One line naming the declared port, not the event loop's bind traceback.
+                taken = taken_ports(self.declaration)
+                raise PortInUse(taken or [f"a lab port is already in use: {exc}"]) from None
             raise
 
     def _make(self, module: str, cls: str) -> LabPart:

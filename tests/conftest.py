@@ -1,6 +1,15 @@
-"""For every test of the project: runs of the plugin skip acceptance.pdf (one headless Chromium
-per run, seconds each); tests/plugin/test_reports_in_browser.py renders and checks it."""
+"""Order of the suite's own tests (the root conftest also serves catalog runs: not there), and
+acceptance.pdf skipped in the plugin runs they make (one headless Chromium per run, seconds
+each); tests/plugin/test_reports_in_browser.py renders and checks it."""
 
 import os
 
+import pytest
+
 os.environ.setdefault("CONFORMANCE_PDF", "0")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first (stable otherwise): pytest-xdist hands out work in this order, so
+    the long ones start at once instead of leaving one worker busy at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

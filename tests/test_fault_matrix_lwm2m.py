@@ -19,7 +19,9 @@ child process against the reference device and reads the run's ``verdicts.json``
   lab, as Anjay's demo client registers): every case PASSes or is NOT APPLICABLE as on /1/0.
 
 The runs go WORKERS at a time in the background (module fixture), only those the selected
-tests need (``-k`` runs only its rows); each test waits for its own.
+tests need (``-k`` runs only its rows); each test waits for its own. Under pytest-xdist the
+module is one group (``--dist loadgroup``): one worker runs its rows (they mostly wait on
+timers) while the other worker takes the rest of the suite.
 A run whose transcript shows the lab's own DTLS layer dropping a device datagram (a harness
 problem, reported separately) is run once more, so that problem cannot fake a verdict here.
 """
@@ -43,7 +45,9 @@ import yaml
 from conformance.declaration import BUILTIN_DIR
 from conformance.simulators.lwm2m_faults import FAULTS
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+# One xdist group: the rows run WORKERS at a time in this module's fixture on one worker
+# (`--dist loadgroup`), which would start them all twice if two workers shared the module.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("lwm2m-matrix")]
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "testcases" / "lwm2m"

@@ -1,7 +1,8 @@
 """The OMA-DM fault matrix: the catalog's verdicts against the reference device, proven.
 
-Runs the OMA-DM catalog (``testcases/omadm``) with ``conformance run`` in child processes,
-two at a time, and reads each run folder's ``verdicts.json``:
+Runs the OMA-DM catalog (``testcases/omadm``) with ``conformance run`` in a child process per
+row (each row its own test, so that pytest-xdist spreads the rows over its workers) and reads
+the run folder's ``verdicts.json``:
 
 - clean: every case PASSes (or is NOT APPLICABLE with a reason: dynamic DDF nodes the device
   has no instance of);
@@ -13,10 +14,9 @@ two at a time, and reads each run folder's ``verdicts.json``:
 - a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason;
 - the two factory accounts declared with different auth types each way (``accounts``): the
   clean device still passes everything;
-- the run folder of a device that returns a secret nobody declared holds it in no file.
-
-Only the runs the selected tests need are made (``-k fault-name`` runs that fault and the clean
-run it is compared with), so one matrix row can be checked without the whole matrix.
+- the run folder of a device that returns a secret nobody declared holds it in no file;
+- order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
+  CDR-DVM-1533 cases first) and in a seeded random order gives every case the clean verdict.
 
 The runs use the built-in declaration with two changes (``matrix_declaration``): the lab's
 negative windows are short (post-update 3 s, FOTA 5 s, request 5 s: the only fixed waits are
@@ -31,8 +31,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,13 @@ from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "testcases" / "omadm"
-WORKERS = 2
 RUN_TIMEOUT = 300.0
 TIMEOUTS = {"request": 5, "session": 10, "post_update_window": 3, "fota": 5}
+RANDOM_SEED = 20261206  # fixed: a random-order failure must be reproducible
 EXCEPTION_REASON = "matrix: unique TAC for this model (PTCRB)"
 REQUIREMENTS = ("CDR-DVM-012", "CDR-DVM-440", "CDR-DVM-3954", "CDR-DVM-3955", "CDR-DVM-4532",
                 "CDR-DVM-1533", "ATT-DMIG-4.2")
+# Cases that judge the declaration or the DDF document only: they need no device.
 # Both factory accounts with their own credentials, auth types differing by account and way.
 ACCOUNTS = {
     "production": {"client_auth": "hmac", "client_name": "357099060399038",
@@ -62,12 +62,9 @@ ACCOUNTS = {
                     "client_secret": "dev-client-secret", "server_auth": "hmac",
                     "server_secret": "dev-server-secret"},
 }
-# Cases that judge the declaration or the DDF document only: they need no device.
 DEVICE_FREE = ("test_cdr_dvm_440_ddf.py", "test_declared_type_is_md5_or_hmac")
 
-MATRIX_TIMEOUT = 1200  # seconds for the whole matrix (the first case pays for every run)
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(MATRIX_TIMEOUT)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(RUN_TIMEOUT + 30)]
 
 
 @dataclass
@@ -77,6 +74,7 @@ class Run:
     verdicts: dict[str, Any]
     seconds: float
     output: str
+    complete: bool
     folder: Path
 
     def cases(self, verdict: str | None = None) -> list[dict[str, Any]]:
@@ -108,7 +106,10 @@ def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str
     for fault in faults:
         cmd += ["--fault", fault]
     cmd += ["-q", *extra]
-    env = {**os.environ, "CI": "1"}  # non-interactive: the manual controller never waits
+    # CI=1: non-interactive, the manual controller never waits. No PYTEST_* variables: the
+    # child is a run of its own, not a part of this (maybe pytest-xdist worker) session.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["CI"] = "1"
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT, check=False)
@@ -119,80 +120,88 @@ def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str
         raise AssertionError(f"run {name} wrote no verdicts.json:\n{proc.stdout[-3000:]}"
                              f"\n{proc.stderr[-3000:]}")
     verdicts = json.loads(path.read_text(encoding="utf-8"))
+    acceptance = json.loads((folder / "acceptance.json").read_text(encoding="utf-8"))
     print(f"  {name}: {verdicts['counts']} in {seconds:.1f} s", file=sys.stderr, flush=True)
-    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:], folder)
+    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:],
+               acceptance["complete"] is True, folder)
 
 
-def _needed(items: list[pytest.Item]) -> set[str]:
-    """The runs the selected tests of this module read."""
-    needed: set[str] = set()
-    for item in items:
-        if Path(str(item.path)) != Path(__file__):
-            continue
-        params = getattr(item, "callspec", None)
-        param = dict(params.params) if params is not None else {}
-        name = getattr(item, "originalname", item.name)
-        needed |= {
-            "test_clean_device_passes": {"clean"},
-            "test_builtin_declaration_never_fails": {"builtin"},
-            "test_fault_fails_its_requirement_only": {f"fault-{param.get('fault')}", "clean"},
-            "test_unreachable_device_is_inconclusive": {str(param.get("name"))},
-            "test_declared_exception_is_not_applicable": {"exception"},
-            "test_accounts_with_different_auth_types_pass": {"accounts"},
-            "test_an_undeclared_secret_reaches_no_file": {"fault-undeclared-secret-readable"},
-        }.get(name, set())
-    return needed
+@dataclass(frozen=True)
+class Row:
+    declaration: str  # a key of the ``declarations`` fixture, or "builtin:omadm"
+    faults: tuple[str, ...] = ()
+    pytest_args: tuple[str, ...] = ()
+
+
+ROWS: dict[str, Row] = {
+    "clean": Row("matrix"),
+    "builtin": Row("builtin:omadm"),
+    "unreachable": Row("manual"),
+    "silent": Row("silent"),
+    "exception": Row("exception", pytest_args=("-k", "4532")),
+    "accounts": Row("accounts"),
+    "reverse": Row("matrix", pytest_args=("--order", "reverse")),
+    "random": Row("matrix", pytest_args=("--order", f"random:{RANDOM_SEED}")),
+    **{f"fault-{name}": Row("matrix", faults=(name,)) for name in FAULTS},
+}
+# Rows are separate tests so that pytest-xdist spreads them over its workers; the slowest
+# are listed first so that the workers finish together.
+SLOW_FAULTS = ("fumo-no-alert", "wrong-devid", "no-nonce-retry")
+FAULT_ORDER = sorted(FAULTS, key=lambda name: name not in SLOW_FAULTS)
 
 
 @pytest.fixture(scope="module")
-def runs(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[dict[str, Run]]:
+def declarations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("omadm-matrix")
-    # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
-    reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or tmp / "reports")
-    matrix = _declaration(tmp, "matrix")
-    manual = _declaration(tmp, "manual", control={"type": "manual", "countdown": 1})
-    # Every action "succeeds" but there is no device behind it: it never connects.
-    silent = _declaration(tmp, "silent", control={
-        "type": "shell", "timeout": 5,
-        "commands": {action: "true" for action in ACTIONS}})
-    exception = _declaration(tmp, "exception", exceptions=[{
-        "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
-        "reason": EXCEPTION_REASON}])
-    accounts = _declaration(tmp, "accounts")
-    data = yaml.safe_load(accounts.read_text(encoding="utf-8"))
+    return {
+        "matrix": _declaration(tmp, "matrix"),
+        "manual": _declaration(tmp, "manual", control={"type": "manual", "countdown": 1}),
+        # Every action "succeeds" but there is no device behind it: it never connects.
+        "silent": _declaration(tmp, "silent", control={
+            "type": "shell", "timeout": 5,
+            "commands": {action: "true" for action in ACTIONS}}),
+        "exception": _declaration(tmp, "exception", exceptions=[{
+            "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
+            "reason": EXCEPTION_REASON}]),
+        "accounts": _accounts_declaration(tmp),
+    }
+
+
+def _accounts_declaration(tmp: Path) -> Path:
+    path = _declaration(tmp, "accounts")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     for name in ("auth", "client_name", "client_secret", "server_secret"):
         data["omadm"].pop(name, None)
     data["omadm"]["accounts"] = ACCOUNTS
-    accounts.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    jobs: list[tuple[str, Path, list[str], list[str]]] = [
-        ("clean", matrix, [], []),
-        ("builtin", Path("builtin:omadm"), [], []),
-        ("unreachable", manual, [], []),
-        ("silent", silent, [], []),
-        ("exception", exception, [], ["-k", "4532"]),
-        ("accounts", accounts, [], []),
-        *((f"fault-{name}", matrix, [name], []) for name in FAULTS),
-    ]
-    needed = _needed(request.session.items)
-    jobs = [job for job in jobs if job[0] in needed]
-    # The slowest first, so that the two workers finish together.
-    slow = ("fault-fumo-no-alert", "silent", "fault-wrong-devid", "fault-no-nonce-retry")
-    jobs.sort(key=lambda job: job[0] not in slow)
-    started = time.monotonic()
-    with ThreadPoolExecutor(WORKERS) as pool:
-        done = pool.map(lambda job: _run(job[0], job[1], reports, job[2], job[3]), jobs)
-        results = {run.name: run for run in done}
-    total = time.monotonic() - started
-    slowest = sorted(results.values(), key=lambda r: -r.seconds)[:5]
-    print(f"\nOMA-DM fault matrix: {len(results)} runs in {total:.0f} s on {WORKERS} workers; "
-          "slowest: " + ", ".join(f"{r.name} {r.seconds:.0f} s" for r in slowest))
-    yield results
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
-def test_clean_device_passes(runs: dict[str, Run]) -> None:
-    run = runs["clean"]
+@pytest.fixture(scope="module")
+def finished() -> dict[str, Run]:
+    """Rows already run by this worker: a row two tests read is run once."""
+    return {}
+
+
+@pytest.fixture
+def run_row(
+    declarations: dict[str, Path], tmp_path: Path, finished: dict[str, Run]
+) -> Callable[[str], Run]:
+    # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
+    reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or tmp_path / "reports")
+
+    def run(name: str) -> Run:
+        if name not in finished:
+            row = ROWS[name]
+            dut = Path(declarations.get(row.declaration, row.declaration))
+            finished[name] = _run(name, dut, reports, list(row.faults), list(row.pytest_args))
+        return finished[name]
+
+    return run
+
+
+def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
+    run = run_row("clean")
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     not_applicable = run.cases("NOT APPLICABLE")
@@ -201,21 +210,21 @@ def test_clean_device_passes(runs: dict[str, Run]) -> None:
     assert run.exit_status == 0
 
 
-def test_builtin_declaration_never_fails(runs: dict[str, Run]) -> None:
+def test_builtin_declaration_never_fails(run_row: Callable[[str], Run]) -> None:
     """The built-in declaration as it is (HTTP transport): no FAIL, no ERROR.
 
     The simulator controller gives the device the lab CA only with HTTPS transport, so the
     HTTPS FUMO download may be INCONCLUSIVE there (lab set-up), never a device FAIL.
     """
-    run = runs["builtin"]
+    run = run_row("builtin")
     assert not run.cases("FAIL") and not run.cases("ERROR"), run.show("FAIL", "ERROR")
     odd = [c for c in run.cases("INCONCLUSIVE") if "test_fumo_update[https]" not in c["nodeid"]]
     assert not odd, run.show("INCONCLUSIVE")
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
-def test_fault_fails_its_requirement_only(runs: dict[str, Run], fault: str) -> None:
-    run = runs[f"fault-{fault}"]
+@pytest.mark.parametrize("fault", FAULT_ORDER)
+def test_fault_fails_its_requirement_only(run_row: Callable[[str], Run], fault: str) -> None:
+    run = run_row(f"fault-{fault}")
     spec = FAULTS[fault]
     assert not run.cases("ERROR"), run.show("ERROR")
     failing = run.failing()
@@ -227,7 +236,8 @@ def test_fault_fails_its_requirement_only(runs: dict[str, Run], fault: str) -> N
     # What the registry says the behaviour necessarily breaks too, the catalog sees too.
     assert failing == allowed, (
         f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
-    assert len(run.cases()) == len(runs["clean"].cases()), "not the clean run's case list"
+    # Every collected case has a verdict (same catalog and declaration as the clean row).
+    assert run.complete, "the run did not give every collected case a verdict"
     assert run.exit_status == 1
 
 
@@ -236,10 +246,10 @@ def test_every_requirement_has_a_fault() -> None:
     assert set(REQUIREMENTS) <= covered, sorted(set(REQUIREMENTS) - covered)
 
 
-@pytest.mark.parametrize("name", ["unreachable", "silent"])
-def test_unreachable_device_is_inconclusive(runs: dict[str, Run], name: str) -> None:
+@pytest.mark.parametrize("name", ["silent", "unreachable"])
+def test_unreachable_device_is_inconclusive(run_row: Callable[[str], Run], name: str) -> None:
     """No operator for a manual controller, or a device that never connects: INCONCLUSIVE."""
-    run = runs[name]
+    run = run_row(name)
     assert not run.cases("FAIL") and not run.cases("ERROR"), run.show("FAIL", "ERROR")
     device_cases = [c for c in run.cases() if not any(k in c["nodeid"] for k in DEVICE_FREE)]
     assert device_cases and all(c["verdict"] in ("INCONCLUSIVE", "NOT APPLICABLE")
@@ -248,8 +258,8 @@ def test_unreachable_device_is_inconclusive(runs: dict[str, Run], name: str) -> 
     assert run.exit_status == 10  # a device the lab could not judge does not pass a CI gate
 
 
-def test_declared_exception_is_not_applicable(runs: dict[str, Run]) -> None:
-    run = runs["exception"]
+def test_declared_exception_is_not_applicable(run_row: Callable[[str], Run]) -> None:
+    run = run_row("exception")
     cases = [c for c in run.cases() if c["requirement"] == "CDR-DVM-4532"]
     assert cases, run.output
     assert all(c["verdict"] == "NOT APPLICABLE" and EXCEPTION_REASON in c["message"]
@@ -257,21 +267,21 @@ def test_declared_exception_is_not_applicable(runs: dict[str, Run]) -> None:
     assert run.verdicts["requirements"]["CDR-DVM-4532"] == "NOT APPLICABLE"
 
 
-def test_accounts_with_different_auth_types_pass(runs: dict[str, Run]) -> None:
+def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) -> None:
     """HMAC one way, MD5 the other, differing by account: allowed, so the clean device PASSes."""
-    run = runs["accounts"]
+    run = run_row("accounts")
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     assert run.verdicts["requirements"]["CDR-DVM-3954"] == "PASS"
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
 
 
-def test_an_undeclared_secret_reaches_no_file(runs: dict[str, Run]) -> None:
+def test_an_undeclared_secret_reaches_no_file(run_row: Callable[[str], Run]) -> None:
     """Redaction by node meaning: the secret the device returns is in no file of the run."""
-    run = runs["fault-undeclared-secret-readable"]
+    run = run_row("fault-undeclared-secret-readable")
     secret = UNDECLARED_SECRET.encode()
     files = [p for p in run.folder.rglob("*") if p.is_file()]
-    assert any(p.name == "transcript.jsonl" for p in files), run.output
+    assert any(p.name.startswith("transcript") for p in files), run.output
     # The simulated device's own storage (device-omadm-state/) holds its secrets, as a device
     # does; it is not evidence.
     leaks = [str(p.relative_to(run.folder)) for p in files
@@ -281,3 +291,13 @@ def test_an_undeclared_secret_reaches_no_file(runs: dict[str, Run]) -> None:
     # Redaction by meaning masks values, not the words around them (a format, a case id).
     masked = [c["nodeid"] for c in run.cases() if MASK_TEXT in c["nodeid"]]
     assert masked == [], masked
+
+
+@pytest.mark.parametrize("order", ["reverse", "random"])
+def test_case_order_does_not_change_verdicts(run_row: Callable[[str], Run], order: str) -> None:
+    """Every case restores what it changed: no verdict depends on which cases ran before."""
+    clean = {c["nodeid"]: c["verdict"] for c in run_row("clean").cases()}
+    other = {c["nodeid"]: c["verdict"] for c in run_row(order).cases()}
+    changed = {n: f"{clean.get(n)} -> {v}" for n, v in other.items() if clean.get(n) != v}
+    assert other.keys() == clean.keys() and not changed, changed or (
+        sorted(other.keys() ^ clean.keys()))

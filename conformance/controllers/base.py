@@ -129,6 +129,11 @@ class Controller(abc.ABC):
     def stop(self) -> None:  # noqa: B027 - most controllers hold nothing to release
         """Release the device (idempotent)."""
 
+    def cold_start(self) -> ActionResult:
+        """Stop the device and start it again as at the start of a run (a case that needs a
+        device fresh from power-on). INCONCLUSIVE where the controller cannot."""
+        raise Inconclusive(f"{self.kind} controller cannot cold-start the device")
+
     @abc.abstractmethod
     def capabilities(self) -> set[str]:
         """The declaration actions this controller can perform."""

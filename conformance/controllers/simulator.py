@@ -249,6 +249,14 @@ class SimulatorController(Controller):
         self._record("note", f"reference device stopped (exit status {proc.returncode})")
         self._proc = None
 
+    def cold_start(self) -> ActionResult:
+        """Stop the reference device and start it again with the same addresses and faults."""
+        started = time.time()
+        self._record("lab->device", "cold start")
+        self.stop()
+        self.start(self.lab_addresses)
+        return self._result("cold_start", started, f"reference device restarted (pid {self.pid})")
+
     # ------------------------------------------------------------------ control channel
 
     def _read_stdout(self) -> None:

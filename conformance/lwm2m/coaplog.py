@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,9 @@ from conformance.lwm2m.model import ContentFormat
 PROTOCOL = "lwm2m"
 # After this many copies of one MID from one peer, stop recording each copy (one note says so).
 STORM_THRESHOLD = 20
+# Unparsable datagrams recorded per second, from all peers together (a flood comes from many
+# addresses); beyond it they are counted, still rejected, and one note a second gives the count.
+GARBAGE_PER_SECOND = 200
 # Security object resources whose values are keys (TS 1.1 Appendix E.1): 5 Secret Key,
 # 8 SMS Binding Secret Key(s). Whatever carries them (a bootstrap Write, a device that answers
 # a Read of /0), they are registered as secrets before the message is recorded.
@@ -211,6 +215,10 @@ class CoapTap:
         self._seen: collections.OrderedDict[tuple[str, int, str], int] = collections.OrderedDict()
         # (peer, token) -> future: the next response on that token is rejected with a RST
         self._reject: dict[tuple[str, bytes], asyncio.Future[Message]] = {}
+        self._garbage_second = 0  # the second (monotonic, whole) of the current window
+        self._garbage_recorded = 0  # unparsable datagrams recorded in that second
+        self._garbage_skipped = 0  # not recorded since the last note about them
+        self._garbage_peer = ""
 
     def reject_next(self, remote: Any, token: bytes, done: asyncio.Future[Message]) -> None:
         """Answer the next message on ``token`` from ``remote`` with a RST (Observe cancel)."""
@@ -228,7 +236,7 @@ class CoapTap:
 
     # -- TapHooks ------------------------------------------------------------------------------
 
-    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
         try:
             return self._incoming(remote, datagram, secure=secure)
         except Exception as exc:  # a tap bug must not cost the device its message
@@ -238,7 +246,7 @@ class CoapTap:
             )
             return True
 
-    def _incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
+    def _incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
         peer = peer_text(remote)
         device, session = self.device_of(peer)
         try:
@@ -280,14 +288,14 @@ class CoapTap:
             if not reject.done():
                 reject.set_result(msg)
             return False
-        return True
+        return msg  # aiocoap takes the decoded message as it is
 
-    def outgoing(self, message: Message, *, secure: bool) -> None:
+    def outgoing(self, message: Message, *, secure: bool, raw: bytes | None = None) -> None:
         try:
             peer = peer_text(message.remote)
             device, session = self.device_of(peer)
             path = self._path_for(peer, message, outgoing=True)
-            raw = bytes(message.encode())
+            raw = bytes(message.encode()) if raw is None else bytes(raw)
             self._record(
                 "lab->device", message, summarize(message), peer, device, session, path, secure, raw
             )
@@ -390,9 +398,43 @@ class CoapTap:
             return str(exc)
         return None
 
+    def _garbage_recordable(self, peer: str) -> bool:
+        """Whether this unparsable datagram goes to the transcript (GARBAGE_PER_SECOND)."""
+        second = int(time.monotonic())
+        if second != self._garbage_second:
+            self._garbage_second, self._garbage_recorded = second, 0
+        if self._garbage_recorded < GARBAGE_PER_SECOND:
+            self._garbage_recorded += 1
+            return True
+        if not self._garbage_skipped:  # the count goes to the transcript within a second
+            asyncio.get_running_loop().call_later(1.0, self._note_garbage_skipped)
+        self._garbage_skipped += 1
+        self._garbage_peer = peer
+        return False
+
+    def _note_garbage_skipped(self) -> None:
+        skipped, self._garbage_skipped = self._garbage_skipped, 0
+        self.transcript.record(
+            PROTOCOL,
+            "note",
+            f"flood: {skipped} more unparsable datagrams rejected but not recorded "
+            f"(over {GARBAGE_PER_SECOND}/s; the last from {self._garbage_peer})",
+            peer=self._garbage_peer,
+            error=f"coap: flood of unparsable datagrams ({skipped} not recorded)",
+        )
+
     def _reject_unparsable(
         self, remote: Any, peer: str, device: str, datagram: bytes, exc: Exception
     ) -> None:
+        recorded = self._garbage_recordable(peer)
+        if recorded:
+            self._record_unparsable(peer, device, datagram, exc)
+        # A CON we cannot process at all is rejected with a RST carrying its MID (RFC 7252 §4.2).
+        if len(datagram) >= 4 and datagram[0] >> 6 == 1 and (datagram[0] >> 4) & 3 == int(CON):
+            mid = int.from_bytes(datagram[2:4], "big")
+            self._send_rst(remote, peer, device, mid, "unparsable CON rejected", record=recorded)
+
+    def _record_unparsable(self, peer: str, device: str, datagram: bytes, exc: Exception) -> None:
         self.transcript.record(
             PROTOCOL,
             "device->lab",
@@ -402,19 +444,20 @@ class CoapTap:
             raw=datagram,
             error=f"coap: not a valid CoAP message: {exc}",
         )
-        # A CON we cannot process at all is rejected with a RST carrying its MID (RFC 7252 §4.2).
-        if len(datagram) >= 4 and datagram[0] >> 6 == 1 and (datagram[0] >> 4) & 3 == int(CON):
-            mid = int.from_bytes(datagram[2:4], "big")
-            self._send_rst(remote, peer, device, mid, "unparsable CON rejected")
 
-    def _send_rst(self, remote: Any, peer: str, device: str, mid: int, why: str) -> None:
+    def _send_rst(
+        self, remote: Any, peer: str, device: str, mid: int, why: str, *, record: bool = True
+    ) -> None:
         rst = bytes([0x70, 0x00]) + mid.to_bytes(2, "big")
         try:
             remote.send(rst)
         except Exception as send_exc:
-            self.note(f"could not send RST: {send_exc}", peer_of(remote))
+            if record:
+                self.note(f"could not send RST: {send_exc}", peer_of(remote))
             return
-        self.transcript.record(
-            PROTOCOL, "lab->device", f"RST MID={mid} ({why})", device=device, peer=peer, raw=rst
-        )
+        if record:
+            self.transcript.record(
+                PROTOCOL, "lab->device", f"RST MID={mid} ({why})", device=device, peer=peer,
+                raw=rst,
+            )
 

@@ -37,6 +37,7 @@ from conformance.lwm2m.operations import (
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
 from conformance.lwm2m.transports import Endpoint, open_endpoint
+from conformance.lwm2m.tuning import tune_gc
 from conformance.runtime import LabLoop
 from conformance.verdicts import DeviceTimeout
 
@@ -156,11 +157,13 @@ class Lwm2mLab:
         except BaseException:
             await self._stop()
             raise
+        buffer = self._endpoints["dm"].receive_buffer
         self.transcript.note(
             PROTOCOL, "LwM2M lab listening: " + ", ".join(
                 f"{k}={v}" for k, v in self.addresses().items() if k != "LAB_HOST"
-            )
+            ) + f" (socket receive buffer {buffer // 1024} KiB granted)"
         )
+        tune_gc()  # after start-up: what exists now is what the lab keeps
 
     async def _stop(self) -> None:
         if self._store is not None:

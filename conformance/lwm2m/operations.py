@@ -140,6 +140,7 @@ class Requester:
         try:
             return await asyncio.wait_for(future, self.timeout)
         except TimeoutError:
+            abandon_exchanges(self.context, self.remote)
             raise DeviceTimeout(f"no answer from the device within {self.timeout} s") from None
         except error.TimeoutError as exc:
             raise DeviceTimeout(f"no answer from the device: {exc}") from None
@@ -151,6 +152,31 @@ class Requester:
             raise LabError(f"the lab cannot send to this device: {type(e).__name__}: {e}") from None
         except error.NetworkError as exc:
             raise Inconclusive(f"transport failure towards the device: {exc}") from None
+
+
+def abandon_exchanges(context: Any, remote: Any) -> int:
+    """Stop retransmitting the CONs to ``remote`` the lab has given up on; the number dropped.
+
+    aiocoap keeps one exchange per peer in flight (NSTART = 1) and retransmits an unacknowledged
+    CON for up to MAX_TRANSMIT_WAIT (93 s) after the case stopped waiting: every later request
+    to that device queued behind it, so one silent request made the next cases' requests time
+    out unsent (seen with coap-node and lwm2m-node-lib). Giving up on an exchange is the
+    requester's right (RFC 7252 §4.2); a late ACK is then unmatched and logged. Uses the
+    message manager's exchange table of the pinned aiocoap 0.4.17.
+    """
+    dropped = 0
+    for interface in getattr(context, "request_interfaces", ()):
+        manager = getattr(interface, "token_interface", None)
+        active = getattr(manager, "_active_exchanges", None)
+        if not active:
+            continue
+        for key in [k for k in active if k[0] == remote]:
+            _monitor, retransmission = active.pop(key)
+            retransmission.cancel()
+            dropped += 1
+        if remote in getattr(manager, "_backlogs", {}):
+            manager._continue_backlog(remote)  # type: ignore[union-attr]
+    return dropped
 
 
 class BlockwiseBroken(Exception):

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from aiocoap import Context
+from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
+
+from conformance.lwm2m.tuning import size_receive_buffer
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
@@ -26,11 +29,15 @@ class BoundPort(NamedTuple):
 
 
 class TapHooks(Protocol):
-    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool:
-        """Record a datagram from a device; False: drop it (already answered/recorded)."""
+    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
+        """Record a datagram from a device; False: drop it (already answered/recorded).
 
-    def outgoing(self, message: Any, *, secure: bool) -> None:
-        """Record a message about to go to a device."""
+        A Message is the datagram decoded (for ``remote``): aiocoap gets it as it is instead
+        of decoding the datagram a second time.
+        """
+
+    def outgoing(self, message: Any, *, secure: bool, raw: bytes | None = None) -> None:
+        """Record a message about to go to a device (``raw``: its encoding, when known)."""
 
     def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
         """Record a transport event (DTLS handshake, alert…)."""
@@ -55,7 +62,9 @@ async def bind_exclusive(
     )
     self = await ready
     self._loop = loop
-    host, port = self._transport.get_extra_info("socket").getsockname()[:2]
+    sock = self._transport.get_extra_info("socket")
+    size_receive_buffer(sock)  # bursts wait in the buffer instead of being dropped
+    host, port = sock.getsockname()[:2]
     self.hostinfo_local = f"{host}:{port}"
     return self
 
@@ -103,12 +112,19 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
         return BoundPort(host, port)
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
-        if self.hooks.incoming(address, datagram, secure=False):
+        taken = self.hooks.incoming(address, datagram, secure=False)
+        if isinstance(taken, Message) and self._mman is not None:
+            self._mman.dispatch_message(taken)  # decoded once, by the tap
+        elif taken:
             super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
-        self.hooks.outgoing(message, secure=False)
-        super().send(message)
+        if self._mman is None:  # shutting down: aiocoap's own path logs and drops it
+            super().send(message)
+            return
+        raw = message.encode()  # encoded once, for the wire and the transcript
+        self.hooks.outgoing(message, secure=False, raw=raw)
+        message.remote.send(raw)
 
 
 @dataclass
@@ -123,6 +139,12 @@ class Endpoint:
     def bound(self) -> BoundPort:
         bound: BoundPort = self.interface.bound
         return bound
+
+    @property
+    def receive_buffer(self) -> int:
+        """SO_RCVBUF as the kernel granted it (bytes, as getsockopt reports them)."""
+        sock = self.interface._pool._transport.get_extra_info("socket")
+        return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
     @property
     def uri(self) -> str:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from conformance.declaration import Declaration, ShellControl
 from conformance.verdicts import Inconclusive
 
 
@@ -66,41 +66,66 @@ class UdpChannel:
 
 
 class ShellChannel:
-    """A shell command that gets the bytes: hex in ``$PKG0_HEX``, a file in ``$PKG0_FILE``."""
+    """A shell command that gets the bytes: hex in ``$PKG0_HEX``, a file in ``$PKG0_FILE``.
+
+    It runs exactly like a control command (conformance.controllers.processes): ``bash -c``,
+    in ``cwd`` (the declaration's folder), with the environment given (the control commands'
+    one, see :func:`shell_package0_channel`), its output appended to ``log_path``.
+    """
 
     def __init__(
-        self, command: str, env: Mapping[str, str] | None = None, timeout: float = 60
+        self,
+        command: str,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 60,
+        *,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.command = command
         self.env = dict(env or {})
         self.timeout = timeout
+        self.cwd = cwd
+        self.log_path = log_path
         self.last_output = ""
 
     def deliver(self, data: bytes) -> None:
+        from conformance.controllers.processes import run_bounded
+
         with tempfile.TemporaryDirectory(prefix="pkg0-") as tmp:
             path = Path(tmp) / "package0.bin"
             path.write_bytes(data)
             env = {**os.environ, **self.env, "PKG0_HEX": data.hex(), "PKG0_FILE": str(path)}
+            log = self.log_path or Path(tmp) / "package0.log"
             try:
-                done = subprocess.run(
-                    self.command,
-                    shell=True,
-                    env=env,
-                    capture_output=True,
-                    timeout=self.timeout,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise DeliveryFailed(
-                    f"Package 0 command did not finish within {self.timeout:g} s"
-                ) from None
+                outcome = run_bounded(self.command, env, self.timeout, self.cwd, log, "package0")
             except OSError as exc:
                 raise DeliveryFailed(f"Package 0 command could not start: {exc}") from None
-        self.last_output = (done.stdout + done.stderr).decode("utf-8", "replace")[-2000:]
-        if done.returncode != 0:
+        self.last_output = outcome.output[-2000:]
+        if outcome.status is None:
+            raise DeliveryFailed(f"Package 0 command did not finish within {self.timeout:g} s")
+        if outcome.status != 0:
             raise DeliveryFailed(
-                f"Package 0 command exited with {done.returncode}: {self.last_output.strip()}"
+                f"Package 0 command exited with {outcome.status}: {self.last_output.strip()}"
             )
 
     def describe(self) -> str:
         return f"shell {self.command!r}"
+
+
+def shell_package0_channel(
+    declaration: Declaration, lab_addresses: Mapping[str, str], run_dir: Path
+) -> ShellChannel:
+    """``notification.channel: shell`` as a control command: same shell, folder, environment."""
+    from conformance.controllers.processes import command_environment, declaration_dir
+    from conformance.controllers.shell import CONTROL_LOG
+
+    assert declaration.omadm is not None and declaration.omadm.notification.command
+    control = declaration.control
+    return ShellChannel(
+        declaration.omadm.notification.command,
+        command_environment(declaration, lab_addresses, "package0", {}, run_dir),
+        control.timeout if isinstance(control, ShellControl) else 60,
+        cwd=declaration_dir(declaration),
+        log_path=run_dir / CONTROL_LOG,
+    )

@@ -28,7 +28,12 @@ from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
 from conformance.omadm import notification
 from conformance.omadm.account import DmAccounts
-from conformance.omadm.delivery import Package0Channel, ShellChannel, UdpChannel, describe
+from conformance.omadm.delivery import (
+    Package0Channel,
+    UdpChannel,
+    describe,
+    shell_package0_channel,
+)
 from conformance.omadm.labauth import AuthOutcome
 from conformance.omadm.model import (
     Add,
@@ -275,6 +280,7 @@ class OmaDmLab:
             return
         self._register_secrets()
         self.pki = LabPki(self._run_dir, [self._host])
+        self.nonces.reopen()
         server = DmServer(
             declaration=self.declaration,
             accounts=self.accounts,
@@ -302,6 +308,7 @@ class OmaDmLab:
         if self._server is not None:
             server, self._server = self._server, None
             self._loop.call(server.stop(), self.timeouts.request)
+        self.nonces.close()
 
     def _running(self) -> DmServer:
         if self._server is None:
@@ -345,7 +352,7 @@ class OmaDmLab:
         if n.channel == "udp" and n.address:
             return UdpChannel.parse(n.address)
         if n.channel == "shell" and n.command:
-            return ShellChannel(n.command, self.addresses())
+            return shell_package0_channel(self.declaration, self.addresses(), self._run_dir)
         raise Inconclusive(
             f"no Package 0 channel: declared {n.channel!r} without an address/command, "
             "and no controller set one"

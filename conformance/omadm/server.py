@@ -558,6 +558,7 @@ class DmServer:
             if live.creds.switched:
                 self._asked[live.device] = live.creds.kind
         state.header_statuses.clear()
+        self._nonces.flush()  # this message's nonce changes are on disk before the lab answers
         notes.extend(state.problems[before:])
         live.messages.append(
             DmMessage("device->lab", msg, body, request.headers.get("Content-Type", ""))

@@ -156,8 +156,9 @@ def wire_package0(lab: Any, ctl: Any, declaration: Declaration) -> None:
     """Give the OMA-DM lab the Package 0 channel the controller provides.
 
     A serial controller with ``notification.channel: sms`` sends it as WAP Push SMS through the
-    modem; the simulator's device announces its UDP listener. UDP to a declared address and
-    shell delivery need no controller: the lab sets those up itself from the declaration.
+    modem; the simulator's device announces its UDP listener; a shell ``command`` runs like a
+    control command, with the whole lab's addresses. UDP to a declared address needs no
+    controller: the lab sets it up itself from the declaration.
     """
     if declaration.protocol != "omadm" or getattr(lab, "omadm", None) is None:
         return
@@ -166,6 +167,14 @@ def wire_package0(lab: Any, ctl: Any, declaration: Declaration) -> None:
     sms = package0_channel(declaration, ctl) if isinstance(ctl, Controller) else None
     if sms is not None:
         lab.omadm.set_package0_channel(sms)
+        return
+    assert declaration.omadm is not None
+    if declaration.omadm.notification.channel == "shell":
+        # Like a control command: all of this run's LAB_* (the package server's too).
+        delivery = importlib.import_module("conformance.omadm.delivery")
+        lab.omadm.set_package0_channel(
+            delivery.shell_package0_channel(declaration, lab.addresses(), lab.run_dir)
+        )
         return
     notify = (getattr(ctl, "ready_info", None) or {}).get("notify")
     if not notify:

@@ -13,9 +13,9 @@ SECRETS = {
     "CONFORMANCE_TEST_CLIENT_SECRET": "client-s3cret-value",
     "CONFORMANCE_TEST_SERVER_SECRET": "server-s3cret-value",
 }
-ACTIONS_EXPECTED = (
-    "'trigger_session', 'sideload_update', 'oem_server_update', 'reboot', 'factory_reset' "
-    "or 'set_host_values'"
+SHELL_COMMANDS_EXPECTED = (
+    "'trigger_session', 'sideload_update', 'oem_server_update', 'reboot', 'factory_reset', "
+    "'set_host_values', 'start' or 'stop'"
 )
 REQUIREMENTS = (
     "CDR-DVM-012, CDR-DVM-440, CDR-DVM-3954, CDR-DVM-3955, CDR-DVM-4532, CDR-DVM-1533, "
@@ -56,7 +56,7 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
     ],
     "bad-action-name.yaml": [
         ("control.commands.rebot", 21,
-         f"'rebot' is not a valid key here; Input should be {ACTIONS_EXPECTED}"),
+         f"'rebot' is not a valid key here; Input should be {SHELL_COMMANDS_EXPECTED}"),
     ],
     "bad-exception-requirement.yaml": [
         ("exceptions.0.requirement", 21, f"unknown ID; expected one of {REQUIREMENTS}"),
@@ -70,6 +70,27 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
     "bad-several.yaml": [
         ("device.kind", 4, "Input should be 'module' or 'integrated-device'; got 'modem'"),
         ("device.imeisv", 6, "expected exactly 2 digits"),
+    ],
+    "bad-fota-same-version.yaml": [
+        ("features.fota_package.new_version", 21,
+         "equals device.firmware_version ('1.0'); the version the device reports after the "
+         "update must differ, or the check proves nothing"),
+    ],
+    "bad-lwm2m10-without-tlv.yaml": [
+        ("features.content_formats", 20,
+         "an LwM2M 1.0 client must support TLV (TS 1.0 §6.4); add tlv"),
+    ],
+    "bad-udp-without-address.yaml": [
+        ("omadm.notification.address", 20,
+         "required with channel: udp (host:port of the device's Package 0 listener; only a "
+         "reference device announces its own)"),
+    ],
+    # An unset variable does not hide the other problems (nor adds any of its own).
+    "bad-env-unset-among-others.yaml": [
+        ("omadm.client_secret", 18,
+         "environment variable ${CONFORMANCE_TEST_UNSET_VARIABLE} is not set"),
+        ("device.imei", 5, "check digit 9 is wrong (Luhn): expected 8"),
+        ("omadm.auth", 20, "Input should be 'md5', 'hmac', 'basic' or 'none'; got 'sha1'"),
     ],
     "bad-host-only.yaml": [
         ("device", 1, "required field is missing"),
@@ -175,3 +196,32 @@ def test_sms_package0_needs_a_destination() -> None:
     assert info.value.problems == [
         ("control.sms_destination", 20, "required with sms_package0: true (an MSISDN)")
     ]
+
+
+def test_host_unique_id_is_any_string() -> None:
+    # /10241/0/5907 is a String; the OMA-DM HostUniqueID rule belongs to CDR-DVM-4532's case.
+    text = (FILES / "good-lwm2m-minimal.yaml").read_text()
+    dut = parse_declaration(text.replace("unique_id: H1SN0001", "unique_id: ACME-9-000017"))
+    assert dut.host.unique_id == "ACME-9-000017"
+
+
+def test_udp_without_address_is_fine_for_the_reference_device() -> None:
+    # The simulator's device announces its Package 0 listener; the built-in relies on that.
+    text = (FILES / "bad-udp-without-address.yaml").read_text()
+    control = text[text.index("control:"):]
+    dut = parse_declaration(text.replace(control, "control:\n  type: simulator\n"))
+    assert dut.omadm is not None and dut.omadm.notification.address is None
+
+
+def test_no_oem_dm_server_is_declared_in_features() -> None:
+    text = (FILES / "good-omadm-minimal.yaml").read_text()
+    assert parse_declaration(text).features.oem_dm_server  # the default: the path is tested
+    dut = parse_declaration(text + "features:\n  oem_dm_server: false\n")
+    assert dut.features.oem_dm_server is False
+
+
+def test_start_and_stop_are_shell_commands() -> None:
+    text = (FILES / "good-lwm2m-minimal.yaml").read_text()
+    text += "control:\n  type: shell\n  commands:\n    start: ./client\n    stop: ./client-stop\n"
+    dut = parse_declaration(text)
+    assert dut.control.type == "shell" and set(dut.control.commands) == {"start", "stop"}

@@ -114,3 +114,39 @@ def test_reference_documents_every_field_and_variable() -> None:
             passed |= set(action_variables(dut, action, params))
     undocumented = sorted(v for v in passed if f"`{v}`" not in doc)
     assert not undocumented, f"passed to devices but not in docs/declaration.md: {undocumented}"
+
+
+PROCESS_ENV = {
+    "CLIENT_PSK_IDENTITY": "wakaama-ci",
+    "CLIENT_PSK_KEY": "0123456789abcdef0123456789abcdef",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "actions"),
+    [
+        ("lwm2m-client-process.yaml", {"trigger_session", "reboot"}),
+        ("omadm-client-process.yaml", {"trigger_session", "reboot"}),
+        ("reference-lwm2m-process.yaml", set(ACTIONS)),
+        ("reference-omadm-process.yaml", set(ACTIONS)),
+    ],
+)
+def test_client_process_examples(
+    name: str, actions: set[str], example_env: None, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    for variable, value in PROCESS_ENV.items():
+        monkeypatch.setenv(variable, value)
+    dut = load_declaration(EXAMPLES / name)
+    controller = make_controller(dut, tmp_path)
+    assert isinstance(controller, ShellController)
+    commands = dut.control.commands  # type: ignore[union-attr]
+    assert "start" in commands  # the device is a process the suite starts
+    assert controller.capabilities() == actions  # reboot: a cold start when not declared
+    scripts = {c.split()[0] for c in commands.values()}
+    if dut.omadm is not None and dut.omadm.notification.command:
+        scripts.add(dut.omadm.notification.command.split()[0])
+    for script in scripts:  # beside the declaration, executable, parses
+        path = EXAMPLES / script
+        assert path.is_file() and os.access(path, os.X_OK), script
+        subprocess.run(["bash", "-n", str(path)], check=True)

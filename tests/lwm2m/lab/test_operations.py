@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import socket
+import threading
+from typing import Any
 
 import pytest
-from aiocoap import Code, Message
+from aiocoap import ACK, CON, Code, Message
 
 from conformance.evidence.transcript import Entry
 from conformance.lwm2m import codecs
@@ -185,3 +189,34 @@ def test_security_keys_never_reach_the_transcript(lab: Lwm2mLab, device: FakeDev
         for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
             assert form not in stored
         assert all(secret.hex() not in e.decoded and secret not in e.raw for e in lab.transcript)
+
+
+def test_a_request_given_up_on_does_not_hold_back_the_next(lab: Lwm2mLab) -> None:
+    """A device that leaves one CON unacknowledged must still get the lab's next request at
+    once: aiocoap would retransmit the first for 93 s and queue every later one behind it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(5)
+    lab_address = ("127.0.0.1", int(lab.addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1]))
+    try:
+        register = Message(mtype=CON, mid=0x5151, token=b"\x51", code=Code.POST,
+                           uri_path=["rd"], uri_query=["ep=mute", "lt=60"],
+                           content_format=40, payload=b"</3/0>")
+        sock.sendto(register.encode(), lab_address)
+        assert Message.decode(sock.recvfrom(512)[0]).code == Code.CREATED
+        lab.wait_registration("mute", timeout=5)
+        with pytest.raises(DeviceTimeout):
+            lab.read("mute", "/3/0/0", fmt=ContentFormat.TEXT)  # seen, never acknowledged
+        answered = concurrent.futures.Future[Any]()
+        threading.Thread(target=lambda: answered.set_result(
+            lab.read("mute", "/3/0/1", fmt=ContentFormat.TEXT)), daemon=True).start()
+        while True:  # skip retransmissions of the abandoned GET until the new one comes
+            request = Message.decode(sock.recvfrom(512)[0])
+            if request.opt.uri_path == ("3", "0", "1"):
+                break
+            assert request.opt.uri_path == ("3", "0", "0"), request
+        reply = Message(mtype=ACK, mid=request.mid, token=request.token, code=Code.CONTENT,
+                        content_format=0, payload=b"Model-1")
+        sock.sendto(reply.encode(), lab_address)
+        assert answered.result(timeout=5).content == {Path(3, 0, 1): "Model-1"}
+    finally:
+        sock.close()

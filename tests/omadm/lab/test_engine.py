@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from hypothesis import given
@@ -25,7 +30,7 @@ from conformance.omadm.model import (
     SyncHdr,
     SyncML,
 )
-from conformance.omadm.nonces import NULL_NONCE, NonceStore
+from conformance.omadm.nonces import NULL_NONCE, ClientNonces, NonceStore
 from conformance.omadm.session import SessionState
 
 DEV = "IMEI:357099060399038"
@@ -334,6 +339,7 @@ def test_client_check_md5_life_cycle(tmp_path: Path) -> None:
     nxt = auth.nonce_from_b64(answer.chal.meta.next_nonce or "")
     assert store.client(DEV).pending == nxt and store.client(DEV).current == NULL_NONCE
     check.delivered()
+    store.flush()  # what the server does once per message
     assert (
         store.client(DEV).current == nxt
         and NonceStore(tmp_path / "n.json").client(DEV).current == nxt
@@ -441,11 +447,46 @@ def test_a_chal_the_lab_cannot_answer_judges_nothing() -> None:
 
 
 def test_damaged_nonce_file_starts_from_null(tmp_path: Path) -> None:
-    path = tmp_path / "n.json"
-    path.write_text("{not json")
-    assert NonceStore(path).client(DEV).current == NULL_NONCE
-    path.write_text('{"IMEI:1": {"client": "***", "server": 5}}')
-    assert NonceStore(path).server("IMEI:1") == NULL_NONCE
+    path = tmp_path / "n.sqlite"
+    path.write_text("{not a database")
+    store = NonceStore(path)
+    assert store.client(DEV).current == NULL_NONCE
+    assert (tmp_path / "n.sqlite.damaged").read_text() == "{not a database"  # kept aside
+    store.set_server(DEV, b"N1")
+    store.close()
+    assert NonceStore(path).server(DEV) == b"N1"  # a fresh database took its place
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("INSERT INTO nonces VALUES ('IMEI:1', 5, x'00', NULL, ?)", (b"x" * 5000,))
+    assert NonceStore(path).server("IMEI:1") == NULL_NONCE  # not bytes / too long: null
+    assert NonceStore(path).client("IMEI:1") == ClientNonces(NULL_NONCE, b"\0")
+
+
+_KILLED_LAB = """
+import os, signal, sys
+import contextlib
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from conformance.omadm.nonces import NonceStore
+store = NonceStore(Path(sys.argv[1]))
+store.offer_client("IMEI:1", b"N-pending")
+store.set_server("IMEI:1", b"S1")
+store.flush()  # the server flushes before it answers; the next change is not flushed
+store.spend_client("IMEI:1", b"unflushed")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_nonces_survive_a_killed_lab(tmp_path: Path) -> None:
+    path = tmp_path / "n.sqlite"
+    done = subprocess.run([sys.executable, "-c", _KILLED_LAB, str(path)], timeout=60,
+                          check=False, capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    store = NonceStore(path)
+    assert store.client("IMEI:1") == ClientNonces(NULL_NONCE, b"N-pending")
+    assert store.server("IMEI:1") == b"S1"
 
 
 def test_basic() -> None:

@@ -6,7 +6,8 @@ thread drives the lab through its synchronous facade, exactly as a certification
 
 from __future__ import annotations
 
-import json
+import contextlib
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,15 @@ def test_missing_and_wrong_credentials(
     assert all(r.final for r in replies)
 
 
+def saved_nonces(path: Path, device: str) -> dict[str, bytes | None]:
+    """The device's row in the lab's nonce database, read over a connection of our own."""
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        row = db.execute("SELECT * FROM nonces WHERE device = ?", (device,)).fetchone()
+    assert row is not None, f"no nonce row for {device} in {path}"
+    return dict(row)
+
+
 def test_next_nonce_applies_to_the_next_session_and_persists(
     make_lab: Callable[..., OmaDmLab], scripted: Scripted, in_thread: InThread, tmp_path: Path
 ) -> None:
@@ -191,9 +201,9 @@ def test_next_nonce_applies_to_the_next_session_and_persists(
     worker.result()
     issued = dev.nonce  # the NextNonce of the 212
     assert issued != b"null"
-    saved = json.loads((tmp_path / NONCE_FILE).read_text())[dev.dev_id]
-    assert auth.nonce_from_b64(saved["client_pending"]) == issued
-    assert auth.nonce_from_b64(saved["client"]) == b"null"  # either one verifies next time
+    saved = saved_nonces(tmp_path / NONCE_FILE, dev.dev_id)  # on disk while the lab still runs
+    assert saved["client_pending"] == issued
+    assert saved["client"] == b"null"  # either one verifies next time
     lab.stop()
     lab2 = make_lab()  # a restarted lab reads the nonce state back
     dev2 = scripted(lab2, session_id="2")
@@ -206,8 +216,8 @@ def test_next_nonce_applies_to_the_next_session_and_persists(
     assert session.get("./DevInfo/Man").status == "200"  # the device answered package 2
     session.close()
     worker.result()
-    saved = json.loads((tmp_path / NONCE_FILE).read_text())[dev.dev_id]
-    assert auth.nonce_from_b64(saved["client"]) == dev2.nonce  # now known to be delivered
+    saved = saved_nonces(tmp_path / NONCE_FILE, dev.dev_id)
+    assert saved["client"] == dev2.nonce  # now known to be delivered
     assert saved["client_pending"] is None
 
 

@@ -139,7 +139,7 @@ def test_failures_give_the_fumo_result_code(
 @pytest.mark.parametrize(
     ("url", "result"),
     [
-        (f"http://127.0.0.1:{closed_port()}/fw.bin", "412"),
+        ("http://127.0.0.1:{closed}/fw.bin", "412"),  # a port closed when the test runs
         ("ftp://127.0.0.1/fw.bin", "411"),
         ("not a url", "411"),
     ],
@@ -148,7 +148,7 @@ def test_unreachable_or_bad_urls(
     device: Callable[..., ReferenceDevice], url: str, result: str
 ) -> None:
     dev = device()
-    run_update(dev, url)
+    run_update(dev, url.format(closed=closed_port()))
     assert dev.fumo.history == [30, 20]
     assert dev.pending_alerts[0].result == result
 

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The suite's reference devices run as plain processes through the `shell` controller, the way
+# a vendor runs its own client binary (examples/reference-{lwm2m,omadm}-process.yaml):
+#   reference-device-process.sh PROTOCOL start DECLARATION   run the device (control.commands.start)
+#   reference-device-process.sh PROTOCOL act                 one action ($DM_ACTION, NEW_* …)
+#   reference-device-process.sh omadm package0               forward $PKG0_FILE to the device
+# The device reads JSON-line actions on a FIFO in $RUN_DIR and prints its answers and its
+# "ready" line (with its Package 0 address) to stdout, which the suite keeps in device.log.
+set -euo pipefail
+protocol=${1:?usage: $0 lwm2m|omadm start DECLARATION|act|package0}
+what=${2:?usage: $0 lwm2m|omadm start DECLARATION|act|package0}
+state="$RUN_DIR/process-$protocol"
+fifo="$state/control"
+
+case "$what" in
+  start)
+    declaration=${3:?the declaration file}
+    mkdir -p "$state"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    args=(--dut "$declaration" --state-dir "$state")
+    [ -n "${LAB_CA_FILE:-}" ] && args+=(--ca "$LAB_CA_FILE")
+    if [ "$protocol" = lwm2m ]; then
+      args+=(--server "$LAB_LWM2M_DTLS_URI")
+      # Bootstrap at first power-on only: afterwards the device keeps the account it was given
+      # (a restart, the controller's cold start, registers directly).
+      if [ -n "${LAB_BOOTSTRAP_DTLS_URI:-}" ] && [ ! -e "$state/powered-on" ]; then
+        args+=(--bootstrap "$LAB_BOOTSTRAP_DTLS_URI")
+      fi
+      touch "$state/powered-on"
+    else
+      args+=(--server "$LAB_OMADM_URL")
+    fi
+    # `<>` opens the FIFO read-write: the device never meets end-of-file between two actions.
+    exec "${CONFORMANCE:-conformance}" simulate "$protocol" "${args[@]}" <>"$fifo"
+    ;;
+  act)
+    # The action's values, as the reference device's JSON params (docs/architecture.md).
+    params=$(
+      python3 - <<'PY'
+import json, os
+a = os.environ["DM_ACTION"]
+e = os.environ.get
+if a in ("sideload_update", "oem_server_update"):
+    p = {"firmware_version": e("NEW_FW_VERSION")}
+    for key, var in (("host_software_version", "NEW_HOST_SW_VERSION"),
+                     ("host_manufacturer", "NEW_HOST_MANUFACTURER"),
+                     ("host_model", "NEW_HOST_MODEL"), ("host_unique_id", "NEW_HOST_UNIQUE_ID")):
+        if e(var) is not None:
+            p[key] = e(var)
+elif a == "set_host_values":
+    p = {"manufacturer": e("HOST_MANUFACTURER"), "model": e("HOST_MODEL"),
+         "software_version": e("HOST_SW_VERSION"), "unique_id": e("HOST_UNIQUE_ID")}
+else:
+    p = {}
+print(json.dumps({"id": int.from_bytes(os.urandom(4), "big"), "action": a, "params": p}))
+PY
+    )
+    [ -p "$fifo" ] || { echo "the device is not running (no $fifo)" >&2; exit 1; }
+    echo "$params" >"$fifo"
+    ;;
+  package0)
+    # The device announced its Package 0 UDP port in its ready line (in device.log).
+    address=$(grep -o '"notify": "[^"]*"' "$RUN_DIR/device.log" | tail -n 1 | cut -d'"' -f4)
+    [ -n "$address" ] || { echo "the device announced no Package 0 address" >&2; exit 1; }
+    cat "$PKG0_FILE" >"/dev/udp/${address%:*}/${address##*:}"
+    ;;
+  *)
+    echo "usage: $0 lwm2m|omadm start DECLARATION|act|package0" >&2
+    exit 2
+    ;;
+esac
