@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_time_to_verdict.py", []),
     ("bench_csv_memory.py", []),
     ("bench_parallel_runs.py", []),
+    ("bench_evidence_size.py", []),
 ]
 
 

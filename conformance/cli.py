@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--catalog", metavar="DIR",
         help=f"the testcases folder (default: ${CATALOG_ENV}, else the repository's testcases/)",
     )
+    add_rerun_options(run)
 
     lab = sub.add_parser(
         "lab",
@@ -335,6 +336,110 @@ def overall_status(codes: list[int]) -> int:
     return worst(codes)
 
 
+# --------------------------------------------------------------------------- rerun by verdict
+
+RERUN_VERDICTS = {
+    "fail": "FAIL", "error": "ERROR", "inconclusive": "INCONCLUSIVE", "pass": "PASS",
+    "not-applicable": "NOT APPLICABLE",
+}
+RERUN_FILE = "rerun.json"
+
+
+def add_rerun_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument(
+        "--rerun", metavar="RUN_DIR",
+        help="run again only the cases of an earlier run folder that had the verdicts of "
+        "--only, against the same declaration (and faults), into a new run folder",
+    )
+    run.add_argument(
+        "--only", metavar="VERDICTS", default="fail,error,inconclusive",
+        help="with --rerun: comma-separated verdicts to rerun "
+        f"({', '.join(RERUN_VERDICTS)}; default: fail,error,inconclusive)",
+    )
+
+
+def cmd_run_or_rerun(args: argparse.Namespace) -> int:
+    return cmd_rerun(args) if getattr(args, "rerun", None) else cmd_run(args)
+
+
+def rerun_selection(old: Path, only: str) -> tuple[dict[str, Any], list[str]]:
+    """The earlier run's facts and the node ids of its cases with the ``only`` verdicts."""
+    wanted = set()
+    for word in (w.strip().lower() for w in only.split(",") if w.strip()):
+        if word not in RERUN_VERDICTS:
+            raise CliError(f"--only: unknown verdict {word!r} (one of "
+                           f"{', '.join(RERUN_VERDICTS)})", EXIT_USAGE)
+        wanted.add(RERUN_VERDICTS[word])
+    verdicts = old / "verdicts.json"
+    try:
+        data = json.loads(verdicts.read_text(encoding="utf-8"))
+        run, cases = data["run"], data["cases"]
+        nodeids = [str(c["nodeid"]) for c in cases if c["verdict"] in wanted]
+    except OSError as exc:
+        raise CliError(f"--rerun {old}: no run folder there ({verdicts}: {exc.strerror})",
+                       EXIT_USAGE) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CliError(f"--rerun {old}: {verdicts} is not a run's verdicts ({exc})",
+                       EXIT_USAGE) from None
+    return run, nodeids
+
+
+def rerun_declaration(run: dict[str, Any], dut: str | None, old: Path) -> str:
+    """The earlier run's declaration (``--dut`` overrides), checked against its summary."""
+    origin = dut or str(run.get("declaration", "")).removesuffix(" (default)")
+    if not origin:
+        raise CliError(f"--rerun {old}: the run does not say its declaration; give --dut FILE")
+    declaration = _load_dut(origin)
+    try:
+        before = json.loads((old / "declaration.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        before = {}
+    for key, value in declaration.summary().items():
+        if key in before and before[key] != value:
+            raise CliError(f"--rerun {old}: declaration {origin} is not the one of that run "
+                           f"({key}: {before[key]!r} then, {value!r} now)", EXIT_USAGE)
+    return origin
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """``run --rerun RUN_DIR --only fail,inconclusive``: those cases again, a new run folder."""
+    from conformance.evidence.runfolder import resolve_latest
+
+    old = Path(args.rerun)
+    run, nodeids = rerun_selection(old, args.only)
+    if not nodeids:
+        print(f"conformance run: nothing to rerun: no {args.only} case in {old}")
+        return 0
+    dut = rerun_declaration(run, args.dut, old)
+    catalog = find_catalog(args.catalog)
+    faults = args.fault or [str(f) for f in run.get("faults", [])]
+    cmd = [sys.executable, "-m", "pytest", *(_node_path(catalog, n) for n in nodeids),
+           "--dut", dut, "--reports", args.reports]
+    for fault in faults:
+        cmd += ["--fault", fault]
+    cmd += ["--run-name", args.run_name or f"{old.resolve().name}-rerun", *args.pytest_args]
+    print(f"conformance run: rerunning {len(nodeids)} case(s) of {old} ({args.only}) "
+          f"against {dut}", flush=True)
+    code = subprocess.call(cmd)
+    folder = resolve_latest(Path(args.reports))
+    if folder is not None and folder.resolve() != old.resolve():
+        (folder / RERUN_FILE).write_text(json.dumps(
+            {"of": str(old.resolve()), "only": args.only, "cases": nodeids}, indent=2) + "\n",
+            encoding="utf-8")
+        print(f"conformance run: exit status {code}, reports in {folder}\n"
+              f"  beside the old one: conformance compare {old} {folder}", flush=True)
+    return code
+
+
+def _node_path(catalog: Path, nodeid: str) -> str:
+    """A node id of the earlier run (relative to its rootdir) as one this run can find."""
+    path, sep, rest = nodeid.partition("::")
+    for base in (catalog.parent, catalog, Path.cwd()):
+        if (base / path).is_file():
+            return f"{base / path}{sep}{rest}"
+    raise CliError(f"--rerun: case {nodeid} is not in the catalog {catalog}", EXIT_USAGE)
+
+
 # --------------------------------------------------------------------------- lab
 
 
@@ -378,6 +483,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         for key, value in sorted(lab.addresses().items()):
             print(f"  {key}={value}")
         print(f"transcript: {folder.path / 'transcript.jsonl'}")
+        print(f"capture (Wireshark): {folder.path / 'capture.pcapng'}")
         print("streaming messages; Ctrl-C stops the lab", flush=True)
         while not stop.wait(3600):  # woken only by Ctrl-C (KeyboardInterrupt)
             pass
@@ -471,7 +577,7 @@ def _optional_module(name: str) -> Any:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "run": cmd_run,
+    "run": cmd_run_or_rerun,
     "lab": cmd_lab,
     "simulate": cmd_simulate,
     "check-declaration": cmd_check_declaration,

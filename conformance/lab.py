@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
 from conformance.declaration import Declaration
+from conformance.evidence.capture import RunCapture
 from conformance.evidence.redact import Redactor
 from conformance.evidence.transcript import Transcript
 from conformance.labports import PortInUse, taken_ports
@@ -63,6 +64,10 @@ class Lab:
         for secret in declaration.secrets():
             redactor.add(secret)
         self.transcript = Transcript(redactor, self.run_dir / TRANSCRIPT_FILE)
+        # capture.pcapng (and capture-decrypted.pcapng) written as messages come
+        self.capture = RunCapture(self.run_dir)
+        self.transcript.subscribe(self.capture.on_entry)
+        self.transcript.subscribe_datagrams(self.capture.on_datagram)
         self.loop = LabLoop()
         self.packages: PackageServer | None = None
         self.omadm: OmaDmLab | None = None
@@ -87,6 +92,7 @@ class Lab:
                 setattr(self, attribute, part)
                 part.start()
                 self._started.append((attribute, part))
+                self.capture.set_lab_addresses(self.addresses())
         except BaseException as exc:
             try:
                 self.stop()
@@ -121,6 +127,7 @@ class Lab:
         self._started.clear()
         self.loop.stop()
         self.transcript.close()
+        self.capture.close()
         if problems:
             raise LabStopError(problems)
 

@@ -50,6 +50,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Capture and PDF checks (issue 16): tshark decodes the run's pcapng files in the tests,
+# poppler-utils reads acceptance.pdf back. Only the tests need them: a machine without apt
+# still bootstraps (those tests then say what to install).
+bash scripts/install-capture-tools.sh || echo "bootstrap: no tshark/pdftotext: the capture and PDF tests will fail until scripts/install-capture-tools.sh succeeds" >&2
+
 # Independent LwM2M clients from npm for tests/interop (issue 12): Node.js from Debian when
 # missing, the pinned packages in .interop/ (git-ignored). Quiet once installed.
 bash scripts/install-interop-clients.sh

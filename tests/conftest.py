@@ -1,6 +1,12 @@
-"""Order of the suite's own tests (the root conftest also serves catalog runs: not there)."""
+"""Order of the suite's own tests (the root conftest also serves catalog runs: not there), and
+acceptance.pdf skipped in the plugin runs they make (one headless Chromium per run, seconds
+each); tests/plugin/test_reports_in_browser.py renders and checks it."""
+
+import os
 
 import pytest
+
+os.environ.setdefault("CONFORMANCE_PDF", "0")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
+import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ from conformance.evidence.ladder import inline_svg
 from conformance.requirements import CATALOG, Requirement
 from conformance.verdicts import Verdict
 
+log = logging.getLogger(__name__)
 NOT_COVERED = "NOT COVERED"
 # The worst verdict among a requirement's cases decides it.
 _SEVERITY = [
@@ -47,6 +52,7 @@ class CaseResult:
     duration: float = 0.0
     evidence: list[EvidenceFile] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    deciding: list[str] = field(default_factory=list)  # the deciding messages, as text
 
 
 def requirement_verdict(verdicts: Iterable[Verdict]) -> str:
@@ -138,6 +144,7 @@ def build_report(
                         "duration": round(c.duration, 3),
                         "evidence": [e.to_json(run_dir) for e in c.evidence],
                         "expectations": [x.to_json() for x in c.expectations],
+                        "deciding": list(c.deciding),
                     }
                     for c in mine
                 ],
@@ -184,7 +191,34 @@ def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
     json_path.write_text(json.dumps(report, indent=2), encoding="utf-8")
     html_path = run_dir / "acceptance.html"
     html_path.write_text(render_html(report, run_dir), encoding="utf-8")
+    if os.environ.get(PDF_ENV, "1") != "0":
+        write_pdf(html_path, run_dir / "acceptance.pdf")
     return json_path, html_path
+
+
+PDF_ENV = "CONFORMANCE_PDF"  # "0": no acceptance.pdf (the project's tests set it)
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update", "--no-pdf-header-footer",
+)
+
+
+def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120) -> bool:
+    """Print the page to PDF with headless Chromium (False when there is no Chromium)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        log.warning("acceptance.pdf not written: no chromium (scripts/install-report-tools.sh)")
+        return False
+    with tempfile.TemporaryDirectory(prefix="conformance-pdf-") as profile:
+        done = subprocess.run(
+            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+             f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()],
+            capture_output=True, timeout=timeout, check=False,
+        )
+    if done.returncode != 0 or not pdf_path.is_file():
+        log.warning("acceptance.pdf not written: chromium exit status %s", done.returncode)
+        return False
+    return True
 
 
 _CSS = """
@@ -197,7 +231,10 @@ pre{white-space:pre-wrap;margin:0}
 .incomplete{background:#fff3e0;padding:8px;border:1px solid #e65100}
 table.facts{width:auto;font-size:90%}table.facts th,table.facts td{padding:2px 8px}
 details.ladder{margin-top:4px}details.ladder svg{max-width:100%;height:auto;background:#fff}
-.mismatch{color:#c62828}
+.mismatch{color:#c62828}table.summary{width:auto}section.deciding{border-left:4px solid #c62828;
+padding-left:1em;margin:1em 0}pre.message{background:#f6f6f6;border:1px solid #ddd;padding:4px;
+font-size:85%;max-height:30em;overflow:auto}.counts{color:#555;font-size:90%}
+@media print{pre.message{max-height:none;overflow:visible}}
 """
 
 
@@ -205,12 +242,12 @@ def _cls(verdict: str) -> str:
     return verdict.replace(" ", "_")
 
 
-def _ladder(case: dict[str, Any], run_dir: Path | None, index: int) -> str:
+def _ladder(case: dict[str, Any], run_dir: Path | None, index: int, prefix: str = "case") -> str:
     """The case's ladder diagram inlined (open when the case did not pass)."""
     path = next((e["path"] for e in case["evidence"] if e["kind"] == "ladder"), None)
     if run_dir is None or path is None or not (run_dir / path).is_file():
         return ""
-    svg = inline_svg((run_dir / path).read_text(encoding="utf-8"), f"case{index}")
+    svg = inline_svg((run_dir / path).read_text(encoding="utf-8"), f"{prefix}{index}")
     opened = "" if case["verdict"] == Verdict.PASS.value else " open"
     return f"<details class='ladder'{opened}><summary>ladder diagram</summary>{svg}</details>"
 
@@ -225,8 +262,77 @@ def _expectations(case: dict[str, Any]) -> str:
     return f"<ul class='expectations'>{''.join(rows)}</ul>" if rows else ""
 
 
+# Top-down: the requirements that did not pass first, then the ones that did.
+_ORDER = [Verdict.FAIL.value, Verdict.ERROR.value, Verdict.INCONCLUSIVE.value, NOT_COVERED,
+          Verdict.PASS.value, Verdict.NOT_APPLICABLE.value]
+_DECIDING = (Verdict.FAIL.value, Verdict.ERROR.value, Verdict.INCONCLUSIVE.value)
+
+
+def _links(case: dict[str, Any]) -> str:
+    esc = html.escape
+    return " ".join(
+        f"<a href='{esc(e['path'])}' title='sha256 {esc(e['sha256'])}'>{esc(e['kind'])}</a>"
+        for e in case["evidence"]
+    )
+
+
+def _summary_table(report: dict[str, Any]) -> list[str]:
+    """One row per requirement, the ones that did not pass first, each linked to its details."""
+    esc = html.escape
+    rows = sorted(report["requirements"], key=lambda r: _ORDER.index(r["verdict"]))
+    out = ["<h2>Verdict per requirement</h2><table class='summary'>",
+           "<tr><th>Requirement</th><th>Title</th><th>Verdict</th><th>Cases</th></tr>"]
+    for row in rows:
+        v = row["verdict"]
+        cases = row["cases"]
+        passed = sum(c["verdict"] == Verdict.PASS.value for c in cases)
+        judged = sum(c["verdict"] != Verdict.NOT_APPLICABLE.value for c in cases)
+        count = f"{passed}/{judged} passed" if judged else ""
+        out.append(
+            f"<tr class='summary-row'><td><a href='#{esc(row['id'])}'>{esc(row['id'])}</a></td>"
+            f"<td>{esc(row['title'])}</td><td class='{_cls(v)}'>{esc(v)}</td>"
+            f"<td>{esc(count)}</td></tr>"
+        )
+    out.append("</table>")
+    return out
+
+
+def _deciding_section(report: dict[str, Any], run_dir: Path | None) -> list[str]:
+    """Each failing/inconclusive requirement with its deciding cases and messages inline."""
+    esc = html.escape
+    bad = [r for r in report["requirements"] if r["verdict"] in _DECIDING]
+    if not bad:
+        return []
+    out = ["<h2>Failing and inconclusive requirements</h2>"]
+    bad.sort(key=lambda r: _ORDER.index(r["verdict"]))
+    n = 0
+    for row in bad:
+        out.append(
+            f"<section class='deciding' data-requirement='{esc(row['id'])}'>"
+            f"<h3><span class='{_cls(row['verdict'])}'>{esc(row['verdict'])}</span> "
+            f"{esc(row['id'])} — {esc(row['title'])} (guide §{esc(row['section'])})</h3>"
+        )
+        for case in row["cases"]:
+            if case["verdict"] not in _DECIDING:
+                continue
+            n += 1
+            messages = "".join(
+                f"<pre class='message'>{esc(text)}</pre>" for text in case.get("deciding", [])
+            )
+            out.append(
+                f"<div class='case'><p><span class='{_cls(case['verdict'])}'>"
+                f"{esc(case['verdict'])}</span> <code>{esc(case['nodeid'])}</code></p>"
+                f"<pre>{esc(case['message'])}</pre>{_expectations(case)}"
+                + (f"<p>Deciding message(s):</p>{messages}" if messages else "")
+                + f"<p class='links'>{_links(case)}</p>{_ladder(case, run_dir, n, 'd')}</div>"
+            )
+        out.append("</section>")
+    return out
+
+
 def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
-    """The report as one HTML page; with ``run_dir`` the cases' ladder diagrams are inlined."""
+    """The report as one HTML page, top-down: the verdict per requirement, the failing and
+    inconclusive ones with their deciding messages and ladder diagrams, then every case."""
     esc = html.escape
     device = report["device"]
     out = [
@@ -238,7 +344,9 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
     if not report["complete"]:
         out.append("<p class='incomplete'>This run was interrupted: the report is INCOMPLETE.</p>")
     verdict = report["verdict"]
-    out.append(f"<p>Overall verdict: <span class='{_cls(verdict)}'>{esc(verdict)}</span></p>")
+    counts = ", ".join(f"{n} {esc(v)}" for v, n in report.get("counts", {}).items() if n)
+    out.append(f"<p class='overall'>Overall verdict: <span class='{_cls(verdict)}'>"
+               f"{esc(verdict)}</span> <span class='counts'>({counts})</span></p>")
     suite = report["suite"]
     facts = {
         **device,
@@ -248,13 +356,17 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
         "complete": "yes" if report["complete"] else "NO (interrupted)",
         **{f"lab {k}": v for k, v in report.get("lab", {}).items()},
     }
-    out.append("<table class='facts'>")
+    out.extend(_summary_table(report))
+    out.extend(_deciding_section(report, run_dir))
+    out.append("<h2>Run</h2><table class='facts'>")
     out.extend(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
-    out.append("</table><h2>Requirements</h2><table class='requirements'>")
+    out.append("</table><p>Every message of the run: <a href='transcript.jsonl'>"
+               "transcript.jsonl</a> (JSON lines, line N is message #N); as packets: "
+               "<a href='capture.pcapng'>capture.pcapng</a> (Wireshark).</p>")
+    out.append("<h2>All requirements and cases</h2><table class='requirements'>")
     out.append(
         "<tr><th>Requirement</th><th>Title</th><th>§</th><th>Verdict</th><th>Notes</th></tr>"
     )
-    n_case = 0
     for row in report["requirements"]:
         v = row["verdict"]
         note = row["not_applicable_reason"] or ""
@@ -264,16 +376,11 @@ def render_html(report: dict[str, Any], run_dir: Path | None = None) -> str:
             f"<td class='{_cls(v)}'>{esc(v)}</td><td>{esc(note)}</td></tr>"
         )
         for case in row["cases"]:
-            n_case += 1
-            links = " ".join(
-                f"<a href='{esc(e['path'])}' title='sha256 {esc(e['sha256'])}'>{esc(e['kind'])}</a>"
-                for e in case["evidence"]
-            )
             out.append(
                 f"<tr class='case'><td></td><td colspan='2'>{esc(case['nodeid'])}</td>"
                 f"<td class='{_cls(case['verdict'])}'>{esc(case['verdict'])}</td>"
-                f"<td><pre>{esc(case['message'])}</pre>{_expectations(case)}{links}"
-                f"{_ladder(case, run_dir, n_case)}</td></tr>"
+                f"<td><pre>{esc(case['message'])}</pre>{_expectations(case)}"
+                f"{_links(case)}</td></tr>"
             )
     out.append("</table>")
     out.append(hostidentity.render_html(report.get("host_identity")))  # issue 20's view

@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,38 @@ def allure_command() -> str | None:
     return shutil.which("allure")
 
 
+PACKED = RESULTS_DIR + ".tar.gz"
+
+
+def pack_results(run_dir: Path) -> Path | None:
+    """Replace ``allure-results/`` by ``allure-results.tar.gz``: only the allure CLI reads it,
+    and its ~900 small files cost far more disk than their bytes (``conformance report``
+    unpacks it). None when the run has no results folder."""
+    results = run_dir / RESULTS_DIR
+    if not results.is_dir():
+        return None
+    target = run_dir / PACKED
+    tmp = target.with_suffix(".tmp")
+    with tarfile.open(tmp, "w:gz") as tar:
+        tar.add(results, arcname=RESULTS_DIR)
+    tmp.replace(target)
+    shutil.rmtree(results)
+    return target
+
+
+def unpack_results(run_dir: Path) -> Path:
+    """``allure-results/`` back from ``allure-results.tar.gz`` (when it is packed)."""
+    results = run_dir / RESULTS_DIR
+    packed = run_dir / PACKED
+    if not results.is_dir() and packed.is_file():
+        with tarfile.open(packed, "r:gz") as tar:
+            tar.extractall(run_dir, filter="data")  # refuses links and paths out of run_dir
+    return results
+
+
 def render(run_dir: Path, allure: str | None = None) -> Path:
     """Render ``<run>/allure-report/index.html`` (one self-contained file) from the results."""
-    results = run_dir / RESULTS_DIR
+    results = unpack_results(run_dir)
     if not results.is_dir():
         raise FileNotFoundError(f"{results}: no Allure results in this run folder")
     report = run_dir / REPORT_DIR

@@ -1,16 +1,22 @@
-"""Per-case evidence files: the case's own slice of the transcript, readable and machine-readable.
+"""Per-case evidence files: the case's verdict, its messages by reference, its ladder diagram.
 
-For each case the plugin calls :func:`write_case_evidence` with the entries recorded while the
-case ran; it writes ``transcript.txt`` (every message: time, direction, summary, headers,
-decoded form, raw hex), ``transcript.json`` and ``ladder.svg`` into the case's folder and
-returns the files with their sha256, which the acceptance report lists. Entries are already
-redacted by the transcript, so nothing here can leak a secret the lab knew about.
+Each message is stored once, in the run's ``transcript.jsonl``; a case's files refer to it
+instead of copying it. For each case the plugin calls :func:`write_case_evidence`, which writes
+next to each other in ``evidence/``:
+
+- ``<case>.txt``: the verdict in lab words (:func:`case_text`), then one line per message of
+  the case (``#seq time arrow summary``, the seq being the line of ``transcript.jsonl``) and
+  the deciding messages in full (headers, decoded form, hex dump, protocol error);
+- ``<case>.svg``: the ladder diagram, failing step in red (for the cases that did not pass:
+  a PASS keeps its message lines and capture, and its run folder stays small);
+
+and returns the files with their sha256, which the acceptance report lists (the plugin adds
+the case's ``.pcapng`` captures). Entries are already redacted by the transcript.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -94,33 +100,59 @@ def format_entry(entry: Entry) -> str:
     return "\n".join(parts)
 
 
+def message_line(entry: Entry) -> str:
+    when = datetime.fromtimestamp(entry.time, UTC).strftime("%H:%M:%S.%f")[:-3]
+    arrow = {"device->lab": "DEVICE → LAB", "lab->device": "LAB → DEVICE", "note": "LAB NOTE"}
+    error = f"  !! {entry.error}" if entry.error else ""
+    return f"#{entry.seq} {when} {arrow[entry.direction]} [{entry.protocol}] {entry.summary}{error}"
+
+
+def messages_text(
+    entries: Sequence[Entry], deciding: Iterable[int] = (), store: str = "transcript.jsonl"
+) -> str:
+    """The case's messages by reference (one line each) and the deciding ones in full."""
+    if not entries:
+        return "messages: none exchanged\n"
+    seqs = [e.seq for e in entries]
+    lines = [
+        f"messages: {len(entries)} (#{seqs[0]}–#{seqs[-1]}; each in full, once, in {store}: "
+        "line N is message #N)",
+        *(message_line(e) for e in entries),
+    ]
+    marked = set(deciding)
+    full = [format_entry(e) for e in entries if e.seq in marked]
+    if full:
+        lines += ["", "deciding message(s) in full:", *full]
+    return "\n".join(lines) + "\n"
+
+
 def write_case_evidence(
     folder: Path,
     entries: Sequence[Entry],
     *,
     title: str,
+    summary: str = "",
     device: str = "Device",
     highlight: Iterable[int] = (),
+    slug: str = "case",
+    ladder: bool = True,
 ) -> list[EvidenceFile]:
+    """``<slug>.txt`` (``summary`` + the messages by reference) and, with ``ladder``,
+    ``<slug>.svg`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = folder / "transcript.txt"
+    marked = list(highlight)
+    text = folder / f"{slug}.txt"
     text.write_text(
-        f"{title}\n{len(entries)} messages\n\n"
-        + "\n\n".join(format_entry(e) for e in entries)
-        + "\n",
-        encoding="utf-8",
+        (summary or f"{title}\n") + "\n" + messages_text(entries, marked), encoding="utf-8"
     )
-    data = folder / "transcript.json"
-    data.write_text(json.dumps([e.to_json() for e in entries], indent=1), encoding="utf-8")
-    ladder = folder / "ladder.svg"
-    ladder.write_text(
-        ladder_svg(entries, title=title, device=device, highlight=highlight), encoding="utf-8"
-    )
-    return [
-        EvidenceFile(text, sha256_of(text), "transcript"),
-        EvidenceFile(data, sha256_of(data), "transcript-json"),
-        EvidenceFile(ladder, sha256_of(ladder), "ladder"),
-    ]
+    files = [EvidenceFile(text, sha256_of(text), "case")]
+    if entries and ladder:
+        svg = folder / f"{slug}.svg"
+        svg.write_text(
+            ladder_svg(entries, title=title, device=device, highlight=marked), encoding="utf-8"
+        )
+        files.append(EvidenceFile(svg, sha256_of(svg), "ladder"))
+    return files
 
 
 @dataclass(frozen=True)
@@ -173,9 +205,3 @@ def case_text(
         lines += ["", "detail:", *("  " + line for line in detail.splitlines())]
     return "\n".join(lines) + "\n"
 
-
-def write_case_summary(folder: Path, text: str) -> EvidenceFile:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "case.txt"
-    path.write_text(text, encoding="utf-8")
-    return EvidenceFile(path, sha256_of(path), "case")

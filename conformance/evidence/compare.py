@@ -58,6 +58,13 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return changes
 
 
+def rerun_requirements(new_dir: Path, new: dict[str, Any]) -> set[str] | None:
+    """For a ``run --rerun`` folder: the requirements it ran cases of (None: a full run)."""
+    if not (new_dir.is_dir() and (new_dir / "rerun.json").is_file()):
+        return None
+    return {r["id"] for r in new["requirements"] if r.get("cases")}
+
+
 def exit_status(changes: list[Change], *, accept_inconclusive: bool = False) -> int:
     """0 without regressions; else the most severe regression's status (gate.py codes)."""
     from conformance.plugin.gate import EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE, worst
@@ -72,6 +79,11 @@ def exit_status(changes: list[Change], *, accept_inconclusive: bool = False) -> 
 def main_compare(old_dir: Path, new_dir: Path, *, accept_inconclusive: bool = False) -> int:
     old, new = load_acceptance(old_dir), load_acceptance(new_dir)
     changes = compare(old, new)
+    rerun = rerun_requirements(new_dir, new)
+    if rerun is not None:  # a rerun of some cases: the others were not run again
+        changes = [c for c in changes if c.requirement in rerun]
+        print(f"{new_dir} reran some cases: comparing the {len(rerun)} requirement(s) they "
+              "cover")
     print(f"old: {old_dir} ({old.get('verdict')})\nnew: {new_dir} ({new.get('verdict')})")
     for change in changes:
         print(change)

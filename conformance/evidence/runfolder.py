@@ -3,13 +3,14 @@
 Layout (other evidence writers add their files next to these):
 
 - ``junit.xml``        pytest's JUnit XML; each testcase has ``requirement`` and ``verdict``
-- ``report.html``      pytest-html, self-contained
+- ``report.html``      pytest-html, linking to ``evidence/``
 - ``verdicts.json``    per case: nodeid, requirement, verdict, message, duration, transcript range
-- ``transcript.jsonl`` every message of the run (written by the Lab as it happens)
+- ``transcript.jsonl`` every message of the run, the one store of each (written as it happens)
+- ``capture.pcapng``   the run's packets for Wireshark (``capture-decrypted.pcapng``: DTLS inside)
 - ``declaration.json`` the declaration summary (no secrets)
-- ``evidence/<case>/`` per case: transcript.txt/.json, ladder.svg, case.txt (plugin.caseevidence)
-- ``allure-results/``  allure-pytest results, categories.json, environment.properties
-- ``acceptance.json`` / ``acceptance.html`` requirement → verdict → evidence (with sha256)
+- ``evidence/<case>.txt|.svg|.pcapng`` per case (plugin.caseevidence)
+- ``allure-results.tar.gz`` allure-pytest results, categories.json, environment.properties
+- ``acceptance.json`` / ``.html`` / ``.pdf`` requirement → verdict → evidence (with sha256)
 
 See docs/reports.md for how to open each.
 

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from conformance.evidence.redact import MASK_TEXT
 
+# key material the user asked for with an explicit option (--dtls-keylog): kept as written
+ASKED_FOR = frozenset({"dtls-keys.log"})
+BINARY_SUFFIXES = frozenset({".pcapng", ".gz", ".pdf", ".png"})
 MIN_SECRET = 3  # shorter values would mask unrelated text (the Redactor's rule too)
 
 
@@ -47,8 +50,12 @@ def scrub_folder(folder: Path, secrets: Iterable[str]) -> list[Path]:
         return []
     changed = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        if path.name in ASKED_FOR:
+            continue
         data = path.read_bytes()
         try:
+            if path.suffix in BINARY_SUFFIXES:  # may happen to decode; must keep its offsets
+                raise UnicodeDecodeError("utf-8", data, 0, 0, "binary format")
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             new = data

@@ -4,17 +4,26 @@ Both lab servers append one :class:`Entry` per message (and per protocol error o
 Entries are redacted *before* they are stored, and written to a JSON-lines file as they come
 (flushed per entry), so an interrupted run still leaves everything that happened on disk.
 Test cases and reports take slices: ``transcript.since(mark)`` or ``for_device(...)``.
+
+The file is the store: each message is kept once, there, and read back from it. Memory stays
+bounded whatever the number of messages: the last :data:`TAIL` entries are kept for the
+slices a running case takes, and older ones are read from the file, found through one file
+offset per :data:`STRIDE` entries. Without a path the store is an anonymous temporary file.
+DTLS datagrams as they crossed the socket go to the :meth:`Transcript.datagram` listeners
+(the packet capture), not into the store: the store holds what the lab decrypted.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 from conformance.evidence.redact import Redactor
 
@@ -45,16 +54,56 @@ class Entry:
         return data
 
 
+TAIL = 512  # entries kept in memory for recent slices
+STRIDE = 256  # one file offset kept per STRIDE entries
+
+
+def entry_from_json(data: dict[str, Any]) -> Entry:
+    """The inverse of :meth:`Entry.to_json` (one line of the store)."""
+    fields = dict(data)
+    text = fields.pop("raw_text", None)
+    fields["raw"] = text.encode() if text is not None else bytes.fromhex(fields.get("raw", ""))
+    return Entry(**fields)
+
+
+def store_line(entry: Entry) -> str:
+    """One line of the store: raw bytes as text when they are UTF-8 (XML, JSON), else hex."""
+    data = entry.to_json()
+    try:
+        text = entry.raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and entry.raw:
+        del data["raw"]
+        data["raw_text"] = text
+    return json.dumps(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
+
+
+DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
+
+
 class Transcript:
     def __init__(self, redactor: Redactor | None = None, path: Path | None = None) -> None:
         self.redactor = redactor or Redactor()
         self._lock = threading.Lock()
-        self._entries: list[Entry] = []
+        self._tail: deque[Entry] = deque(maxlen=TAIL)
+        self._count = 0
+        self._offsets: list[int] = []  # file offset of entry k*STRIDE+1, for k = 0, 1, …
         self._listeners: list[Callable[[Entry], None]] = []
-        self._file: IO[str] | None = None
+        self._datagram_listeners: list[DatagramListener] = []
+        self.path = path
+        self._file: IO[bytes] | None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")
+            self._file = path.open("ab")
+        else:  # a named one: readers open it apart, with their own file position
+            # closed (and deleted) with the Transcript object
+            self._temp = tempfile.NamedTemporaryFile(  # noqa: SIM115
+                prefix="transcript-", suffix=".jsonl"
+            )
+            self._file = self._temp.file
+        self._size = self._file.tell()
+        self._closed = False
 
     def record(
         self,
@@ -74,7 +123,7 @@ class Transcript:
         r = self.redactor
         with self._lock:
             entry = Entry(
-                seq=len(self._entries) + 1,
+                seq=self._count + 1,
                 time=time.time(),
                 protocol=protocol,
                 direction=direction,
@@ -88,46 +137,106 @@ class Transcript:
                 headers={k: r.text(v) for k, v in (headers or {}).items()},
                 error=r.text(error) if error else None,
             )
-            self._entries.append(entry)
-            if self._file is not None:
-                self._file.write(json.dumps(entry.to_json()) + "\n")
-                self._file.flush()
+            self._store(entry)
             listeners = list(self._listeners)
         for listener in listeners:
             listener(entry)
         return entry
 
+    def _store(self, entry: Entry) -> None:
+        if self._count % STRIDE == 0:
+            self._offsets.append(self._size)
+        self._count += 1
+        self._tail.append(entry)
+        if self._file is not None and not self._closed:
+            line = store_line(entry).encode("utf-8")
+            self._file.write(line)
+            self._file.flush()
+            self._size += len(line)
+
     def note(self, protocol: str, summary: str, **kw: str) -> Entry:
         """A lab-side event worth seeing in the evidence (timeouts, triggers, decisions)."""
         return self.record(protocol, "note", summary, **kw)  # type: ignore[arg-type]
 
+    def datagram(
+        self, protocol: str, inbound: bool, peer: str, data: bytes, local: str = ""
+    ) -> None:
+        """A datagram as it crossed the socket (DTLS records, encrypted): for the capture.
+
+        ``peer`` and ``local`` are ``host:port`` of the device's and the lab's end."""
+        with self._lock:
+            listeners = list(self._datagram_listeners)
+        if not listeners:
+            return
+        masked, when = self.redactor.raw(data), time.time()
+        for listener in listeners:
+            listener(protocol, inbound, peer, local, masked, when)
+
     def mark(self) -> int:
         """The sequence number of the last entry so far; pass it to :meth:`since`."""
         with self._lock:
-            return len(self._entries)
+            return self._count
 
     def since(self, mark: int) -> list[Entry]:
-        with self._lock:
-            return self._entries[mark:]
+        return list(self._from(mark + 1))
 
     def for_device(self, device: str) -> list[Entry]:
-        with self._lock:
-            return [e for e in self._entries if e.device == device]
+        return [e for e in self._from(1) if e.device == device]
 
     def __iter__(self) -> Iterator[Entry]:
-        with self._lock:
-            return iter(list(self._entries))
+        return self._from(1)  # read as it goes: the entries recorded up to now
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._entries)
+            return self._count
+
+    def _from(self, first: int) -> Iterator[Entry]:
+        """Entries with seq >= first, up to the last one recorded now (the tail or the file)."""
+        with self._lock:
+            last = self._count
+            first = max(first, 1)
+            if first > last:
+                return iter(())
+            tail_start = last - len(self._tail) + 1
+            if first >= tail_start:
+                return iter(list(self._tail)[first - tail_start :])
+            block = (first - 1) // STRIDE
+            offset, size = self._offsets[block], self._size
+        return self._read(offset, size, block * STRIDE + 1, first, last)
+
+    def _read(self, offset: int, size: int, seq: int, first: int, last: int) -> Iterator[Entry]:
+        reader = self._reader()
+        try:
+            reader.seek(offset)
+            while seq <= last and reader.tell() < size:
+                line = reader.readline()
+                if seq >= first:
+                    yield entry_from_json(json.loads(line))
+                seq += 1
+        finally:
+            reader.close()
+
+    def _reader(self) -> IO[bytes]:
+        return (self.path or Path(self._temp.name)).open("rb")
 
     def subscribe(self, listener: Callable[[Entry], None]) -> None:
         with self._lock:
             self._listeners.append(listener)
 
-    def close(self) -> None:
+    def unsubscribe(self, listener: Callable[[Entry], None]) -> None:
+        """Stop calling ``listener`` (a waiter that is done): listeners are not kept forever."""
         with self._lock:
-            if self._file is not None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def subscribe_datagrams(self, listener: DatagramListener) -> None:
+        with self._lock:
+            self._datagram_listeners.append(listener)
+
+    def close(self) -> None:
+        """Stop writing; what was recorded stays readable (a temporary store until collected)."""
+        with self._lock:
+            if self._file is not None and self.path is not None:
                 self._file.close()
                 self._file = None
+            self._closed = True

@@ -302,6 +302,10 @@ class CoapTap:
         except Exception as exc:  # recording must never stop a message from being sent
             self.transcript.note(PROTOCOL, f"transcript tap failed on an outgoing message: {exc}")
 
+    def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
+        peer = f"{sockaddr[0]}:{sockaddr[1]}" if sockaddr else ""
+        self.transcript.datagram(PROTOCOL, inbound, peer, bytes(data), local)
+
     def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
         peer = f"{sockaddr[0]}:{sockaddr[1]}" if sockaddr else ""
         device, session = self.device_of(peer) if peer else ("", "")

@@ -201,8 +201,11 @@ class _LabDtlsAddress(tinydtls_server._AddressDTLS):
     """A DTLS peer: reports handshake events to the lab and tolerates repeated errors."""
 
     def _write(self, recipient: Any, data: bytes) -> int:
+        pool: _LabDtlsSocket = self._protocol
+        if pool.hooks is not None:
+            pool.hooks.wire(data, self._underlying_address.address, pool.hostinfo_local,
+                            inbound=False)
         if data[:1] == bytes([_CT_ALERT]):
-            pool: _LabDtlsSocket = self._protocol
             pool.lab_sent_alert(self, data)
         written: int = super()._write(recipient, data)
         return written
@@ -241,6 +244,8 @@ class _LabDtlsSocket(tinydtls_server._DatagramServerSocketSimpleDTLS):
     def datagram_received(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
         # Never let a peer's bytes raise into asyncio's datagram machinery.
         try:
+            if self.hooks is not None:
+                self.hooks.wire(data, sockaddr, self.hostinfo_local, inbound=True)
             self._lab_datagram(data, sockaddr)
         except Exception as exc:  # the lab survives a hostile peer; record what happened
             if self.hooks is not None:

@@ -42,6 +42,9 @@ class TapHooks(Protocol):
     def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
         """Record a transport event (DTLS handshake, alert…)."""
 
+    def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
+        """A datagram as it crossed the socket (DTLS records, encrypted): for the capture."""
+
 
 async def bind_exclusive(
     cls: Any, bind: tuple[str, int], log: logging.Logger, message_interface: Any

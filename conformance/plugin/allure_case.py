@@ -3,9 +3,10 @@
 allure-pytest writes the result; this fills it in at the end of the case, while allure-pytest
 still holds it open: epic = protocol, feature = requirement id, story = case, severity, a link
 to the requirement (``--allure-link-pattern requirement:https://…/{}`` overrides the default,
-the run's acceptance.html row), device/firmware parameters, one step per message with its
-decoded and raw form, and the transcript, ladder SVG, case.txt and declaration summary as
-attachments. The status follows the verdict (FAIL failed, ERROR broken, INCONCLUSIVE and NOT
+the run's acceptance.html row), device/firmware parameters, one step per message, the case's
+text and ladder SVG as attachments, and links to what is kept once in the run folder (the
+case's capture, the declaration summary): the messages themselves are not copied into
+Allure. The status follows the verdict (FAIL failed, ERROR broken, INCONCLUSIVE and NOT
 APPLICABLE skipped), which ``categories.json`` sorts apart. No-op without allure-pytest.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conformance.evidence.casefiles import EvidenceFile, format_entry
+from conformance.evidence.casefiles import EvidenceFile
 from conformance.evidence.transcript import Entry
 from conformance.plugin.state import CaseState, ConformanceRun
 from conformance.requirements import BY_ID, Requirement
@@ -31,7 +32,9 @@ STATUS = {
 }
 LINK_TYPE = "requirement"
 ARROWS = {"device->lab": "DEVICE → LAB", "lab->device": "LAB → DEVICE", "note": "LAB NOTE"}
-ATTACHED_KINDS = {"transcript": "transcript.txt", "ladder": "ladder.svg", "case": "case.txt"}
+ATTACHED_KINDS = {"ladder": "ladder.svg", "case": "case.txt"}
+LINKED_KINDS = {"capture": "capture.pcapng", "capture-decrypted": "capture-decrypted.pcapng"}
+RUN_FOLDER = ".."  # from <run>/allure-report/ (the rendered report) to the run folder
 
 
 def current_result(config: pytest.Config) -> Any:
@@ -93,10 +96,12 @@ def annotate(
     for f in files:
         if f.kind in ATTACHED_KINDS:
             _attach(result, f.path.read_bytes(), ATTACHED_KINDS[f.kind], _type(f.kind))
+        elif f.kind in LINKED_KINDS:
+            url = f"{RUN_FOLDER}/{f.path.parent.name}/{f.path.name}"
+            result.links.append(Link(type="capture", url=url, name=LINKED_KINDS[f.kind]))
     if files and run.run_folder is not None:
-        excerpt = run.run_folder.path / "declaration.json"
-        if excerpt.is_file():
-            _attach(result, excerpt.read_bytes(), "declaration (summary, no secrets)", "JSON")
+        result.links.append(Link(type="declaration", url=f"{RUN_FOLDER}/declaration.json",
+                                 name="declaration (summary, no secrets)"))
 
 
 def _title(req: Requirement) -> str:
@@ -125,9 +130,7 @@ def _step(entry: Entry, state: CaseState) -> Any:
         start=when,
         stop=when,
     )
-    if entry.raw or entry.decoded or entry.error:
-        _attach(step, format_entry(entry).encode(), f"message #{entry.seq}", "TEXT")
-    return step
+    return step  # the message itself: line #seq of transcript.jsonl, and the case's capture
 
 
 def _attach(target: Any, body: bytes, name: str, kind: str) -> None:

@@ -1,13 +1,16 @@
-"""At the end of each case: its evidence folder, its pytest-html extras and its Allure result.
+"""At the end of each case: its evidence files, its pytest-html extras and its Allure result.
 
-``<run>/evidence/<case slug>/`` gets ``transcript.txt``, ``transcript.json``, ``ladder.svg``
-(failing step in red) and ``case.txt`` (verdict, why, the values compared, the failure text).
-The same evidence goes into report.html as extras and into Allure (see :mod:`.allure_case`).
+``<run>/evidence/`` gets, per case, ``<case>.txt`` (verdict, why, the values compared, the
+failure text, its messages by reference to ``transcript.jsonl`` and the deciding ones in
+full), ``<case>.svg`` (the ladder diagram, failing step in red) and ``<case>.pcapng`` (its
+packets, cut from the run's ``capture.pcapng``; ``<case>.decrypted.pcapng`` for DTLS).
+report.html and Allure link to these files instead of copying them (see :mod:`.allure_case`).
 """
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +20,10 @@ from conformance.evidence.casefiles import (
     case_slug,
     case_text,
     failing_steps,
+    format_entry,
+    sha256_of,
     write_case_evidence,
-    write_case_summary,
 )
-from conformance.evidence.ladder import inline_svg
 from conformance.evidence.transcript import Entry
 from conformance.plugin import allure_case
 from conformance.plugin.state import CaseState, ConformanceRun
@@ -28,6 +31,7 @@ from conformance.requirements import BY_ID
 from conformance.verdicts import Verdict
 
 EVIDENCE_DIR = "evidence"
+MAX_DECIDING = 16_000  # characters of one deciding message shown inline in the reports
 FAILED = (Verdict.FAIL, Verdict.ERROR)
 
 
@@ -59,12 +63,10 @@ def record_case_evidence(
     entries = case_entries(run, state)
     state.highlight |= set(failing_steps(entries, state.verdict in FAILED))
     highlight = sorted(state.highlight)
-    folder = run.run_folder.path / EVIDENCE_DIR / case_slug(item.nodeid)
+    folder = run.run_folder.path / EVIDENCE_DIR
+    slug = case_slug(item.nodeid)
     req = state.requirement or ""
     title = f"{req} {item.name}".strip()
-    files = write_case_evidence(
-        folder, entries, title=title, device=run.declaration.device.name, highlight=highlight
-    )
     marked = [e for e in entries if e.seq in set(highlight)]
     text = case_text(
         nodeid=item.nodeid,
@@ -75,10 +77,32 @@ def record_case_evidence(
         steps=marked,
         detail=state.detail,
     )
-    files.append(write_case_summary(folder, text))
+    files = write_case_evidence(
+        folder, entries, title=title, summary=text, device=run.declaration.device.name,
+        highlight=highlight, slug=slug,
+        # the diagram is drawn where it decides something; a PASS has its .txt and capture
+        ladder=state.verdict is not Verdict.PASS,
+    )
+    files += _case_captures(run, state, folder / slug)
     state.evidence = files
-    _html_extras(report, item, state, files, text, entries)
+    if state.verdict is not Verdict.PASS:
+        state.deciding = [format_entry(e)[:MAX_DECIDING] for e in marked]
+    _html_extras(report, item, state, files)
     allure_case.annotate(item, state, run, entries, files)
+
+
+def _case_captures(run: ConformanceRun, state: CaseState, stem: Path) -> list[EvidenceFile]:
+    """The case's packets, cut from the run's capture files (a lab without them: none)."""
+    capture = getattr(run.lab, "capture", None)
+    if capture is None:
+        return []
+    start = state.capture_start or capture.start()
+    kinds = {".pcapng": "capture", ".decrypted.pcapng": "capture-decrypted"}
+    out = []
+    for path in capture.write_case(start, stem):
+        kind = kinds[path.name.removeprefix(stem.name)]
+        out.append(EvidenceFile(path, sha256_of(path), kind))
+    return out
 
 
 def _requirement_line(req: str) -> str:
@@ -88,20 +112,12 @@ def _requirement_line(req: str) -> str:
     return f"{req} — {r.title} (guide §{r.section})"
 
 
-def _read(files: list[EvidenceFile], kind: str) -> str:
-    path = next((f.path for f in files if f.kind == kind), None)
-    return path.read_text(encoding="utf-8") if path is not None else ""
-
-
 def _html_extras(
-    report: pytest.TestReport,
-    item: pytest.Item,
-    state: CaseState,
-    files: list[EvidenceFile],
-    case_txt: str,
-    entries: list[Entry],
+    report: pytest.TestReport, item: pytest.Item, state: CaseState, files: list[EvidenceFile]
 ) -> None:
-    """pytest-html 4 extras (plain dicts, so pytest-html need not be importable here)."""
+    """pytest-html 4 extras (plain dicts, so pytest-html need not be importable here): the
+    verdict and values compared inline, links to the case's files (report.html sits in the
+    run folder, next to ``evidence/``)."""
     esc = html.escape
     verdict = state.verdict.value if state.verdict else ""
     rows = "".join(
@@ -110,22 +126,33 @@ def _html_extras(
         f"{esc(repr(x.expected))}, actual {esc(repr(x.actual))}</li>"
         for x in state.expectations
     )
-    svg = (
-        inline_svg(_read(files, "ladder"), "l-" + case_slug(item.nodeid))
-        if entries
-        else "<p><i>no messages exchanged</i></p>"
+    links = " ".join(
+        f"<a class='evidence-link' href='{esc(_relative(f))}'>{esc(LINK_NAMES[f.kind])}</a>"
+        for f in files
+        if f.kind in LINK_NAMES
     )
     block = (
         f"<div class='conformance-evidence' data-case='{esc(item.nodeid)}'>"
         f"<p><b>{esc(verdict)}</b> {esc(state.message)}</p>"
         + (f"<ul class='expectations'>{rows}</ul>" if rows else "")
-        + f"<div class='ladder'>{svg}</div></div>"
+        + (f"<p class='evidence'>{links}</p>" if links else "")
+        + "</div>"
     )
     extras = list(getattr(report, "extras", []))
     extras.append(_extra(block, "html"))
-    extras.append(_extra(_read(files, "transcript"), "text", "transcript.txt", "text/plain"))
-    extras.append(_extra(case_txt, "text", "case.txt", "text/plain"))
     report.extras = extras  # type: ignore[attr-defined]
+
+
+LINK_NAMES = {
+    "case": "case + messages (.txt)",
+    "ladder": "ladder diagram (.svg)",
+    "capture": "capture (.pcapng)",
+    "capture-decrypted": "decrypted DTLS (.pcapng)",
+}
+
+
+def _relative(f: EvidenceFile) -> str:
+    return f"{EVIDENCE_DIR}/{f.path.name}"
 
 
 def _extra(

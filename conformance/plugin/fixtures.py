@@ -53,6 +53,10 @@ def lab(request: pytest.FixtureRequest, dut: Declaration, run_dir: Path) -> Iter
     the_lab = config.hook.pytest_conformance_make_lab(
         config=config, declaration=dut, run_dir=run_dir
     )
+    if config.getoption("dtls_keylog", False):  # key material, only when asked for
+        from conformance.evidence import keylog
+
+        keylog.attach(the_lab, dut, run_dir)
     try:
         the_lab.start()
     except BaseException:

@@ -150,5 +150,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if run is not None:
         # No lab yet: if this case's fixtures start it, the start-up entries are its own.
         state.transcript_start = run.lab.transcript.mark() if run.lab is not None else 0
+        capture = getattr(run.lab, "capture", None)
+        state.capture_start = capture.mark() if capture is not None else None
     if state.not_applicable:
         raise NotApplicable(state.not_applicable)

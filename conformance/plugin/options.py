@@ -43,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="inject a simulator fault (repeatable; `conformance faults omadm|lwm2m` lists them)",
     )
     group.addoption(
+        "--dtls-keylog",
+        action="store_true",
+        default=False,
+        help="write dtls-keys.log (key material!) into the run folder so that Wireshark "
+        "decrypts the DTLS records of capture.pcapng itself; off by default",
+    )
+    group.addoption(
         "--run-name",
         metavar="NAME",
         default=None,

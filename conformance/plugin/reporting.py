@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -11,12 +12,14 @@ from typing import Any
 
 import pytest
 
-from conformance.evidence.allure_report import RESULTS_DIR
+from conformance.evidence.allure_report import RESULTS_DIR, pack_results
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin import gate
 from conformance.plugin.runend import write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
+
+log = logging.getLogger(__name__)
 
 
 def setup_reports(config: pytest.Config, run: ConformanceRun) -> None:
@@ -71,11 +74,13 @@ class RunReporter:
             return
         metadata = session.config.stash.get(metadata_key, None)
         if metadata is not None:  # pytest-html shows it as the report's "Environment"
-            metadata["Device declaration"] = self.run.origin
+            # ...as HTML: what the declaration says is escaped here, shown as text there
+            esc = html.escape
+            metadata["Device declaration"] = esc(self.run.origin)
             for key, value in self.run.declaration.summary().items():
-                metadata[f"DUT {key}"] = value
+                metadata[f"DUT {key}"] = esc(str(value))
             if self.run.faults:
-                metadata["Injected faults"] = ", ".join(self.run.faults)
+                metadata["Injected faults"] = esc(", ".join(self.run.faults))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -91,6 +96,12 @@ class RunReporter:
         verdict = getattr(report, "verdict", None)
         requirement = getattr(report, "requirement", None) or ""
         text = verdict.value if isinstance(verdict, Verdict) else ""
+        # pytest-html puts the node id in unescaped: a DDF node name such as ./DMAcc/<x>/AppID
+        # in a case's parameters would be read as a tag (and markup from a device would run)
+        test_id = '<td class="col-testId">'
+        for i, cell in enumerate(cells):
+            if cell.startswith(test_id):
+                cells[i] = f"{test_id}{html.escape(report.nodeid)}</td>"
         cells.insert(1, f'<td class="col-verdict">{html.escape(text)}</td>')
         cells.insert(2, f'<td class="col-requirement">{html.escape(requirement)}</td>')
 
@@ -120,10 +131,19 @@ def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
         run.results.harness_problems.append(f"acceptance report: {type(exc).__name__}: {exc}")
         run.exit_status = gate.apply(session, run.results)
         run.run_folder.write_verdicts(run.results, run_facts(session, run))
+    pack_machine_files(run.run_folder.path)
     run.run_folder.point_latest()
     session.config.hook.pytest_conformance_run_complete(
         config=session.config, run_folder=run.run_folder, results=run.results
     )
+
+
+def pack_machine_files(folder: Path) -> None:
+    """Compress what only machines read (the Allure results), once every writer is done."""
+    try:
+        pack_results(folder)
+    except OSError as exc:  # the results stay as they were: still usable, only bigger
+        log.warning("allure-results not packed: %s", exc)
 
 
 def run_facts(session: pytest.Session, run: ConformanceRun) -> dict[str, Any]:

@@ -106,6 +106,7 @@ def acceptance_cases(session: pytest.Session, run: ConformanceRun) -> list[accep
                 duration=case.duration,
                 evidence=files,
                 expectations=list(state.expectations) if state else [],
+                deciding=list(state.deciding) if state else [],
             )
         )
     return out

@@ -89,11 +89,13 @@ class CaseState:
     not_applicable: str | None = None  # reason, decided at collection (markers, exceptions)
     transcript_start: int | None = None  # transcript mark when the case began
     transcript_range: tuple[int, int] | None = None
+    capture_start: tuple[int, int] | None = None  # capture offsets when the case began
     detail: str = ""  # the deciding phase's failure text (assertion introspection, traceback)
     expectations: list[Expectation] = field(default_factory=list)  # evidence.expect(...)
     highlight: set[int] = field(default_factory=set)  # seqs the case marked as failing steps
     cited: set[int] = field(default_factory=set)  # earlier messages the case judged (evidence)
     evidence: list[EvidenceFile] = field(default_factory=list)  # written at the case's end
+    deciding: list[str] = field(default_factory=list)  # deciding messages, for the reports
 
 
 RUN_KEY = pytest.StashKey[ConformanceRun]()

@@ -77,14 +77,15 @@ def test_ladder_escapes_labels() -> None:
 
 def test_case_files_sha256_and_no_secret(tmp_path: Path) -> None:
     entries = list(sample_transcript(tmp_path))
-    files = write_case_evidence(tmp_path / "case", entries, title="t")
-    assert {f.kind for f in files} == {"transcript", "transcript-json", "ladder"}
+    errors = [e.seq for e in entries if e.error]
+    files = write_case_evidence(tmp_path / "case", entries, title="t", highlight=errors)
+    assert {f.kind for f in files} == {"case", "ladder"}
     for f in files:
         assert hashlib.sha256(f.path.read_bytes()).hexdigest() == f.sha256
         assert SECRET not in f.path.read_text()
-    assert (
-        "PROTOCOL ERROR: Status 500 for Get" in (tmp_path / "case" / "transcript.txt").read_text()
-    )
+    text = (tmp_path / "case" / "case.txt").read_text()
+    assert "PROTOCOL ERROR: Status 500 for Get" in text  # the deciding message, in full
+    assert "-- decoded --" not in text  # #1 (not deciding) is one line, not a copy
 
 
 def test_case_slug_is_safe_and_bounded() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conformance.declaration import builtin_declaration
+from conformance.evidence.transcript import entry_from_json
 from conformance.omadm import codec
 
 START_TIMEOUT = 60.0
@@ -100,6 +101,7 @@ def test_transcript_survives_an_interrupted_lab(
     lines = transcript_path.read_text(encoding="utf-8").splitlines()
     entries = [json.loads(line) for line in lines]  # every line is a whole entry
     received = [e for e in entries if e["direction"] == "device->lab"]
-    assert [bytes.fromhex(e["raw"]) for e in received] == [malformed, body]
+    # the store keeps UTF-8 bodies as text (raw_text), other bytes as hex (raw)
+    assert [entry_from_json(e).raw for e in received] == [malformed, body]
     assert received[0]["error"] and received[1]["session"] == "42"
     assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from conformance.declaration import BUILTIN_DIR, builtin_declaration
+from conformance.evidence.allure_report import unpack_results
 
 FAKE_LAB_CONFTEST = '''
 import json
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conformance.evidence.redact import Redactor
+from conformance.evidence.capture import RunCapture
 from conformance.evidence.transcript import Transcript
 
 EVENTS = Path(__file__).parent / "events.jsonl"
@@ -39,6 +41,9 @@ class FakeLab:
         for secret in declaration.secrets():
             redactor.add(secret)
         self.transcript = Transcript(redactor, Path(run_dir) / "transcript.jsonl")
+        self.capture = RunCapture(Path(run_dir))  # the real capture writer, fed the same way
+        self.capture.set_lab_addresses(self.addresses())
+        self.transcript.subscribe(self.capture.on_entry)
         self.run_dir = run_dir
         event("lab-made", run_dir=str(run_dir))
 
@@ -49,6 +54,7 @@ class FakeLab:
     def stop(self):
         event("lab-stop")
         self.transcript.close()
+        self.capture.close()
 
     def addresses(self):
         return {"LAB_HOST": "127.0.0.1", "LAB_OMADM_URL": "http://127.0.0.1:9/dm"}
@@ -105,6 +111,8 @@ def write_dut(pytester: pytest.Pytester) -> Callable[..., Path]:
 def fake_lab(pytester: pytest.Pytester) -> Callable[[], list[str]]:
     """Install the fake lab/controller conftest; returns a reader of the events it logged."""
     pytester.makeconftest(FAKE_LAB_CONFTEST)
+    # the inner runs have no project ini: keep pytest-randomly out, the cases run in file order
+    pytester.makeini("[pytest]\naddopts = -p no:randomly\n")
     path = pytester.path / "events.jsonl"
 
     def read() -> list[str]:
@@ -193,7 +201,10 @@ def _run_catalog(pytester: pytest.Pytester, cases: str, expect_ret: int) -> tupl
     pytester.makepyfile(test_catalog=cases)
     result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "r")
     assert result.ret == expect_ret, result.stdout.str()
-    return pytester.path / "reports" / "r", result.stdout.str()
+    run = pytester.path / "reports" / "r"
+    assert not (run / "allure-results").exists()  # packed: only the allure CLI reads it
+    unpack_results(run)
+    return run, result.stdout.str()
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The evidence of a run, artefact by artefact, for a failing and a passing run (fake lab).
 
-Per-case folders (transcript, ladder SVG, case.txt), the acceptance report, Allure results
+Per-case files (case text with messages by reference, ladder SVG, capture), the acceptance
+report, Allure results
 (labels, link, parameters, steps, attachments, categories, environment), pytest-html extras,
 JUnit properties, sha256 values, and no declared secret in any file of the run folder.
 """
@@ -61,44 +62,57 @@ def labels(result: dict[str, Any]) -> dict[str, list[str]]:
 # ----------------------------------------------------------------- per-case evidence
 
 
-def test_each_case_has_its_evidence_folder(failing_run: Run) -> None:
+def test_each_case_has_its_evidence_files(failing_run: Run) -> None:
     run, _ = failing_run
-    folders = {p.name for p in (run / "evidence").iterdir()}
-    # N/A: nothing happened, no evidence folder (the reason is in the acceptance report)
-    assert folders == {
-        "test_catalog.test_host_nodes",
-        "test_catalog.test_imeisv",
-        "test_catalog.test_session",
-        "test_catalog.test_harness",
+    names = {p.name for p in (run / "evidence").iterdir()}
+    # N/A: nothing happened, no evidence (the reason is in the acceptance report); the harness
+    # error exchanged no message: no ladder, no capture; a PASS has no ladder (its .txt lists
+    # its messages, its capture has them)
+    assert names == {
+        "test_catalog.test_host_nodes.txt", "test_catalog.test_host_nodes.pcapng",
+        "test_catalog.test_imeisv.txt", "test_catalog.test_imeisv.svg",
+        "test_catalog.test_imeisv.pcapng",
+        "test_catalog.test_session.txt", "test_catalog.test_session.svg",
+        "test_catalog.test_harness.txt",
     }
-    for folder in folders:
-        names = {p.name for p in (run / "evidence" / folder).iterdir()}
-        assert names == {"transcript.txt", "transcript.json", "ladder.svg", "case.txt"}
+
+
+def test_case_text_refers_to_the_store_and_shows_the_deciding_message(failing_run: Run) -> None:
+    run, _ = failing_run
+    text = (run / "evidence" / "test_catalog.test_host_nodes.txt").read_text()
+    assert "messages: 4 (#1–#4; each in full, once, in transcript.jsonl" in text
+    assert "-- raw (" not in text  # a passing case copies no message body
+    store = (run / "transcript.jsonl").read_text().splitlines()
+    assert json.loads(store[2])["raw_text"] == "<SyncML/>"  # line 3 is message #3
+    session = (run / "evidence" / "test_catalog.test_session.txt").read_text()
+    assert "deciding message(s) in full:" in session
+    assert "PROTOCOL ERROR: unknown option 11" in session
 
 
 def test_ladder_arrows_and_the_failing_step(failing_run: Run) -> None:
     evidence = failing_run[0] / "evidence"
-    assert ladder_steps(evidence / "test_catalog.test_host_nodes" / "ladder.svg") == [
-        ("step note", "note", "fake lab up"),  # the lab started within this case
-        ("step normal", "<-", "POST pkg1 Alert 1201 Replace"),
-        ("step normal", "->", "200 pkg2 Get ./DevDetail/Ext/HostSwV"),
-        ("step normal", "<-", "POST pkg3 Results 40"),
+    lines = (evidence / "test_catalog.test_host_nodes.txt").read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines if line.startswith("#")] == [
+        "LAB NOTE [control] fake lab up",  # the lab started within this case
+        "DEVICE → LAB [omadm] POST pkg1 Alert 1201 Replace",
+        "LAB → DEVICE [omadm] 200 pkg2 Get ./DevDetail/Ext/HostSwV",
+        "DEVICE → LAB [omadm] POST pkg3 Results 40",
     ]
     # FAIL without a protocol error: the last exchange before the failure is highlighted
-    assert ladder_steps(evidence / "test_catalog.test_imeisv" / "ladder.svg") == [
+    assert ladder_steps(evidence / "test_catalog.test_imeisv.svg") == [
         ("step normal", "->", "200 pkg2 Get ./DevDetail/Ext/IMEISV"),
         ("step error", "<-", "POST pkg3 Results '1'"),
         ("step note", "note", "comparing with the declaration"),
     ]
     # the message with the protocol error is the highlighted one
-    assert [s[0] for s in ladder_steps(evidence / "test_catalog.test_session" / "ladder.svg")] == [
+    assert [s[0] for s in ladder_steps(evidence / "test_catalog.test_session.svg")] == [
         "step normal", "step error", "step normal"
     ]
-    assert ladder_steps(evidence / "test_catalog.test_harness" / "ladder.svg") == []
+    assert not (evidence / "test_catalog.test_harness.svg").exists()  # no message exchanged
 
 
 def test_case_txt_says_why_in_lab_words(failing_run: Run) -> None:
-    text = (failing_run[0] / "evidence" / "test_catalog.test_imeisv" / "case.txt").read_text()
+    text = (failing_run[0] / "evidence" / "test_catalog.test_imeisv.txt").read_text()
     assert (
         "requirement: CDR-DVM-4532 — Host device reporting in DevDetail/Ext (guide §3.3.2)" in text
     )
@@ -108,10 +122,8 @@ def test_case_txt_says_why_in_lab_words(failing_run: Run) -> None:
     assert "[MISMATCH] ./DevDetail/Ext/IMEISV: expected 'two digits', actual '1'" in text
     assert "[ok] credential: expected '«redacted»', actual '«redacted»'" in text
     assert "assert '1' == '«redacted»'" in text  # pytest's introspection, redacted
-    session = (failing_run[0] / "evidence" / "test_catalog.test_session" / "case.txt").read_text()
+    session = (failing_run[0] / "evidence" / "test_catalog.test_session.txt").read_text()
     assert "verdict: INCONCLUSIVE" in session and "(unknown option 11)" in session
-    transcript = (failing_run[0] / "evidence" / "test_catalog.test_session" / "transcript.txt")
-    assert "PROTOCOL ERROR: unknown option 11" in transcript.read_text()
 
 
 # ----------------------------------------------------------------- acceptance report
@@ -139,23 +151,39 @@ def test_acceptance_report_rows_verdicts_and_sha256(failing_run: Run) -> None:
         "name": "./DevDetail/Ext/IMEISV", "expected": "two digits", "actual": "1", "ok": False
     }
     kinds = {e["kind"] for e in imeisv["evidence"]}
-    assert kinds == {"transcript", "transcript-json", "ladder", "case"}
+    assert kinds == {"ladder", "case", "capture"}
+    nodes = {e["kind"] for e in cases["test_host_nodes"]["evidence"]}
+    assert nodes == {"case", "capture"}  # a PASS: no ladder
     for case in cases.values():
         for item in case["evidence"]:
             data = (run / item["path"]).read_bytes()
             assert hashlib.sha256(data).hexdigest() == item["sha256"], item["path"]
 
 
-def test_acceptance_html_has_every_requirement_and_the_ladders(failing_run: Run) -> None:
+def test_acceptance_html_reads_top_down(failing_run: Run) -> None:
     page = lxml_html.fromstring((failing_run[0] / "acceptance.html").read_text())
+    # first the verdict per requirement, failing and inconclusive ones first
+    summary = [
+        (tr.xpath("string(td[1])"), tr.xpath("string(td[3])"))
+        for tr in page.xpath("//table[@class='summary']/tr[@class='summary-row']")
+    ]
+    assert summary[:2] == [("CDR-DVM-4532", "FAIL"), ("CDR-DVM-012", "ERROR")]
+    order = [v for _, v in summary]
+    assert order.index("ERROR") < order.index("NOT COVERED") < order.index("NOT APPLICABLE")
+    # then each failing requirement with its deciding message inline and the ladder open
+    sections = page.xpath("//section[@class='deciding']")
+    assert [s.get("data-requirement") for s in sections] == ["CDR-DVM-4532", "CDR-DVM-012"]
+    fail = sections[0]
+    assert "POST pkg3 Results '1'" in fail.xpath("string(.//pre[@class='message'])")
+    assert fail.xpath(".//a[text()='case']/@href") == ["evidence/test_catalog.test_imeisv.txt"]
+    assert [d.get("open") is not None for d in page.xpath("//details[@class='ladder']")] == [
+        True, True
+    ]
+    # the full list below, every requirement of the catalog in order
     ids = [tr.get("id") for tr in page.iter("tr") if tr.get("class") == "requirement"]
     assert ids == [r.id for r in CATALOG]
-    ladders = page.xpath("//details[@class='ladder']")
-    assert len(ladders) == 4
-    opened = [d for d in ladders if d.get("open") is not None]
-    assert len(opened) == 3  # every case but the passing one
     marker_ids = [m.get("id") for m in page.iter("{*}marker", "marker")]
-    assert len(marker_ids) == len(set(marker_ids)) == 4 * 3  # unique per inlined diagram
+    assert len(marker_ids) == len(set(marker_ids))  # unique per inlined diagram
 
 
 # ----------------------------------------------------------------- Allure
@@ -171,11 +199,11 @@ def test_allure_results_labels_status_link_parameters(failing_run: Run) -> None:
     assert got["epic"] == ["OMA-DM"] and got["feature"] == ["CDR-DVM-4532"]
     assert got["story"] == ["test_imeisv"] and got["severity"] == ["normal"]
     assert labels(results["test_session"])["severity"] == ["critical"]
-    assert imeisv["links"] == [{
+    assert imeisv["links"][0] == {
         "type": "requirement",
         "url": "../acceptance.html#CDR-DVM-4532",
         "name": "CDR-DVM-4532: Host device reporting in DevDetail/Ext (guide §3.3.2)",
-    }]
+    }
     params = {p["name"]: p["value"] for p in imeisv["parameters"]}
     assert params == {
         "device": "'reference-omadm-module'", "firmware": "'FW-1.0.0'", "protocol": "'omadm'"
@@ -202,19 +230,17 @@ def test_allure_steps_and_attachments(failing_run: Run) -> None:
         "#7 LAB NOTE [omadm] comparing with the declaration",
     ]
     assert [s["status"] for s in steps] == ["passed", "failed", "passed"]
-    first = results["test_host_nodes"]["steps"][1]
-    message = (run / "allure-results" / first["attachments"][0]["source"]).read_text()
-    assert "-- decoded --" in message and "-- raw (" in message
+    # messages are not copied into Allure: no attachment per step
+    assert not any(s.get("attachments") for r in results.values() for s in r.get("steps", []))
     attached = {a["name"]: a for a in results["test_imeisv"]["attachments"]}
-    assert {"transcript.txt", "ladder.svg", "case.txt", "declaration (summary, no secrets)"} <= set(
-        attached
-    )
+    assert set(attached) - {"stdout", "stderr", "log"} == {"ladder.svg", "case.txt"}
     assert attached["ladder.svg"]["type"] == "image/svg+xml"
     svg = run / "allure-results" / attached["ladder.svg"]["source"]
-    assert svg.read_bytes() == (run / "evidence/test_catalog.test_imeisv/ladder.svg").read_bytes()
-    decl = json.loads((run / "allure-results" / attached[
-        "declaration (summary, no secrets)"]["source"]).read_text())
-    assert decl["device"] == "reference-omadm-module" and "features" in decl
+    assert svg.read_bytes() == (run / "evidence/test_catalog.test_imeisv.svg").read_bytes()
+    links = {link["name"]: link["url"] for link in results["test_host_nodes"]["links"]}
+    assert links["capture.pcapng"] == "../evidence/test_catalog.test_host_nodes.pcapng"
+    assert links["declaration (summary, no secrets)"] == "../declaration.json"
+    assert (run / links["capture.pcapng"].removeprefix("../")).is_file()
     for result in results.values():
         for att in result.get("attachments", []):
             assert (run / "allure-results" / att["source"]).is_file()
@@ -243,20 +269,21 @@ def html_tests(page: str) -> dict[str, list[dict[str, Any]]]:
     return {k.split("::")[-1]: v for k, v in json.loads(blob)["tests"].items()}
 
 
-def test_html_report_extras_inline_ladder_and_transcript(failing_run: Run) -> None:
-    page = (failing_run[0] / "report.html").read_text()
+def test_html_report_extras_link_to_the_evidence(failing_run: Run) -> None:
+    run = failing_run[0]
+    page = (run / "report.html").read_text()
     tests = html_tests(page)
     extras = {name: rows[0]["extras"] for name, rows in tests.items()}
     imeisv = extras["test_imeisv"]
     block = next(e["content"] for e in imeisv if e["format_type"] == "html")
-    assert "<svg" in block and 'class="step error"' in block
+    assert "<svg" not in block  # linked, not inlined
     assert "expected &#x27;two digits&#x27;, actual &#x27;1&#x27;" in block
-    texts = {e["name"]: e["content"] for e in imeisv if e["format_type"] == "text"}
-    assert set(texts) == {"transcript.txt", "case.txt"}
-    uri = texts["transcript.txt"]
-    assert uri.startswith("data:text/plain;charset=utf-8;base64,")  # self-contained
-    assert "POST pkg3 Results '1'" in base64.b64decode(uri.split(",", 1)[1]).decode()
-    assert "no messages exchanged" in str(extras["test_harness"])
+    hrefs = lxml_html.fromstring(block).xpath("//a[@class='evidence-link']/@href")
+    assert hrefs == ["evidence/test_catalog.test_imeisv.txt",
+                     "evidence/test_catalog.test_imeisv.svg",
+                     "evidence/test_catalog.test_imeisv.pcapng"]
+    assert all((run / href).is_file() for href in hrefs)
+    assert not [e for e in imeisv if e["format_type"] == "text"]  # nothing embedded
     assert "test_account" in tests and not any(
         e["format_type"] == "html" for e in extras["test_account"]
     )
@@ -313,16 +340,15 @@ def test_passing_run_artefacts(passing_run: Run) -> None:
     rows = {r["id"]: r["verdict"] for r in report["requirements"]}
     assert rows["CDR-DVM-4532"] == rows["CDR-DVM-012"] == "PASS"
     assert report["complete"] is True
-    for folder in (run / "evidence").iterdir():
-        assert all(c != "step error" for c, _, _ in ladder_steps(folder / "ladder.svg"))
-        text = (folder / "case.txt").read_text()
+    assert not list((run / "evidence").glob("*.svg"))  # ladders are for cases that did not pass
+    for case in (run / "evidence").glob("*.txt"):
+        text = case.read_text()
         assert "verdict: PASS" in text and "failing step" not in text
     results = allure_results(run)
     assert {r["status"] for r in results.values()} == {"passed"}
     assert (run / "allure-results" / "categories.json").is_file()
-    assert ladder_steps(run / "evidence/test_catalog.test_session/ladder.svg") == [
-        ("step normal", "<-", "POST pkg1 Alert 1201")
-    ]
+    assert "DEVICE → LAB [omadm] POST pkg1 Alert 1201" in (
+        run / "evidence/test_catalog.test_session.txt").read_text()
 
 
 # ----------------------------------------------------------------- interrupted runs
@@ -360,7 +386,7 @@ def test_sigterm_leaves_a_partial_acceptance_report(pytester: pytest.Pytester) -
     assert rows["CDR-DVM-4532"]["verdict"] == "PASS"
     assert rows["CDR-DVM-440"]["verdict"] == "NOT COVERED"
     assert "INCOMPLETE" in (run / "acceptance.html").read_text()
-    assert (run / "evidence" / "test_catalog.test_first" / "ladder.svg").is_file()
+    assert (run / "evidence" / "test_catalog.test_first.txt").is_file()
     assert "lab-stop" in (pytester.path / "events.jsonl").read_text()
 
 
@@ -392,11 +418,12 @@ def test_a_case_cites_messages_of_a_shared_session(pytester: pytest.Pytester) ->
     pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "r")
     evidence = pytester.path / "reports" / "r" / "evidence"
     # the fixture ran within the first case: its slice has the messages
-    assert [s[2] for s in ladder_steps(evidence / "test_catalog.test_first_row/ladder.svg")] == [
+    first = (evidence / "test_catalog.test_first_row.txt").read_text().splitlines()
+    assert [line.split("] ", 1)[1] for line in first if line.startswith("#")] == [
         "fake lab up", "200 pkg2 Get ./DMAcc/ATTProd/AAuthSecret", "POST pkg3 Results 200"
     ]
     # the second case judged them: cited, the highlighted one in red
-    assert ladder_steps(evidence / "test_catalog.test_secret_not_readable/ladder.svg") == [
+    assert ladder_steps(evidence / "test_catalog.test_secret_not_readable.svg") == [
         ("step normal", "->", "200 pkg2 Get ./DMAcc/ATTProd/AAuthSecret"),
         ("step error", "<-", "POST pkg3 Results 200"),
     ]
