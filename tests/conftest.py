@@ -13,3 +13,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow tests first (stable otherwise): pytest-xdist hands out work in this order, so
     the long ones start at once instead of leaving one worker busy at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_in_file_order(request: pytest.FixtureRequest) -> None:
+    """pytester's inner runs have no project ini: keep pytest-randomly (installed for the
+    order-independence runs) out of them, so their cases run in file order as written."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        pytester.makeini("[pytest]\naddopts = -p no:randomly\n")

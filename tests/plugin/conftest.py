@@ -111,8 +111,6 @@ def write_dut(pytester: pytest.Pytester) -> Callable[..., Path]:
 def fake_lab(pytester: pytest.Pytester) -> Callable[[], list[str]]:
     """Install the fake lab/controller conftest; returns a reader of the events it logged."""
     pytester.makeconftest(FAKE_LAB_CONFTEST)
-    # the inner runs have no project ini: keep pytest-randomly out, the cases run in file order
-    pytester.makeini("[pytest]\naddopts = -p no:randomly\n")
     path = pytester.path / "events.jsonl"
 
     def read() -> list[str]:
