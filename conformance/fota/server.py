@@ -23,6 +23,7 @@ from aiohttp import web
 
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
+from conformance.httpguard import ConnectionGuard, GuardedSite
 from conformance.runtime import LabLoop
 from conformance.tls import LabPki
 
@@ -83,6 +84,12 @@ class PackageServer:
         self._ports: dict[str, int] = {}
         self._dead_socket: socket.socket | None = None
         self.pki: LabPki | None = None
+        # A request is its head (GETs carry no body): slowloris heads are cut at the deadline.
+        self._guard = ConnectionGuard(
+            per_source=declaration.limits.connections_per_source,
+            deadline=declaration.request_deadline(),
+            on_event=self._connection_event,
+        )
 
     # ------------------------------------------------------------------ life cycle
 
@@ -119,13 +126,18 @@ class PackageServer:
         try:
             for scheme, port in ports.items():
                 tls = self.pki.server_context() if scheme == "https" else None
-                site = web.TCPSite(runner, bind, port, ssl_context=tls)
+                site = GuardedSite(runner, bind, port, ssl_context=tls, guard=self._guard)
                 await site.start()
                 self._ports[scheme] = site.port
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
+
+    def _connection_event(self, text: str, peer: str, error: bool) -> None:
+        self._transcript.record(
+            PROTOCOL, "note", text, device=peer, peer=peer, error=text if error else None
+        )
 
     def addresses(self) -> dict[str, str]:
         out = {
@@ -183,6 +195,7 @@ class PackageServer:
     # ------------------------------------------------------------------ serving
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
+        self._guard.request_read(request.transport)  # the head is in; a download may take long
         name = request.match_info["name"]
         peer = _peer(request)
         scheme = request.scheme  # aiohttp derives it from the TLS transport

@@ -27,9 +27,11 @@ from typing import Literal
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from conformance import xmlsafe
 from conformance.declaration import Declaration
 from conformance.errors import ProtocolError
 from conformance.evidence.transcript import Transcript
+from conformance.httpguard import ConnectionGuard, GuardedSite
 from conformance.omadm import auth, codec
 from conformance.omadm.labauth import AuthOutcome, ClientCheck, LabCredentials
 from conformance.omadm.model import (
@@ -55,6 +57,8 @@ SHUTDOWN_GRACE = 0.25  # on stop: how long a held or half-read request may still
 _BODY_KEY = web.RequestKey("conformance.omadm.body", bytes)  # read bytes, for an error report
 _CUT = {
     "stalled": "device sent {n} of {of} bytes, then nothing for {idle:g} s: message dropped",
+    "too slow": "device sent {n} of {of} bytes within the whole-request deadline of "
+    "{deadline:g} s (limits.request_deadline): message dropped",
     "disconnected": "device closed the connection after {n} of {of} bytes",
     "bad framing": "malformed HTTP body framing after {n} bytes",
 }
@@ -202,7 +206,8 @@ def salvage_header(data: bytes) -> SyncHdr | None:
         m = pattern.search(head)
         if m is None:
             return None
-        found[name] = m.group(1).decode("utf-8", "replace")
+        # Echoed in the lab's rejection: what XML cannot hold is dropped, or it could not be sent.
+        found[name] = xmlsafe.xml_chars(m.group(1).decode("utf-8", "replace"))
     return SyncHdr(
         session_id=found["session_id"],
         msg_id=found["msg_id"],
@@ -247,6 +252,11 @@ class DmServer:
         self.next_options: SessionOptions | None = None
         self.base_urls: dict[str, str] = {}  # scheme -> "http://host:port"
         self._runner: web.AppRunner | None = None
+        self._guard = ConnectionGuard(
+            per_source=declaration.limits.connections_per_source,
+            deadline=declaration.request_deadline(),
+            on_event=self._connection_event,
+        )
 
     # ------------------------------------------------------------------ life cycle
 
@@ -265,7 +275,7 @@ class DmServer:
         try:
             for scheme, port in ports.items():
                 tls = ssl_context if scheme == "https" else None
-                site = web.TCPSite(runner, bind, port, ssl_context=tls)
+                site = GuardedSite(runner, bind, port, ssl_context=tls, guard=self._guard)
                 await site.start()
                 self.base_urls[scheme] = f"{scheme}://{host}:{site.port}"
         except BaseException:
@@ -282,6 +292,11 @@ class DmServer:
 
     def url(self, scheme: str) -> str:
         return self.base_urls[scheme] + self.path
+
+    def _connection_event(self, text: str, peer: str, error: bool) -> None:
+        self._transcript.record(
+            PROTOCOL, "note", text, device=peer, peer=peer, error=text if error else None
+        )
 
     # ------------------------------------------------------------------ HTTP entry
 
@@ -306,18 +321,26 @@ class DmServer:
         """The body, or what came of it and why it is incomplete (a key of ``_CUT``).
 
         A slow sender may pace its message; one that stops sending for the request timeout
-        is dropped, so that a half-open connection never holds a handler (or the lab's stop).
+        is dropped, so that a half-open connection never holds a handler (or the lab's stop),
+        and so is one that has not sent it all by the whole-request deadline (slowloris).
         """
         if request.content_length is not None and request.content_length > MAX_BODY:
             return b"", "too big"
         chunks: list[bytes] = []
         size = 0
         idle = self._decl.timeouts.request
+        loop = asyncio.get_running_loop()
+        started = self._guard.request_started(request.transport) or loop.time()
+        deadline = started + self._decl.request_deadline()
         while True:
+            left = deadline - loop.time()
             try:
-                chunk = await asyncio.wait_for(request.content.read(65536), idle)
+                if left <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(request.content.read(65536), min(idle, left))
             except TimeoutError:
-                return b"".join(chunks), "stalled"
+                late = loop.time() >= deadline - 0.001
+                return b"".join(chunks), "too slow" if late else "stalled"
             except ConnectionError:  # aiohttp: "Connection lost" mid-body
                 # Bytes that arrived with the hang-up stay in the stream's buffer: read()
                 # raises before returning them. They were received, so they are recorded.
@@ -339,6 +362,7 @@ class DmServer:
         headers = dict(request.headers)
         ctype = request.headers.get("Content-Type", "")
         if request.method != "POST":
+            self._guard.request_read(request.transport)
             self._record_in(
                 f"{request.method} {request.path}",
                 peer=peer,
@@ -347,6 +371,7 @@ class DmServer:
             )
             return web.Response(status=405, headers={"Allow": "POST"})
         body, cut = await self._read_body(request)
+        self._guard.request_read(request.transport)  # the lab may now hold it (its turn)
         request[_BODY_KEY] = body
         if cut is not None and cut != "too big":
             size = request.content_length
@@ -357,11 +382,12 @@ class DmServer:
                 raw=body,
                 content_type=ctype,
                 error=_CUT[cut].format(n=len(body), of=size if size is not None else "?",
-                                       idle=self._decl.timeouts.request),
+                                       idle=self._decl.timeouts.request,
+                                       deadline=self._decl.request_deadline()),
             )
             if cut == "disconnected":  # nobody to answer: no answer is recorded either
                 return web.Response(status=400)
-            status = 408 if cut == "stalled" else 400
+            status = 408 if cut in ("stalled", "too slow") else 400
             return self._http_error(status, f"incomplete message ({cut})", peer)
         if cut == "too big":
             self._record_in(
@@ -386,7 +412,7 @@ class DmServer:
             return self._http_error(415, "expected application/vnd.syncml.dm+xml or +wbxml", peer)
         try:
             # Decoded and pretty-printed for the transcript from one parse.
-            msg, shown = codec.decode_shown(body, enc)
+            msg, shown = codec.decode_shown(body, enc, max_text=self._decl.decoded_bound())
         except ProtocolError as exc:
             return await self._malformed(request, peer, headers, body, enc, ctype, exc)
         live, problem = self._route(msg, request, enc, ctype)
@@ -761,7 +787,10 @@ class DmServer:
             ],
             final=True,
         )
-        data, shown = codec.encode_shown(reply, enc)
+        try:
+            data, shown = codec.encode_shown(reply, enc)
+        except ProtocolError as exc:  # a header value no encoding can carry: plain HTTP then
+            return self._http_error(400, f"malformed SyncML: {why} ({exc.message})", peer)
         ctype = codec.content_type_of(enc)
         self._transcript.record(
             PROTOCOL,
