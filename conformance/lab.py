@@ -110,6 +110,9 @@ class Lab:
         self._started.clear()
         self.loop.stop()
         self.transcript.close()
+        from conformance.tls import discard_private_dir
+
+        discard_private_dir(self.run_dir)  # the throw-away CA keys of this run
         if problems:
             raise LabStopError(problems)
 

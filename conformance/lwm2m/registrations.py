@@ -85,6 +85,13 @@ class RegistrationStore:
     def all(self) -> list[Registration]:
         return list(self._by_endpoint.values())
 
+    def count(self) -> int:
+        return len(self._by_endpoint)
+
+    def count_from(self, peer: str) -> int:
+        """Endpoints currently registered from ``peer`` (a scan: Registers are rare)."""
+        return sum(1 for reg in self._by_endpoint.values() if reg.peer == peer)
+
     # -- changes -------------------------------------------------------------------------------
 
     def new_location(self) -> str:
