@@ -216,6 +216,32 @@ def salvage_header(data: bytes) -> SyncHdr | None:
     )
 
 
+def rejection(hdr: SyncHdr, msg_id: str = "1") -> SyncML:
+    """The lab's answer to a message it cannot serve: Status 400 on the device's SyncHdr."""
+    return SyncML(
+        SyncHdr(
+            session_id=hdr.session_id,
+            msg_id=msg_id,
+            target=hdr.source,
+            source=hdr.target,
+            ver_dtd=hdr.ver_dtd or "1.2",
+            ver_proto=hdr.ver_proto or "DM/1.2",
+        ),
+        [
+            Status(
+                cmd_id="1",
+                msg_ref=hdr.msg_id,
+                cmd_ref="0",
+                cmd="SyncHdr",
+                data=StatusCode.BAD_REQUEST,
+                target_refs=[hdr.target],
+                source_refs=[hdr.source],
+            )
+        ],
+        final=True,
+    )
+
+
 def _has_credentials(msg: SyncML, headers: Mapping[str, str]) -> bool:
     return msg.header.cred is not None or any(k.lower() == auth.HMAC_HEADER for k in headers)
 
@@ -765,28 +791,7 @@ class DmServer:
         msg_id = str(live.state.lab_msg_id + 1) if live is not None else "1"
         if live is not None:
             live.state.lab_msg_id += 1
-        reply = SyncML(
-            SyncHdr(
-                session_id=hdr.session_id,
-                msg_id=msg_id,
-                target=hdr.source,
-                source=hdr.target,
-                ver_dtd=hdr.ver_dtd or "1.2",
-                ver_proto=hdr.ver_proto or "DM/1.2",
-            ),
-            [
-                Status(
-                    cmd_id="1",
-                    msg_ref=hdr.msg_id,
-                    cmd_ref="0",
-                    cmd="SyncHdr",
-                    data=StatusCode.BAD_REQUEST,
-                    target_refs=[hdr.target],
-                    source_refs=[hdr.source],
-                )
-            ],
-            final=True,
-        )
+        reply = rejection(hdr, msg_id)
         try:
             data, shown = codec.encode_shown(reply, enc)
         except ProtocolError as exc:  # a header value no encoding can carry: plain HTTP then

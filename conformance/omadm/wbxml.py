@@ -220,8 +220,7 @@ class _Document:
         if self.decoded > self.max_text:
             raise ProtocolError(
                 PROTOCOL,
-                f"decoded text exceeds the bound of {self.max_text} bytes "
-                "(string-table references expand it)",
+                f"decoded text exceeds the bound of {self.max_text} bytes",
                 where=f"byte {where}",
             )
 

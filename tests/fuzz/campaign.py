@@ -216,6 +216,81 @@ def _wbxml_seeds() -> list[bytes]:
     return out
 
 
+# --------------------------------------------------------------------------- hostile builders
+
+AMP_MARKER = "@@AMPLIFY@@"
+
+
+def _wbxml_parts(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(version + public id + charset, string table, body) of a WBXML document."""
+    reader = wbxml._Reader(data)
+    reader.byte("version")
+    if reader.mb_u_int32("public id") == 0:
+        reader.mb_u_int32("public id index")
+    reader.mb_u_int32("charset")
+    head_end = reader.pos
+    length = reader.mb_u_int32("string table length")
+    table = reader.take(length, "string table")
+    return data[:head_end], table, data[reader.pos :]
+
+
+def with_string_refs(data: bytes, inline: bytes, copies: int, string: bytes) -> bytes:
+    """``data`` with its inline string ``inline`` (STR_I) replaced by ``copies`` STR_T
+    references to ``string``, added to the string table: text multiplied, bytes not."""
+    head, table, body = _wbxml_parts(data)
+    ref = bytes([wbxml.STR_T]) + wbxml._mb_u_int32(len(table))
+    body = body.replace(bytes([wbxml.STR_I]) + inline + b"\x00", ref * copies, 1)
+    table += string + b"\x00"
+    return head + wbxml._mb_u_int32(len(table)) + table + body
+
+
+def amplified_wbxml(copies: int, size: int, session_id: str = "1") -> bytes:
+    """A valid SyncML DM WBXML package 1 whose one Data is ``copies`` references to a string
+    of ``size`` bytes: ``copies x size`` bytes of text from about ``size + 2 x copies``
+    (issue 15: 100 KB x 1000 took the lab 3.7-12 s and 190 MB)."""
+    from conformance.omadm.model import Alert, Item, Meta, Replace, SyncHdr, SyncML
+
+    msg = SyncML(
+        SyncHdr(session_id=session_id, msg_id="1", target="http://lab/oma", source="IMEI:amp"),
+        [Alert(cmd_id="1", data="1201"),
+         Replace(cmd_id="2", items=[Item(source="./DevInfo/Ext", meta=Meta(format="chr"),
+                                         data=AMP_MARKER)])],
+        final=True,
+    )
+    return with_string_refs(wbxml.encode(msg), AMP_MARKER.encode(), copies, b"A" * size)
+
+
+def mutate_wbxml_strtbl(seed: bytes, rng: random.Random) -> bytes:
+    """String-table amplification: one inline string of ``seed`` becomes many STR_T
+    references to a long string (the generator that finds an unbounded expansion)."""
+    if rng.random() < 0.5:
+        return seed
+    try:
+        _, _, body = _wbxml_parts(seed)
+    except ProtocolError:
+        return seed
+    start = body.find(bytes([wbxml.STR_I]))
+    end = body.find(b"\x00", start + 1)
+    if start < 0 or end < 0:
+        return seed
+    size = rng.choice((16, 256, 4096, 65536))
+    copies = rng.choice((1, 10, 100, 1000, 2000))
+    return with_string_refs(seed, body[start + 1 : end], copies, b"x" * size)
+
+
+def _rejection(data: bytes) -> object:
+    """The lab's Status 400 answer to a malformed message, built from the header it salvages,
+    must encode whatever the message held (issue 15: 97 of 21,000 mutants made it a 500)."""
+    from conformance.omadm.server import rejection, salvage_header
+
+    hdr = salvage_header(data)
+    if hdr is None:
+        raise ProtocolError("syncml-xml", "no header to salvage")
+    for encoding in ("xml", "wbxml"):
+        codec.encode_shown(rejection(hdr), encoding)
+    return hdr
+
+
 def _xml_decode(data: bytes) -> object:
     return xmlcodec.decode(data)
 
@@ -503,10 +578,16 @@ def targets() -> dict[str, Target]:
         Target("syncml-xml-pretty", _xml_pretty, corpus, allowed=(), tokens=XML_TOKENS),
         Target("syncml-xml-shown", _shown("xml"), corpus, tokens=XML_TOKENS,
                mutator=mutate_xml_tree),
-        Target("wbxml", _wbxml_decode, wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-shown", _shown("wbxml"), wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-to-xml", _wbxml_to_xml, wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-pretty", _wbxml_pretty, wbxml_seeds, allowed=(), tokens=WBXML_TOKENS),
+        Target("syncml-rejection", _rejection, corpus, tokens=XML_TOKENS,
+               mutator=mutate_xml_tree),
+        Target("wbxml", _wbxml_decode, wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-shown", _shown("wbxml"), wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-to-xml", _wbxml_to_xml, wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-pretty", _wbxml_pretty, wbxml_seeds, allowed=(), tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
         Target("package0", _package0, p0),
         Target(
             "hmac-header",
@@ -661,6 +742,321 @@ def _run_one(args: tuple[str, int, int]) -> Result:
     return run_target(*args)
 
 
+# --------------------------------------------------------------------------- the running lab
+
+# Issue 15: the decoders' campaign above cannot see what the *servers* answer. These
+# generators drive a running lab over loopback sockets and hold it to: no 5.xx / HTTP 5xx
+# from any input, every answer at once, and the RFC answer where one is due.
+
+CT_XML = "application/vnd.syncml.dm+xml"
+CT_WBXML = "application/vnd.syncml.dm+wbxml"
+SLOW_ANSWER = 2.0  # seconds: an answer slower than this means the lab's loop was held
+
+
+@dataclass
+class LabTarget:
+    """Where a running lab listens (loopback)."""
+
+    omadm_url: str
+    coap_port: int
+    connections_per_source: int
+
+
+class LabProbe:
+    """Hostile devices against a running lab; each generator returns its findings (text)."""
+
+    def __init__(self, lab: LabTarget, rng: random.Random) -> None:
+        import requests
+
+        self.lab = lab
+        self.rng = rng
+        self.http = requests.Session()
+        self.decoders = targets()
+        self.statuses: dict[str, int] = {}  # "HTTP 400", "CoAP 4.02" -> count
+        self.generators: dict[str, Callable[[], list[str]]] = {
+            "http-syncml-mutant": self.syncml_mutant,
+            "http-wbxml-amplified": self.wbxml_amplified,
+            "coap-datagram-mutant": self.coap_mutant,
+            "coap-critical-option": self.critical_option,
+            "coap-block1-broken": self.block1_broken,
+            "coap-update-takeover": self.update_takeover,
+            "coap-long-query": self.long_query,
+            "http-connection-flood": self.connection_flood,
+        }
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _count(self, key: str) -> None:
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def post(self, body: bytes, ctype: str) -> list[str]:
+        began = time.perf_counter()
+        resp = self.http.post(self.lab.omadm_url, data=body, headers={"Content-Type": ctype},
+                              timeout=30)
+        took = time.perf_counter() - began
+        self._count(f"HTTP {resp.status_code}")
+        found = []
+        if resp.status_code >= 500:
+            found.append(f"HTTP {resp.status_code} for {len(body)} bytes: {body[:80]!r}")
+        if took > SLOW_ANSWER and resp.status_code != 200:  # 200: a session, held by design
+            found.append(f"answered after {took:.1f} s ({resp.status_code})")
+        return found
+
+    def syncml_mutant(self) -> list[str]:
+        name = self.rng.choice(("syncml-xml", "wbxml", "syncml-rejection"))
+        body = random_input(self.rng, self.decoders[name])
+        return self.post(body, CT_WBXML if name == "wbxml" else CT_XML)
+
+    def wbxml_amplified(self) -> list[str]:
+        copies = self.rng.choice((10, 100, 1000, 5000))
+        size = self.rng.choice((1000, 10_000, 100_000))
+        return self.post(amplified_wbxml(copies, size, str(self.rng.randrange(10**6))),
+                         CT_WBXML)
+
+    def connection_flood(self) -> list[str]:
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.lab.omadm_url)
+        extra = 3
+        socks = []
+        refused = 0
+        try:
+            for _ in range(self.lab.connections_per_source + extra):
+                socks.append(socket.create_connection((url.hostname, url.port), timeout=2))
+            for sock in socks[-extra:]:
+                try:
+                    refused += sock.recv(64).startswith(b"HTTP/1.1 429")
+                except TimeoutError:
+                    pass
+        finally:
+            for sock in socks:
+                sock.close()
+        self._count(f"HTTP 429 x{refused}")
+        want = f"{extra} of {len(socks)} connections answered 429"
+        return [] if refused == extra else [f"connection cap: {refused}, expected {want}"]
+
+    # -- CoAP ----------------------------------------------------------------------------------
+
+    def coap(self, datagram: bytes, sock: Any = None) -> Any:
+        """Send one datagram; the lab's answer decoded (None: no answer in 3 s)."""
+        import socket
+
+        from aiocoap import Message
+
+        own = sock is None
+        if own:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(3)
+        try:
+            sock.sendto(datagram, ("127.0.0.1", self.lab.coap_port))
+            try:
+                data, _ = sock.recvfrom(65536)
+            except TimeoutError:
+                return None
+            answer = Message.decode(data)
+            self._count(f"CoAP {answer.code.dotted if answer.code else answer.mtype}")
+            return answer
+        finally:
+            if own:
+                sock.close()
+
+    def _request(self, code: Any, path: tuple[str, ...], query: tuple[str, ...] = (),
+                 payload: bytes = b"", extra: tuple[Any, ...] = (), **options: Any) -> bytes:
+        from aiocoap import Message
+
+        msg = Message(code=code, uri_path=path, uri_query=query, payload=payload, **options)
+        for option in extra:  # e.g. an option aiocoap has no name for
+            msg.opt.add_option(option)
+        msg.mtype, msg.mid = 0, self.rng.randrange(65536)  # CON, as a device sets it
+        msg.token = self.rng.randbytes(4)
+        return bytes(msg.encode())
+
+    @staticmethod
+    def _five(answer: Any, what: str) -> list[str]:
+        if answer is not None and answer.code is not None and answer.code.class_ == 5:
+            return [f"{what}: {answer.code.dotted} {bytes(answer.payload)[:60]!r}"]
+        return []
+
+    def coap_mutant(self) -> list[str]:
+        datagram = random_input(self.rng, self.decoders["coap-datagram"])
+        return self._five(self.coap(datagram), f"datagram {datagram[:40].hex()}")
+
+    def _register(self, ep: str, sock: Any = None, **options: Any) -> Any:
+        from aiocoap import POST
+
+        query = (f"ep={ep}", "lt=60", "lwm2m=1.1", "b=U")
+        return self.coap(self._request(POST, ("rd",), query, b"</1/0>,</3/0>",
+                                       content_format=40, **options), sock)
+
+    def critical_option(self) -> list[str]:
+        from aiocoap import POST
+        from aiocoap.numbers.optionnumbers import OptionNumber
+        from aiocoap.optiontypes import OpaqueOption
+
+        number = self.rng.randrange(2049, 65000) | 1  # odd: critical (RFC 7252 5.4.6)
+        if hasattr(OptionNumber(number), "name"):
+            return []
+        datagram = self._request(POST, ("rd",), (f"ep=crit{number}", "lt=60", "b=U"),
+                                 b"</1/0>", extra=(OpaqueOption(number, b"\x01"),),
+                                 content_format=40)
+        answer = self.coap(datagram)
+        if answer is None or answer.code.dotted != "4.02":
+            got = answer.code.dotted if answer is not None else "nothing"
+            return [f"critical option {number}: {got}, expected 4.02 (RFC 7252 5.4.1)"]
+        return []
+
+    def block1_broken(self) -> list[str]:
+        import socket
+
+        from aiocoap import POST
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        ep = f"blk{self.rng.randrange(10**6)}"
+        query = (f"ep={ep}", "lt=60", "b=U")
+        links = (b"</1/0>," * 40)[:128]
+        kind = self.rng.choice(("gap", "bigger", "szx7"))
+        try:
+            first = self._request(POST, ("rd",), query, links[:64], content_format=40,
+                                  block1=(0, True, 2))
+            answer = self.coap(first, sock)
+            found = self._five(answer, "Block1 block 0")
+            second_block = {"gap": (2, False, 2), "bigger": (1, False, 3),
+                            "szx7": (1, False, 7)}[kind]
+            payload = links[64:] if kind != "szx7" else links[64:] * 8
+            second = self._request(POST, ("rd",), query, payload, content_format=40,
+                                   block1=second_block)
+            answer = self.coap(second, sock)
+            found += self._five(answer, f"Block1 {kind}")
+            want = "4.00" if kind == "szx7" else "4.08"
+            if answer is None or answer.code.dotted != want:
+                got = answer.code.dotted if answer is not None else "nothing"
+                found.append(f"Block1 {kind}: {got}, expected {want} (RFC 7959)")
+            return found
+        finally:
+            sock.close()
+
+    def update_takeover(self) -> list[str]:
+        import socket
+
+        from aiocoap import DELETE, POST
+
+        owner, other = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        try:
+            for sock in (owner, other):
+                sock.bind(("127.0.0.1", 0))
+                sock.settimeout(3)
+            answer = self._register(f"own{self.rng.randrange(10**6)}", owner)
+            found = self._five(answer, "Register")
+            if answer is None or not answer.opt.location_path:
+                return found
+            location = tuple(answer.opt.location_path)
+            update = self.coap(self._request(POST, location, ("lt=90",)), other)
+            found += self._five(update, "Update from another address")
+            delete = self.coap(self._request(DELETE, location), other)
+            found += self._five(delete, "De-register from another address")
+            self.coap(self._request(DELETE, location), owner)
+            return found
+        finally:
+            owner.close()
+            other.close()
+
+    def long_query(self) -> list[str]:
+        ep = "e" * self.rng.choice((300, 5000, 60000))
+        answer = self._register(ep)
+        if answer is None or answer.code.dotted != "4.00":
+            got = answer.code.dotted if answer is not None else "nothing"
+            return [f"endpoint name of {len(ep)} characters: {got}, expected 4.00"]
+        return []
+
+
+def start_lab(run_dir: FsPath, **limits: Any) -> tuple[Any, list[Any], Any, LabTarget]:
+    """OMA-DM, LwM2M (NoSec) and package servers on one LabLoop, as ``conformance lab``
+    starts them: (loop, the parts, the transcript, where they listen)."""
+    from conformance.declaration import builtin_declaration
+    from conformance.evidence.transcript import Transcript
+    from conformance.fota.server import PackageServer
+    from conformance.lwm2m.lab import Lwm2mLab
+    from conformance.omadm.lab import OmaDmLab
+    from conformance.runtime import LabLoop
+
+    dm = builtin_declaration("omadm")
+    lw = builtin_declaration("lwm2m")
+    timeouts = dm.timeouts.model_copy(update={"request": 2.0, "session": 5.0})
+    limit = dm.limits.model_copy(update=limits)
+    dm = dm.model_copy(update={"timeouts": timeouts, "limits": limit})
+    assert lw.lwm2m is not None
+    lw = lw.model_copy(update={"timeouts": timeouts, "limits": limit,
+                               "lwm2m": lw.lwm2m.model_copy(update={"security": "nosec"})})
+    loop = LabLoop("campaign-lab")
+    transcript = Transcript(path=run_dir / "transcript.jsonl")
+    parts: list[Any] = [PackageServer(loop, dm, transcript, run_dir),
+                        OmaDmLab(loop, dm, transcript, run_dir),
+                        Lwm2mLab(loop, lw, transcript, run_dir)]
+    for part in parts:
+        part.start()
+    coap = int(parts[2].addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1])
+    target = LabTarget(parts[1].http_url, coap, limit.connections_per_source)
+    return loop, parts, transcript, target
+
+
+def stop_lab(loop: Any, parts: list[Any], transcript: Any) -> None:
+    for part in reversed(parts):
+        part.stop()
+    loop.stop()
+    transcript.close()
+
+
+def lab_errors(transcript: Any) -> list[str]:
+    """Transcript entries that say the lab itself failed (never a device's fault)."""
+    return [f"{e.summary}: {e.error}" for e in transcript
+            if "internal error" in e.summary or "lab error" in e.summary
+            or (e.error or "").startswith("harness")]
+
+
+def run_lab_campaign(inputs: int, seed: int) -> int:
+    import tempfile
+
+    rng = random.Random(f"{seed}:lab")
+    with tempfile.TemporaryDirectory() as tmp:
+        loop, parts, transcript, target = start_lab(FsPath(tmp), connections_per_source=8)
+        probe = LabProbe(target, rng)
+        names = list(probe.generators)
+        counts = dict.fromkeys(names, 0)
+        findings: dict[str, list[str]] = {n: [] for n in names}
+        start = time.perf_counter()
+        try:
+            for i in range(inputs):
+                name = names[i % len(names)]
+                counts[name] += 1
+                findings[name] += probe.generators[name]()
+            internal = lab_errors(transcript)
+        finally:
+            probe.close()
+            stop_lab(loop, parts, transcript)
+        wall = time.perf_counter() - start
+    for name in names:
+        flag = f"  {len(findings[name])} FINDINGS" if findings[name] else ""
+        print(f"{name:24} {counts[name]:>7} inputs{flag}")
+        for finding in findings[name][:5]:
+            print(f"    {finding}")
+    fives = sum(v for k, v in probe.statuses.items() if k.startswith(("HTTP 5", "CoAP 5")))
+    print("answers: " + ", ".join(f"{k} x{v}" for k, v in sorted(probe.statuses.items())))
+    print(f"lab errors in the transcript: {len(internal)}; 5.xx/5xx answers: {fives}")
+    for line in internal[:5]:
+        print(f"    {line}")
+    total = sum(len(f) for f in findings.values()) + len(internal)
+    print(f"total: {inputs} inputs against the running lab, {wall:.0f} s, {total} findings "
+          f"(seed {seed})")
+    return 1 if total or fives else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("targets", nargs="*", help="default: all")
@@ -669,7 +1065,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=FsPath, help="write the figures here too")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--lab", action="store_true",
+                        help="drive a running lab (loopback) instead of the decoders")
     args = parser.parse_args(argv)
+    if args.lab:
+        return run_lab_campaign(args.inputs, args.seed)
     every = targets()
     if args.list:
         print("\n".join(every))
