@@ -31,6 +31,20 @@ def _omadm_lab_conftest() -> ModuleType:
     return sys.modules[name]
 
 
+def _campaign() -> ModuleType:
+    """tests/fuzz/campaign.py as ``conformance_fuzz_campaign`` (its hostile builders)."""
+    name = "conformance_fuzz_campaign"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "fuzz" / "campaign.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while it loads
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_campaign()
 _lab = _omadm_lab_conftest()
 ScriptedDevice = _lab.ScriptedDevice
 DeviceThread = _lab.DeviceThread
