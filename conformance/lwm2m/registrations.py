@@ -10,11 +10,15 @@ as a conflict: the newest registration wins.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# Events kept for the facade's waits (the newest; a device churning registrations must not
+# grow the lab without bound, issue 15).
+MAX_EVENTS = 4096
 EventKind = Literal["register", "update", "deregister", "expire", "conflict", "replace"]
 
 
@@ -67,7 +71,7 @@ class RegistrationStore:
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._next_id = 1
         self._seq = 0
-        self.events: list[Event] = []
+        self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
         self._changed: asyncio.Condition | None = None
         self.on_event = on_event
 

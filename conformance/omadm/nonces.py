@@ -65,6 +65,11 @@ def _unb64(value: object) -> bytes | None:
         return None
 
 
+# Devices whose nonces are kept (the most recently changed): a flood of made-up DevIds must
+# not grow the store, nor the file rewritten on each change, without bound (issue 15).
+MAX_DEVICES = 1024
+
+
 class NonceStore:
     def __init__(self, path: Path | None) -> None:
         self._path = path
@@ -82,13 +87,13 @@ class NonceStore:
     def offer_client(self, device: str, nonce: bytes) -> None:
         """The lab sent ``nonce`` in a Chal; the device may or may not have received it."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).client_pending = nonce
+            self._touch(device).client_pending = nonce
             self._save()
 
     def confirm_client(self, device: str, nonce: bytes) -> None:
         """The device has ``nonce`` (it answered the message carrying it, or used it)."""
         with self._lock:
-            state = self._devices.setdefault(device, _DeviceNonces())
+            state = self._touch(device)
             state.client = nonce
             if state.client_pending == nonce:
                 state.client_pending = None
@@ -97,7 +102,7 @@ class NonceStore:
     def spend_client(self, device: str, nonce: bytes) -> None:
         """A digest over ``nonce`` was accepted: the same digest later would be a replay."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).client_spent = nonce
+            self._touch(device).client_spent = nonce
             self._save()
 
     # ------------------------------------------------------------------ server direction
@@ -109,7 +114,7 @@ class NonceStore:
     def set_server(self, device: str, nonce: bytes) -> None:
         """Store a NextNonce the device sent in a Status the lab actually received."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).server = nonce
+            self._touch(device).server = nonce
             self._save()
 
     def reset(self, device: str) -> None:
@@ -117,6 +122,14 @@ class NonceStore:
         with self._lock:
             self._devices[device] = _DeviceNonces()
             self._save()
+
+    def _touch(self, device: str) -> _DeviceNonces:
+        """The device's nonces, now the most recent; the least recent beyond the bound go."""
+        state = self._devices.pop(device, None) or _DeviceNonces()
+        self._devices[device] = state
+        while len(self._devices) > MAX_DEVICES:
+            del self._devices[next(iter(self._devices))]
+        return state
 
     # ------------------------------------------------------------------ persistence
 

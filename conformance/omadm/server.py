@@ -54,6 +54,7 @@ PROTOCOL = "omadm"
 MAX_BODY = 1024 * 1024  # beyond this a message is refused with 413 (and recorded)
 MAX_AUTH_ATTEMPTS = 3  # after this many refused credentials the lab ends the session
 SHUTDOWN_GRACE = 0.25  # on stop: how long a held or half-read request may still finish
+MAX_ENDED = 256  # ended sessions kept for their late messages (the oldest go first)
 _BODY_KEY = web.RequestKey("conformance.omadm.body", bytes)  # read bytes, for an error report
 _CUT = {
     "stalled": "device sent {n} of {of} bytes, then nothing for {idle:g} s: message dropped",
@@ -557,9 +558,18 @@ class DmServer:
         return live
 
     def _prune(self) -> None:
+        """Forget ended sessions: after the horizon, and beyond the newest ``MAX_ENDED``.
+
+        An ended session is kept a while to answer a late message of it; a stream of short
+        sessions (or of devices dropping theirs) must not keep every one of them with its
+        messages for that long (issue 15: the lab grew with each session).
+        """
         horizon = time.monotonic() - max(600.0, self._decl.timeouts.session * 4)
-        for key, live in list(self._by_key.items()):
-            if live.ended.is_set() and live.last_seen < horizon:
+        ended = [(k, s) for k, s in self._by_key.items() if s.ended.is_set()]
+        ended.sort(key=lambda item: item[1].last_seen)
+        surplus = len(ended) - MAX_ENDED
+        for index, (key, live) in enumerate(ended):
+            if index < surplus or live.last_seen < horizon:
                 del self._by_key[key]
                 self._by_token.pop(live.token, None)
 
