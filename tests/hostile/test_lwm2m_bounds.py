@@ -7,10 +7,12 @@ traceback, or unbounded; what each proves is listed in docs/robustness.md.
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,16 +23,21 @@ from conformance.evidence.transcript import Transcript
 from conformance.lwm2m.lab import Lwm2mLab
 from conformance.runtime import LabLoop
 
-LWM2M = sys.modules.get("conformance_tests_lwm2m_lab_conftest")
-if LWM2M is None:  # loaded by path, as test_lwm2m_hostile.py does (importlib mode)
-    import importlib.util
 
-    _path = Path(__file__).parents[1] / "lwm2m" / "lab" / "conftest.py"
-    _spec = importlib.util.spec_from_file_location("conformance_tests_lwm2m_lab_conftest", _path)
-    assert _spec is not None and _spec.loader is not None
-    LWM2M = importlib.util.module_from_spec(_spec)
-    sys.modules["conformance_tests_lwm2m_lab_conftest"] = LWM2M
-    _spec.loader.exec_module(LWM2M)
+def _lwm2m_lab_conftest() -> ModuleType:
+    """The LwM2M lab tests' conftest (fixtures, fake device), loaded once by path."""
+    name = "conformance_tests_lwm2m_lab_conftest"
+    if name not in sys.modules:
+        path = Path(__file__).parents[1] / "lwm2m" / "lab" / "conftest.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+LWM2M = _lwm2m_lab_conftest()
 device_loop = LWM2M.device_loop
 make_device = LWM2M.make_device
 IDENTITY, KEY = LWM2M.IDENTITY, LWM2M.KEY
