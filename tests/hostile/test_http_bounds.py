@@ -23,6 +23,7 @@ from conformance.evidence.transcript import Transcript
 from conformance.fota.server import PackageServer
 from conformance.omadm import codec
 from conformance.omadm.lab import OmaDmLab
+from conformance.omadm.model import ItemCommand
 from conformance.runtime import LabLoop
 
 C = sys.modules["conformance_fuzz_campaign"]  # loaded by tests/hostile/conftest.py
@@ -123,8 +124,8 @@ def test_a_bounded_expansion_within_the_declared_size_is_served(
 ) -> None:
     """The bound is on text, not on STR_T itself: 100 references to a 1 KB string decode."""
     body = C.amplified_wbxml(100, 1000, session_id="58")
-    msg = codec.decode(body, "wbxml")
-    assert len(msg.body[1].items[0].data) == 100_000
+    replace = codec.decode(body, "wbxml").body[1]
+    assert isinstance(replace, ItemCommand) and len(replace.items[0].data or "") == 100_000
     omadm_lab.expect_session()
     resp = requests.post(omadm_lab.http_url, data=body, headers={"Content-Type": DM_WBXML},
                          timeout=30)
