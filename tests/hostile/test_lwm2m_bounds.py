@@ -21,6 +21,7 @@ from aiocoap.optiontypes import OpaqueOption
 
 from conformance.evidence.transcript import Transcript
 from conformance.lwm2m.lab import Lwm2mLab
+from conformance.lwm2m.model import ContentFormat
 from conformance.runtime import LabLoop
 
 
@@ -267,4 +268,25 @@ def test_registrations_per_source_and_in_total_are_bounded(
     assert len(_registered(lab)) == 5
     assert _findings(transcript, "limits.registrations_per_source 3")
     assert _findings(transcript, "limits.registrations_total 5")
+    _no_lab_error(transcript)
+
+
+def test_read_answer_with_too_many_values_is_refused_naming_the_bound(
+    make_lab: Callable[..., Lwm2mLab], make_device: Any, transcript: Transcript
+) -> None:
+    """A device answering a Read with thousands of tiny TLV entries (1 MiB of them held the
+    lab's loop for seconds to decode and describe): past 4096 values the answer is a decode
+    error naming the bound; the same device's normal answers still read."""
+    lab = make_lab()
+    device = make_device(lab.addresses()["LAB_LWM2M_URI"])
+    many = b"".join(bytes([0x61]) + i.to_bytes(2, "big") + b"\x01" for i in range(5000))
+    device.site.values["/3/0/7"] = (int(ContentFormat.TLV), many)  # 20 KB, Block2 to the lab
+    device.site.values["/3/0/0"] = (int(ContentFormat.TEXT), b"Good Corp")
+    assert device.register("ep=many-values&lt=60&lwm2m=1.1&b=U").code == Code.CREATED
+    lab.wait_registration("many-values", timeout=5)
+    read = lab.read("many-values", "/3/0/7")
+    assert read.code == "2.05" and read.payload == many
+    assert "more than 4096 entries" in (read.decode_error or "")
+    good = lab.read("many-values", "/3/0/0")
+    assert good.code == "2.05" and good.payload == b"Good Corp" and not good.decode_error
     _no_lab_error(transcript)
