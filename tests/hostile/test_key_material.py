@@ -44,7 +44,7 @@ class LabProcess:
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        seen = []
+        seen: list[str] = []
         while True:
             line = self.lines.get(timeout=START_TIMEOUT)
             assert line is not None, f"the lab exited: {seen}"
