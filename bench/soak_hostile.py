@@ -208,6 +208,8 @@ def main() -> int:
     per_source = 16
     proc = ctx.Process(target=lab_main, args=(theirs, args.trim_transcript, per_source))
     proc.start()
+    assert proc.pid is not None
+    lab_pid = proc.pid
     campaign()  # the lab sends a LabTarget of that module
     target, url, creds = ours.recv()
     soak = Soak(target, url, creds, args.seed)
@@ -219,13 +221,13 @@ def main() -> int:
         while time.monotonic() < end:
             now = time.monotonic()
             if now >= next_sample:
-                samples.append(((now - start) / 60, vm_rss_mib(proc.pid), soak.n))
+                samples.append(((now - start) / 60, vm_rss_mib(lab_pid), soak.n))
                 print(f"   t={samples[-1][0]:5.1f} min  lab VmRSS {samples[-1][1]:7.1f} MiB  "
                       f"cycles {soak.n}", flush=True)
                 next_sample += args.sample
             soak.cycle()
             time.sleep(args.pause)  # pacing of the traffic, not a synchronisation
-        samples.append(((time.monotonic() - start) / 60, vm_rss_mib(proc.pid), soak.n))
+        samples.append(((time.monotonic() - start) / 60, vm_rss_mib(lab_pid), soak.n))
     finally:
         soak.close()
         ours.send("stop")
