@@ -10,6 +10,7 @@ the body itself is not copied into the transcript, only its size and digest.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import re
 import socket
@@ -63,6 +64,7 @@ def advertised_host(declaration: Declaration) -> str:
 
 
 SHUTDOWN_GRACE = 0.25  # on stop: how long a download in flight may still finish
+MAX_DOWNLOADS = 10_000  # download records kept
 
 
 class PackageServer:
@@ -75,7 +77,8 @@ class PackageServer:
         self._run_dir = Path(run_dir)
         self._host = advertised_host(declaration)
         self._packages: dict[str, bytes] = {}
-        self._downloads: list[Download] = []
+        # The newest downloads (a device fetching in a loop must not grow the lab forever).
+        self._downloads: collections.deque[Download] = collections.deque(maxlen=MAX_DOWNLOADS)
         self._lock = threading.Lock()
         # Notified when a download is logged: the device may hold the whole body before the
         # server's handler has recorded it, so readers wait on this instead of racing.

@@ -55,6 +55,7 @@ MAX_BODY = 1024 * 1024  # beyond this a message is refused with 413 (and recorde
 MAX_AUTH_ATTEMPTS = 3  # after this many refused credentials the lab ends the session
 SHUTDOWN_GRACE = 0.25  # on stop: how long a held or half-read request may still finish
 MAX_ENDED = 256  # ended sessions kept for their late messages (the oldest go first)
+MAX_OPEN = 1024  # sessions open at once; beyond, the least recently active one is ended
 _BODY_KEY = web.RequestKey("conformance.omadm.body", bytes)  # read bytes, for an error report
 _CUT = {
     "stalled": "device sent {n} of {of} bytes, then nothing for {idle:g} s: message dropped",
@@ -558,13 +559,40 @@ class DmServer:
         return live
 
     def _prune(self) -> None:
-        """Forget ended sessions: after the horizon, and beyond the newest ``MAX_ENDED``.
+        """End abandoned sessions; forget ended ones after the horizon and past ``MAX_ENDED``.
 
-        An ended session is kept a while to answer a late message of it; a stream of short
-        sessions (or of devices dropping theirs) must not keep every one of them with its
-        messages for that long (issue 15: the lab grew with each session).
+        A device that stops mid-session (no message for four session timeouts while it is
+        its turn) has abandoned it: the session ends, recorded. An ended session is kept a
+        while to answer a late message of it, but a stream of short or abandoned sessions
+        must not keep each one with its messages (issue 15: the lab grew with each session).
         """
-        horizon = time.monotonic() - max(600.0, self._decl.timeouts.session * 4)
+        now = time.monotonic()
+        timeouts = self._decl.timeouts
+        silent = now - 4 * max(timeouts.session, timeouts.request)
+        for live in list(self._by_key.values()):
+            if not live.ended.is_set() and live.last_seen < silent and not live.lock.locked():
+                live.end("abandoned by the device")
+                self._transcript.note(
+                    PROTOCOL,
+                    f"session {live.session_id}: no message from the device for "
+                    f"{now - live.last_seen:.0f} s, ended as abandoned",
+                    device=live.device,
+                    session=live.session_id,
+                )
+        open_ones = sorted(
+            (s for s in self._by_key.values() if not s.ended.is_set() and not s.lock.locked()),
+            key=lambda live: live.last_seen,
+        )
+        for live in open_ones[: max(0, len(open_ones) - MAX_OPEN + 1)]:
+            live.end(f"dropped: more than {MAX_OPEN} sessions open")
+            self._transcript.note(
+                PROTOCOL,
+                f"session {live.session_id}: the least recently active of more than "
+                f"{MAX_OPEN} open sessions, ended",
+                device=live.device,
+                session=live.session_id,
+            )
+        horizon = now - max(600.0, timeouts.session * 4)
         ended = [(k, s) for k, s in self._by_key.items() if s.ended.is_set()]
         ended.sort(key=lambda item: item[1].last_seen)
         surplus = len(ended) - MAX_ENDED
