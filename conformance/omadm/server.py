@@ -571,27 +571,16 @@ class DmServer:
         silent = now - 4 * max(timeouts.session, timeouts.request)
         for live in list(self._by_key.values()):
             if not live.ended.is_set() and live.last_seen < silent and not live.lock.locked():
-                live.end("abandoned by the device")
-                self._transcript.note(
-                    PROTOCOL,
-                    f"session {live.session_id}: no message from the device for "
-                    f"{now - live.last_seen:.0f} s, ended as abandoned",
-                    device=live.device,
-                    session=live.session_id,
-                )
+                self._end_quietly(live, "abandoned by the device", f"no message from the "
+                                  f"device for {now - live.last_seen:.0f} s, ended as abandoned")
         open_ones = sorted(
             (s for s in self._by_key.values() if not s.ended.is_set() and not s.lock.locked()),
             key=lambda live: live.last_seen,
         )
         for live in open_ones[: max(0, len(open_ones) - MAX_OPEN + 1)]:
-            live.end(f"dropped: more than {MAX_OPEN} sessions open")
-            self._transcript.note(
-                PROTOCOL,
-                f"session {live.session_id}: the least recently active of more than "
-                f"{MAX_OPEN} open sessions, ended",
-                device=live.device,
-                session=live.session_id,
-            )
+            self._end_quietly(live, f"dropped: more than {MAX_OPEN} sessions open",
+                              f"the least recently active of more than {MAX_OPEN} open "
+                              "sessions, ended")
         horizon = now - max(600.0, timeouts.session * 4)
         ended = [(k, s) for k, s in self._by_key.items() if s.ended.is_set()]
         ended.sort(key=lambda item: item[1].last_seen)
@@ -600,6 +589,14 @@ class DmServer:
             if index < surplus or live.last_seen < horizon:
                 del self._by_key[key]
                 self._by_token.pop(live.token, None)
+
+    def _end_quietly(self, live: LiveSession, reason: str, note: str) -> None:
+        """End a session no device message will end, with a note saying why."""
+        live.end(reason)
+        self._transcript.note(
+            PROTOCOL, f"session {live.session_id}: {note}", device=live.device,
+            session=live.session_id,
+        )
 
     # ------------------------------------------------------------------ one message
 

@@ -7,12 +7,10 @@ traceback, or unbounded; what each proves is listed in docs/robustness.md.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,38 +22,12 @@ from conformance.lwm2m.lab import Lwm2mLab
 from conformance.lwm2m.model import ContentFormat
 from conformance.runtime import LabLoop
 
-
-def _lwm2m_lab_conftest() -> ModuleType:
-    """The LwM2M lab tests' conftest (fixtures, fake device), loaded once by path."""
-    name = "conformance_tests_lwm2m_lab_conftest"
-    if name not in sys.modules:
-        path = Path(__file__).parents[1] / "lwm2m" / "lab" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-LWM2M = _lwm2m_lab_conftest()
+LWM2M = sys.modules["conformance_tests_lwm2m_lab_conftest"]  # loaded by conftest.py
+# The LwM2M lab tests' fixtures (the lab's loop, the fake devices' loop and devices).
+lab_loop = LWM2M.lab_loop
 device_loop = LWM2M.device_loop
 make_device = LWM2M.make_device
 IDENTITY, KEY = LWM2M.IDENTITY, LWM2M.KEY
-
-
-@pytest.fixture(scope="module")
-def lab_loop() -> Iterator[LabLoop]:
-    loop = LabLoop("hostile-lwm2m-bounds")
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture
-def transcript(tmp_path: Path) -> Iterator[Transcript]:
-    t = Transcript(path=tmp_path / "transcript.jsonl")
-    yield t
-    t.close()
 
 
 @pytest.fixture
