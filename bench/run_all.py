@@ -22,6 +22,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_time_to_verdict.py", []),
     ("bench_csv_memory.py", []),
     ("bench_parallel_runs.py", []),
+    ("bench_amplification.py", []),
 ]
 
 
