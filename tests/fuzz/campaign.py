@@ -771,21 +771,24 @@ SLOW_ANSWER = 2.0  # seconds: an answer slower than this means the lab's loop wa
 
 @dataclass
 class LabTarget:
-    """Where a running lab listens (loopback)."""
+    """Where a running lab listens (loopback), and the bounds it was given."""
 
     omadm_url: str
     coap_port: int
     connections_per_source: int
+    registrations_per_source: int
+    request_deadline: float
 
 
 class LabProbe:
     """Hostile devices against a running lab; each generator returns its findings (text)."""
 
-    def __init__(self, lab: LabTarget, rng: random.Random) -> None:
+    def __init__(self, lab: LabTarget, rng: random.Random, transcript: Any = None) -> None:
         import requests
 
         self.lab = lab
         self.rng = rng
+        self.transcript = transcript  # in-process lab: findings are checked there too
         self.http = requests.Session()
         self.decoders = targets()
         self.statuses: dict[str, int] = {}  # "HTTP 400", "CoAP 4.02" -> count
@@ -798,6 +801,8 @@ class LabProbe:
             "coap-update-takeover": self.update_takeover,
             "coap-long-query": self.long_query,
             "http-connection-flood": self.connection_flood,
+            "http-slow-body": self.slow_body,
+            "coap-registration-flood": self.registration_flood,
         }
 
     def close(self) -> None:
@@ -854,6 +859,33 @@ class LabProbe:
         self._count(f"HTTP 429 x{refused}")
         want = f"{extra} of {len(socks)} connections answered 429"
         return [] if refused == extra else [f"connection cap: {refused}, expected {want}"]
+
+    def slow_body(self) -> list[str]:
+        """A body trickled a byte per 50 ms: the whole-request deadline must answer 408."""
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.lab.omadm_url)
+        sock = socket.create_connection((url.hostname, url.port), timeout=5)
+        sock.settimeout(0.05)
+        answer = b""
+        try:
+            sock.sendall(f"POST {url.path} HTTP/1.1\r\nHost: lab\r\nContent-Type: {CT_XML}\r\n"
+                         "Content-Length: 100000\r\n\r\n".encode())
+            for _ in range(int(self.lab.request_deadline * 20) + 60):  # deadline + 3 s at most
+                try:
+                    answer = sock.recv(100)
+                    break
+                except TimeoutError:
+                    sock.send(b"<")
+        except OSError:
+            answer = b"<closed>"
+        finally:
+            sock.close()
+        self._count(f"HTTP {answer[9:12].decode('ascii', 'replace') or 'nothing'} (slow body)")
+        if not answer.startswith(b"HTTP/1.1 408"):
+            return [f"body trickled past the deadline: {answer[:40]!r}, expected 408"]
+        return []
 
     # -- CoAP ----------------------------------------------------------------------------------
 
@@ -959,6 +991,8 @@ class LabProbe:
             sock.close()
 
     def update_takeover(self) -> list[str]:
+        """Register from one socket, Update from another (the registration follows it over
+        NoSec), De-register from the first: each a finding in the lab's transcript."""
         import socket
 
         from aiocoap import DELETE, POST
@@ -973,15 +1007,45 @@ class LabProbe:
             if answer is None or not answer.opt.location_path:
                 return found
             location = tuple(answer.opt.location_path)
+            mark = self.transcript.mark() if self.transcript is not None else 0
             update = self.coap(self._request(POST, location, ("lt=90",)), other)
             found += self._five(update, "Update from another address")
-            delete = self.coap(self._request(DELETE, location), other)
+            delete = self.coap(self._request(DELETE, location), owner)
             found += self._five(delete, "De-register from another address")
-            self.coap(self._request(DELETE, location), owner)
+            if self.transcript is not None:
+                noted = [e for e in self.transcript.since(mark)
+                         if "not the owner" in (e.error or "")]
+                if len(noted) < 2:
+                    found.append(f"Update and De-register from other addresses: "
+                                 f"{len(noted)} findings recorded, expected 2")
             return found
         finally:
             owner.close()
             other.close()
+
+    def registration_flood(self) -> list[str]:
+        """Random endpoints from one socket: past the per-source bound, 4.29."""
+        import socket
+
+        from aiocoap import DELETE
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        codes, locations = [], []
+        try:
+            for _ in range(self.lab.registrations_per_source + 2):
+                answer = self._register(f"flood{self.rng.randrange(10**9)}", sock)
+                codes.append(answer.code.dotted if answer is not None else "-")
+                if answer is not None and answer.opt.location_path:
+                    locations.append(tuple(answer.opt.location_path))
+            for location in locations:
+                self.coap(self._request(DELETE, location), sock)
+        finally:
+            sock.close()
+        if codes[-2:] != ["4.29", "4.29"] or any(c[0] == "5" for c in codes):
+            return [f"{len(codes)} registrations from one socket: {codes[-3:]}, expected 4.29"]
+        return []
 
     def long_query(self) -> list[str]:
         ep = "e" * self.rng.choice((300, 5000, 60000))
@@ -1018,7 +1082,8 @@ def start_lab(run_dir: FsPath, **limits: Any) -> tuple[Any, list[Any], Any, LabT
     for part in parts:
         part.start()
     coap = int(parts[2].addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1])
-    target = LabTarget(parts[1].http_url, coap, limit.connections_per_source)
+    target = LabTarget(parts[1].http_url, coap, limit.connections_per_source,
+                       limit.registrations_per_source, dm.request_deadline())
     return loop, parts, transcript, target
 
 
@@ -1041,8 +1106,10 @@ def run_lab_campaign(inputs: int, seed: int) -> int:
 
     rng = random.Random(f"{seed}:lab")
     with tempfile.TemporaryDirectory() as tmp:
-        loop, parts, transcript, target = start_lab(FsPath(tmp), connections_per_source=8)
-        probe = LabProbe(target, rng)
+        loop, parts, transcript, target = start_lab(
+            FsPath(tmp), connections_per_source=8, registrations_per_source=4,
+            request_deadline=0.5)
+        probe = LabProbe(target, rng, transcript)
         names = list(probe.generators)
         counts = dict.fromkeys(names, 0)
         findings: dict[str, list[str]] = {n: [] for n in names}
@@ -1051,26 +1118,40 @@ def run_lab_campaign(inputs: int, seed: int) -> int:
             for i in range(inputs):
                 name = names[i % len(names)]
                 counts[name] += 1
-                findings[name] += probe.generators[name]()
+                try:
+                    findings[name] += probe.generators[name]()
+                except Exception as exc:  # the lab stopped answering: that is a finding too
+                    findings[name].append(f"{type(exc).__name__}: {exc}"[:200])
             internal = lab_errors(transcript)
+            wall = time.perf_counter() - start
+            fives = sum(v for k, v in probe.statuses.items()
+                        if k.startswith(("HTTP 5", "CoAP 5")))
+            _print_lab_campaign(names, counts, findings, probe.statuses, internal, fives)
         finally:
             probe.close()
-            stop_lab(loop, parts, transcript)
-        wall = time.perf_counter() - start
-    for name in names:
-        flag = f"  {len(findings[name])} FINDINGS" if findings[name] else ""
-        print(f"{name:24} {counts[name]:>7} inputs{flag}")
-        for finding in findings[name][:5]:
-            print(f"    {finding}")
-    fives = sum(v for k, v in probe.statuses.items() if k.startswith(("HTTP 5", "CoAP 5")))
-    print("answers: " + ", ".join(f"{k} x{v}" for k, v in sorted(probe.statuses.items())))
-    print(f"lab errors in the transcript: {len(internal)}; 5.xx/5xx answers: {fives}")
-    for line in internal[:5]:
-        print(f"    {line}")
+            try:
+                stop_lab(loop, parts, transcript)
+            except Exception as exc:
+                internal.append(f"the lab did not stop: {exc}")
+                print(f"the lab did not stop: {exc}")
     total = sum(len(f) for f in findings.values()) + len(internal)
     print(f"total: {inputs} inputs against the running lab, {wall:.0f} s, {total} findings "
           f"(seed {seed})")
     return 1 if total or fives else 0
+
+
+def _print_lab_campaign(names: list[str], counts: dict[str, int],
+                        findings: dict[str, list[str]], statuses: dict[str, int],
+                        internal: list[str], fives: int) -> None:
+    for name in names:
+        flag = f"  {len(findings[name])} FINDINGS" if findings[name] else ""
+        print(f"{name:24} {counts[name]:>7} inputs{flag}")
+        for finding in findings[name][:3]:
+            print(f"    {finding}")
+    print("answers: " + ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items())))
+    print(f"lab errors in the transcript: {len(internal)}; 5.xx/5xx answers: {fives}")
+    for line in internal[:5]:
+        print(f"    {line}")
 
 
 def main(argv: list[str] | None = None) -> int:
