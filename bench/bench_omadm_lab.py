@@ -240,10 +240,8 @@ def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag:
     driver = Driver(timeout=60)
     server = lab._running()  # the bench drives sessions on the loop, as DmSession does
     loop.call(_set_hook(server, driver), 5)
-    dm = lab.declaration.omadm
-    assert dm is not None
-    creds = {"client_name": dm.client_name,
-             "client_secret": dm.client_secret.get_secret_value()}
+    account = lab.accounts.primary
+    creds = {"client_name": account.client_name, "client_secret": account.client_secret}
     mark = transcript.mark()
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)

@@ -201,7 +201,7 @@ class Notification(_Model):
     """How the lab delivers an OMA-DM Package 0 (server-alerted session)."""
 
     channel: Literal["udp", "shell", "sms", "none"] = Field(
-        "udp", description="udp datagram, a shell command, WAP Push SMS (serial control), none."
+        "udp", description="udp datagram, a shell command, WAP Push SMS (serial, labgrid), none."
     )
     address: str | None = Field(None, description="host:port for udp.")
     command: str | None = Field(None, description="for shell: gets the bytes (hex) in $PKG0_HEX.")
@@ -215,22 +215,91 @@ class Notification(_Model):
         return self
 
 
+AuthType = Literal["md5", "hmac", "basic", "none"]
+
+
+class DmAccountCredentials(_Model):
+    """One factory DM account as the device holds it: credentials and auth types, each way."""
+
+    client_auth: AuthType = Field(
+        "md5", description="AAuthType the client uses towards the lab (client AppAuth)."
+    )
+    client_name: str = Field(description="Client AAuthName (from AT&T's utility).")
+    client_secret: SecretStr = Field(description="Client AAuthSecret; use ${VAR}.")
+    server_auth: AuthType = Field(
+        "md5", description="AAuthType the client demands from the lab (server AppAuth)."
+    )
+    server_secret: SecretStr = Field(description="Server AAuthSecret; use ${VAR}.")
+
+
+class FactoryAccounts(_Model):
+    """The two factory DM accounts of guide §1.7, each with its own credentials."""
+
+    production: DmAccountCredentials = Field(
+        description="CDR-DVM-3954: the account whose Addr is iotprod.sl.attcompute.com."
+    )
+    development: DmAccountCredentials = Field(
+        description="CDR-DVM-3955: the account whose Addr is iotdev.sl.attcompute.com."
+    )
+
+
+_SINGLE_FORM = ("auth", "client_name", "client_secret", "server_secret")
+
+
 class OmaDm(_Model):
-    """The OMA-DM client and its factory DM account (CDR-DVM-012, 3954/3955)."""
+    """The OMA-DM client and its factory DM accounts (CDR-DVM-012, 3954/3955).
+
+    Either ``accounts`` (each account its own credentials and auth types) or the single form
+    ``auth``/``client_name``/``client_secret``/``server_secret``, applied to both accounts.
+    """
 
     dm_version: Literal["1.2", "1.3"] = Field("1.2", description="VerProto DM/1.2 or DM/1.3.")
     encoding: Literal["xml", "wbxml"] = Field("xml", description="What the client sends.")
     transport: Literal["http", "https"] = Field("http", description="How it reaches the lab.")
-    auth: Literal["md5", "hmac", "basic", "none"] = Field(
-        "md5", description="AAuthType of the account; basic/none fail CDR-DVM-3954."
+    auth: AuthType = Field(
+        "md5", description="Single form: AAuthType of both accounts, both ways; basic/none fail."
     )
-    client_name: str = Field(description="Client AAuthName (from AT&T's utility).")
-    client_secret: SecretStr = Field(description="Client AAuthSecret; use ${VAR}.")
+    client_name: str | None = Field(None, description="Single form: client AAuthName.")
+    client_secret: SecretStr | None = Field(
+        None, description="Single form: client AAuthSecret; use ${VAR}."
+    )
     server_id: str = Field("ATTLabA", description="ServerID / server AAuthName.")
-    server_secret: SecretStr = Field(description="Server AAuthSecret; use ${VAR}.")
+    server_secret: SecretStr | None = Field(
+        None, description="Single form: server AAuthSecret; use ${VAR}."
+    )
+    accounts: FactoryAccounts | None = Field(
+        None, description="Per-account form: production (3954) and development (3955)."
+    )
     ddf: Path | None = Field(None, description="The vendor's DDF (OMA DM DDF 1.2 XML).")
     max_msg_size: int = Field(16384, ge=256, description="The lab's MaxMsgSize.")
     notification: Notification = Field(Notification(), description="Package 0 delivery.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> OmaDm:
+        single = [name for name in _SINGLE_FORM if name in self.model_fields_set]
+        if self.accounts is not None:
+            if single:
+                raise ValueError(f"accounts: give either accounts or {', '.join(single)}, "
+                                 "not both")
+            return self
+        for name in ("client_name", "client_secret", "server_secret"):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: required (or give accounts: production/development)")
+        return self
+
+    def factory_accounts(self) -> FactoryAccounts:
+        """Both accounts, the single form given to each."""
+        if self.accounts is not None:
+            return self.accounts
+        assert self.client_name and self.client_secret and self.server_secret  # _one_form
+        one = DmAccountCredentials(
+            client_auth=self.auth,
+            client_name=self.client_name,
+            client_secret=self.client_secret,
+            server_auth=self.auth,
+            server_secret=self.server_secret,
+        )
+        return FactoryAccounts(production=one, development=one)
 
 
 class LwM2M(_Model):
@@ -243,6 +312,12 @@ class LwM2M(_Model):
     psk_key: SecretStr | None = Field(None, description="PSK key in hex; use ${VAR}.")
     lifetime: int = Field(300, ge=1, description="Registration lifetime, seconds.")
     binding: str = Field("U", description="Binding mode (U, UQ, S …).")
+    short_server_id: int | None = Field(
+        None, ge=1, le=65534,
+        description="Short Server ID (/1/x/0) of the lab's DM server account: the one the "
+        "lab's bootstrap writes (default 1), or the one of the device's factory account when "
+        "the lab does not bootstrap it. The lab finds the Server instance by it; unset and "
+        "not bootstrapped, the registration's only /1 instance is taken.")
     object_ddfs: list[Path] = Field(default_factory=list, description="Vendor DDF XML files.")
 
     @model_validator(mode="after")
@@ -327,6 +402,10 @@ class SimulatorControl(_Model):
 
     type: Literal["simulator"] = Field(description="Selects this controller.")
     faults: list[str] = Field(default_factory=list, description="Faults injected by name.")
+    server_instance: int = Field(
+        0, ge=0, le=65534,
+        description="LwM2M reference device: the instance id of its factory Server object "
+        "instance (/1/x) when the lab does not bootstrap it (real clients use /1/0, /1/1 …).")
 
 
 class ShellControl(_Model):
@@ -340,15 +419,15 @@ class ShellControl(_Model):
     timeout: float = Field(60, gt=0, description="Seconds a command may run.")
 
 
-class SerialControl(_Model):
-    """AT commands through the module's serial port (pyserial)."""
+PowerAction = Literal["reboot", "factory_reset"]
+AT_COMMANDS = "Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
 
-    type: Literal["serial"] = Field(description="Selects this controller.")
-    port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
-    baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
-    commands: dict[Action, str] = Field(
-        description="Action -> AT command line(s), one per line, with {PLACEHOLDERS}."
-    )
+
+class AtControl(_Model):
+    """What every controller speaking AT commands shares (serial, labgrid)."""
+
+    type: Literal["serial", "labgrid"] = Field(description="Selects this controller.")
+    commands: dict[Action, str] = Field(description=AT_COMMANDS)
     ok: str = Field("OK", description="Regular expression of a successful final response.")
     error: str = Field(r"(?:\+CM[ES] )?ERROR.*", description="Regular expression of a failure.")
     timeout: float = Field(10, gt=0, description="Seconds to wait for a final result.")
@@ -356,12 +435,65 @@ class SerialControl(_Model):
     sms_destination: str | None = Field(None, description="MSISDN the SMS goes to.")
 
     @model_validator(mode="after")
-    def _sms(self) -> SerialControl:
+    def _sms(self) -> AtControl:
         if self.sms_package0 and not self.sms_destination:
             raise ValueError("sms_destination: required with sms_package0: true (an MSISDN)")
         if self.sms_destination and not re.fullmatch(r"\+?\d{3,20}", self.sms_destination):
             raise ValueError("sms_destination: expected digits, optionally after '+'")
         return self
+
+
+class SerialControl(AtControl):
+    """AT commands through the module's serial port (pyserial)."""
+
+    type: Literal["serial"] = Field(description="Selects this controller.")
+    port: str = Field(description="Device path (/dev/ttyUSB2) or pyserial URL (rfc2217://…).")
+    baudrate: int = Field(115200, gt=0, description="Ignored by pty and network ports.")
+
+
+class LabgridControl(AtControl):
+    """A bench of a labgrid lab: AT commands over its serial port, power through its switch."""
+
+    type: Literal["labgrid"] = Field(description="Selects this controller.")
+    coordinator: str = Field(
+        description="The labgrid coordinator, host:port (labgrid's default port is 20408)."
+    )
+    place: str = Field(description="The labgrid place of the bench to acquire.")
+    env: Path | None = Field(
+        None,
+        description="labgrid environment file (relative to this file) whose target for the "
+        "place names its drivers; without it the place's own power and serial resources.",
+    )
+    serial: str | None = Field(
+        None, description="Name of the place's serial port for AT commands, if it has several."
+    )
+    commands: dict[Action, str] = Field(default_factory=dict, description=AT_COMMANDS)
+    power_cycle: list[PowerAction] = Field(
+        ["reboot"],
+        description="Actions ending with a power cycle (after their AT commands, if any).",
+    )
+    power_off: float = Field(2, gt=0, le=300, description="Seconds the power stays off.")
+    ready_probe: str | None = Field(
+        "AT", description="Sent after a power cycle until the module answers (none: no wait)."
+    )
+    boot_timeout: float = Field(
+        60, gt=0, le=600, description="Seconds the module has to answer it after power-on."
+    )
+
+    @field_validator("coordinator")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        match = re.fullmatch(r"([\w.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):(\d{1,5})", value)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise ValueError("expected host:port, e.g. coordinator.lab.example.net:20408")
+        return value
+
+    @field_validator("place")
+    @classmethod
+    def _place_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.+-]{1,100}", value):
+            raise ValueError("expected a labgrid place name (letters, digits, '.', '_', '+', '-')")
+        return value
 
 
 class ManualControl(_Model):
@@ -372,7 +504,8 @@ class ManualControl(_Model):
 
 
 Control = Annotated[
-    SimulatorControl | ShellControl | SerialControl | ManualControl, Field(discriminator="type")
+    SimulatorControl | ShellControl | SerialControl | LabgridControl | ManualControl,
+    Field(discriminator="type"),
 ]
 
 
@@ -413,10 +546,10 @@ class Declaration(_Model):
         if self.protocol == "lwm2m" and self.lwm2m is None:
             raise ValueError("protocol: lwm2m needs an 'lwm2m:' section")
         if self.omadm is not None and self.omadm.notification.channel == "sms":
-            serial = self.control
-            if not isinstance(serial, SerialControl) or not serial.sms_package0:
+            modem = self.control
+            if not isinstance(modem, AtControl) or not modem.sms_package0:
                 raise ValueError(
-                    "omadm.notification.channel: sms needs control type serial with "
+                    "omadm.notification.channel: sms needs control type serial or labgrid with "
                     "sms_package0: true (the lab sends the SMS through the module's modem)"
                 )
         return self
@@ -546,6 +679,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     fota = (data.get("features") or {}).get("fota_package")
     if isinstance(fota, dict):
         fix(fota, "image")
+    control = data.get("control")
+    if isinstance(control, dict) and control.get("type") == "labgrid":
+        fix(control, "env")
 
 
 def parse_declaration(
@@ -589,7 +725,7 @@ def parse_declaration(
         raise DeclarationError(source, problems) from None
 
 
-_UNION_TAGS = {"simulator", "shell", "serial", "manual"}
+_UNION_TAGS = {"simulator", "shell", "serial", "labgrid", "manual"}
 # Errors whose offending value is safe and useful to quote back ("…, got 'dtls'").
 _QUOTE_INPUT = {
     "literal_error",
@@ -604,8 +740,11 @@ _SECRET_NAMES = re.compile(r"secret|key|password", re.IGNORECASE)
 
 
 def _field_names() -> frozenset[str]:
-    """Every field name of the declaration's sections (all are direct subclasses of _Model)."""
-    return frozenset(name for model in _Model.__subclasses__() for name in model.model_fields)
+    """Every field name of the declaration's sections (the subclasses of _Model, at any depth)."""
+    models: list[type[_Model]] = [_Model]
+    for model in models:
+        models += model.__subclasses__()
+    return frozenset(name for model in models for name in model.model_fields)
 
 
 def _explain(err: Any) -> tuple[tuple[str | int, ...], str]:
@@ -661,9 +800,21 @@ def load_declaration(path: Path | str) -> Declaration:
     return parse_declaration(text, source=str(path), base=path.resolve().parent)
 
 
-def builtin_declaration(protocol: Literal["omadm", "lwm2m"]) -> Declaration:
-    """The embedded default: the reference device of ``protocol`` driven as a simulator."""
-    return load_declaration(BUILTIN_DIR / f"{protocol}-simulator.yaml")
+# The embedded defaults by name: the reference device of each protocol driven as a simulator,
+# and a host device without host identity reporting that supplies the CSV file instead.
+BUILTINS = {
+    "omadm": "omadm-simulator.yaml",
+    "lwm2m": "lwm2m-simulator.yaml",
+    "csv-host-device": "csv-host-device.yaml",
+}
+
+
+def builtin_declaration(name: str) -> Declaration:
+    """The embedded declaration ``name`` (a key of :data:`BUILTINS`)."""
+    if name not in BUILTINS:
+        raise DeclarationError(f"builtin:{name}", [("", None, "no such built-in declaration; "
+                                                     f"use one of {', '.join(BUILTINS)}")])
+    return load_declaration(BUILTIN_DIR / BUILTINS[name])
 
 
 def json_schema() -> dict[str, Any]:

@@ -3,9 +3,10 @@
 An OEM without ODIS/DHIR submits a ``.csv``: a header row, then one device a line with
 ``Host_MFR, Host_SW_Ver, Host_Model, IMEI, Host Device Unique ID`` (the guide's sample is tab
 separated; commas are accepted). Each problem becomes one :class:`Finding` with its line
-number. The file is streamed: a million lines are checked in seconds, and memory grows only by
-the 12 bytes a line kept for the duplicate-IMEI check (IMEI as int64, line number as int32),
-plus 8 more while it sorts. The command keeps only the findings it prints.
+number: the physical line where the row starts, also after a quoted field spanning lines. The
+file is streamed: a million lines are checked in seconds, and memory grows only by the 12 bytes
+a line kept for the duplicate-IMEI check (IMEI as int64, line number as int32), plus 8 more
+while it sorts. The command keeps only the findings it prints.
 """
 
 from __future__ import annotations
@@ -85,8 +86,9 @@ def check_lines(lines: Iterator[str], expected: HostDevice | None = None) -> Ite
     line_numbers = array("l")
     reader = csv.reader(lines, delimiter=delimiter, strict=False)
     devices = 0
-    for offset, row in enumerate(reader):
-        number = offset + first_line
+    consumed = 0  # physical lines the reader has taken: a quoted field may span several
+    for row in reader:
+        number, consumed = consumed + first_line, reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line: not a device
         devices += 1
@@ -105,13 +107,15 @@ def check_lines(lines: Iterator[str], expected: HostDevice | None = None) -> Ite
         elif imei:
             imeis.append(int(imei))
             line_numbers.append(number)
-        if unique and not unique.isalnum():
+        unique_ok = not unique or unique.isalnum()
+        if not unique_ok:
             yield Finding(number, "Host Device Unique ID", f"{unique!r} is not alphanumeric")
         if expected is not None:
             for name, value, certified in (
                 ("Host_MFR", mfr, expected.manufacturer),
                 ("Host_Model", model, expected.model),
                 ("Host_SW_Ver", sw, expected.software_version),
+                ("Host Device Unique ID", unique if unique_ok else "", expected.unique_id),
             ):
                 if value and value != certified:
                     message = f"{value!r} differs from the certified {certified!r}"

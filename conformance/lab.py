@@ -11,12 +11,18 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from conformance.declaration import Declaration
 from conformance.evidence.redact import Redactor
 from conformance.evidence.transcript import Transcript
 from conformance.runtime import LabLoop
+
+if TYPE_CHECKING:  # the facades' modules are imported lazily: a lab of one protocol never
+    # imports the other's stack
+    from conformance.fota.server import PackageServer
+    from conformance.lwm2m.lab import Lwm2mLab
+    from conformance.omadm.lab import OmaDmLab
 
 TRANSCRIPT_FILE = "transcript.jsonl"
 
@@ -56,10 +62,9 @@ class Lab:
             redactor.add(secret)
         self.transcript = Transcript(redactor, self.run_dir / TRANSCRIPT_FILE)
         self.loop = LabLoop()
-        # The facades are typed Any: their modules are imported lazily (and may be absent).
-        self.packages: Any = None
-        self.omadm: Any = None
-        self.lwm2m: Any = None
+        self.packages: PackageServer | None = None
+        self.omadm: OmaDmLab | None = None
+        self.lwm2m: Lwm2mLab | None = None
         self._started: list[tuple[str, LabPart]] = []
         self._closed = False
 

@@ -22,6 +22,20 @@ if ((${#need_apt[@]})); then
   fi
 fi
 
+# labgrid benches: the exporter serves a bench's serial port through ser2net (Debian); the
+# labgrid controller's tests run a real exporter on loopback.
+if ! command -v ser2net >/dev/null && [ ! -x /usr/sbin/ser2net ]; then
+  if command -v apt-get >/dev/null; then
+    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "bootstrap: installing Debian package: ser2net"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq ser2net >/dev/null
+  else
+    echo "bootstrap: please install ser2net (Debian name) with your package manager" >&2
+    exit 1
+  fi
+fi
+
 py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"

@@ -10,7 +10,13 @@ two at a time, and reads each run folder's ``verdicts.json``:
   case is an ERROR;
 - a device the lab cannot make act (manual control, no operator) or that never connects (shell
   control whose commands succeed with no device behind them): INCONCLUSIVE, never FAIL;
-- a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason.
+- a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason;
+- the two factory accounts declared with different auth types each way (``accounts``): the
+  clean device still passes everything;
+- the run folder of a device that returns a secret nobody declared holds it in no file.
+
+Only the runs the selected tests need are made (``-k fault-name`` runs that fault and the clean
+run it is compared with), so one matrix row can be checked without the whole matrix.
 
 The runs use the built-in declaration with two changes (``matrix_declaration``): the lab's
 negative windows are short (post-update 3 s, FOTA 5 s, request 5 s: the only fixed waits are
@@ -35,7 +41,9 @@ import pytest
 import yaml
 
 from conformance.declaration import ACTIONS, BUILTIN_DIR
+from conformance.evidence.redact import MASK_TEXT
 from conformance.simulators.omadm_faults import FAULTS
+from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "testcases" / "omadm"
@@ -45,6 +53,15 @@ TIMEOUTS = {"request": 5, "session": 10, "post_update_window": 3, "fota": 5}
 EXCEPTION_REASON = "matrix: unique TAC for this model (PTCRB)"
 REQUIREMENTS = ("CDR-DVM-012", "CDR-DVM-440", "CDR-DVM-3954", "CDR-DVM-3955", "CDR-DVM-4532",
                 "CDR-DVM-1533", "ATT-DMIG-4.2")
+# Both factory accounts with their own credentials, auth types differing by account and way.
+ACCOUNTS = {
+    "production": {"client_auth": "hmac", "client_name": "357099060399038",
+                   "client_secret": "prod-client-secret", "server_auth": "md5",
+                   "server_secret": "prod-server-secret"},
+    "development": {"client_auth": "md5", "client_name": "357099060399038",
+                    "client_secret": "dev-client-secret", "server_auth": "hmac",
+                    "server_secret": "dev-server-secret"},
+}
 # Cases that judge the declaration or the DDF document only: they need no device.
 DEVICE_FREE = ("test_cdr_dvm_440_ddf.py", "test_declared_type_is_md5_or_hmac")
 
@@ -60,6 +77,7 @@ class Run:
     verdicts: dict[str, Any]
     seconds: float
     output: str
+    folder: Path
 
     def cases(self, verdict: str | None = None) -> list[dict[str, Any]]:
         return [c for c in self.verdicts["cases"] if verdict is None or c["verdict"] == verdict]
@@ -102,11 +120,34 @@ def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str
                              f"\n{proc.stderr[-3000:]}")
     verdicts = json.loads(path.read_text(encoding="utf-8"))
     print(f"  {name}: {verdicts['counts']} in {seconds:.1f} s", file=sys.stderr, flush=True)
-    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:])
+    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:], folder)
+
+
+def _needed(items: list[pytest.Item]) -> set[str]:
+    """The runs the selected tests of this module read."""
+    needed: set[str] = set()
+    for item in items:
+        if Path(str(item.path)) != Path(__file__):
+            continue
+        params = getattr(item, "callspec", None)
+        param = dict(params.params) if params is not None else {}
+        name = getattr(item, "originalname", item.name)
+        needed |= {
+            "test_clean_device_passes": {"clean"},
+            "test_builtin_declaration_never_fails": {"builtin"},
+            "test_fault_fails_its_requirement_only": {f"fault-{param.get('fault')}", "clean"},
+            "test_unreachable_device_is_inconclusive": {str(param.get("name"))},
+            "test_declared_exception_is_not_applicable": {"exception"},
+            "test_accounts_with_different_auth_types_pass": {"accounts"},
+            "test_an_undeclared_secret_reaches_no_file": {"fault-undeclared-secret-readable"},
+        }.get(name, set())
+    return needed
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Run]]:
     tmp = tmp_path_factory.mktemp("omadm-matrix")
     # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
     reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or tmp / "reports")
@@ -119,14 +160,23 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     exception = _declaration(tmp, "exception", exceptions=[{
         "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
         "reason": EXCEPTION_REASON}])
+    accounts = _declaration(tmp, "accounts")
+    data = yaml.safe_load(accounts.read_text(encoding="utf-8"))
+    for name in ("auth", "client_name", "client_secret", "server_secret"):
+        data["omadm"].pop(name, None)
+    data["omadm"]["accounts"] = ACCOUNTS
+    accounts.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     jobs: list[tuple[str, Path, list[str], list[str]]] = [
         ("clean", matrix, [], []),
         ("builtin", Path("builtin:omadm"), [], []),
         ("unreachable", manual, [], []),
         ("silent", silent, [], []),
         ("exception", exception, [], ["-k", "4532"]),
+        ("accounts", accounts, [], []),
         *((f"fault-{name}", matrix, [name], []) for name in FAULTS),
     ]
+    needed = _needed(request.session.items)
+    jobs = [job for job in jobs if job[0] in needed]
     # The slowest first, so that the two workers finish together.
     slow = ("fault-fumo-no-alert", "silent", "fault-wrong-devid", "fault-no-nonce-retry")
     jobs.sort(key=lambda job: job[0] not in slow)
@@ -178,7 +228,7 @@ def test_fault_fails_its_requirement_only(runs: dict[str, Run], fault: str) -> N
     assert failing == allowed, (
         f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
     assert len(run.cases()) == len(runs["clean"].cases()), "not the clean run's case list"
-    assert run.exit_status != 0
+    assert run.exit_status == 1
 
 
 def test_every_requirement_has_a_fault() -> None:
@@ -195,7 +245,7 @@ def test_unreachable_device_is_inconclusive(runs: dict[str, Run], name: str) -> 
     assert device_cases and all(c["verdict"] in ("INCONCLUSIVE", "NOT APPLICABLE")
                                 for c in device_cases), run.show("PASS")
     assert run.cases("INCONCLUSIVE")
-    assert run.exit_status == 0
+    assert run.exit_status == 10  # a device the lab could not judge does not pass a CI gate
 
 
 def test_declared_exception_is_not_applicable(runs: dict[str, Run]) -> None:
@@ -205,3 +255,29 @@ def test_declared_exception_is_not_applicable(runs: dict[str, Run]) -> None:
     assert all(c["verdict"] == "NOT APPLICABLE" and EXCEPTION_REASON in c["message"]
                for c in cases), run.show("PASS", "FAIL", "ERROR", "INCONCLUSIVE")
     assert run.verdicts["requirements"]["CDR-DVM-4532"] == "NOT APPLICABLE"
+
+
+def test_accounts_with_different_auth_types_pass(runs: dict[str, Run]) -> None:
+    """HMAC one way, MD5 the other, differing by account: allowed, so the clean device PASSes."""
+    run = runs["accounts"]
+    bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
+    assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
+    assert run.verdicts["requirements"]["CDR-DVM-3954"] == "PASS"
+    assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
+
+
+def test_an_undeclared_secret_reaches_no_file(runs: dict[str, Run]) -> None:
+    """Redaction by node meaning: the secret the device returns is in no file of the run."""
+    run = runs["fault-undeclared-secret-readable"]
+    secret = UNDECLARED_SECRET.encode()
+    files = [p for p in run.folder.rglob("*") if p.is_file()]
+    assert any(p.name == "transcript.jsonl" for p in files), run.output
+    # The simulated device's own storage (device-omadm-state/) holds its secrets, as a device
+    # does; it is not evidence.
+    leaks = [str(p.relative_to(run.folder)) for p in files
+             if not any(part.endswith("-state") for part in p.parts)
+             and secret in p.read_bytes()]
+    assert leaks == [], leaks
+    # Redaction by meaning masks values, not the words around them (a format, a case id).
+    masked = [c["nodeid"] for c in run.cases() if MASK_TEXT in c["nodeid"]]
+    assert masked == [], masked

@@ -1,4 +1,4 @@
-"""How the lab makes the device act: simulator, shell, serial AT, manual.
+"""How the lab makes the device act: simulator, shell, serial AT, a labgrid bench, manual.
 
 :func:`make_controller` picks the implementation the declaration's ``control.type`` names; all
 share :class:`~conformance.controllers.base.Controller`.
@@ -18,6 +18,7 @@ from conformance.controllers.base import (
 )
 from conformance.declaration import (
     Declaration,
+    LabgridControl,
     ManualControl,
     SerialControl,
     ShellControl,
@@ -26,7 +27,7 @@ from conformance.declaration import (
 from conformance.evidence.transcript import Transcript
 
 if TYPE_CHECKING:
-    from conformance.controllers.serial import SmsPackage0Channel
+    from conformance.controllers.at import SmsPackage0Channel
 
 __all__ = [
     "ActionResult",
@@ -67,6 +68,10 @@ def make_controller(
         from conformance.controllers.serial import SerialController
 
         return SerialController(declaration, run_dir, transcript=transcript, progress=progress)
+    if isinstance(control, LabgridControl):
+        from conformance.controllers.labgrid import LabgridController
+
+        return LabgridController(declaration, run_dir, transcript=transcript, progress=progress)
     if isinstance(control, ManualControl):
         from conformance.controllers.manual import ManualController
 
@@ -77,14 +82,15 @@ def make_controller(
 def package0_channel(declaration: Declaration, controller: Controller) -> SmsPackage0Channel | None:
     """The Package 0 channel the controller provides, if the declaration wants one.
 
-    Today: the WAP Push SMS channel of a serial controller when ``omadm.notification.channel``
-    is ``sms``. Other channels (UDP, shell) belong to the OMA-DM lab.
+    Today: the WAP Push SMS channel of an AT controller (serial, labgrid) when
+    ``omadm.notification.channel`` is ``sms``. Other channels (UDP, shell) belong to the OMA-DM
+    lab.
     """
     omadm = declaration.omadm
     if omadm is None or omadm.notification.channel != "sms":
         return None
-    from conformance.controllers.serial import SerialController, SmsPackage0Channel
+    from conformance.controllers.at import AtController, SmsPackage0Channel
 
-    if not isinstance(controller, SerialController):
+    if not isinstance(controller, AtController):
         return None
     return SmsPackage0Channel(controller)

@@ -119,6 +119,9 @@ class SimulatorController(Controller):
             name = "LAB_BOOTSTRAP_DTLS_URI" if secure else "LAB_BOOTSTRAP_URI"
             args += ["--bootstrap", _need(lab_addresses, name)]
         args += ["--state-dir", str(self.run_dir / f"device-{dut.protocol}-state")]
+        control = dut.control
+        if isinstance(control, SimulatorControl) and control.server_instance:
+            args += ["--server-instance", str(control.server_instance)]
         for fault in self.faults:
             args += ["--fault", fault]
         return args

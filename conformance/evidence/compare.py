@@ -1,7 +1,11 @@
 """Compare two runs requirement by requirement (``conformance compare OLD NEW``).
 
-For CI gating a firmware release: a requirement that went from PASS to FAIL is a regression
-and makes the exit status non-zero. Other changes are listed so nothing moves silently.
+For CI gating a firmware release: a requirement that PASSed and no longer does (FAIL, ERROR,
+INCONCLUSIVE, or no longer covered) is a regression, and the exit status follows the same rule
+as a run's (plugin/gate.py): 1 when a regression is a FAIL, else 11 for an ERROR, else 10 (0
+for INCONCLUSIVE ones with ``--accept-inconclusive``). A requirement that became NOT APPLICABLE
+is listed, not counted: the declaration says why. Other changes are listed so nothing moves
+silently.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ class Change:
 
     @property
     def regression(self) -> bool:
-        return self.old == "PASS" and self.new == "FAIL"
+        return self.old == "PASS" and self.new not in ("PASS", "NOT APPLICABLE")
 
     def __str__(self) -> str:
         tag = "REGRESSION" if self.regression else "changed"
@@ -54,7 +58,18 @@ def compare(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     return changes
 
 
-def main_compare(old_dir: Path, new_dir: Path) -> int:
+def exit_status(changes: list[Change], *, accept_inconclusive: bool = False) -> int:
+    """0 without regressions; else the most severe regression's status (gate.py codes)."""
+    from conformance.plugin.gate import EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE, worst
+
+    codes = {"FAIL": EXIT_FAIL, "ERROR": EXIT_ERROR}
+    statuses = [codes.get(c.new, EXIT_INCONCLUSIVE) for c in changes if c.regression]
+    if accept_inconclusive:
+        statuses = [c for c in statuses if c != EXIT_INCONCLUSIVE]
+    return worst(statuses) if statuses else 0
+
+
+def main_compare(old_dir: Path, new_dir: Path, *, accept_inconclusive: bool = False) -> int:
     old, new = load_acceptance(old_dir), load_acceptance(new_dir)
     changes = compare(old, new)
     print(f"old: {old_dir} ({old.get('verdict')})\nnew: {new_dir} ({new.get('verdict')})")
@@ -62,4 +77,4 @@ def main_compare(old_dir: Path, new_dir: Path) -> int:
         print(change)
     regressions = [c for c in changes if c.regression]
     print(f"{len(changes)} requirement verdicts changed, {len(regressions)} regressions")
-    return 1 if regressions else 0
+    return exit_status(changes, accept_inconclusive=accept_inconclusive)

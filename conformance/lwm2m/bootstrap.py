@@ -13,7 +13,7 @@ from conformance.declaration import Declaration
 from conformance.lwm2m.model import Content, ContentFormat, Path, Value
 from conformance.lwm2m.operations import Requester, Response, encode_content, perform
 
-SHORT_SERVER_ID = 1
+SHORT_SERVER_ID = 1  # unless the declaration gives lwm2m.short_server_id
 SECURITY_INSTANCE = 1  # instance 0 is customarily the bootstrap server's own account
 SERVER_INSTANCE = 0
 MODE_PSK = 0
@@ -25,6 +25,7 @@ def dm_server_config(declaration: Declaration, dm_uri: str, dm_dtls_uri: str) ->
     lw = declaration.lwm2m
     assert lw is not None, "an LwM2M declaration has an lwm2m section"
     psk = lw.security == "psk"
+    ssid = lw.short_server_id or SHORT_SERVER_ID
     security: dict[Path, Value | None] = {
         Path(0, SECURITY_INSTANCE, 0): dm_dtls_uri if psk else dm_uri,
         Path(0, SECURITY_INSTANCE, 1): False,
@@ -34,10 +35,10 @@ def dm_server_config(declaration: Declaration, dm_uri: str, dm_dtls_uri: str) ->
         Path(0, SECURITY_INSTANCE, 5): (
             bytes.fromhex(lw.psk_key.get_secret_value()) if psk and lw.psk_key else b""
         ),
-        Path(0, SECURITY_INSTANCE, 10): SHORT_SERVER_ID,
+        Path(0, SECURITY_INSTANCE, 10): ssid,
     }
     server: dict[Path, Value | None] = {
-        Path(1, SERVER_INSTANCE, 0): SHORT_SERVER_ID,
+        Path(1, SERVER_INSTANCE, 0): ssid,
         Path(1, SERVER_INSTANCE, 1): lw.lifetime,
         Path(1, SERVER_INSTANCE, 6): True,
         Path(1, SERVER_INSTANCE, 7): lw.binding,

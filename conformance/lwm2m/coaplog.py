@@ -24,19 +24,31 @@ from conformance.lwm2m.dtls import peer_of
 from conformance.lwm2m.model import ContentFormat
 
 PROTOCOL = "lwm2m"
-_FORMAT_NAMES = {
-    ContentFormat.TEXT: "text",
-    ContentFormat.LINK_FORMAT: "link-format",
-    ContentFormat.OPAQUE: "opaque",
-    ContentFormat.SENML_JSON: "senml-json",
-    ContentFormat.SENML_CBOR: "senml-cbor",
-    ContentFormat.TLV: "tlv",
-    ContentFormat.LWM2M_JSON: "lwm2m-json",
-    1542: "tlv(1.0-draft 1542)",
-    1543: "json(1.0-draft 1543)",
-}
 # After this many copies of one MID from one peer, stop recording each copy (one note says so).
 STORM_THRESHOLD = 20
+# Security object resources whose values are keys (TS 1.1 Appendix E.1): 5 Secret Key,
+# 8 SMS Binding Secret Key(s). Whatever carries them (a bootstrap Write, a device that answers
+# a Read of /0), they are registered as secrets before the message is recorded.
+SECRET_RESOURCES = frozenset({5, 8})
+
+
+def security_secrets(fmt: int | None, payload: bytes, path: str | None, registry: Any) -> list[Any]:
+    """The secret-key values a payload for ``path`` carries (none when it carries none or
+    does not decode: then the redactor still masks every secret it knows)."""
+    if fmt is None or not payload or path is None or not (path == "/" or path.startswith("/0")):
+        return []
+    from conformance.errors import ProtocolError
+    from conformance.lwm2m import codecs
+    from conformance.lwm2m.model import Path
+
+    try:
+        content = codecs.decode(int(fmt), Path.parse(path), payload, registry)
+    except (ProtocolError, KeyError, ValueError):
+        return []
+    return [
+        value for key, value in content.items()
+        if key.object_id == 0 and key.resource_id in SECRET_RESOURCES and value
+    ]
 
 
 def format_error(datagram: bytes) -> str | None:
@@ -75,7 +87,7 @@ def format_error(datagram: bytes) -> str | None:
 def format_name(fmt: int | None) -> str:
     if fmt is None:
         return ""
-    return _FORMAT_NAMES.get(int(fmt), f"ct={int(fmt)}")
+    return ContentFormat.describe(int(fmt))
 
 
 def peer_text(remote: Any) -> str:
@@ -326,9 +338,10 @@ class CoapTap:
         if secure:
             headers["Security"] = "DTLS"
         fmt = msg.opt.content_format
-        decoded = describe_payload(
-            int(fmt) if fmt is not None else None, bytes(msg.payload), path, self.registry()
-        )
+        number = int(fmt) if fmt is not None else None
+        for secret in security_secrets(number, bytes(msg.payload), path, self.registry()):
+            self.transcript.redactor.add(secret if isinstance(secret, bytes | str) else str(secret))
+        decoded = describe_payload(number, bytes(msg.payload), path, self.registry())
         self.transcript.record(
             PROTOCOL,
             direction,  # type: ignore[arg-type]

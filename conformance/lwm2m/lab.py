@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
 
@@ -33,7 +34,7 @@ from conformance.lwm2m.operations import (
     encode_content,
     perform,
 )
-from conformance.lwm2m.registrations import Event, Registration, RegistrationStore
+from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
 from conformance.lwm2m.transports import Endpoint, open_endpoint
 from conformance.runtime import LabLoop
@@ -52,11 +53,22 @@ __all__ = [
     "Observation",
     "Registration",
     "Response",
+    "UpdateReport",
 ]
 
 
 def _path(path: Path | str) -> Path:
     return Path.parse(path) if isinstance(path, str) else path
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    """One registration Update: the registration after it, and what the Update itself carried
+    (judge ``carried.lifetime``, not ``registration.lifetime``, the lab's stored value)."""
+
+    registration: Registration
+    carried: UpdateParams
+    time: float
 
 
 def _snapshot(reg: Registration) -> Registration:
@@ -250,6 +262,10 @@ class Lwm2mLab:
 
     def wait_update(self, ep: str, timeout: float | None = None) -> Registration:
         """The next Update of ``ep`` not returned before (updates are never missed)."""
+        return self.next_update(ep, timeout).registration
+
+    def next_update(self, ep: str, timeout: float | None = None) -> UpdateReport:
+        """The next Update of ``ep`` not returned before, with its own parameters."""
         _, store = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
@@ -261,12 +277,13 @@ class Lwm2mLab:
                 None,
             )
 
-        async def wait() -> Registration:
+        async def wait() -> UpdateReport:
             event: Event = await self._bounded(
                 store.wait_for(found), limit, f"no registration update of {ep}"
             )
             self._consumed_updates[ep] = event.seq
-            return _snapshot(event.registration)
+            return UpdateReport(_snapshot(event.registration), event.carried or UpdateParams(),
+                                event.time)
 
         return self._call(wait(), limit)
 
@@ -287,6 +304,81 @@ class Lwm2mLab:
         return self._call(
             self._bounded(store.wait_for(gone), limit, f"{ep} did not de-register"), limit
         )
+
+    def wait_first_contact(self, ep: str, timeout: float | None = None) -> str:
+        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started
+        (a Bootstrap-Request or a Register already received counts)."""
+        state, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
+
+        def first() -> str | None:
+            asked = next((r.time for r in state.bootstrap_requests if r.endpoint == ep), None)
+            registered = next(
+                (e.time for e in store.events if e.kind == "register" and e.endpoint == ep), None
+            )
+            if asked is None and registered is None:
+                return None
+            if registered is None or (asked is not None and asked <= registered):
+                return "bootstrap"
+            return "register"
+
+        async def wait() -> str:
+            while (kind := first()) is None:
+                # Either kind of contact wakes one of the two waits; re-check on both.
+                state.bootstrap_changed.clear()
+                changed = asyncio.ensure_future(state.bootstrap_changed.wait())
+                registered = asyncio.ensure_future(store.wait_for(first))
+                _, pending = await asyncio.wait(
+                    {changed, registered}, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in pending:
+                    task.cancel()
+            return kind
+
+        return self._call(
+            self._bounded(wait(), limit, f"neither a Bootstrap-Request nor a Register of {ep}"),
+            limit,
+        )
+
+    def wait_report(self, ep: str, since: float, timeout: float) -> Registration | None:
+        """The registration as ``ep`` reported it in a Register or an Update received at or
+        after ``since`` (wall clock); None when neither came within ``timeout`` s."""
+        _, store = self._require()
+
+        def told() -> Event | None:
+            return next(
+                (e for e in store.events if e.endpoint == ep and e.time >= since
+                 and e.kind in ("register", "update")),
+                None,
+            )
+
+        async def wait() -> Registration | None:
+            try:
+                event: Event = await asyncio.wait_for(store.wait_for(told), timeout)
+            except TimeoutError:
+                return None
+            return _snapshot(event.registration)
+
+        return self._call(wait(), timeout)
+
+    def wait_event(self, ep: str, kinds: tuple[str, ...], since: float,
+                   timeout: float) -> Event | None:
+        """The first registration event of ``ep`` of one of ``kinds`` at or after ``since``
+        (wall clock), in the order the lab saw them; None when none came within ``timeout``."""
+        _, store = self._require()
+
+        def seen() -> Event | None:
+            return next((e for e in store.events if e.endpoint == ep and e.time >= since
+                         and e.kind in kinds), None)
+
+        async def wait() -> Event | None:
+            try:
+                event: Event = await asyncio.wait_for(store.wait_for(seen), timeout)
+            except TimeoutError:
+                return None
+            return event
+
+        return self._call(wait(), timeout)
 
     def events(self, ep: str | None = None) -> list[Event]:
         _, store = self._require()
@@ -522,6 +614,11 @@ class Observation:
     @property
     def notifications(self) -> list[Response]:
         return list(self._core.notifications)
+
+    @property
+    def token(self) -> str:
+        """The relation's CoAP token in hex, as the transcript's ``Token`` header shows it."""
+        return self._core.token.hex()
 
     def next(self, timeout: float | None = None) -> Response:
         limit = self._lab.request_timeout if timeout is None else timeout

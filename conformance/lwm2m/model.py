@@ -30,16 +30,39 @@ class ContentFormat(IntEnum):
         """From the declaration's names: text, opaque, tlv, lwm2m-json, senml-json, senml-cbor."""
         return _BY_NAME[name]
 
+    @property
+    def label(self) -> str:
+        """The declaration's name of the format ("tlv", "senml-cbor" …)."""
+        return _NAMES[self][0]
 
-_BY_NAME = {
-    "text": ContentFormat.TEXT,
-    "link-format": ContentFormat.LINK_FORMAT,
-    "opaque": ContentFormat.OPAQUE,
-    "senml-json": ContentFormat.SENML_JSON,
-    "senml-cbor": ContentFormat.SENML_CBOR,
-    "tlv": ContentFormat.TLV,
-    "lwm2m-json": ContentFormat.LWM2M_JSON,
+    @property
+    def media_type(self) -> str:
+        return _NAMES[self][1]
+
+    @staticmethod
+    def describe(number: int | None) -> str:
+        """Any Content-Format number in words: a known format's label, else ``ct=N``."""
+        if number is None:
+            return "(no format)"
+        try:
+            return ContentFormat(number).label
+        except ValueError:
+            return _DRAFT_NAMES.get(number, f"ct={number}")
+
+
+# The one table of names and media types (LwM2M TS 1.1 §7.3, RFC 7252 §12.3, RFC 8428).
+_NAMES: dict[ContentFormat, tuple[str, str]] = {
+    ContentFormat.TEXT: ("text", "text/plain;charset=utf-8"),
+    ContentFormat.LINK_FORMAT: ("link-format", "application/link-format"),
+    ContentFormat.OPAQUE: ("opaque", "application/octet-stream"),
+    ContentFormat.SENML_JSON: ("senml-json", "application/senml+json"),
+    ContentFormat.SENML_CBOR: ("senml-cbor", "application/senml+cbor"),
+    ContentFormat.TLV: ("tlv", "application/vnd.oma.lwm2m+tlv"),
+    ContentFormat.LWM2M_JSON: ("lwm2m-json", "application/vnd.oma.lwm2m+json"),
 }
+_BY_NAME = {name: fmt for fmt, (name, _) in _NAMES.items()}
+# Numbers of the LwM2M 1.0 drafts that some old clients still send.
+_DRAFT_NAMES = {1542: "tlv(1.0-draft 1542)", 1543: "json(1.0-draft 1543)"}
 
 
 class ResourceType(str, Enum):

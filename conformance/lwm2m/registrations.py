@@ -51,6 +51,17 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class UpdateParams:
+    """What one Update carried itself; None where it left a parameter out (TS 1.1 §6.2.2:
+    an Update sends only what changed), unlike the registration's stored values."""
+
+    lifetime: int | None = None
+    binding: str | None = None
+    sms: str | None = None
+    object_links: bool = False
+
+
+@dataclass(frozen=True)
 class Event:
     seq: int
     kind: EventKind
@@ -58,6 +69,7 @@ class Event:
     registration: Registration
     time: float
     detail: str = ""
+    carried: UpdateParams | None = None  # an "update" event: the Update's own parameters
 
 
 class RegistrationStore:
@@ -123,11 +135,12 @@ class RegistrationStore:
         self._arm_expiry(reg)
         self._emit("register", reg)
 
-    def update(self, reg: Registration, detail: str = "") -> None:
+    def update(self, reg: Registration, detail: str = "",
+               carried: UpdateParams | None = None) -> None:
         reg.updated_at = time.time()
         self._index_peer(reg)  # an Update may come from a new address (NAT rebinding)
         self._arm_expiry(reg)
-        self._emit("update", reg, detail)
+        self._emit("update", reg, detail, carried or UpdateParams())
 
     def deregister(self, reg: Registration) -> None:
         self._drop(reg)
@@ -179,9 +192,10 @@ class RegistrationStore:
         self._drop(reg)
         self._emit("expire", reg, f"lifetime {reg.lifetime} s passed without an Update")
 
-    def _emit(self, kind: EventKind, reg: Registration, detail: str = "") -> None:
+    def _emit(self, kind: EventKind, reg: Registration, detail: str = "",
+              carried: UpdateParams | None = None) -> None:
         self._seq += 1
-        event = Event(self._seq, kind, reg.endpoint, reg, time.time(), detail)
+        event = Event(self._seq, kind, reg.endpoint, reg, time.time(), detail, carried)
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)

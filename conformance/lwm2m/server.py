@@ -28,7 +28,7 @@ from conformance.evidence.transcript import Transcript
 from conformance.lwm2m import query as q
 from conformance.lwm2m.coaplog import PROTOCOL, peer_text
 from conformance.lwm2m.model import ContentFormat
-from conformance.lwm2m.registrations import Registration, RegistrationStore
+from conformance.lwm2m.registrations import Registration, RegistrationStore, UpdateParams
 
 # Largest request body (after block-wise assembly) the lab accepts by default (limits
 # .coap_body_bytes); beyond it 4.13 + Size1.
@@ -475,7 +475,8 @@ class RegistrationInterface(LabResource):
             reg.peer = peer
             reg.remote = request.remote
         reg.deviations.extend(d for d in query.deviations if d not in reg.deviations)
-        self.state.store.update(reg, ", ".join(changes))
+        carried = UpdateParams(query.lifetime, query.binding, query.sms, bool(request.payload))
+        self.state.store.update(reg, ", ".join(changes), carried)
         return Message(code=Code.CHANGED)
 
 

@@ -50,10 +50,14 @@ def md5_digest(name: str, secret: str, nonce: bytes) -> str:
     return _b64(_h(_b64_h_credentials(name, secret) + b":" + nonce)).decode("ascii")
 
 
+def body_digest(name: str, secret: str, nonce: bytes, body: bytes) -> bytes:
+    """H(B64(H(name:secret)):nonce:B64(H(body))): the HMAC mac and the Package 0 digest."""
+    return _h(_b64_h_credentials(name, secret) + b":" + nonce + b":" + _b64(_h(body)))
+
+
 def hmac_mac(name: str, secret: str, nonce: bytes, body: bytes) -> str:
     """The ``mac`` of x-syncml-hmac: B64(H(B64(H(name:secret)):nonce:B64(H(body))))."""
-    material = _b64_h_credentials(name, secret) + b":" + nonce + b":" + _b64(_h(body))
-    return _b64(_h(material)).decode("ascii")
+    return _b64(body_digest(name, secret, nonce, body)).decode("ascii")
 
 
 def hmac_header(name: str, secret: str, nonce: bytes, body: bytes, algorithm: str = "MD5") -> str:

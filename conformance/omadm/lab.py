@@ -26,9 +26,10 @@ from typing import Any, TypeVar
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
-from conformance.omadm import auth, notification
+from conformance.omadm import notification
+from conformance.omadm.account import DmAccounts
 from conformance.omadm.delivery import Package0Channel, ShellChannel, UdpChannel, describe
-from conformance.omadm.labauth import WRONG_SECRET_SUFFIX, AuthOutcome
+from conformance.omadm.labauth import AuthOutcome
 from conformance.omadm.model import (
     Add,
     Alert,
@@ -252,6 +253,7 @@ class OmaDmLab:
         self._loop = loop
         self.declaration = declaration
         self._dm = declaration.omadm
+        self.accounts = DmAccounts.of(declaration.omadm)  # the one holder of the DM secrets
         self.timeouts = declaration.timeouts
         self._transcript = transcript
         self._run_dir = Path(run_dir)
@@ -275,6 +277,7 @@ class OmaDmLab:
         self.pki = LabPki(self._run_dir, [self._host])
         server = DmServer(
             declaration=self.declaration,
+            accounts=self.accounts,
             transcript=self._transcript,
             nonces=self.nonces,
             on_session=self._announce,
@@ -292,18 +295,8 @@ class OmaDmLab:
 
     def _register_secrets(self) -> None:
         redactor = self._transcript.redactor
-        for secret in self.declaration.secrets():
+        for secret in (*self.declaration.secrets(), *self.accounts.redactions()):
             redactor.add(secret)
-        # A basic credential is base64 of "name:secret": the secret's own base64 does not
-        # cover it, so the whole credential is a secret too (also the lab's wrong one).
-        dm = self._dm
-        server = dm.server_secret.get_secret_value()
-        for name, secret in (
-            (dm.client_name, dm.client_secret.get_secret_value()),
-            (dm.server_id, server),
-            (dm.server_id, server + WRONG_SECRET_SUFFIX),
-        ):
-            redactor.add(auth.basic_credential(name, secret))
 
     def stop(self) -> None:
         if self._server is not None:
@@ -365,11 +358,10 @@ class OmaDmLab:
         n = self._dm.notification
         device = self._device_key()
         nonce = self.nonces.server(device)
-        secret = self._dm.server_secret.get_secret_value()
-        if wrong_digest:
-            secret += WRONG_SECRET_SUFFIX
+        account = self.accounts.primary  # both accounts name the lab's server: the first
         data = notification.build(
-            self._dm.server_id, secret, nonce, sid, version=n.version, ui_mode=n.ui_mode
+            account.server_id, account.lab_secret(wrong=wrong_digest), nonce, sid,
+            version=n.version, ui_mode=n.ui_mode,
         )
         label = describe(channel)
         self._transcript.record(

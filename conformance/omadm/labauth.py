@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from conformance.errors import ProtocolError
 from conformance.omadm import auth
+from conformance.omadm.account import DmAccount, DmAccounts
 from conformance.omadm.model import (
     AUTH_BASIC,
     AUTH_HMAC,
@@ -32,7 +33,6 @@ from conformance.omadm.model import (
 )
 from conformance.omadm.nonces import NULL_NONCE, NonceStore
 
-WRONG_SECRET_SUFFIX = "-not-the-server-secret"  # a wrong secret that still looks like one
 AUTH_META_TYPES = {"md5": AUTH_MD5, "hmac": AUTH_HMAC, "basic": AUTH_BASIC}
 _TYPE_NAMES = {v.lower(): k for k, v in AUTH_META_TYPES.items()}
 
@@ -58,6 +58,10 @@ class AuthOutcome:
     expected: str  # the declared type: md5 | hmac | basic | none
     attempts: list[AuthAttempt] = field(default_factory=list)
     server_statuses: list[str] = field(default_factory=list)  # device's Status on lab SyncHdr
+    server_types: list[str] = field(default_factory=list)  # the lab's type each Status judged
+    asked_type: str | None = None  # the type the device's Chal asks of the lab, as sent
+    account: str = ""  # the factory account whose client credentials verified (its role)
+    notes: list[str] = field(default_factory=list)  # what the lab did on the device's behalf
     server_nonces: list[bytes] = field(default_factory=list)  # NextNonces the device gave the lab
     server_credential_wrong: bool = False  # the test asked the lab to send a wrong Cred
     plain_http: bool = False  # the device sent credentials over http, the declaration says https
@@ -78,6 +82,21 @@ class AuthOutcome:
     @property
     def retries(self) -> int:
         return max(0, len(self.attempts) - 1)
+
+    @property
+    def lab_accepted(self) -> bool:
+        """The device accepted the lab's credentials (212/200 on the lab's SyncHdr)."""
+        return any(code in ("200", "212") for code in self.server_statuses)
+
+    def statuses_for_asked_type(self) -> list[str]:
+        """The device's Statuses on lab credentials of the type it asks for (all, if none)."""
+        if self.asked_type is None:
+            return list(self.server_statuses)
+        asked = _TYPE_NAMES.get(self.asked_type.strip().lower())
+        if asked is None:
+            return []  # a type the lab cannot make: nothing the device said judges it
+        return [code for code, kind in zip(self.server_statuses, self.server_types, strict=False)
+                if kind == asked]
 
 
 @dataclass(frozen=True)
@@ -115,17 +134,14 @@ class ClientCheck:
     def __init__(
         self,
         *,
-        declared: str,
-        name: str,
-        secret: str,
+        accounts: DmAccounts,
         store: NonceStore,
         device: str,
         outcome: AuthOutcome,
         force_challenge: bool = False,
     ) -> None:
-        self._declared = declared
-        self._name = name
-        self._secret = secret
+        self._accounts = accounts
+        self.account = accounts.primary  # the one whose credentials verified, once one did
         self._store = store
         self._device = device
         self._outcome = outcome
@@ -145,7 +161,9 @@ class ClientCheck:
             return HeaderAnswer("200")  # 212 already given: the rest of the session is trusted
         seen = _seen_type(hdr, headers)
         verified, label, nonce, with_null, detail = self._verify(seen, hdr, body, headers)
-        if self._declared == "none":
+        self._outcome.expected = self.account.client_auth
+        self._outcome.account = self.account.role
+        if self.account.client_auth == "none":
             answer = HeaderAnswer("200")
             verified = True
         elif self._force and not self._outcome.attempts:
@@ -180,46 +198,70 @@ class ClientCheck:
     def _verify(
         self, seen: str | None, hdr: SyncHdr, body: bytes, headers: Mapping[str, str]
     ) -> tuple[bool, str | None, bytes | None, bool, str]:
-        """(verified, matched label, nonce, digest is the null one, detail)."""
+        """(verified, matched label, nonce, digest is the null one, detail).
+
+        Every factory account whose client type is the one seen is tried: both accounts name
+        the lab's server, so the device may use either; the one that verifies is the session's.
+        """
         if seen is None:
             return False, None, None, False, "no credentials"
-        mismatch = seen != self._declared
-        detail = f"declared {self._declared}, device used {seen}" if mismatch else ""
+        accounts = [a for a in self._accounts if a.client_auth == seen]
+        if not accounts:
+            declared = " or ".join(sorted({a.client_auth for a in self._accounts}))
+            return False, None, None, False, f"declared {declared}, device used {seen}"
+        found: tuple[bool, str | None, bytes | None, bool, str] | None = None
+        for account in accounts:
+            result = self._verify_with(account, seen, hdr, body, headers)
+            if result[0]:
+                self.account = account
+                return result
+            found = found or result
+        assert found is not None
+        return found
+
+    def _verify_with(
+        self,
+        account: DmAccount,
+        seen: str,
+        hdr: SyncHdr,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> tuple[bool, str | None, bytes | None, bool, str]:
+        name, secret = account.client_name, account.client_secret
+        detail = ""
         if seen == "basic":
             data = hdr.cred.data if hdr.cred else ""
-            ok = data.strip() == auth.basic_credential(self._name, self._secret)
-            if not ok:
-                detail = detail or _basic_detail(data, self._name)
-            return ok and seen == self._declared, None, None, False, detail
+            ok = data.strip() == auth.basic_credential(name, secret)
+            return ok, None, None, False, "" if ok else _basic_detail(data, name)
         if seen == "md5":
             digest = (hdr.cred.data if hdr.cred else "").strip()
 
             def check(nonce: bytes) -> bool:
-                return auth.verify_md5(self._name, self._secret, nonce, digest)
+                return auth.verify_md5(name, secret, nonce, digest)
 
         elif seen == "hmac":
             try:
                 parsed = auth.parse_hmac_header(_header(headers, auth.HMAC_HEADER) or "")
             except ProtocolError as exc:
                 return False, None, None, False, str(exc)
-            if parsed.username != self._name:
-                detail = detail or f"username {parsed.username!r} is not the declared client name"
+            if parsed.username != name:
+                detail = f"username {parsed.username!r} is not the declared client name"
             if parsed.algorithm.upper() != "MD5":
                 detail = detail or f"algorithm {parsed.algorithm} (only MD5 is defined)"
 
             def check(nonce: bytes) -> bool:
-                return auth.verify_hmac(self._name, self._secret, nonce, body, parsed.mac)
+                return auth.verify_hmac(name, secret, nonce, body, parsed.mac)
 
         else:
-            return False, None, None, False, detail or f"unknown credential type {seen!r}"
+            return False, None, None, False, f"unknown credential type {seen!r}"
         with_null = check(NULL_NONCE)
         for label, nonce in self._candidates():
             if check(nonce):
-                return seen == self._declared, label, nonce, with_null, detail
+                return True, label, nonce, with_null, detail
         return False, None, None, with_null, detail or "digest does not verify with the lab's nonce"
 
     def _challenge(self, code: str) -> HeaderAnswer:
-        kind = self._declared
+        kind = self.account.client_auth
         nonce = auth.new_nonce() if kind in ("md5", "hmac") else None
         if nonce is not None:
             self._challenged_with = nonce
@@ -233,12 +275,13 @@ class ClientCheck:
         if nonce is not None:
             self._store.spend_client(self._device, nonce)  # a replay of this digest: refused
         self._challenged_with = None
-        if self._declared not in ("md5", "hmac"):
+        kind = self.account.client_auth
+        if kind not in ("md5", "hmac"):
             return HeaderAnswer("212")
         nxt = auth.new_nonce()
         self._offered_next = nxt
         self._store.offer_client(self._device, nxt)
-        return HeaderAnswer("212", _chal(self._declared, nxt))
+        return HeaderAnswer("212", _chal(kind, nxt))
 
 
 def _basic_detail(data: str, name: str) -> str:
@@ -252,45 +295,62 @@ def _basic_detail(data: str, name: str) -> str:
 
 
 class LabCredentials:
-    """The lab's credentials towards the device, and the device's verdict on them."""
+    """The lab's credentials towards the device, and the device's verdict on them.
+
+    Made with the session's account (the one whose client credentials verified) and of the
+    type that account's server AppAuth declares, until the device's Chal asks for another
+    type the lab can make: then that one, said in the evidence (``AuthOutcome.notes``).
+    """
 
     def __init__(
         self,
         *,
-        declared: str,
-        server_id: str,
-        secret: str,
+        account: DmAccount,
         store: NonceStore,
         device: str,
         outcome: AuthOutcome,
         wrong: bool = False,
     ) -> None:
-        self._declared = declared
-        self._server_id = server_id
-        # A wrong credential is a right-looking digest over a different secret.
-        self._secret = secret + WRONG_SECRET_SUFFIX if wrong else secret
+        self._wrong = wrong  # a right-looking digest over a different secret
         self._store = store
         self._device = device
         self._outcome = outcome
         outcome.server_credential_wrong = wrong
         self._nonce = store.server(device)
         self.accepted = False  # the device answered 212: no more credentials this session
+        self.account = account
+        self.kind: str = account.server_auth
+        self.switched = False  # the lab changed type on the device's Chal
+
+    def use(self, account: DmAccount) -> None:
+        """The session's account is known (its client credentials verified)."""
+        if account is not self.account and not self.switched:
+            self.kind = account.server_auth
+        self.account = account
+
+    @property
+    def _server_id(self) -> str:
+        return self.account.server_id
+
+    @property
+    def _secret(self) -> str:
+        return self.account.lab_secret(wrong=self._wrong)
 
     @property
     def nonce(self) -> bytes:
         return self._nonce
 
     def cred(self) -> Cred | None:
-        if self.accepted or self._declared not in ("md5", "basic"):
+        if self.accepted or self.kind not in ("md5", "basic"):
             return None
-        if self._declared == "basic":
+        if self.kind == "basic":
             data = auth.basic_credential(self._server_id, self._secret)
             return Cred(data, Meta(type=AUTH_BASIC, format="b64"))
         data = auth.md5_digest(self._server_id, self._secret, self._nonce)
         return Cred(data, Meta(type=AUTH_MD5, format="b64"))
 
     def hmac_header(self, body: bytes) -> str | None:
-        if self._declared != "hmac":
+        if self.kind != "hmac":
             return None
         return auth.hmac_header(self._server_id, self._secret, self._nonce, body)
 
@@ -298,6 +358,7 @@ class LabCredentials:
         """Take the device's Status on the lab's SyncHdr; returns a problem, if any."""
         code = status.data.strip()
         self._outcome.server_statuses.append(code)
+        self._outcome.server_types.append(self.kind)
         problem = None
         next_nonce: bytes | None = None
         if status.chal is not None and status.chal.meta.next_nonce:
@@ -314,4 +375,29 @@ class LabCredentials:
                 self._nonce = next_nonce
         if code == "212":
             self.accepted = True
+        if code in ("401", "407") and status.chal is not None:
+            self._follow(status.chal)
         return problem
+
+    def _follow(self, chal: Chal) -> None:
+        """Answer the device's Chal with the type it asks for, when the lab can make it."""
+        raw = (chal.meta.type or "").strip()
+        self._outcome.asked_type = raw or None
+        asked = _TYPE_NAMES.get(raw.lower())
+        if asked is None:
+            self._outcome.notes.append(
+                f"the device's Chal asks the lab for {raw or 'no type'}, which the lab cannot make"
+            )
+            return
+        self.prefer(asked, f"the device's Chal asks the lab for {raw}")
+
+    def prefer(self, kind: str, why: str) -> None:
+        """Make the lab's credentials of ``kind`` from now on (``why``: for the evidence)."""
+        if kind == self.kind:
+            return
+        self._outcome.notes.append(
+            f"{why}; the lab answers with {kind} (the declaration says {self.kind} for the "
+            f"{self.account.role} account)"
+        )
+        self.kind = kind
+        self.switched = True

@@ -19,12 +19,11 @@ is everything after the digest (header and body) and nonce the raw nonce octets.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
 
 from conformance.errors import ProtocolError
+from conformance.omadm import auth
 
 PROTOCOL = "dm-notification"
 DIGEST_LEN = 16
@@ -48,16 +47,9 @@ class Notification:
     trigger: bytes  # header + server id + vendor body: what the digest covers
 
 
-def _b64_md5(data: bytes) -> bytes:
-    return base64.b64encode(hashlib.md5(data).digest())
-
-
 def digest(server_id: str, server_secret: str, nonce: bytes, trigger: bytes) -> bytes:
-    """The 16-octet MD5 digest of a trigger."""
-    material = (
-        _b64_md5(f"{server_id}:{server_secret}".encode()) + b":" + nonce + b":" + _b64_md5(trigger)
-    )
-    return hashlib.md5(material).digest()
+    """The 16-octet MD5 digest of a trigger (the md5 digest formula, over the trigger)."""
+    return auth.body_digest(server_id, server_secret, nonce, trigger)
 
 
 def _check_range(name: str, value: int, bits: int) -> None:

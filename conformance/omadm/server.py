@@ -33,6 +33,7 @@ from conformance.errors import ProtocolError
 from conformance.evidence.transcript import Transcript
 from conformance.httpguard import ConnectionGuard, GuardedSite
 from conformance.omadm import auth, codec
+from conformance.omadm.account import DmAccounts, secret_values
 from conformance.omadm.labauth import AuthOutcome, ClientCheck, LabCredentials
 from conformance.omadm.model import (
     AlertCode,
@@ -263,6 +264,7 @@ class DmServer:
         self,
         *,
         declaration: Declaration,
+        accounts: DmAccounts,
         transcript: Transcript,
         nonces: NonceStore,
         on_session: Callable[[LiveSession], None],
@@ -271,6 +273,8 @@ class DmServer:
         assert declaration.omadm is not None
         self._decl = declaration
         self._dm = declaration.omadm
+        self._accounts = accounts
+        self._asked: dict[str, str] = {}  # device -> the auth type its Chal asked of the lab
         self._transcript = transcript
         self._nonces = nonces
         self._on_session = on_session
@@ -443,6 +447,7 @@ class DmServer:
             msg, shown = codec.decode_shown(body, enc, max_text=self._decl.decoded_bound())
         except ProtocolError as exc:
             return await self._malformed(request, peer, headers, body, enc, ctype, exc)
+        self._protect(msg)  # before anything of it is recorded
         live, problem = self._route(msg, request, enc, ctype)
         if live is None:
             self._record_in(
@@ -508,7 +513,8 @@ class DmServer:
         options = self.next_options or SessionOptions()
         self.next_options = None
         token = secrets.token_urlsafe(9)
-        outcome = AuthOutcome(expected=self._dm.auth)
+        accounts = self._accounts
+        outcome = AuthOutcome(expected=accounts.primary.client_auth)
         declared_size = self._dm.max_msg_size
         state = SessionState(
             session_id=hdr.session_id,
@@ -519,23 +525,21 @@ class DmServer:
             resp_uri=f"{self.base_urls.get(request.scheme, '')}{self.path}/s/{token}",
         )
         client = ClientCheck(
-            declared=self._dm.auth,
-            name=self._dm.client_name,
-            secret=self._dm.client_secret.get_secret_value(),
+            accounts=accounts,
             store=self._nonces,
             device=hdr.source,
             outcome=outcome,
             force_challenge=options.challenge,
         )
         creds = LabCredentials(
-            declared=self._dm.auth,
-            server_id=self._dm.server_id,
-            secret=self._dm.server_secret.get_secret_value(),
+            account=accounts.primary,
             store=self._nonces,
             device=hdr.source,
             outcome=outcome,
             wrong=options.wrong_server_credential,
         )
+        if hdr.source in self._asked:
+            creds.prefer(self._asked[hdr.source], "an earlier Chal of this device asked for it")
         live = LiveSession(
             key=(hdr.session_id, hdr.source),
             token=token,
@@ -628,14 +632,18 @@ class DmServer:
             live.client.delivered()
         first_accepted = not live.client.accepted
         answer = live.client.check(msg.header, body, headers)
+        live.creds.use(live.client.account)
         accepted = answer.code in (StatusCode.OK, StatusCode.AUTH_ACCEPTED)
         if (accepted and first_accepted) or live.package1 is None:
             live.package1 = msg  # the package 1 that passed (or the first, as evidence)
         state.absorb(msg, answer)
+        told = len(live.auth.notes)
         for status in state.header_statuses:
             problem = live.creds.on_status(status)
             if problem:
                 notes.append(problem)
+            if live.creds.switched:
+                self._asked[live.device] = live.creds.kind
         state.header_statuses.clear()
         notes.extend(state.problems[before:])
         live.messages.append(
@@ -653,6 +661,8 @@ class DmServer:
             error="; ".join(notes) or None,
         )
         live.errors.extend(notes)
+        for note in live.auth.notes[told:]:  # e.g. the lab follows the device's Chal
+            self._transcript.note(PROTOCOL, note, device=live.device, session=live.session_id)
         live.pulse()
         if not live.announced:
             live.announced = True
@@ -739,7 +749,7 @@ class DmServer:
             and not live.options.wrong_server_credential
             and bool(statuses)
             and statuses[-1] in ("401", "407")
-            and bool(live.auth.server_nonces)
+            and (bool(live.auth.server_nonces) or live.creds.switched)
         )
 
     def _size_of(self, live: LiveSession) -> Callable[[SyncML], int]:
@@ -750,9 +760,15 @@ class DmServer:
 
     # ------------------------------------------------------------------ answers
 
+    def _protect(self, msg: SyncML) -> None:
+        """Register the values of secret nodes (AAuthSecret, AAuthData) before recording."""
+        for value in secret_values(msg):
+            self._transcript.redactor.add(value)
+
     def _reply(
         self, live: LiveSession, msg: SyncML, peer: str, error: str | None = None
     ) -> web.Response:
+        self._protect(msg)
         data, shown = codec.encode_shown(msg, live.encoding)  # one tree for both
         ctype = codec.content_type_of(live.encoding)
         headers = {"Content-Type": ctype}

@@ -43,7 +43,8 @@ def case_entries(run: ConformanceRun, state: CaseState) -> list[Entry]:
     cited = sorted(state.cited - seqs)
     if not cited:
         return own
-    earlier = [e for e in run.lab.transcript.since(cited[0] - 1) if e.seq in state.cited]
+    wanted = set(cited)  # not the case's own messages again
+    earlier = [e for e in run.lab.transcript.since(cited[0] - 1) if e.seq in wanted]
     return sorted([*own, *earlier], key=lambda e: e.seq)
 
 

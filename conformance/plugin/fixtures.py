@@ -58,6 +58,13 @@ def lab(request: pytest.FixtureRequest, dut: Declaration, run_dir: Path) -> Iter
         _stop_quietly(the_lab, "lab", run)
         raise
     run.lab = the_lab
+
+    def heard(entry: Entry) -> None:  # proof that the device ever reached this lab
+        # (a controller's own replies are recorded as "control": they are not the device's)
+        if entry.direction == "device->lab" and entry.protocol != "control":
+            run.device_heard = True
+
+    the_lab.transcript.subscribe(heard)
     try:
         run.lab_addresses = {str(k): str(v) for k, v in the_lab.addresses().items()}
     except Exception as exc:  # only shown in the reports; the cases will meet it again

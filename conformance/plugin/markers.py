@@ -36,6 +36,11 @@ def register_markers(config: pytest.Config) -> None:
         "applies(protocol=None, feature=None): run only for that protocol (else deselected) / "
         f"only when the declaration has the feature ({', '.join(FEATURES)}; else NOT APPLICABLE)",
     )
+    config.addinivalue_line(
+        "markers",
+        "ets(id): the OMA Enabler Test Specification test the case corresponds to "
+        "(LightweightM2M-1.x-int-NNN, or an OMA-ETS-DM test)",
+    )
 
 
 def marker_problems(item: pytest.Item) -> list[str]:

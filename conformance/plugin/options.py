@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.declaration import (
+    BUILTINS,
     Declaration,
     DeclarationError,
     builtin_declaration,
@@ -47,17 +48,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="name of the run folder instead of <UTC timestamp>-<device>",
     )
+    group.addoption(
+        "--accept-inconclusive",
+        action="store_true",
+        default=False,
+        help="exit 0 when nothing FAILs or ERRORs even if a requirement is INCONCLUSIVE "
+        "(default: INCONCLUSIVE exits 10: a device that could not be judged does not pass)",
+    )
 
 
 def load_dut(value: str) -> Declaration:
     """``--dut`` → Declaration; a bad file is a usage error naming the field and line."""
     if value.startswith(BUILTIN_PREFIX):
-        protocol = value[len(BUILTIN_PREFIX) :]
-        if protocol not in PROTOCOLS:
-            raise pytest.UsageError(
-                f"--dut {value}: unknown built-in declaration; use builtin:omadm or builtin:lwm2m"
-            )
-        return builtin_declaration(protocol)  # type: ignore[arg-type]
+        name = value[len(BUILTIN_PREFIX) :]
+        if name not in BUILTINS:
+            names = ", ".join(BUILTIN_PREFIX + n for n in BUILTINS)
+            raise pytest.UsageError(f"--dut {value}: unknown built-in declaration; use {names}")
+        return builtin_declaration(name)
     try:
         return load_declaration(value)
     except DeclarationError as exc:

@@ -22,10 +22,13 @@ import pytest
 
 from conformance.evidence.runfolder import CaseResult, combine
 from conformance.plugin.caseevidence import record_case_evidence
-from conformance.plugin.state import CaseState, case_state, get_run, is_case
-from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable, Verdict
+from conformance.plugin.state import CaseState, ConformanceRun, case_state, get_run, is_case
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable, Verdict
 
 PHASE_ATTR = "conformance_phase_verdict"  # this phase's own verdict (None: nothing to say)
+# Cases that waited for a device never heard from before the run stops: the device is not
+# there, and waiting out every case's timeout would only delay a CI gate's verdict.
+UNREACHABLE_AFTER = 2
 
 _STATUS: dict[Verdict, tuple[str, str, tuple[str, dict[str, bool]]]] = {
     Verdict.PASS: ("passed", ".", ("PASS", {"green": True})),
@@ -96,6 +99,8 @@ def pytest_runtest_makereport(
         if state.verdict != previous and message:
             state.message = message
             state.detail = run.redact(detail) if run is not None else detail
+    if verdict is Verdict.INCONCLUSIVE and isinstance(exc, DeviceTimeout) and run is not None:
+        _stop_if_unreachable(item, run)
     setattr(report, PHASE_ATTR, verdict)
     state.duration += report.duration
     report.verdict = state.verdict  # type: ignore[attr-defined]
@@ -115,6 +120,19 @@ def pytest_runtest_makereport(
                     f"evidence for {item.nodeid}: {type(exc).__name__}: {exc}"
                 )
     return report
+
+
+def _stop_if_unreachable(item: pytest.Item, run: ConformanceRun) -> None:
+    """Stop the run once the device has let ``UNREACHABLE_AFTER`` cases time out without ever
+    having reached the lab: the rest could only be INCONCLUSIVE too (exit status 10)."""
+    if run.lab is None or run.device_heard:
+        return
+    run.waits_unheard += 1
+    if run.waits_unheard >= UNREACHABLE_AFTER and not item.session.shouldfail:
+        reason = (f"the device never contacted the lab: {run.waits_unheard} cases waited for it "
+                  "in vain; the remaining cases are not run")
+        item.session.shouldfail = reason
+        run.interrupted = reason
 
 
 def _finish_case(item: pytest.Item, report: pytest.TestReport, state: CaseState) -> None:

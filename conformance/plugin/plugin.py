@@ -22,6 +22,7 @@ import pytest
 
 from conformance.declaration import Declaration
 from conformance.plugin import hookspecs, progress
+from conformance.plugin.devices import device, dm, registered
 from conformance.plugin.fixtures import (
     controller,
     dut,
@@ -46,6 +47,9 @@ from conformance.plugin.summary import pytest_terminal_summary
 __all__ = [
     "controller",
     "declaration_of",
+    "declaration_or_none",
+    "device",
+    "dm",
     "dut",
     "evidence",
     "lab",
@@ -61,6 +65,7 @@ __all__ = [
     "pytest_runtest_setup",
     "pytest_terminal_summary",
     "pytest_unconfigure",
+    "registered",
     "run_dir",
 ]
 
@@ -91,8 +96,6 @@ def pytest_configure(config: pytest.Config) -> None:
         faults=list(config.getoption("fault") or []),
     )
     config.stash[RUN_KEY] = run
-    # For catalog modules that need the declaration at collection (pytest_generate_tests).
-    config.conformance_declaration = lambda: run.declaration  # type: ignore[attr-defined]
     if run.active and not hasattr(config, "workerinput"):
         setup_reports(config, run)
         _on_sigterm_stop_like_ctrl_c(config, run)
@@ -104,6 +107,18 @@ def declaration_of(config: pytest.Config) -> Declaration:
     """The run's declaration, also at collection time (e.g. in ``pytest_generate_tests``)."""
     run = config.stash[RUN_KEY]
     return run.declaration
+
+
+def declaration_or_none(config: pytest.Config) -> Declaration | None:
+    """The run's declaration for parametrising at collection; None when there is none to use
+    (the plugin reports an unusable declaration itself, once, not per module)."""
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return None
+    try:
+        return run.declaration
+    except Exception:
+        return None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

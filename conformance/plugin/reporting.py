@@ -13,6 +13,7 @@ import pytest
 
 from conformance.evidence.allure_report import RESULTS_DIR
 from conformance.evidence.runfolder import RunFolder
+from conformance.plugin import gate
 from conformance.plugin.runend import write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
@@ -104,20 +105,20 @@ class RunReporter:
 
 def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
     run.results.harness_problems.extend(run.lab_problems)
-    if run.lab_problems and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if run.active or run.results.cases:
+        run.exit_status = gate.apply(session, run.results)
     if run.run_folder is None:
         return
     xmlpath = getattr(session.config.option, "xmlpath", None)
     if xmlpath and Path(xmlpath).is_file():
-        fix_junit(Path(xmlpath))
+        fix_junit(Path(xmlpath), accept_inconclusive=bool(
+            session.config.getoption("accept_inconclusive", False)))
     run.run_folder.write_verdicts(run.results, run_facts(session, run))
     try:
         write_run_evidence(session, run)
     except Exception as exc:  # the run's evidence is incomplete: a harness problem, loudly
         run.results.harness_problems.append(f"acceptance report: {type(exc).__name__}: {exc}")
-        if session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        run.exit_status = gate.apply(session, run.results)
         run.run_folder.write_verdicts(run.results, run_facts(session, run))
     run.run_folder.point_latest()
     session.config.hook.pytest_conformance_run_complete(
@@ -138,16 +139,25 @@ def run_facts(session: pytest.Session, run: ConformanceRun) -> dict[str, Any]:
     }
 
 
-def fix_junit(path: Path) -> None:
-    """Make JUnit agree with the verdicts: a call-phase ERROR is an <error>, not a <failure>
-    (pytest writes every call-phase failure as <failure>); a DeviceFault raised in a fixture is
-    a <failure>, not an <error>."""
+def fix_junit(path: Path, *, accept_inconclusive: bool = False) -> None:
+    """Make JUnit agree with the verdicts, so that a CI reading only junit.xml judges as the
+    exit status does: a call-phase ERROR is an <error>, not a <failure> (pytest writes every
+    call-phase failure as <failure>); a DeviceFault raised in a fixture is a <failure>, not an
+    <error>; an INCONCLUSIVE case is an <error type="INCONCLUSIVE">, not a <skipped> (unless
+    ``--accept-inconclusive``): a device the lab could not judge does not pass."""
     tree = ET.parse(path)
     changed = False
     for case in tree.iter("testcase"):
         verdict = next(
             (p.get("value") for p in case.iter("property") if p.get("name") == "verdict"), None
         )
+        if verdict == "INCONCLUSIVE" and not accept_inconclusive:
+            for child in list(case):
+                if child.tag == "skipped":
+                    child.tag = "error"
+                    child.set("type", "INCONCLUSIVE")
+                    changed = True
+            continue
         want, other = {"ERROR": ("error", "failure"), "FAIL": ("failure", "error")}.get(
             verdict or "", (None, None)
         )
@@ -163,4 +173,5 @@ def fix_junit(path: Path) -> None:
         cases = list(suite.iter("testcase"))
         suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
         suite.set("errors", str(sum(1 for c in cases if c.find("error") is not None)))
+        suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     tree.write(path, encoding="utf-8", xml_declaration=True)

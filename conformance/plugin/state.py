@@ -37,6 +37,9 @@ class ConformanceRun:
     lab_addresses: dict[str, str] = field(default_factory=dict)
     cases_collected: int = 0  # certification cases to run; fewer finished → incomplete
     interrupted: str | None = None  # "SIGTERM" / "KeyboardInterrupt" when the run was cut short
+    device_heard: bool = False  # any message from the device reached the lab in this run
+    waits_unheard: int = 0  # cases INCONCLUSIVE on a device timeout before it was ever heard
+    exit_status: int | None = None  # the acceptance gate's status (plugin/gate.py)
     _declaration: Declaration | None = None
     _redactor: Redactor | None = None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.evidence.runfolder import combine
+from conformance.plugin import gate
 from conformance.plugin.state import ConformanceRun, get_run
 from conformance.requirements import CATALOG
 from conformance.verdicts import Verdict
@@ -77,6 +78,13 @@ def write_summary(tr: pytest.TerminalReporter, run: ConformanceRun) -> None:
         tr.write_line(f"HARNESS PROBLEM: {problem}", red=True, bold=True)
     if run.run_folder is not None:
         tr.write_line(f"reports: {run.run_folder.path}")
+    if run.lab is not None and not run.device_heard:
+        tr.write_line(f"the device never contacted the lab: no message from "
+                      f"{decl.device.name} reached it in the whole run", red=True, bold=True)
+    if run.exit_status is not None:
+        tr.write_line(f"acceptance: {gate.describe(run.exit_status)} "
+                      f"(exit status {run.exit_status})",
+                      **_MARKUP[Verdict.PASS if run.exit_status == 0 else Verdict.FAIL])
 
 
 def _markup(verdict: Verdict, counts: dict[str, int]) -> dict[str, bool]:

@@ -148,6 +148,13 @@ class DMTree:
         # Work an Exec started, run after the session (an Atomic rolled back drops its jobs).
         self.jobs: list[Callable[[], None]] = []
         self.faults_status_ok: set[str] = set()  # commands a faulty device answers 200 wrongly
+        self.faults_refused: dict[str, str] = {}  # path prefix -> the code of every command
+
+    def refusal(self, uri: str) -> str | None:
+        """The code a faulty device gives any command on ``uri`` (None: it executes it)."""
+        path = uri.strip()
+        return next((code for prefix, code in self.faults_refused.items()
+                     if path.startswith(prefix)), None)
 
     # ------------------------------------------------------------------ navigation
 

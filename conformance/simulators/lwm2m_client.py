@@ -54,6 +54,7 @@ class DeviceOptions:
     ca_file: str | None = None
     bind: tuple[str, int] = ("::", 0)
     host_instances: int = 1  # instances of /10241
+    server_instance: int = 0  # instance id of the factory Server object instance (/1/x)
 
 
 class Lwm2mDevice:
@@ -174,11 +175,11 @@ class Lwm2mDevice:
                 bootstrap, bootstrap=True, ssid=0, identity=identity, key=key))
         if self.options.server and not bootstrap:
             identity, key = self._declared_psk()
+            ssid = self.lwm2m.short_server_id or SERVER_SSID
             store.set_instance(objs.SECURITY, 1, objs.security_instance(
-                self.options.server, bootstrap=False, ssid=SERVER_SSID, identity=identity,
-                key=key))
-            store.set_instance(objs.SERVER, 0, objs.server_instance(
-                ssid=SERVER_SSID, lifetime=self.lwm2m.lifetime, binding=self.lwm2m.binding,
+                self.options.server, bootstrap=False, ssid=ssid, identity=identity, key=key))
+            store.set_instance(objs.SERVER, self.options.server_instance, objs.server_instance(
+                ssid=ssid, lifetime=self.lwm2m.lifetime, binding=self.lwm2m.binding,
                 bootstrap_trigger=bool(bootstrap)))
 
     def _declared_psk(self) -> tuple[bytes, bytes]:
@@ -527,7 +528,10 @@ class Lwm2mDevice:
         await self._reregister()
 
     async def factory_reset(self, _params: dict[str, Any] | None = None) -> None:
-        """Back to factory configuration: bootstrap again if a bootstrap server is known."""
+        """Back to factory configuration: De-register first (TS 1.1 §6.2.3: a client that no
+        longer needs the server de-registers), then bootstrap again if a bootstrap server is
+        known, else register with the factory account."""
+        await self._deregister_for_reset()
         self._drop_volatile()
         self._time_offset = 0
         if self.site is not None:
@@ -538,6 +542,20 @@ class Lwm2mDevice:
             self.registered.set()
         else:
             await self._reregister()
+
+    async def _deregister_for_reset(self) -> None:
+        if "no-deregister-on-factory-reset" in self.faults:
+            log.info("fault no-deregister-on-factory-reset: forgetting the registration silently")
+            return
+        if self._disabled is not None:
+            self._disabled.cancel()
+            self._disabled = None
+        if self.registration is not None and self.registration.registered:
+            try:
+                await self.registration.deregister()
+            except RegistrationError as exc:
+                log.warning("de-registration before the factory reset failed: %s", exc)
+        self.registered.clear()
 
     def _drop_volatile(self) -> None:
         if self.site is not None:

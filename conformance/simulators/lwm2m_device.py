@@ -4,9 +4,10 @@ Command line and control channel are the common ones of docs/architecture.md ("R
 devices"): ``--dut``, ``--server coap(s)://host:port``, ``--bootstrap URL``, ``--fault NAME``
 (repeatable), ``--list-faults``, ``--state-dir``; plus ``--storage-size`` (bytes of firmware
 storage, for Update Result 2), ``--ca`` (CA file for https package URIs; default
-``$LAB_CA_FILE``), ``--update-time``, ``--bind`` and ``--host-instances``. Once the CoAP
-endpoint is up the device prints ``{"event": "ready", …}`` on stdout, then answers each
-JSON-line command of stdin by id.
+``$LAB_CA_FILE``), ``--update-time``, ``--bind``, ``--host-instances`` and
+``--server-instance`` (the id of the factory Server object instance, /1/0 by default; Anjay's
+demo client uses /1/1). Once the CoAP endpoint is up the device prints
+``{"event": "ready", …}`` on stdout, then answers each JSON-line command of stdin by id.
 Logs go to stderr only; stdout carries nothing but the control channel.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from conformance.declaration import DeclarationError, builtin_declaration, load_declaration
 from conformance.errors import ConfigurationError
+from conformance.simulators import control
 from conformance.simulators.lwm2m_client import DeviceOptions, Lwm2mDevice
 from conformance.simulators.lwm2m_faults import Faults, registry_lines
 
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bind", default="::", help="local address of the CoAP endpoint")
     parser.add_argument("--host-instances", type=int, default=1, metavar="N",
                         help="instances of the HostDeviceInfo object 10241")
+    parser.add_argument("--server-instance", type=int, default=0, metavar="ID",
+                        help="instance id of the factory Server object instance (/1/<ID>)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -67,6 +71,8 @@ async def run(args: argparse.Namespace) -> int:
     if declaration.protocol != "lwm2m" or declaration.lwm2m is None:
         raise ConfigurationError(f"{declaration.source}: not an LwM2M declaration")
     faults = Faults(args.fault)
+    if not 0 <= args.server_instance <= 65534:
+        raise ConfigurationError(f"--server-instance {args.server_instance}: not 0…65534")
     if not args.server and not args.bootstrap:
         raise ConfigurationError("give --server and/or --bootstrap")
     options = DeviceOptions(
@@ -78,6 +84,7 @@ async def run(args: argparse.Namespace) -> int:
         ca_file=args.ca,
         bind=(args.bind, 0),
         host_instances=max(1, args.host_instances),
+        server_instance=args.server_instance,
     )
     device = Lwm2mDevice(declaration, faults, options)
     await device.start()
@@ -117,25 +124,20 @@ async def serve_control(device: Lwm2mDevice, stopping: asyncio.Event) -> None:
             continue
         if not line:  # EOF: the controller is gone, so is the device's reason to live
             break
-        text = line.decode("utf-8", "replace").strip()
-        if not text:
+        command = control.parse(line.decode("utf-8", "replace"))
+        if command is None:
             continue
-        try:
-            command = json.loads(text)
-        except json.JSONDecodeError as exc:
-            log.warning("control line is not JSON: %s", exc)
-            emit({"id": None, "ok": False, "error": f"not JSON: {exc}"})
+        if not isinstance(command, control.Command):
+            log.warning("control line refused: %s", command["error"])
+            emit(command)
             continue
-        if not isinstance(command, dict):
-            emit({"id": None, "ok": False, "error": "a command is a JSON object"})
-            continue
-        if command.get("action") == "quit":
+        if command.action == "quit":
             # Answer once de-registered (bounded by the request timeout), then leave.
             try:
                 await asyncio.wait_for(device.quit(), device.timeout)
             except TimeoutError:
                 log.warning("de-registration did not finish in time")
-            emit({"id": command.get("id"), "ok": True})
+            emit(control.answer(command.ident))
             stopping.set()
             return
         task = loop.create_task(perform(device, command))
@@ -144,24 +146,18 @@ async def serve_control(device: Lwm2mDevice, stopping: asyncio.Event) -> None:
     stopping.set()
 
 
-async def perform(device: Lwm2mDevice, command: dict[str, Any]) -> None:
-    ident = command.get("id")
-    name = command.get("action")
-    params = command.get("params") or {}
-    action = device.action(name) if isinstance(name, str) else None
+async def perform(device: Lwm2mDevice, command: control.Command) -> None:
+    action = device.action(command.action)
     if action is None:
-        emit({"id": ident, "ok": False, "error": f"unknown action {name!r}"})
-        return
-    if not isinstance(params, dict):
-        emit({"id": ident, "ok": False, "error": "params must be a JSON object"})
+        emit(control.answer(command.ident, False, f"unknown action {command.action!r}"))
         return
     try:
-        await action(params)
+        await action(command.params)
     except Exception as exc:  # an action that fails is an answer, never a crash
-        log.warning("action %s failed: %s", name, exc)
-        emit({"id": ident, "ok": False, "error": str(exc) or type(exc).__name__})
+        log.warning("action %s failed: %s", command.action, exc)
+        emit(control.answer(command.ident, False, str(exc) or type(exc).__name__))
         return
-    emit({"id": ident, "ok": True})
+    emit(control.answer(command.ident))
 
 
 def main(argv: list[str] | None = None) -> int:

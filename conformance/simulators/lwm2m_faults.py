@@ -66,9 +66,24 @@ _REGISTRY: tuple[Fault, ...] = (
         "Execute /1/0/8 Registration Update Trigger answers 2.04 but does nothing",
     ),
     Fault(
+        "no-deregister-on-factory-reset",
+        "ATT-DMIG-3.2",
+        "a factory reset drops the registration without a De-register (TS 1.1 §6.2.3)",
+    ),
+    Fault(
+        "update-trigger-unanswered",
+        "ATT-DMIG-3.2",
+        "Execute /1/x/8 Registration Update Trigger is acknowledged but never answered",
+    ),
+    Fault(
         "ignores-observe-cancel",
         "ATT-DMIG-3.2",
         "keeps notifying after an observation is cancelled (RST or GET Observe=1)",
+    ),
+    Fault(
+        "empty-package-uri-ignored",
+        "ATT-DMIG-4.3",
+        "an empty /5/0/1 Package URI leaves State 1 or 2 as it is (TS 1.1 E.6: back to 0)",
     ),
     Fault(
         "fota-wrong-state",

@@ -169,6 +169,9 @@ class FirmwareUpdate:
         """Pull delivery: check the URI now (Result 7/9), download in the background."""
         if not uri:
             self.package_uri = ""
+            if "empty-package-uri-ignored" in self._faults and self.state != State.IDLE:
+                log.info("fault empty-package-uri-ignored: staying in state %s", self.state.name)
+                return
             self._reset(Result.INITIAL)
             return
         self._busy()

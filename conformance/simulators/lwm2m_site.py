@@ -58,6 +58,7 @@ class DeviceSite(interfaces.Resource):
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
+        self._stopped = asyncio.Event()  # unanswered requests (a fault) end with the device
 
     # aiocoap's Resource interface; render_to_pipe below is what aiocoap actually calls
     async def needs_blockwise_assembly(self, request: Message) -> bool:
@@ -100,6 +101,9 @@ class DeviceSite(interfaces.Resource):
     # ------------------------------------------------------------------ dispatch
 
     async def _answer(self, request: Message) -> Message:
+        if "update-trigger-unanswered" in self.faults and _is_update_trigger(request):
+            log.info("fault update-trigger-unanswered: never answering %s", _uri(request))
+            await self._stopped.wait()  # aiocoap acknowledged it; no response ever follows
         try:
             return self._dispatch(request)
         except OperationError as exc:
@@ -350,6 +354,7 @@ class DeviceSite(interfaces.Resource):
             task.cancel()
 
     def stop(self) -> None:
+        self._stopped.set()
         self.drop_observations()
 
 
@@ -361,6 +366,13 @@ def _path(segments: tuple[str, ...]) -> Path | None:
         return Path.parse("/" + "/".join(segments))
     except ProtocolError:
         raise OperationError(Code.NOT_FOUND, f"not an LwM2M path: /{'/'.join(segments)}") from None
+
+
+def _is_update_trigger(request: Message) -> bool:
+    """An Execute of /1/x/8 Registration Update Trigger."""
+    segments = tuple(request.opt.uri_path)
+    return (request.code == Code.POST and len(segments) == 3 and segments[0] == "1"
+            and segments[2] == "8")
 
 
 def _need(path: Path | None) -> Path:

@@ -269,6 +269,9 @@ class ReferenceDevice:
         return self.dm.server_id, account.server_secret, account.server_nonce
 
     def _on_package0(self, notice: Notification) -> None:
+        if "ignores-package0" in self.faults:
+            log.info("Package 0 for session %s ignored (fault)", notice.session_id)
+            return
         number = notice.session_id
         if "wrong-package0-session-id" in self.faults:
             number = (number + 1) & 0xFFFF

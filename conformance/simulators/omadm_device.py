@@ -26,6 +26,7 @@ from conformance.declaration import (
     load_declaration,
 )
 from conformance.errors import ConfigurationError
+from conformance.simulators import control
 from conformance.simulators.omadm_core import ActionError, DeviceOptions, ReferenceDevice
 from conformance.simulators.omadm_faults import Faults, describe
 
@@ -83,40 +84,31 @@ class ControlChannel:
 
     def handle(self, line: str) -> bool:
         """Process one command line; False when the device should stop."""
-        if not line.strip():
+        command = control.parse(line)
+        if command is None:
             return True
-        try:
-            command = json.loads(line)
-        except ValueError as exc:
-            self.emit({"id": None, "ok": False, "error": f"not JSON: {exc}"})
+        if not isinstance(command, control.Command):
+            self.emit(command)
             return True
-        if not isinstance(command, dict):
-            self.emit({"id": None, "ok": False, "error": "expected a JSON object"})
-            return True
-        ident = command.get("id")
-        action = command.get("action")
-        params = command.get("params") or {}
+        ident, action, params = command.ident, command.action, command.params
         if action == "quit":
-            self.emit({"id": ident, "ok": True})
+            self.emit(control.answer(ident))
             return False
-        if not isinstance(action, str) or not isinstance(params, dict):
-            self.emit({"id": ident, "ok": False, "error": "expected action and params{}"})
-            return True
         try:
             extra = self.device.act(action, params)
         except ActionError as exc:
-            self.emit({"id": ident, "ok": False, "error": str(exc)})
+            self.emit(control.answer(ident, False, str(exc)))
             return True
         except Exception as exc:  # the channel must keep answering whatever happens
             log.exception("action %s failed", action)
-            self.emit({"id": ident, "ok": False, "error": f"internal error: {exc}"})
+            self.emit(control.answer(ident, False, f"internal error: {exc}"))
             return True
-        answer: dict[str, Any] = {"id": ident, "ok": True}
+        done = control.answer(ident)
         if extra:
-            answer["result"] = extra
+            done["result"] = extra
             if "session_id" in extra:
-                answer["detail"] = f"session {extra['session_id']} queued"
-        self.emit(answer)
+                done["detail"] = f"session {extra['session_id']} queued"
+        self.emit(done)
         return True
 
 

@@ -100,6 +100,9 @@ class CommandExecutor:
         target = item.target
         if not target:
             return "412"
+        refused = self.tree.refusal(target)
+        if refused:
+            return refused
         fmt = (item.meta.format if item.meta else None) or (cmd.meta.format if cmd.meta else None)
         if isinstance(cmd, Delete):
             return self.tree.delete(target)
@@ -146,8 +149,8 @@ class CommandExecutor:
                 replies.append(self._status(msg_id, cmd, "412"))
                 continue
             outcome = self.tree.get(item.target)
-            code = outcome.status
-            values = list(outcome.values)
+            code = self.tree.refusal(item.target) or outcome.status
+            values = list(outcome.values) if code == outcome.status else []
             limit = self.max_obj_size
             if _ok(code) and limit is not None and any(_size(v) > limit for v in values):
                 code, values = "413", []  # larger than the server accepts at all

@@ -50,6 +50,13 @@ FAULTS: dict[str, Fault] = {
             also=(_R440,),
         ),
         Fault(
+            "host-nodes-unauthorized",
+            _R4532,
+            "Every command on ./DevDetail/Ext/Host* is answered 401, in a session whose "
+            "authentication both ways succeeded.",
+            also=(_R440,),
+        ),
+        Fault(
             "host-node-not-gettable",
             _R4532,
             "./DevDetail/Ext/HostUniqueID has no Get access (405).",
@@ -89,6 +96,16 @@ FAULTS: dict[str, Fault] = {
             _R012,
             "The session answering a Package 0 uses a SessionID other than the notification's.",
         ),
+        Fault(
+            "ignores-package0",
+            _R012,
+            "A valid Package 0 starts no session (triggered sessions work).",
+        ),
+        Fault(
+            "crash-on-sequence",
+            _R012,
+            "The client stops talking mid-session when the lab sends a Sequence.",
+        ),
         Fault("no-nonce-retry", _R012, "On Status 401/407 with a Chal the client gives up."),
         Fault(
             "ignores-next-nonce",
@@ -112,6 +129,13 @@ FAULTS: dict[str, Fault] = {
             _R3954,
             "Get on AAuthSecret returns the secret (200) instead of 405.",
             also=(_R3955, _R440),
+        ),
+        Fault(
+            "undeclared-secret-readable",
+            _R3955,
+            "The development account has its own client AAuthSecret (not the declared one) "
+            "and answers a Get on it with the value (200).",
+            also=(_R440,),
         ),
         Fault(
             "wrong-account-address",

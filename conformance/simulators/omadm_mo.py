@@ -35,6 +35,9 @@ SERVER_AUTH = "AppAuth/ServerSide"
 PROD_ADDR = "https://iotprod.sl.attcompute.com/oma"
 DEV_ADDR = "https://iotdev.sl.attcompute.com/oma"
 NULL_NONCE_B64 = "bnVsbA=="
+# The development account's own client secret under the fault undeclared-secret-readable:
+# a value the declaration does not know, so only redaction by node meaning can hide it.
+UNDECLARED_SECRET = "dev-account-secret-nobody-declared-7f3a"
 
 AUTH_TYPES = {"md5": "DIGEST", "hmac": "HMAC", "basic": "BASIC", "none": "NONE"}
 
@@ -137,6 +140,9 @@ def _app_auth(name: str, secret_access: str) -> NodeSpec:
 
 def _account(name: str, faults: Faults) -> NodeSpec:
     secret_access = "Get Replace" if "account-secret-readable" in faults else "Replace"
+    client_access = secret_access
+    if name == "ATTDev" and "undeclared-secret-readable" in faults:
+        client_access = "Get Replace"
     return interior(
         name,
         [
@@ -159,7 +165,7 @@ def _account(name: str, faults: Faults) -> NodeSpec:
             leaf("AAuthPref", "Get Replace"),
             interior(
                 "AppAuth",
-                [_app_auth("ClientSide", secret_access), _app_auth("ServerSide", secret_access)],
+                [_app_auth("ClientSide", client_access), _app_auth("ServerSide", secret_access)],
             ),
         ],
         ddf_name="urn:oma:mo:oma-dm-dmacc:1.0",
@@ -235,8 +241,8 @@ def schema(declaration: Declaration, faults: Faults | None = None) -> list[NodeS
     return roots
 
 
-def auth_type_name(declaration: Declaration, faults: Faults) -> str:
-    return "BASIC" if "basic-auth-only" in faults else AUTH_TYPES[_omadm(declaration).auth]
+def auth_type_name(declared: str, faults: Faults) -> str:
+    return "BASIC" if "basic-auth-only" in faults else AUTH_TYPES[declared]
 
 
 def _omadm(declaration: Declaration) -> OmaDm:
@@ -276,8 +282,16 @@ def factory_values(declaration: Declaration, faults: Faults) -> dict[str, str | 
         HOST_NODES["unique_id"]: host.unique_id,
         FUMO_STATE: str(FumoState.IDLE),
     }
-    auth_type = auth_type_name(declaration, faults)
-    for account, addr in ((PROD_ACCOUNT, PROD_ADDR), (DEV_ACCOUNT, DEV_ADDR)):
+    factory = dm.factory_accounts()
+    for account, addr, creds in (
+        (PROD_ACCOUNT, PROD_ADDR, factory.production),
+        (DEV_ACCOUNT, DEV_ADDR, factory.development),
+    ):
+        client_type = auth_type_name(creds.client_auth, faults)
+        server_type = auth_type_name(creds.server_auth, faults)
+        client_secret = creds.client_secret.get_secret_value()
+        if account == DEV_ACCOUNT and "undeclared-secret-readable" in faults:
+            client_secret = UNDECLARED_SECRET
         if account == PROD_ACCOUNT and "wrong-account-address" in faults:
             addr = "https://iotprod.example.com/oma"
         server_id = dm.server_id
@@ -291,16 +305,16 @@ def factory_values(declaration: Declaration, faults: Faults) -> dict[str, str | 
                 f"{account}/AppAddr/SrvAddr/Addr": addr,
                 f"{account}/AppAddr/SrvAddr/AddrType": "URI",
                 f"{account}/AppAddr/SrvAddr/Port/Port1/PortNbr": "443",
-                f"{account}/AAuthPref": auth_type,
+                f"{account}/AAuthPref": client_type,
                 f"{account}/{CLIENT_AUTH}/AAuthLevel": "CLCRED",
-                f"{account}/{CLIENT_AUTH}/AAuthType": auth_type,
-                f"{account}/{CLIENT_AUTH}/AAuthName": dm.client_name,
-                f"{account}/{CLIENT_AUTH}/AAuthSecret": dm.client_secret.get_secret_value(),
+                f"{account}/{CLIENT_AUTH}/AAuthType": client_type,
+                f"{account}/{CLIENT_AUTH}/AAuthName": creds.client_name,
+                f"{account}/{CLIENT_AUTH}/AAuthSecret": client_secret,
                 f"{account}/{CLIENT_AUTH}/AAuthData": b"null",
                 f"{account}/{SERVER_AUTH}/AAuthLevel": "SRVCRED",
-                f"{account}/{SERVER_AUTH}/AAuthType": auth_type,
+                f"{account}/{SERVER_AUTH}/AAuthType": server_type,
                 f"{account}/{SERVER_AUTH}/AAuthName": dm.server_id,
-                f"{account}/{SERVER_AUTH}/AAuthSecret": dm.server_secret.get_secret_value(),
+                f"{account}/{SERVER_AUTH}/AAuthSecret": creds.server_secret.get_secret_value(),
                 f"{account}/{SERVER_AUTH}/AAuthData": b"null",
             }
         )
@@ -318,6 +332,8 @@ def build_tree(
     tree = DMTree(root)
     if "wrong-status-codes" in faults:
         tree.faults_status_ok = {"Add", "Replace"}
+    if "host-nodes-unauthorized" in faults:
+        tree.faults_refused = {f"{DEVDETAIL}/Ext/Host": "401"}
     return tree
 
 

@@ -44,6 +44,7 @@ from conformance.omadm.model import (
     Meta,
     Replace,
     Results,
+    Sequence,
     Status,
     SyncHdr,
     SyncML,
@@ -228,6 +229,10 @@ class DmSession:
             else:
                 hdr_code, chal = "200", None
 
+            if "crash-on-sequence" in self.faults and any(
+                isinstance(cmd, Sequence) for cmd in reply.body
+            ):
+                raise SessionEnded(False, "crashed on a Sequence (fault): the session is dropped")
             with self.host.lock:
                 execution = self.executor.execute(reply.header.msg_id, reply.body)
             self.commands += execution.commands

@@ -3,8 +3,9 @@
 Applies to every file the declaration lists under ``csv.files``. Interpretation: the file must
 have the guide's header, five fields a line (tab or comma separated, as the guide's sample),
 15-digit IMEIs with a valid Luhn check digit, no IMEI twice, an alphanumeric host unique ID,
-and the manufacturer, model and software version certified for the device (the declaration's
-``host`` values). Every problem is reported with its line number; any problem is a FAIL.
+and the manufacturer, model, software version and host device unique ID certified for the
+device (the declaration's ``host`` values). Every problem is reported with its (physical) line
+number; any problem is a FAIL.
 """
 
 from __future__ import annotations

@@ -16,16 +16,12 @@ sideload case of this run changed it and could not restore it (then its new vers
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.verdicts import NotApplicable
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -38,7 +34,7 @@ VALUES = {  # resource id -> (name, declaration field of device.*)
 }
 
 
-def expected_value(device: DeviceUnderTest, resource_id: int) -> str:
+def expected_value(device: Lwm2mDevice, resource_id: int) -> str:
     field = VALUES[resource_id][1]
     if field == "firmware_version":
         return device.baseline.firmware_version
@@ -49,7 +45,7 @@ def expected_value(device: DeviceUnderTest, resource_id: int) -> str:
 
 
 @pytest.mark.parametrize("resource_id", list(VALUES))
-def test_device_value(device: DeviceUnderTest, registered: Registration, resource_id: int,
+def test_device_value(device: Lwm2mDevice, registered: Registration, resource_id: int,
                       fmt: ContentFormat) -> None:
     """Read /3/0/<r> in each declared format equals the declared device value."""
     expected = expected_value(device, resource_id)
@@ -60,16 +56,16 @@ def test_device_value(device: DeviceUnderTest, registered: Registration, resourc
         f"expected {expected!r} (declaration device.{VALUES[resource_id][1]})")
 
 
-def _mandatory(device: DeviceUnderTest) -> list:
+def _mandatory(device: Lwm2mDevice) -> list:
     definition = device.lw.registry.get(DEVICE)
     assert definition is not None, "the lab's object model has no Device object"
     return [r for r in definition.resources.values() if r.mandatory]
 
 
-def test_mandatory_resources_read(device: DeviceUnderTest, registered: Registration,
+def test_mandatory_resources_read(device: Lwm2mDevice, registered: Registration,
                                   instance_fmt: ContentFormat) -> None:
     """Read /3/0 carries every mandatory readable resource."""
-    response = device.lw.read(device.ep, f"/{DEVICE}/0", fmt=instance_fmt)
+    response = device.read(f"/{DEVICE}/0", fmt=instance_fmt)
     assert response.code == "2.05", (
         f"Read /{DEVICE}/0 in {device.fmt_name(instance_fmt)} answered {response.code}")
     content = device.decoded(response, f"/{DEVICE}/0", instance_fmt, own_format=True)
@@ -80,10 +76,10 @@ def test_mandatory_resources_read(device: DeviceUnderTest, registered: Registrat
                          f"resource(s) {', '.join(missing)}")
 
 
-def test_mandatory_resources_discovered(device: DeviceUnderTest,
+def test_mandatory_resources_discovered(device: Lwm2mDevice,
                                         registered: Registration) -> None:
     """Discover /3/0 lists every mandatory resource (readable and executable)."""
-    response = device.lw.discover(device.ep, f"/{DEVICE}/0")
+    response = device.discover(f"/{DEVICE}/0")
     assert response.code == "2.05", f"Discover /{DEVICE}/0 answered {response.code}"
     listed = set(device.discovered_paths(response))
     missing = [f"{r.id} {r.name}" for r in _mandatory(device)

@@ -20,16 +20,13 @@ The guide's prose once calls the object "Object Id = 16": its table and the regi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
+from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-3.2.2"),
               pytest.mark.applies(feature="host_identity_reporting")]
@@ -44,15 +41,15 @@ RESOURCES = {  # resource id -> (name, declaration field)
 PROBE = "conformance-lab-write-probe"
 
 
-def declared(device: DeviceUnderTest, resource_id: int) -> str:
+def declared(device: Lwm2mDevice, resource_id: int) -> str:
     field = RESOURCES[resource_id][1]
     if field == "software_version":
         return device.baseline.host_software_version
     return str(getattr(device.dut.host, field))
 
 
-def first_instance(device: DeviceUnderTest) -> int:
-    response = device.lw.discover(device.ep, f"/{HOST}")
+def first_instance(device: Lwm2mDevice) -> int:
+    response = device.discover(f"/{HOST}")
     if response.code != "2.05":
         raise DeviceFault(f"/{HOST} HostDeviceInfo is absent: Discover /{HOST} answered "
                           f"{response.code}, expected 2.05")
@@ -63,15 +60,17 @@ def first_instance(device: DeviceUnderTest) -> int:
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-101")
-def test_object_in_registration_links(registered: Registration) -> None:
+def test_object_in_registration_links(device: Lwm2mDevice, registered: Registration,
+                                      evidence: CaseEvidence) -> None:
     """/10241 is announced in the Register/Update object links."""
+    evidence.cite(*device.registration_messages(registered))  # sent before the case began
     assert HOST in registered.objects, (
         f"/{HOST} HostDeviceInfo is not in the registration's object links "
         f"({', '.join(map(str, registered.links))})")
 
 
 @pytest.mark.parametrize("resource_id", list(RESOURCES))
-def test_read_declared_value(device: DeviceUnderTest, registered: Registration,
+def test_read_declared_value(device: Lwm2mDevice, registered: Registration,
                              resource_id: int, fmt: ContentFormat) -> None:
     """Read /10241/<i>/<r> in each declared format returns the declared host value."""
     path = f"/{HOST}/{first_instance(device)}/{resource_id}"
@@ -82,10 +81,10 @@ def test_read_declared_value(device: DeviceUnderTest, registered: Registration,
         f"expected {expected!r} (declaration host.{RESOURCES[resource_id][1]})")
 
 
-def test_every_instance_consistent(device: DeviceUnderTest, registered: Registration,
+def test_every_instance_consistent(device: Lwm2mDevice, registered: Registration,
                                    instance_fmt: ContentFormat) -> None:
     """Read /10241 as a whole: every instance carries the declared values."""
-    response = device.lw.read(device.ep, f"/{HOST}", fmt=instance_fmt)
+    response = device.read(f"/{HOST}", fmt=instance_fmt)
     assert response.code == "2.05", (
         f"Read /{HOST} in {device.fmt_name(instance_fmt)} answered {response.code}, expected 2.05")
     content = device.decoded(response, f"/{HOST}", instance_fmt, own_format=False)
@@ -102,26 +101,26 @@ def test_every_instance_consistent(device: DeviceUnderTest, registered: Registra
 
 
 @pytest.mark.parametrize("resource_id", list(RESOURCES))
-def test_write_refused(device: DeviceUnderTest, registered: Registration,
+def test_write_refused(device: Lwm2mDevice, registered: Registration,
                        resource_id: int) -> None:
     """Write to a read-only host resource is refused with 4.05; the value stays."""
     path = f"/{HOST}/{first_instance(device)}/{resource_id}"
     fmt = device.value_format()
     before = device.read_value(path, fmt)
-    written = device.lw.write(device.ep, path, PROBE, fmt=fmt)
+    written = device.write(path, PROBE, fmt=fmt)
     after = device.read_value(path, fmt)
     if after != before and written.ok:
-        device.lw.write(device.ep, path, before, fmt=fmt)  # put the host value back
+        device.write(path, before, fmt=fmt)  # put the host value back
     assert written.code == "4.05", (
         f"Write {path} answered {written.code}, expected 4.05 Method Not Allowed "
         f"({RESOURCES[resource_id][0]} is read-only)")
     assert after == before, f"{path} changed from {before!r} to {after!r} after a refused Write"
 
 
-def test_discover_lists_resources(device: DeviceUnderTest, registered: Registration) -> None:
+def test_discover_lists_resources(device: Lwm2mDevice, registered: Registration) -> None:
     """Discover /10241/<i> lists 5905–5908."""
     instance = first_instance(device)
-    response = device.lw.discover(device.ep, f"/{HOST}/{instance}")
+    response = device.discover(f"/{HOST}/{instance}")
     assert response.code == "2.05", f"Discover /{HOST}/{instance} answered {response.code}"
     listed = set(device.discovered_paths(response))
     missing = [rid for rid in RESOURCES if Path(HOST, instance, rid) not in listed]

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
+from conformance.evidence.transcript import Entry
 from conformance.lwm2m.lab import Registration
+from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault, Inconclusive
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-4.4")
 
@@ -41,20 +40,23 @@ class Sideload:
     host_software_version: str
     requested_at: float
     report: Registration | None  # the Update / Register that followed, if any
+    evidence: list[Entry] = field(default_factory=list)  # cited by every case of the module
 
 
 @pytest.fixture(scope="module")
-def sideload(device: DeviceUnderTest) -> Iterator[Sideload]:
+def sideload(device: Lwm2mDevice) -> Iterator[Sideload]:
     """One sideload update for the module's cases; the declared versions go back afterwards."""
     device.ensure_registered()
     old_fw, old_host = device.baseline.firmware_version, device.baseline.host_software_version
     new = Sideload(f"{old_fw}-sideload", f"{old_host}.1", time.time(), None)
-    device.lab.transcript.note(
+    new.evidence.append(device.lab.transcript.note(
         "control", f"ATT-DMIG-4.4: sideload update to firmware {new.firmware_version}, host "
-        f"software {new.host_software_version}")
+        f"software {new.host_software_version}"))
     device.controller.sideload_update(new.firmware_version,
                                       host_software_version=new.host_software_version)
     new.report = device.wait_report_since(new.requested_at, device.timeouts.post_update_window)
+    if new.report is not None:
+        new.evidence += device.registration_messages(new.report)
     yield new
     try:
         device.controller.sideload_update(old_fw, host_software_version=old_host)
@@ -63,9 +65,10 @@ def sideload(device: DeviceUnderTest) -> Iterator[Sideload]:
         device.baseline.host_software_version = new.host_software_version
 
 
-def test_registration_update_within_window(device: DeviceUnderTest,
-                                           sideload: Sideload) -> None:
+def test_registration_update_within_window(device: Lwm2mDevice, sideload: Sideload,
+                                           evidence: CaseEvidence) -> None:
     """After the sideload the client updates its registration (or registers) in the window."""
+    evidence.cite(*sideload.evidence)  # the sideload and its report came before the case
     if sideload.report is None:
         raise DeviceFault(
             f"no registration Update or Register within the "
@@ -73,7 +76,7 @@ def test_registration_update_within_window(device: DeviceUnderTest,
             "(timeouts.post_update_window) after the sideload update")
 
 
-def test_new_firmware_version_reported(device: DeviceUnderTest, sideload: Sideload) -> None:
+def test_new_firmware_version_reported(device: Lwm2mDevice, sideload: Sideload) -> None:
     """/3/0/3 is the new firmware version."""
     device.ensure_registered()
     value = device.read_value("/3/0/3")
@@ -82,11 +85,11 @@ def test_new_firmware_version_reported(device: DeviceUnderTest, sideload: Sidelo
         f"{sideload.firmware_version!r}")
 
 
-def test_new_host_software_version_reported(device: DeviceUnderTest,
+def test_new_host_software_version_reported(device: Lwm2mDevice,
                                             sideload: Sideload) -> None:
     """/10241/<i>/5908 is the new host software version in every instance."""
     device.ensure_registered()
-    listed = device.lw.discover(device.ep, f"/{HOST}")
+    listed = device.discover(f"/{HOST}")
     if listed.code != "2.05":
         raise Inconclusive(f"/{HOST} HostDeviceInfo is absent (Discover answered "
                            f"{listed.code}): judged by ATT-DMIG-3.2.2")

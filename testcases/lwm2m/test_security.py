@@ -18,24 +18,20 @@ refuses wrong keys. RPK and certificates are not declared by this suite's declar
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pytest
 
+from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
-
-if TYPE_CHECKING:
-    from conftest import DeviceUnderTest
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
 
-def _security(device: DeviceUnderTest) -> str:
+def _security(device: Lwm2mDevice) -> str:
     return device.dut.lwm2m.security if device.dut.lwm2m else "nosec"
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-401")
-def test_registered_with_declared_security(device: DeviceUnderTest,
+def test_registered_with_declared_security(device: Lwm2mDevice,
                                            registered: Registration) -> None:
     """The registration came over DTLS PSK with the declared identity, or NoSec as declared."""
     security = _security(device)
@@ -52,10 +48,10 @@ def test_registered_with_declared_security(device: DeviceUnderTest,
             f"{device.ep} registered over DTLS; the declaration says NoSec")
 
 
-def test_requests_over_registration_channel(device: DeviceUnderTest,
+def test_requests_over_registration_channel(device: Lwm2mDevice,
                                             registered: Registration) -> None:
     """A lab request over the registration's channel (DTLS session or UDP) is answered."""
-    response = device.lw.read(device.ep, "/3/0/0", fmt=device.value_format())
+    response = device.read("/3/0/0", fmt=device.value_format())
     channel = "DTLS session" if registered.secure else "UDP"
     assert response.code == "2.05", (
         f"Read /3/0/0 over the registration's {channel} answered {response.code}")

@@ -1,10 +1,10 @@
-"""The OMA-DM catalog's shared set-up.
+"""The OMA-DM catalog's shared set-up (the ``dm`` fixture comes from the plugin,
+conformance/plugin/devices.py).
 
-- ``dm`` (session): the device under test as the cases drive it (:class:`dmhelpers.DmDevice`):
-  controller-triggered sessions, one shared reading session, the DDF read on the device.
 - ``ddf_path`` is parametrised at collection over every node the declared DDF describes
-  (CDR-DVM-440); a DDF that cannot be read gives one ``unreadable`` parameter, which the
-  per-node cases turn into INCONCLUSIVE (the DDF document case FAILs it).
+  (CDR-DVM-440); a DDF that cannot be read, or describes no node, gives one ``unreadable``
+  parameter, which the per-node cases turn into INCONCLUSIVE with the reason (the DDF
+  document cases FAIL such a DDF).
 - Order: the cases that change the device's versions run last, FUMO (new firmware) and then
   CDR-DVM-1533 (sideload / OEM-server updates), so that every other case sees the declared
   values. The cases do not rely on it for their verdicts: ``dm.baseline`` follows the updates.
@@ -12,39 +12,25 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from conformance.dut.omadm import UNREADABLE, load_ddf
+from conformance.plugin.plugin import declaration_or_none
+
 HERE = Path(__file__).parent
-if str(HERE) not in sys.path:  # --import-mode=importlib: make the helpers module importable
-    sys.path.insert(0, str(HERE))
-
-from dmhelpers import UNREADABLE, DmDevice, load_ddf  # noqa: E402
-
-from conformance.declaration import Declaration  # noqa: E402
-
 LAST = ("test_fumo.py", "test_cdr_dvm_1533.py")  # in this order, after everything else
-
-
-
-def _declaration(config: pytest.Config) -> Declaration | None:
-    get = getattr(config, "conformance_declaration", None)
-    try:
-        return get() if get is not None else None
-    except Exception:  # no usable declaration at collection: the plugin reports it itself
-        return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "ddf_path" not in metafunc.fixturenames:
         return
-    dut = _declaration(metafunc.config)
+    dut = declaration_or_none(metafunc.config)
     doc = load_ddf(dut)[0] if dut is not None and dut.protocol == "omadm" else None
-    paths = [node.path for node in doc.nodes()] if doc is not None else [UNREADABLE]
+    # Never an empty list: pytest would report "got empty parameter set" as the reason.
+    paths = [node.path for node in doc.nodes()] if doc is not None else []
+    paths = paths or [UNREADABLE]
     metafunc.parametrize("ddf_path", paths, ids=paths)
 
 
@@ -58,11 +44,3 @@ def pytest_collection_modifyitems(
         return 1 + LAST.index(path.name)
 
     items[:] = sorted(items, key=rank)  # stable: the order within each group is kept
-
-
-@pytest.fixture(scope="session")
-def dm(lab: Any, controller: Any, dut: Declaration) -> Iterator[DmDevice]:
-    """The device under test, driven through the controller and the lab's OMA-DM server."""
-    device = DmDevice(lab, controller, dut)
-    yield device
-    device.release()

@@ -33,10 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from dmhelpers import DmDevice, children_of, format_of, get, load_ddf, replace, show
 
+from conformance.dut.omadm import DmDevice, children_of, format_of, get, load_ddf, replace, show
 from conformance.omadm.lab import DmSession
-from conformance.omadm.model import Add, Delete, Item, Meta
+from conformance.omadm.model import Add, Command, Delete, Item, Meta
 from conformance.omadm.session import CommandResult
 from conformance.verdicts import NotApplicable
 
@@ -175,8 +175,13 @@ def atomic_rollback(c: Context) -> None:
             c.session.send([_delete(probe)])
 
 
+def _sequence(c: Context, what: str, commands: list[Command]) -> CommandResult:
+    """A session that dies right after a Sequence, twice, is the device's fault."""
+    return c.dm.answered(what, lambda: c.session.sequence(commands), c.session)
+
+
 def sequence(c: Context) -> None:
-    r = c.session.sequence([get(READ_ONLY), get("./DevInfo/Mod")])
+    r = _sequence(c, "Sequence { Get, Get }", [get(READ_ONLY), get("./DevInfo/Mod")])
     assert r.status, "Sequence answered no Status"
     _status(r, "Sequence { Get, Get }", "200")
     for child in r.children:
@@ -186,7 +191,7 @@ def sequence(c: Context) -> None:
 
 
 def sequence_error(c: Context) -> None:
-    r = c.session.sequence([get(READ_ONLY), get(MISSING)])
+    r = _sequence(c, "Sequence { Get, Get missing }", [get(READ_ONLY), get(MISSING)])
     assert r.status, "Sequence answered no Status"
     _status(r.children[0], f"Get {READ_ONLY} in Sequence", "200")
     _status(r.children[1], f"Get {MISSING} in Sequence", "404")

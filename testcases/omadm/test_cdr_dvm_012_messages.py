@@ -19,8 +19,8 @@ held to it. The large object is written to a leaf the DDF says is Get/Replace ch
 from __future__ import annotations
 
 import pytest
-from dmhelpers import DmDevice, close_quietly, ddf_or_inconclusive, get, replace, show
 
+from conformance.dut.omadm import DmDevice, close_quietly, ddf_or_inconclusive, get, replace, show
 from conformance.verdicts import DeviceFault, NotApplicable
 
 pytestmark = pytest.mark.requirement("CDR-DVM-012")

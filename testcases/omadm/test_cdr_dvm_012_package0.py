@@ -13,7 +13,10 @@ Interpretation:
   hexadecimal (OMA DM Notification 1.2 §6.2; case and leading zeros do not matter).
 - Before a notification the lab runs a session with two exchanges, so that the device
   provably holds the server nonce the lab digests with (it stores a nonce it issued once the
-  lab's answer arrives, which the lab cannot see for a session's last message).
+  lab's answer arrives, which the lab cannot see for a session's last message). That session
+  is also the proof of life: a valid notification that then brings no session within
+  ``timeouts.session`` is sent once more, and a second silence FAILs
+  (:mod:`conformance.dut.liveness`).
 - "Starts none" needs a window. The lab sends the wrong-digest notification and right after it
   a correct one with another session id: a device handles notifications in order, so the
   first server-alerted session that comes must answer the correct one, and after it the lab
@@ -28,8 +31,8 @@ import random
 import time
 
 import pytest
-from dmhelpers import DmDevice, close_quietly
 
+from conformance.dut.omadm import DmDevice, close_quietly, sid_matches
 from conformance.omadm.lab import DmSession
 from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault, DeviceTimeout
@@ -40,13 +43,6 @@ GRACE_MIN = 2.0
 GRACE_FACTOR = 3.0
 
 
-def _sid_matches(session: DmSession, sid: int) -> bool:
-    try:
-        return int(session.session_id.strip(), 16) == sid
-    except ValueError:
-        return False
-
-
 def _two_ids() -> tuple[int, int]:
     first = random.randint(0x1000, 0x7FFF)
     return first, first + random.randint(0x100, 0x7FFF)  # never adjacent, never equal
@@ -54,15 +50,11 @@ def _two_ids() -> tuple[int, int]:
 
 def test_notification_starts_server_alerted_session(dm: DmDevice) -> None:
     """A correct Package 0 brings a session with Alert 1200 and the notification's SessionID."""
-    dm.settle_nonces()
-    dm.omadm.expect_session()
-    sid = dm.omadm.notify()
-    session = dm.omadm.wait_session(alert="1200")
-    dm.adopt(session)
+    sid, session = dm.package0_session()  # silence after proof of life: asked twice, FAIL
     try:
         alerts = [a.data for a in session.package1.alerts()]
         assert "1200" in alerts, f"Package 1 carries Alert {alerts}, expected 1200"
-        assert _sid_matches(session, sid), (
+        assert sid_matches(session, sid), (
             f"the session answering Package 0 has SessionID {session.session_id!r}, the "
             f"notification's is {sid} ({sid:X} in hexadecimal)")
     finally:
@@ -89,7 +81,7 @@ def test_wrong_digest_starts_no_session(dm: DmDevice, evidence: CaseEvidence) ->
     except DeviceTimeout:
         second = None  # nothing in the window: the wrong notification was ignored
     close_quietly(second)
-    if _sid_matches(first, bad):
+    if sid_matches(first, bad):
         raise DeviceFault(
             f"the device opened session {first.session_id} for the notification with a wrong "
             f"digest (session id {bad:X})")

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from dmhelpers import DmDevice
 
+from conformance.dut.omadm import DmDevice
 from conformance.omadm.model import CT_DM_WBXML, CT_DM_XML, Alert, Replace, SyncML
 
 pytestmark = pytest.mark.requirement("CDR-DVM-012")

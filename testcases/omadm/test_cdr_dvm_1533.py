@@ -14,20 +14,18 @@ and a proprietary OEM DM server (``controller.oem_server_update``). For each, th
    ``features.host_identity_reporting`` is declared).
 
 Interpretation: "reports" is met by the session's Package 1 (a Replace or Generic Alert item
-whose Source is the node) or, for a node Package 1 does not carry, by a Get in that same
-session returning the new value (the AT&T platform reads DevDetail when a session opens). A
-value the device *sends* that is stale FAILs even if a later Get would be right. This module
-runs last (the catalog's conftest orders it after FUMO) and leaves ``dm.baseline`` at the
-versions it installed.
+whose Source is the node; only a package the lab authenticated counts) or, for a node Package
+1 does not carry, by a Get in that same session returning the new value (the AT&T platform
+reads DevDetail when a session opens). A value the device *sends* that is stale FAILs even if
+a later Get would be right. This module runs last (the catalog's conftest orders it after
+FUMO) and leaves ``dm.baseline`` at the versions it installed.
 """
 
 from __future__ import annotations
 
 import pytest
-from dmhelpers import Baseline, DmDevice, close_quietly, get, show
 
-from conformance.omadm.lab import DmSession
-from conformance.omadm.model import Alert, ItemCommand
+from conformance.dut.omadm import Baseline, DmDevice, close_quietly, get, reported, show
 from conformance.plugin.fixtures import CaseEvidence
 from conformance.plugin.progress import waiting
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
@@ -37,18 +35,6 @@ pytestmark = pytest.mark.requirement("CDR-DVM-1533")
 PATHS = {"sideload": "sideload_update", "oem-server": "oem_server_update"}
 FWV = "./DevDetail/FwV"
 EXT = "./DevDetail/Ext"
-
-
-def _reported(session: DmSession) -> dict[str, str]:
-    """Node -> value the device sent in its Package 1 (Replace/Add/Alert items by Source)."""
-    out: dict[str, str] = {}
-    for cmd in session.package1.body:
-        if isinstance(cmd, ItemCommand | Alert):
-            for item in cmd.items:
-                uri = item.source or item.target
-                if uri and item.data is not None:
-                    out["./" + uri.removeprefix("./")] = item.text() or ""
-    return out
 
 
 @pytest.mark.parametrize("path", list(PATHS))
@@ -84,7 +70,7 @@ def test_session_after_update(dm: DmDevice, evidence: CaseEvidence, path: str) -
         if session.package1.alerts("1200"):
             raise Inconclusive("the session after the update answers a Package 0; the lab "
                                "sent none (another server is talking to the device?)")
-        sent = _reported(session)
+        sent = reported(session.package1, session.auth)  # an authenticated package only
         stale = [f"{uri} sent as {sent[uri]!r}, expected {value!r}"
                  for uri, value in expected.items() if uri in sent and sent[uri] != value]
         assert not stale, f"the post-update session reports stale values: {'; '.join(stale)}"

@@ -23,8 +23,12 @@ Interpretation:
   and the client accepts the lab's digest over "null" (server AAuthData). Both accounts name
   the same server (ATTLabA), so the lab cannot address one of them: the inference is for the
   factory AAuthData the client uses with ATTLabA and is applied to both.
-- A secret is "readable" when a Get returns the declared secret; a refusal (405/425) or a
-  masked value passes.
+- A secret is "readable" when a Get of any AAuthSecret answers 200 with Results, whatever
+  the value (the DMAcc MO gives it no Get; the value is redacted from every report by node
+  meaning). A Get of AAuthData answered with its value FAILs unless the declared DDF gives
+  AAuthData Get; 405 passes.
+- Declared types and names are per account (``omadm.accounts``: production for 3954,
+  development for 3955; the single form applies to both), client and server side apart.
 - Account 3: another child of ./DMAcc that is empty (its Get lists no child); "restricted to
   NETWPIN" is checked as far as a DM session can: an Add under it is refused.
 """
@@ -34,8 +38,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from dmhelpers import DmDevice, children_of, leaf, show
 
+from conformance.dut.omadm import DmDevice, children_of, ddf_allows, leaf, load_ddf, show
 from conformance.omadm.model import Add, Item, Meta
 from conformance.omadm.session import CommandResult
 from conformance.plugin.fixtures import CaseEvidence
@@ -138,7 +142,7 @@ def test_account_row(dm: DmDevice, evidence: CaseEvidence, requirement: str, row
         return
     account = dmacc.find(requirement)
     if row.endswith("AAuthData"):
-        _aauthdata(dm, row.split("-", 1)[0])
+        _aauthdata(dm, account, row.split("-", 1)[0])
         return
     if "-" not in row:
         _plain_row(dm, account, requirement, row)
@@ -161,9 +165,10 @@ def test_account_row(dm: DmDevice, evidence: CaseEvidence, requirement: str, row
             f"{uri}/AAuthLevel is {shown}, expected {' or '.join(sorted(levels))}")
         evidence.note(f"{requirement}: {uri}/AAuthLevel is {value!r}")
     elif name == "AAuthType":
-        _auth_type(dm, f"{uri}/AAuthType", value, shown)
+        _auth_type(dm, requirement, side_name, f"{uri}/AAuthType", value, shown)
     else:  # AAuthName
-        expected = dm.dut.omadm.client_name if side_name == "client" and dm.dut.omadm else SERVER
+        expected = (dm.accounts.for_requirement(requirement).client_name
+                    if side_name == "client" else SERVER)
         assert value == expected, f"{uri}/AAuthName is {shown}, expected {expected!r}"
 
 
@@ -182,13 +187,15 @@ def _plain_row(dm: DmDevice, account: Account, requirement: str, row: str) -> No
         f"{account.path}/{hit[0]} is {show(hit[1])}, expected {expected!r}")
 
 
-def _auth_type(dm: DmDevice, uri: str, value: str | None, shown: str) -> None:
-    declared = dm.dut.omadm.auth if dm.dut.omadm else "none"
+def _auth_type(dm: DmDevice, requirement: str, side_name: str, uri: str, value: str | None,
+               shown: str) -> None:
+    account = dm.accounts.for_requirement(requirement)
+    declared = account.client_auth if side_name == "client" else account.server_auth
     found = (value or "").strip().upper()
     allowed = TYPES["md5"] | TYPES["hmac"]
     assert found in allowed, f"{uri} is {shown}: MD5 (DIGEST) or HMAC is mandatory"
     assert found in TYPES.get(declared, set()), (
-        f"{uri} is {shown}, the declaration says {declared}")
+        f"{uri} is {shown}, the declaration says {declared} for the {account.role} account")
 
 
 def _secret_not_readable(dm: DmDevice, account: Account, side: str, side_name: str) -> None:
@@ -196,14 +203,29 @@ def _secret_not_readable(dm: DmDevice, account: Account, side: str, side_name: s
     result = account.values.get(f"{side}/AAuthSecret") or dm.read([uri])[uri]
     if result.status == "404":
         raise DeviceFault(f"{uri} does not exist (Get answered 404)")
-    omadm = dm.dut.omadm
-    assert omadm is not None
-    secret = (omadm.client_secret if side_name == "client" else omadm.server_secret)
-    assert not (result.status == "200" and result.data == secret.get_secret_value()), (
-        f"Get {uri} returned the secret (Status 200): secrets must not be readable")
+    # Any value at all is the violation (the MO gives AAuthSecret no Get), declared or not.
+    assert not (result.status == "200" and result.items), (
+        f"Get {uri} answered 200 with the {side_name} secret (value redacted): secrets must "
+        "not be readable")
+    sides = {f"{s}/AAuthSecret" for s in (account.auth_side("client"), account.auth_side("server"))
+             if s is not None}
+    others = [p for p, r in account.values.items()  # an AppAuth of neither side, if any
+              if p.endswith("/AAuthSecret") and p not in sides and r.status == "200" and r.items]
+    assert not others, (
+        f"Get answered 200 with a secret for {', '.join(f'{account.path}/{p}' for p in others)} "
+        "(values redacted): secrets must not be readable")
 
 
-def _aauthdata(dm: DmDevice, side: str) -> None:
+def _aauthdata(dm: DmDevice, account: Account, side: str) -> None:
+    prefix = account.auth_side(side)
+    if prefix is not None:
+        uri = f"{account.path}/{prefix}/AAuthData"
+        read = account.values.get(f"{prefix}/AAuthData")
+        if read is not None and read.status == "200" and read.items:
+            doc, _ = load_ddf(dm.dut)
+            assert ddf_allows(doc, uri, "Get"), (
+                f"Get {uri} answered 200 with the nonce (value redacted), but the DMAcc MO and "
+                "the declared DDF give AAuthData no Get: 405 expected")
     outcome = dm.factory_auth()
     if side == "client":
         first = outcome.attempts[0] if outcome.attempts else None
@@ -214,7 +236,7 @@ def _aauthdata(dm: DmDevice, side: str) -> None:
             "after a factory reset the client's first digest does not verify with the nonce "
             "'null': client AAuthData is not bnVsbA==")
         return
-    statuses = outcome.server_statuses
+    statuses = outcome.statuses_for_asked_type()
     if not statuses:
         raise Inconclusive("after the factory reset the device did not answer the lab's "
                            "credentials (no Status on the lab's SyncHdr)")
@@ -224,9 +246,10 @@ def _aauthdata(dm: DmDevice, side: str) -> None:
 
 
 def _mandatory_auth(dm: DmDevice, requirement: str) -> None:
-    declared = dm.dut.omadm.auth if dm.dut.omadm else "none"
-    assert declared in TYPES, (
-        f"the declaration says omadm.auth {declared}: MD5 or HMAC is mandatory")
+    declared = dm.accounts.for_requirement(requirement)
+    for side_name, kind in (("client", declared.client_auth), ("server", declared.server_auth)):
+        assert kind in TYPES, (f"the declaration says {side_name} auth {kind} for the "
+                               f"{declared.role} account: MD5 or HMAC is mandatory")
     auth = dm.first_auth
     if auth is None:
         with dm.fresh(authenticated=False) as session:
@@ -241,7 +264,8 @@ def _mandatory_auth(dm: DmDevice, requirement: str) -> None:
             raise DeviceFault(f"{account.path} has no AppAuth for the {side_name}")
         uri = f"{account.path}/{side}/AAuthType"
         value = account.value(f"{side}/AAuthType")
-        _auth_type(dm, uri, value, show(account.values.get(f"{side}/AAuthType")))
+        _auth_type(dm, requirement, side_name, uri, value,
+                   show(account.values.get(f"{side}/AAuthType")))
 
 
 def _account_3(dm: DmDevice, dmacc: DmAcc) -> None:

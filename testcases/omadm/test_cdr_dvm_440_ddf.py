@@ -17,9 +17,9 @@ The per-node comparison with the device is in test_cdr_dvm_440_tree.py.
 from __future__ import annotations
 
 import pytest
-from dmhelpers import load_ddf
 
 from conformance.declaration import Declaration
+from conformance.dut.omadm import load_ddf
 from conformance.omadm import ddf as ddfmod
 from conformance.verdicts import DeviceFault
 

@@ -22,7 +22,8 @@ leaves its dynamic children INCONCLUSIVE.
 from __future__ import annotations
 
 import pytest
-from dmhelpers import (
+
+from conformance.dut.omadm import (
     OPTIONAL_OCCURRENCES,
     UNREADABLE,
     DdfReading,
@@ -30,17 +31,22 @@ from dmhelpers import (
     ddf_or_inconclusive,
     show,
 )
-
+from conformance.plugin.fixtures import CaseEvidence
 from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("CDR-DVM-440")
 
 
-def _reading(dm: DmDevice, ddf_path: str) -> DdfReading:
+def _reading(dm: DmDevice, ddf_path: str, evidence: CaseEvidence) -> DdfReading:
+    """The node as read on the device; the packages that read it join the case's evidence
+    (the reading is made once per run, usually before this case began)."""
     if ddf_path == UNREADABLE:
         ddf_or_inconclusive(dm.dut)  # raises with the reason
+        raise Inconclusive("the declared DDF describes no node: nothing to compare with the "
+                           "device (the DDF document cases judge the DDF)")
     doc = ddf_or_inconclusive(dm.dut)
     reading = dm.ddf_reading(doc)[ddf_path]
+    evidence.cite(*dm.exchanges(*reading.targets()))
     if reading.unresolved:
         raise Inconclusive(f"{ddf_path}: {reading.unresolved}")
     return reading
@@ -58,9 +64,9 @@ def _instances(reading: DdfReading) -> dict[str, str]:
     return present
 
 
-def test_node_present(dm: DmDevice, ddf_path: str) -> None:
+def test_node_present(dm: DmDevice, ddf_path: str, evidence: CaseEvidence) -> None:
     """The node (or the instances of a dynamic node) exists on the device."""
-    reading = _reading(dm, ddf_path)
+    reading = _reading(dm, ddf_path, evidence)
     node = reading.node
     present = _instances(reading)
     optional = node.occurrence in OPTIONAL_OCCURRENCES
@@ -76,9 +82,9 @@ def test_node_present(dm: DmDevice, ddf_path: str) -> None:
                           f"(Get: {answered})")
 
 
-def test_node_format(dm: DmDevice, ddf_path: str) -> None:
+def test_node_format(dm: DmDevice, ddf_path: str, evidence: CaseEvidence) -> None:
     """The format the device gives each instance is the DDF's DFFormat."""
-    reading = _reading(dm, ddf_path)
+    reading = _reading(dm, ddf_path, evidence)
     present = _instances(reading)
     if not present:
         raise NotApplicable(f"{ddf_path} has no instance on the device (Occurrence "
@@ -96,9 +102,9 @@ def test_node_format(dm: DmDevice, ddf_path: str) -> None:
                            "?prop=Format not answered")
 
 
-def test_node_access(dm: DmDevice, ddf_path: str) -> None:
+def test_node_access(dm: DmDevice, ddf_path: str, evidence: CaseEvidence) -> None:
     """Get is allowed iff the DDF declares it; Replace is refused where the DDF lacks it."""
-    reading = _reading(dm, ddf_path)
+    reading = _reading(dm, ddf_path, evidence)
     node = reading.node
     present = _instances(reading)
     if not present:

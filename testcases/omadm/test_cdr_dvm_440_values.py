@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from dmhelpers import DmDevice, show
 
+from conformance.dut.omadm import DmDevice, show
 from conformance.verdicts import NotApplicable
 
 pytestmark = pytest.mark.requirement("CDR-DVM-440")

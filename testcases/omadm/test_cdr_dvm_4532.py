@@ -3,7 +3,10 @@
 Parametrised over the host nodes HostMan, HostMod, HostSwV, HostUniqueID and IMEISV × the
 checks the guide gives each of them:
 
-- exists: Get does not answer 404;
+- exists: an authenticated Get answers 200 (or 405, or its Format property is read): the
+  rule of evidence is :func:`conformance.dut.omadm.existence` — 404 is absent, a 401 or any
+  other answer in a session authenticated both ways FAILs, an unauthenticated one decides
+  nothing (INCONCLUSIVE);
 - leaf: the node is not an interior node (its Format is not ``node``);
 - format chr: the Meta Format of its value (or its Format property when Get is refused);
 - Get allowed: Get answers 200 with the value;
@@ -26,9 +29,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-from dmhelpers import DmDevice, format_of, show
 
 from conformance.declaration import luhn_valid
+from conformance.dut.omadm import DmDevice, existence, format_of, show
 from conformance.omadm.session import CommandResult
 from conformance.verdicts import Inconclusive, NotApplicable
 
@@ -48,14 +51,14 @@ RULES = {"IMEISV": (r"\d{2}", "exactly two digits"),
 CHECKS = ("exists", "leaf", "format-chr", "get-allowed", "value", "format-rule")
 
 
-def _read(dm: DmDevice, name: str) -> tuple[CommandResult, str | None]:
-    """The node's Get result and its format (from Results, else the Format property)."""
+def _read(dm: DmDevice, name: str) -> tuple[CommandResult, CommandResult | None, str | None]:
+    """The node's Get result, its Format property (when Get was refused) and its format."""
     uri = f"{EXT}/{name}"
     result = dm.read([uri])[uri]
     if result.status == "200":
-        return result, format_of(result)
+        return result, None, format_of(result)
     prop = dm.read([f"{uri}?prop=Format"])[f"{uri}?prop=Format"]
-    return result, prop.data if prop.status == "200" else None
+    return result, prop, prop.data if prop.status == "200" else None
 
 
 def _params() -> list[object]:
@@ -68,10 +71,9 @@ def _params() -> list[object]:
 def test_host_node(dm: DmDevice, name: str, check: str) -> None:
     """./DevDetail/Ext/<name> passes the check."""
     uri = f"{EXT}/{name}"
-    result, fmt = _read(dm, name)
-    if not result.status:
-        raise Inconclusive(f"Get {uri} got no Status")
-    assert result.status != "404", f"{uri} does not exist (Get answered 404)"
+    result, prop, fmt = _read(dm, name)
+    assert existence(result, uri, dm.shared().auth, prop), (
+        f"{uri} does not exist (Get answered 404)")
     if check == "exists":
         return
     if check in ("leaf", "format-chr"):

@@ -36,7 +36,9 @@ import secrets
 from dataclasses import dataclass
 
 import pytest
-from dmhelpers import (
+
+from conformance.declaration import Declaration
+from conformance.dut.omadm import (
     DmDevice,
     children_of,
     close_quietly,
@@ -44,11 +46,10 @@ from dmhelpers import (
     require_authenticated,
     show,
 )
-
-from conformance.declaration import Declaration
 from conformance.fota import packages
 from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Alert
+from conformance.plugin.plugin import declaration_or_none
 from conformance.plugin.progress import waiting
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
 
@@ -82,12 +83,7 @@ def _schemes(dut: Declaration | None) -> list[str]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "scheme" not in metafunc.fixturenames:
         return
-    get = getattr(metafunc.config, "conformance_declaration", None)
-    try:
-        dut = get() if get is not None else None
-    except Exception:  # no usable declaration at collection: the plugin reports it itself
-        dut = None
-    metafunc.parametrize("scheme", _schemes(dut))
+    metafunc.parametrize("scheme", _schemes(declaration_or_none(metafunc.config)))
 
 
 def _fumo_root(dm: DmDevice, session: DmSession) -> str:
@@ -175,9 +171,9 @@ def test_fumo_update(dm: DmDevice, scheme: str) -> None:
     version = package.new_version if first or package.image else f"{package.new_version}-{scheme}"
     image = _image(dm, version)
     name = f"fumo-{scheme}-{secrets.token_hex(3)}.bin"
-    urls = dm.lab.packages.publish(name, image)
+    urls = dm.packages.publish(name, image)
     outcome = _update(dm, getattr(urls, scheme))
-    if scheme == "https" and outcome.result == "406" and not dm.lab.packages.downloads(name):
+    if scheme == "https" and outcome.result == "406" and not dm.packages.downloads(name):
         raise Inconclusive(
             "the device could not authenticate the lab's HTTPS package server (FUMO result "
             "406, no request reached it): the lab CA (LAB_CA_FILE) is not trusted by the device")
@@ -185,7 +181,7 @@ def test_fumo_update(dm: DmDevice, scheme: str) -> None:
     assert kind == ALERT_TYPE, f"Generic Alert type is {kind!r}, expected {ALERT_TYPE}"
     assert outcome.result == "200", (
         f"the FUMO result is {outcome.result!r}, expected 200 (a successful update)")
-    fetched = [d for d in dm.lab.packages.downloads(name) if d.complete]
+    fetched = [d for d in dm.packages.downloads(name) if d.complete]
     assert fetched, f"the device reported success without downloading {name} completely"
     assert any(d.scheme == scheme for d in fetched), (
         f"the package was fetched over {fetched[0].scheme}, the URL was {scheme}")
@@ -201,11 +197,11 @@ def test_fumo_update(dm: DmDevice, scheme: str) -> None:
 def test_fumo_failure_reported(dm: DmDevice, broken: str) -> None:
     """A broken package or an unreachable URL is reported with a failure result code."""
     if broken == "unreachable":
-        url = dm.lab.packages.unreachable_url()
+        url = dm.packages.unreachable_url()
     else:
         image = _image(dm, f"{dm.baseline.firmware_version}-broken")
         data = packages.corrupted(image) if broken == "corrupted" else packages.truncated(image)
-        urls = dm.lab.packages.publish(f"fumo-{broken}-{secrets.token_hex(3)}.bin", data)
+        urls = dm.packages.publish(f"fumo-{broken}-{secrets.token_hex(3)}.bin", data)
         url = urls.http if "http" in dm.dut.features.fota_protocols else urls.https
     outcome = _update(dm, url)
     assert outcome.result[:1] in ("4", "5"), (

@@ -116,21 +116,49 @@ def test_run_with_a_declaration_runs_its_protocol_only(catalog: Path, tmp_path: 
     assert (folder / "junit.xml").is_file() and (folder / "report.html").is_file()
 
 
-def test_run_without_declaration_runs_both_builtins(
-    catalog: Path, tmp_path: Path
-) -> None:
-    reports = tmp_path / "reports"
+def _run_without_declaration(catalog: Path, reports: Path) -> None:
     env = {**os.environ, cli.CATALOG_ENV: str(catalog)}
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), "-q"],
         capture_output=True, text=True, timeout=120, env=env,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_run_without_declaration_runs_both_builtins(
+    catalog: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    _run_without_declaration(catalog, reports)
     folders = sorted(p.name for p in reports.iterdir() if p.name != "latest")
     assert len(folders) == 2
     assert {f.split("-", 1)[1] for f in folders} == {
         "reference-omadm-module", "reference-lwm2m-module"
     }
+
+
+def test_run_without_declaration_judges_the_csv_host_device_too(
+    catalog: Path, tmp_path: Path
+) -> None:
+    """The third built-in: a host device without DHIR whose CSV file ships beside it."""
+    (catalog / "csv").mkdir()
+    (catalog / "csv" / "test_csv.py").write_text(
+        "import pytest\n"
+        "from conformance.hostcsv import check_file\n"
+        "from conformance.verdicts import NotApplicable\n"
+        "@pytest.mark.requirement('ATT-DMIG-1.5-CSV')\n"
+        "def test_csv(dut):\n"
+        "    if not dut.csv.files:\n"
+        "        raise NotApplicable('no CSV file')\n"
+        "    assert not check_file(dut.csv.files[0], dut.host)\n"
+    )
+    reports = tmp_path / "reports"
+    _run_without_declaration(catalog, reports)
+    csv_run = next(reports.glob("*-reference-csv-host-device"))
+    data = json.loads((csv_run / "verdicts.json").read_text())
+    assert [(c["nodeid"].split("::")[-1], c["verdict"]) for c in data["cases"]] == [
+        ("test_csv", "PASS")
+    ]
 
 
 def test_run_exit_status_is_non_zero_on_fail(catalog: Path, tmp_path: Path) -> None:
@@ -233,7 +261,7 @@ def test_compare_hands_both_folders_to_the_evidence_comparison(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     seen: list[tuple[Path, Path]] = []
-    def main_compare(old: Path, new: Path) -> int:
+    def main_compare(old: Path, new: Path, *, accept_inconclusive: bool) -> int:
         seen.append((old, new))
         return 1
 
@@ -245,7 +273,10 @@ def test_compare_hands_both_folders_to_the_evidence_comparison(
 
 @pytest.mark.parametrize(
     ("codes", "expected"),
-    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 0), ([5, 5], 5), ([2, 1], 2), ([4], 4)],
+    [([0, 0], 0), ([1, 0], 1), ([0, 1], 1), ([0, 5], 5), ([5, 5], 5), ([2, 1], 1), ([4], 4),
+     ([10, 11], 11), ([11, 1, 10], 1), ([0, 10], 10), ([0, 77], 11), ([], 10)],
 )
 def test_overall_status(codes: list[int], expected: int) -> None:
+    # The most severe run decides: FAIL, ERROR, pytest's own troubles, INCONCLUSIVE, nothing
+    # to run, PASS; an unknown status counts as ERROR, no run at all as not judged.
     assert cli.overall_status(codes) == expected

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import select
 import threading
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ def declaration_with(
     control: dict[str, Any], protocol: str = "omadm", **update: Any
 ) -> Declaration:
     """The built-in declaration of ``protocol`` with another control section (no source file)."""
-    base = builtin_declaration(protocol)  # type: ignore[arg-type]
+    base = builtin_declaration(protocol)
     parsed = TypeAdapter(Control).validate_python(control)
     return base.model_copy(update={"control": parsed, "source": None, **update})
 
@@ -34,27 +36,34 @@ class ModemEmulator:
     interleave unsolicited result codes. ``cms_error`` makes every AT+CMGS fail after the PDU.
     """
 
-    def __init__(
+    def __init__(self, **answers: Any) -> None:
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self.commands: queue.Queue[str] = queue.Queue()
+        self.pdus: list[tuple[int, str]] = []  # (AT+CMGS length, PDU hex)
+        self.reset(**answers)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="modem-emulator", daemon=True)
+        self._thread.start()
+
+    def reset(
         self,
         responses: dict[str, list[str]] | None = None,
         *,
         echo: bool = True,
         urc: str | None = None,
         cms_error: str | None = None,
-    ) -> None:
+    ) -> ModemEmulator:
+        """Answer as described from now on, with nothing received yet (also: a shared bench's
+        modem, same port, set up anew for each test)."""
         self.responses = responses or {}
-        self.echo = echo
-        self.urc = urc
-        self.cms_error = cms_error
-        self.master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
-        self.commands: queue.Queue[str] = queue.Queue()
-        self.pdus: list[tuple[int, str]] = []  # (AT+CMGS length, PDU hex)
+        self.echo, self.urc, self.cms_error = echo, urc, cms_error
+        self.pdus.clear()
         self.pdu_mode = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="modem-emulator", daemon=True)
-        self._thread.start()
+        while not self.commands.empty():
+            self.commands.get_nowait()
+        return self
 
     def _send(self, *lines: str) -> None:
         for line in lines:
@@ -154,3 +163,32 @@ def modem_factory() -> Iterator[Any]:
     yield make
     for modem in made:
         modem.close()
+
+
+@pytest.fixture(scope="session")
+def labgrid_bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A labgrid lab of one bench on loopback: (bench, its modem, its power switch).
+
+    Started once for the tests that ask for it (a few seconds), torn down at the end.
+    """
+    # With --import-mode=importlib this folder is no package: load the helper by its path.
+    spec = importlib.util.spec_from_file_location(
+        "conformance_labgrid_lab", Path(__file__).with_name("labgrid_lab.py")
+    )
+    assert spec is not None and spec.loader is not None
+    labgrid_lab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(labgrid_lab)
+    modem = ModemEmulator()
+    try:
+        for lab, switch in labgrid_lab.bench(tmp_path_factory.mktemp("labgrid"), modem.port):
+            yield lab, modem, switch
+    finally:
+        modem.close()
+
+
+@pytest.fixture
+def labgrid_modem(labgrid_bench: Any) -> Any:
+    """``labgrid_modem(**kwargs)``: the bench's modem, answering as ``ModemEmulator(**kwargs)``."""
+    _, modem, switch = labgrid_bench
+    switch.switched()  # what earlier tests did to the power is theirs
+    return modem.reset

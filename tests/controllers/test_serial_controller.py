@@ -1,15 +1,21 @@
-"""The serial controller against a modem emulator on a pseudo-terminal."""
+"""The AT controllers against a modem emulator on a pseudo-terminal.
+
+Every scenario runs twice: with the ``serial`` controller on the pty itself, and with the
+``labgrid`` controller on a labgrid bench whose exporter serves the same kind of pty through
+ser2net (conftest's ``labgrid_bench``: coordinator, exporter and place on loopback).
+"""
 
 from __future__ import annotations
 
 import queue
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conformance.controllers import make_controller, package0_channel, sms
-from conformance.controllers.serial import SerialController, SmsPackage0Channel
+from conformance.controllers.at import AtController, SmsPackage0Channel
 from conformance.evidence.transcript import Transcript
 from conformance.verdicts import Inconclusive
 
@@ -31,18 +37,49 @@ def received(modem: Any) -> list[str]:
             return lines
 
 
-@pytest.fixture
-def serial_for(make_declaration: Any, tmp_path: Path) -> Any:
-    started: list[SerialController] = []
+@dataclass
+class Bench:
+    """Where the modem is and the control section that reaches it, for one transport."""
 
-    def make(modem: Any, transcript: Transcript | None = None, **control: Any) -> SerialController:
+    kind: str
+    request: pytest.FixtureRequest
+
+    def modem(self, **kwargs: Any) -> Any:
+        """A modem answering as ``ModemEmulator(**kwargs)``."""
+        if self.kind == "serial":
+            return self.request.getfixturevalue("modem_factory")(**kwargs)
+        return self.request.getfixturevalue("labgrid_modem")(**kwargs)
+
+    def control(self, modem: Any, **control: Any) -> dict[str, Any]:
+        if self.kind == "serial":
+            return {"type": "serial", "port": modem.port, **control}
+        lab, _, _ = self.request.getfixturevalue("labgrid_bench")
+        return {
+            "type": "labgrid",
+            "coordinator": lab.coordinator,
+            "place": lab.place,
+            "power_cycle": [],  # the AT scenarios: no power switching
+            **control,
+        }
+
+
+@pytest.fixture(params=["serial", "labgrid"])
+def bench(request: pytest.FixtureRequest) -> Bench:
+    return Bench(request.param, request)
+
+
+@pytest.fixture
+def serial_for(make_declaration: Any, tmp_path: Path, bench: Bench) -> Any:
+    started: list[AtController] = []
+
+    def make(modem: Any, transcript: Transcript | None = None, **control: Any) -> AtController:
         dut = make_declaration(
-            {"type": "serial", "port": modem.port, "commands": COMMANDS, "timeout": 2, **control}
+            bench.control(modem, **{"commands": COMMANDS, "timeout": 2, **control})
         )
         controller = make_controller(dut, tmp_path, transcript=transcript)
-        assert isinstance(controller, SerialController)
-        controller.start({"LAB_HOST": "127.0.0.1"})
+        assert isinstance(controller, AtController)
         started.append(controller)
+        controller.start({"LAB_HOST": "127.0.0.1"})
         return controller
 
     yield make
@@ -51,14 +88,14 @@ def serial_for(make_declaration: Any, tmp_path: Path) -> Any:
 
 
 def test_at_dialogue_fills_placeholders_and_tolerates_echo_and_urc(
-    modem_factory: Any, serial_for: Any
+    bench: Bench, serial_for: Any
 ) -> None:
     responses = {
         'AT+XFWUPD="FW-3.1"': ["OK"],
         'AT+XHOSTSW="52"': ["+XHOSTSW: 52", "OK"],
         'AT+XHOST="Maker","M-2","ID42"': ["OK"],
     }
-    modem = modem_factory(responses=responses, urc="+CREG: 1")
+    modem = bench.modem(responses=responses, urc="+CREG: 1")
     transcript = Transcript()
     controller = serial_for(modem, transcript)
     result = controller.sideload_update("FW-3.1", "52")
@@ -79,41 +116,37 @@ def test_at_dialogue_fills_placeholders_and_tolerates_echo_and_urc(
     assert ("device->lab", "+XHOSTSW: 52") in control
 
 
-def test_error_result_is_inconclusive_with_the_dialogue(
-    modem_factory: Any, serial_for: Any
-) -> None:
-    modem = modem_factory(responses={"AT+CFUN=1,1": ["+CME ERROR: 3"]})
+def test_error_result_is_inconclusive_with_the_dialogue(bench: Bench, serial_for: Any) -> None:
+    modem = bench.modem(responses={"AT+CFUN=1,1": ["+CME ERROR: 3"]})
     controller = serial_for(modem)
     with pytest.raises(Inconclusive) as info:
         controller.reboot()
     assert "+CME ERROR: 3" in str(info.value) and "AT+CFUN=1,1" in str(info.value)
 
 
-def test_custom_ok_and_error_expressions(modem_factory: Any, serial_for: Any) -> None:
-    modem = modem_factory(responses={"AT+XDMSESS": ["+XDM: STARTED"], "AT+XRESET": ["FAILED 7"]})
+def test_custom_ok_and_error_expressions(bench: Bench, serial_for: Any) -> None:
+    modem = bench.modem(responses={"AT+XDMSESS": ["+XDM: STARTED"], "AT+XRESET": ["FAILED 7"]})
     controller = serial_for(modem, ok=r"\+XDM: STARTED|OK", error=r"FAILED \d+|ERROR")
     assert controller.trigger_session().dialogue[-1] == "< +XDM: STARTED"
     with pytest.raises(Inconclusive, match="FAILED 7"):
         controller.factory_reset()
 
 
-def test_no_final_result_is_inconclusive_after_the_timeout(
-    modem_factory: Any, serial_for: Any
-) -> None:
-    modem = modem_factory(responses={"AT+XDMSESS": []})
+def test_no_final_result_is_inconclusive_after_the_timeout(bench: Bench, serial_for: Any) -> None:
+    modem = bench.modem(responses={"AT+XDMSESS": []})
     controller = serial_for(modem, timeout=0.5)
     with pytest.raises(Inconclusive, match=r"no final result to AT\+XDMSESS within 0.5 s"):
         controller.trigger_session()
 
 
 def test_missing_command_is_inconclusive(
-    modem_factory: Any, make_declaration: Any, tmp_path: Path
+    bench: Bench, make_declaration: Any, tmp_path: Path
 ) -> None:
-    modem = modem_factory()
-    dut = make_declaration({"type": "serial", "port": modem.port, "commands": {"reboot": "AT"}})
+    modem = bench.modem()
+    dut = make_declaration(bench.control(modem, commands={"reboot": "AT"}))
     controller = make_controller(dut, tmp_path)
     with pytest.raises(
-        Inconclusive, match="serial controller has no command for oem_server_update"
+        Inconclusive, match=f"{bench.kind} controller has no command for oem_server_update"
     ):
         controller.oem_server_update("FW-2")
 
@@ -126,16 +159,15 @@ def test_unopenable_port_is_inconclusive(make_declaration: Any, tmp_path: Path) 
         make_controller(dut, tmp_path).start({})
 
 
-def sms_declaration_update(make_declaration: Any, modem: Any) -> Any:
+def sms_declaration_update(make_declaration: Any, bench: Bench, modem: Any) -> Any:
     dut = make_declaration(
-        {
-            "type": "serial",
-            "port": modem.port,
-            "commands": COMMANDS,
-            "timeout": 2,
-            "sms_package0": True,
-            "sms_destination": "+15551230000",
-        }
+        bench.control(
+            modem,
+            commands=COMMANDS,
+            timeout=2,
+            sms_package0=True,
+            sms_destination="+15551230000",
+        )
     )
     assert dut.omadm is not None
     notification = dut.omadm.notification.model_copy(update={"channel": "sms"})
@@ -144,10 +176,10 @@ def sms_declaration_update(make_declaration: Any, modem: Any) -> Any:
 
 
 def test_package0_goes_as_one_wap_push_sms(
-    modem_factory: Any, make_declaration: Any, tmp_path: Path
+    bench: Bench, make_declaration: Any, tmp_path: Path
 ) -> None:
-    modem = modem_factory()
-    dut = sms_declaration_update(make_declaration, modem)
+    modem = bench.modem()
+    dut = sms_declaration_update(make_declaration, bench, modem)
     controller = make_controller(dut, tmp_path)
     controller.start({})
     try:
@@ -174,11 +206,9 @@ def test_package0_goes_as_one_wap_push_sms(
     assert channel.dialogue[-1] == "< OK"
 
 
-def test_long_package0_is_concatenated(
-    modem_factory: Any, make_declaration: Any, tmp_path: Path
-) -> None:
-    modem = modem_factory()
-    dut = sms_declaration_update(make_declaration, modem)
+def test_long_package0_is_concatenated(bench: Bench, make_declaration: Any, tmp_path: Path) -> None:
+    modem = bench.modem()
+    dut = sms_declaration_update(make_declaration, bench, modem)
     controller = make_controller(dut, tmp_path)
     controller.start({})
     try:
@@ -201,11 +231,9 @@ def test_long_package0_is_concatenated(
     assert sms.parse_wsp_push(sms.reassemble(list(reversed(parts)))).body == package0
 
 
-def test_refused_sms_is_inconclusive(
-    modem_factory: Any, make_declaration: Any, tmp_path: Path
-) -> None:
-    modem = modem_factory(cms_error="+CMS ERROR: 500")
-    dut = sms_declaration_update(make_declaration, modem)
+def test_refused_sms_is_inconclusive(bench: Bench, make_declaration: Any, tmp_path: Path) -> None:
+    modem = bench.modem(cms_error="+CMS ERROR: 500")
+    dut = sms_declaration_update(make_declaration, bench, modem)
     controller = make_controller(dut, tmp_path)
     controller.start({})
     try:
@@ -218,12 +246,12 @@ def test_refused_sms_is_inconclusive(
 
 
 def test_a_real_dm_notification_arrives_intact(
-    modem_factory: Any, make_declaration: Any, tmp_path: Path
+    bench: Bench, make_declaration: Any, tmp_path: Path
 ) -> None:
     from conformance.omadm import notification
 
-    modem = modem_factory()
-    dut = sms_declaration_update(make_declaration, modem)
+    modem = bench.modem()
+    dut = sms_declaration_update(make_declaration, bench, modem)
     package0 = notification.build("ATTLabA", "server-secret", b"nonce-1", 4660, version=11)
     controller = make_controller(dut, tmp_path)
     controller.start({})

@@ -38,6 +38,9 @@ def test_comma_separated_is_accepted() -> None:
         ("duplicate-imei.csv", [(4, "IMEI")]),
         ("wrong-values.csv", [(2, "Host_SW_Ver"), (3, "Host_MFR"), (3, "Host_Model")]),
         ("bad-unique-id-and-empty.csv", [(2, "Host Device Unique ID"), (3, "Host_SW_Ver")]),
+        ("other-unique-id.csv", [(2, "Host Device Unique ID"), (3, "Host Device Unique ID")]),
+        # A quoted field spanning lines 2-3: the next row starts on physical line 4.
+        ("multiline-quoted.csv", [(2, "Host_MFR"), (4, "Host_SW_Ver")]),
         ("empty.csv", [(0, "file")]),
     ],
 )

@@ -51,7 +51,8 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
          "Input should be a valid number, unable to parse string as a number; got 'soon'"),
     ],
     "bad-control-type.yaml": [
-        ("control.type", 19, "expected one of manual, serial, shell, simulator; got 'ssh'"),
+        ("control.type", 19,
+         "expected one of labgrid, manual, serial, shell, simulator; got 'ssh'"),
     ],
     "bad-action-name.yaml": [
         ("control.commands.rebot", 21,
@@ -62,7 +63,8 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
     ],
     "bad-sms-without-serial.yaml": [
         ("omadm.notification.channel", 21,
-         "sms needs control type serial with sms_package0: true (the lab sends the SMS "
+         "sms needs control type serial or labgrid with sms_package0: true (the lab sends "
+         "the SMS "
          "through the module's modem)"),
     ],
     "bad-several.yaml": [

@@ -113,15 +113,17 @@ def test_inconclusive_and_not_applicable_are_skips(all_verdicts: pytest.RunResul
     ("body", "expected_exit"),
     [
         ("pass", 0),
-        ("raise Inconclusive('no session')", 0),
-        ("raise DeviceTimeout('silent')", 0),
-        ("raise NotApplicable('not declared')", 0),
+        ("raise Inconclusive('no session')", 10),
+        ("raise DeviceTimeout('silent')", 10),
+        ("raise NotApplicable('not declared')", 0),  # nothing selected applies: no fault
         ("raise DeviceFault('bad value')", 1),
         ("assert 1 == 2", 1),
-        ("{}['x']", 1),
+        ("{}['x']", 11),
     ],
 )
-def test_exit_status(pytester: pytest.Pytester, body: str, expected_exit: int) -> None:
+def test_exit_status_is_the_acceptance_verdict(
+    pytester: pytest.Pytester, body: str, expected_exit: int
+) -> None:
     pytester.makepyfile(
         "import pytest\n"
         "from conformance.verdicts import *\n"
@@ -144,24 +146,53 @@ def test_error_in_a_fixture_is_a_non_zero_exit(pytester: pytest.Pytester) -> Non
         """
     )
     result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports")
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["*1 error*"])
-
-
-def test_only_pass_inconclusive_and_na_exit_zero(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
-        import pytest
-        from conformance.verdicts import Inconclusive, NotApplicable
-        pytestmark = pytest.mark.requirement("CDR-DVM-012")
-        def test_a(): pass
-        def test_b(): raise Inconclusive("operator absent")
-        def test_c(): raise NotApplicable("no FOTA")
-        """
+    assert result.ret == 11
+    result.stdout.fnmatch_lines(
+        ["acceptance: the suite itself broke*(exit status 11)", "*1 error*"]
     )
-    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports")
-    assert result.ret == 0
-    result.assert_outcomes(passed=1)
+
+
+MIXED = """
+import pytest
+from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
+pytestmark = pytest.mark.requirement("CDR-DVM-012")
+def test_a(): pass
+def test_b(): raise Inconclusive("operator absent")
+def test_c(): raise NotApplicable("no FOTA")
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "options", "expected_exit"),
+    [
+        ("", (), 10),
+        ("", ("--accept-inconclusive",), 0),
+        ("def test_d(): {}['x']", (), 11),
+        ("def test_d(): {}['x']", ("--accept-inconclusive",), 11),
+        ("def test_d(): {}['x']\ndef test_e(): raise DeviceFault('bad')", (), 1),  # FAIL wins
+        ("def test_e(): raise DeviceFault('bad')", ("--accept-inconclusive",), 1),
+    ],
+    ids=["inconclusive", "accepted", "error", "error-accepting", "fail-wins", "fail-accepting"],
+)
+def test_worst_verdict_decides_the_exit(
+    pytester: pytest.Pytester, extra: str, options: tuple[str, ...], expected_exit: int
+) -> None:
+    pytester.makepyfile(MIXED.format(extra=extra))
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", *options)
+    assert result.ret == expected_exit, result.stdout.str()
+    result.stdout.fnmatch_lines([f"acceptance: *(exit status {expected_exit})"])
+
+
+def test_junit_counts_inconclusive_as_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(MIXED.format(extra=""))
+    pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "r")
+    junit = (pytester.path / "reports" / "r" / "junit.xml").read_text()
+    assert 'type="INCONCLUSIVE"' in junit and 'errors="1"' in junit, junit
+    pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "--run-name", "a",
+                       "--accept-inconclusive")
+    accepted = (pytester.path / "reports" / "a" / "junit.xml").read_text()
+    assert "INCONCLUSIVE" not in accepted.split("<testcase")[0] and 'errors="0"' in accepted
 
 
 def test_plain_tests_keep_pytest_semantics(pytester: pytest.Pytester) -> None:

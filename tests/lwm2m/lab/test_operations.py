@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 import pytest
 from aiocoap import Code, Message
@@ -164,3 +165,23 @@ def test_observe_cancel_by_get(lab: Lwm2mLab, device: FakeDevice) -> None:
 async def _no_observers(device: FakeDevice) -> None:
     await asyncio.wait_for(device.site.relation_ended.wait(), 5)
     assert device.site.observers.get("/3/0/13") == []
+
+
+def test_security_keys_never_reach_the_transcript(lab: Lwm2mLab, device: FakeDevice) -> None:
+    """A device that discloses its Security object (it must not: the case judges that) does
+    not put an undeclared key into the evidence: /0/x/5 and /0/x/8 values are secrets by
+    meaning, registered before the message is stored."""
+    key, sms_key = b"undeclared-psk-0042", b"sms-binding-secret-77"
+    content = {Path(0, 0, 0): "coaps://lab", Path(0, 0, 3): b"identity-1", Path(0, 0, 5): key,
+               Path(0, 0, 8): sms_key}
+    device.site.values["/0/0"] = (int(ContentFormat.TLV),
+                                  codecs.encode(ContentFormat.TLV, Path(0, 0), content,
+                                                lab.registry))
+    answer = lab.read("ops", "/0/0", fmt=ContentFormat.TLV)
+    assert answer.code == "2.05"  # the facade still hands the case what the device said
+    stored = (lab.run_dir / "transcript.jsonl").read_bytes()
+    assert b"identity-1".hex().encode() in stored or b"identity-1" in stored  # not a secret
+    for secret in (key, sms_key):
+        for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
+            assert form not in stored
+        assert all(secret.hex() not in e.decoded and secret not in e.raw for e in lab.transcript)

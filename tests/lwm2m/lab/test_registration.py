@@ -46,6 +46,22 @@ def test_register_update_deregister(lab: Lwm2mLab, make_device) -> None:
     assert device.request(Code.POST, device.location).code == Code.NOT_FOUND
 
 
+def test_update_event_carries_its_own_parameters(lab: Lwm2mLab, make_device) -> None:
+    """An Update without lt= is told apart from one with it: the event carries what the
+    Update itself sent, not the lifetime the lab has stored."""
+    device = make_device(lab.addresses()["LAB_LWM2M_URI"])
+    assert device.register("ep=carried&lt=60&lwm2m=1.1&b=U", "</1/0>,</3/0>").code == (
+        Code.CREATED)
+    lab.wait_registration("carried", timeout=5)
+    assert device.request(Code.POST, device.location).code == Code.CHANGED
+    bare = lab.next_update("carried", timeout=5)
+    assert bare.carried.lifetime is None and not bare.carried.object_links
+    assert bare.registration.lifetime == 60  # the stored value stays
+    assert device.request(Code.POST, device.location + "?lt=90&b=UQ").code == Code.CHANGED
+    told = lab.next_update("carried", timeout=5)
+    assert (told.carried.lifetime, told.carried.binding) == (90, "UQ")
+
+
 def test_lifetime_expiry(lab: Lwm2mLab, make_device) -> None:
     device = make_device(lab.addresses()["LAB_LWM2M_URI"])
     assert device.register("ep=short&lt=1&lwm2m=1.1&b=U").code == Code.CREATED

@@ -14,6 +14,7 @@ import requests
 from conformance.declaration import Declaration, builtin_declaration
 from conformance.evidence.transcript import Transcript
 from conformance.omadm import auth, codec
+from conformance.omadm.account import DmAccounts
 from conformance.omadm.lab import OmaDmLab
 from conformance.omadm.model import (
     AUTH_BASIC,
@@ -91,8 +92,9 @@ class ScriptedDevice:
         self.encoding = encoding
         self.session_id = session_id
         self.dev_id = dev_id or f"IMEI:{decl.device.imei}"
-        self.auth_type = auth_type or decl.omadm.auth
-        self.client_secret = client_secret or decl.omadm.client_secret.get_secret_value()
+        self.account = DmAccounts.of(decl.omadm).primary  # the credentials it talks with
+        self.auth_type = auth_type or self.account.client_auth
+        self.client_secret = client_secret or self.account.client_secret
         self.max_msg_size = max_msg_size
         self.verify = verify
         self.nonce = NULL_NONCE  # what this device digests with (the lab's NextNonce)
@@ -126,9 +128,10 @@ class ScriptedDevice:
             meta=Meta(max_msg_size=self.max_msg_size),
         )
         if cred and self.auth_type == "md5":
-            hdr.cred = Cred(auth.md5_digest(self.dm.client_name, self.client_secret, self.nonce))
+            name = self.account.client_name
+            hdr.cred = Cred(auth.md5_digest(name, self.client_secret, self.nonce))
         elif cred and self.auth_type == "basic":
-            data = auth.basic_credential(self.dm.client_name, self.client_secret)
+            data = auth.basic_credential(self.account.client_name, self.client_secret)
             hdr.cred = Cred(data, Meta(type=AUTH_BASIC, format="b64"))
         return hdr
 
@@ -146,9 +149,9 @@ class ScriptedDevice:
     def status_for_lab_header(self, lab: SyncML) -> Status:
         hdr = lab.header
         ok = True
-        if self.dm.auth == "md5":
+        if self.account.server_auth == "md5":
             expected = auth.md5_digest(
-                self.dm.server_id, self.dm.server_secret.get_secret_value(), self.server_nonce
+                self.account.server_id, self.account.server_secret, self.server_nonce
             )
             ok = hdr.cred is None or hdr.cred.data == expected
             if hdr.cred is None and not self.server_cred_ok:
@@ -239,7 +242,7 @@ class ScriptedDevice:
         headers = {}
         if self.auth_type == "hmac" and not (msg.header.msg_id != "1" and self._accepted()):
             headers[auth.HMAC_HEADER] = auth.hmac_header(
-                self.dm.client_name, self.client_secret, self.nonce, data
+                self.account.client_name, self.client_secret, self.nonce, data
             )
         resp = self.post_raw(data, content_type or codec.content_type_of(self.encoding), headers)
         resp.raise_for_status()

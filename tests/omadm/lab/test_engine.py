@@ -7,7 +7,9 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conformance.declaration import AuthType
 from conformance.omadm import auth, codec
+from conformance.omadm.account import DmAccount, DmAccounts
 from conformance.omadm.labauth import AuthOutcome, ClientCheck, HeaderAnswer, LabCredentials
 from conformance.omadm.model import (
     Alert,
@@ -299,16 +301,21 @@ def test_any_command_mix_is_absorbed_without_error(kinds: list[str], final: bool
 # --------------------------------------------------------------------------- authentication
 
 
-def _check(store: NonceStore, outcome: AuthOutcome, **kw: object) -> ClientCheck:
+def _account(role: str = "production", client: AuthType = "md5", server: AuthType = "md5",
+             name: str = "dev", secret: str = "s3cret") -> DmAccount:
+    return DmAccount(role=role, client_auth=client, client_name=name, server_auth=server,
+                     server_id="ATTLabA", client_secret=secret, server_secret="srv")
+
+
+def _check(store: NonceStore, outcome: AuthOutcome, declared: AuthType = "md5",
+           force_challenge: bool = False, accounts: DmAccounts | None = None) -> ClientCheck:
     return ClientCheck(
-        declared=str(kw.pop("declared", "md5")),
-        name="dev",
-        secret="s3cret",
+        accounts=accounts or DmAccounts((_account(client=declared),)),
         store=store,
         device=DEV,
         outcome=outcome,
-        **kw,
-    )  # type: ignore[arg-type]
+        force_challenge=force_challenge,
+    )
 
 
 def _hdr(nonce: bytes | None) -> SyncHdr:
@@ -367,9 +374,7 @@ def test_missing_wrong_type_and_hmac(tmp_path: Path) -> None:
 def test_lab_credentials_follow_the_devices_chal() -> None:
     store = NonceStore(None)
     outcome = AuthOutcome("md5")
-    creds = LabCredentials(
-        declared="md5", server_id="ATTLabA", secret="srv", store=store, device=DEV, outcome=outcome
-    )
+    creds = LabCredentials(account=_account(), store=store, device=DEV, outcome=outcome)
     cred = creds.cred()
     assert cred is not None and cred.data == auth.md5_digest("ATTLabA", "srv", NULL_NONCE)
     chal = Chal(Meta(type="syncml:auth-md5", format="b64", next_nonce=auth.nonce_to_b64(b"N1")))
@@ -388,9 +393,7 @@ def test_lab_credentials_follow_the_devices_chal() -> None:
 def test_wrong_server_credential_never_uses_the_secret() -> None:
     outcome = AuthOutcome("md5")
     creds = LabCredentials(
-        declared="md5",
-        server_id="ATTLabA",
-        secret="srv",
+        account=_account(),
         store=NonceStore(None),
         device=DEV,
         outcome=outcome,
@@ -399,6 +402,42 @@ def test_wrong_server_credential_never_uses_the_secret() -> None:
     cred = creds.cred()
     assert cred is not None and cred.data != auth.md5_digest("ATTLabA", "srv", NULL_NONCE)
     assert outcome.server_credential_wrong
+
+
+def test_each_account_is_tried_and_the_one_that_verifies_is_the_sessions() -> None:
+    """Per-account declaration: HMAC on one account, MD5 on the other, both accepted."""
+    store = NonceStore(None)
+    accounts = DmAccounts((_account(), _account("development", "hmac", "md5", "dev2", "other")))
+    outcome = AuthOutcome("md5")
+    check = _check(store, outcome, accounts=accounts)
+    header = auth.hmac_header("dev2", "other", NULL_NONCE, b"body")
+    answer = check.check(SyncHdr("1", "1", "u", DEV), b"body", {"x-syncml-hmac": header})
+    assert answer.code == "212" and check.account.role == "development"
+    assert outcome.account == "development" and outcome.expected == "hmac"
+
+
+def test_lab_answers_the_chal_with_the_type_the_device_asks_for() -> None:
+    """Declared md5 towards the device; its Chal asks for HMAC: the lab switches, and says so."""
+    outcome = AuthOutcome("md5")
+    creds = LabCredentials(account=_account(), store=NonceStore(None), device=DEV,
+                           outcome=outcome)
+    assert creds.cred() is not None and creds.hmac_header(b"x") is None
+    chal = Chal(Meta(type="syncml:auth-MAC", format="b64", next_nonce=auth.nonce_to_b64(b"N1")))
+    creds.on_status(Status(cmd_id="1", cmd="SyncHdr", cmd_ref="0", data="401", chal=chal))
+    assert creds.cred() is None
+    assert creds.hmac_header(b"x") == auth.hmac_header("ATTLabA", "srv", b"N1", b"x")
+    assert outcome.notes and "answers with hmac" in outcome.notes[0]
+    creds.on_status(Status(cmd_id="2", cmd="SyncHdr", cmd_ref="0", data="212"))
+    assert outcome.statuses_for_asked_type() == ["212"] and outcome.lab_accepted
+
+
+def test_a_chal_the_lab_cannot_answer_judges_nothing() -> None:
+    outcome = AuthOutcome("md5")
+    creds = LabCredentials(account=_account(), store=NonceStore(None), device=DEV,
+                           outcome=outcome)
+    chal = Chal(Meta(type="x-vendor-auth", format="b64"))
+    creds.on_status(Status(cmd_id="1", cmd="SyncHdr", cmd_ref="0", data="401", chal=chal))
+    assert outcome.statuses_for_asked_type() == [] and "cannot make" in outcome.notes[0]
 
 
 def test_damaged_nonce_file_starts_from_null(tmp_path: Path) -> None:
@@ -423,3 +462,21 @@ def test_basic() -> None:
     assert outcome.attempts[0].detail == "basic credential has the wrong password"
     hdr.cred = Cred(auth.basic_credential("dev", "s3cret"), Meta(type="syncml:auth-basic"))
     assert check.check(hdr, b"", {}).code == "212"
+
+
+def test_secret_values_by_node_meaning() -> None:
+    """AAuthSecret/AAuthData values are secrets in any account; their properties are not."""
+    from conformance.omadm.account import secret_values
+
+    results = [
+        Results(cmd_id="1", items=[Item(source="./DMAcc/OEM9/AppAuth/X/AAuthSecret", data="s1")]),
+        Results(cmd_id="2", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthData", data=b"\x01n1")]),
+        Results(cmd_id="3", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthSecret?prop=Format",
+                                        data="chr")]),
+        Results(cmd_id="4", items=[Item(source="./DMAcc/A/AppAuth/Y/AAuthData", data="bnVsbA==")]),
+        Atomic(cmd_id="5", commands=[Replace(cmd_id="6", items=[
+            Item(target="./DMAcc/B/AppAuth/Z/AAuthSecret", data="s2")])]),
+        Results(cmd_id="7", items=[Item(source="./DevInfo/Man", data="ACME")]),
+    ]
+    msg = SyncML(SyncHdr("1", "1", "u", DEV), results, final=True)
+    assert list(secret_values(msg)) == ["s1", b"\x01n1", "s2"]

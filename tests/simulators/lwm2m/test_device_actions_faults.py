@@ -68,12 +68,29 @@ def test_trigger_session_reboot_set_host_values(devices: DeviceRunner, stub: Stu
     assert text(stub, event.remote, "/10241/0/5907") == "NEWID42"
 
 
-def test_factory_reset_registers_again(devices: DeviceRunner, stub: StubServer) -> None:
+def test_factory_reset_deregisters_then_registers_again(devices: DeviceRunner,
+                                                        stub: StubServer) -> None:
+    """TS 1.1 §6.2.3: a client that no longer needs the server (factory reset) De-registers."""
     device, event = start(devices, stub)
     stub.request(event.remote, Code.PUT, "/3/0/9", uri_query=["pmax=30"])
     devices.call(device.factory_reset({}))
+    stub.next_event("deregister")
     stub.next_event("register")
     assert device.site is not None and device.site.attributes.by_path == {}
+
+
+def test_no_deregister_on_factory_reset_fault(devices: DeviceRunner, stub: StubServer) -> None:
+    device, _ = start(devices, stub, "no-deregister-on-factory-reset")
+    devices.call(device.factory_reset({}))
+    stub.next_event("register")  # straight away: no De-register before it
+
+
+def test_factory_server_instance_as_declared(devices: DeviceRunner, stub: StubServer) -> None:
+    """--server-instance 1: the factory Server object instance is /1/1 (Anjay's demo client)."""
+    _, event = start(devices, stub, server_instance=1)
+    assert "</1/1>" in event.payload.decode() and "</1/0>" not in event.payload.decode()
+    answer = stub.request(event.remote, Code.GET, "/1/1/0", accept=0)
+    assert answer.code == Code.CONTENT and answer.payload == b"1"
 
 
 def test_bootstrap_then_register_with_written_account(devices: DeviceRunner,
@@ -184,6 +201,13 @@ def test_fault_ignores_update_trigger(devices: DeviceRunner, stub: StubServer) -
     stub.no_event(within=0.5)
     devices.call(device.trigger_session({}))  # other updates still happen
     stub.next_event("update")
+
+
+def test_fault_update_trigger_unanswered(devices: DeviceRunner, stub: StubServer) -> None:
+    _, event = start(devices, stub, "update-trigger-unanswered")
+    with pytest.raises(TimeoutError):  # acknowledged by aiocoap, never answered
+        stub.request(event.remote, Code.POST, "/1/0/8", timeout=1.0)
+    assert text(stub, event.remote, "/3/0/0")  # other requests are still answered
 
 
 def test_fault_no_post_update_update(devices: DeviceRunner, stub: StubServer) -> None:

@@ -171,6 +171,23 @@ def test_fault_fota_wrong_state(devices: DeviceRunner, stub: StubServer) -> None
     assert text(stub, remote, "/5/0/3") == "1"
 
 
+def test_empty_package_uri_returns_to_idle(devices: DeviceRunner, stub: StubServer) -> None:
+    remote, _ = start(devices, stub)
+    stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE)
+    assert text(stub, remote, "/5/0/3") == "2"
+    assert stub.request(remote, Code.PUT, "/5/0/1", content_format=0,
+                        payload=b"").code == Code.CHANGED
+    assert text(stub, remote, "/5/0/3") == "0"
+
+
+def test_fault_empty_package_uri_ignored(devices: DeviceRunner, stub: StubServer) -> None:
+    remote, _ = start(devices, stub, "empty-package-uri-ignored")
+    stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE)
+    assert stub.request(remote, Code.PUT, "/5/0/1", content_format=0,
+                        payload=b"").code == Code.CHANGED
+    assert text(stub, remote, "/5/0/3") == "2"  # TS 1.1 E.6 says 0
+
+
 def test_fault_fota_accepts_corrupt(devices: DeviceRunner, stub: StubServer) -> None:
     remote, states = start(devices, stub, "fota-accepts-corrupt")
     stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=corrupted(IMAGE))

@@ -11,11 +11,14 @@ import pytest
 
 from conformance.declaration import Declaration, luhn_valid
 from conformance.errors import ConfigurationError
-from conformance.omadm.model import AUTH_BASIC, Replace
+from conformance.omadm import notification
+from conformance.omadm.model import AUTH_BASIC, Get, Item, Replace, Results, Status
 from conformance.simulators import omadm_mo as mo
 from conformance.simulators.dmtree import DMTree
 from conformance.simulators.omadm_core import DeviceOptions, ReferenceDevice
+from conformance.simulators.omadm_executor import CommandExecutor
 from conformance.simulators.omadm_faults import FAULTS, Faults, describe
+from conformance.verdicts import DeviceTimeout
 
 WAIT = 15.0
 HERE = Path(__file__).parent
@@ -86,6 +89,10 @@ _HERE_TESTED = {
     "no-max-msg-size",
     "no-nonce-retry",
     "ignores-next-nonce",
+    "undeclared-secret-readable",
+    "host-nodes-unauthorized",
+    "ignores-package0",
+    "crash-on-sequence",
 }
 EXT = "./DevDetail/Ext"
 
@@ -135,6 +142,23 @@ def test_account_secret_readable(
         "200",
         declaration.omadm.client_secret.get_secret_value(),
     )
+
+
+def test_undeclared_secret_readable(make_tree: Callable[..., DMTree]) -> None:
+    tree = make_tree("undeclared-secret-readable")
+    got = tree.get(f"{mo.DEV_ACCOUNT}/{mo.CLIENT_AUTH}/AAuthSecret")
+    assert (got.status, got.values[0].data) == ("200", mo.UNDECLARED_SECRET)
+    assert tree.get(f"{mo.PROD_ACCOUNT}/{mo.CLIENT_AUTH}/AAuthSecret").status == "405"
+
+
+def test_host_nodes_unauthorized(make_tree: Callable[..., DMTree]) -> None:
+    executor = CommandExecutor(make_tree("host-nodes-unauthorized"))
+    gets = [Get(cmd_id=str(n), items=[Item(target=f"{EXT}/{name}")])
+            for n, name in enumerate(("HostMan", "HostSwV?prop=Format", "IMEISV"), start=1)]
+    replies = executor.execute("2", [*gets]).replies
+    statuses = [r.data for r in replies if isinstance(r, Status)]
+    assert statuses == ["401", "401", "200"]
+    assert len([r for r in replies if isinstance(r, Results)]) == 1  # IMEISV only
 
 
 def test_wrong_account_address_and_values(make_tree: Callable[..., DMTree]) -> None:
@@ -270,3 +294,47 @@ def test_ignores_next_nonce(rig: Callable[..., Any]) -> None:
     assert not result.ok and "rejected" in result.outcome
     assert not second.auth.verified
     assert all(a.nonce in (None, b"null") for a in second.auth.attempts)
+
+
+def test_ignores_package0(declaration: Declaration, tmp_path: Path) -> None:
+    notice = notification.parse(notification.build("ATTLabA", "x", b"null", 7))
+    clean = _device(declaration, tmp_path / "clean")
+    clean._on_package0(notice)
+    assert not clean._sessions.empty()
+    dev = _device(declaration, tmp_path / "faulty", "ignores-package0")
+    dev._on_package0(notice)
+    assert dev._sessions.empty()
+
+
+def test_crash_on_sequence(rig: Callable[..., Any], declaration: Declaration) -> None:
+    quick = declaration.model_copy(
+        update={"timeouts": declaration.timeouts.model_copy(update={"request": 2.0})}
+    )
+    r = rig(quick, "crash-on-sequence")
+    r.lab.expect_session()
+    r.device.trigger_session({})
+    session = r.lab.wait_session(WAIT)
+    assert session.get("./DevInfo/Man").status == "200"  # anything else works
+    with pytest.raises(DeviceTimeout):
+        session.sequence([Get(cmd_id="", items=[Item(target="./DevInfo/Mod")])])
+    result = r.session_end()
+    assert not result.ok and "Sequence" in result.outcome
+
+
+def test_an_undeclared_secret_read_through_the_lab_reaches_no_file(
+    rig: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Redaction by node meaning: the device returns a secret the declaration never gave."""
+    r = rig(None, "undeclared-secret-readable")
+    r.lab.expect_session()
+    r.device.trigger_session({})
+    session = r.lab.wait_session(WAIT)
+    got = session.get(f"{mo.DEV_ACCOUNT}/{mo.CLIENT_AUTH}/AAuthSecret")
+    assert got.status == "200" and got.data == mo.UNDECLARED_SECRET  # the case sees it
+    session.close()
+    r.session_end()
+    r.transcript.close()
+    secret = mo.UNDECLARED_SECRET.encode()
+    leaks = [p for p in tmp_path.rglob("*") if p.is_file() and "device-state" not in p.parts
+             and secret in p.read_bytes()]
+    assert leaks == []

@@ -1,4 +1,4 @@
-"""What the OMA-DM catalog cases share: the device as the lab drives it, tree reading, the DDF.
+"""The OMA-DM device under test as the catalog cases drive it: sessions, tree reading, the DDF.
 
 :class:`DmDevice` opens sessions the way a lab does (the controller triggers the device, the
 lab takes the session it opens) and keeps one *shared* session open across cases, so that a
@@ -15,21 +15,29 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from conformance.controllers.base import Controller
 from conformance.declaration import Declaration
+from conformance.dut.common import Baseline, facade
+from conformance.dut.liveness import ProofOfLife, answered_or_fault
 from conformance.errors import ProtocolError
+from conformance.fota.server import PackageServer
+from conformance.lab import Lab
 from conformance.omadm import ddf as ddfmod
+from conformance.omadm.account import DmAccounts
 from conformance.omadm.lab import DmSession, OmaDmLab
 from conformance.omadm.labauth import AuthOutcome
-from conformance.omadm.model import Alert, Command, Get, Item, Meta, Replace
+from conformance.omadm.model import Alert, Command, Get, Item, ItemCommand, Meta, Replace, SyncML
 from conformance.omadm.session import CommandResult
-from conformance.verdicts import DeviceTimeout, Inconclusive
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
 
+T = TypeVar("T")
 DEFAULT_FORMAT = "chr"  # SyncML: an item without Meta Format is chr
 OPTIONAL_OCCURRENCES = ("ZeroOrOne", "ZeroOrMore", "ZeroOrN")
 UNREADABLE = "unreadable"  # the ddf_path parameter when the DDF cannot be read
@@ -65,6 +73,79 @@ def children_of(result: CommandResult) -> list[str]:
     if result.status != "200" or format_of(result) != "node":
         return []
     return [name for name in (result.data or "").split("/") if name]
+
+
+# --------------------------------------------------------------------------- rules of evidence
+#
+# A check is decided only by an authenticated, well-formed answer: the lab verified the
+# device's credentials and the device accepted the lab's, and the command got a Status.
+# Then 200 shows a node exists, 405 too (the command is refused on a node that is there),
+# 404 alone shows it absent; any other answer in such a session is the device's (a 401 on a
+# command of a session authenticated both ways is a refusal, not an authentication problem).
+
+EXISTS = ("200", "405")
+
+
+def decisive(result: CommandResult, uri: str, auth: AuthOutcome) -> CommandResult:
+    """``result`` if it may decide a check; INCONCLUSIVE when the lab cannot judge by it."""
+    if not auth.verified:
+        raise Inconclusive(f"{uri}: the lab could not authenticate the device, so its answer "
+                           f"({result.status or 'no Status'}) decides nothing")
+    if not auth.lab_accepted:
+        raise Inconclusive(f"{uri}: the device did not accept the lab's credentials "
+                           f"({', '.join(auth.server_statuses) or 'no Status'}), so its answer "
+                           f"({result.status or 'no Status'}) decides nothing")
+    if not result.status:
+        raise Inconclusive(f"{uri}: the device gave no Status")
+    return result
+
+
+def existence(result: CommandResult, uri: str, auth: AuthOutcome,
+              prop: CommandResult | None = None) -> bool:
+    """Whether an authenticated answer shows ``uri`` exists (False: 404); else a FAIL.
+
+    ``prop`` is the answer to ``uri?prop=Format``, asked when the Get was refused.
+    """
+    decisive(result, uri, auth)
+    if result.status in EXISTS or (prop is not None and prop.status == "200"):
+        return True
+    if result.status == "404":
+        return False
+    raise DeviceFault(f"Get {uri} answered {result.status} in a session authenticated both "
+                      "ways: the device does not show the node (200, or 405 for a node it "
+                      "keeps from the lab)")
+
+
+def reported(package1: SyncML, auth: AuthOutcome) -> dict[str, str]:
+    """Node -> value a package 1 reports (Replace/Add/Alert items by Source), if it counts.
+
+    Only an authenticated package counts: the lab refused the credentials of the others
+    (401/407), so what they carry is not the device's report to an AT&T server.
+    """
+    if not auth.verified:
+        return {}
+    out: dict[str, str] = {}
+    for cmd in package1.body:
+        if isinstance(cmd, ItemCommand | Alert):
+            for item in cmd.items:
+                uri = item.source or item.target
+                if uri and item.data is not None:
+                    out["./" + uri.removeprefix("./")] = item.text() or ""
+    return out
+
+
+def ddf_allows(doc: ddfmod.Ddf | None, uri: str, command: str) -> bool:
+    """Whether the DDF node ``uri`` is an instance of gives it ``command`` (False: no node)."""
+    if doc is None:
+        return False
+    parts = uri.split("/")
+    for node in doc.nodes():
+        want = node.path.split("/")
+        if len(want) == len(parts) and all(
+            w == p or w == ddfmod.DYNAMIC_SEGMENT for w, p in zip(want, parts, strict=True)
+        ):
+            return command in node.access
+    return False
 
 
 def show(result: CommandResult | None) -> str:
@@ -112,14 +193,6 @@ def ddf_or_inconclusive(dut: Declaration) -> ddfmod.Ddf:
 
 
 @dataclass
-class Baseline:
-    """What the device should report now: the declared values until a case updates it."""
-
-    firmware_version: str
-    host_software_version: str
-
-
-@dataclass
 class DdfReading:
     """One DDF node as found on the device: its instances and what each answered."""
 
@@ -128,6 +201,11 @@ class DdfReading:
     formats: dict[str, str | None] = field(default_factory=dict)  # concrete path -> Format
     probes: dict[str, CommandResult] = field(default_factory=dict)  # Replace refused? probe
     unresolved: str | None = None  # why the instances could not be listed
+
+    def targets(self) -> list[str]:
+        """Every URI the lab asked the device about for this node (Get, ?prop=Format, probe)."""
+        paths = [*self.instances, *self.probes]
+        return [*paths, *(f"{p}?prop=Format" for p in self.instances)]
 
 
 def require_authenticated(session: DmSession) -> DmSession:
@@ -163,13 +241,15 @@ def close_quietly(session: DmSession | None) -> None:
 class DmDevice:
     """The OMA-DM device under test as the cases drive it (one per run)."""
 
-    def __init__(self, lab: Any, controller: Any, dut: Declaration) -> None:
+    def __init__(self, lab: Lab, controller: Controller, dut: Declaration) -> None:
         self.lab = lab
-        self.omadm: OmaDmLab = lab.omadm
+        self.omadm: OmaDmLab = facade(lab.omadm, "OMA-DM")
+        self.packages: PackageServer = facade(lab.packages, "firmware package")
         self.controller = controller
         self.dut = dut
+        self.accounts: DmAccounts = self.omadm.accounts
         self.timeouts = dut.timeouts
-        self.baseline = Baseline(dut.device.firmware_version, dut.host.software_version)
+        self.baseline = Baseline.declared(dut)
         self.first_auth: AuthOutcome | None = None  # the run's first session's authentication
         self.device_key: str | None = None  # the DevId the device's sessions carry
         self._shared: DmSession | None = None
@@ -177,7 +257,11 @@ class DmDevice:
         self._ddf_reading: dict[str, DdfReading] | None = None
         self._ddf_problem: Inconclusive | None = None  # why the DDF reading could not be made
         self._walks: dict[str, dict[str, CommandResult]] = {}
+        # target URI -> transcript seqs of the packages that asked about it: a case judging a
+        # reading made earlier (cached for the run) cites them, so its evidence is never empty
+        self._asked_in: dict[str, set[int]] = {}
         self._silent: list[str] = []  # consecutive triggers that brought no session
+        self.life = ProofOfLife()  # the device's last provable answer (see dut.liveness)
 
     # ------------------------------------------------------------------ sessions
 
@@ -219,6 +303,7 @@ class DmDevice:
         """Close the shared session: the device is free for another one."""
         shared, self._shared = self._shared, None
         close_quietly(shared)
+        self._note_life(shared)
 
     @contextmanager
     def fresh(self, *, authenticated: bool = True, **options: Any) -> Iterator[DmSession]:
@@ -227,6 +312,51 @@ class DmDevice:
             yield session
         finally:
             close_quietly(session)
+            self._note_life(session)
+
+    # ------------------------------------------------------------------ proof of life
+
+    def _note_life(self, session: DmSession | None) -> None:
+        """A session in which the device answered is proof it was alive at its last message."""
+        if session is None:
+            return
+        answers = [m for m in session.messages if m.direction == "device->lab"]
+        if not answers or session.ended == "device silent":
+            return
+        age = max(0.0, time.time() - answers[-1].time)
+        self.life.seen(f"the device answered message {len(answers)} of session "
+                       f"{session.session_id}", at=time.monotonic() - age)
+
+    def proof_of_life(self, session: DmSession | None = None) -> str | None:
+        """How the device was shown alive a moment before (None: the lab cannot show it)."""
+        self._note_life(session if session is not None else self._shared)
+        return self.life.within(self.timeouts.session)
+
+    def answered(self, what: str, attempt: Callable[[], T],
+                 session: DmSession | None = None) -> T:
+        """``attempt()`` under the proof-of-life rule (:func:`answered_or_fault`)."""
+        return answered_or_fault(what, attempt, self.proof_of_life(session))
+
+    def package0_session(self) -> tuple[int, DmSession]:
+        """Deliver a valid Package 0 and take the server-alerted session it brings.
+
+        The lab first proves the device alive and holding the lab's server nonce
+        (:meth:`settle_nonces`); silence after that is the device's (asked twice).
+        Returns the notification's session id the session answers (the last one sent when
+        it answers none) and the session.
+        """
+        self.settle_nonces()
+        sent: list[int] = []
+
+        def attempt() -> DmSession:
+            self.omadm.expect_session()
+            sent.append(self.omadm.notify())
+            return self.omadm.wait_session(alert="1200")
+
+        session = self.answered("a valid Package 0 (server-alerted session trigger)", attempt)
+        self.adopt(session)
+        sid = next((s for s in sent if sid_matches(session, s)), sent[-1])
+        return sid, session
 
     def settle_nonces(self) -> None:
         """End with the device provably holding the server nonce the lab holds (Package 0).
@@ -262,7 +392,21 @@ class DmDevice:
     # ------------------------------------------------------------------ reading
 
     def send(self, commands: list[Command]) -> list[CommandResult]:
-        return self.shared().send(commands) if commands else []
+        if not commands:
+            return []
+        session = self.shared()
+        first = self.lab.transcript.mark() + 1
+        results = session.send(commands)
+        seqs = range(first, self.lab.transcript.mark() + 1)
+        for command in commands:
+            for item in getattr(command, "items", ()):
+                if item.target:
+                    self._asked_in.setdefault(item.target, set()).update(seqs)
+        return results
+
+    def exchanges(self, *targets: str) -> list[int]:
+        """Transcript seqs of the packages in which the lab asked about ``targets``."""
+        return sorted({seq for t in targets for seq in self._asked_in.get(t, ())})
 
     def read(self, uris: list[str]) -> dict[str, CommandResult]:
         """Get each of ``uris`` in the shared session (one package)."""
@@ -361,9 +505,7 @@ class DmDevice:
         if self._factory_auth is None:
             self.release()
             self.controller.factory_reset()
-            self.baseline = Baseline(
-                self.dut.device.firmware_version, self.dut.host.software_version
-            )
+            self.baseline = Baseline.declared(self.dut)
             if self.device_key is not None:
                 self.omadm.nonces.reset(self.device_key)
             self._walks.clear()
@@ -374,6 +516,14 @@ class DmDevice:
                     session.get("./DevInfo/DevId")
                 self._factory_auth = session.auth
         return self._factory_auth
+
+
+def sid_matches(session: DmSession, sid: int) -> bool:
+    """The SessionID is the notification's 16-bit id in hexadecimal (case, zeros free)."""
+    try:
+        return int(session.session_id.strip(), 16) == sid
+    except ValueError:
+        return False
 
 
 def leaf(values: dict[str, CommandResult], pattern: str) -> tuple[str, CommandResult] | None:

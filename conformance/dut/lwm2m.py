@@ -1,0 +1,423 @@
+"""The LwM2M device under test as the catalog cases drive it: online and registered.
+
+:class:`Lwm2mDevice` brings the device up once (bootstrap when it asks for it, then its
+registration), re-registers it when an earlier case left it unregistered, and reads values with
+the verdict rules of the catalog: a refusal is the device's, a payload that does not decode is
+judged by the content-format cases. It decides nothing on transcript text: registrations,
+updates and bootstrap requests come from the lab's typed events.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from conformance.controllers.base import Controller
+from conformance.declaration import Declaration
+from conformance.dut.common import Baseline, HarnessError, facade
+from conformance.dut.liveness import ask_alive
+from conformance.evidence.transcript import Entry
+from conformance.fota.server import PackageServer
+from conformance.lab import Lab
+from conformance.lwm2m.bootstrap import SHORT_SERVER_ID as LAB_SHORT_SERVER_ID
+from conformance.lwm2m.codecs import parse_links
+from conformance.lwm2m.lab import Lwm2mLab, Observation, Registration, Response, UpdateReport
+from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType, Value
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
+
+R = TypeVar("R")
+SERVER, DEVICE, FIRMWARE = 1, 3, 5
+IDLE, DOWNLOADING, DOWNLOADED = 0, 1, 2
+
+VALUE_FORMATS = ("text", "tlv", "lwm2m-json", "senml-json", "senml-cbor")
+INSTANCE_FORMATS = ("tlv", "lwm2m-json", "senml-json", "senml-cbor")
+
+
+def fmt_name(fmt: int | None) -> str:
+    return ContentFormat.describe(None if fmt is None else int(fmt))
+
+
+class Lwm2mDevice:
+    """The LwM2M device as the cases see it: its endpoint, the lab facade, the controller."""
+
+    def __init__(self, lab: Lab, controller: Controller, dut: Declaration) -> None:
+        if dut.lwm2m is None:
+            raise HarnessError("an LwM2M device needs the declaration's lwm2m section")
+        self.lab = lab
+        self.lw: Lwm2mLab = facade(lab.lwm2m, "LwM2M")
+        self.packages: PackageServer = facade(lab.packages, "firmware package")
+        self.controller = controller
+        self.dut = dut
+        self.lwm2m = dut.lwm2m
+        self.ep = dut.lwm2m.endpoint
+        self.timeouts = dut.timeouts
+        self.baseline = Baseline.declared(dut)
+        self._answered_at = 0.0  # wall clock of the device's last answer to the lab
+        self._server_instance: tuple[str, int] | None = None  # (registration location, iid)
+
+    # -- coming online ---------------------------------------------------------------------
+
+    def bring_up(self) -> Registration:
+        """First contact: bootstrap when the device asks for it, then its registration."""
+        if self.lw.registration(self.ep) is not None:
+            return self.ensure_registered()
+        if self.dut.features.bootstrap and self._first_contact() == "bootstrap":
+            self.lw.wait_bootstrap_request(self.ep, self.timeouts.request)
+            try:
+                self.provision()
+            except DeviceTimeout as exc:  # silence mid-bootstrap: a client retries, so do we
+                self.lab.transcript.note(
+                    "lwm2m", f"bring-up bootstrap of {self.ep} failed ({exc}); waiting for "
+                    "its next Bootstrap-Request")
+                self.lw.wait_bootstrap_request(self.ep, 2 * self.timeouts.session)
+                self.provision()
+        return self.lw.wait_registration(self.ep)
+
+    def _first_contact(self) -> str:
+        """``bootstrap`` or ``register``, whichever the device sends first (lab events)."""
+        try:
+            return self.lw.wait_first_contact(self.ep, self.timeouts.session)
+        except DeviceTimeout:
+            raise DeviceTimeout(
+                f"{self.ep} sent neither a Bootstrap-Request nor a Register within "
+                f"{self.timeouts.session} s (timeouts.session)"
+            ) from None
+
+    def provision(self) -> list[tuple[str, Response]]:
+        """The client-initiated bootstrap the lab answers; every step must succeed."""
+        session = self.lw.bootstrap(self.ep)
+        session.provision()
+        steps = session.responses
+        refused = [f"{what} -> {r.code}" for what, r in steps if not r.ok]
+        if refused:
+            raise BootstrapRefused(", ".join(refused), steps)
+        return steps
+
+    def ensure_registered(self) -> Registration:
+        """The current registration; a device an earlier case left unregistered is rebooted."""
+        reg = self.lw.registration(self.ep)
+        if reg is not None:
+            return reg
+        self.lab.transcript.note("lwm2m", f"{self.ep} is not registered: rebooting it")
+        since = time.time()
+        self.controller.reboot()
+        return self.lw.wait_registration(self.ep, newer_than=since - 1)
+
+    def come_back(self, since: float) -> Registration | None:
+        """After a reset: the lab answers the Bootstrap-Request when bootstrap is declared (a
+        device that kept its account may register straight away), then waits for a Register
+        newer than ``since``; None when none came within ``timeouts.session``."""
+        if self.dut.features.bootstrap:
+            try:
+                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session)
+                self.provision()
+            except DeviceTimeout:
+                pass  # no Bootstrap-Request: the Register (or its absence) tells
+        try:
+            return self.lw.wait_registration(self.ep, newer_than=since)
+        except DeviceTimeout:
+            return None
+
+    # -- waiting for the device to talk to the lab ----------------------------------------
+
+    def wait_update_since(self, since: float, timeout: float) -> UpdateReport | None:
+        """An Update the lab received at or after ``since`` (with what it carried itself);
+        None when none came in time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                update = self.lw.next_update(self.ep, remaining)
+            except DeviceTimeout:
+                return None
+            if update.time >= since:
+                return update
+
+    def wait_report_since(self, since: float, timeout: float) -> Registration | None:
+        """A Register or an Update of the device at or after ``since`` (it told the server);
+        the registration as it is then, or None when neither came within ``timeout`` s."""
+        return self.lw.wait_report(self.ep, since, timeout)
+
+    # -- requests, under the rule of silence -------------------------------------------------
+
+    def _ask(self, what: str, send: Callable[[], R]) -> R:
+        """``send()``; silence after proof of life is asked once more, then a FAIL."""
+        result = ask_alive(what, send, self._proof_of_life, self.lab.transcript, self.ep)
+        self._answered_at = time.time()
+        return result
+
+    def _proof_of_life(self, since: float) -> str | None:
+        """Why the lab knows the device was alive when a request sent at ``since`` went
+        unanswered (its registration is live and it talked to the lab within
+        ``timeouts.request`` before: a moment, not a lifetime), or None when the lab cannot
+        show it."""
+        reg = self.lw.registration(self.ep)
+        if reg is None:
+            return None
+        last = max(self._answered_at, reg.registered_at, reg.updated_at)
+        gap = since - last
+        if gap > self.timeouts.request:
+            return None
+        return (f"{self.ep} is registered ({reg.location}) and answered the lab "
+                f"{max(gap, 0.0):.1f} s before")
+
+    def read(self, path: Path | str, fmt: int | None = None) -> Response:
+        return self._ask(f"Read {path}", lambda: self.lw.read(self.ep, path, fmt=fmt))
+
+    def write(self, path: Path | str, value: Content | Value | dict[str, Value],
+              fmt: int = ContentFormat.TLV, *, partial: bool = False) -> Response:
+        what = f"Write{' (partial update)' if partial else ''} {path}"
+        return self._ask(what, lambda: self.lw.write(self.ep, path, value, fmt=fmt,
+                                                     partial=partial))
+
+    def write_raw(self, path: Path | str, payload: bytes, fmt: int | None, *,
+                  partial: bool = False) -> Response:
+        return self._ask(f"Write {path}", lambda: self.lw.write_raw(
+            self.ep, path, payload, fmt, partial=partial))
+
+    def execute(self, path: Path | str, args: str | None = None) -> Response:
+        return self._ask(f"Execute {path}", lambda: self.lw.execute(self.ep, path, args))
+
+    def delete(self, path: Path | str) -> Response:
+        return self._ask(f"Delete {path}", lambda: self.lw.delete(self.ep, path))
+
+    def discover(self, path: Path | str) -> Response:
+        return self._ask(f"Discover {path}", lambda: self.lw.discover(self.ep, path))
+
+    def write_attributes(self, path: Path | str, **attrs: float | int | None) -> Response:
+        query = "&".join(k if v is None else f"{k}={v}" for k, v in attrs.items())
+        return self._ask(f"Write-Attributes {path}?{query}",
+                         lambda: self.lw.write_attributes(self.ep, path, **attrs))
+
+    def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
+        return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
+
+    # -- instances and resources found, never assumed -------------------------------------
+
+    def short_server_id(self) -> int | None:
+        """The Short Server ID of the lab's account: the declared one, else the one the lab's
+        bootstrap writes when it provisions the device; None when neither is known."""
+        declared = self.lwm2m.short_server_id
+        if declared is not None:
+            return declared
+        return LAB_SHORT_SERVER_ID if self.dut.features.bootstrap else None
+
+    def server_instance(self) -> int:
+        """The Server object (/1) instance of the lab's account, found by its Short Server ID
+        (/1/x/0) among the registration's /1 instances; the only one when no SSID is known."""
+        reg = self.ensure_registered()
+        cached = self._server_instance
+        if cached is not None and cached[0] == reg.location:
+            return cached[1]
+        listed = sorted(i for i in reg.objects.get(SERVER, []) if i is not None)
+        if not listed:
+            raise Inconclusive(f"the registration's object links list no /1 instance "
+                               f"({_links_text(reg)}): judged by the object-links case")
+        ssid = self.short_server_id()
+        if ssid is None:
+            if len(listed) > 1:
+                raise Inconclusive(
+                    f"the registration lists Server instances {_instances_text(listed)} and "
+                    "no Short Server ID is known: declare lwm2m.short_server_id")
+            found = listed[0]
+        else:
+            seen = {iid: self.read_value(f"/1/{iid}/0") for iid in listed}
+            match = [iid for iid, value in seen.items() if value == ssid]
+            if not match:
+                shown = ", ".join(f"/1/{i}/0={v!r}" for i, v in seen.items())
+                raise DeviceFault(f"no Server instance of the registration has Short Server ID "
+                                  f"{ssid} ({shown}): the account the device registered with "
+                                  "is not in its Server object")
+            found = match[0]
+        if found != 0:
+            self.lab.transcript.note(
+                "lwm2m", f"{self.ep}: the lab's Server instance is /1/{found} (SSID "
+                f"{ssid if ssid is not None else 'unknown'})", device=self.ep)
+        self._server_instance = (reg.location, found)
+        return found
+
+    def server_path(self, resource_id: int | None = None) -> str:
+        """``/1/<x>`` or ``/1/<x>/<r>`` for the lab's own Server object instance."""
+        base = f"/{SERVER}/{self.server_instance()}"
+        return base if resource_id is None else f"{base}/{resource_id}"
+
+    def instance_of(self, object_id: int) -> int:
+        """The instance of ``object_id`` the cases address: 0 for a single-instance object
+        (the object model says so), else the first instance in the registration links."""
+        definition = self.lw.registry.get(object_id)
+        if definition is not None and not definition.multiple:
+            return 0
+        reg = self.ensure_registered()
+        listed = sorted(i for i in reg.objects.get(object_id, []) if i is not None)
+        if not listed:
+            raise NotApplicable(f"the registration lists no instance of /{object_id}")
+        return listed[0]
+
+    def observable_resource(self) -> str:
+        """A readable single resource of the Device object that Discover lists, to observe:
+        mandatory before optional, values that do not change on their own before those that
+        do (a clock would notify on change and hide pmax). NOT APPLICABLE when none is."""
+        base = f"/{DEVICE}/{self.instance_of(DEVICE)}"
+        response = self.discover(base)
+        if response.code != "2.05":
+            raise Inconclusive(f"Discover {base} answered {response.code}: the lab cannot "
+                               "choose a resource to observe (the Device object cases judge it)")
+        listed = {p.resource_id for p in discovered_paths(response)
+                  if p.resource_id is not None and p.resource_instance_id is None}
+        definition = self.lw.registry.get(DEVICE)
+        candidates = [r for r in (definition.resources.values() if definition else [])
+                      if r.id in listed and r.readable and not r.multiple]
+        if not candidates:
+            raise NotApplicable(f"Discover {base} lists no readable single resource to observe")
+        best = min(candidates, key=lambda r: (r.type is ResourceType.TIME, not r.mandatory, r.id))
+        return f"{base}/{best.id}"
+
+    def registration_messages(self, reg: Registration) -> list[Entry]:
+        """The transcript entries of the Register and of the last Update behind ``reg`` (the
+        request, the lab's answer and its note): cases that judge a registration made before
+        they began cite them as their evidence."""
+        margin = 2 * self.timeouts.request  # a Register may take retransmissions to arrive
+        moments = [reg.registered_at, reg.updated_at]
+        targets = {"/rd", f"/{reg.location}"}
+        cited: list[Entry] = []
+        for entry in self.lab.transcript:
+            if entry.protocol != "lwm2m" or not any(
+                    t - margin <= entry.time <= t + 1 for t in moments):
+                continue
+            request = (entry.direction == "device->lab" and entry.peer == reg.peer
+                       and entry.headers.get("Uri-Path") in targets)
+            answer = entry.session == reg.location and entry.direction != "device->lab" and (
+                entry.direction == "note" or entry.headers.get("Token") in tokens(cited))
+            if request or answer:
+                cited.append(entry)
+        return cited
+
+    # -- reading values -----------------------------------------------------------------------
+
+    def value_format(self) -> ContentFormat:
+        """The simplest declared format for single values (text when offered)."""
+        declared = self.dut.features.content_formats
+        name = next((f for f in VALUE_FORMATS if f in declared), "tlv")
+        return ContentFormat.by_name(name)
+
+    def instance_format(self) -> ContentFormat:
+        """The first declared format that carries a whole instance (TLV when none is)."""
+        declared = self.dut.features.content_formats
+        name = next((f for f in INSTANCE_FORMATS if f in declared), "tlv")
+        return ContentFormat.by_name(name)
+
+    def firmware_reset(self, *, judged_by: str | None = None) -> None:
+        """Write an empty /5/0/1 Package URI, the TS's way back to State 0 Idle (E.6).
+
+        A device that refuses the Write or stays in State 1 or 2 breaks E.6: a FAIL where the
+        case judges it (``judged_by`` None), else INCONCLUSIVE naming the case that does."""
+        written = self.write("/5/0/1", "", fmt=self.value_format())
+        state = self.read_int("/5/0/3") if written.code == "2.04" else None
+        if written.code == "2.04" and state == IDLE:
+            return
+        problem = (f"Write /5/0/1 with an empty Package URI answered {written.code}"
+                   if state is None else
+                   f"/5/0/3 State is {state} after an empty Package URI was written to "
+                   "/5/0/1")
+        if judged_by is None:
+            raise DeviceFault(problem + ", expected State 0 Idle (TS 1.1 E.6)")
+        raise Inconclusive(problem + f": the lab cannot start from State 0 ({judged_by} "
+                           "judges the reset)")
+
+    def read_value(self, path: str, fmt: int | None = None, *, own_format: bool = False) -> Value:
+        """One resource's value. A refusal is a DeviceFault; a payload that does not decode is
+        a DeviceFault when the case judges content formats (``own_format``), else INCONCLUSIVE
+        (the value cannot be judged; the ATT-DMIG-3.2 format cases judge the encoding)."""
+        fmt = self.value_format() if fmt is None else fmt
+        response = self.read(path, fmt=fmt)
+        if response.code != "2.05":
+            raise DeviceFault(f"Read {path} in {fmt_name(fmt)} answered {response.code}, "
+                              "expected 2.05 Content")
+        return single_value(response, path, fmt, own_format=own_format)
+
+    @staticmethod
+    def discovered_paths(response: Response) -> list[Path]:
+        return discovered_paths(response)
+
+    @staticmethod
+    def decoded(response: Response, path: str, fmt: int | None, *,
+                own_format: bool) -> dict[Path, Any]:
+        return decoded(response, path, fmt, own_format=own_format)
+
+    @staticmethod
+    def fmt_name(fmt: int | None) -> str:
+        return fmt_name(fmt)
+
+    def read_int(self, path: str, fmt: int | None = None) -> int:
+        """An integer resource (State, Update Result …); anything else is a DeviceFault."""
+        value = self.read_value(path, fmt)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise DeviceFault(f"{path} is {value!r}, expected an integer")
+        return value
+
+    def instances(self, object_id: int) -> list[int]:
+        """Instance ids of an object, by Discover (link-format needs no value codec)."""
+        response = self.discover(f"/{object_id}")
+        if response.code != "2.05":
+            raise DeviceFault(f"Discover /{object_id} answered {response.code}, expected 2.05")
+        return sorted({
+            p.instance_id for p in discovered_paths(response)
+            if p.object_id == object_id and p.instance_id is not None
+        })
+
+
+class BootstrapRefused(Inconclusive):
+    """Bring-up could not bootstrap the device (the bootstrap cases judge it)."""
+
+    def __init__(self, what: str, steps: list[tuple[str, Response]]) -> None:
+        super().__init__(f"bootstrap steps refused: {what}")
+        self.steps = steps
+
+
+def decoded(response: Response, path: str, fmt: int | None, *, own_format: bool) -> dict[Path, Any]:
+    """The decoded content, or the right verdict when it does not decode."""
+    if response.content is not None and response.decode_error is None:
+        return response.content
+    reason = response.decode_error or "no payload"
+    message = (f"Read {path} in {fmt_name(fmt)}: the {fmt_name(response.content_format)} "
+               f"payload does not decode: {reason}")
+    if own_format:
+        raise DeviceFault(message)
+    raise Inconclusive(message + " (the encoding is judged by the ATT-DMIG-3.2 format cases)")
+
+
+def single_value(response: Response, path: str, fmt: int | None, *, own_format: bool) -> Value:
+    content = decoded(response, path, fmt, own_format=own_format)
+    target = Path.parse(path)
+    if target not in content:
+        raise DeviceFault(f"Read {path} in {fmt_name(fmt)} carried {sorted(map(str, content))}, "
+                          f"not {path}")
+    value = content[target]
+    assert value is not None, f"{path} came back without a value"
+    return value
+
+
+def discovered_paths(response: Response) -> list[Path]:
+    text = response.payload.decode("utf-8", "replace")
+    out = []
+    for link in parse_links(text):
+        try:
+            out.append(Path.parse(link.target))
+        except Exception:  # "</>" and other non-LwM2M targets are not object paths
+            continue
+    return out
+
+
+def tokens(entries: list[Entry]) -> set[str]:
+    return {e.headers["Token"] for e in entries if "Token" in e.headers}
+
+
+def _links_text(reg: Registration) -> str:
+    return ", ".join(map(str, reg.links)) or "none"
+
+
+def _instances_text(instances: list[int]) -> str:
+    return ", ".join(f"/1/{i}" for i in instances)
