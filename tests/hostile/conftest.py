@@ -8,7 +8,7 @@ import importlib.util
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -122,6 +122,21 @@ class Tools:
         session.close()
         worker.result()
         return session
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[Any], Any]]:
+    """``started(server)``: ``server.start()`` now, ``server.stop()`` when the test ends."""
+    parts: list[Any] = []
+
+    def start(part: Any) -> Any:
+        part.start()
+        parts.append(part)
+        return part
+
+    yield start
+    for part in reversed(parts):
+        part.stop()
 
 
 @pytest.fixture

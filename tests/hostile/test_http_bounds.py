@@ -10,7 +10,7 @@ from __future__ import annotations
 import select
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,38 +41,21 @@ def _limited(declaration: Declaration, request: float = 5, **limits: Any) -> Dec
 
 @pytest.fixture
 def limited_lab(
-    loop: LabLoop, declaration: Declaration, transcript: Transcript, tmp_path: Path
-) -> Iterator[Callable[..., OmaDmLab]]:
+    loop: LabLoop, declaration: Declaration, transcript: Transcript, tmp_path: Path,
+    started: Callable[[Any], Any],
+) -> Callable[..., OmaDmLab]:
     """``limited_lab(request_deadline=1.0)``: an OMA-DM lab with changed ``limits``."""
-    labs: list[OmaDmLab] = []
-
-    def make(**limits: Any) -> OmaDmLab:
-        lab = OmaDmLab(loop, _limited(declaration, **limits), transcript, tmp_path)
-        lab.start()
-        labs.append(lab)
-        return lab
-
-    yield make
-    for lab in labs:
-        lab.stop()
+    return lambda **limits: started(
+        OmaDmLab(loop, _limited(declaration, **limits), transcript, tmp_path))
 
 
 @pytest.fixture
 def limited_packages(
-    loop: LabLoop, declaration: Declaration, transcript: Transcript, tmp_path: Path
-) -> Iterator[Callable[..., PackageServer]]:
-    servers: list[PackageServer] = []
-
-    def make(**limits: Any) -> PackageServer:
-        server = PackageServer(loop, _limited(declaration, request=2, **limits), transcript,
-                               tmp_path)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+    loop: LabLoop, declaration: Declaration, transcript: Transcript, tmp_path: Path,
+    started: Callable[[Any], Any],
+) -> Callable[..., PackageServer]:
+    return lambda **limits: started(
+        PackageServer(loop, _limited(declaration, request=2, **limits), transcript, tmp_path))
 
 
 def _no_lab_failure(transcript: Transcript) -> None:

@@ -32,22 +32,17 @@ IDENTITY, KEY = LWM2M.IDENTITY, LWM2M.KEY
 
 @pytest.fixture
 def make_lab(
-    lab_loop: LabLoop, transcript: Transcript, tmp_path: Path
-) -> Iterator[Callable[..., Lwm2mLab]]:
+    lab_loop: LabLoop, transcript: Transcript, tmp_path: Path, started: Callable[[Any], Any]
+) -> Callable[..., Lwm2mLab]:
     """``make_lab("psk", registrations_per_source=3)``: security and ``limits`` changed."""
-    labs: list[Lwm2mLab] = []
 
     def make(security: str = "nosec", **limits: Any) -> Lwm2mLab:
         decl = LWM2M.declaration(security)
         decl = decl.model_copy(update={"limits": decl.limits.model_copy(update=limits)})
-        lab = Lwm2mLab(lab_loop, decl, transcript, tmp_path)
-        lab.start()
-        labs.append(lab)
+        lab: Lwm2mLab = started(Lwm2mLab(lab_loop, decl, transcript, tmp_path))
         return lab
 
-    yield make
-    for lab in labs:
-        lab.stop()
+    return make
 
 
 class Udp:
