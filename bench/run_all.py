@@ -26,6 +26,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_csv_memory.py", []),
     ("bench_parallel_runs.py", []),
     ("bench_evidence_size.py", []),
+    ("bench_amplification.py", []),
 ]
 
 

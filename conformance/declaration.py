@@ -388,6 +388,48 @@ class Timeouts(_Model):
     fota: float = Field(120, gt=0, description="Download and update.")
 
 
+class Limits(_Model):
+    """Bounds on what one device may make the lab hold or decode (hostile devices, issue 15).
+
+    Every field is optional; the defaults serve a certification bench. Over a bound the lab
+    answers at once (4.xx, HTTP 4xx) and records a finding naming the bound.
+    """
+
+    decoded_bytes: int | None = Field(
+        None,
+        ge=4096,
+        description="Decoded text of one OMA-DM message (WBXML string-table expansion, XML "
+        "text). Default: 16 x omadm.max_msg_size, at least 1 MiB (the body limit).",
+    )
+    coap_body_bytes: int = Field(
+        1 << 20, ge=1024, description="A CoAP request body after block-wise (Block1) assembly."
+    )
+    coap_assemblies: int = Field(
+        256, ge=1, description="Block1 transfers in progress at once (the oldest is dropped)."
+    )
+    endpoint_length: int = Field(
+        255, ge=16, description="LwM2M endpoint client name (ep=), characters."
+    )
+    query_bytes: int = Field(
+        1024, ge=64, description="All Uri-Query options of a Register or Update, bytes."
+    )
+    registrations_per_source: int = Field(
+        16, ge=1, description="LwM2M endpoints registered from one address and port."
+    )
+    registrations_total: int = Field(
+        4096, ge=1, description="LwM2M endpoints registered at once."
+    )
+    connections_per_source: int = Field(
+        32, ge=1, description="Open HTTP connections from one IP address (OMA-DM, packages)."
+    )
+    request_deadline: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds a device has to send one whole HTTP request, head and body. "
+        "Default: 3 x timeouts.request.",
+    )
+
+
 class SimulatorControl(_Model):
     """Drive a reference device of conformance/simulators (the embedded default)."""
 
@@ -526,6 +568,7 @@ class Declaration(_Model):
     features: Features = Field(Features(), description="Supported optional features.")
     lab: Lab = Field(Lab(), description="Where the lab listens.")
     timeouts: Timeouts = Field(Timeouts(), description="Bounds of every wait.")
+    limits: Limits = Field(Limits(), description="Bounds against hostile devices.")
     control: Control = Field(
         default_factory=lambda: ManualControl(type="manual"),
         description="How the lab makes the device act (default: ask the operator).",
@@ -585,6 +628,17 @@ class Declaration(_Model):
                 "omadm.notification.address: required with channel: udp (host:port of the "
                 "device's Package 0 listener; only a reference device announces its own)"
             )
+
+    def decoded_bound(self) -> int:
+        """Bytes of decoded text one OMA-DM message may expand to (``limits.decoded_bytes``)."""
+        if self.limits.decoded_bytes is not None:
+            return self.limits.decoded_bytes
+        declared = self.omadm.max_msg_size if self.omadm is not None else 0
+        return max(1 << 20, 16 * declared)
+
+    def request_deadline(self) -> float:
+        """Seconds for one whole HTTP request (``limits.request_deadline``)."""
+        return self.limits.request_deadline or 3 * self.timeouts.request
 
     def exception_for(self, requirement: str) -> ExceptionClaim | None:
         return next((e for e in self.exceptions if e.requirement == requirement), None)

@@ -128,6 +128,9 @@ class Lab:
         self.loop.stop()
         self.transcript.close()
         self.capture.close()
+        from conformance.tls import discard_private_dir
+
+        discard_private_dir(self.run_dir)  # the throw-away CA keys of this run
         if problems:
             raise LabStopError(problems)
 

@@ -6,18 +6,24 @@ on the same ``run_dir``: the first one creates the CA, the next ones reuse it an
 the server certificate when it does not cover their hosts, so neither invalidates the other.
 
 The private keys never go into the run folder, which a lab hands over as evidence: they live
-in a private (0700) folder under the system temp directory, named after the run folder.
+in a private (0700) folder under the system temp directory, named after the run folder. They
+are throw-away: the folder records the process using it (``owner``) and is removed when the lab
+stops (:func:`discard_private_dir`) or the process exits; the first lab started in a process
+removes the folders of labs that were killed (owner process gone).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import hashlib
 import ipaddress
 import os
+import shutil
 import ssl
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -32,6 +38,12 @@ SERVER_KEY_FILE = "lab-server.key"
 DEFAULT_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 _lock = threading.Lock()  # two lab servers starting in one process share the files
+KEY_DIR_PREFIX = "conformance-lab-keys-"
+OWNER_FILE = "owner"
+# A folder without an owner file (written by an older version) is stale after this long.
+UNOWNED_STALE_SECONDS = 3600.0
+_used: set[Path] = set()  # key folders this process made or used: removed at exit
+_swept = False
 
 
 def _san_entry(host: str) -> x509.GeneralName:
@@ -41,15 +53,80 @@ def _san_entry(host: str) -> x509.GeneralName:
         return x509.DNSName(host)
 
 
+def _key_dir_path(run_dir: Path) -> Path:
+    tag = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{KEY_DIR_PREFIX}{tag}"
+
+
 def private_dir(run_dir: Path) -> Path:
     """The 0700 folder holding the keys of ``run_dir``'s PKI (outside the run folder)."""
-    tag = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"conformance-lab-keys-{tag}"
+    global _swept
+    if not _swept:
+        _swept = True
+        remove_stale_key_dirs()
+    folder = _key_dir_path(run_dir)
     folder.mkdir(mode=0o700, exist_ok=True)
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise PermissionError(f"{folder}: not a private folder of this user; remove it")
+    (folder / OWNER_FILE).write_text(str(os.getpid()))
+    _used.add(folder)
     return folder
+
+
+def discard_private_dir(run_dir: Path) -> None:
+    """Remove ``run_dir``'s key folder (the lab stopped: its keys are thrown away)."""
+    folder = _key_dir_path(run_dir)
+    with _lock:
+        _used.discard(folder)
+        _remove(folder)
+
+
+def _remove(folder: Path) -> None:
+    try:
+        if folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
+    except OSError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_key_dirs(now: float | None = None) -> list[Path]:
+    """Remove this user's key folders whose owner process is gone (a killed lab's)."""
+    removed: list[Path] = []
+    now = time.time() if now is None else now
+    for folder in Path(tempfile.gettempdir()).glob(KEY_DIR_PREFIX + "*"):
+        try:
+            if folder in _used or folder.stat().st_uid != os.getuid():
+                continue
+            owner = folder / OWNER_FILE
+            if owner.exists():
+                text = owner.read_text().strip()
+                stale = not (text.isascii() and text.isdigit() and _alive(int(text)))
+            else:
+                stale = now - folder.stat().st_mtime > UNOWNED_STALE_SECONDS
+        except OSError:
+            continue
+        if stale:
+            _remove(folder)
+            removed.append(folder)
+    return removed
+
+
+@atexit.register
+def _remove_used() -> None:
+    for folder in list(_used):
+        _remove(folder)
+    _used.clear()
 
 
 def _write_private(path: Path, data: bytes) -> None:

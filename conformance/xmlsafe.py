@@ -7,6 +7,7 @@ nesting depth, so an attack is refused quickly with a finding instead of eating 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lxml import etree
@@ -15,6 +16,13 @@ from conformance.errors import ProtocolError
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+# Characters XML 1.0 cannot carry (§2.2), NUL included: lxml refuses them as element text.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_chars(text: str) -> str:
+    """``text`` without the characters XML cannot hold (for values echoed from bad input)."""
+    return _NOT_XML_CHAR.sub("", text)
 
 
 def _parser() -> etree.XMLParser:

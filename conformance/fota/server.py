@@ -10,6 +10,7 @@ the body itself is not copied into the transcript, only its size and digest.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import re
 import socket
@@ -23,6 +24,7 @@ from aiohttp import web
 
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
+from conformance.httpguard import ConnectionGuard, GuardedSite
 from conformance.runtime import LabLoop
 from conformance.tls import LabPki
 
@@ -62,6 +64,7 @@ def advertised_host(declaration: Declaration) -> str:
 
 
 SHUTDOWN_GRACE = 0.25  # on stop: how long a download in flight may still finish
+MAX_DOWNLOADS = 10_000  # download records kept
 
 
 class PackageServer:
@@ -74,7 +77,8 @@ class PackageServer:
         self._run_dir = Path(run_dir)
         self._host = advertised_host(declaration)
         self._packages: dict[str, bytes] = {}
-        self._downloads: list[Download] = []
+        # The newest downloads (a device fetching in a loop must not grow the lab forever).
+        self._downloads: collections.deque[Download] = collections.deque(maxlen=MAX_DOWNLOADS)
         self._lock = threading.Lock()
         # Notified when a download is logged: the device may hold the whole body before the
         # server's handler has recorded it, so readers wait on this instead of racing.
@@ -83,6 +87,12 @@ class PackageServer:
         self._ports: dict[str, int] = {}
         self._dead_socket: socket.socket | None = None
         self.pki: LabPki | None = None
+        # A request is its head (GETs carry no body): slowloris heads are cut at the deadline.
+        self._guard = ConnectionGuard(
+            per_source=declaration.limits.connections_per_source,
+            deadline=declaration.request_deadline(),
+            on_event=self._connection_event,
+        )
 
     # ------------------------------------------------------------------ life cycle
 
@@ -119,13 +129,18 @@ class PackageServer:
         try:
             for scheme, port in ports.items():
                 tls = self.pki.server_context() if scheme == "https" else None
-                site = web.TCPSite(runner, bind, port, ssl_context=tls)
+                site = GuardedSite(runner, bind, port, ssl_context=tls, guard=self._guard)
                 await site.start()
                 self._ports[scheme] = site.port
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
+
+    def _connection_event(self, text: str, peer: str, error: bool) -> None:
+        self._transcript.record(
+            PROTOCOL, "note", text, device=peer, peer=peer, error=text if error else None
+        )
 
     def addresses(self) -> dict[str, str]:
         out = {
@@ -183,6 +198,7 @@ class PackageServer:
     # ------------------------------------------------------------------ serving
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
+        self._guard.request_read(request.transport)  # the head is in; a download may take long
         name = request.match_info["name"]
         peer = _peer(request)
         scheme = request.scheme  # aiohttp derives it from the TLS transport

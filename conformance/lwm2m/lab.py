@@ -127,8 +127,10 @@ class Lwm2mLab:
         store = RegistrationStore(on_event=self._on_event)
         lw = self.declaration.lwm2m
         psk_required = lw is not None and lw.security == "psk"
-        state = ServerState(self.transcript, store, psk_required=psk_required,
-                            bootstraps=self.declaration.features.bootstrap)
+        state = ServerState(
+            self.transcript, store, psk_required=psk_required,
+            bootstraps=self.declaration.features.bootstrap, limits=self.declaration.limits,
+        )
         self._state, self._store = state, store
         self._packages = PackageStore(self.transcript)
         self._tap = tap = CoapTap(

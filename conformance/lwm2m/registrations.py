@@ -10,11 +10,15 @@ as a conflict: the newest registration wins.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+# Events kept for the facade's waits (the newest; a device churning registrations must not
+# grow the lab without bound, issue 15).
+MAX_EVENTS = 4096
 EventKind = Literal["register", "update", "deregister", "expire", "conflict", "replace"]
 
 
@@ -79,7 +83,7 @@ class RegistrationStore:
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._next_id = 1
         self._seq = 0
-        self.events: list[Event] = []
+        self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
         self._changed: asyncio.Condition | None = None
         self.on_event = on_event
 
@@ -96,6 +100,13 @@ class RegistrationStore:
 
     def all(self) -> list[Registration]:
         return list(self._by_endpoint.values())
+
+    def count(self) -> int:
+        return len(self._by_endpoint)
+
+    def count_from(self, peer: str) -> int:
+        """Endpoints currently registered from ``peer`` (a scan: Registers are rare)."""
+        return sum(1 for reg in self._by_endpoint.values() if reg.peer == peer)
 
     # -- changes -------------------------------------------------------------------------------
 

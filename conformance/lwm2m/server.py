@@ -15,11 +15,14 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from aiocoap import Code, Message
+from aiocoap.blockwise import Block1Spool, IncompleteException, _extract_block_key
+from aiocoap.error import BadRequest
 from aiocoap.resource import PathCapable, Resource, Site
 
+from conformance.declaration import Limits
 from conformance.errors import ProtocolError
 from conformance.evidence.transcript import Transcript
 from conformance.lwm2m import query as q
@@ -27,8 +30,9 @@ from conformance.lwm2m.coaplog import PROTOCOL, peer_text
 from conformance.lwm2m.model import ContentFormat
 from conformance.lwm2m.registrations import Registration, RegistrationStore, UpdateParams
 
-# Largest request body (after block-wise assembly) the lab accepts; beyond it 4.13 + Size1.
-MAX_BODY = 1 << 20
+# Largest request body (after block-wise assembly) the lab accepts by default (limits
+# .coap_body_bytes); beyond it 4.13 + Size1.
+MAX_BODY = Limits().coap_body_bytes
 
 
 @dataclass
@@ -53,6 +57,7 @@ class ServerState:
     bootstrap_peers: dict[str, str] = field(default_factory=dict)  # peer -> endpoint
     psk_required: bool = False
     bootstraps: bool = True  # False: the declaration says no bootstrap; every request refused
+    limits: Limits = field(default_factory=Limits)
 
     def device_of(self, peer: str) -> tuple[str, str]:
         reg = self.store.by_peer(peer)
@@ -77,9 +82,103 @@ class ServerState:
         self.transcript.record(PROTOCOL, "note", summary, peer=peer, **kw)  # type: ignore[arg-type]
 
 
+def psk_identity_of(request: Message) -> str | None:
+    """The PSK identity of the DTLS session a request came over (None: NoSec)."""
+    claims = getattr(request.remote, "authenticated_claims", None) or []
+    return next((str(c)[4:] for c in claims if isinstance(c, str) and c.startswith("psk:")), None)
+
+
+def _context(secure: bool, identity: str | None) -> str:
+    return f"DTLS PSK identity {identity!r}" if secure else "NoSec"
+
+
 def error_response(code: Code, reason: str) -> Message:
     # Diagnostic payload (RFC 7252 §5.5.2): the reason, for the device's logs and the transcript.
     return Message(code=code, payload=reason.encode("utf-8")[:200])
+
+
+def unknown_critical_options(request: Message) -> list[int]:
+    """Critical option numbers (odd, RFC 7252 §5.4.1) aiocoap does not know, hence ignores."""
+    return [
+        int(opt.number)
+        for opt in request.opt.option_list()
+        if opt.number.is_critical() and not hasattr(opt.number, "name")
+    ]
+
+
+class LabSite(Site):
+    """The lab's Site: a request with an unrecognised critical option gets 4.02 Bad Option."""
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__()
+        self.state = state
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        request = pipe.request
+        unknown = unknown_critical_options(request)
+        if unknown and request.code.is_request():
+            numbers = ", ".join(str(n) for n in unknown[:8])
+            self.state.problem(
+                request,
+                f"request with unrecognised critical option {numbers} refused (4.02)",
+                f"coap: unrecognised critical option {numbers} (RFC 7252 5.4.1: 4.02 Bad Option)",
+            )
+            response = error_response(Code.BAD_OPTION, f"unrecognised critical option {numbers}")
+            pipe.add_response(response, is_last=True)
+            return
+        await super().render_to_pipe(pipe)
+
+
+class LabBlock1Spool(Block1Spool):
+    """aiocoap's Block1 assembly with RFC 7959 answers and a bound on transfers in progress.
+
+    aiocoap 0.4.17 lets a gap or a misaligned block-size change escape as a bare ValueError
+    (a 5.00 and a traceback) and takes SZX 7 (reserved over UDP) as BERT. Here: a block that
+    does not continue the assembly is 4.08 Request Entity Incomplete (RFC 7959 §2.3), SZX 7
+    is 4.00, a larger block size than the transfer started with is 4.08; each is recorded.
+    """
+
+    def __init__(self, state: ServerState) -> None:
+        super().__init__()
+        self.state = state
+
+    def _refuse(
+        self, req: Message, what: str, error: type[Exception] = IncompleteException
+    ) -> NoReturn:
+        code = "4.00" if error is BadRequest else "4.08"
+        self.state.problem(req, f"Block1 {what} refused ({code})", f"coap: Block1 {what}")
+        raise error(what)
+
+    def feed_and_take(self, req: Message) -> Message:
+        block1 = req.opt.block1
+        if block1 is None:
+            return req
+        if block1.size_exponent == 7:
+            self._refuse(req, "with SZX 7 (reserved, RFC 7959 2.2)", BadRequest)
+        items = self._assemblies._items
+        key = _extract_block_key(req)
+        first = items.get(key)
+        if block1.block_number == 0:
+            limit = self.state.limits.coap_assemblies
+            while key not in items and len(items) >= limit:
+                del items[next(iter(items))]  # the oldest transfer in progress is dropped
+        elif first is None:
+            self._refuse(req, f"block {block1.block_number} of no transfer in progress")
+        elif first.opt.block1 is not None and block1.size > first.opt.block1.size:
+            self._refuse(
+                req, f"block size grew from {first.opt.block1.size} to {block1.size} bytes"
+            )
+        elif block1.start != len(first.payload):
+            self._refuse(
+                req,
+                f"block {block1.block_number} starts at byte {block1.start}, "
+                f"{len(first.payload)} bytes received (gap or overlap)",
+            )
+        try:
+            result: Message = super().feed_and_take(req)
+        except ValueError:  # any other inconsistency aiocoap finds
+            self._refuse(req, "does not continue the transfer")
+        return result
 
 
 class LabResource(Resource):
@@ -88,19 +187,22 @@ class LabResource(Resource):
     def __init__(self, state: ServerState) -> None:
         super().__init__()
         self.state = state
+        self._block1 = LabBlock1Spool(state)
 
     async def render_to_pipe(self, pipe: Any) -> None:
         request = pipe.request
         block1 = request.opt.block1
+        limit = self.state.limits.coap_body_bytes
         size = max(len(request.payload), block1.start + len(request.payload) if block1 else 0)
-        if size > MAX_BODY or (request.opt.size1 or 0) > MAX_BODY:
+        if size > limit or (request.opt.size1 or 0) > limit:
             self.state.problem(
                 request,
-                f"request body over {MAX_BODY} bytes refused (4.13)",
-                f"coap: oversized request body ({max(size, request.opt.size1 or 0)} bytes)",
+                f"request body over {limit} bytes refused (4.13)",
+                f"coap: oversized request body ({max(size, request.opt.size1 or 0)} bytes, "
+                f"limits.coap_body_bytes {limit})",
             )
             response = error_response(Code.REQUEST_ENTITY_TOO_LARGE, "body too large")
-            response.opt.size1 = MAX_BODY
+            response.opt.size1 = limit
             pipe.add_response(response, is_last=True)
             return
         await super().render_to_pipe(pipe)
@@ -148,15 +250,31 @@ class RegistrationInterface(LabResource):
                 request, "De-register of an unknown location (4.04)", "unknown registration"
             )
             return error_response(Code.NOT_FOUND, "no such registration")
-        if reg.peer != peer_text(request.remote):
-            self.state.event(request, f"De-register of {reg.location} from another address")
+        refused = self._ownership(request, reg, "De-register")
+        if refused is not None:
+            return refused
         self.state.store.deregister(reg)
         return Message(code=Code.DELETED)
 
     # -- Register ------------------------------------------------------------------------------
 
+    def _query_too_long(self, request: Message, what: str) -> Message | None:
+        size = sum(len(o.encode("utf-8")) for o in request.opt.uri_query)
+        limit = self.state.limits.query_bytes
+        if size <= limit:
+            return None
+        self.state.problem(
+            request,
+            f"{what} refused (4.00): Uri-Query of {size} bytes",
+            f"coap: Uri-Query of {size} bytes exceeds limits.query_bytes {limit}",
+        )
+        return error_response(Code.BAD_REQUEST, f"Uri-Query over {limit} bytes")
+
     def _register(self, request: Message) -> Message:
         peer = peer_text(request.remote)
+        too_long = self._query_too_long(request, "Register")
+        if too_long is not None:
+            return too_long
         try:
             query = q.parse_query(list(request.opt.uri_query))
         except q.UnsupportedVersion as exc:
@@ -165,19 +283,19 @@ class RegistrationInterface(LabResource):
         except ProtocolError as exc:
             self.state.problem(request, f"Register refused (4.00): {exc.message}", str(exc))
             return error_response(Code.BAD_REQUEST, exc.message)
+        assert query.endpoint is not None
+        identity = psk_identity_of(request)
+        refused = self._admit(request, query.endpoint, peer, identity)
+        if refused is not None:
+            return refused
         deviations = list(query.deviations)
         parsed = self._links(request, deviations)
         if isinstance(parsed, Message):
             return parsed
         links, objects, root, ct = parsed
-        claims = getattr(request.remote, "authenticated_claims", None) or []
-        identity = next(
-            (str(c)[4:] for c in claims if isinstance(c, str) and c.startswith("psk:")), None
-        )
         if self.state.psk_required and not self.secure:
             deviations.append("registered over NoSec although the declaration says psk")
         now = time.time()
-        assert query.endpoint is not None
         reg = Registration(
             endpoint=query.endpoint,
             location=self.state.store.new_location(),
@@ -204,6 +322,77 @@ class RegistrationInterface(LabResource):
         for deviation in deviations:
             self.state.event(request, f"accepted deviation: {deviation}")
         return Message(code=Code.CREATED, location_path=reg.location.split("/"))
+
+    def _admit(
+        self, request: Message, endpoint: str, peer: str, identity: str | None
+    ) -> Message | None:
+        """Bounds and ownership of a Register: None to go on, else the refusal (recorded)."""
+        limits = self.state.limits
+        store = self.state.store
+        if len(endpoint) > limits.endpoint_length:
+            self.state.problem(
+                request,
+                f"Register refused (4.00): endpoint name of {len(endpoint)} characters",
+                f"lwm2m: endpoint name of {len(endpoint)} characters exceeds "
+                f"limits.endpoint_length {limits.endpoint_length}",
+            )
+            return error_response(Code.BAD_REQUEST, "endpoint name too long")
+        old = store.get(endpoint)
+        if old is not None and old.secure and (not self.secure or identity != old.psk_identity):
+            # A device registered over DTLS is not taken over by NoSec or another identity.
+            code = Code.FORBIDDEN if self.secure else Code.UNAUTHORIZED
+            finding = (
+                f"Register of {endpoint} from {peer} over {_context(self.secure, identity)} "
+                f"while it is registered as {old.location} over "
+                f"{_context(old.secure, old.psk_identity)}"
+            )
+            self.state.problem(
+                request, f"{finding}: refused ({code.dotted})", f"lwm2m: takeover: {finding}"
+            )
+            return error_response(code, "endpoint registered over another DTLS session")
+        if old is None:
+            if store.count() >= limits.registrations_total:
+                why = f"limits.registrations_total {limits.registrations_total} reached"
+            elif store.count_from(peer) >= limits.registrations_per_source:
+                why = (f"limits.registrations_per_source {limits.registrations_per_source} "
+                       f"reached for {peer}")
+            else:
+                return None
+            self.state.problem(
+                request, f"Register of {endpoint} refused (4.29): {why}", f"lwm2m: {why}"
+            )
+            return error_response(Code.TOO_MANY_REQUESTS, "too many registrations")
+        return None
+
+    def _ownership(self, request: Message, reg: Registration, what: str) -> Message | None:
+        """An Update or De-register from someone other than the registration's owner.
+
+        Always a recorded finding. Refused when the endpoint is declared (or registered) with
+        DTLS: 4.01 without a DTLS session, 4.03 with another PSK identity. The same PSK
+        identity from a new address (a new handshake after NAT rebinding) is the owner.
+        """
+        peer = peer_text(request.remote)
+        identity = psk_identity_of(request)
+        same_context = self.secure == reg.secure and identity == reg.psk_identity
+        if same_context and (peer == reg.peer or reg.secure):
+            return None
+        finding = (
+            f"{what} of {reg.location} ({reg.endpoint}) from {peer} over "
+            f"{_context(self.secure, identity)}; registered from {reg.peer} over "
+            f"{_context(reg.secure, reg.psk_identity)}"
+        )
+        if reg.secure or self.state.psk_required:
+            code = Code.FORBIDDEN if self.secure else Code.UNAUTHORIZED
+            self.state.problem(
+                request, f"{finding}: refused ({code.dotted})", f"lwm2m: not the owner: {finding}"
+            )
+            return error_response(code, "not the owner of this registration")
+        self.state.problem(
+            request,
+            f"{finding}: accepted (over NoSec a NAT rebinding and another device look alike)",
+            f"lwm2m: not the owner: {finding}",
+        )
+        return None
 
     def _links(
         self, request: Message, deviations: list[str]
@@ -255,6 +444,11 @@ class RegistrationInterface(LabResource):
         if reg is None:
             self.state.problem(request, f"Update of unknown {location} (4.04)", "unknown location")
             return error_response(Code.NOT_FOUND, "no such registration")
+        refused = self._query_too_long(request, "Update") or self._ownership(
+            request, reg, "Update"
+        )
+        if refused is not None:
+            return refused
         try:
             query = q.parse_query(list(request.opt.uri_query), update=True)
         except ProtocolError as exc:
@@ -299,6 +493,15 @@ class BootstrapInterface(LabResource):
         self.secure = secure
 
     async def render_post(self, request: Message) -> Message:
+        size = sum(len(o.encode("utf-8")) for o in request.opt.uri_query)
+        if size > self.state.limits.query_bytes:
+            self.state.problem(
+                request,
+                f"Bootstrap-Request refused (4.00): Uri-Query of {size} bytes",
+                f"coap: Uri-Query of {size} bytes exceeds limits.query_bytes "
+                f"{self.state.limits.query_bytes}",
+            )
+            return error_response(Code.BAD_REQUEST, "Uri-Query too long")
         try:
             endpoint, params = q.parse_bootstrap_query(list(request.opt.uri_query))
         except ProtocolError as exc:
@@ -348,7 +551,7 @@ def dm_site(
     on_registered: Callable[[Registration], None],
     extra: dict[tuple[str, ...], Resource] | None = None,
 ) -> Site:
-    site = Site()
+    site = LabSite(state)
     for cls in (RegistrationInterface, RegistrationLocations):
         site.add_resource(("rd",), cls(state, secure=secure, on_registered=on_registered))
     for path, resource in (extra or {}).items():
@@ -357,7 +560,7 @@ def dm_site(
 
 
 def bootstrap_site(state: ServerState, *, secure: bool) -> Site:
-    site = Site()
+    site = LabSite(state)
     site.add_resource(("bs",), BootstrapInterface(state, secure=secure))
     site.add_resource(("bspack",), BootstrapPackResource(state))
     return site

@@ -48,13 +48,27 @@ def content_type_of(encoding: str) -> str:
     raise ValueError(f"unknown SyncML encoding {encoding!r}")
 
 
-def decode(data: bytes, encoding: str) -> SyncML:
-    """Decode a message; bad input raises :class:`ProtocolError`."""
+def decode(data: bytes, encoding: str, *, max_text: int = wbxml.MAX_TEXT) -> SyncML:
+    """Decode a message; bad input raises :class:`ProtocolError`.
+
+    ``max_text`` bounds the decoded text: WBXML string-table references can expand a small
+    message, XML text never exceeds the bytes it comes from (entities are refused).
+    """
     if encoding == "xml":
+        _xml_within(data, max_text)
         return xmlcodec.decode(data)
     if encoding == "wbxml":
-        return wbxml.decode(data)
+        return wbxml.decode(data, max_text=max_text)
     raise ProtocolError("syncml", f"unknown encoding {encoding!r}")
+
+
+def _xml_within(data: bytes, max_text: int) -> None:
+    # The text of an XML document is never longer than the document (no entity expansion).
+    if len(data) > max_text:
+        raise ProtocolError(
+            xmlcodec.PROTOCOL,
+            f"message of {len(data)} bytes exceeds the decoded-size bound of {max_text} bytes",
+        )
 
 
 def encode(msg: SyncML, encoding: str) -> bytes:
@@ -65,12 +79,15 @@ def encode(msg: SyncML, encoding: str) -> bytes:
     raise ValueError(f"unknown SyncML encoding {encoding!r}")
 
 
-def decode_shown(data: bytes, encoding: str) -> tuple[SyncML, str]:
+def decode_shown(
+    data: bytes, encoding: str, *, max_text: int = wbxml.MAX_TEXT
+) -> tuple[SyncML, str]:
     """:func:`decode` and :func:`pretty` of the same bytes, parsed once (the lab's hot path)."""
     if encoding == "xml":
+        _xml_within(data, max_text)
         return xmlcodec.decode_shown(data)
-    msg = decode(data, encoding)
-    return msg, pretty(data, encoding)
+    msg = decode(data, encoding, max_text=max_text)
+    return msg, pretty(data, encoding, max_text=max_text)
 
 
 def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:
@@ -88,11 +105,15 @@ def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:
         return data, pretty(data, encoding)
 
 
-def pretty(data: bytes, encoding: str) -> str:
-    """Indented XML of a message for transcripts (WBXML shown as XML); never raises."""
+def pretty(data: bytes, encoding: str, *, max_text: int = wbxml.MAX_TEXT) -> str:
+    """Indented XML of a message for transcripts (WBXML shown as XML); never raises.
+
+    A WBXML message whose text would expand past ``max_text`` is shown as its bytes (hex),
+    never as the expanded text.
+    """
     try:
         if encoding == "wbxml":
-            return xmlcodec.pretty(wbxml.wbxml_to_xml(data, binary="hex"))
+            return xmlcodec.pretty(wbxml.wbxml_to_xml(data, binary="hex", max_text=max_text))
         return xmlcodec.pretty(data)
     except Exception as exc:  # a transcript must show something whatever the bytes are
         return xmlcodec.fallback_repr(data, exc)

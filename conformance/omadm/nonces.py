@@ -35,6 +35,7 @@ MAX_NONCE = 1024  # bytes: a longer value in the database is damage, not a nonce
 _SCHEMA = """CREATE TABLE IF NOT EXISTS nonces (
     device TEXT PRIMARY KEY, client BLOB, client_pending BLOB, client_spent BLOB, server BLOB)"""
 _UPSERT = "INSERT OR REPLACE INTO nonces VALUES (?, ?, ?, ?, ?)"
+_FORGET = "DELETE FROM nonces WHERE device = ?"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ def _nonce(value: object) -> bytes | None:
     return value if isinstance(value, bytes) and len(value) <= MAX_NONCE else None
 
 
+# Devices whose nonces are kept (the most recently changed): a flood of made-up DevIds must
+# not grow the store, in memory or in the database, without bound (issue 15).
+MAX_DEVICES = 1024
+
+
 class NonceStore:
     def __init__(self, path: Path | None) -> None:
         """``path``: the database file (created if missing); None keeps the nonces in memory."""
@@ -72,6 +78,7 @@ class NonceStore:
         self._lock = threading.Lock()
         self._devices: dict[str, _DeviceNonces] = {}
         self._dirty: set[str] = set()
+        self._forgotten: set[str] = set()  # evicted beyond MAX_DEVICES: their rows go too
         self._db: sqlite3.Connection | None = None
         if path is not None:
             self._db = self._open(path)
@@ -86,13 +93,13 @@ class NonceStore:
     def offer_client(self, device: str, nonce: bytes) -> None:
         """The lab sent ``nonce`` in a Chal; the device may or may not have received it."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).client_pending = nonce
+            self._touch(device).client_pending = nonce
             self._dirty.add(device)
 
     def confirm_client(self, device: str, nonce: bytes) -> None:
         """The device has ``nonce`` (it answered the message carrying it, or used it)."""
         with self._lock:
-            state = self._devices.setdefault(device, _DeviceNonces())
+            state = self._touch(device)
             state.client = nonce
             if state.client_pending == nonce:
                 state.client_pending = None
@@ -101,7 +108,7 @@ class NonceStore:
     def spend_client(self, device: str, nonce: bytes) -> None:
         """A digest over ``nonce`` was accepted: the same digest later would be a replay."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).client_spent = nonce
+            self._touch(device).client_spent = nonce
             self._dirty.add(device)
 
     # ------------------------------------------------------------------ server direction
@@ -113,7 +120,7 @@ class NonceStore:
     def set_server(self, device: str, nonce: bytes) -> None:
         """Store a NextNonce the device sent in a Status the lab actually received."""
         with self._lock:
-            self._devices.setdefault(device, _DeviceNonces()).server = nonce
+            self._touch(device).server = nonce
             self._dirty.add(device)
 
     def reset(self, device: str) -> None:
@@ -123,20 +130,36 @@ class NonceStore:
             self._dirty.add(device)
         self.flush()
 
+    def _touch(self, device: str) -> _DeviceNonces:
+        """The device's nonces, now the most recent; the least recent beyond the bound go."""
+        state = self._devices.pop(device, None) or _DeviceNonces()
+        self._devices[device] = state
+        while len(self._devices) > MAX_DEVICES:
+            oldest = next(iter(self._devices))
+            del self._devices[oldest]
+            self._dirty.discard(oldest)
+            self._forgotten.add(oldest)
+        self._forgotten.discard(device)
+        return state
+
     # ------------------------------------------------------------------ persistence
 
     def flush(self) -> None:
         """Write the devices changed since the last flush (one transaction)."""
         with self._lock:
-            if self._db is None or not self._dirty:
+            if self._db is None or not (self._dirty or self._forgotten):
                 self._dirty.clear()
+                self._forgotten.clear()
                 return
             rows = [(d, s.client, s.client_pending, s.client_spent, s.server)
                     for d in self._dirty if (s := self._devices.get(d)) is not None]
+            gone = [(d,) for d in self._forgotten]
             self._dirty.clear()
+            self._forgotten.clear()
             try:
                 with self._db:
                     self._db.executemany(_UPSERT, rows)
+                    self._db.executemany(_FORGET, gone)
             except sqlite3.Error as exc:  # the lab keeps running on its in-memory state
                 log.warning("nonce database %s: %s", self._path, exc)
 

@@ -27,9 +27,11 @@ from typing import Literal
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from conformance import xmlsafe
 from conformance.declaration import Declaration
 from conformance.errors import ProtocolError
 from conformance.evidence.transcript import Transcript
+from conformance.httpguard import ConnectionGuard, GuardedSite
 from conformance.omadm import auth, codec
 from conformance.omadm.account import DmAccounts, secret_values
 from conformance.omadm.labauth import AuthOutcome, ClientCheck, LabCredentials
@@ -53,9 +55,13 @@ PROTOCOL = "omadm"
 MAX_BODY = 1024 * 1024  # beyond this a message is refused with 413 (and recorded)
 MAX_AUTH_ATTEMPTS = 3  # after this many refused credentials the lab ends the session
 SHUTDOWN_GRACE = 0.25  # on stop: how long a held or half-read request may still finish
+MAX_ENDED = 256  # ended sessions kept for their late messages (the oldest go first)
+MAX_OPEN = 1024  # sessions open at once; beyond, the least recently active one is ended
 _BODY_KEY = web.RequestKey("conformance.omadm.body", bytes)  # read bytes, for an error report
 _CUT = {
     "stalled": "device sent {n} of {of} bytes, then nothing for {idle:g} s: message dropped",
+    "too slow": "device sent {n} of {of} bytes within the whole-request deadline of "
+    "{deadline:g} s (limits.request_deadline): message dropped",
     "disconnected": "device closed the connection after {n} of {of} bytes",
     "bad framing": "malformed HTTP body framing after {n} bytes",
 }
@@ -203,12 +209,39 @@ def salvage_header(data: bytes) -> SyncHdr | None:
         m = pattern.search(head)
         if m is None:
             return None
-        found[name] = m.group(1).decode("utf-8", "replace")
+        # Echoed in the lab's rejection: what XML cannot hold is dropped, or it could not be sent.
+        found[name] = xmlsafe.xml_chars(m.group(1).decode("utf-8", "replace"))
     return SyncHdr(
         session_id=found["session_id"],
         msg_id=found["msg_id"],
         target=found["target"],
         source=found["source"],
+    )
+
+
+def rejection(hdr: SyncHdr, msg_id: str = "1") -> SyncML:
+    """The lab's answer to a message it cannot serve: Status 400 on the device's SyncHdr."""
+    return SyncML(
+        SyncHdr(
+            session_id=hdr.session_id,
+            msg_id=msg_id,
+            target=hdr.source,
+            source=hdr.target,
+            ver_dtd=hdr.ver_dtd or "1.2",
+            ver_proto=hdr.ver_proto or "DM/1.2",
+        ),
+        [
+            Status(
+                cmd_id="1",
+                msg_ref=hdr.msg_id,
+                cmd_ref="0",
+                cmd="SyncHdr",
+                data=StatusCode.BAD_REQUEST,
+                target_refs=[hdr.target],
+                source_refs=[hdr.source],
+            )
+        ],
+        final=True,
     )
 
 
@@ -251,6 +284,11 @@ class DmServer:
         self.next_options: SessionOptions | None = None
         self.base_urls: dict[str, str] = {}  # scheme -> "http://host:port"
         self._runner: web.AppRunner | None = None
+        self._guard = ConnectionGuard(
+            per_source=declaration.limits.connections_per_source,
+            deadline=declaration.request_deadline(),
+            on_event=self._connection_event,
+        )
 
     # ------------------------------------------------------------------ life cycle
 
@@ -269,7 +307,7 @@ class DmServer:
         try:
             for scheme, port in ports.items():
                 tls = ssl_context if scheme == "https" else None
-                site = web.TCPSite(runner, bind, port, ssl_context=tls)
+                site = GuardedSite(runner, bind, port, ssl_context=tls, guard=self._guard)
                 await site.start()
                 self.base_urls[scheme] = f"{scheme}://{host}:{site.port}"
         except BaseException:
@@ -286,6 +324,11 @@ class DmServer:
 
     def url(self, scheme: str) -> str:
         return self.base_urls[scheme] + self.path
+
+    def _connection_event(self, text: str, peer: str, error: bool) -> None:
+        self._transcript.record(
+            PROTOCOL, "note", text, device=peer, peer=peer, error=text if error else None
+        )
 
     # ------------------------------------------------------------------ HTTP entry
 
@@ -310,18 +353,26 @@ class DmServer:
         """The body, or what came of it and why it is incomplete (a key of ``_CUT``).
 
         A slow sender may pace its message; one that stops sending for the request timeout
-        is dropped, so that a half-open connection never holds a handler (or the lab's stop).
+        is dropped, so that a half-open connection never holds a handler (or the lab's stop),
+        and so is one that has not sent it all by the whole-request deadline (slowloris).
         """
         if request.content_length is not None and request.content_length > MAX_BODY:
             return b"", "too big"
         chunks: list[bytes] = []
         size = 0
         idle = self._decl.timeouts.request
+        loop = asyncio.get_running_loop()
+        started = self._guard.request_started(request.transport) or loop.time()
+        deadline = started + self._decl.request_deadline()
         while True:
+            left = deadline - loop.time()
             try:
-                chunk = await asyncio.wait_for(request.content.read(65536), idle)
+                if left <= 0:
+                    raise TimeoutError
+                chunk = await asyncio.wait_for(request.content.read(65536), min(idle, left))
             except TimeoutError:
-                return b"".join(chunks), "stalled"
+                late = loop.time() >= deadline - 0.001
+                return b"".join(chunks), "too slow" if late else "stalled"
             except ConnectionError:  # aiohttp: "Connection lost" mid-body
                 # Bytes that arrived with the hang-up stay in the stream's buffer: read()
                 # raises before returning them. They were received, so they are recorded.
@@ -343,6 +394,7 @@ class DmServer:
         headers = dict(request.headers)
         ctype = request.headers.get("Content-Type", "")
         if request.method != "POST":
+            self._guard.request_read(request.transport)
             self._record_in(
                 f"{request.method} {request.path}",
                 peer=peer,
@@ -351,6 +403,7 @@ class DmServer:
             )
             return web.Response(status=405, headers={"Allow": "POST"})
         body, cut = await self._read_body(request)
+        self._guard.request_read(request.transport)  # the lab may now hold it (its turn)
         request[_BODY_KEY] = body
         if cut is not None and cut != "too big":
             size = request.content_length
@@ -361,11 +414,12 @@ class DmServer:
                 raw=body,
                 content_type=ctype,
                 error=_CUT[cut].format(n=len(body), of=size if size is not None else "?",
-                                       idle=self._decl.timeouts.request),
+                                       idle=self._decl.timeouts.request,
+                                       deadline=self._decl.request_deadline()),
             )
             if cut == "disconnected":  # nobody to answer: no answer is recorded either
                 return web.Response(status=400)
-            status = 408 if cut == "stalled" else 400
+            status = 408 if cut in ("stalled", "too slow") else 400
             return self._http_error(status, f"incomplete message ({cut})", peer)
         if cut == "too big":
             self._record_in(
@@ -390,7 +444,7 @@ class DmServer:
             return self._http_error(415, "expected application/vnd.syncml.dm+xml or +wbxml", peer)
         try:
             # Decoded and pretty-printed for the transcript from one parse.
-            msg, shown = codec.decode_shown(body, enc)
+            msg, shown = codec.decode_shown(body, enc, max_text=self._decl.decoded_bound())
         except ProtocolError as exc:
             return await self._malformed(request, peer, headers, body, enc, ctype, exc)
         self._protect(msg)  # before anything of it is recorded
@@ -509,11 +563,44 @@ class DmServer:
         return live
 
     def _prune(self) -> None:
-        horizon = time.monotonic() - max(600.0, self._decl.timeouts.session * 4)
-        for key, live in list(self._by_key.items()):
-            if live.ended.is_set() and live.last_seen < horizon:
+        """End abandoned sessions; forget ended ones after the horizon and past ``MAX_ENDED``.
+
+        A device that stops mid-session (no message for four session timeouts while it is
+        its turn) has abandoned it: the session ends, recorded. An ended session is kept a
+        while to answer a late message of it, but a stream of short or abandoned sessions
+        must not keep each one with its messages (issue 15: the lab grew with each session).
+        """
+        now = time.monotonic()
+        timeouts = self._decl.timeouts
+        silent = now - 4 * max(timeouts.session, timeouts.request)
+        for live in list(self._by_key.values()):
+            if not live.ended.is_set() and live.last_seen < silent and not live.lock.locked():
+                self._end_quietly(live, "abandoned by the device", f"no message from the "
+                                  f"device for {now - live.last_seen:.0f} s, ended as abandoned")
+        open_ones = sorted(
+            (s for s in self._by_key.values() if not s.ended.is_set() and not s.lock.locked()),
+            key=lambda live: live.last_seen,
+        )
+        for live in open_ones[: max(0, len(open_ones) - MAX_OPEN + 1)]:
+            self._end_quietly(live, f"dropped: more than {MAX_OPEN} sessions open",
+                              f"the least recently active of more than {MAX_OPEN} open "
+                              "sessions, ended")
+        horizon = now - max(600.0, timeouts.session * 4)
+        ended = [(k, s) for k, s in self._by_key.items() if s.ended.is_set()]
+        ended.sort(key=lambda item: item[1].last_seen)
+        surplus = len(ended) - MAX_ENDED
+        for index, (key, live) in enumerate(ended):
+            if index < surplus or live.last_seen < horizon:
                 del self._by_key[key]
                 self._by_token.pop(live.token, None)
+
+    def _end_quietly(self, live: LiveSession, reason: str, note: str) -> None:
+        """End a session no device message will end, with a note saying why."""
+        live.end(reason)
+        self._transcript.note(
+            PROTOCOL, f"session {live.session_id}: {note}", device=live.device,
+            session=live.session_id,
+        )
 
     # ------------------------------------------------------------------ one message
 
@@ -756,29 +843,11 @@ class DmServer:
         msg_id = str(live.state.lab_msg_id + 1) if live is not None else "1"
         if live is not None:
             live.state.lab_msg_id += 1
-        reply = SyncML(
-            SyncHdr(
-                session_id=hdr.session_id,
-                msg_id=msg_id,
-                target=hdr.source,
-                source=hdr.target,
-                ver_dtd=hdr.ver_dtd or "1.2",
-                ver_proto=hdr.ver_proto or "DM/1.2",
-            ),
-            [
-                Status(
-                    cmd_id="1",
-                    msg_ref=hdr.msg_id,
-                    cmd_ref="0",
-                    cmd="SyncHdr",
-                    data=StatusCode.BAD_REQUEST,
-                    target_refs=[hdr.target],
-                    source_refs=[hdr.source],
-                )
-            ],
-            final=True,
-        )
-        data, shown = codec.encode_shown(reply, enc)
+        reply = rejection(hdr, msg_id)
+        try:
+            data, shown = codec.encode_shown(reply, enc)
+        except ProtocolError as exc:  # a header value no encoding can carry: plain HTTP then
+            return self._http_error(400, f"malformed SyncML: {why} ({exc.message})", peer)
         ctype = codec.content_type_of(enc)
         self._transcript.record(
             PROTOCOL,

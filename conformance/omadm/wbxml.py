@@ -30,6 +30,11 @@ PUBLIC_IDS = {
 }
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
+# Bound on the decoded text of one document (content, string-table references, LITERAL tag
+# names), counted as it is decoded: STR_T lets a small document name one long string many
+# times (100 KB x 1000 references = 100 MB). The server passes a bound derived from the
+# declaration (conformance.limits); this default serves everyone else.
+MAX_TEXT = 4 * 1024 * 1024
 
 # Global tokens (WBXML 1.3 section 7.1).
 SWITCH_PAGE, END, ENTITY, STR_I, LITERAL = 0x00, 0x01, 0x02, 0x03, 0x04
@@ -177,9 +182,11 @@ class _Reader:
 
 
 class _Document:
-    """Header fields and the string table of one WBXML document."""
+    """Header fields and the string table of one WBXML document, and its decoded-text budget."""
 
-    def __init__(self, reader: _Reader) -> None:
+    def __init__(self, reader: _Reader, max_text: int = MAX_TEXT) -> None:
+        self.max_text = max_text
+        self.decoded = 0  # characters of text decoded so far (content and literal names)
         self.version = reader.byte("version")
         if self.version not in (0x01, 0x02, 0x03):
             raise _error(f"unsupported WBXML version byte 0x{self.version:02x}", 0)
@@ -203,8 +210,19 @@ class _Document:
         if index >= len(self.strtbl):
             raise _error(f"string table offset {index} out of range ({len(self.strtbl)})", where)
         end = self.strtbl.find(b"\x00", index)
-        raw = self.strtbl[index:] if end < 0 else self.strtbl[index:end]
-        return self.text(raw, where)
+        stop = len(self.strtbl) if end < 0 else end
+        self.spend(stop - index, where)  # before the copy: the bound holds as it decodes
+        return self.text(self.strtbl[index:stop], where)
+
+    def spend(self, size: int, where: int) -> None:
+        """Count ``size`` more decoded bytes; past the bound, refuse the document at once."""
+        self.decoded += size
+        if self.decoded > self.max_text:
+            raise ProtocolError(
+                PROTOCOL,
+                f"decoded text exceeds the bound of {self.max_text} bytes",
+                where=f"byte {where}",
+            )
 
     def text(self, raw: bytes, where: int) -> str:
         try:
@@ -240,12 +258,16 @@ class _Open:
             node.text = None  # whitespace between elements
 
 
-def decode_tree(data: bytes) -> Node:
-    """Parse a WBXML document into the neutral element tree."""
+def decode_tree(data: bytes, *, max_text: int = MAX_TEXT) -> Node:
+    """Parse a WBXML document into the neutral element tree.
+
+    ``max_text`` bounds the decoded text (see :data:`MAX_TEXT`); past it the document is
+    refused with a :class:`ProtocolError` naming the bound, before the text is built.
+    """
     if len(data) > MAX_BYTES:
         raise ProtocolError(PROTOCOL, f"document of {len(data)} bytes exceeds {MAX_BYTES}")
     reader = _Reader(data)
-    doc = _Document(reader)
+    doc = _Document(reader, max_text)
     page = 0
     stack: list[_Open] = []
     root: Node | None = None
@@ -296,16 +318,20 @@ def decode_tree(data: bytes) -> Node:
 
 def _content(reader: _Reader, doc: _Document, token: int, current: _Open, offset: int) -> None:
     if token == STR_I:
-        current.pieces.append(doc.text(reader.cstring("inline string"), offset))
+        raw = reader.cstring("inline string")
+        doc.spend(len(raw), offset)
+        current.pieces.append(doc.text(raw, offset))
     elif token == STR_T:
         current.pieces.append(doc.string_at(reader.mb_u_int32("string reference"), offset))
     elif token == ENTITY:
         code = reader.mb_u_int32("entity")
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             raise _error(f"entity {code} is not a character", offset, reader.data)
+        doc.spend(1, offset)
         current.pieces.append(chr(code))
     else:  # OPAQUE
         length = reader.mb_u_int32("opaque length")
+        doc.spend(length, offset)
         current.pieces.append(reader.take(length, "opaque data"))
         current.binary = True
 
@@ -403,10 +429,10 @@ def _mark_opaque(root: Node) -> None:
 # --------------------------------------------------------------------------- public API
 
 
-def decode(data: bytes) -> SyncML:
-    """Decode a SyncML DM WBXML message."""
+def decode(data: bytes, *, max_text: int = MAX_TEXT) -> SyncML:
+    """Decode a SyncML DM WBXML message (decoded text bounded by ``max_text``)."""
     try:
-        return xmlcodec.from_tree(decode_tree(data))
+        return xmlcodec.from_tree(decode_tree(data, max_text=max_text))
     except ProtocolError:
         raise
     except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
@@ -418,13 +444,15 @@ def encode(msg: SyncML) -> bytes:
     return encode_tree(xmlcodec.to_tree(msg))
 
 
-def wbxml_to_xml(data: bytes, *, binary: Literal["error", "hex"] = "error") -> bytes:
+def wbxml_to_xml(
+    data: bytes, *, binary: Literal["error", "hex"] = "error", max_text: int = MAX_TEXT
+) -> bytes:
     """The XML form of a WBXML document (tree level, no model checks).
 
     Binary OPAQUE data cannot appear in XML: ``binary="error"`` raises, ``"hex"`` writes a
     readable ``[opaque N bytes: …]`` placeholder instead (for transcripts).
     """
-    root = decode_tree(data)
+    root = decode_tree(data, max_text=max_text)
     for node in root.iter():
         if isinstance(node.text, bytes):
             if binary == "error":

@@ -47,6 +47,7 @@ from conformance.lwm2m.codecs.linkformat import object_links, parse_links  # noq
 from conformance.lwm2m.model import Content, ContentFormat, Path  # noqa: E402
 from conformance.lwm2m.objects import ObjectRegistry, load_ddf  # noqa: E402
 from conformance.omadm import auth, codec, ddf, notification, wbxml, xmlcodec  # noqa: E402
+from conformance.omadm.server import rejection, salvage_header  # noqa: E402
 
 # --------------------------------------------------------------------------- mutations
 
@@ -214,6 +215,96 @@ def _wbxml_seeds() -> list[bytes]:
         except ProtocolError:
             continue
     return out
+
+
+# --------------------------------------------------------------------------- hostile builders
+
+AMP_MARKER = "@@AMPLIFY@@"
+
+
+def _wbxml_parts(data: bytes) -> tuple[bytes, bytes, bytes]:
+    """(version + public id + charset, string table, body) of a WBXML document."""
+    reader = wbxml._Reader(data)
+    reader.byte("version")
+    if reader.mb_u_int32("public id") == 0:
+        reader.mb_u_int32("public id index")
+    reader.mb_u_int32("charset")
+    head_end = reader.pos
+    length = reader.mb_u_int32("string table length")
+    table = reader.take(length, "string table")
+    return data[:head_end], table, data[reader.pos :]
+
+
+def with_string_refs(data: bytes, inline: bytes, copies: int, string: bytes) -> bytes:
+    """``data`` with its inline string ``inline`` (STR_I) replaced by ``copies`` STR_T
+    references to ``string``, added to the string table: text multiplied, bytes not."""
+    head, table, body = _wbxml_parts(data)
+    ref = bytes([wbxml.STR_T]) + wbxml._mb_u_int32(len(table))
+    body = body.replace(bytes([wbxml.STR_I]) + inline + b"\x00", ref * copies, 1)
+    table += string + b"\x00"
+    return head + wbxml._mb_u_int32(len(table)) + table + body
+
+
+def amplified_wbxml(copies: int, size: int, session_id: str = "1") -> bytes:
+    """A valid SyncML DM WBXML package 1 whose one Data is ``copies`` references to a string
+    of ``size`` bytes: ``copies x size`` bytes of text from about ``size + 2 x copies``
+    (issue 15: 100 KB x 1000 took the lab 3.7-12 s and 190 MB)."""
+    from conformance.omadm.model import Alert, Item, Meta, Replace, SyncHdr, SyncML
+
+    msg = SyncML(
+        SyncHdr(session_id=session_id, msg_id="1", target="http://lab/oma", source="IMEI:amp"),
+        [Alert(cmd_id="1", data="1201"),
+         Replace(cmd_id="2", items=[Item(source="./DevInfo/Ext", meta=Meta(format="chr"),
+                                         data=AMP_MARKER)])],
+        final=True,
+    )
+    return with_string_refs(wbxml.encode(msg), AMP_MARKER.encode(), copies, b"A" * size)
+
+
+def mutate_wbxml_strtbl(seed: bytes, rng: random.Random) -> bytes:
+    """String-table amplification: one inline string of ``seed`` becomes many STR_T
+    references to a long string (the generator that finds an unbounded expansion)."""
+    if rng.random() < 0.5:
+        return seed
+    try:
+        _, _, body = _wbxml_parts(seed)
+    except ProtocolError:
+        return seed
+    start = body.find(bytes([wbxml.STR_I]))
+    end = body.find(b"\x00", start + 1)
+    if start < 0 or end < 0:
+        return seed
+    size = rng.choice((16, 256, 4096, 65536))
+    copies = rng.choice((1, 10, 100, 1000, 2000))
+    return with_string_refs(seed, body[start + 1 : end], copies, b"x" * size)
+
+
+# Characters XML 1.0 cannot hold (C0 controls, U+FFFE/FFFF, a lone surrogate as UTF-8).
+NOT_XML = [bytes([c]) for c in (1, 2, 8, 11, 12, 14, 27, 31)] + [
+    b"\xef\xbf\xbe", b"\xef\xbf\xbf", b"\xed\xa0\x80"]
+_HEADER_VALUES = (b"<SessionID>", b"<MsgID>", b"<LocURI>")
+
+
+def mutate_header_chars(seed: bytes, rng: random.Random) -> bytes:
+    """A character XML cannot hold in a header value the lab echoes in its rejection (the
+    generator that finds an unencodable answer)."""
+    tag = _HEADER_VALUES[rng.randrange(len(_HEADER_VALUES))]
+    at = seed.find(tag)
+    if at < 0:
+        return seed
+    at += len(tag) + rng.randrange(3)
+    return seed[:at] + NOT_XML[rng.randrange(len(NOT_XML))] + seed[at:]
+
+
+def _rejection(data: bytes) -> object:
+    """The lab's Status 400 answer to a malformed message, built from the header it salvages,
+    must encode whatever the message held (issue 15: 97 of 21,000 mutants made it a 500)."""
+    hdr = salvage_header(data)
+    if hdr is None:  # no header: the lab answers plain HTTP 400
+        return None
+    for encoding in ("xml", "wbxml"):
+        codec.encode_shown(rejection(hdr), encoding)
+    return hdr
 
 
 def _xml_decode(data: bytes) -> object:
@@ -503,10 +594,16 @@ def targets() -> dict[str, Target]:
         Target("syncml-xml-pretty", _xml_pretty, corpus, allowed=(), tokens=XML_TOKENS),
         Target("syncml-xml-shown", _shown("xml"), corpus, tokens=XML_TOKENS,
                mutator=mutate_xml_tree),
-        Target("wbxml", _wbxml_decode, wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-shown", _shown("wbxml"), wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-to-xml", _wbxml_to_xml, wbxml_seeds, tokens=WBXML_TOKENS),
-        Target("wbxml-pretty", _wbxml_pretty, wbxml_seeds, allowed=(), tokens=WBXML_TOKENS),
+        Target("syncml-rejection", _rejection, corpus, allowed=(),
+               tokens=XML_TOKENS + NOT_XML, mutator=mutate_header_chars),
+        Target("wbxml", _wbxml_decode, wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-shown", _shown("wbxml"), wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-to-xml", _wbxml_to_xml, wbxml_seeds, tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
+        Target("wbxml-pretty", _wbxml_pretty, wbxml_seeds, allowed=(), tokens=WBXML_TOKENS,
+               mutator=mutate_wbxml_strtbl),
         Target("package0", _package0, p0),
         Target(
             "hmac-header",
@@ -661,6 +758,418 @@ def _run_one(args: tuple[str, int, int]) -> Result:
     return run_target(*args)
 
 
+# --------------------------------------------------------------------------- the running lab
+
+# Issue 15: the decoders' campaign above cannot see what the *servers* answer. These
+# generators drive a running lab over loopback sockets and hold it to: no 5.xx / HTTP 5xx
+# from any input, every answer at once, and the RFC answer where one is due.
+
+CT_XML = "application/vnd.syncml.dm+xml"
+CT_WBXML = "application/vnd.syncml.dm+wbxml"
+SLOW_ANSWER = 2.0  # seconds: an answer slower than this means the lab's loop was held
+
+
+@dataclass
+class LabTarget:
+    """Where a running lab listens (loopback), and the bounds it was given."""
+
+    omadm_url: str
+    coap_port: int
+    connections_per_source: int
+    registrations_per_source: int
+    request_deadline: float
+
+
+class LabProbe:
+    """Hostile devices against a running lab; each generator returns its findings (text)."""
+
+    def __init__(self, lab: LabTarget, rng: random.Random, transcript: Any = None) -> None:
+        import requests
+
+        self.lab = lab
+        self.rng = rng
+        self.transcript = transcript  # in-process lab: findings are checked there too
+        self.mid = rng.randrange(65536)  # MIDs in sequence: a repeat is a duplicate (RFC 7252)
+        self.http = requests.Session()
+        self.decoders = targets()
+        self.statuses: dict[str, int] = {}  # "HTTP 400", "CoAP 4.02" -> count
+        self.generators: dict[str, Callable[[], list[str]]] = {
+            "http-syncml-mutant": self.syncml_mutant,
+            "http-wbxml-amplified": self.wbxml_amplified,
+            "coap-datagram-mutant": self.coap_mutant,
+            "coap-critical-option": self.critical_option,
+            "coap-block1-broken": self.block1_broken,
+            "coap-update-takeover": self.update_takeover,
+            "coap-long-query": self.long_query,
+            "http-connection-flood": self.connection_flood,
+            "http-slow-body": self.slow_body,
+            "coap-registration-flood": self.registration_flood,
+        }
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _count(self, key: str) -> None:
+        self.statuses[key] = self.statuses.get(key, 0) + 1
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    def post(self, body: bytes, ctype: str) -> list[str]:
+        began = time.perf_counter()
+        resp = self.http.post(self.lab.omadm_url, data=body, headers={"Content-Type": ctype},
+                              timeout=30)
+        took = time.perf_counter() - began
+        self._count(f"HTTP {resp.status_code}")
+        found = []
+        if resp.status_code >= 500:
+            found.append(f"HTTP {resp.status_code} for {len(body)} bytes: {body[:80]!r}")
+        if took > SLOW_ANSWER and resp.status_code != 200:  # 200: a session, held by design
+            found.append(f"answered after {took:.1f} s ({resp.status_code})")
+        return found
+
+    def syncml_mutant(self) -> list[str]:
+        name = self.rng.choice(("syncml-xml", "wbxml", "syncml-rejection"))
+        body = random_input(self.rng, self.decoders[name])
+        return self.post(body, CT_WBXML if name == "wbxml" else CT_XML)
+
+    def wbxml_amplified(self) -> list[str]:
+        copies = self.rng.choice((10, 100, 1000, 5000))
+        size = self.rng.choice((1000, 10_000, 100_000))
+        return self.post(amplified_wbxml(copies, size, str(self.rng.randrange(10**6))),
+                         CT_WBXML)
+
+    def connection_flood(self) -> list[str]:
+        """The per-source bound + 3 connections at once: no more than the bound admitted.
+
+        Other connections of this address (a slowloris cut meanwhile, a keep-alive) change
+        which ones are refused, never how many may be open: each refused one reads a 429.
+        """
+        import select
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.lab.omadm_url)
+        socks = []
+        refused = 0
+        try:
+            for _ in range(self.lab.connections_per_source + 3):
+                socks.append(socket.create_connection((url.hostname, url.port), timeout=2))
+            waiting = list(socks)
+            while waiting:
+                readable, _, _ = select.select(waiting, [], [], 0.5)
+                if not readable:
+                    break
+                for sock in readable:
+                    waiting.remove(sock)
+                    try:
+                        refused += sock.recv(64).startswith(b"HTTP/1.1 429")
+                    except OSError:
+                        pass
+        finally:
+            for sock in socks:
+                sock.close()
+        self._count(f"HTTP 429 x{refused}")
+        admitted = len(socks) - refused
+        if admitted > self.lab.connections_per_source or refused == 0:
+            return [f"{admitted} of {len(socks)} connections admitted at once, bound "
+                    f"{self.lab.connections_per_source}"]
+        return []
+
+    def slow_body(self) -> list[str]:
+        """A body trickled a byte per 50 ms: the whole-request deadline must answer 408."""
+        import socket
+        from urllib.parse import urlsplit
+
+        url = urlsplit(self.lab.omadm_url)
+        sock = socket.create_connection((url.hostname, url.port), timeout=5)
+        sock.settimeout(0.05)
+        answer = b""
+        try:
+            sock.sendall(f"POST {url.path} HTTP/1.1\r\nHost: lab\r\nContent-Type: {CT_XML}\r\n"
+                         "Content-Length: 100000\r\n\r\n".encode())
+            for _ in range(int(self.lab.request_deadline * 20) + 60):  # deadline + 3 s at most
+                try:
+                    answer = sock.recv(100)
+                    break
+                except TimeoutError:
+                    sock.send(b"<")
+        except OSError:
+            answer = b"<closed>"
+        finally:
+            sock.close()
+        self._count(f"HTTP {answer[9:12].decode('ascii', 'replace') or 'nothing'} (slow body)")
+        if not answer.startswith(b"HTTP/1.1 408"):
+            return [f"body trickled past the deadline: {answer[:40]!r}, expected 408"]
+        return []
+
+    # -- CoAP ----------------------------------------------------------------------------------
+
+    def coap(self, datagram: bytes, sock: Any = None) -> Any:
+        """Send one datagram; the lab's answer decoded (None: no answer in 3 s)."""
+        import socket
+
+        from aiocoap import Message
+
+        own = sock is None
+        if own:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(3)
+        try:
+            sock.sendto(datagram, ("127.0.0.1", self.lab.coap_port))
+            try:
+                data, _ = sock.recvfrom(65536)
+            except TimeoutError:
+                return None
+            answer = Message.decode(data)
+            self._count(f"CoAP {answer.code.dotted if answer.code else answer.mtype}")
+            return answer
+        finally:
+            if own:
+                sock.close()
+
+    def _request(self, code: Any, path: tuple[str, ...], query: tuple[str, ...] = (),
+                 payload: bytes = b"", extra: tuple[Any, ...] = (), **options: Any) -> bytes:
+        from aiocoap import Message
+
+        msg = Message(code=code, uri_path=path, uri_query=query, payload=payload, **options)
+        for option in extra:  # e.g. an option aiocoap has no name for
+            msg.opt.add_option(option)
+        self.mid = (self.mid + 1) % 65536
+        msg.mtype, msg.mid = 0, self.mid  # CON, as a device sets it
+        msg.token = self.rng.randbytes(4)
+        return bytes(msg.encode())
+
+    @staticmethod
+    def _five(answer: Any, what: str) -> list[str]:
+        if answer is not None and answer.code is not None and answer.code.class_ == 5:
+            return [f"{what}: {answer.code.dotted} {bytes(answer.payload)[:60]!r}"]
+        return []
+
+    def coap_mutant(self) -> list[str]:
+        datagram = random_input(self.rng, self.decoders["coap-datagram"])
+        return self._five(self.coap(datagram), f"datagram {datagram[:40].hex()}")
+
+    def _register(self, ep: str, sock: Any = None, **options: Any) -> Any:
+        from aiocoap import POST
+
+        query = (f"ep={ep}", "lt=60", "lwm2m=1.1", "b=U")
+        return self.coap(self._request(POST, ("rd",), query, b"</1/0>,</3/0>",
+                                       content_format=40, **options), sock)
+
+    def critical_option(self) -> list[str]:
+        from aiocoap import POST
+        from aiocoap.numbers.optionnumbers import OptionNumber
+        from aiocoap.optiontypes import OpaqueOption
+
+        number = self.rng.randrange(2049, 65000) | 1  # odd: critical (RFC 7252 5.4.6)
+        if hasattr(OptionNumber(number), "name"):
+            return []
+        datagram = self._request(POST, ("rd",), (f"ep=crit{number}", "lt=60", "b=U"),
+                                 b"</1/0>", extra=(OpaqueOption(number, b"\x01"),),
+                                 content_format=40)
+        answer = self.coap(datagram)
+        if answer is None or answer.code.dotted != "4.02":
+            got = answer.code.dotted if answer is not None else "nothing"
+            return [f"critical option {number}: {got}, expected 4.02 (RFC 7252 5.4.1)"]
+        return []
+
+    def block1_broken(self) -> list[str]:
+        import socket
+
+        from aiocoap import POST
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        ep = f"blk{self.rng.randrange(10**6)}"
+        query = (f"ep={ep}", "lt=60", "b=U")
+        links = (b"</1/0>," * 40)[:128]
+        kind = self.rng.choice(("gap", "bigger", "szx7"))
+        try:
+            first = self._request(POST, ("rd",), query, links[:64], content_format=40,
+                                  block1=(0, True, 2))
+            answer = self.coap(first, sock)
+            found = self._five(answer, "Block1 block 0")
+            second_block = {"gap": (2, False, 2), "bigger": (1, False, 3),
+                            "szx7": (1, False, 7)}[kind]
+            payload = links[64:] if kind != "szx7" else links[64:] * 8
+            second = self._request(POST, ("rd",), query, payload, content_format=40,
+                                   block1=second_block)
+            answer = self.coap(second, sock)
+            found += self._five(answer, f"Block1 {kind}")
+            want = "4.00" if kind == "szx7" else "4.08"
+            if answer is None or answer.code.dotted != want:
+                got = answer.code.dotted if answer is not None else "nothing"
+                found.append(f"Block1 {kind}: {got}, expected {want} (RFC 7959)")
+            return found
+        finally:
+            sock.close()
+
+    def update_takeover(self) -> list[str]:
+        """Register from one socket, Update from another (the registration follows it over
+        NoSec), De-register from the first: each a finding in the lab's transcript."""
+        import socket
+
+        from aiocoap import DELETE, POST
+
+        owner, other = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+        try:
+            for sock in (owner, other):
+                sock.bind(("127.0.0.1", 0))
+                sock.settimeout(3)
+            answer = self._register(f"own{self.rng.randrange(10**6)}", owner)
+            found = self._five(answer, "Register")
+            if answer is None or not answer.opt.location_path:
+                return found
+            location = tuple(answer.opt.location_path)
+            mark = self.transcript.mark() if self.transcript is not None else 0
+            update = self.coap(self._request(POST, location, ("lt=90",)), other)
+            found += self._five(update, "Update from another address")
+            delete = self.coap(self._request(DELETE, location), owner)
+            found += self._five(delete, "De-register from another address")
+            if self.transcript is not None:
+                noted = [e for e in self.transcript.since(mark)
+                         if "not the owner" in (e.error or "")]
+                if len(noted) < 2:
+                    found.append(f"Update and De-register from other addresses: "
+                                 f"{len(noted)} findings recorded, expected 2")
+            return found
+        finally:
+            owner.close()
+            other.close()
+
+    def registration_flood(self) -> list[str]:
+        """Random endpoints from one socket: past the per-source bound, 4.29."""
+        import socket
+
+        from aiocoap import DELETE
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        codes, locations = [], []
+        try:
+            for _ in range(self.lab.registrations_per_source + 2):
+                answer = self._register(f"flood{self.rng.randrange(10**9)}", sock)
+                codes.append(answer.code.dotted if answer is not None else "-")
+                if answer is not None and answer.opt.location_path:
+                    locations.append(tuple(answer.opt.location_path))
+            for location in locations:
+                self.coap(self._request(DELETE, location), sock)
+        finally:
+            sock.close()
+        if codes[-2:] != ["4.29", "4.29"] or any(c[0] == "5" for c in codes):
+            return [f"{len(codes)} registrations from one socket: {codes[-3:]}, expected 4.29"]
+        return []
+
+    def long_query(self) -> list[str]:
+        ep = "e" * self.rng.choice((300, 5000, 60000))
+        answer = self._register(ep)
+        if answer is None or answer.code.dotted != "4.00":
+            got = answer.code.dotted if answer is not None else "nothing"
+            return [f"endpoint name of {len(ep)} characters: {got}, expected 4.00"]
+        return []
+
+
+def start_lab(run_dir: FsPath, **limits: Any) -> tuple[Any, list[Any], Any, LabTarget]:
+    """OMA-DM, LwM2M (NoSec) and package servers on one LabLoop, as ``conformance lab``
+    starts them: (loop, the parts, the transcript, where they listen)."""
+    from conformance.declaration import builtin_declaration
+    from conformance.evidence.transcript import Transcript
+    from conformance.fota.server import PackageServer
+    from conformance.lwm2m.lab import Lwm2mLab
+    from conformance.omadm.lab import OmaDmLab
+    from conformance.runtime import LabLoop
+
+    dm = builtin_declaration("omadm")
+    lw = builtin_declaration("lwm2m")
+    timeouts = dm.timeouts.model_copy(update={"request": 2.0, "session": 5.0})
+    limit = dm.limits.model_copy(update=limits)
+    dm = dm.model_copy(update={"timeouts": timeouts, "limits": limit})
+    assert lw.lwm2m is not None
+    lw = lw.model_copy(update={"timeouts": timeouts, "limits": limit,
+                               "lwm2m": lw.lwm2m.model_copy(update={"security": "nosec"})})
+    loop = LabLoop("campaign-lab")
+    transcript = Transcript(path=run_dir / "transcript.jsonl")
+    parts: list[Any] = [PackageServer(loop, dm, transcript, run_dir),
+                        OmaDmLab(loop, dm, transcript, run_dir),
+                        Lwm2mLab(loop, lw, transcript, run_dir)]
+    for part in parts:
+        part.start()
+    coap = int(parts[2].addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1])
+    target = LabTarget(parts[1].http_url, coap, limit.connections_per_source,
+                       limit.registrations_per_source, dm.request_deadline())
+    return loop, parts, transcript, target
+
+
+def stop_lab(loop: Any, parts: list[Any], transcript: Any) -> None:
+    for part in reversed(parts):
+        part.stop()
+    loop.stop()
+    transcript.close()
+
+
+def lab_errors(transcript: Any) -> list[str]:
+    """Transcript entries that say the lab itself failed (never a device's fault)."""
+    return [f"{e.summary}: {e.error}" for e in transcript
+            if "internal error" in e.summary or "lab error" in e.summary
+            or (e.error or "").startswith("harness")]
+
+
+def run_lab_campaign(inputs: int, seed: int) -> int:
+    import tempfile
+
+    rng = random.Random(f"{seed}:lab")
+    with tempfile.TemporaryDirectory() as tmp:
+        loop, parts, transcript, target = start_lab(
+            FsPath(tmp), connections_per_source=8, registrations_per_source=4,
+            request_deadline=0.5)
+        probe = LabProbe(target, rng, transcript)
+        names = list(probe.generators)
+        counts = dict.fromkeys(names, 0)
+        findings: dict[str, list[str]] = {n: [] for n in names}
+        start = time.perf_counter()
+        try:
+            for i in range(inputs):
+                name = names[i % len(names)]
+                counts[name] += 1
+                try:
+                    findings[name] += probe.generators[name]()
+                except Exception as exc:  # the lab stopped answering: that is a finding too
+                    findings[name].append(f"{type(exc).__name__}: {exc}"[:200])
+            internal = lab_errors(transcript)
+            wall = time.perf_counter() - start
+            fives = sum(v for k, v in probe.statuses.items()
+                        if k.startswith(("HTTP 5", "CoAP 5")))
+            _print_lab_campaign(names, counts, findings, probe.statuses, internal, fives)
+        finally:
+            probe.close()
+            try:
+                stop_lab(loop, parts, transcript)
+            except Exception as exc:
+                internal.append(f"the lab did not stop: {exc}")
+                print(f"the lab did not stop: {exc}")
+    total = sum(len(f) for f in findings.values()) + len(internal)
+    print(f"total: {inputs} inputs against the running lab, {wall:.0f} s, {total} findings "
+          f"(seed {seed})")
+    return 1 if total or fives else 0
+
+
+def _print_lab_campaign(names: list[str], counts: dict[str, int],
+                        findings: dict[str, list[str]], statuses: dict[str, int],
+                        internal: list[str], fives: int) -> None:
+    for name in names:
+        flag = f"  {len(findings[name])} FINDINGS" if findings[name] else ""
+        print(f"{name:24} {counts[name]:>7} inputs{flag}")
+        for finding in findings[name][:3]:
+            print(f"    {finding}")
+    print("answers: " + ", ".join(f"{k} x{v}" for k, v in sorted(statuses.items())))
+    print(f"lab errors in the transcript: {len(internal)}; 5.xx/5xx answers: {fives}")
+    for line in internal[:5]:
+        print(f"    {line}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("targets", nargs="*", help="default: all")
@@ -669,7 +1178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=FsPath, help="write the figures here too")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--lab", action="store_true",
+                        help="drive a running lab (loopback) instead of the decoders")
     args = parser.parse_args(argv)
+    if args.lab:
+        return run_lab_campaign(args.inputs, args.seed)
     every = targets()
     if args.list:
         print("\n".join(every))

@@ -17,7 +17,7 @@ from conformance.omadm import wbxml, xmlcodec
 C = sys.modules["conformance_fuzz_campaign"]  # loaded by conftest.py
 TARGETS = C.targets()
 NAMES = ["syncml-xml", "syncml-xml-pretty", "syncml-xml-shown", "wbxml", "wbxml-shown",
-         "wbxml-to-xml", "wbxml-pretty", "hmac-header", "nextnonce"]
+         "wbxml-to-xml", "wbxml-pretty", "hmac-header", "nextnonce", "syncml-rejection"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -55,3 +55,19 @@ def test_wbxml_literal_tag_that_is_no_xml_name_is_a_protocol_error() -> None:
     data = wbxml.encode_tree(tree)
     with pytest.raises(ProtocolError, match="not an XML name"):
         wbxml.wbxml_to_xml(data)
+
+
+def test_rejection_of_a_header_xml_cannot_hold_encodes() -> None:
+    """Issue 15: the salvaged header of a malformed message held a character XML cannot carry;
+    the lab's Status 400 echoing it raised ProtocolError (the server answered 500)."""
+    seed = (Path(__file__).parents[1] / "omadm/codecs/corpus/01-pkg1-alert1201-md5.xml")
+    data = seed.read_bytes().replace(b"<SessionID>", b"<SessionID>\x01", 1)
+    C.assert_contained(TARGETS["syncml-rejection"], data)
+
+
+def test_string_table_expansion_is_bounded_as_it_decodes() -> None:
+    """Issue 15: 100 KB named 1000 times is refused at the bound, before 100 MB is built."""
+    data = C.amplified_wbxml(1000, 100_000)
+    with pytest.raises(ProtocolError, match="exceeds the bound of 4194304 bytes"):
+        wbxml.decode(data)
+    assert len(wbxml.decode(C.amplified_wbxml(10, 1000)).body) == 2

@@ -8,7 +8,7 @@ import importlib.util
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,19 +19,21 @@ import pytest
 from conformance.evidence.transcript import Entry, Transcript
 
 
-def _omadm_lab_conftest() -> ModuleType:
-    name = "conformance_tests_omadm_lab_conftest"
+def _load(name: str, relative: str) -> ModuleType:
+    """A file of tests/ loaded once by path as module ``name`` (importlib mode has no package
+    names); test modules then find it in ``sys.modules``."""
     if name not in sys.modules:
-        path = Path(__file__).parents[1] / "omadm" / "lab" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / relative)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+        sys.modules[name] = module  # dataclasses look their module up while it loads
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
-_lab = _omadm_lab_conftest()
+_load("conformance_fuzz_campaign", "fuzz/campaign.py")  # its hostile builders
+_load("conformance_tests_lwm2m_lab_conftest", "lwm2m/lab/conftest.py")  # the fake LwM2M device
+_lab = _load("conformance_tests_omadm_lab_conftest", "omadm/lab/conftest.py")
 ScriptedDevice = _lab.ScriptedDevice
 DeviceThread = _lab.DeviceThread
 fast = _lab.fast
@@ -120,6 +122,21 @@ class Tools:
         session.close()
         worker.result()
         return session
+
+
+@pytest.fixture
+def started() -> Iterator[Callable[[Any], Any]]:
+    """``started(server)``: ``server.start()`` now, ``server.stop()`` when the test ends."""
+    parts: list[Any] = []
+
+    def start(part: Any) -> Any:
+        part.start()
+        parts.append(part)
+        return part
+
+    yield start
+    for part in reversed(parts):
+        part.stop()
 
 
 @pytest.fixture

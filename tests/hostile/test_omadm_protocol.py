@@ -8,11 +8,9 @@ What each proves is listed in docs/robustness.md.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import random
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,15 +29,7 @@ DM_WBXML = "application/vnd.syncml.dm+wbxml"
 
 
 def _campaign() -> ModuleType:
-    name = "conformance_fuzz_campaign"
-    if name not in sys.modules:
-        path = Path(__file__).parents[1] / "fuzz" / "campaign.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return sys.modules["conformance_fuzz_campaign"]  # loaded by conftest.py
 
 
 def assert_only_verified_accepted(outcome: AuthOutcome) -> None:

@@ -15,6 +15,9 @@ from conformance.lwm2m.model import Content, ObjLink, Path, ResourceType, Value
 from conformance.lwm2m.objects import ObjectRegistry
 
 INT64_MIN = -(2**63)
+# Values (TLV entries, SenML records) one payload may hold: a 1 MiB payload of 2-byte TLV
+# entries or tiny SenML records took the lab's loop seconds to decode (issue 15).
+MAX_ITEMS = 4096
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
 

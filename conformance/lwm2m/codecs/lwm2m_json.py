@@ -11,7 +11,7 @@ import base64
 import json
 
 from conformance.errors import ProtocolError
-from conformance.lwm2m.codecs import _records
+from conformance.lwm2m.codecs import _records, _values
 from conformance.lwm2m.model import Content, ObjLink, Path
 from conformance.lwm2m.objects import ObjectRegistry
 
@@ -70,6 +70,9 @@ def records(payload: bytes, path: Path) -> list[_records.Record]:
     entries = doc.get("e")
     if not isinstance(entries, list):
         raise ProtocolError(PROTOCOL, "no \"e\" array", where="e")
+    if len(entries) > _values.MAX_ITEMS:
+        raise ProtocolError(PROTOCOL, f"{len(entries)} entries, more than {_values.MAX_ITEMS}",
+                            where="e")
     bn = doc.get("bn", "")
     if not isinstance(bn, str):
         raise ProtocolError(PROTOCOL, "bn is not a string", where="bn")

@@ -11,7 +11,7 @@ import base64
 import json
 
 from conformance.errors import ProtocolError
-from conformance.lwm2m.codecs import _records
+from conformance.lwm2m.codecs import _records, _values
 from conformance.lwm2m.codecs.lwm2m_json import load_json
 from conformance.lwm2m.model import Content, ObjLink, Path
 from conformance.lwm2m.objects import ObjectRegistry
@@ -44,6 +44,8 @@ def pack_records(pack: object, protocol: str, labels: dict[object, str]) -> list
     """Resolve a SenML pack (list of maps, keys mapped to text labels by ``labels``)."""
     if not isinstance(pack, list):
         raise ProtocolError(protocol, "a SenML pack is an array of records")
+    if len(pack) > _values.MAX_ITEMS:
+        raise ProtocolError(protocol, f"{len(pack)} records, more than {_values.MAX_ITEMS}")
     out: list[_records.Record] = []
     bn, bt, bv = "", 0.0, 0.0
     for index, raw in enumerate(pack):

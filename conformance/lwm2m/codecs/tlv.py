@@ -67,13 +67,24 @@ def entry(kind: int, ident: int, value: bytes) -> bytes:
     return header(kind, ident, len(value)) + value
 
 
-def parse(data: bytes, start: int = 0, end: int | None = None, *, depth: int = 0) -> list[Tlv]:
-    """Split ``data[start:end]`` into entries, nesting into containers (00 and 10)."""
+def parse(
+    data: bytes, start: int = 0, end: int | None = None, *, depth: int = 0,
+    count: list[int] | None = None,
+) -> list[Tlv]:
+    """Split ``data[start:end]`` into entries, nesting into containers (00 and 10).
+
+    At most :data:`_values.MAX_ITEMS` entries in all (``count`` carries the tally down).
+    """
     end = len(data) if end is None else end
+    count = [0] if count is None else count
     entries: list[Tlv] = []
     pos = start
     while pos < end:
         offset = pos
+        count[0] += 1
+        if count[0] > _values.MAX_ITEMS:
+            raise ProtocolError(PROTOCOL, f"more than {_values.MAX_ITEMS} entries",
+                                where=f"byte {offset}")
         if end - pos < 2:
             raise ProtocolError(PROTOCOL, "truncated entry header", where=f"byte {offset}",
                                 data=data[pos:end])
@@ -102,7 +113,7 @@ def parse(data: bytes, start: int = 0, end: int | None = None, *, depth: int = 0
             if depth >= 2:  # object instance > multiple resource > resource instance at most
                 raise ProtocolError(PROTOCOL, f"{KIND_NAMES[kind]} nested too deep",
                                     where=f"byte {offset}")
-            children = tuple(parse(data, vstart, vend, depth=depth + 1))
+            children = tuple(parse(data, vstart, vend, depth=depth + 1, count=count))
             entries.append(Tlv(kind, ident, offset, children=children))
         else:
             entries.append(Tlv(kind, ident, offset, value=data[vstart:vend]))
