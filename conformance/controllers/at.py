@@ -73,11 +73,7 @@ class AtController(Controller):
         progress: Progress | None = None,
     ) -> None:
         super().__init__(declaration, run_dir, transcript=transcript, progress=progress)
-        if not isinstance(declaration.control, self.control_type):
-            raise TypeError(
-                f"{type(self).__name__} needs a declaration with control.type: {self.kind}"
-            )
-        self.control = declaration.control
+        self.control = declaration.control  # type: ignore[assignment]  # checked by the base
         self._ok = re.compile(self.control.ok)
         self._error = re.compile(self.control.error)
         self._port: Any = None  # serial.Serial; typed loosely: pyserial has no stubs

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from conformance.declaration import ACTIONS, Declaration
 from conformance.evidence.transcript import Transcript
@@ -105,6 +105,8 @@ class Controller(abc.ABC):
     """Makes the device under test act. One instance per run; ``start`` before any action."""
 
     kind: ClassVar[str]
+    # The declaration's control section this controller reads (None: it reads none of its own).
+    control_type: ClassVar[type[Any] | None] = None
 
     def __init__(
         self,
@@ -114,6 +116,12 @@ class Controller(abc.ABC):
         transcript: Transcript | None = None,
         progress: Progress | None = None,
     ) -> None:
+        if self.control_type is not None and not isinstance(
+            declaration.control, self.control_type
+        ):
+            raise TypeError(
+                f"{type(self).__name__} needs a declaration with control.type: {self.kind}"
+            )
         self.declaration = declaration
         self.run_dir = Path(run_dir)
         self.transcript = transcript

@@ -39,6 +39,7 @@ DEVICE_LOG = "device.log"
 
 class ShellController(Controller):
     kind = "shell"
+    control_type = ShellControl
 
     def __init__(
         self,
@@ -49,9 +50,7 @@ class ShellController(Controller):
         progress: Progress | None = None,
     ) -> None:
         super().__init__(declaration, run_dir, transcript=transcript, progress=progress)
-        if not isinstance(declaration.control, ShellControl):
-            raise TypeError("ShellController needs a declaration with control.type: shell")
-        self.control: ShellControl = declaration.control
+        self.control: ShellControl = declaration.control  # type: ignore[assignment]  # base checked
         self.device = DeviceProcess(self.run_dir / DEVICE_LOG, on_exit=self._device_ended)
         self._lingering: set[int] = set()  # process groups actions left running
 
