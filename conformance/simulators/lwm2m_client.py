@@ -518,6 +518,11 @@ class Lwm2mDevice:
         if "set-host-values-not-reported" in self.faults:
             log.info("fault set-host-values-not-reported: not telling the server")
             return
+        # The host's write is done once the module holds the values (an AT command answers OK
+        # then); telling the server is the module's own business, in the background.
+        self._spawn(self._report_host_values(), "host-values-update")
+
+    async def _report_host_values(self) -> None:
         await self._wait_registered()
         await self.update_registration()
 
