@@ -9,6 +9,7 @@ updates and bootstrap requests come from the lab's typed events.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -286,6 +287,27 @@ class Lwm2mDevice:
             raise NotApplicable(f"Discover {base} lists no readable single resource to observe")
         best = min(candidates, key=lambda r: (r.type is ResourceType.TIME, not r.mandatory, r.id))
         return f"{base}/{best.id}"
+
+    def notification_within(self, token: str, quiet: float) -> Entry | None:
+        """A notification of the relation ``token`` (hex) that reaches the lab within ``quiet``
+        s from now, else None: after a cancel, silence is what the case expects. Decided on
+        the message's CoAP Token and Observe options, never on transcript wording."""
+        found: list[Entry] = []
+        event = threading.Event()
+        mark = self.lab.transcript.mark()
+
+        def listener(entry: Entry) -> None:
+            if (not event.is_set() and entry.seq > mark and entry.direction == "device->lab"
+                    and entry.headers.get("Token") == token and "Observe" in entry.headers):
+                found.append(entry)
+                event.set()
+
+        self.lab.transcript.subscribe(listener)
+        try:
+            event.wait(quiet)
+        finally:
+            self.lab.transcript.unsubscribe(listener)
+        return found[0] if found else None
 
     def registration_messages(self, reg: Registration) -> list[Entry]:
         """The transcript entries of the Register and of the last Update behind ``reg`` (the

@@ -20,10 +20,8 @@ absence, so the lab waits (event-driven, on the transcript) for the quiet period
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -157,26 +155,7 @@ def test_cancel_stops_notifications(device: Lwm2mDevice, resource: str,
     if mode == "get":
         assert answer.code == "2.05", f"the cancelling GET {resource} answered {answer.code}"
     quiet = 2 * pmax
-    late = wait_for_notification(device, token, quiet)
+    late = device.notification_within(token, quiet)
     assert late is None, (
-        f"notification of {resource} after the {mode.upper()} cancel: {late} "
+        f"notification of {resource} after the {mode.upper()} cancel: {late.summary} "
         f"(token {token})")
-
-
-def wait_for_notification(device: Lwm2mDevice, token: str, quiet: float) -> str | None:
-    """The summary of a notification on ``token`` arriving within ``quiet`` s, else None."""
-    found: list[str] = []
-    event = threading.Event()
-    mark = device.lab.transcript.mark()
-
-    def listener(entry: Any) -> None:
-        if (not event.is_set() and entry.seq > mark and entry.direction == "device->lab"
-                and entry.headers.get("Token") == token and "Observe" in entry.headers):
-            found.append(entry.summary)
-            event.set()
-
-    device.lab.transcript.subscribe(listener)
-    event.wait(quiet)
-    event.set()  # the listener stays subscribed (no unsubscribe): make it inert
-    return found[0] if found else None
-
