@@ -40,7 +40,7 @@ from aiocoap.transports.tinydtls import (
     CloseNotifyReceived,
 )
 
-from conformance.lwm2m.transports import BoundPort, TapHooks, bind_exclusive
+from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
 
 # RFC 5246 / 6347 numbers used in the inspection
 _CT_ALERT = 21

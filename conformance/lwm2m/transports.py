@@ -12,61 +12,15 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
 
-from conformance.lwm2m.tuning import size_receive_buffer
+from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
-
-
-class BoundPort(NamedTuple):
-    host: str
-    port: int
-
-
-class TapHooks(Protocol):
-    def incoming(self, remote: Any, datagram: bytes, *, secure: bool) -> bool | Message:
-        """Record a datagram from a device; False: drop it (already answered/recorded).
-
-        A Message is the datagram decoded (for ``remote``): aiocoap gets it as it is instead
-        of decoding the datagram a second time.
-        """
-
-    def outgoing(self, message: Any, *, secure: bool, raw: bytes | None = None) -> None:
-        """Record a message about to go to a device (``raw``: its encoding, when known)."""
-
-    def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
-        """Record a transport event (DTLS handshake, alert…)."""
-
-    def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
-        """A datagram as it crossed the socket (DTLS records, encrypted): for the capture."""
-
-
-async def bind_exclusive(
-    cls: Any, bind: tuple[str, int], log: logging.Logger, message_interface: Any
-) -> Any:
-    """aiocoap's ``_DatagramServerSocketSimple.create`` without SO_REUSEPORT.
-
-    aiocoap sets SO_REUSEPORT where the platform has it; with port 0, Linux then hands out
-    ports that another SO_REUSEPORT socket already holds (seen here: 173 repeats in 3000
-    binds), and datagrams are split between the two sockets. A lab endpoint owns its port.
-    """
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[Any] = loop.create_future()
-    await loop.create_datagram_endpoint(
-        lambda: cls(ready.set_result, message_interface, log), local_addr=bind
-    )
-    self = await ready
-    self._loop = loop
-    sock = self._transport.get_extra_info("socket")
-    size_receive_buffer(sock)  # bursts wait in the buffer instead of being dropped
-    host, port = sock.getsockname()[:2]
-    self.hostinfo_local = f"{host}:{port}"
-    return self
 
 
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
