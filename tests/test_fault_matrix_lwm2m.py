@@ -43,6 +43,7 @@ import pytest
 import yaml
 
 from conformance.declaration import BUILTIN_DIR
+from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.lwm2m_faults import FAULTS
 
 # One xdist group: the rows run WORKERS at a time in this module's fixture on one worker
@@ -91,8 +92,9 @@ class Outcome:
 # DTLS (its zombie notifications fail there), so over PSK the fault would inject nothing.
 NOSEC_FAULTS = {"ignores-observe-cancel"}
 ROWS = [Row("clean")] + [
-    Row(name, dut="nosec-fast" if name in NOSEC_FAULTS else "fast", faults=(name,))
-    for name in FAULTS
+    Row(name, dut="nosec-fast" if name in NOSEC_FAULTS else "fast", faults=(name,),
+        pytest_args=tuple(scope_args(fault)))
+    for name, fault in FAULTS.items()
 ] + [
     Row("unreachable", dut="unreachable"),
     Row("exceptions", dut="exceptions",
@@ -228,6 +230,13 @@ def test_fault_fails_exactly_its_requirement(matrix: dict[str, Future[Outcome]],
     elsewhere = [c for c in failed if c["requirement"] != requirement]
     assert not elsewhere, (f"fault {fault} of {requirement} failed other requirements' cases\n"
                            + outcome.show(elsewhere))
+    ets = FAULTS[fault].ets
+    if ets:  # an ETS fault fails its ETS cases and only them
+        off_target = [c for c in failed if not ets_matches(c.get("ets", []), ets)]
+        assert not off_target, (f"fault {fault} ({', '.join(ets)}) failed other cases\n"
+                                + outcome.show(off_target))
+        on_target = [c for c in failed if ets_matches(c.get("ets", []), ets)]
+        assert on_target, f"fault {fault} failed none of {', '.join(ets)}\n" + outcome.show()
     errors = outcome.by_verdict("ERROR")
     assert not errors, outcome.show(errors)
     assert outcome.status == 1, "a run with a FAIL exits 1"

@@ -42,6 +42,7 @@ import yaml
 
 from conformance.declaration import ACTIONS, BUILTIN_DIR
 from conformance.evidence.redact import MASK_TEXT
+from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
@@ -143,7 +144,8 @@ ROWS: dict[str, Row] = {
     "accounts": Row("accounts"),
     "reverse": Row("matrix", pytest_args=("--order", "reverse")),
     "random": Row("matrix", pytest_args=("--order", f"random:{RANDOM_SEED}")),
-    **{f"fault-{name}": Row("matrix", faults=(name,)) for name in FAULTS},
+    **{f"fault-{name}": Row("matrix", faults=(name,), pytest_args=tuple(scope_args(fault)))
+       for name, fault in FAULTS.items()},
 }
 # Rows are separate tests so that pytest-xdist spreads them over its workers; the slowest
 # are listed first so that the workers finish together.
@@ -237,6 +239,9 @@ def test_fault_fails_its_requirement_only(run_row: Callable[[str], Run], fault: 
     # What the registry says the behaviour necessarily breaks too, the catalog sees too.
     assert failing == allowed, (
         f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
+    if spec.ets:  # an ETS fault fails its ETS cases and only them
+        off_target = [c for c in run.cases("FAIL") if not ets_matches(c.get("ets", []), spec.ets)]
+        assert not off_target, f"{fault} FAILs cases beyond {spec.ets}\n" + run.show("FAIL")
     # Every collected case has a verdict (same catalog and declaration as the clean row).
     assert run.complete, "the run did not give every collected case a verdict"
     assert run.exit_status == 1

@@ -62,6 +62,7 @@ class CaseResult:
     verdict: Verdict
     message: str = ""
     duration: float = 0.0
+    ets: list[str] = field(default_factory=list)
     transcript: tuple[int, int] | None = None  # first and last seq of the case's entries
 
     def to_json(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from pathlib import Path
 
@@ -19,8 +20,12 @@ import pytest
 from conformance.declaration import Declaration
 from conformance.plugin.state import case_state, get_run, is_case, requirement_of
 from conformance.requirements import BY_ID
+from conformance.simulators.faultscope import ets_matches
 from conformance.verdicts import NotApplicable
 
+# One ETS test per marker: an LwM2M interop test id, or an OMA-ETS-DM test case id.
+ETS_ID = re.compile(r"LightweightM2M-1\.[0-2]-int-[0-9]{1,4}"
+                    r"|(?:DeviceManagement|OMA-ETS-DM|DM)-[A-Za-z0-9_.-]{1,60}")
 FEATURES = ("fota", "bootstrap", "wbxml", "large_objects", "host_identity_reporting",
             "oem_dm_server")
 PROTOCOLS = ("omadm", "lwm2m")
@@ -55,6 +60,10 @@ def marker_problems(item: pytest.Item) -> list[str]:
                 f"{item.nodeid}: unknown requirement {marker.args[0]!r} "
                 f"(known: {', '.join(BY_ID)})"
             )
+    for marker in item.iter_markers("ets"):
+        if len(marker.args) != 1 or marker.kwargs or not ETS_ID.fullmatch(str(marker.args[0])):
+            problems.append(f"{item.nodeid}: ets() takes exactly one ETS test id "
+                            f"(LightweightM2M-1.x-int-NNN or OMA-ETS-DM-…), got {marker.args!r}")
     for marker in item.iter_markers("applies"):
         unknown = set(marker.kwargs) - {"protocol", "feature"}
         if marker.args or unknown:
@@ -100,6 +109,11 @@ def case_protocol(item: pytest.Item) -> str | None:
     return next((p for p in PROTOCOLS if p in parts), None)
 
 
+def ets_selected(item: pytest.Item, wanted: list[str]) -> bool:
+    """``--ets``: the case carries an ETS id that ends with one of ``wanted`` ("int-301")."""
+    return ets_matches(case_state(item).ets, tuple(wanted))
+
+
 def not_applicable_reason(item: pytest.Item, declaration: Declaration) -> str | None:
     req = requirement_of(item)
     if req is not None:
@@ -124,9 +138,14 @@ def pytest_collection_modifyitems(
         return
     keep: list[pytest.Item] = []
     other: list[pytest.Item] = []
+    unwanted: list[pytest.Item] = []  # not traced to a --ets test asked for
+    wanted_ets: list[str] = config.getoption("--ets") or []
     for item in items:
         if not is_case(item):
             keep.append(item)
+            continue
+        if wanted_ets and not ets_selected(item, wanted_ets):
+            unwanted.append(item)
             continue
         protocol = case_protocol(item)
         if protocol is not None and protocol != run.declaration.protocol:
@@ -136,7 +155,8 @@ def pytest_collection_modifyitems(
         keep.append(item)
     if other:
         run.deselected_other_protocol = len(other)
-        config.hook.pytest_deselected(items=other)
+    if other or unwanted:
+        config.hook.pytest_deselected(items=other + unwanted)
         items[:] = keep
 
 

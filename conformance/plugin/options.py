@@ -43,6 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="inject a simulator fault (repeatable; `conformance faults omadm|lwm2m` lists them)",
     )
     group.addoption(
+        "--ets",
+        metavar="ID",
+        action="append",
+        default=None,
+        help="run only the cases traced to this OMA ETS test (repeatable; a full id or its "
+        "tail, e.g. int-301 or LightweightM2M-1.1-int-301)",
+    )
+    group.addoption(
         "--dtls-keylog",
         action="store_true",
         default=False,

@@ -154,6 +154,7 @@ def _finish_case(item: pytest.Item, report: pytest.TestReport, state: CaseState)
                 verdict=state.verdict,
                 message=state.message,
                 duration=round(state.duration, 3),
+                ets=state.ets,
                 transcript=state.transcript_range,
             )
         )

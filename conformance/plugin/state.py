@@ -83,6 +83,7 @@ class ConformanceRun:
 @dataclass
 class CaseState:
     requirement: str | None
+    ets: list[str] = field(default_factory=list)  # the OMA ETS tests the case is traced to
     verdict: Verdict | None = None  # the case's overall verdict so far (worst of its phases)
     message: str = ""
     duration: float = 0.0
@@ -127,6 +128,7 @@ def is_case(item: pytest.Item) -> bool:
 def case_state(item: pytest.Item) -> CaseState:
     state = item.stash.get(CASE_KEY, None)
     if state is None:
-        state = CaseState(requirement=requirement_of(item))
+        ets = sorted({str(m.args[0]) for m in item.iter_markers("ets") if m.args})
+        state = CaseState(requirement=requirement_of(item), ets=ets)
         item.stash[CASE_KEY] = state
     return state

@@ -19,6 +19,11 @@ class Fault:
     name: str
     requirement: str
     description: str
+    # The OMA ETS tests whose cases this fault must FAIL (and the only cases it may FAIL).
+    ets: tuple[str, ...] = ()
+    # A pytest -k expression: the cases the CI fault matrix runs this fault against (empty:
+    # its ETS cases, else the whole catalog). MATRIX_SCOPE=catalog runs the whole catalog.
+    cases: str = ""
 
 
 _REGISTRY: tuple[Fault, ...] = (

@@ -22,6 +22,11 @@ class Fault:
     requirement: str  # the requirement this fault is meant to break
     description: str  # what the device does differently
     also: tuple[str, ...] = ()  # requirements the same behaviour necessarily breaks as well
+    # The OMA-ETS-DM tests whose cases this fault must FAIL (and the only cases it may FAIL).
+    ets: tuple[str, ...] = ()
+    # A pytest -k expression: the cases the CI fault matrix runs this fault against (empty:
+    # its ETS cases, else the whole catalog). MATRIX_SCOPE=catalog runs the whole catalog.
+    cases: str = ""
 
 
 _R012 = "CDR-DVM-012"

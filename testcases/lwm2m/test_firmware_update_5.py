@@ -164,7 +164,6 @@ ERRORS: dict[str, tuple[Callable[[bytes], bytes | None], int, str | None]] = {
 }
 
 
-@pytest.mark.ets("LightweightM2M-1.0-int-772…780 (firmware update errors)")
 @pytest.mark.parametrize("error", list(ERRORS))
 def test_error_result(device: Lwm2mDevice, idle: None, image: bytes, error: str) -> None:
     """A package the device must reject ends with the TS's Update Result, never with 1."""
