@@ -8,7 +8,9 @@ the run folder's ``verdicts.json``:
   has no instance of);
 - each fault of the registry (``conformance.simulators.omadm_faults.FAULTS``): its requirement
   FAILs, every requirement that FAILs is the fault's own or one it names in ``also``, and no
-  case is an ERROR;
+  case is an ERROR. A fault row runs the fault's own cases only (``Fault.ets`` /
+  ``Fault.cases``, conformance.simulators.faultscope); ``MATRIX_SCOPE=catalog`` runs it
+  against the whole catalog;
 - a device the lab cannot make act (manual control, no operator) or that never connects (shell
   control whose commands succeed with no device behind them): INCONCLUSIVE, never FAIL;
 - a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason;
@@ -40,8 +42,10 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.cli import pytest_command
 from conformance.declaration import ACTIONS, BUILTIN_DIR
 from conformance.evidence.redact import MASK_TEXT
+from conformance.plugin.order import order_args
 from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
@@ -103,11 +107,8 @@ def _declaration(tmp: Path, name: str, **changes: Any) -> Path:
 
 
 def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str]) -> Run:
-    cmd = [sys.executable, "-m", "conformance.cli", "run", "--dut", str(dut),
-           "--reports", str(reports), "--catalog", str(CATALOG), "--run-name", name]
-    for fault in faults:
-        cmd += ["--fault", fault]
-    cmd += ["-q", *extra]
+    # The pytest child `conformance run` would start, without the CLI process around it.
+    cmd = pytest_command(CATALOG, str(dut), str(reports), faults, name, ["-q", *extra])
     # CI=1: non-interactive, the manual controller never waits. No PYTEST_* variables: the
     # child is a run of its own, not a part of this (maybe pytest-xdist worker) session.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
@@ -133,6 +134,7 @@ class Row:
     declaration: str  # a key of the ``declarations`` fixture, or "builtin:omadm"
     faults: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
+    order: str = "catalog"  # conformance run --order
 
 
 ROWS: dict[str, Row] = {
@@ -142,8 +144,8 @@ ROWS: dict[str, Row] = {
     "silent": Row("silent"),
     "exception": Row("exception", pytest_args=("-k", "4532")),
     "accounts": Row("accounts"),
-    "reverse": Row("matrix", pytest_args=("--order", "reverse")),
-    "random": Row("matrix", pytest_args=("--order", f"random:{RANDOM_SEED}")),
+    "reverse": Row("matrix", order="reverse"),
+    "random": Row("matrix", order=f"random:{RANDOM_SEED}"),
     **{f"fault-{name}": Row("matrix", faults=(name,), pytest_args=tuple(scope_args(fault)))
        for name, fault in FAULTS.items()},
 }
@@ -197,7 +199,8 @@ def run_row(
         if name not in finished:
             row = ROWS[name]
             dut = Path(declarations.get(row.declaration, row.declaration))
-            finished[name] = _run(name, dut, reports, list(row.faults), list(row.pytest_args))
+            finished[name] = _run(name, dut, reports, list(row.faults),
+                                  [*order_args(row.order), *row.pytest_args])
         return finished[name]
 
     return run

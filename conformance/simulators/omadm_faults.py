@@ -46,13 +46,20 @@ FAULTS: dict[str, Fault] = {
             _R4532,
             "./DevDetail/Ext has no HostMan, HostMod, HostSwV, HostUniqueID nodes (404).",
             also=(_R440, _R1533),
+            cases="test_host_node or test_node_present or test_session_after_update",
         ),
-        Fault("wrong-imeisv-format", _R4532, './DevDetail/Ext/IMEISV is "7" (one digit).'),
+        Fault(
+            "wrong-imeisv-format",
+            _R4532,
+            './DevDetail/Ext/IMEISV is "7" (one digit).',
+            cases="test_host_node",
+        ),
         Fault(
             "host-node-wrong-format",
             _R4532,
             "./DevDetail/Ext/HostSwV has format int instead of chr.",
             also=(_R440,),
+            cases="test_host_node or test_node_format",
         ),
         Fault(
             "host-nodes-unauthorized",
@@ -60,28 +67,33 @@ FAULTS: dict[str, Fault] = {
             "Every command on ./DevDetail/Ext/Host* is answered 401, in a session whose "
             "authentication both ways succeeded.",
             also=(_R440,),
+            cases="test_host_node or test_node_access",
         ),
         Fault(
             "host-node-not-gettable",
             _R4532,
             "./DevDetail/Ext/HostUniqueID has no Get access (405).",
             also=(_R440,),
+            cases="test_host_node or test_node_access",
         ),
         Fault(
             "host-values-lost-on-reboot",
             _R4532,
             "After a reboot the four ./DevDetail/Ext host nodes are empty.",
+            cases="test_host_values_after_reboot",
         ),
         Fault(
             "host-values-lost-on-factory-reset",
             _R4532,
             "After a factory reset the host nodes stay empty (the host's rewrite is lost).",
+            cases="test_host_node or test_host_values_after_factory_reset",
         ),
         Fault(
             "host-values-wiped-by-fota",
             _R4532,
             "A successful FUMO update leaves the host nodes empty.",
             also=(_R1533,),
+            cases="test_host_values_after_fota or test_session_after_update",
         ),
         # CDR-DVM-012: OMA DM 1.2 protocol
         Fault(
@@ -89,60 +101,84 @@ FAULTS: dict[str, Fault] = {
             _R012,
             'DevId (and Source LocURI) is the bare IMEI with a wrong Luhn digit, no "IMEI:".',
             also=(_R440, _R4532),
+            cases=("test_imei_in_devid or test_notification_starts_server_alerted_session or "
+                   "test_synchdr or test_value_is_declared"),
         ),
         Fault(
             "basic-auth-only",
             _R012,
             "The client authenticates with syncml:auth-basic; both accounts say AAuthType BASIC.",
             also=(_R3954, _R3955),
+            cases=("test_account_row or test_challenge_retry_with_new_nonce or "
+                   "test_client_authenticates_with_declared_type"),
         ),
         Fault(
             "ignores-bad-server-cred",
             _R012,
             "The client accepts any server credential (212) and executes the commands.",
+            cases="test_wrong_server_credential_rejected",
         ),
         Fault(
             "wrong-status-codes",
             _R012,
             "Add on an existing node and Replace on a read-only node are answered 200.",
             also=(_R440,),
+            cases="test_command_status or test_node_access",
         ),
         Fault(
             "ignores-package0-digest",
             _R012,
             "A Package 0 with a wrong digest still starts a session.",
+            cases="test_wrong_digest_starts_no_session",
         ),
         Fault(
             "wrong-package0-session-id",
             _R012,
             "The session answering a Package 0 uses a SessionID other than the notification's.",
+            cases="test_notification_starts_server_alerted_session",
         ),
         Fault(
             "ignores-package0",
             _R012,
             "A valid Package 0 starts no session (triggered sessions work).",
+            cases="test_notification_starts_server_alerted_session",
         ),
         Fault(
             "crash-on-sequence",
             _R012,
             "The client stops talking mid-session when the lab sends a Sequence.",
+            cases="test_command_status",
         ),
-        Fault("no-nonce-retry", _R012, "On Status 401/407 with a Chal the client gives up."),
+        Fault(
+            "no-nonce-retry",
+            _R012,
+            "On Status 401/407 with a Chal the client gives up.",
+            cases="test_challenge_retry_with_new_nonce",
+        ),
         Fault(
             "ignores-next-nonce",
             _R012,
             "The client keeps its old nonce: NextNonce in a Chal is never used.",
+            cases=("test_challenge_retry_with_new_nonce or "
+                   "test_next_nonce_used_in_next_session"),
         ),
         Fault(
             "wrong-content-type",
             _R012,
             "Messages are posted as application/vnd.syncml+xml (the DS type).",
+            cases="test_content_type",
         ),
-        Fault("no-max-msg-size", _R012, "The SyncHdr Meta carries no MaxMsgSize."),
+        Fault(
+            "no-max-msg-size",
+            _R012,
+            "The SyncHdr Meta carries no MaxMsgSize.",
+            cases="test_synchdr",
+        ),
         Fault(
             "ignores-max-msg-size",
             _R012,
             "Results go in one message however large, ignoring the lab's MaxMsgSize.",
+            cases="test_large_object or test_results_over_multiple_messages",
         ),
         # CDR-DVM-3954 / 3955: the factory DM accounts
         Fault(
@@ -150,6 +186,7 @@ FAULTS: dict[str, Fault] = {
             _R3954,
             "Get on AAuthSecret returns the secret (200) instead of 405.",
             also=(_R3955, _R440),
+            cases="test_account_row or test_node_access",
         ),
         Fault(
             "undeclared-secret-readable",
@@ -157,61 +194,77 @@ FAULTS: dict[str, Fault] = {
             "The development account has its own client AAuthSecret (not the declared one) "
             "and answers a Get on it with the value (200).",
             also=(_R440,),
+            cases="test_account_row or test_node_access",
         ),
         Fault(
             "wrong-account-address",
             _R3954,
             "The production account's Addr is https://iotprod.example.com/oma.",
+            cases="test_account_row",
         ),
         Fault(
             "wrong-account-values",
             _R3955,
             "The development account's ServerID is ATTLabB.",
+            cases="test_account_row",
         ),
         Fault(
             "missing-account-3",
             _R3954,
             "There is no third (bootstrap) account node under ./DMAcc.",
             also=(_R3955, _R440),
+            cases="test_account_row or test_node_present",
         ),
         # CDR-DVM-1533: session after a non-FOTA update
         Fault(
             "no-post-update-session",
             _R1533,
             "After a sideload/OEM-server update the device opens no session by itself.",
+            cases="test_session_after_update",
         ),
         Fault(
             "set-host-values-not-reported",
             _R1533,
             "After the host writes new host values the device opens no session to report them.",
+            cases="test_host_update_reported",
         ),
         Fault(
             "stale-host-values",
             _R1533,
             "After an update ./DevDetail/Ext/HostSwV keeps (and reports) the old value.",
+            cases="test_session_after_update",
         ),
         # CDR-DVM-440: DDF
         Fault(
             "ddf-mismatch",
             _R440,
             "./DevDetail/URI/MaxDepth has format int on the device; the DDF says chr.",
+            cases="test_node_format",
         ),
         Fault(
             "wrong-devinfo-values",
             _R440,
             "./DevInfo/Man differs from the declared manufacturer.",
+            cases="test_value_is_declared",
         ),
         # ATT-DMIG-4.2: FUMO
-        Fault("fumo-no-alert", _FUMO, "No Generic Alert 1226 session after a FUMO update."),
+        Fault(
+            "fumo-no-alert",
+            _FUMO,
+            "No Generic Alert 1226 session after a FUMO update.",
+            cases="test_fumo_failure_reported or test_fumo_update",
+        ),
         Fault(
             "fumo-accepts-corrupt",
             _FUMO,
             "A corrupted or truncated package is reported as a successful update (200).",
+            cases="test_fumo_failure_reported",
         ),
         Fault(
             "fumo-version-unchanged",
             _FUMO,
             "After a successful FUMO update ./DevDetail/FwV keeps the old version.",
+            cases="test_fumo_update",
         ),
     )
 }
