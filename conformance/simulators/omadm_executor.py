@@ -88,8 +88,10 @@ class CommandExecutor:
             return [self._status(msg_id, cmd, code)]
         if isinstance(cmd, Get):
             return self._get(msg_id, cmd)
-        if isinstance(cmd, Copy):  # optional in DM 1.2 and not implemented
-            return [self._status(msg_id, cmd, "406", item.target) for item in cmd.items or [Item()]]
+        if isinstance(cmd, Copy):
+            if not cmd.items:
+                return [self._status(msg_id, cmd, "412")]
+            return [self._status(msg_id, cmd, self._copy(i), i.target) for i in cmd.items]
         if isinstance(cmd, Replace | Add | Delete | Exec):
             if not cmd.items:
                 return [self._status(msg_id, cmd, "412")]  # incomplete command
@@ -119,6 +121,11 @@ class CommandExecutor:
         if isinstance(cmd, Replace):
             return self.tree.replace(target, data, fmt)
         return self.tree.add(target, data, fmt)
+
+    def _copy(self, item: Item) -> str:
+        if not item.target or not item.source:
+            return "412"
+        return self.tree.refusal(item.target) or self.tree.copy(item.target, item.source)
 
     def _chunk(self, cmd: ItemCommand, item: Item, fmt: str | None) -> bytes | str | None:
         """Collect a large object; the whole value when complete, "424" on a size mismatch."""
@@ -219,7 +226,7 @@ class CommandExecutor:
         )
 
 
-def _wire(value: Value) -> tuple[str, str]:
+def _wire(value: Value) -> tuple[str | None, str]:
     """(data text, Meta Format) of a value: binary values travel as b64."""
     if isinstance(value.data, bytes):
         return base64.b64encode(value.data).decode(), "b64"
@@ -227,7 +234,7 @@ def _wire(value: Value) -> tuple[str, str]:
 
 
 def _size(value: Value) -> int:
-    return len(_wire(value)[0].encode())
+    return len((_wire(value)[0] or "").encode())
 
 
 def _result_item(value: Value) -> Item:
