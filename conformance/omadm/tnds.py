@@ -36,36 +36,40 @@ class TndsNode:
     children: list[TndsNode] = field(default_factory=list)
 
 
+def _ns(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
 def document(nodes: list[TndsNode]) -> bytes:
     """A TNDS 1.2 XML document holding ``nodes``."""
-    root = etree.Element("MgmtTree", nsmap={None: NAMESPACE})
-    etree.SubElement(root, "VerDTD").text = "1.2"
+    root = etree.Element(_ns("MgmtTree"), nsmap={None: NAMESPACE})  # type: ignore[dict-item]
+    etree.SubElement(root, _ns("VerDTD")).text = "1.2"
     for node in nodes:
         root.append(_element(node))
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
 
 
 def _element(node: TndsNode) -> etree._Element:
-    el = etree.Element("Node")
-    etree.SubElement(el, "NodeName").text = node.name
+    el = etree.Element(_ns("Node"))
+    etree.SubElement(el, _ns("NodeName")).text = node.name
     if node.path is not None:
-        etree.SubElement(el, "Path").text = node.path
+        etree.SubElement(el, _ns("Path")).text = node.path
     if node.props:
-        rt = etree.SubElement(el, "RTProperties")
+        rt = etree.SubElement(el, _ns("RTProperties"))
         for prop in PROPERTIES:
             if prop not in node.props:
                 continue
             value = node.props[prop]
-            holder = etree.SubElement(rt, prop)
+            holder = etree.SubElement(rt, _ns(prop))
             if prop == "Format":
-                etree.SubElement(holder, value)
+                etree.SubElement(holder, _ns(value))
             elif prop == "Type":
                 kind = "MIME" if "/" in value else "DDFName"
-                etree.SubElement(holder, kind).text = value
+                etree.SubElement(holder, _ns(kind)).text = value
             else:
                 holder.text = value
     if node.value is not None:
-        etree.SubElement(el, "Value").text = xmlsafe.xml_chars(node.value)
+        etree.SubElement(el, _ns("Value")).text = xmlsafe.xml_chars(node.value)
     for child in node.children:
         el.append(_element(child))
     return el

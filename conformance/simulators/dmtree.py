@@ -286,12 +286,9 @@ class DMTree:
     def _properties(self, nodes: list[Node]) -> dict[str, str]:
         node = nodes[-1]
         spec = node.spec
-        fmt = spec.format
-        if spec.interior and "prop-format-wrong" in self.quirks:
-            fmt = "chr"
         props = {
             "ACL": node.acl,
-            "Format": fmt,
+            "Format": spec.format,
             "Name": node.name,
             "Title": spec.title if node.title is None else node.title,
             "Type": spec.dftype,
@@ -310,6 +307,8 @@ class DMTree:
         if not self._granted(nodes, "Get"):
             return Outcome("425")
         value = self._properties(nodes).get(prop)
+        if prop == "Format" and nodes[-1].spec.interior and "prop-format-wrong" in self.quirks:
+            value = "chr"
         if value is None:
             return Outcome("404")
         return Outcome("200", (Value(f"{base}?prop={prop}", "chr", "text/plain", value),))
