@@ -7,7 +7,9 @@ element names as a DDF, run-time properties instead of DDF ones.
 
 :func:`document` writes one (the reference device); :func:`parse` reads one from a device
 (hardened lxml, bounded), :func:`flatten` gives its nodes by absolute URI. The WBXML form
-(``application/vnd.syncml.dmtnds+wbxml``) is not read here.
+(``application/vnd.syncml.dmtnds+wbxml``) uses the DM DDF 1.2 code page (page 2, the token
+values libwbxml's ``sv_syncml_dmddf12_tag_table`` lists): :func:`document_wbxml` and
+:func:`parse_wbxml`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from lxml import etree
 
 from conformance import xmlsafe
 from conformance.errors import ProtocolError
+from conformance.omadm import wbxml, xmlcodec
 
 PROTOCOL = "tnds"
 NAMESPACE = "syncml:dmddf1.2"
@@ -25,6 +28,23 @@ MIME_XML = "application/vnd.syncml.dmtnds+xml"
 MIME_WBXML = "application/vnd.syncml.dmtnds+wbxml"
 PROPERTIES = ("ACL", "Format", "Name", "Size", "Title", "TStamp", "Type", "VerNo", "Value")
 MAX_NODES = 10000
+WBXML_PUBLIC_ID = "-//OMA//DTD-DM-DDF 1.2//EN"
+WBXML_PAGE = 2
+# Code page 2, tokens 0x05 upwards in this order.
+_DDF_TAGS = [
+    "AccessType", "ACL", "Add", "b64", "bin", "bool", "chr", "CaseSense", "CIS", "Copy", "CS",
+    "date", "DDFName", "DefaultValue", "Delete", "Description", "DFFormat", "DFProperties",
+    "DFTitle", "DFType", "Dynamic", "Exec", "float", "Format", "Get", "int", "Man", "MgmtTree",
+    "MIME", "Mod", "Name", "Node", "node", "NodeName", "null", "Occurrence", "One",
+    "OneOrMore", "OneOrN", "Path", "Permanent", "Replace", "RTProperties", "Scope", "Size",
+    "time", "Title", "TStamp", "Type", "Value", "VerDTD", "VerNo", "xml", "ZeroOrMore",
+    "ZeroOrN", "ZeroOrOne",
+]
+WBXML = wbxml.Language(
+    WBXML_PUBLIC_ID,
+    {(WBXML_PAGE, 0x05 + i): name for i, name in enumerate(_DDF_TAGS)},
+    {WBXML_PAGE: NAMESPACE},
+)
 
 
 @dataclass
@@ -47,6 +67,21 @@ def document(nodes: list[TndsNode]) -> bytes:
     for node in nodes:
         root.append(_element(node))
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def document_wbxml(nodes: list[TndsNode]) -> bytes:
+    """The same document in WBXML 1.2."""
+    return to_wbxml(document(nodes))
+
+
+def to_wbxml(doc: bytes) -> bytes:
+    """A TNDS XML document in WBXML 1.2."""
+    return wbxml.encode_tree(xmlcodec.xml_to_tree(doc), language=WBXML)
+
+
+def parse_wbxml(data: bytes) -> list[TndsNode]:
+    """The top nodes of a TNDS WBXML document; :class:`ProtocolError` if it is not one."""
+    return parse(xmlcodec.tree_to_xml(wbxml.decode_tree(data, language=WBXML)))
 
 
 def _element(node: TndsNode) -> etree._Element:

@@ -11,6 +11,7 @@ import base64
 import logging
 from dataclasses import dataclass, field
 
+from conformance.omadm import tnds
 from conformance.omadm.model import (
     Add,
     Alert,
@@ -59,8 +60,9 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree) -> None:
+    def __init__(self, tree: DMTree, *, tnds_wbxml: bool = False) -> None:
         self.tree = tree
+        self.tnds_wbxml = tnds_wbxml  # a WBXML session: ?list=TNDS answers in TNDS WBXML
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
         self._incoming: dict[str, _Chunks] = {}
 
@@ -158,6 +160,8 @@ class CommandExecutor:
             outcome = self.tree.get(item.target)
             code = self.tree.refusal(item.target) or outcome.status
             values = list(outcome.values) if code == outcome.status else []
+            if self.tnds_wbxml:
+                values = [_tnds_wbxml(v) for v in values]
             limit = self.max_obj_size
             if _ok(code) and limit is not None and any(_size(v) > limit for v in values):
                 code, values = "413", []  # larger than the server accepts at all
@@ -224,6 +228,12 @@ class CommandExecutor:
             data=code,
             target_refs=[target] if target else [],
         )
+
+
+def _tnds_wbxml(value: Value) -> Value:
+    if value.type != tnds.MIME_XML or not isinstance(value.data, str):
+        return value
+    return Value(value.uri, "bin", tnds.MIME_WBXML, tnds.to_wbxml(value.data.encode()))
 
 
 def _wire(value: Value) -> tuple[str | None, str]:

@@ -10,7 +10,8 @@ Cases (lab sends → the device must answer):
 - list-struct / list-structdata: Get ./DevInfo?list=Struct|StructData → 200 with every node
   the Get walk shows, the same Formats (and leaf values); list-tnds: Get
   ./DevInfo?list=TNDS+Format+Type+Value → 200 and a TNDS document of that subtree (406 for
-  any of them: NOT APPLICABLE, optional);
+  any of them: NOT APPLICABLE, optional; TNDS read as XML or, with Type
+  ``application/vnd.syncml.dmtnds+wbxml``, as WBXML);
 - prop-leaf / prop-interior: Get ?prop= ACL, Format, Name, Size (leaf), Type → 200 and as the
   DDF says (ACL well-formed); Title, TStamp, VerNo → 200 (well-formed) or 406;
 - replace-acl: Replace ?prop=ACL of the probe → 200 where the device's ACL gives the lab
@@ -28,11 +29,13 @@ Interpretation: the probe is an instance ``ConfLabTree`` of the first dynamic DD
 and Delete (e.g. ./DMAcc/<x>), with chr leaves the DDF lets the lab Add and Replace; every
 case deletes what it added (names it renamed or copied to included), so no verdict depends on
 another case. Optional features answered 406 (?list=, TStamp, VerNo) are NOT APPLICABLE / not
-judged. A TNDS answer in WBXML is INCONCLUSIVE (the lab reads the XML form only).
+judged.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -290,6 +293,17 @@ def list_structdata(c: Context) -> None:
     list_struct(c, "StructData")
 
 
+def _raw(item: Item) -> bytes:
+    """The bytes of a binary item: b64 text decoded, WBXML OPAQUE as it came."""
+    data = item.data if item.data is not None else b""
+    if item.meta is not None and item.meta.format == "b64":
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise AssertionError("Get ?list=TNDS: Format b64 data that is not base64") from None
+    return data.encode() if isinstance(data, str) else data
+
+
 def list_tnds(c: Context) -> None:
     walk = _walk(c)
     result = _listed(c, "TNDS+Format+Type+Value")
@@ -297,13 +311,14 @@ def list_tnds(c: Context) -> None:
     assert item is not None and item.data is not None, (
         "Get ?list=TNDS answered 200 without a document")
     kind = (item.meta.type if item.meta else None) or ""
-    if kind == tnds.MIME_WBXML:
-        raise Inconclusive("the device serialised the subtree as TNDS WBXML, which the lab "
-                           "does not read")
     try:
-        nodes = tnds.flatten(tnds.parse(item.data), SUBTREE)
+        if kind == tnds.MIME_WBXML:
+            nodes = tnds.flatten(tnds.parse_wbxml(_raw(item)), SUBTREE)
+        else:
+            nodes = tnds.flatten(tnds.parse(item.data), SUBTREE)
     except ProtocolError as exc:
-        raise AssertionError(f"Get ?list=TNDS: not a TNDS document ({exc})") from None
+        raise AssertionError(f"Get ?list=TNDS: not a TNDS document ({kind or 'no Type'}: "
+                             f"{exc})") from None
     listed = {p: n.value for p, n in nodes.items()}
     formats: dict[str, str | None] = {p: n.props.get("Format") for p, n in nodes.items()}
     _compare(walk, listed, formats, "?list=TNDS")

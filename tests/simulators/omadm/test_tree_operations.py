@@ -3,10 +3,13 @@ the faults that break each (omadm_faults.py, "tree operations")."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 
 from conformance.omadm import tnds
+from conformance.omadm.model import Get, Item, Results
 from conformance.simulators.dmtree import DMTree
+from conformance.simulators.omadm_executor import CommandExecutor
 
 PROBE = "./DMAcc/Probe"
 
@@ -144,3 +147,13 @@ def test_add_and_delete_interior_nodes(tree: DMTree, make_tree: Callable[..., DM
     leafy = make_tree("add-interior-as-leaf")
     assert leafy.add(PROBE, fmt="node") == "200"
     assert leafy.get(PROBE).values[0].format == "chr"
+
+
+def test_tnds_travels_as_wbxml_in_a_wbxml_session(tree: DMTree) -> None:
+    get = Get("1", items=[Item(target="./DevInfo?list=TNDS+Value")])
+    out = CommandExecutor(tree, tnds_wbxml=True).execute("1", [get])
+    item = next(r for r in out.replies if isinstance(r, Results)).items[0]
+    assert item.meta is not None and (item.meta.format, item.meta.type) == ("b64", tnds.MIME_WBXML)
+    assert isinstance(item.data, str)
+    nodes = tnds.flatten(tnds.parse_wbxml(base64.b64decode(item.data)), "./DevInfo")
+    assert nodes["./DevInfo/Man"].value == tree.value("./DevInfo/Man")
