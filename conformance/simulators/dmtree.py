@@ -434,28 +434,28 @@ class DMTree:
     def add(self, uri: str, data: str | bytes = "", fmt: str | None = None) -> str:
         if self.find(uri) is not None:
             return "200" if "Add" in self.faults_status_ok else "418"
-        parts = self.split(uri)
-        if not parts:
-            return "418"
-        place = self._place(parts)
+        place = self._place(uri)
         if isinstance(place, str):
             return place
-        parent, spec = place
+        parent, spec, name = place
         if spec.interior:
             if fmt not in (None, "node"):
                 return "415"
             if "add-interior-as-leaf" in self.quirks:
                 spec = NodeSpec(spec.name, "chr", spec.access, scope=spec.scope)
-            parent.children[parts[-1]] = Node(parts[-1], spec)
+            parent.children[name] = Node(name, spec)
             return "200"
         converted = _convert(spec.format, data, fmt)
         if converted is None:
             return "415"
-        parent.children[parts[-1]] = Node(parts[-1], spec, converted)
+        parent.children[name] = Node(name, spec, converted)
         return "200"
 
-    def _place(self, parts: list[str]) -> tuple[Node, NodeSpec] | str:
-        """(parent, spec) for a new node at ``parts``, or the code refusing to create it."""
+    def _place(self, uri: str) -> tuple[Node, NodeSpec, str] | str:
+        """(parent, spec, name) for a new node at ``uri``, or the code refusing to create it."""
+        parts = self.split(uri)
+        if not parts:
+            return "418"  # the root exists
         parents = self.chain("./" + "/".join(parts[:-1]))
         if parents is None:
             return "404"
@@ -467,7 +467,7 @@ class DMTree:
         spec = parent.spec.child_spec(parts[-1])
         if spec is None or "Add" not in spec.access:
             return "405"
-        return parent, spec
+        return parent, spec, parts[-1]
 
     def copy(self, target: str, source: str) -> str:
         """Copy ``source`` (with its subtree) to ``target``; the source needs the Copy type."""
@@ -485,20 +485,17 @@ class DMTree:
                 return "418"
             return self.replace(target, original.value, None if isinstance(original.value,
                                                                             str) else "bin")
-        parts = self.split(target)
-        if not parts:
-            return "418"
-        place = self._place(parts)
+        place = self._place(target)
         if isinstance(place, str):
             return place
-        parent, spec = place
+        parent, spec, name = place
         if spec is not original.spec and (spec.interior or spec.format != original.format):
             return "405"  # another kind of node: a copy would not fit there
         node = copy.deepcopy(original)
-        node.name, node.spec, node.acl = parts[-1], spec, ""
+        node.name, node.spec, node.acl = name, spec, ""
         if "copy-drops-children" in self.quirks:
             node.children = {}
-        parent.children[parts[-1]] = node
+        parent.children[name] = node
         return "200"
 
     def delete(self, uri: str) -> str:

@@ -491,24 +491,14 @@ def ddf_read_only_405(c: Context) -> None:
                         "grants the lab Replace on it")
 
 
-CASES: dict[str, Callable[[Context], None]] = {
-    "copy-claimed": copy_claimed,
-    "copy-not-claimed": copy_not_claimed,
-    "list-struct": list_struct,
-    "list-structdata": list_structdata,
-    "list-tnds": list_tnds,
-    "prop-leaf": prop_leaf,
-    "prop-interior": prop_interior,
-    "replace-acl": replace_acl,
-    "replace-name": replace_name,
-    "add-interior": add_interior,
-    "delete-interior": delete_interior,
-    "acl-forbids-425": acl_forbids_425,
-    "ddf-read-only-405": ddf_read_only_405,
-}
+CASES: list[Callable[[Context], None]] = [
+    copy_claimed, copy_not_claimed, list_struct, list_structdata, list_tnds, prop_leaf,
+    prop_interior, replace_acl, replace_name, add_interior, delete_interior, acl_forbids_425,
+    ddf_read_only_405,
+]
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_tree_operation(ctx: Context, case: str) -> None:
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__.replace("_", "-") for c in CASES])
+def test_tree_operation(ctx: Context, case: Callable[[Context], None]) -> None:
     """The device carries out the tree operation as its DDF and its ACLs say it must."""
-    CASES[case](ctx)
+    case(ctx)
