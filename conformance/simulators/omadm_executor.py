@@ -11,6 +11,7 @@ import base64
 import logging
 from dataclasses import dataclass, field
 
+from conformance.omadm import tnds
 from conformance.omadm.model import (
     Add,
     Alert,
@@ -59,8 +60,9 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree) -> None:
+    def __init__(self, tree: DMTree, *, tnds_wbxml: bool = False) -> None:
         self.tree = tree
+        self.tnds_wbxml = tnds_wbxml  # a WBXML session: ?list=TNDS answers in TNDS WBXML
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
         self._incoming: dict[str, _Chunks] = {}
 
@@ -88,8 +90,10 @@ class CommandExecutor:
             return [self._status(msg_id, cmd, code)]
         if isinstance(cmd, Get):
             return self._get(msg_id, cmd)
-        if isinstance(cmd, Copy):  # optional in DM 1.2 and not implemented
-            return [self._status(msg_id, cmd, "406", item.target) for item in cmd.items or [Item()]]
+        if isinstance(cmd, Copy):
+            if not cmd.items:
+                return [self._status(msg_id, cmd, "412")]
+            return [self._status(msg_id, cmd, self._copy(i), i.target) for i in cmd.items]
         if isinstance(cmd, Replace | Add | Delete | Exec):
             if not cmd.items:
                 return [self._status(msg_id, cmd, "412")]  # incomplete command
@@ -119,6 +123,11 @@ class CommandExecutor:
         if isinstance(cmd, Replace):
             return self.tree.replace(target, data, fmt)
         return self.tree.add(target, data, fmt)
+
+    def _copy(self, item: Item) -> str:
+        if not item.target or not item.source:
+            return "412"
+        return self.tree.refusal(item.target) or self.tree.copy(item.target, item.source)
 
     def _chunk(self, cmd: ItemCommand, item: Item, fmt: str | None) -> bytes | str | None:
         """Collect a large object; the whole value when complete, "424" on a size mismatch."""
@@ -151,6 +160,8 @@ class CommandExecutor:
             outcome = self.tree.get(item.target)
             code = self.tree.refusal(item.target) or outcome.status
             values = list(outcome.values) if code == outcome.status else []
+            if self.tnds_wbxml:
+                values = [_tnds_wbxml(v) for v in values]
             limit = self.max_obj_size
             if _ok(code) and limit is not None and any(_size(v) > limit for v in values):
                 code, values = "413", []  # larger than the server accepts at all
@@ -219,7 +230,13 @@ class CommandExecutor:
         )
 
 
-def _wire(value: Value) -> tuple[str, str]:
+def _tnds_wbxml(value: Value) -> Value:
+    if value.type != tnds.MIME_XML or not isinstance(value.data, str):
+        return value
+    return Value(value.uri, "bin", tnds.MIME_WBXML, tnds.to_wbxml(value.data.encode()))
+
+
+def _wire(value: Value) -> tuple[str | None, str]:
     """(data text, Meta Format) of a value: binary values travel as b64."""
     if isinstance(value.data, bytes):
         return base64.b64encode(value.data).decode(), "b64"
@@ -227,7 +244,7 @@ def _wire(value: Value) -> tuple[str, str]:
 
 
 def _size(value: Value) -> int:
-    return len(_wire(value)[0].encode())
+    return len((_wire(value)[0] or "").encode())
 
 
 def _result_item(value: Value) -> Item:

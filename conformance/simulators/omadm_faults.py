@@ -266,6 +266,67 @@ FAULTS: dict[str, Fault] = {
             "After a successful FUMO update ./DevDetail/FwV keeps the old version.",
             cases="test_fumo_update",
         ),
+        # CDR-DVM-012: tree operations (Copy, Get ?list= / ?prop=, ACL, interior nodes)
+        Fault(
+            "copy-drops-children",
+            _R012,
+            "Copy of an interior node answers 200 but the copy has none of the children.",
+            cases="test_tree_operation and copy-claimed",
+        ),
+        Fault(
+            "list-struct-incomplete",
+            _R012,
+            "Get ?list=Struct and ?list=StructData leave the subtree's last node out.",
+            cases="test_tree_operation and list-struct",
+        ),
+        Fault(
+            "tnds-wrong-value",
+            _R012,
+            "Get ?list=TNDS+...+Value serialises leaf values that are not the nodes' values.",
+            cases="test_tree_operation and list-tnds",
+        ),
+        Fault(
+            "prop-format-wrong",
+            _R012,
+            "Get ?prop=Format of an interior node answers chr instead of node.",
+            cases="test_tree_operation and prop-interior",
+        ),
+        Fault(
+            "acl-replace-ignored",
+            _R012,
+            "Replace ?prop=ACL answers 200 but the node keeps its old ACL.",
+            cases="test_tree_operation and replace-acl",
+        ),
+        Fault(
+            "rename-ignored",
+            _R012,
+            "Replace ?prop=Name answers 200 but the node keeps its old name.",
+            cases="test_tree_operation and replace-name",
+        ),
+        Fault(
+            "acl-not-enforced",
+            _R012,
+            "A Replace the node's (inherited) ACL forbids is executed (200) instead of 425.",
+            cases="test_tree_operation and acl-forbids-425",
+        ),
+        Fault(
+            "acl-refusal-for-read-only",
+            _R012,
+            "A Replace on a node whose DDF access types lack Replace is answered 425, not 405.",
+            cases="test_tree_operation and ddf-read-only-405",
+        ),
+        Fault(
+            "delete-interior-refused",
+            _R012,
+            "Delete of an interior node that has children is answered 405.",
+            cases="test_tree_operation and delete-interior",
+        ),
+        Fault(
+            "add-interior-as-leaf",
+            _R012,
+            "Add with Meta Format node creates a chr leaf instead of an interior node.",
+            cases="test_tree_operation and add-interior",
+        ),
     )
 }
 

@@ -150,7 +150,7 @@ class DmSession:
         self.url = url
         self.request = request
         self.faults = host.faults
-        self.executor = CommandExecutor(host.tree)
+        self.executor = CommandExecutor(host.tree, tnds_wbxml=host.encoding == "wbxml")
         self.msg_id = 0
         self.messages = 0
         self.commands = 0
