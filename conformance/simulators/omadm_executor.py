@@ -59,9 +59,19 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree) -> None:
+    def __init__(
+        self,
+        tree: DMTree,
+        own_max_obj_size: int | None = None,
+        *,
+        check_size: bool = True,
+        check_max_obj_size: bool = True,
+    ) -> None:
         self.tree = tree
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
+        self.own_max_obj_size = own_max_obj_size  # what this device declares it takes
+        self.check_size = check_size  # False: fault accepts-wrong-object-size
+        self.check_max_obj_size = check_max_obj_size  # False: fault ignores-max-obj-size
         self._incoming: dict[str, _Chunks] = {}
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
@@ -127,12 +137,20 @@ class CommandExecutor:
         state = self._incoming.get(target)
         if state is None:
             size = (item.meta.size if item.meta else None) or (cmd.meta.size if cmd.meta else None)
+            limit = self.own_max_obj_size
+            if self.check_max_obj_size and limit is not None and size is not None and size > limit:
+                log.info("large object %s: Size %d exceeds MaxObjSize %d", target, size, limit)
+                return "413"  # refused at once; the server sends no more of it
             state = self._incoming[target] = _Chunks(cmd.name, size, fmt)
         state.data += raw
+        if self.check_max_obj_size and limit_exceeded(len(state.data), self.own_max_obj_size):
+            del self._incoming[target]
+            return "413"  # more than the device takes, whatever the Size said
         if item.more_data:
             return None
         del self._incoming[target]
-        if state.declared_size is not None and state.declared_size != len(state.data):
+        mismatch = state.declared_size is not None and state.declared_size != len(state.data)
+        if mismatch and self.check_size:
             log.info(
                 "large object %s: %d bytes, Size said %d",
                 target,
@@ -217,6 +235,10 @@ class CommandExecutor:
             data=code,
             target_refs=[target] if target else [],
         )
+
+
+def limit_exceeded(size: int, limit: int | None) -> bool:
+    return limit is not None and size > limit
 
 
 def _wire(value: Value) -> tuple[str, str]:

@@ -213,6 +213,42 @@ FAULTS: dict[str, Fault] = {
             _FUMO,
             "After a successful FUMO update ./DevDetail/FwV keeps the old version.",
         ),
+        # CDR-DVM-012: large objects, message size, multi-message packages, DM 1.3
+        # (testcases/omadm/test_cdr_dvm_012_large.py)
+        Fault(
+            "no-max-obj-size",
+            _R012,
+            "The SyncHdr Meta declares no MaxObjSize although the device supports large "
+            "objects.",
+            cases="test_max_obj_size_declared",
+        ),
+        Fault(
+            "accepts-wrong-object-size",
+            _R012,
+            "A large object whose data disagrees with its Meta Size is stored (200), not "
+            "refused with 424.",
+            cases="test_large_object_size_mismatch",
+        ),
+        Fault(
+            "ignores-max-obj-size",
+            _R012,
+            "A large object whose Meta Size exceeds the device's MaxObjSize is taken chunk by "
+            "chunk (213), not refused with 413.",
+            cases="test_large_object_over_max_obj_size",
+        ),
+        Fault(
+            "wrong-results-object-size",
+            _R012,
+            "The first chunk of a large Results carries a Meta Size one byte short of the data.",
+            cases="test_large_results_size",
+        ),
+        Fault(
+            "no-next-message-alert",
+            _R012,
+            "A lab message without Final is answered with Final and no Alert 1222: the device "
+            "does not ask for the rest of the lab's package.",
+            cases="test_lab_package_over_several_messages",
+        ),
     )
 }
 

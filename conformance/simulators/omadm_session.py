@@ -150,7 +150,12 @@ class DmSession:
         self.url = url
         self.request = request
         self.faults = host.faults
-        self.executor = CommandExecutor(host.tree)
+        self.executor = CommandExecutor(
+            host.tree,
+            host.max_obj_size,
+            check_size="accepts-wrong-object-size" not in self.faults,
+            check_max_obj_size="ignores-max-obj-size" not in self.faults,
+        )
         self.msg_id = 0
         self.messages = 0
         self.commands = 0
@@ -242,6 +247,8 @@ class DmSession:
             # (Alert 1222) and keep our own package open. Its own 1222 asks for *our* rest.
             asks_next = bool(reply.alerts(AlertCode.NEXT_MESSAGE))
             lab_package_open = not reply.final and not asks_next
+            if "no-next-message-alert" in self.faults:
+                lab_package_open = False  # answers as if the lab's package were complete
             server_final = not lab_package_open
             if execution.commands == 0 and reply.final and not rest:
                 raise SessionEnded(True, "completed")
@@ -286,7 +293,7 @@ class DmSession:
     def _header(self, account: Account, nonce: bytes, *, with_cred: bool) -> SyncHdr:
         meta = Meta(
             max_msg_size=None if "no-max-msg-size" in self.faults else self.host.max_msg_size,
-            max_obj_size=self.host.max_obj_size,
+            max_obj_size=None if "no-max-obj-size" in self.faults else self.host.max_obj_size,
         )
         cred = None
         if with_cred and account.client_auth == "md5":
@@ -355,9 +362,13 @@ class DmSession:
         data = item.data if isinstance(item.data, str) else ""
         first = id(results) not in self._continuations
 
+        size = len(data.encode())
+        if "wrong-results-object-size" in self.faults:
+            size -= 1  # the Meta Size one byte short of the data sent
+
         def chunk(n: int) -> Results:
             meta = copy.copy(item.meta) if item.meta else Meta()
-            meta.size = len(data.encode()) if first else None
+            meta.size = size if first else None
             part = Item(source=item.source, meta=meta, data=data[:n], more_data=True)
             return Results(
                 cmd_id="", msg_ref=results.msg_ref, cmd_ref=results.cmd_ref, items=[part]
