@@ -66,12 +66,14 @@ class CommandExecutor:
         *,
         check_size: bool = True,
         check_max_obj_size: bool = True,
+        refuse_root: bool = False,
     ) -> None:
         self.tree = tree
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
         self.own_max_obj_size = own_max_obj_size  # what this device declares it takes
         self.check_size = check_size  # False: fault accepts-wrong-object-size
         self.check_max_obj_size = check_max_obj_size  # False: fault ignores-max-obj-size
+        self.refuse_root = refuse_root  # True: fault root-get-refused
         self._incoming: dict[str, _Chunks] = {}
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
@@ -168,6 +170,8 @@ class CommandExecutor:
                 continue
             outcome = self.tree.get(item.target)
             code = self.tree.refusal(item.target) or outcome.status
+            if self.refuse_root and not DMTree.split(item.target):
+                code = "405"  # the root "./" kept from the server
             values = list(outcome.values) if code == outcome.status else []
             limit = self.max_obj_size
             if _ok(code) and limit is not None and any(_size(v) > limit for v in values):

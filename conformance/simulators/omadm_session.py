@@ -2,9 +2,10 @@
 
 The client side of OMA-TS-DM_Protocol 1.2 as a real module runs it:
 
-- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2, SessionID, MsgID, Target = server URL,
-  Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200, Replace ./DevInfo,
-  whatever the session carries besides (Generic Alerts, changed DevDetail), Final.
+- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2 or the declared DM/1.3, SessionID, MsgID,
+  Target = server URL, Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200,
+  Replace ./DevInfo, whatever the session carries besides (Generic Alerts, changed DevDetail),
+  Final.
 - Client authentication (md5 Cred, HMAC in x-syncml-hmac, basic); on 401/407 with a Chal the
   message is sent again with the new nonce. A NextNonce received with 212 is stored for the
   next session (REQUIREMENTS.md "Nonce timing"): a nonce is stored only from a Status received.
@@ -85,6 +86,7 @@ class SessionHost(Protocol):
     faults: Faults
     encoding: str
     max_msg_size: int
+    ver_proto: str  # DM/1.2 or DM/1.3, as declared
     max_obj_size: int | None
     large_objects: bool
     request_timeout: float
@@ -155,6 +157,7 @@ class DmSession:
             host.max_obj_size,
             check_size="accepts-wrong-object-size" not in self.faults,
             check_max_obj_size="ignores-max-obj-size" not in self.faults,
+            refuse_root="root-get-refused" in self.faults,
         )
         self.msg_id = 0
         self.messages = 0
@@ -309,7 +312,19 @@ class DmSession:
             source=self.host.devid(),
             cred=cred,
             meta=meta,
+            ver_proto=self._ver_proto(),
         )
+
+    def _ver_proto(self) -> str:
+        declared = self.host.ver_proto
+        if declared == "DM/1.2":
+            return declared
+        if "dm13-version-drift" in self.faults and self.msg_id > 0:
+            return "DM/1.2"  # Package 1 says DM/1.3, the messages after it DM/1.2
+        alerted = self.request.alert == AlertCode.SERVER_INITIATED
+        if "dm13-alerted-session-1-2" in self.faults and alerted:
+            return "DM/1.2"
+        return declared
 
     def _numbered(self, commands: list[Command]) -> list[Command]:
         self._sent_alerts = {}
