@@ -3,6 +3,8 @@ MaxObjSize bound on what a device sends, a refused chunk, split packages (no soc
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conformance.omadm import codec
 from conformance.omadm.labauth import HeaderAnswer
 from conformance.omadm.model import Alert, Get, Item, Meta, Replace, Results, Status, SyncML
@@ -111,3 +113,32 @@ def test_device_closing_its_package_while_the_lab_goes_on_is_noted() -> None:
     assert not s.compose_package(size_of=size_of).final
     s.absorb(device_msg("2"), OK200)  # Final, no Alert 1222
     assert any("no Alert 1222" in p for p in s.problems)
+
+
+def test_the_labs_chunk_messages_in_wbxml_read_by_libwbxml(tmp_path: Path) -> None:
+    """Each message of a large object the lab sends in WBXML (MoreData, Meta Size in the
+    first chunk only) is what Debian's wbxml2xml reads back."""
+    from tests.omadm.codecs.test_libwbxml import _run, _tool
+
+    def wbxml_size(msg: SyncML) -> int:
+        return len(codec.encode(msg, "wbxml"))
+
+    s = state(device_max_msg_size=800)
+    s.absorb(device_msg("1"), OK)
+    s.enqueue([Replace(cmd_id="", items=[
+        Item(target="./Big", meta=Meta(format="chr"), data="w" * 2000)])])
+    messages = [s.compose_package(size_of=wbxml_size)]
+    while s.chunking:
+        messages.append(s.compose_chunk(size_of=wbxml_size))
+    assert len(messages) > 2 and messages[-1].final and not messages[0].final
+    for n, msg in enumerate(messages):
+        path = tmp_path / f"chunk{n}.wbxml"
+        path.write_bytes(codec.encode(msg, "wbxml"))
+        assert len(path.read_bytes()) <= 800
+        out = tmp_path / f"chunk{n}.xml"
+        result = _run([_tool("wbxml2xml"), "-o", str(out), str(path)])
+        assert result.returncode == 0, result.stderr.decode(errors="replace")
+        assert codec.decode(out.read_bytes(), "xml") == msg
+    sizes = [c.items[0].meta.size if c.items[0].meta else None
+             for m in messages for c in m.body if isinstance(c, Replace)]
+    assert sizes[0] == 2000 and set(sizes[1:]) == {None}
