@@ -3,9 +3,12 @@ MaxObjSize bound on what a device sends, a refused chunk, split packages (no soc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from conformance.omadm import codec
+from conformance.omadm.lab import OmaDmLab
 from conformance.omadm.labauth import HeaderAnswer
 from conformance.omadm.model import Alert, Get, Item, Meta, Replace, Results, Status, SyncML
 from conformance.omadm.session import SessionState
@@ -142,3 +145,41 @@ def test_the_labs_chunk_messages_in_wbxml_read_by_libwbxml(tmp_path: Path) -> No
     sizes = [c.items[0].meta.size if c.items[0].meta else None
              for m in messages for c in m.body if isinstance(c, Replace)]
     assert sizes[0] == 2000 and set(sizes[1:]) == {None}
+
+
+def test_a_device_object_over_the_labs_bound_is_refused_over_http(
+    omadm_lab: OmaDmLab, scripted: Callable[..., Any], in_thread: Callable[..., Any]
+) -> None:
+    """A device claims a Meta Size far over the lab's bound and sends chunks anyway: each is
+    answered 413, none is kept, and the session goes on to its next command."""
+    from .test_sessions import _manual
+
+    dev = scripted(omadm_lab)
+    seen: list[SyncML] = []
+
+    def device() -> None:
+        lab_msg = dev.post(dev.package1())
+        get = next(c for c in lab_msg.body if isinstance(c, Get))
+        ref = {"msg_ref": lab_msg.header.msg_id, "cmd_ref": get.cmd_id}
+        first = Item(source="./Big", meta=Meta(format="chr", size=1 << 40), data="a" * 1000,
+                     more_data=True)
+        status = Status(cmd_id="", **ref, cmd="Get", data="200")
+        seen.append(_manual(dev, lab_msg, [status, Results(cmd_id="", **ref, items=[first])],
+                            final=False))
+        more = Results(cmd_id="", **ref, items=[Item(source="./Big", data="b" * 1000,
+                                                     more_data=True)])
+        seen.append(_manual(dev, seen[-1], [more], final=False))
+        last = Results(cmd_id="", **ref, items=[Item(source="./Big", data="end")])
+        dev.run_from(SyncML(dev.header(cred=False), [
+            dev.status_for_lab_header(seen[-1]), last], final=True))
+
+    worker = in_thread(device)
+    session = omadm_lab.wait_session()
+    big = session.get("./Big")
+    assert big.items == [] and "refused (413)" in big.notes[0]
+    assert session.get("./DevInfo/Man").status == "200"
+    session.close()
+    worker.result()
+    refusals = [s.data for m in seen for s in m.statuses() if s.cmd == "Results"]
+    assert refusals == ["413", "413"]
+    assert any("MaxObjSize" in e for e in session.errors)
