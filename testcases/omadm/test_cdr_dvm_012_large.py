@@ -27,14 +27,9 @@ from itertools import pairwise
 
 import pytest
 
-from conformance.dut.omadm import (
-    DmDevice,
-    ddf_or_inconclusive,
-    get,
-    large_object_leaf,
-    replace,
-    show,
-)
+from conformance.dut.omadm import DmDevice, ddf_or_inconclusive, large_object_leaf, show
+from conformance.dut.omadm import get as get_cmd
+from conformance.dut.omadm import replace as replace_cmd
 from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Get, Item, Meta, Replace
 from conformance.omadm.session import CommandResult
@@ -69,7 +64,7 @@ def _kept(session: DmSession, uri: str) -> Iterator[str]:
         yield original
     finally:
         if session.ended is None and session.get(uri).data != original:
-            session.send([replace(uri, original, "chr")])
+            session.send([replace_cmd(uri, original, "chr")])
 
 
 def _first_chunk(session: DmSession, uri: str) -> str:
@@ -149,7 +144,7 @@ def test_large_results_size(dm: DmDevice) -> None:
     uri = large_object_leaf(ddf_or_inconclusive(dm.dut))
     with dm.fresh(max_msg_size=CHUNKED) as session, _kept(session, uri):
         value = _value(session)
-        written = session.send([replace(uri, value, "chr")])[0]
+        written = session.send([replace_cmd(uri, value, "chr")])[0]
         if written.status != "200":
             raise Inconclusive(f"Replace {uri} with a {len(value)}-byte value answered "
                                f"{show(written)} (judged by test_large_object)")
@@ -172,7 +167,7 @@ def test_lab_package_over_several_messages(dm: DmDevice) -> None:
     with dm.fresh(split_packages=True, max_msg_size=SMALL) as session:
         limit = session.device_max_msg_size
         count = 2 * limit // GET_BYTES + 1  # at least two messages' worth
-        gets: list[Get] = [get(READABLE[i % len(READABLE)]) for i in range(count)]
+        gets: list[Get] = [get_cmd(READABLE[i % len(READABLE)]) for i in range(count)]
         first = len(session.messages)
         results = session.send(list(gets))
         messages = session.messages[first:]

@@ -16,11 +16,12 @@ def _versions(session: DmSession) -> list[str]:
     return [m.msg.header.ver_proto for m in session.messages if m.direction == "device->lab"]
 
 
-def _triggered(r: Any) -> DmSession:
+def _triggered(r: Any, dm_version: str = "1.3") -> DmSession:
+    """A triggered session over several messages (the lab's MaxMsgSize is small)."""
     r.lab.expect_session(max_msg_size=1500)
     r.device.trigger_session({})
     session: DmSession = r.lab.wait_session(WAIT)
-    assert session.get("./DevInfo/DmV").data == "1.3"
+    assert session.get("./DevInfo/DmV").data == dm_version
     return session
 
 
@@ -37,10 +38,7 @@ def test_a_dm13_device_says_so_in_every_message_and_the_lab_answers_alike(
 
 
 def test_a_dm12_device_stays_dm12(rig: Callable[..., Any]) -> None:
-    r = rig()
-    r.lab.expect_session()
-    r.device.trigger_session({})
-    session = r.lab.wait_session(WAIT)
+    session = _triggered(rig(), dm_version="1.2")
     session.close()
     assert set(_versions(session)) == {"DM/1.2"}
 
