@@ -50,6 +50,7 @@ from conformance.omadm.model import (
 
 DEFAULT_LAB_MAX_MSG_SIZE = 65536
 DEFAULT_LAB_MAX_OBJ_SIZE = 1 << 20  # what the lab takes of one large object from a device
+MIN_DEVICE_MSG_SIZE = 256  # a device MaxMsgSize below this is taken as this (and noted)
 _MIN_CHUNK = 64  # a large-object chunk smaller than this is not worth a message
 
 
@@ -236,8 +237,15 @@ class SessionState:
         self.ver_dtd = hdr.ver_dtd or self.ver_dtd
         self.ver_proto = hdr.ver_proto or self.ver_proto
         if hdr.meta is not None:
-            if hdr.meta.max_msg_size:
-                self.device_max_msg_size = hdr.meta.max_msg_size
+            size = hdr.meta.max_msg_size
+            if size is not None and size < MIN_DEVICE_MSG_SIZE:
+                # No message fits (the lab's statuses alone are bigger): chunks would never
+                # go out. Noted, and the lab goes by the floor.
+                self.problems.append(f"MaxMsgSize {size} is below {MIN_DEVICE_MSG_SIZE} bytes; "
+                                     f"the lab sends messages of up to {MIN_DEVICE_MSG_SIZE}")
+                size = MIN_DEVICE_MSG_SIZE
+            if size:
+                self.device_max_msg_size = size
             if hdr.meta.max_obj_size:
                 self.device_max_obj_size = hdr.meta.max_obj_size
 

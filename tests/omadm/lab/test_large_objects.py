@@ -7,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from conformance.errors import ProtocolError
 from conformance.omadm import codec
 from conformance.omadm.lab import OmaDmLab
 from conformance.omadm.labauth import HeaderAnswer
@@ -183,3 +186,23 @@ def test_a_device_object_over_the_labs_bound_is_refused_over_http(
     refusals = [s.data for m in seen for s in m.statuses() if s.cmd == "Results"]
     assert refusals == ["413", "413"]
     assert any("MaxObjSize" in e for e in session.errors)
+
+
+def test_a_device_max_msg_size_below_any_message_is_noted_and_floored() -> None:
+    s = state()
+    hdr = device_msg("1").header
+    hdr.meta = Meta(max_msg_size=10)
+    s.absorb(SyncML(hdr, [], True), OK)
+    assert s.device_max_msg_size == 256 and "MaxMsgSize 10" in s.problems[0]
+
+
+def test_a_size_that_is_not_ascii_digits_is_a_protocol_error() -> None:
+    template = (b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD>'
+                b"<VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID>"
+                b"<Target><LocURI>http://lab</LocURI></Target><Source><LocURI>IMEI:1</LocURI>"
+                b'</Source><Meta><MaxMsgSize xmlns="syncml:metinf">%s</MaxMsgSize></Meta>'
+                b"</SyncHdr><SyncBody><Final/></SyncBody></SyncML>")
+    assert codec.decode(template % b" 2048 ", "xml").header.meta.max_msg_size == 2048  # type: ignore[union-attr]
+    for bad in (b"-5", "\u0665".encode(), b"9" * 19, b"1e3"):
+        with pytest.raises(ProtocolError, match="not a size in bytes"):
+            codec.decode(template % bad, "xml")
