@@ -15,6 +15,8 @@ the run folder's ``verdicts.json``:
 - the two factory accounts declared with different auth types each way (``accounts``): the
   clean device still passes everything;
 - the run folder of a device that returns a secret nobody declared holds it in no file;
+- the DM 1.3 variant (``omadm.dm_version: "1.3"``, ``clean-dm13``): every case PASSes, the DM
+  1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
   CDR-DVM-1533 cases first) and in a seeded random order gives every case the clean verdict.
 
