@@ -17,6 +17,8 @@ the run folder's ``verdicts.json``:
 - the two factory accounts declared with different auth types each way (``accounts``): the
   clean device still passes everything;
 - the run folder of a device that returns a secret nobody declared holds it in no file;
+- the DM 1.3 variant (``omadm.dm_version: "1.3"``, ``clean-dm13``): every case PASSes, the DM
+  1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
   CDR-DVM-1533 cases first) and in a seeded random order gives every case the clean verdict.
 
@@ -146,8 +148,11 @@ ROWS: dict[str, Row] = {
     "accounts": Row("accounts"),
     "reverse": Row("matrix", order="reverse"),
     "random": Row("matrix", order=f"random:{RANDOM_SEED}"),
-    **{f"fault-{name}": Row("matrix", faults=(name,), pytest_args=tuple(scope_args(fault)))
+    **{f"fault-{name}": Row(fault.variant or "matrix", faults=(name,),
+                            pytest_args=tuple(scope_args(fault)))
        for name, fault in FAULTS.items()},
+    # The DM 1.3 variant of the reference device (omadm.dm_version "1.3"): its own clean row.
+    "clean-dm13": Row("dm13"),
 }
 # Rows are separate tests so that pytest-xdist spreads them over its workers; the slowest
 # are listed first so that the workers finish together.
@@ -169,7 +174,17 @@ def declarations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
             "reason": EXCEPTION_REASON}]),
         "accounts": _accounts_declaration(tmp),
+        "dm13": _omadm_variant(tmp, "dm13", dm_version="1.3"),
     }
+
+
+def _omadm_variant(tmp: Path, name: str, **omadm: str) -> Path:
+    """The matrix declaration with other omadm: values (a fault's ``variant``)."""
+    path = _declaration(tmp, name)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["omadm"].update(omadm)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _accounts_declaration(tmp: Path) -> Path:
@@ -211,8 +226,20 @@ def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     not_applicable = run.cases("NOT APPLICABLE")
-    assert all("no instance" in c["message"] for c in not_applicable), run.show("NOT APPLICABLE")
+    # … and the DM 1.3 cases: the matrix declaration says DM 1.2
+    assert all("no instance" in c["message"] or "omadm.dm_version" in c["message"]
+               for c in not_applicable), run.show("NOT APPLICABLE")
     assert set(run.verdicts["requirements"].values()) == {"PASS"}, run.verdicts["requirements"]
+    assert run.exit_status == 0
+
+
+def test_dm13_variant_passes(run_row: Callable[[str], Run]) -> None:
+    """The reference device declared DM 1.3 passes the catalog, its DM 1.3 cases included."""
+    run = run_row("clean-dm13")
+    bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
+    assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
+    dm13 = [c for c in run.cases() if "test_cdr_dvm_012_dm13" in c["nodeid"]]
+    assert dm13 and all(c["verdict"] == "PASS" for c in dm13), run.show("NOT APPLICABLE")
     assert run.exit_status == 0
 
 

@@ -76,6 +76,7 @@ class ReferenceDevice:
         self.lock = threading.RLock()
         self.encoding: str = self.dm.encoding
         self.max_msg_size = self.dm.max_msg_size
+        self.ver_proto = f"DM/{self.dm.dm_version}"
         self.large_objects = declaration.features.large_objects
         self.max_obj_size: int | None = 1024 * 1024 if self.large_objects else None
         self.request_timeout = declaration.timeouts.request

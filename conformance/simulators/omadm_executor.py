@@ -60,10 +60,23 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree, *, tnds_wbxml: bool = False) -> None:
+    def __init__(
+        self,
+        tree: DMTree,
+        own_max_obj_size: int | None = None,
+        *,
+        tnds_wbxml: bool = False,
+        check_size: bool = True,
+        check_max_obj_size: bool = True,
+        refuse_root: bool = False,
+    ) -> None:
         self.tree = tree
         self.tnds_wbxml = tnds_wbxml  # a WBXML session: ?list=TNDS answers in TNDS WBXML
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
+        self.own_max_obj_size = own_max_obj_size  # what this device declares it takes
+        self.check_size = check_size  # False: fault accepts-wrong-object-size
+        self.check_max_obj_size = check_max_obj_size  # False: fault ignores-max-obj-size
+        self.refuse_root = refuse_root  # True: fault root-get-refused
         self._incoming: dict[str, _Chunks] = {}
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
@@ -136,12 +149,20 @@ class CommandExecutor:
         state = self._incoming.get(target)
         if state is None:
             size = (item.meta.size if item.meta else None) or (cmd.meta.size if cmd.meta else None)
+            limit = self.own_max_obj_size
+            if self.check_max_obj_size and limit is not None and size is not None and size > limit:
+                log.info("large object %s: Size %d exceeds MaxObjSize %d", target, size, limit)
+                return "413"  # refused at once; the server sends no more of it
             state = self._incoming[target] = _Chunks(cmd.name, size, fmt)
         state.data += raw
+        if self.check_max_obj_size and limit_exceeded(len(state.data), self.own_max_obj_size):
+            del self._incoming[target]
+            return "413"  # more than the device takes, whatever the Size said
         if item.more_data:
             return None
         del self._incoming[target]
-        if state.declared_size is not None and state.declared_size != len(state.data):
+        mismatch = state.declared_size is not None and state.declared_size != len(state.data)
+        if mismatch and self.check_size:
             log.info(
                 "large object %s: %d bytes, Size said %d",
                 target,
@@ -159,6 +180,8 @@ class CommandExecutor:
                 continue
             outcome = self.tree.get(item.target)
             code = self.tree.refusal(item.target) or outcome.status
+            if self.refuse_root and not DMTree.split(item.target):
+                code = "405"  # the root "./" kept from the server
             values = list(outcome.values) if code == outcome.status else []
             if self.tnds_wbxml:
                 values = [_tnds_wbxml(v) for v in values]
@@ -234,6 +257,10 @@ def _tnds_wbxml(value: Value) -> Value:
     if value.type != tnds.MIME_XML or not isinstance(value.data, str):
         return value
     return Value(value.uri, "bin", tnds.MIME_WBXML, tnds.to_wbxml(value.data.encode()))
+
+
+def limit_exceeded(size: int, limit: int | None) -> bool:
+    return limit is not None and size > limit
 
 
 def _wire(value: Value) -> tuple[str | None, str]:

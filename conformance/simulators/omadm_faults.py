@@ -27,6 +27,8 @@ class Fault:
     # A pytest -k expression: the cases the CI fault matrix runs this fault against (empty:
     # its ETS cases, else the whole catalog). MATRIX_SCOPE=catalog runs the whole catalog.
     cases: str = ""
+    # The matrix declaration this fault runs on ("": the built-in; "dm13": its DM 1.3 variant).
+    variant: str = ""
 
 
 _R012 = "CDR-DVM-012"
@@ -326,6 +328,64 @@ FAULTS: dict[str, Fault] = {
             _R012,
             "Add with Meta Format node creates a chr leaf instead of an interior node.",
             cases="test_tree_operation and add-interior",
+        ),
+        # CDR-DVM-012: large objects, message size, multi-message packages, DM 1.3
+        # (testcases/omadm/test_cdr_dvm_012_large.py)
+        Fault(
+            "no-max-obj-size",
+            _R012,
+            "The SyncHdr Meta declares no MaxObjSize although the device supports large "
+            "objects.",
+            cases="test_max_obj_size_declared",
+        ),
+        Fault(
+            "accepts-wrong-object-size",
+            _R012,
+            "A large object whose data disagrees with its Meta Size is stored (200), not "
+            "refused with 424.",
+            cases="test_large_object_size_mismatch",
+        ),
+        Fault(
+            "ignores-max-obj-size",
+            _R012,
+            "A large object whose Meta Size exceeds the device's MaxObjSize is taken chunk by "
+            "chunk (213), not refused with 413.",
+            cases="test_large_object_over_max_obj_size",
+        ),
+        Fault(
+            "wrong-results-object-size",
+            _R012,
+            "The first chunk of a large Results carries a Meta Size one byte short of the data.",
+            cases="test_large_results_size",
+        ),
+        Fault(
+            "no-next-message-alert",
+            _R012,
+            "A lab message without Final is answered with Final and no Alert 1222: the device "
+            "does not ask for the rest of the lab's package.",
+            cases="test_lab_package_over_several_messages",
+        ),
+        # DM 1.3 (testcases/omadm/test_cdr_dvm_012_dm13.py): run on the DM 1.3 variant
+        Fault(
+            "dm13-version-drift",
+            _R012,
+            "A DM 1.3 device: Package 1 says VerProto DM/1.3, its later messages DM/1.2.",
+            cases="test_dm13_every_message",
+            variant="dm13",
+        ),
+        Fault(
+            "dm13-alerted-session-1-2",
+            _R012,
+            "A DM 1.3 device answers a Package 0 with a session that says VerProto DM/1.2.",
+            cases="test_dm13_notification",
+            variant="dm13",
+        ),
+        Fault(
+            "root-get-refused",
+            _R012,
+            "Get of the root ./ is answered 405 (a DM 1.3 device: the root is not listed).",
+            cases="test_dm13_root",
+            variant="dm13",
         ),
     )
 }

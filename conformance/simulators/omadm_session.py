@@ -2,9 +2,10 @@
 
 The client side of OMA-TS-DM_Protocol 1.2 as a real module runs it:
 
-- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2, SessionID, MsgID, Target = server URL,
-  Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200, Replace ./DevInfo,
-  whatever the session carries besides (Generic Alerts, changed DevDetail), Final.
+- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2 or the declared DM/1.3, SessionID, MsgID,
+  Target = server URL, Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200,
+  Replace ./DevInfo, whatever the session carries besides (Generic Alerts, changed DevDetail),
+  Final.
 - Client authentication (md5 Cred, HMAC in x-syncml-hmac, basic); on 401/407 with a Chal the
   message is sent again with the new nonce. A NextNonce received with 212 is stored for the
   next session (REQUIREMENTS.md "Nonce timing"): a nonce is stored only from a Status received.
@@ -85,6 +86,7 @@ class SessionHost(Protocol):
     faults: Faults
     encoding: str
     max_msg_size: int
+    ver_proto: str  # DM/1.2 or DM/1.3, as declared
     max_obj_size: int | None
     large_objects: bool
     request_timeout: float
@@ -150,7 +152,14 @@ class DmSession:
         self.url = url
         self.request = request
         self.faults = host.faults
-        self.executor = CommandExecutor(host.tree, tnds_wbxml=host.encoding == "wbxml")
+        self.executor = CommandExecutor(
+            host.tree,
+            host.max_obj_size,
+            tnds_wbxml=host.encoding == "wbxml",
+            check_size="accepts-wrong-object-size" not in self.faults,
+            check_max_obj_size="ignores-max-obj-size" not in self.faults,
+            refuse_root="root-get-refused" in self.faults,
+        )
         self.msg_id = 0
         self.messages = 0
         self.commands = 0
@@ -242,6 +251,8 @@ class DmSession:
             # (Alert 1222) and keep our own package open. Its own 1222 asks for *our* rest.
             asks_next = bool(reply.alerts(AlertCode.NEXT_MESSAGE))
             lab_package_open = not reply.final and not asks_next
+            if "no-next-message-alert" in self.faults:
+                lab_package_open = False  # answers as if the lab's package were complete
             server_final = not lab_package_open
             if execution.commands == 0 and reply.final and not rest:
                 raise SessionEnded(True, "completed")
@@ -286,7 +297,7 @@ class DmSession:
     def _header(self, account: Account, nonce: bytes, *, with_cred: bool) -> SyncHdr:
         meta = Meta(
             max_msg_size=None if "no-max-msg-size" in self.faults else self.host.max_msg_size,
-            max_obj_size=self.host.max_obj_size,
+            max_obj_size=None if "no-max-obj-size" in self.faults else self.host.max_obj_size,
         )
         cred = None
         if with_cred and account.client_auth == "md5":
@@ -302,7 +313,19 @@ class DmSession:
             source=self.host.devid(),
             cred=cred,
             meta=meta,
+            ver_proto=self._ver_proto(),
         )
+
+    def _ver_proto(self) -> str:
+        declared = self.host.ver_proto
+        if declared == "DM/1.2":
+            return declared
+        if "dm13-version-drift" in self.faults and self.msg_id > 0:
+            return "DM/1.2"  # Package 1 says DM/1.3, the messages after it DM/1.2
+        alerted = self.request.alert == AlertCode.SERVER_INITIATED
+        if "dm13-alerted-session-1-2" in self.faults and alerted:
+            return "DM/1.2"
+        return declared
 
     def _numbered(self, commands: list[Command]) -> list[Command]:
         self._sent_alerts = {}
@@ -355,9 +378,13 @@ class DmSession:
         data = item.data if isinstance(item.data, str) else ""
         first = id(results) not in self._continuations
 
+        size = len(data.encode())
+        if "wrong-results-object-size" in self.faults:
+            size -= 1  # the Meta Size one byte short of the data sent
+
         def chunk(n: int) -> Results:
             meta = copy.copy(item.meta) if item.meta else Meta()
-            meta.size = len(data.encode()) if first else None
+            meta.size = size if first else None
             part = Item(source=item.source, meta=meta, data=data[:n], more_data=True)
             return Results(
                 cmd_id="", msg_ref=results.msg_ref, cmd_ref=results.cmd_ref, items=[part]
