@@ -30,6 +30,7 @@ from conformance.omadm.model import (
     Status,
 )
 from conformance.simulators.dmtree import DMTree, Value
+from conformance.simulators.omadm_ui import UI_ALERTS, ScriptedUi
 
 log = logging.getLogger("omadm-device")
 
@@ -59,8 +60,9 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree) -> None:
+    def __init__(self, tree: DMTree, ui: ScriptedUi | None = None) -> None:
         self.tree = tree
+        self.ui = ui  # the device's (scripted) user interface for alerts 1100-1104
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
         self._incoming: dict[str, _Chunks] = {}
 
@@ -83,6 +85,11 @@ class CommandExecutor:
             return self._atomic(msg_id, cmd)
         if isinstance(cmd, Sequence):
             return self._sequence(msg_id, cmd)
+        if isinstance(cmd, Alert) and self.ui is not None and cmd.data in UI_ALERTS:
+            code, items = self.ui.respond(cmd)
+            status = self._status(msg_id, cmd, code)
+            status.items = items
+            return [status]
         if isinstance(cmd, Alert):
             code = "200" if cmd.data in _ACCEPTED_ALERTS else "406"
             return [self._status(msg_id, cmd, code)]

@@ -59,7 +59,8 @@ def test_lwm2m_device_example(example_env: None, tmp_path: Path) -> None:
     assert dut.lwm2m.psk_key.get_secret_value() == ENV["TRACKER_PSK_KEY"]
     controller = make_controller(dut, tmp_path)
     assert isinstance(controller, ShellController)
-    assert controller.capabilities() == set(ACTIONS) - {"oem_server_update"}
+    assert controller.capabilities() == set(ACTIONS) - {
+        "oem_server_update", "ui_answer", "send_generic_alert", "abort_session"}
     # The script the commands name sits beside the declaration, is executable and parses.
     for command in dut.control.commands.values():  # type: ignore[union-attr]
         script = EXAMPLES / command.split()[0]
@@ -127,7 +128,9 @@ PROCESS_ENV = {
     [
         ("lwm2m-client-process.yaml", {"trigger_session", "reboot"}),
         ("omadm-client-process.yaml", {"trigger_session", "reboot"}),
-        ("reference-lwm2m-process.yaml", set(ACTIONS)),
+        # the OMA-DM alert actions (user interaction, Generic Alert, abort) are OMA-DM's only
+        ("reference-lwm2m-process.yaml",
+         set(ACTIONS) - {"ui_answer", "send_generic_alert", "abort_session"}),
         ("reference-omadm-process.yaml", set(ACTIONS)),
     ],
 )
