@@ -21,9 +21,9 @@ Commands", "Generic Alert", "Session Abort").
 
 Interpretation: what the device's user does cannot be seen by the lab, so the controller tells
 the device (the reference device's scripted UI; an operator with the manual controller); a
-controller that cannot is INCONCLUSIVE. 406 is the status for an optional feature the device
-does not support (DM Representation Protocol status codes); the lab does not accept other
-refusals for a device without a UI.
+controller that cannot is INCONCLUSIVE. A client that does not support the user-interaction
+alerts must report 406 "Optional Feature Not Supported" (DM Protocol 1.2 "User interaction
+alert codes"); the lab accepts no other refusal from a device without a UI.
 """
 
 from __future__ import annotations
