@@ -96,7 +96,8 @@ class ReferenceDevice:
         self.tree = self._build_tree(stored.values)
         self.results: list[SessionResult] = []
         self.ui = ScriptedUi(declaration.features.user_interaction,
-                             stub="ui-stub-answers" in self.faults)
+                             stub="ui-stub-answers" in self.faults,
+                             goes_on="ui-answer-ignored" in self.faults)
         self.abort_requested = threading.Event()  # abort_session: in the current session
         self._resent: set[str | None] = set()  # fault generic-alert-resent: sent twice
         self.session_listeners: list[Callable[[SessionResult], None]] = []

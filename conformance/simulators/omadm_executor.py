@@ -68,6 +68,7 @@ class CommandExecutor:
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
         out = Execution()
+        stopped = False
         for cmd in commands:
             if isinstance(cmd, Status | Results):
                 continue  # the session reads those
@@ -75,7 +76,14 @@ class CommandExecutor:
             if isinstance(cmd, Alert) and cmd.data == AlertCode.SESSION_ABORT:
                 out.abort = True
                 return out
-            out.replies.extend(self._run(msg_id, cmd))
+            if stopped:
+                out.replies.append(self._status(msg_id, cmd, "215"))
+                continue
+            replies = self._run(msg_id, cmd)
+            out.replies.extend(replies)
+            # The user cancelled an interaction: the rest of the message is not processed
+            # (DM 1.2 "User interaction alert codes"), unless the fault says otherwise.
+            stopped = self.ui is not None and not self.ui.goes_on and _cancelled(cmd, replies)
         return out
 
     # ------------------------------------------------------------------ one command
@@ -211,6 +219,8 @@ class CommandExecutor:
                 continue
             replies = self._run(msg_id, sub)
             failed = any(isinstance(r, Status) and not _ok(r.data) for r in replies)
+            if failed and self.ui is not None and self.ui.goes_on and isinstance(sub, Alert):
+                failed = False  # fault ui-answer-ignored: the Sequence goes on after a "No"
             inner.extend(replies)
         return [self._status(msg_id, cmd, "200"), *inner]
 
@@ -224,6 +234,11 @@ class CommandExecutor:
             data=code,
             target_refs=[target] if target else [],
         )
+
+
+def _cancelled(cmd: Command, replies: list[Command]) -> bool:
+    return isinstance(cmd, Alert) and cmd.data in UI_ALERTS and any(
+        isinstance(r, Status) and r.data == "214" for r in replies)
 
 
 def _wire(value: Value) -> tuple[str, str]:

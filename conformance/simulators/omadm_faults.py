@@ -223,6 +223,13 @@ FAULTS: dict[str, Fault] = {
             cases=_ALERT_CASES,
         ),
         Fault(
+            "ui-answer-ignored",
+            _R012,
+            "A declined confirmation in a Sequence and a cancelled one in a package do not stop "
+            "the commands after them: they are executed.",
+            cases=_ALERT_CASES,
+        ),
+        Fault(
             "generic-alert-untyped",
             _R012,
             "The device's own Generic Alert 1226 (outside FUMO) carries no Meta Type.",

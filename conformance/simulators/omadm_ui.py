@@ -62,9 +62,11 @@ def options_of(alert: Alert) -> dict[str, str]:
 class ScriptedUi:
     """Answers user-interaction alerts as its user was told to (thread-safe)."""
 
-    def __init__(self, present: bool, stub: bool = False) -> None:
+    def __init__(self, present: bool, stub: bool = False, goes_on: bool = False) -> None:
         self.present = present  # the declaration's features.user_interaction
         self.stub = stub  # fault ui-stub-answers: 200 at once, nobody asked
+        # fault ui-answer-ignored: the package goes on after a "No" or a cancel
+        self.goes_on = goes_on
         self._lock = threading.Lock()
         self._next = UiAnswer()
 

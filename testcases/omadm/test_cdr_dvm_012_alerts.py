@@ -7,6 +7,8 @@ Commands", "Generic Alert", "Session Abort").
   Confirmation: 200 confirmed, 304 (not executed) declined, 214 (operation cancelled)
   cancelled. Text input: 200 with the typed text in the Status Item. Single/multiple choice:
   200 with the picked choice numbers in the Status Items.
+  A "No" to a confirmation inside a Sequence: the Sequence's later commands are not executed
+  (215); a cancel stops the processing of the rest of the package (215 for what follows).
 - No UI (``features.user_interaction: false``): each of the five alerts is refused as an
   optional feature the client lacks, 406. 200, 304 and 214 claim a user's answer that nobody
   gave.
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.dut.omadm import DmDevice, close_quietly, get, show
+from conformance.dut.omadm import DmDevice, close_quietly, decisive, get, show
 from conformance.dut.omadm_alerts import (
     UI_NAMES,
     answer_items,
@@ -41,6 +43,7 @@ from conformance.dut.omadm_alerts import (
     same_alert,
     ui_alert,
 )
+from conformance.omadm.model import Sequence
 from conformance.verdicts import DeviceFault, NotApplicable
 
 pytestmark = pytest.mark.requirement("CDR-DVM-012")
@@ -100,6 +103,36 @@ def test_choice_alert(dm: DmDevice, code: str, picked: tuple[str, ...]) -> None:
     assert sorted(items) == sorted(picked), (
         f"the user picked {', '.join(picked)}; the Status of the {name} alert {code} carries "
         f"{items or 'no Item'}")
+
+
+@pytest.mark.applies(feature="user_interaction")
+def test_declined_confirmation_ends_a_sequence(dm: DmDevice) -> None:
+    """A "No" (304) to a confirmation in a Sequence: the Sequence's later commands are not
+    executed (215)."""
+    dm.controller.ui_answer("decline")
+    sequence = Sequence(cmd_id="", commands=[ui_alert("1101", TEXT, options=_options(dm)),
+                                             get("./DevInfo/Man")])
+    result = dm.send([sequence])[0]
+    decisive(result, "Sequence [Alert 1101, Get]", dm.shared().auth)
+    confirm, after = result.children
+    assert confirm.status == "304", (
+        f"declined confirmation 1101 in a Sequence answered {show(confirm)}, expected 304")
+    assert after.status == "215", (
+        f"the Get after a declined confirmation in a Sequence answered {show(after)}, expected "
+        "215 (not executed)")
+
+
+@pytest.mark.applies(feature="user_interaction")
+def test_cancelled_interaction_stops_the_package(dm: DmDevice) -> None:
+    """A cancelled confirmation (214): the rest of the lab's package is not processed (215)."""
+    dm.controller.ui_answer("cancel")
+    confirm, after = dm.send([ui_alert("1101", TEXT, options=_options(dm)),
+                              get("./DevInfo/Man")])
+    decisive(confirm, "Alert 1101", dm.shared().auth)
+    assert confirm.status == "214", f"cancelled confirmation answered {show(confirm)}, want 214"
+    assert after.status == "215", (
+        f"the Get after a cancelled confirmation answered {show(after)}, expected 215 (not "
+        "executed: a cancel stops the processing of the package)")
 
 
 @pytest.mark.parametrize("code", list(UI_NAMES))

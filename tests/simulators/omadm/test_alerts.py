@@ -11,7 +11,7 @@ import pytest
 from conformance.declaration import Declaration
 from conformance.dut.omadm_alerts import generic_alert_problems, lab_status_for, ui_alert
 from conformance.omadm.labauth import HeaderAnswer
-from conformance.omadm.model import Alert, Get, Item, Status, SyncHdr, SyncML
+from conformance.omadm.model import Alert, Get, Item, Sequence, Status, SyncHdr, SyncML
 from conformance.omadm.session import SessionState
 from conformance.simulators.omadm_core import EVENT_ALERT_TYPE, ActionError
 from conformance.simulators.omadm_ui import ScriptedUi, UiAnswer, UiError, parse_answer
@@ -170,3 +170,22 @@ def test_a_device_status_500_is_kept_and_the_package_goes_on() -> None:
     assert [r.status for r in results] == ["500", "404"]
     assert results[0].status_cmd is not None and results[0].status_cmd.data == "500"
     assert s.ended is None and not s.problems  # a failed command does not end the session
+
+
+@pytest.mark.parametrize(("faults", "after"), [((), "215"), (("ui-answer-ignored",), "200")])
+def test_no_and_cancel_stop_what_follows(
+    rig: Callable[..., Any], declaration: Declaration, faults: tuple[str, ...], after: str
+) -> None:
+    r = rig(None, *faults)
+    r.lab.expect_session()
+    r.device.trigger_session({})
+    session = r.lab.wait_session(WAIT)
+    man = Get(cmd_id="", items=[Item(target="./DevInfo/Man")])
+    r.device.ui_answer({"answer": "cancel"})
+    cancelled = session.send([alert("1101"), man])
+    assert [c.status for c in cancelled] == ["214", after]
+    r.device.ui_answer({"answer": "decline"})
+    [seq] = session.send([Sequence(cmd_id="", commands=[alert("1101"), man])])
+    assert [c.status for c in seq.children] == ["304", after]
+    session.close()
+    assert r.session_end().ok
