@@ -112,6 +112,8 @@ def test_reference_documents_every_field_and_variable() -> None:
         dut = builtin_declaration(protocol)
         for action in ACTIONS:
             params = host if action == "set_host_values" else update
+            if action == "ui_answer":
+                params = {"answer": "decline", "text": "T", "choices": "1,3"}
             passed |= set(action_variables(dut, action, params))
     undocumented = sorted(v for v in passed if f"`{v}`" not in doc)
     assert not undocumented, f"passed to devices but not in docs/declaration.md: {undocumented}"
