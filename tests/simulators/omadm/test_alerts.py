@@ -150,6 +150,9 @@ def test_device_abort_keeps_the_evidence(rig: Callable[..., Any], faults: tuple[
     device = [m for m in session.messages if m.direction == "device->lab"]
     aborts = [i for i, m in enumerate(device) if m.msg.alerts("1223")]
     assert aborts and len(device[aborts[0] + 1:]) == len(faults)
+    # A message after the abort is evidence, but changes no result the lab handed over.
+    assert cut.status == "" and (not faults or any("after the session ended" in e
+                                                   for e in session.errors))
     recorded = [e for e in r.transcript if "1223" in (e.summary or "")]
     assert recorded  # the abort is in the transcript, raw and decoded
 
