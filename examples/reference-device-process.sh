@@ -51,6 +51,11 @@ if a in ("sideload_update", "oem_server_update"):
 elif a == "set_host_values":
     p = {"manufacturer": e("HOST_MANUFACTURER"), "model": e("HOST_MODEL"),
          "software_version": e("HOST_SW_VERSION"), "unique_id": e("HOST_UNIQUE_ID")}
+elif a == "ui_answer":
+    p = {"answer": e("UI_ANSWER")}
+    for key, var in (("text", "UI_TEXT"), ("choices", "UI_CHOICES")):
+        if e(var) is not None:
+            p[key] = e(var)
 else:
     p = {}
 print(json.dumps({"id": int.from_bytes(os.urandom(4), "big"), "action": a, "params": p}))

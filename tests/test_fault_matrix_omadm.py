@@ -14,6 +14,8 @@ the run folder's ``verdicts.json``:
 - a device the lab cannot make act (manual control, no operator) or that never connects (shell
   control whose commands succeed with no device behind them): INCONCLUSIVE, never FAIL;
 - a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason;
+- a device declared without a UI (``headless``): the user-interaction alerts are refused (406)
+  and a device that answers them 200 FAILs exactly those cases;
 - the two factory accounts declared with different auth types each way (``accounts``): the
   clean device still passes everything;
 - the run folder of a device that returns a secret nobody declared holds it in no file;
@@ -148,6 +150,10 @@ ROWS: dict[str, Row] = {
     "accounts": Row("accounts"),
     "reverse": Row("matrix", order="reverse"),
     "random": Row("matrix", order=f"random:{RANDOM_SEED}"),
+    # A device without a UI (features.user_interaction: false): the refusal cases of alerts.
+    "headless": Row("headless", pytest_args=("-k", "cdr_dvm_012_alerts")),
+    "headless-ui-stub": Row("headless", faults=("ui-stub-answers",),
+                            pytest_args=("-k", "cdr_dvm_012_alerts")),
     **{f"fault-{name}": Row(fault.variant or "matrix", faults=(name,),
                             pytest_args=tuple(scope_args(fault)))
        for name, fault in FAULTS.items()},
@@ -175,6 +181,7 @@ def declarations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "reason": EXCEPTION_REASON}]),
         "accounts": _accounts_declaration(tmp),
         "dm13": _omadm_variant(tmp, "dm13", dm_version="1.3"),
+        "headless": _headless_declaration(tmp),
     }
 
 
@@ -183,6 +190,14 @@ def _omadm_variant(tmp: Path, name: str, **omadm: str) -> Path:
     path = _declaration(tmp, name)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["omadm"].update(omadm)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _headless_declaration(tmp: Path) -> Path:
+    path = _declaration(tmp, "headless")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["features"]["user_interaction"] = False
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
 
@@ -226,8 +241,10 @@ def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     not_applicable = run.cases("NOT APPLICABLE")
-    # … and the DM 1.3 cases: the matrix declaration says DM 1.2
+    # N/A: dynamic nodes without an instance; the DM 1.3 cases (the matrix declaration says
+    # DM 1.2); the no-UI refusals on a device with a UI
     assert all("no instance" in c["message"] or "omadm.dm_version" in c["message"]
+               or "features.user_interaction" in c["message"]
                for c in not_applicable), run.show("NOT APPLICABLE")
     assert set(run.verdicts["requirements"].values()) == {"PASS"}, run.verdicts["requirements"]
     assert run.exit_status == 0
@@ -310,6 +327,18 @@ def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) 
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     assert run.verdicts["requirements"]["CDR-DVM-3954"] == "PASS"
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
+
+
+def test_headless_device_refuses_user_interaction(run_row: Callable[[str], Run]) -> None:
+    """No UI declared: the five alerts are refused (406), the UI cases are NOT APPLICABLE; a
+    device that answers them 200 anyway FAILs exactly the refusal cases."""
+    clean, stub = run_row("headless"), run_row("headless-ui-stub")
+    refusals = [c for c in clean.cases() if "refused_without_ui" in c["nodeid"]]
+    assert len(refusals) == 5 and all(c["verdict"] == "PASS" for c in refusals), clean.show(
+        "PASS", "FAIL", "NOT APPLICABLE")
+    assert not clean.cases("FAIL") and not clean.cases("ERROR"), clean.show("FAIL", "ERROR")
+    failed = {c["nodeid"] for c in stub.cases("FAIL")}
+    assert failed == {c["nodeid"] for c in refusals}, stub.show("FAIL")
 
 
 def _contents(path: Path) -> bytes:

@@ -148,6 +148,7 @@ class LiveSession:
 
     def end(self, reason: str) -> None:
         self.state.ended = self.state.ended or reason
+        self.state.results_closed = True  # handed over below: later messages change none
         self.ready.set()
         self.ended.set()
         if self.pending is not None and not self.pending.done.done():

@@ -173,6 +173,9 @@ class SessionState:
         self._lab_open = False  # the lab's last message had no Final: its package goes on
         self.device_final = False
         self.ended: str | None = None  # why the session ended
+        # Set once the session has ended and its results were handed over: a device message
+        # after that (e.g. after its own abort) is recorded, but changes no result.
+        self.results_closed = False
         self.alerts: list[Alert] = []
         self.device_commands: list[Command] = []  # Replace ./DevInfo … that the device sent
         self.header_statuses: list[Status] = []  # the device's Status on the lab's SyncHdr
@@ -344,6 +347,10 @@ class SessionState:
         if status.cmd == "SyncHdr" or status.cmd_ref == "0":
             self.header_statuses.append(status)
             return
+        if self.results_closed:
+            self.problems.append(f"Status {status.data} for CmdRef {status.cmd_ref} after the "
+                                 "session ended: not taken as the command's answer")
+            return
         ref = (status.msg_ref or str(self.lab_msg_id), status.cmd_ref)
         if ref in self._own:
             self.own_statuses.append(status)  # for the lab's own Alert 1222/1223
@@ -368,6 +375,10 @@ class SessionState:
             self._package_done, self._lab_open = True, False
 
     def _absorb_results(self, results: Results, msg_id: str) -> None:
+        if self.results_closed:
+            self.problems.append(f"Results for CmdRef {results.cmd_ref} after the session "
+                                 "ended: not taken as the command's answer")
+            return
         out = self._find(results.msg_ref, results.cmd_ref, "Results")
         if out is None:
             return

@@ -31,6 +31,7 @@ from conformance.omadm.model import (
     Status,
 )
 from conformance.simulators.dmtree import DMTree, Value
+from conformance.simulators.omadm_ui import UI_ALERTS, ScriptedUi
 
 log = logging.getLogger("omadm-device")
 
@@ -69,9 +70,11 @@ class CommandExecutor:
         check_size: bool = True,
         check_max_obj_size: bool = True,
         refuse_root: bool = False,
+        ui: ScriptedUi | None = None,
     ) -> None:
         self.tree = tree
         self.tnds_wbxml = tnds_wbxml  # a WBXML session: ?list=TNDS answers in TNDS WBXML
+        self.ui = ui  # the device's (scripted) user interface for alerts 1100-1104
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
         self.own_max_obj_size = own_max_obj_size  # what this device declares it takes
         self.check_size = check_size  # False: fault accepts-wrong-object-size
@@ -81,6 +84,7 @@ class CommandExecutor:
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
         out = Execution()
+        stopped = False
         for cmd in commands:
             if isinstance(cmd, Status | Results):
                 continue  # the session reads those
@@ -88,7 +92,14 @@ class CommandExecutor:
             if isinstance(cmd, Alert) and cmd.data == AlertCode.SESSION_ABORT:
                 out.abort = True
                 return out
-            out.replies.extend(self._run(msg_id, cmd))
+            if stopped:
+                out.replies.append(self._status(msg_id, cmd, "215"))
+                continue
+            replies = self._run(msg_id, cmd)
+            out.replies.extend(replies)
+            # The user cancelled an interaction: the rest of the message is not processed
+            # (DM 1.2 "User interaction alert codes"), unless the fault says otherwise.
+            stopped = self.ui is not None and not self.ui.goes_on and _cancelled(cmd, replies)
         return out
 
     # ------------------------------------------------------------------ one command
@@ -98,6 +109,11 @@ class CommandExecutor:
             return self._atomic(msg_id, cmd)
         if isinstance(cmd, Sequence):
             return self._sequence(msg_id, cmd)
+        if isinstance(cmd, Alert) and self.ui is not None and cmd.data in UI_ALERTS:
+            code, items = self.ui.respond(cmd)
+            status = self._status(msg_id, cmd, code)
+            status.items = items
+            return [status]
         if isinstance(cmd, Alert):
             code = "200" if cmd.data in _ACCEPTED_ALERTS else "406"
             return [self._status(msg_id, cmd, code)]
@@ -238,6 +254,8 @@ class CommandExecutor:
                 continue
             replies = self._run(msg_id, sub)
             failed = any(isinstance(r, Status) and not _ok(r.data) for r in replies)
+            if failed and self.ui is not None and self.ui.goes_on and isinstance(sub, Alert):
+                failed = False  # fault ui-answer-ignored: the Sequence goes on after a "No"
             inner.extend(replies)
         return [self._status(msg_id, cmd, "200"), *inner]
 
@@ -261,6 +279,11 @@ def _tnds_wbxml(value: Value) -> Value:
 
 def limit_exceeded(size: int, limit: int | None) -> bool:
     return limit is not None and size > limit
+
+
+def _cancelled(cmd: Command, replies: list[Command]) -> bool:
+    return isinstance(cmd, Alert) and cmd.data in UI_ALERTS and any(
+        isinstance(r, Status) and r.data == "214" for r in replies)
 
 
 def _wire(value: Value) -> tuple[str | None, str]:

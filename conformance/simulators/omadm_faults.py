@@ -38,6 +38,7 @@ _R3954 = "CDR-DVM-3954"
 _R3955 = "CDR-DVM-3955"
 _R4532 = "CDR-DVM-4532"
 _FUMO = "ATT-DMIG-4.2"
+_ALERT_CASES = "cdr_dvm_012_alerts"  # testcases/omadm/test_cdr_dvm_012_alerts.py
 
 FAULTS: dict[str, Fault] = {
     f.name: f
@@ -386,6 +387,39 @@ FAULTS: dict[str, Fault] = {
             "Get of the root ./ is answered 405 (a DM 1.3 device: the root is not listed).",
             cases="test_dm13_root",
             variant="dm13",
+        ),
+        # CDR-DVM-012 alerts: user interaction 1100-1104, Generic Alert 1226, client abort 1223
+        Fault(
+            "ui-stub-answers",
+            _R012,
+            "Every user-interaction alert (1100-1104) is answered 200 at once, nobody asked: no "
+            "text, no choice, never 304/214, and 200 even where the device has no UI.",
+            cases=_ALERT_CASES,
+        ),
+        Fault(
+            "ui-answer-ignored",
+            _R012,
+            "A declined confirmation in a Sequence and a cancelled one in a package do not stop "
+            "the commands after them: they are executed.",
+            cases=_ALERT_CASES,
+        ),
+        Fault(
+            "generic-alert-untyped",
+            _R012,
+            "The device's own Generic Alert 1226 (outside FUMO) carries no Meta Type.",
+            cases=_ALERT_CASES,
+        ),
+        Fault(
+            "generic-alert-resent",
+            _R012,
+            "A Generic Alert the lab answered 200 is sent again in the next session.",
+            cases=_ALERT_CASES,
+        ),
+        Fault(
+            "abort-continues",
+            _R012,
+            "After its own Alert 1223 the device sends one more message in the aborted session.",
+            cases=_ALERT_CASES,
         ),
     )
 }

@@ -126,8 +126,10 @@ class SessionEnded(Exception):
         self.outcome = outcome
 
 
-def generic_alert(alert: PendingAlert) -> Alert:
+def generic_alert(alert: PendingAlert, faults: Faults | None = None) -> Alert:
     ok = alert.result.startswith("2")
+    untyped = (faults is not None and "generic-alert-untyped" in faults
+               and not alert.alert_type.startswith("org.openmobilealliance"))
     return Alert(
         cmd_id="",
         data=AlertCode.GENERIC,
@@ -136,7 +138,7 @@ def generic_alert(alert: PendingAlert) -> Alert:
             Item(
                 source=alert.source,
                 meta=Meta(
-                    type=alert.alert_type,
+                    type=None if untyped else alert.alert_type,
                     format="chr",
                     mark="informational" if ok else "critical",
                 ),
@@ -159,6 +161,7 @@ class DmSession:
             check_size="accepts-wrong-object-size" not in self.faults,
             check_max_obj_size="ignores-max-obj-size" not in self.faults,
             refuse_root="root-get-refused" in self.faults,
+            ui=getattr(host, "ui", None),
         )
         self.msg_id = 0
         self.messages = 0
@@ -247,6 +250,8 @@ class DmSession:
             self.commands += execution.commands
             if execution.abort:
                 raise SessionEnded(True, "the lab aborted the session (Alert 1223)")
+            if _abort_asked(self.host):
+                self._abort(account, client_nonce, reply, hdr_code, chal, execution.replies)
             # A lab message without Final is part of a longer package: ask for the rest
             # (Alert 1222) and keep our own package open. Its own 1222 asks for *our* rest.
             asks_next = bool(reply.alerts(AlertCode.NEXT_MESSAGE))
@@ -270,6 +275,20 @@ class DmSession:
                 replies.append(Alert(cmd_id="", data=AlertCode.NEXT_MESSAGE))
             pending = replies
 
+    def _abort(self, account: Account, nonce: bytes, reply: SyncML, hdr_code: str,
+               chal: Chal | None, replies: list[Command]) -> None:
+        """The client aborts (Alert 1223, e.g. its user cancelled): the session's last message."""
+        header = self._header(account, nonce, with_cred=False)
+        body = [self._hdr_status(reply.header, hdr_code, chal),
+                Alert(cmd_id="", data=AlertCode.SESSION_ABORT)]
+        self._exchange(SyncML(header, self._numbered(body), final=True), account, nonce)
+        if "abort-continues" in self.faults:
+            # Fault: the device goes on in the session it has just aborted.
+            header = self._header(account, nonce, with_cred=False)
+            more = SyncML(header, self._numbered(list(replies)), final=True)
+            self._exchange(more, account, nonce)
+        raise SessionEnded(True, "aborted by the device (Alert 1223)")
+
     # ------------------------------------------------------------------ messages
 
     def _package1(self) -> list[Command]:
@@ -291,7 +310,7 @@ class DmSession:
         ]
         commands += self.request.extra
         for alert in self.request.alerts:
-            commands.append(generic_alert(alert))
+            commands.append(generic_alert(alert, self.faults))
         return commands
 
     def _header(self, account: Account, nonce: bytes, *, with_cred: bool) -> SyncHdr:
@@ -590,6 +609,15 @@ class DmSession:
             source_refs=[hdr.source],
             chal=chal,
         )
+
+
+def _abort_asked(host: SessionHost) -> bool:
+    """The device was told to abort the session it is in (control action abort_session)."""
+    asked: threading.Event | None = getattr(host, "abort_requested", None)
+    if asked is None or not asked.is_set():
+        return False
+    asked.clear()
+    return True
 
 
 def _is_header_status(cmd: Command) -> bool:
