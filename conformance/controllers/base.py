@@ -34,6 +34,7 @@ PARAM_VARIABLES: dict[str, str] = {
     "host_manufacturer": "NEW_HOST_MANUFACTURER",
     "host_model": "NEW_HOST_MODEL",
     "host_unique_id": "NEW_HOST_UNIQUE_ID",
+    "paths": "SEND_PATHS",
 }
 
 
@@ -180,6 +181,10 @@ class Controller(abc.ABC):
             "unique_id": unique_id,
         }
         return self._act("set_host_values", params)
+
+    def send(self, paths: list[str]) -> ActionResult:
+        """LwM2M 1.1 Send: the client reports the values of ``paths`` to the lab."""
+        return self._act("send", {"paths": " ".join(paths)})
 
     # ------------------------------------------------------------------ for implementations
 

@@ -20,14 +20,24 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
+from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
+from conformance.simulators import lwm2m_composite as composite
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
-from conformance.simulators.lwm2m_observe import Attributes, Notifier, next_sequence
+from conformance.simulators.lwm2m_observe import (
+    Attributes,
+    CompositeNotifier,
+    Notifier,
+    next_sequence,
+)
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
 log = logging.getLogger("lwm2m-device.site")
 
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
+# Faults that make the device ignore a change attribute (TS 1.1 §5.1.2) when notifying
+IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
+                      "lt": "ignores-less-than"}
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
 
 
@@ -72,6 +82,9 @@ class DeviceSite(interfaces.Resource):
         try:
             if request.code == Code.GET and request.opt.observe == 0:
                 await self._observe(pipe)
+                return
+            if request.code == Code.FETCH and request.opt.observe == 0:
+                await self._observe_composite(pipe)
                 return
             block1 = request.opt.block1
             if block1 is not None and block1.start + len(request.payload) > MAX_BODY:
@@ -119,6 +132,8 @@ class DeviceSite(interfaces.Resource):
     def _dispatch(self, request: Message) -> Message:
         segments = tuple(request.opt.uri_path)
         role = self._role_of(request.remote)
+        if request.code == Code.FETCH:  # Read-Composite (and the Observe-Composite cancel)
+            return self._read_composite(request, role)
         if segments == ("bs",) and request.code == Code.POST:
             if role is not Role.BOOTSTRAP:
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish from a DM server")
@@ -262,6 +277,13 @@ class DeviceSite(interfaces.Resource):
         self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)
         return Message(code=CHANGED)
 
+    def _read_composite(self, request: Message, role: Role) -> Message:
+        paths = composite.request_paths(request)
+        fmt = composite.answer_format(request, self.formats)
+        content = composite.read_paths(self.store, paths, role)
+        payload = senml_paths.encode_content(fmt, content, self.store.registry)
+        return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
     # ------------------------------------------------------------------ Observe
 
     async def _observe(self, pipe: Any) -> None:
@@ -271,6 +293,10 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(response, is_last=True)  # errors and Discover are not observed
             return
         path = _need(_path(tuple(request.opt.uri_path)))
+        if path.depth == 2 and "no-instance-observe" in self.faults:
+            log.info("fault no-instance-observe: answering Observe %s without observing", path)
+            pipe.add_response(response, is_last=True)
+            return
         role = self._role_of(request.remote)
         fmt = ContentFormat(response.opt.content_format)
         response.opt.observe = next_sequence()
@@ -293,14 +319,66 @@ class DeviceSite(interfaces.Resource):
         except asyncio.CancelledError:
             # The server cancelled (RST, or GET with Observe=1 on the token).
             if "ignores-observe-cancel" in self.faults and task in self._observations:
-                self._keep_notifying(request, path, role, fmt, notifier.last)
+                self._keep_notifying(request, lambda: self._notification(path, role, fmt),
+                                     lambda send: self._notifier(path, role, send),
+                                     notifier.last)
             raise
         finally:
             self._observations.discard(task)
 
     def _notifier(self, path: Path, role: Role, send: Callable[[], Any]) -> Notifier:
+        ignored = frozenset(name for name, fault in IGNORED_ATTRIBUTES.items()
+                            if fault in self.faults)
         return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
-                        send, default_periods=self._default_periods)
+                        send, default_periods=self._default_periods, ignored=ignored)
+
+    async def _observe_composite(self, pipe: Any) -> None:
+        """Observe-Composite (TS 1.1 §6.4.3): one relation, one SenML pack per notification."""
+        request = pipe.request
+        response = await self._answer(request)
+        if not response.code.is_successful():
+            pipe.add_response(response, is_last=True)
+            return
+        role = self._role_of(request.remote)
+        paths = composite.request_paths(request)
+        fmt = ContentFormat(response.opt.content_format)
+        response.opt.observe = next_sequence()
+        pipe.add_response(response, is_last=False)
+
+        def read() -> Content:
+            return composite.read_paths(self.store, paths, role)
+
+        def note() -> Message:
+            content = read()
+            if "composite-notify-partial" in self.faults:
+                content = {p: v for p, v in content.items() if paths[0].contains(p)}
+            message = Message(code=CONTENT, content_format=int(fmt),
+                              payload=senml_paths.encode_content(fmt, content,
+                                                                 self.store.registry))
+            message.opt.observe = next_sequence()
+            return message
+
+        def notifier(send: Callable[[], Any]) -> Notifier:
+            return CompositeNotifier(
+                self.store, self.attributes, paths[0], read, send,
+                default_periods=self._default_periods, paths=paths,
+                frozen="composite-attributes-frozen" in self.faults)
+
+        async def send() -> None:
+            pipe.add_response(note(), is_last=False)
+
+        relation = notifier(send)
+        task = asyncio.current_task()
+        assert task is not None
+        self._observations.add(task)
+        try:
+            await relation.run(read())
+        except asyncio.CancelledError:
+            if "ignores-composite-cancel" in self.faults and task in self._observations:
+                self._keep_notifying(request, note, notifier, relation.last)
+            raise
+        finally:
+            self._observations.discard(task)
 
     def _notification(self, path: Path, role: Role, fmt: ContentFormat) -> Message:
         try:
@@ -312,15 +390,17 @@ class DeviceSite(interfaces.Resource):
         message.opt.observe = next_sequence()
         return message
 
-    def _keep_notifying(self, request: Message, path: Path, role: Role,
-                        fmt: ContentFormat, last: Content) -> None:
-        """Fault ignores-observe-cancel: notifications continue outside aiocoap's pipe."""
+    def _keep_notifying(self, request: Message, notification: Callable[[], Message],
+                        notifier: Callable[[Callable[[], Any]], Notifier],
+                        last: Content) -> None:
+        """Faults ignores-observe-cancel, ignores-composite-cancel: notifications continue
+        outside aiocoap's pipe."""
         context = self.context
         if context is None:
             return
 
         async def send() -> None:
-            note = self._notification(path, role, fmt)
+            note = notification()
             note.mtype = NON
             note.token = request.token
             note.remote = request.remote.as_response_address()
@@ -337,11 +417,12 @@ class DeviceSite(interfaces.Resource):
 
         async def zombie() -> None:
             try:
-                await self._notifier(path, role, send).run(last)
+                await notifier(send).run(last)
             except Exception as exc:  # the zombie ends quietly with its target
-                log.info("cancelled-but-notifying observation of %s ended: %s", path, exc)
+                log.info("cancelled-but-notifying observation of %s ended: %s",
+                         _uri(request), exc)
 
-        log.info("fault ignores-observe-cancel: still notifying %s", path)
+        log.info("fault: still notifying %s after the cancel", _uri(request))
         task = asyncio.get_running_loop().create_task(zombie())
         self._zombies.add(task)
         task.add_done_callback(self._zombies.discard)

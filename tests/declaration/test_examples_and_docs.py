@@ -59,7 +59,7 @@ def test_lwm2m_device_example(example_env: None, tmp_path: Path) -> None:
     assert dut.lwm2m.psk_key.get_secret_value() == ENV["TRACKER_PSK_KEY"]
     controller = make_controller(dut, tmp_path)
     assert isinstance(controller, ShellController)
-    assert controller.capabilities() == set(ACTIONS) - {"oem_server_update"}
+    assert controller.capabilities() == set(ACTIONS) - {"oem_server_update", "send"}
     # The script the commands name sits beside the declaration, is executable and parses.
     for command in dut.control.commands.values():  # type: ignore[union-attr]
         script = EXAMPLES / command.split()[0]
@@ -128,7 +128,7 @@ PROCESS_ENV = {
         ("lwm2m-client-process.yaml", {"trigger_session", "reboot"}),
         ("omadm-client-process.yaml", {"trigger_session", "reboot"}),
         ("reference-lwm2m-process.yaml", set(ACTIONS)),
-        ("reference-omadm-process.yaml", set(ACTIONS)),
+        ("reference-omadm-process.yaml", set(ACTIONS) - {"send"}),  # send: LwM2M only
     ],
 )
 def test_client_process_examples(
