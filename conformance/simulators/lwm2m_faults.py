@@ -142,6 +142,12 @@ _REGISTRY: tuple[Fault, ...] = (
     ),
     # -- Information Reporting (ETS 1.0 int-301, ETS 1.1 int-304…311): observe attributes,
     #    Observe-Composite, Send
+    Fault("ignores-reset-cancel", "ATT-DMIG-3.2",
+          "keeps notifying after an observation is cancelled by RST (honours Observe=1)",
+          ets=("LightweightM2M-1.0-int-302",)),
+    Fault("ignores-observe-1-cancel", "ATT-DMIG-3.2",
+          "keeps notifying after a GET with Observe=1 (honours an RST cancel)",
+          ets=("LightweightM2M-1.0-int-303",)),
     Fault("ignores-step", "ATT-DMIG-3.2",
           "st (step) is ignored: every change of an observed number is notified",
           ets=("LightweightM2M-1.0-int-301",)),

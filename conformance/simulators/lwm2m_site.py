@@ -36,6 +36,9 @@ log = logging.getLogger("lwm2m-device.site")
 
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
 # Faults that make the device ignore a change attribute (TS 1.1 §5.1.2) when notifying
+# Faults that keep notifying after a cancel: of either kind, an RST only, an Observe 1 only
+IGNORED_CANCELS = {"ignores-observe-cancel": "any", "ignores-reset-cancel": "rst",
+                   "ignores-observe-1-cancel": "request"}
 IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
                       "lt": "ignores-less-than"}
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
@@ -65,6 +68,8 @@ class DeviceSite(interfaces.Resource):
         self._block1 = Block1Spool()
         self._block2 = Block2Cache()
         self._zombies: set[asyncio.Task[None]] = set()
+        # Tokens a cancelling request (Observe 1) came on: tells an RST cancel from it
+        self._cancel_tokens: set[bytes] = set()
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
@@ -79,6 +84,10 @@ class DeviceSite(interfaces.Resource):
 
     async def render_to_pipe(self, pipe: Any) -> None:
         request = pipe.request
+        if request.opt.observe == 1:
+            if len(self._cancel_tokens) > 256:
+                self._cancel_tokens.clear()
+            self._cancel_tokens.add(bytes(request.token))
         try:
             if request.code == Code.GET and request.opt.observe == 0:
                 await self._observe(pipe)
@@ -318,10 +327,11 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(self._notification(path, role, fmt), is_last=True)
         except asyncio.CancelledError:
             # The server cancelled (RST, or GET with Observe=1 on the token).
-            if "ignores-observe-cancel" in self.faults and task in self._observations:
+            ignored = [mode for fault, mode in IGNORED_CANCELS.items() if fault in self.faults]
+            if ignored and task in self._observations:
                 self._keep_notifying(request, lambda: self._notification(path, role, fmt),
                                      lambda send: self._notifier(path, role, send),
-                                     notifier.last)
+                                     notifier.last, only=ignored[0])
             raise
         finally:
             self._observations.discard(task)
@@ -392,14 +402,19 @@ class DeviceSite(interfaces.Resource):
 
     def _keep_notifying(self, request: Message, notification: Callable[[], Message],
                         notifier: Callable[[Callable[[], Any]], Notifier],
-                        last: Content) -> None:
-        """Faults ignores-observe-cancel, ignores-composite-cancel: notifications continue
-        outside aiocoap's pipe."""
+                        last: Content, only: str = "any") -> None:
+        """Faults ignores-observe-cancel, ignores-composite-cancel (and the RST-only and
+        Observe-1-only variants, ``only``): notifications continue outside aiocoap's pipe."""
         context = self.context
         if context is None:
             return
+        token = bytes(request.token)
 
         async def send() -> None:
+            # By the first late notification the cancelling request (if any) has been seen.
+            by_request = token in self._cancel_tokens
+            if (only == "rst" and by_request) or (only == "request" and not by_request):
+                raise CancelHonoured(f"{_uri(request)}: this kind of cancel is honoured")
             note = notification()
             note.mtype = NON
             note.token = request.token
@@ -437,6 +452,10 @@ class DeviceSite(interfaces.Resource):
     def stop(self) -> None:
         self._stopped.set()
         self.drop_observations()
+
+
+class CancelHonoured(Exception):
+    """Ends a cancel-ignoring fault's notifications: the cancel was of the kind it honours."""
 
 
 def _path(segments: tuple[str, ...]) -> Path | None:
