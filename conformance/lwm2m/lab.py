@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -501,7 +501,7 @@ class Lwm2mLab:
         core, initial = self._call(start(), self.request_timeout)
         return Observation(self, core, initial)
 
-    def observe_composite(self, ep: str, paths: list[Path | str], fmt: int,
+    def observe_composite(self, ep: str, paths: Sequence[Path | str], fmt: int,
                           body_fmt: int | None = None) -> Observation:
         """Observe-Composite (TS 1.1 §6.4.3): FETCH / with Observe 0 and the SenML path list
         in ``body_fmt`` (default: ``fmt``); answers and notifications in ``fmt``."""
