@@ -142,6 +142,8 @@ class DeviceSite(interfaces.Resource):
         segments = tuple(request.opt.uri_path)
         role = self._role_of(request.remote)
         if request.code == Code.FETCH:  # Read-Composite (and the Observe-Composite cancel)
+            if _path(segments) is not None:
+                raise OperationError(Code.METHOD_NOT_ALLOWED, "composite operations are on /")
             return self._read_composite(request, role)
         if segments == ("bs",) and request.code == Code.POST:
             if role is not Role.BOOTSTRAP:
