@@ -510,7 +510,7 @@ class Lwm2mLab:
         async def start() -> tuple[ObservationCore, Response]:
             assert self._tap is not None
             core = CompositeObservationCore(
-                self._requester(ep), Path(0), int(fmt), self._tap.reject_next,
+                self._requester(ep), int(fmt), self._tap.reject_next,
                 paths=targets, body_fmt=int(body_fmt if body_fmt is not None else fmt),
             )
             return core, await core.start()

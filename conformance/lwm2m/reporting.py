@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiocoap import Code, Message
 
@@ -23,7 +25,7 @@ from conformance.lwm2m.coaplog import peer_text
 from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import Content, Path
 from conformance.lwm2m.objects import ObjectRegistry
-from conformance.lwm2m.operations import ObservationCore, Response, code_of
+from conformance.lwm2m.operations import ObservationCore, Requester, Response, code_of
 from conformance.lwm2m.server import LabResource, ServerState, error_response
 
 MAX_SENDS = 64  # Sends the lab keeps (the oldest go first)
@@ -32,8 +34,10 @@ MAX_SENDS = 64  # Sends the lab keeps (the oldest go first)
 class CompositeObservationCore(ObservationCore):
     """Observe-Composite: ``paths`` in a SenML body of format ``body_fmt``."""
 
-    def __init__(self, *args: object, paths: list[Path], body_fmt: int, **kw: object) -> None:
-        super().__init__(*args, **kw)  # type: ignore[arg-type]
+    def __init__(self, requester: Requester, fmt: int,
+                 reject_next: Callable[[Any, bytes, asyncio.Future[Message]], None], *,
+                 paths: list[Path], body_fmt: int) -> None:
+        super().__init__(requester, Path(0), fmt, reject_next)  # Path(0): unused, FETCH is on /
         self.paths = paths
         self.body_fmt = body_fmt
 
