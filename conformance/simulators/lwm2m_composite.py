@@ -1,5 +1,6 @@
-"""Composite operations and Send for the reference LwM2M device (TS 1.1 §6.3.2.1, §6.4.3,
-§6.4.6): the paths of a FETCH, the values under several paths, and the Send request.
+"""Observe-Composite and Send for the reference LwM2M device (TS 1.1 §6.4.3, §6.4.6): the
+paths of a FETCH with Observe, the values under several paths, and the Send format. (A plain
+FETCH, Read-Composite, is the DM interface's, not handled here.)
 
 A path that does not exist is left out of a composite read (TS 1.1 §6.3.2.1: the client
 answers what it has; an Observe-Composite may name a path created later, ETS 1.1 int-308);

@@ -22,7 +22,7 @@ from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
 from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
-from conformance.simulators import lwm2m_composite as composite
+from conformance.simulators import lwm2m_composite
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
 from conformance.simulators.lwm2m_observe import (
     Attributes,
@@ -141,10 +141,8 @@ class DeviceSite(interfaces.Resource):
     def _dispatch(self, request: Message) -> Message:
         segments = tuple(request.opt.uri_path)
         role = self._role_of(request.remote)
-        if request.code == Code.FETCH:  # Read-Composite (and the Observe-Composite cancel)
-            if _path(segments) is not None:
-                raise OperationError(Code.METHOD_NOT_ALLOWED, "composite operations are on /")
-            return self._read_composite(request, role)
+        if request.code == Code.FETCH and request.opt.observe in (0, 1) and not _path(segments):
+            return self._observe_composite_answer(request, role)  # Observe-Composite, cancel
         if segments == ("bs",) and request.code == Code.POST:
             if role is not Role.BOOTSTRAP:
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish from a DM server")
@@ -288,10 +286,11 @@ class DeviceSite(interfaces.Resource):
         self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)
         return Message(code=CHANGED)
 
-    def _read_composite(self, request: Message, role: Role) -> Message:
-        paths = composite.request_paths(request)
-        fmt = composite.answer_format(request, self.formats)
-        content = composite.read_paths(self.store, paths, role)
+    def _observe_composite_answer(self, request: Message, role: Role) -> Message:
+        """The values an Observe-Composite (or its cancel) answers (TS 1.1 §6.4.3)."""
+        paths = lwm2m_composite.request_paths(request)
+        fmt = lwm2m_composite.answer_format(request, self.formats)
+        content = lwm2m_composite.read_paths(self.store, paths, role)
         payload = senml_paths.encode_content(fmt, content, self.store.registry)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))
 
@@ -352,13 +351,13 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(response, is_last=True)
             return
         role = self._role_of(request.remote)
-        paths = composite.request_paths(request)
+        paths = lwm2m_composite.request_paths(request)
         fmt = ContentFormat(response.opt.content_format)
         response.opt.observe = next_sequence()
         pipe.add_response(response, is_last=False)
 
         def read() -> Content:
-            return composite.read_paths(self.store, paths, role)
+            return lwm2m_composite.read_paths(self.store, paths, role)
 
         def note() -> Message:
             content = read()
