@@ -42,6 +42,7 @@ Action = Literal[
     "ui_answer",
     "send_generic_alert",
     "abort_session",
+    "send",  # LwM2M 1.1: the client Sends the values of SEND_PATHS to the lab (TS 1.1 §6.4.6)
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 # The device's life cycle (shell control): run once per run around the catalog, and again where

@@ -48,6 +48,8 @@ if a in ("sideload_update", "oem_server_update"):
                      ("host_model", "NEW_HOST_MODEL"), ("host_unique_id", "NEW_HOST_UNIQUE_ID")):
         if e(var) is not None:
             p[key] = e(var)
+elif a == "send":
+    p = {"paths": e("SEND_PATHS", "")}
 elif a == "set_host_values":
     p = {"manufacturer": e("HOST_MANUFACTURER"), "model": e("HOST_MODEL"),
          "software_version": e("HOST_SW_VERSION"), "unique_id": e("HOST_UNIQUE_ID")}

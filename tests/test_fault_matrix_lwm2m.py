@@ -95,7 +95,8 @@ class Outcome:
 
 # ignores-observe-cancel runs over NoSec: the reference device cannot keep notifying over
 # DTLS (its zombie notifications fail there), so over PSK the fault would inject nothing.
-NOSEC_FAULTS = {"ignores-observe-cancel"}
+NOSEC_FAULTS = {"ignores-observe-cancel", "ignores-composite-cancel", "ignores-reset-cancel",
+                "ignores-observe-1-cancel"}
 ROWS = [Row("clean")] + [
     Row(name, dut="nosec-fast" if name in NOSEC_FAULTS else "fast", faults=(name,),
         pytest_args=tuple(scope_args(fault)))

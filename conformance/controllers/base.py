@@ -38,6 +38,7 @@ PARAM_VARIABLES: dict[str, str] = {
     "answer": "UI_ANSWER",
     "text": "UI_TEXT",
     "choices": "UI_CHOICES",
+    "paths": "SEND_PATHS",
 }
 
 
@@ -201,6 +202,10 @@ class Controller(abc.ABC):
 
     def abort_session(self) -> ActionResult:
         return self._act("abort_session", {})
+
+    def send(self, paths: list[str]) -> ActionResult:
+        """LwM2M 1.1 Send: the client reports the values of ``paths`` to the lab."""
+        return self._act("send", {"paths": " ".join(paths)})
 
     # ------------------------------------------------------------------ for implementations
 

@@ -60,7 +60,7 @@ def test_lwm2m_device_example(example_env: None, tmp_path: Path) -> None:
     controller = make_controller(dut, tmp_path)
     assert isinstance(controller, ShellController)
     assert controller.capabilities() == set(ACTIONS) - {
-        "oem_server_update", "ui_answer", "send_generic_alert", "abort_session"}
+        "oem_server_update", "ui_answer", "send_generic_alert", "abort_session", "send"}
     # The script the commands name sits beside the declaration, is executable and parses.
     for command in dut.control.commands.values():  # type: ignore[union-attr]
         script = EXAMPLES / command.split()[0]
@@ -133,7 +133,7 @@ PROCESS_ENV = {
         # the OMA-DM alert actions (user interaction, Generic Alert, abort) are OMA-DM's only
         ("reference-lwm2m-process.yaml",
          set(ACTIONS) - {"ui_answer", "send_generic_alert", "abort_session"}),
-        ("reference-omadm-process.yaml", set(ACTIONS)),
+        ("reference-omadm-process.yaml", set(ACTIONS) - {"send"}),  # send: LwM2M only
     ],
 )
 def test_client_process_examples(
