@@ -50,7 +50,7 @@ from conformance.cli import pytest_command
 from conformance.declaration import ACTIONS, BUILTIN_DIR
 from conformance.evidence.redact import MASK_TEXT
 from conformance.plugin.order import order_args
-from conformance.simulators.faultscope import ets_matches, scope_args
+from conformance.simulators.faultscope import ets_matches, scope_args, whole_catalog
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
@@ -283,8 +283,10 @@ def test_fault_fails_its_requirement_only(run_row: Callable[[str], Run], fault: 
     allowed = {spec.requirement, *spec.also}
     assert failing <= allowed, (
         f"{fault} FAILs {sorted(failing - allowed)} beyond {sorted(allowed)}\n" + run.show("FAIL"))
-    # What the registry says the behaviour necessarily breaks too, the catalog sees too.
-    assert failing == allowed, (
+    # What the registry says the behaviour necessarily breaks too, the whole catalog sees too
+    # (some of it only after another case, e.g. a FUMO case that left the host values wiped:
+    # a scoped row need not see it).
+    assert failing == allowed or not whole_catalog(), (
         f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
     if spec.ets:  # an ETS fault fails its ETS cases and only them
         off_target = [c for c in run.cases("FAIL") if not ets_matches(c.get("ets", []), spec.ets)]
