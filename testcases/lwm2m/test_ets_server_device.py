@@ -45,7 +45,6 @@ that waits from one that does not. Everything a case writes is written back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -143,21 +142,10 @@ def value_problem(resource: ResourceDef, value: object) -> str | None:
     return None
 
 
-@pytest.fixture
-def attributes(device: Lwm2mDevice) -> Iterator[list[str]]:
-    """Paths whose pmin/pmax a case set; removed afterwards, whatever the verdict."""
-    paths: list[str] = []
-    yield paths
-    for path in paths:
-        try:
-            device.write_attributes(path, pmin=None, pmax=None)
-        except (DeviceFault, Inconclusive) as exc:
-            device.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
-                                       device=device.ep)
-
-
 def observe_with_pmax(device: Lwm2mDevice, attributes: list[str], path: str,
                       fmt: int) -> Observation:
+    """Observe ``path`` with pmin=0&pmax=PMAX (``attributes``: the conftest fixture that
+    removes them afterwards)."""
     attributes.append(path)
     response = device.write_attributes(path, pmin=0, pmax=PMAX)
     assert response.code == "2.04", (
