@@ -206,7 +206,7 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault(
         "instance-observe-silent",
         "ATT-DMIG-3.2",
-        "an observation of an object instance (/3/0) never notifies",
+        "an observation of the Device object instance /3/0 never notifies",
         ets=("LightweightM2M-1.0-int-661",),
     ),
     Fault(

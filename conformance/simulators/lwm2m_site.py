@@ -184,7 +184,7 @@ class DeviceSite(interfaces.Resource):
 
     def _silenced(self, path: Path) -> bool:
         """Faults multiple-resource-observe-silent / instance-observe-silent: never notify."""
-        if "instance-observe-silent" in self.faults and path.depth == 2:
+        if "instance-observe-silent" in self.faults and path == Path(3, 0):
             return True
         rdef = self.store.registry.resource(path) if path.depth == 3 else None
         return ("multiple-resource-observe-silent" in self.faults and rdef is not None

@@ -32,7 +32,7 @@ Checks, one ETS test per case (the catalog's ETS table says which tests have no 
 - int-661 Extended Observation: Observe the instance /3/0 with pmax=PMAX: notifications carry
   the instance's mandatory readable resources.
 - int-680 Create on the Device object /3: 4.05, and no second instance appears.
-- int-685 Delete /3/0: 4.05, and the instance stays.
+- int-685 Delete /3/0 is test_dm_operations.py's delete-device case (traced there).
 
 Interpretation: optional resources are found by Discover (NOT APPLICABLE when not listed).
 int-555, int-656, int-657, int-661 have no procedure in ETS 1.0.1 ("to fill up"); the checks
@@ -487,20 +487,3 @@ def test_create_device_instance_refused(device: Lwm2mDevice, registered: Registr
         f"Create on /{DEVICE} (single-instance Device object) answered {response.code}, "
         "expected 4.05")
     assert after == before, f"/{DEVICE} instances went from {before} to {after} after a Create"
-
-
-@pytest.mark.ets(ETS + "685")
-def test_delete_device_instance_refused(device: Lwm2mDevice, registered: Registration) -> None:
-    """Delete /3/0: 4.05, and the instance stays (a client that lost it is cold-started)."""
-    base = f"/{DEVICE}/0"
-    response = device.delete(base)
-    still = device.discover(base)
-    if still.code != "2.05":  # gone: later cases must not judge this leftover
-        device.lab.transcript.note("lwm2m", f"{base} gone after Delete: cold-starting the "
-                                   "device", device=device.ep)
-        since = time.time()
-        device.controller.reboot()
-        device.come_back(since)
-    assert response.code == "4.05", f"Delete {base} answered {response.code}, expected 4.05"
-    assert still.code == "2.05", f"{base} is gone after Delete (Discover answered {still.code})"
-
