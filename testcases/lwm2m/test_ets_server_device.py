@@ -56,7 +56,6 @@ from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotAp
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
-ETS = "LightweightM2M-1.0-int-"
 SERVER, DEVICE = 1, 3
 DISABLE_TIMEOUT = 4  # s the client must stay away after Disable
 EARLY_TOLERANCE = 1.0  # s a Register may seem early (timer granularity, the lab's own latency)
@@ -172,7 +171,7 @@ def notifications(observation: Observation, path: str, count: int) -> list[dict[
 
 # -- Server object /1 ----------------------------------------------------------------------------
 
-@pytest.mark.ets(ETS + "551")
+@pytest.mark.ets("LightweightM2M-1.0-int-551")
 def test_server_instance_read(device: Lwm2mDevice, registered: Registration) -> None:
     """Read /1/x: mandatory readable resources; Lifetime and Short Server ID are the account's."""
     base, fmt = device.server_path(), device.instance_format()
@@ -198,7 +197,7 @@ def test_server_instance_read(device: Lwm2mDevice, registered: Registration) -> 
             f"{base}/0 Short Server ID is {values_of(content, 0)[0]}, the account's is {ssid}")
 
 
-@pytest.mark.ets(ETS + "551")
+@pytest.mark.ets("LightweightM2M-1.0-int-551")
 @pytest.mark.parametrize("resource_id", [2, 3, 5, 6])
 def test_server_resource_written(device: Lwm2mDevice, registered: Registration,
                                  resource_id: int) -> None:
@@ -221,7 +220,7 @@ def test_server_resource_written(device: Lwm2mDevice, registered: Registration,
         write_back(device, path, before, fmt)
 
 
-@pytest.mark.ets(ETS + "551")
+@pytest.mark.ets("LightweightM2M-1.0-int-551")
 def test_server_short_id_read_only(device: Lwm2mDevice, registered: Registration) -> None:
     """A Write of /1/x/0 Short Server ID (read-only; with its own value) is refused: 4.05."""
     path, fmt = device.server_path(0), device.value_format()
@@ -233,7 +232,7 @@ def test_server_short_id_read_only(device: Lwm2mDevice, registered: Registration
     assert after == ssid, f"{path} Short Server ID went from {ssid!r} to {after!r}"
 
 
-@pytest.mark.ets(ETS + "555")
+@pytest.mark.ets("LightweightM2M-1.0-int-555")
 def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registration,
                                         request: pytest.FixtureRequest) -> None:
     """Execute /1/x/4 Disable: De-register, no Register before /1/x/5 Disable Timeout is over,
@@ -266,7 +265,7 @@ def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registr
         f"{DISABLE_TIMEOUT} s Disable Timeout ({timeout_path}) was over")
 
 
-@pytest.mark.ets(ETS + "556")
+@pytest.mark.ets("LightweightM2M-1.0-int-556")
 def test_update_trigger_renews_registration(device: Lwm2mDevice,
                                             registered: Registration) -> None:
     """Execute /1/x/8: an Update of the same registration, not a new Register."""
@@ -288,7 +287,7 @@ def test_update_trigger_renews_registration(device: Lwm2mDevice,
 
 # -- Device object /3 ----------------------------------------------------------------------------
 
-@pytest.mark.ets(ETS + "651")
+@pytest.mark.ets("LightweightM2M-1.0-int-651")
 def test_device_writable_resources(device: Lwm2mDevice, registered: Registration) -> None:
     """ETS 651: partial update of /3/0 with 13/14/15, Read; replace with the old values, Read."""
     base = f"/{DEVICE}/0"
@@ -343,7 +342,7 @@ def check_device_values(device: Lwm2mDevice, base: str, fmt: int, expected: dict
 READABLE = [r for r in range(23) if r not in (4, 5, 12)]  # 4, 5, 12 are executable
 
 
-@pytest.mark.ets(ETS + "651")
+@pytest.mark.ets("LightweightM2M-1.0-int-651")
 @pytest.mark.parametrize("resource_id", READABLE)
 def test_device_resource_read(device: Lwm2mDevice, registered: Registration,
                               resource_id: int) -> None:
@@ -366,7 +365,7 @@ def test_device_resource_read(device: Lwm2mDevice, registered: Registration,
                              f"registered with b={binding}")
 
 
-@pytest.mark.ets(ETS + "652")
+@pytest.mark.ets("LightweightM2M-1.0-int-652")
 def test_firmware_version_in_own_format(device: Lwm2mDevice, registered: Registration) -> None:
     """Read /3/0/3 without Accept: 2.05 in the client's format, the version it should run."""
     path = f"/{DEVICE}/0/3"
@@ -378,7 +377,7 @@ def test_firmware_version_in_own_format(device: Lwm2mDevice, registered: Registr
     assert value == expected, f"{path} Firmware Version is {value!r}, expected {expected!r}"
 
 
-@pytest.mark.ets(ETS + "655")
+@pytest.mark.ets("LightweightM2M-1.0-int-655")
 def test_reboot_execute(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /3/0/4 Reboot: 2.04, then a new Register."""
     since = time.time()
@@ -391,7 +390,7 @@ def test_reboot_execute(device: Lwm2mDevice, registered: Registration) -> None:
                           "after Execute /3/0/4 Reboot") from None
 
 
-@pytest.mark.ets(ETS + "656")
+@pytest.mark.ets("LightweightM2M-1.0-int-656")
 def test_factory_reset_execute(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /3/0/5 Factory Reset: 2.04, then the initial deployment: bootstrap, Register."""
     base = f"/{DEVICE}/0"
@@ -423,7 +422,7 @@ def error_codes(device: Lwm2mDevice, path: str, fmt: int) -> list[object]:
     return values_of(device.decoded(response, path, fmt, own_format=False), 11)
 
 
-@pytest.mark.ets(ETS + "657")
+@pytest.mark.ets("LightweightM2M-1.0-int-657")
 def test_reset_error_code(device: Lwm2mDevice, registered: Registration) -> None:
     """Error codes in range; Execute /3/0/12: exactly one Error Code instance, 0 No error."""
     base = f"/{DEVICE}/0"
@@ -439,7 +438,7 @@ def test_reset_error_code(device: Lwm2mDevice, registered: Registration) -> None
                           "Code, expected one instance 0 No error")
 
 
-@pytest.mark.ets(ETS + "660")
+@pytest.mark.ets("LightweightM2M-1.0-int-660")
 @pytest.mark.parametrize("resource_id", [7, 8], ids=["voltage", "current"])
 def test_observe_power_source(device: Lwm2mDevice, registered: Registration,
                               attributes: list[str], resource_id: int) -> None:
@@ -457,7 +456,7 @@ def test_observe_power_source(device: Lwm2mDevice, registered: Registration,
         observation.cancel("get")
 
 
-@pytest.mark.ets(ETS + "661")
+@pytest.mark.ets("LightweightM2M-1.0-int-661")
 def test_observe_device_instance(device: Lwm2mDevice, registered: Registration,
                                  attributes: list[str]) -> None:
     """Observe /3/0 with pmax: notifications carry its mandatory readable resources."""
@@ -475,7 +474,7 @@ def test_observe_device_instance(device: Lwm2mDevice, registered: Registration,
         observation.cancel("get")
 
 
-@pytest.mark.ets(ETS + "680")
+@pytest.mark.ets("LightweightM2M-1.0-int-680")
 def test_create_device_instance_refused(device: Lwm2mDevice, registered: Registration) -> None:
     """Create on /3 (single-instance, mandatory): 4.05, and /3 keeps its one instance."""
     before = device.instances(DEVICE)
