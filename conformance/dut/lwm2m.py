@@ -201,6 +201,10 @@ class Lwm2mDevice:
     def execute(self, path: Path | str, args: str | None = None) -> Response:
         return self._ask(f"Execute {path}", lambda: self.lw.execute(self.ep, path, args))
 
+    def create(self, path: Path | str, content: Content, fmt: int = ContentFormat.TLV) -> Response:
+        return self._ask(f"Create {path}", lambda: self.lw.create(self.ep, path, content,
+                                                                   fmt=fmt))
+
     def delete(self, path: Path | str) -> Response:
         return self._ask(f"Delete {path}", lambda: self.lw.delete(self.ep, path))
 

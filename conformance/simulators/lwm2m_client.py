@@ -150,13 +150,12 @@ class Lwm2mDevice:
         if self.options.bootstrap:
             hooks.execute[(objs.SERVER, 9)] = self._exec_bootstrap_trigger
         hooks.execute[(objs.SERVER, 4)] = self._exec_disable
+        store.defaults[objs.SERVER] = objs.server_defaults()
         hooks.write[(objs.SERVER, 1)] = self._write_server_param
         hooks.write[(objs.SERVER, 7)] = self._write_server_param
-        hooks.execute[(objs.DEVICE, 4)] = lambda _iid, _args: self._later(self.reboot(), "reboot")
-        hooks.execute[(objs.DEVICE, 5)] = lambda _iid, _args: self._later(
-            self.factory_reset(), "factory reset")
-        hooks.execute[(objs.DEVICE, 12)] = lambda _iid, _args: store.set(
-            Path(objs.DEVICE, 0, 11), {0: 0})
+        hooks.execute[(objs.DEVICE, 4)] = self._exec_reboot
+        hooks.execute[(objs.DEVICE, 5)] = self._exec_factory_reset
+        hooks.execute[(objs.DEVICE, 12)] = self._exec_reset_error_code
         hooks.dynamic[(objs.DEVICE, 13)] = lambda _iid: int(time.time()) + self._time_offset
         hooks.write[(objs.DEVICE, 13)] = self._write_time
         hooks.write[(objs.FIRMWARE, 0)] = lambda _iid, value: firmware.write_package(
@@ -381,12 +380,19 @@ class Lwm2mDevice:
         if "ignores-update-trigger" in self.faults or "no-registration-update" in self.faults:
             log.info("fault: ignoring the Registration Update Trigger")
             return
+        if "update-trigger-registers-anew" in self.faults:
+            log.info("fault update-trigger-registers-anew: a new Register, not an Update")
+            self._later(self._reregister(), "triggered re-register")
+            return
         self._later(self.update_registration(), "triggered update")
 
     def _exec_disable(self, iid: int, _args: bytes) -> None:
         """/1/x/4 Disable: de-register, stay away for the Disable Timeout /1/x/5, come back."""
         timeout = self.store.get(Path(objs.SERVER, iid, 5))
         seconds = timeout if isinstance(timeout, int) and timeout >= 0 else 86400
+        if "disable-timeout-ignored" in self.faults:
+            log.info("fault disable-timeout-ignored: coming back at once, not after %s s", seconds)
+            seconds = 0
         if self._disabled is not None:
             self._disabled.cancel()
         self._disabled = self._spawn(self._disable(seconds), "disable")
@@ -425,7 +431,30 @@ class Lwm2mDevice:
     def _write_time(self, _iid: int, value: Value) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise OperationError(Code.BAD_REQUEST, "Current Time is an integer")
+        if "current-time-write-ignored" in self.faults:
+            log.info("fault current-time-write-ignored: the clock keeps its time")
+            return
         self._time_offset = value - int(time.time())
+
+    def _exec_reboot(self, _iid: int, _args: bytes) -> None:
+        if "reboot-execute-ignored" in self.faults:
+            log.info("fault reboot-execute-ignored: not rebooting")
+            return
+        self._later(self.reboot(), "reboot")
+
+    def _exec_factory_reset(self, _iid: int, _args: bytes) -> None:
+        if "factory-reset-execute-reboots-only" in self.faults:
+            log.info("fault factory-reset-execute-reboots-only: rebooting instead")
+            self._later(self.reboot(), "reboot instead of factory reset")
+            return
+        self._later(self.factory_reset(), "factory reset")
+
+    def _exec_reset_error_code(self, _iid: int, _args: bytes) -> None:
+        """/3/0/12: one Error Code instance, 0 No error (TS 1.1 E.4)."""
+        if "error-code-not-reset" in self.faults:
+            log.info("fault error-code-not-reset: keeping the error codes")
+            return
+        self.store.set(Path(objs.DEVICE, 0, 11), {0: 0})
 
     # ------------------------------------------------------------------ firmware
 

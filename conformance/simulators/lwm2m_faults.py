@@ -208,6 +208,87 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault("send-whole-instance", "ATT-DMIG-3.2",
           "a Send of resources carries their whole object instances",
           ets=("LightweightM2M-1.1-int-311",)),
+    # -- Server object (ETS int-551…566) and Device object (int-651…685) ------------------
+    Fault(
+        "ssid-write-acknowledged",
+        "ATT-DMIG-3.2",
+        "Write to the read-only /1/x/0 Short Server ID answers 2.04 (the value stays)",
+        ets=("LightweightM2M-1.0-int-551",),
+    ),
+    Fault(
+        "disable-timeout-ignored",
+        "ATT-DMIG-3.2",
+        "after Execute /1/x/4 Disable it registers again at once, ignoring /1/x/5",
+        ets=("LightweightM2M-1.0-int-555",),
+    ),
+    Fault(
+        "update-trigger-registers-anew",
+        "ATT-DMIG-3.2",
+        "Execute /1/x/8 makes it send a new Register instead of an Update",
+        # ETS 1.0.1 gives int-556 the scope and status of int-104: a fault fails both
+        ets=("LightweightM2M-1.0-int-556", "LightweightM2M-1.0-int-104"),
+    ),
+    Fault(
+        "current-time-write-ignored",
+        "ATT-DMIG-3.2",
+        "Write /3/0/13 Current Time answers 2.04 but the clock keeps its time",
+        ets=("LightweightM2M-1.0-int-651",),
+    ),
+    Fault(
+        "battery-level-out-of-range",
+        "ATT-DMIG-3.2",
+        "/3/0/9 Battery Level reads 150 (the object model allows 0-100)",
+        ets=("LightweightM2M-1.0-int-651",),
+    ),
+    Fault(
+        "firmware-version-needs-accept",
+        "ATT-DMIG-3.2",
+        "Read /3/0/3 without an Accept option answers 4.06 instead of its preferred format",
+        ets=("LightweightM2M-1.0-int-652",),
+    ),
+    Fault(
+        "reboot-execute-ignored",
+        "ATT-DMIG-3.2",
+        "Execute /3/0/4 Reboot answers 2.04 but the device does not reboot",
+        # ETS 1.0.1 gives int-655 the scope and status of int-241: a fault fails both
+        ets=("LightweightM2M-1.0-int-655", "LightweightM2M-1.0-int-241"),
+    ),
+    Fault(
+        "factory-reset-execute-reboots-only",
+        "ATT-DMIG-3.2",
+        "Execute /3/0/5 Factory Reset only reboots: no bootstrap, the old account is kept",
+        ets=("LightweightM2M-1.0-int-656",),
+    ),
+    Fault(
+        "error-code-not-reset",
+        "ATT-DMIG-3.2",
+        "/3/0/11 reports error 4 and Execute /3/0/12 Reset Error Code leaves it",
+        ets=("LightweightM2M-1.0-int-657",),
+    ),
+    Fault(
+        "multiple-resource-observe-silent",
+        "ATT-DMIG-3.2",
+        "an observation of a multiple-instance resource (/3/0/7) never notifies",
+        ets=("LightweightM2M-1.0-int-660",),
+    ),
+    Fault(
+        "instance-observe-silent",
+        "ATT-DMIG-3.2",
+        "an observation of the Device object instance /3/0 never notifies",
+        ets=("LightweightM2M-1.0-int-661",),
+    ),
+    Fault(
+        "device-create-acknowledged",
+        "ATT-DMIG-3.2",
+        "Create on the single-instance Device object /3 answers 2.01 (nothing is created)",
+        ets=("LightweightM2M-1.0-int-680",),
+    ),
+    Fault(
+        "device-delete-acknowledged",
+        "ATT-DMIG-3.2",
+        "Delete /3/0 answers 2.02 Deleted (the instance stays)",
+        ets=("LightweightM2M-1.0-int-685",),
+    ),
 )
 
 FAULTS: dict[str, Fault] = {f.name: f for f in _REGISTRY}

@@ -53,6 +53,11 @@ def server_instance(*, ssid: int, lifetime: int, binding: str, bootstrap_trigger
     return inst
 
 
+def server_defaults() -> Instance:
+    """The optional Server object resources a bootstrapped instance starts with."""
+    return {2: 0, 3: 0, 5: 86400}  # default pmin, default pmax (0: none), Disable Timeout
+
+
 def device_instance(declaration: Declaration, state: DeviceState, faults: Faults) -> Instance:
     device = declaration.device
     manufacturer = device.manufacturer
@@ -69,9 +74,9 @@ def device_instance(declaration: Declaration, state: DeviceState, faults: Faults
         6: {0: 1, 1: 5},  # power sources: internal battery, USB
         7: {0: 3800, 1: 5000},  # mV
         8: {0: 125, 1: 900},  # mA
-        9: 87,  # battery %
+        9: 150 if "battery-level-out-of-range" in faults else 87,  # battery %
         10: 1024,  # KiB free
-        11: {0: 0},  # no error
+        11: {0: 4} if "error-code-not-reset" in faults else {0: 0},  # 4: low signal; 0: none
         12: None,  # Reset Error Code
         13: 0,  # Current Time: read live (see the device's dynamic hook)
         14: "+00:00",

@@ -150,6 +150,9 @@ class DeviceSite(interfaces.Resource):
             return Message(code=CHANGED)
         path = _path(segments)
         code = request.code
+        faulty = self._object_fault(request, path)
+        if faulty is not None:
+            return faulty
         if code == Code.GET:
             if request.opt.accept == ContentFormat.LINK_FORMAT:
                 return self._discover(path, role)
@@ -181,6 +184,35 @@ class DeviceSite(interfaces.Resource):
                 return Message(code=CHANGED)
             raise OperationError(Code.METHOD_NOT_ALLOWED, f"POST on {path}")
         raise OperationError(Code.METHOD_NOT_ALLOWED, f"{code} is not an LwM2M operation")
+
+    def _object_fault(self, request: Message, path: Path | None) -> Message | None:
+        """The wrong answers of the Server/Device object faults (ETS int-551…685), if any."""
+        faults, code = self.faults, request.code
+        if path is None:
+            return None
+        if ("ssid-write-acknowledged" in faults and code == Code.PUT and path.object_id == 1
+                and path.resource_id == 0 and request.payload):
+            log.info("fault ssid-write-acknowledged: answering 2.04 to a Write of %s", path)
+            return Message(code=CHANGED)
+        if ("firmware-version-needs-accept" in faults and code == Code.GET
+                and path == Path(3, 0, 3) and request.opt.accept is None):
+            log.info("fault firmware-version-needs-accept: refusing a Read of %s", path)
+            return Message(code=Code.NOT_ACCEPTABLE)
+        if "device-create-acknowledged" in faults and code == Code.POST and path == Path(3):
+            log.info("fault device-create-acknowledged: answering 2.01 to a Create on /3")
+            return Message(code=CREATED, location_path=("3", "1"))
+        if "device-delete-acknowledged" in faults and code == Code.DELETE and path == Path(3, 0):
+            log.info("fault device-delete-acknowledged: answering 2.02 to Delete /3/0")
+            return Message(code=DELETED)
+        return None
+
+    def _silenced(self, path: Path) -> bool:
+        """Faults multiple-resource-observe-silent / instance-observe-silent: never notify."""
+        if "instance-observe-silent" in self.faults and path == Path(3, 0):
+            return True
+        rdef = self.store.registry.resource(path) if path.depth == 3 else None
+        return ("multiple-resource-observe-silent" in self.faults and rdef is not None
+                and rdef.multiple)
 
     # ------------------------------------------------------------------ content formats
 
@@ -322,6 +354,9 @@ class DeviceSite(interfaces.Resource):
         assert task is not None
         self._observations.add(task)
         try:
+            if self._silenced(path):
+                log.info("fault: observing %s without ever notifying", path)
+                await self._stopped.wait()
             await notifier.run(first)
         except OperationError:
             # The observed thing was deleted: the last notification says so (RFC 7641 §3.2).

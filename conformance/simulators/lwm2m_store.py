@@ -61,6 +61,9 @@ class ObjectStore:
         self._listeners: list[Listener] = []
         # Objects whose read-only resources a server may write anyway (fault host-object-writable).
         self.writable_objects: set[int] = set()
+        # Resources a new instance starts with (object id -> defaults): optional resources the
+        # device implements, before a bootstrap server or a Create writes them.
+        self.defaults: dict[int, Instance] = {}
 
     # ------------------------------------------------------------------ device-side access
 
@@ -290,8 +293,10 @@ class ObjectStore:
             self._changed(target)
 
     def _executables(self, object_id: int) -> Instance:
-        """A new instance has the executable resources the device implements for its object."""
-        return {rid: None for (oid, rid) in self.hooks.execute if oid == object_id}
+        """A new instance has the executable resources the device implements for its object,
+        and its defaults."""
+        return {**self.defaults.get(object_id, {}),
+                **{rid: None for (oid, rid) in self.hooks.execute if oid == object_id}}
 
     # ------------------------------------------------------------------ Execute
 
