@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from conformance.dut.common import require_action
 from conformance.dut.omadm import DmDevice, decisive, require_authenticated
 from conformance.omadm.lab import DmSession
 from conformance.omadm.model import Alert, Item, Status
@@ -31,6 +32,13 @@ def ui_alert(code: str, text: str, *, options: str = "", choices: tuple[str, ...
     return Alert(cmd_id="", data=code, items=items)
 
 
+def user_answers(dm: DmDevice, answer: str, text: str | None = None,
+                 choices: str | None = None) -> None:
+    """Script what the device's user does with the next user-interaction alert."""
+    require_action(dm.controller, "ui_answer", "script the device user's answer")
+    dm.controller.ui_answer(answer, text=text, choices=choices)
+
+
 def ask_user(dm: DmDevice, alert: Alert) -> CommandResult:
     """Send ``alert`` in the shared session; the device's answer, if it may decide a check."""
     session = dm.shared()
@@ -46,6 +54,7 @@ def answer_items(result: CommandResult) -> list[str]:
 
 def event_session(dm: DmDevice) -> DmSession:
     """The session the device opens to send a Generic Alert when asked (send_generic_alert)."""
+    require_action(dm.controller, "send_generic_alert", "make the device send a Generic Alert")
     dm.release()
     dm.omadm.expect_session()
     dm.controller.send_generic_alert()

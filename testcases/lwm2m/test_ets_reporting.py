@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from conformance.dut.common import require_action
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Observation, Registration, Response, SendReport
 from conformance.lwm2m.model import Content, Path, Value
@@ -251,9 +252,7 @@ def sending(device: Lwm2mDevice, registered: Registration,
             undo: list[tuple[str, Restore]]) -> str:
     """A device that can be made to Send, with /1/x/23 Mute Send false (put back after)."""
     device.senml_format("Send")
-    if "send" not in device.controller.capabilities():
-        raise NotApplicable(f"the {device.controller.kind} controller declares no send action: "
-                            "the lab cannot make the device Send (control.commands.send)")
+    require_action(device.controller, "send", "make the device Send")
     mute = device.server_path(MUTE_SEND)
     fmt = device.value_format()
     read = device.read(mute, fmt=fmt)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.dut.common import require_action
 from conformance.dut.omadm import DmDevice, close_quietly, decisive, get, show
 from conformance.dut.omadm_alerts import (
     UI_NAMES,
@@ -42,6 +43,7 @@ from conformance.dut.omadm_alerts import (
     lab_status_for,
     same_alert,
     ui_alert,
+    user_answers,
 )
 from conformance.omadm.model import Sequence
 from conformance.verdicts import DeviceFault, NotApplicable
@@ -70,7 +72,7 @@ def test_display_alert(dm: DmDevice) -> None:
 @pytest.mark.parametrize("answer", list(CONFIRM))
 def test_confirmation_alert(dm: DmDevice, answer: str) -> None:
     """Alert 1101: 200 when the user confirms, 304 when they decline, 214 when they cancel."""
-    dm.controller.ui_answer(answer)
+    user_answers(dm, answer)
     result = ask_user(dm, ui_alert("1101", TEXT, options=_options(dm)))
     want = CONFIRM[answer]
     assert result.status == want, (
@@ -82,7 +84,7 @@ def test_confirmation_alert(dm: DmDevice, answer: str) -> None:
 def test_text_input_alert(dm: DmDevice) -> None:
     """Alert 1102: 200 with the text the user typed in the Status Item."""
     typed = "ConfLab 42"
-    dm.controller.ui_answer("accept", text=typed)
+    user_answers(dm, "accept", text=typed)
     result = ask_user(dm, ui_alert("1102", TEXT, options=_options(dm, "MAXLEN=32&IT=A&ET=T")))
     assert result.status == "200", f"text input alert 1102 answered {show(result)}, expected 200"
     items = answer_items(result)
@@ -95,7 +97,7 @@ def test_text_input_alert(dm: DmDevice) -> None:
                          ids=["single", "multiple"])
 def test_choice_alert(dm: DmDevice, code: str, picked: tuple[str, ...]) -> None:
     """Alerts 1103/1104: 200 with the numbers of the choices the user picked."""
-    dm.controller.ui_answer("accept", choices=",".join(picked))
+    user_answers(dm, "accept", choices=",".join(picked))
     result = ask_user(dm, ui_alert(code, TEXT, options=_options(dm), choices=CHOICES))
     name = UI_NAMES[code]
     assert result.status == "200", f"{name} alert {code} answered {show(result)}, expected 200"
@@ -109,7 +111,7 @@ def test_choice_alert(dm: DmDevice, code: str, picked: tuple[str, ...]) -> None:
 def test_declined_confirmation_ends_a_sequence(dm: DmDevice) -> None:
     """A "No" (304) to a confirmation in a Sequence: the Sequence's later commands are not
     executed (215)."""
-    dm.controller.ui_answer("decline")
+    user_answers(dm, "decline")
     sequence = Sequence(cmd_id="", commands=[ui_alert("1101", TEXT, options=_options(dm)),
                                              get("./DevInfo/Man")])
     result = dm.send([sequence])[0]
@@ -125,7 +127,7 @@ def test_declined_confirmation_ends_a_sequence(dm: DmDevice) -> None:
 @pytest.mark.applies(feature="user_interaction")
 def test_cancelled_interaction_stops_the_package(dm: DmDevice) -> None:
     """A cancelled confirmation (214): the rest of the lab's package is not processed (215)."""
-    dm.controller.ui_answer("cancel")
+    user_answers(dm, "cancel")
     confirm, after = dm.send([ui_alert("1101", TEXT, options=_options(dm)),
                               get("./DevInfo/Man")])
     decisive(confirm, "Alert 1101", dm.shared().auth)
@@ -181,6 +183,7 @@ def test_generic_alert_not_resent(dm: DmDevice) -> None:
 
 def test_client_abort(dm: DmDevice) -> None:
     """Told to abort, the device sends Alert 1223, then nothing more in that session."""
+    require_action(dm.controller, "abort_session", "make the device abort its session")
     with dm.fresh() as session:
         session.get("./DevInfo/DevId")
         dm.controller.abort_session()
