@@ -42,6 +42,7 @@ log = logging.getLogger("lwm2m-device")
 
 SERVER_SSID = 1
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # registration retry back-off, seconds
+FALLBACK_AFTER = 2  # failed registrations in a row before bootstrapping again
 
 
 @dataclass(frozen=True)
@@ -495,13 +496,27 @@ class Lwm2mDevice:
         await self._register_with_retry()
 
     async def _register_with_retry(self) -> None:
+        """Register, retrying with back-off; after FALLBACK_AFTER failures in a row a client
+        that knows a bootstrap server asks it again (TS 1.1 §6.2.1.1, Bootstrap on
+        Registration Failure /1/x/16 true by default)."""
         delay = RETRY_FIRST
+        failures = 0
         while True:
             try:
                 await self._register()
                 return
             except RegistrationError as exc:
+                failures += 1
                 log.warning("%s; retrying in %g s", exc, delay)
+            if (failures >= FALLBACK_AFTER and self.options.bootstrap
+                    and "no-bootstrap-fallback" not in self.faults):
+                log.warning("%d registrations failed: falling back to bootstrap", failures)
+                try:
+                    await self.request_bootstrap()
+                    return
+                except RegistrationError as exc:
+                    log.warning("bootstrap fallback failed: %s", exc)
+                failures = 0
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 

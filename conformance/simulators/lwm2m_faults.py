@@ -155,6 +155,13 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.1-int-4",),
     ),
     Fault(
+        "no-bootstrap-fallback",
+        "ATT-DMIG-3.2",
+        "a DM server that never answers is retried for ever: the client does not fall back "
+        "to the bootstrap server",
+        ets=("LightweightM2M-1.1-int-7",),
+    ),
+    Fault(
         "ignores-bootstrap-trigger",
         "ATT-DMIG-3.2",
         "Execute /1/x/9 Bootstrap-Request Trigger answers 2.04 but the client never asks the "

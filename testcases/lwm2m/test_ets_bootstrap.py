@@ -20,6 +20,10 @@ Checks:
 - int-6 Bootstrap Sequence: a client holding a usable DM server account registers after a
   reboot without asking the bootstrap server (TS 1.1 §5.2.2: bootstrap only when no server can
   be reached); the other half (no account: bootstrap) is int-0's factory reset.
+- int-7 Fallback to bootstrap: provisioned with a DM server nothing answers (the lab's
+  address, a port it released), the client asks the bootstrap server again within
+  ``timeouts.session`` (TS 1.1 §6.2.1.1, /1/x/16 Bootstrap on Registration Failure, true by
+  default), and registers with the declared account it is then given.
 - int-8 Bootstrap Read: Bootstrap-Read of /1 answers 2.05 with the Server instance the
   bootstrap server wrote (Short Server ID and lifetime as written).
 
@@ -33,9 +37,11 @@ docs/catalog-lwm2m.md (ETS traceability: bootstrap, registration, security).
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -260,6 +266,50 @@ def test_bootstrap_sequence(device: Lwm2mDevice, registered: Registration) -> No
         f"after a reboot {device.ep} sent a Bootstrap-Request although it holds the DM "
         f"server account it registered with ({registered.location}): TS 1.1 §5.2.2 "
         "bootstraps only when no server can be reached")
+
+
+def closed_port_uri(uri: str) -> str:
+    """``uri`` with its port replaced by one nothing listens on (bound, then released)."""
+    parts = urlsplit(uri)
+    host = parts.hostname or "127.0.0.1"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.mark.ets("LightweightM2M-1.1-int-7")
+def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
+                               restore_account: None) -> None:
+    """Given a DM server that cannot be reached, the client asks the bootstrap server again."""
+    account = declared_account(device)
+    security = dict(account[0])
+    uri_path = Path(0, SECURITY_INSTANCE, 0)
+    dead = closed_port_uri(str(security[uri_path]))
+    security[uri_path] = dead
+
+    def steps(session: BootstrapSession) -> None:
+        for target in ("/0", "/1"):
+            session.delete(target)
+        write_account(device, session, [security, *account[1:]])
+        finished = session.finish()
+        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
+
+    since, _ = bootstrap_after_reset(device, steps)
+    try:
+        device.lw.wait_bootstrap_request(device.ep, device.timeouts.session)
+    except DeviceTimeout:
+        raise DeviceFault(f"no new Bootstrap-Request within {device.timeouts.session} s after "
+                          f"a bootstrap that gave the unreachable DM server {dead}: the client "
+                          "does not fall back to bootstrap") from None
+    device.provision()  # the declared account: the client comes back for the next cases
+    try:
+        device.lw.wait_registration(device.ep, newer_than=since)
+    except DeviceTimeout:
+        raise DeviceFault(f"no Register within {device.timeouts.session} s after the "
+                          "fallback bootstrap") from None
 
 
 @pytest.mark.ets("LightweightM2M-1.1-int-8")
