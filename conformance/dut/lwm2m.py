@@ -112,7 +112,7 @@ class Lwm2mDevice:
         newer than ``since``; None when none came within ``timeouts.session``."""
         if self.dut.features.bootstrap:
             try:
-                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session)
+                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session, newer_than=since)
                 self.provision()
             except DeviceTimeout:
                 pass  # no Bootstrap-Request: the Register (or its absence) tells

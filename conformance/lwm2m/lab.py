@@ -531,7 +531,10 @@ class Lwm2mLab:
 
     # -- Bootstrap -----------------------------------------------------------------------------
 
-    def wait_bootstrap_request(self, ep: str, timeout: float | None = None) -> BootstrapRequest:
+    def wait_bootstrap_request(self, ep: str, timeout: float | None = None, *,
+                               newer_than: float = 0.0) -> BootstrapRequest:
+        """The next Bootstrap-Request of ``ep`` not returned before; with ``newer_than`` (wall
+        clock) older ones are passed over (a request a reset made obsolete)."""
         state, _ = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
@@ -540,7 +543,8 @@ class Lwm2mLab:
             for index, request in enumerate(state.bootstrap_requests):
                 if request.endpoint == ep and index + 1 > seen:
                     self._consumed_bootstrap[ep] = index + 1
-                    return request
+                    if request.time >= newer_than:
+                        return request
             return None
 
         async def wait() -> BootstrapRequest:

@@ -71,7 +71,8 @@ def bootstrap_after_reset(device: Lwm2mDevice, steps: Steps) -> tuple[float, Boo
         # The reset returns once the device is back, which needs the lab's bootstrap answer.
         reset = pool.submit(device.controller.factory_reset)
         try:
-            request = device.lw.wait_bootstrap_request(device.ep, device.timeouts.session)
+            request = device.lw.wait_bootstrap_request(device.ep, device.timeouts.session,
+                                                       newer_than=since)
         except DeviceTimeout:
             reset.result()  # a controller that could not reset: INCONCLUSIVE, not FAIL
             raise DeviceFault(f"no Bootstrap-Request from {device.ep} within "
@@ -259,7 +260,8 @@ def test_bootstrap_sequence(device: Lwm2mDevice, registered: Registration) -> No
             raise DeviceFault(f"neither a Register nor a Bootstrap-Request within "
                               f"{device.timeouts.session} s after the reboot") from None
         if first == "bootstrap":  # answer it, so the device comes back for the next case
-            device.lw.wait_bootstrap_request(device.ep, device.timeouts.request)
+            device.lw.wait_bootstrap_request(device.ep, device.timeouts.request,
+                                             newer_than=since)
             device.provision()
         reboot.result()
     assert first == "register", (
@@ -289,17 +291,20 @@ def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
     uri_path = Path(0, SECURITY_INSTANCE, 0)
     dead = closed_port_uri(str(security[uri_path]))
     security[uri_path] = dead
+    finished_at: list[float] = []
 
     def steps(session: BootstrapSession) -> None:
         for target in ("/0", "/1"):
             session.delete(target)
         write_account(device, session, [security, *account[1:]])
+        finished_at.append(time.time())
         finished = session.finish()
         assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
 
     since, _ = bootstrap_after_reset(device, steps)
     try:
-        device.lw.wait_bootstrap_request(device.ep, device.timeouts.session)
+        device.lw.wait_bootstrap_request(device.ep, device.timeouts.session,
+                                         newer_than=finished_at[0])
     except DeviceTimeout:
         raise DeviceFault(f"no new Bootstrap-Request within {device.timeouts.session} s after "
                           f"a bootstrap that gave the unreachable DM server {dead}: the client "
