@@ -111,6 +111,23 @@ def with_credentials(account: list[Content], identity: str, key: bytes) -> list[
     return [changed, *rest]
 
 
+def account_steps(device: Lwm2mDevice, account: list[Content],
+                  before_finish: Steps | None = None) -> Steps:
+    """Bootstrap-Delete /0 and /1, Bootstrap-Write ``account``, (``before_finish``), Finish."""
+
+    def steps(session: BootstrapSession) -> None:
+        for target in ("/0", "/1"):
+            deleted = session.delete(target)
+            assert deleted.code == "2.02", f"Bootstrap-Delete {target} answered {deleted.code}"
+        write_account(device, session, account)
+        if before_finish is not None:
+            before_finish(session)
+        finished = session.finish()
+        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
+
+    return steps
+
+
 @pytest.fixture
 def restore_account(device: Lwm2mDevice) -> Iterator[None]:
     """After a case that provisioned its own account: factory reset, declared account back."""
@@ -161,16 +178,8 @@ def test_bootstrap_full_psk_provisioned_key(device: Lwm2mDevice, registered: Reg
     identity = f"ets-int-1-{secrets.token_hex(4)}"
     key = secrets.token_bytes(16)
     device.lw.add_psk(identity, key)  # the lab accepts the provisioned credentials
-
-    def steps(session: BootstrapSession) -> None:
-        for target in ("/0", "/1"):
-            deleted = session.delete(target)
-            assert deleted.code == "2.02", f"Bootstrap-Delete {target} answered {deleted.code}"
-        write_account(device, session, with_credentials(declared_account(device), identity, key))
-        finished = session.finish()
-        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
-
-    since, request = bootstrap_after_reset(device, steps)
+    account = with_credentials(declared_account(device), identity, key)
+    since, request = bootstrap_after_reset(device, account_steps(device, account))
     assert request.secure, (
         "the Bootstrap-Request came over plain CoAP; the declaration says DTLS PSK")
     try:
@@ -191,16 +200,8 @@ def test_bootstrap_full_psk_refused_key(device: Lwm2mDevice, registered: Registr
     need_psk(device)
     identity = f"ets-int-1-unknown-{secrets.token_hex(4)}"  # never given to the lab
     key = secrets.token_bytes(16)
-
-    def steps(session: BootstrapSession) -> None:
-        for target in ("/0", "/1"):
-            deleted = session.delete(target)
-            assert deleted.code == "2.02", f"Bootstrap-Delete {target} answered {deleted.code}"
-        write_account(device, session, with_credentials(declared_account(device), identity, key))
-        finished = session.finish()
-        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
-
-    since, _ = bootstrap_after_reset(device, steps)
+    account = with_credentials(declared_account(device), identity, key)
+    since, _ = bootstrap_after_reset(device, account_steps(device, account))
     known = device.lw.wait_psk_lookup(identity, since, device.timeouts.request)
     assert known is not True, f"the lab accepted PSK identity {identity!r} it was never given"
     # A client that connects with other credentials than those provisioned gets registered.
@@ -292,15 +293,8 @@ def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
     dead = closed_port_uri(str(security[uri_path]))
     security[uri_path] = dead
     finished_at: list[float] = []
-
-    def steps(session: BootstrapSession) -> None:
-        for target in ("/0", "/1"):
-            session.delete(target)
-        write_account(device, session, [security, *account[1:]])
-        finished_at.append(time.time())
-        finished = session.finish()
-        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
-
+    steps = account_steps(device, [security, *account[1:]],
+                          before_finish=lambda _session: finished_at.append(time.time()))
     since, _ = bootstrap_after_reset(device, steps)
     try:
         device.lw.wait_bootstrap_request(device.ep, device.timeouts.session,
@@ -325,15 +319,10 @@ def test_bootstrap_read(device: Lwm2mDevice, registered: Registration) -> None:
     fmt = device.instance_format()
     answers: dict[str, Response] = {}
 
-    def steps(session: BootstrapSession) -> None:
-        for target in ("/0", "/1"):
-            session.delete(target)
-        write_account(device, session, account)
+    def bootstrap_read(session: BootstrapSession) -> None:
         answers["read"] = session.read("/1", fmt)
-        finished = session.finish()
-        assert finished.code == "2.04", f"Bootstrap-Finish answered {finished.code}"
 
-    bootstrap_after_reset(device, steps)
+    bootstrap_after_reset(device, account_steps(device, account, before_finish=bootstrap_read))
     read = answers["read"]
     assert read.code == "2.05", f"Bootstrap-Read /1 answered {read.code}, expected 2.05"
     content = decoded(read, "/1", fmt, own_format=False)
