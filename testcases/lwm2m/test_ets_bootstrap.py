@@ -93,6 +93,15 @@ def bootstrap_after_reset(device: Lwm2mDevice, steps: Steps) -> tuple[float, Boo
     return since, request
 
 
+def registered_after(device: Lwm2mDevice, since: float, what: str) -> Registration:
+    """The Register that follows a bootstrap; none within ``timeouts.session``: FAIL."""
+    try:
+        return device.lw.wait_registration(device.ep, newer_than=since)
+    except DeviceTimeout:
+        raise DeviceFault(f"no Register within {device.timeouts.session} s after "
+                          f"{what}") from None
+
+
 def declared_account(device: Lwm2mDevice) -> list[Content]:
     """The Security and Server instances of the declared DM account (as the lab provisions)."""
     return device.lw.bootstrap_config()
@@ -186,11 +195,8 @@ def test_bootstrap_full_psk_provisioned_key(device: Lwm2mDevice, registered: Reg
     since, request = bootstrap_after_reset(device, account_steps(device, account))
     assert request.secure, (
         "the Bootstrap-Request came over plain CoAP; the declaration says DTLS PSK")
-    try:
-        reg = device.lw.wait_registration(device.ep, newer_than=since)
-    except DeviceTimeout:
-        raise DeviceFault(f"no Register within {device.timeouts.session} s after a bootstrap "
-                          f"that provisioned PSK identity {identity!r}") from None
+    reg = registered_after(device, since, f"a bootstrap that provisioned PSK identity "
+                                          f"{identity!r}")
     assert reg.secure, f"{device.ep} registered over plain CoAP after a PSK bootstrap"
     assert reg.psk_identity == identity, (
         f"the client registered with PSK identity {reg.psk_identity!r}, not the provisioned "
@@ -245,11 +251,7 @@ def test_bootstrap_delete(device: Lwm2mDevice, registered: Registration) -> None
     assert not seen["deleted"], (
         f"after Bootstrap-Delete / (2.02) Bootstrap-Discover still lists "
         f"{', '.join(seen['deleted'])}")
-    try:
-        device.lw.wait_registration(device.ep, newer_than=since)
-    except DeviceTimeout:
-        raise DeviceFault(f"no Register within {device.timeouts.session} s after the "
-                          "bootstrap") from None
+    registered_after(device, since, "the bootstrap")
 
 
 @pytest.mark.ets("LightweightM2M-1.1-int-6")
@@ -308,11 +310,7 @@ def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
                           f"a bootstrap that gave the unreachable DM server {dead}: the client "
                           "does not fall back to bootstrap") from None
     device.provision()  # the declared account: the client comes back for the next cases
-    try:
-        device.lw.wait_registration(device.ep, newer_than=since)
-    except DeviceTimeout:
-        raise DeviceFault(f"no Register within {device.timeouts.session} s after the "
-                          "fallback bootstrap") from None
+    registered_after(device, since, "the fallback bootstrap")
 
 
 @pytest.mark.ets("LightweightM2M-1.1-int-8")

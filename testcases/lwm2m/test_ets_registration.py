@@ -57,19 +57,8 @@ def test_discarded_register_update(device: Lwm2mDevice, registered: Registration
 def test_extend_lifetime(device: Lwm2mDevice, registered: Registration,
                          restore_lifetime: None) -> None:
     """A longer lifetime written to /1/x/1 is announced in an Update and then in force."""
-    lifetime = device.server_path(1)
     longer = registered.lifetime + LONGER_BY
-    since = time.time()
-    written = device.write(lifetime, longer, fmt=device.value_format())
-    assert written.code == "2.04", f"Write {lifetime} Lifetime answered {written.code}"
-    announced = device.wait_update_since(since, device.timeouts.request)
-    if announced is None:
-        raise DeviceFault(f"no Update within {device.timeouts.request} s after the lifetime "
-                          f"{lifetime} was extended to {longer} s")
-    carried = announced.carried.lifetime
-    assert carried == longer, (
-        f"the Update after writing {lifetime}={longer} carries "
-        + (f"lt={carried}" if carried is not None else "no lt parameter"))
+    device.announce_lifetime(longer)
     now = device.lw.registration(device.ep)
     assert now is not None and now.lifetime == longer, (
         f"after the Update the lab's registration runs on lt={now.lifetime if now else None}")
