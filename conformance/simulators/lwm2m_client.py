@@ -497,7 +497,7 @@ class Lwm2mDevice:
 
     async def _register_with_retry(self) -> None:
         """Register, retrying with back-off; after FALLBACK_AFTER failures in a row a client
-        that knows a bootstrap server asks it again (TS 1.1 §6.2.1.1, Bootstrap on
+        that knows a bootstrap server asks it again (TS 1.1 §6.2.1, Bootstrap on
         Registration Failure /1/x/16 true by default)."""
         delay = RETRY_FIRST
         failures = 0

@@ -177,7 +177,7 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault(
         "bootstrap-read-refused",
         "ATT-DMIG-3.2",
-        "Bootstrap-Read (TS 1.1 §5.2.7.2) answers 4.05 Method Not Allowed",
+        "Bootstrap-Read (TS 1.1 §5.2.7) answers 4.05 Method Not Allowed",
         ets=("LightweightM2M-1.1-int-8",),
     ),
     Fault(

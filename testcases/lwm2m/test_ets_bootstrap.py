@@ -2,11 +2,11 @@
 tests of the Bootstrap interface (int-0…9) the lab can drive from the server side (TS 1.1 §5.2,
 §6.1), when the declaration says ``features.bootstrap``.
 
-Each case makes the device bootstrap (a factory reset through the controller: the client asks
-the lab's bootstrap server, TS 1.1 §5.2.3) and answers its Bootstrap-Request with a sequence of
-its own, then checks what the client did on the wire. A case that provisioned anything but the
-declared account puts the declared one back (another factory reset, answered with the usual
-provisioning), so no verdict depends on case order.
+The cases but int-6 (a reboot) make the device bootstrap (a factory reset through the
+controller: the client asks the lab's bootstrap server, TS 1.1 §5.2) and answer its
+Bootstrap-Request with a sequence of their own, then check what the client did on the wire.
+A case that provisioned anything but the declared account puts the declared one back (another
+factory reset, answered with the usual provisioning), so no verdict depends on case order.
 
 Checks:
 - int-1 Client Initiated Bootstrap Full (PSK): the bootstrap server provisions DM credentials
@@ -16,13 +16,13 @@ Checks:
   would be).
 - int-4 Bootstrap Delete: after Bootstrap-Write of the account, a Bootstrap-Delete of ``/``
   leaves no Server instance and no Security instance but the bootstrap server's own, as
-  Bootstrap-Discover shows (TS 1.1 §5.2.7.3/5).
+  Bootstrap-Discover shows (TS 1.1 §5.2.7).
 - int-6 Bootstrap Sequence: a client holding a usable DM server account registers after a
-  reboot without asking the bootstrap server (TS 1.1 §5.2.2: bootstrap only when no server can
-  be reached); the other half (no account: bootstrap) is int-0's factory reset.
+  reboot without asking the bootstrap server (TS 1.1 §5.2, bootstrap sequence: only when no
+  server can be reached); the other half (no account: bootstrap) is int-0's factory reset.
 - int-7 Fallback to bootstrap: provisioned with a DM server nothing answers (the lab's
   address, a port it released), the client asks the bootstrap server again within
-  ``timeouts.session`` (TS 1.1 §6.2.1.1, /1/x/16 Bootstrap on Registration Failure, true by
+  ``timeouts.session`` (TS 1.1 §6.2.1, /1/x/16 Bootstrap on Registration Failure, true by
   default), and registers with the declared account it is then given.
 - int-8 Bootstrap Read: Bootstrap-Read of /1 answers 2.05 with the Server instance the
   bootstrap server wrote (Short Server ID and lifetime as written).
@@ -273,7 +273,7 @@ def test_bootstrap_sequence(device: Lwm2mDevice, registered: Registration) -> No
         reboot.result()
     assert first == "register", (
         f"after a reboot {device.ep} sent a Bootstrap-Request although it holds the DM "
-        f"server account it registered with ({registered.location}): TS 1.1 §5.2.2 "
+        f"server account it registered with ({registered.location}): the TS 1.1 §5.2 sequence "
         "bootstraps only when no server can be reached")
 
 
