@@ -31,114 +31,144 @@ _REGISTRY: tuple[Fault, ...] = (
         "no-host-object",
         "ATT-DMIG-3.2.2",
         "object 10241 does not exist (not registered, Read answers 4.04)",
+        cases=("test_discover_lists_resources or test_every_instance_consistent or "
+               "test_object_in_registration_links or test_read_declared_value or "
+               "test_write_refused"),
     ),
     Fault(
         "host-object-writable",
         "ATT-DMIG-3.2.2",
         "Write to /10241 resources is accepted (2.04) and changes the value",
+        cases="test_write_refused",
     ),
     Fault(
         "wrong-host-values",
         "ATT-DMIG-3.2.2",
         "/10241/0/5905 Host Device Manufacturer differs from the declaration",
+        cases="test_every_instance_consistent or test_read_declared_value",
     ),
     Fault(
         "host-object-not-in-links",
         "ATT-DMIG-3.2.2",
         "object 10241 exists but is left out of the registration's object links",
+        cases="test_object_in_registration_links",
     ),
     Fault(
         "host-values-lost-on-reboot",
         "ATT-DMIG-3.2.2",
         "after a reboot /10241/x/5905-5908 are empty (the module does not keep them)",
+        cases="test_host_values_after_reboot",
     ),
     Fault(
         "host-values-lost-on-factory-reset",
         "ATT-DMIG-3.2.2",
         "after a factory reset /10241/x/5905-5908 stay empty (the host's rewrite is lost)",
+        cases=("test_every_instance_consistent or test_host_values_after_factory_reset or "
+               "test_read_declared_value"),
     ),
     Fault(
         "host-values-wiped-by-fota",
         "ATT-DMIG-3.2.2",
         "a successful FOTA update leaves /10241/x/5905-5908 empty",
+        cases=("test_every_instance_consistent or test_host_values_after_fota or "
+               "test_read_declared_value"),
     ),
     Fault(
         "tlv-length-bug",
         "ATT-DMIG-3.2",
         "TLV responses carry a length field one larger than the value",
+        cases=("test_device_value or test_mandatory_resources_read or "
+               "test_read_instance_in_format"),
     ),
     Fault(
         "senml-cbor-broken",
         "ATT-DMIG-3.2",
         "SenML CBOR responses are truncated by one byte (not valid CBOR)",
+        cases=("test_device_value or test_mandatory_resources_read or "
+               "test_read_instance_in_format"),
     ),
     Fault(
-        "wrong-device-values", "ATT-DMIG-3.2", "/3/0/0 Manufacturer differs from the declaration"
+        "wrong-device-values", "ATT-DMIG-3.2", "/3/0/0 Manufacturer differs from the declaration",
+        cases="test_device_value",
     ),
     Fault(
         "no-registration-update",
         "ATT-DMIG-3.2",
         "never sends a registration Update (neither on lifetime nor on trigger)",
+        cases="test_update_on_lifetime or test_update_on_trigger",
     ),
     Fault(
         "ignores-update-trigger",
         "ATT-DMIG-3.2",
         "Execute /1/0/8 Registration Update Trigger answers 2.04 but does nothing",
+        cases="test_update_on_trigger",
     ),
     Fault(
         "no-deregister-on-factory-reset",
         "ATT-DMIG-3.2",
         "a factory reset drops the registration without a De-register (TS 1.1 §6.2.3)",
+        cases="test_deregister_on_factory_reset",
     ),
     Fault(
         "update-trigger-unanswered",
         "ATT-DMIG-3.2",
         "Execute /1/x/8 Registration Update Trigger is acknowledged but never answered",
+        cases="test_update_on_trigger",
     ),
     Fault(
         "ignores-observe-cancel",
         "ATT-DMIG-3.2",
         "keeps notifying after an observation is cancelled (RST or GET Observe=1)",
+        cases="test_cancel_stops_notifications",
     ),
     Fault(
         "empty-package-uri-ignored",
         "ATT-DMIG-4.3",
         "an empty /5/0/1 Package URI leaves State 1 or 2 as it is (TS 1.1 E.6: back to 0)",
+        cases="test_empty_package_uri_returns_to_idle",
     ),
     Fault(
         "fota-wrong-state",
         "ATT-DMIG-4.3",
         "after a completed download /5/0/3 State stays 1 Downloading instead of 2",
+        cases=("test_download_reaches_downloaded or test_empty_package_uri_returns_to_idle or "
+               "test_update_success"),
     ),
     Fault(
         "fota-no-reregistration",
         "ATT-DMIG-4.3",
         "after a firmware update the device neither registers again nor updates",
+        cases="test_update_success",
     ),
     Fault(
         "fota-accepts-corrupt",
         "ATT-DMIG-4.3",
         "skips the integrity check: a corrupted image is installed and reported success",
+        cases="test_error_result",
     ),
     Fault(
         "fota-version-unchanged",
         "ATT-DMIG-4.3",
         "after a successful update /3/0/3 still reports the old firmware version",
+        cases="test_update_success",
     ),
     Fault(
         "no-post-update-update",
         "ATT-DMIG-4.4",
         "after a sideload update the device does not update its registration",
+        cases="test_registration_update_within_window",
     ),
     Fault(
         "set-host-values-not-reported",
         "ATT-DMIG-4.4",
         "after the host writes new host values the device does not update its registration",
+        cases="test_host_update_reported",
     ),
     Fault(
         "stale-host-values",
         "ATT-DMIG-4.4",
         "after a sideload update /10241/0/5908 keeps the old host software version",
+        cases="test_new_host_software_version_reported",
     ),
     # -- ETS bootstrap, registration and security (issue 17: int-0…9, 101…109, 401…) --
     Fault(
@@ -193,6 +223,44 @@ _REGISTRY: tuple[Fault, ...] = (
         "a longer lifetime written to /1/x/1 is applied silently: no Update carries it",
         ets=("LightweightM2M-1.1-int-107",),
     ),
+    # -- Information Reporting (ETS 1.0 int-301, ETS 1.1 int-304…311): observe attributes,
+    #    Observe-Composite, Send
+    Fault("ignores-reset-cancel", "ATT-DMIG-3.2",
+          "keeps notifying after an observation is cancelled by RST (honours Observe=1)",
+          ets=("LightweightM2M-1.0-int-302",)),
+    Fault("ignores-observe-1-cancel", "ATT-DMIG-3.2",
+          "keeps notifying after a GET with Observe=1 (honours an RST cancel)",
+          ets=("LightweightM2M-1.0-int-303",)),
+    Fault("ignores-step", "ATT-DMIG-3.2",
+          "st (step) is ignored: every change of an observed number is notified",
+          ets=("LightweightM2M-1.0-int-301",)),
+    Fault("ignores-greater-than", "ATT-DMIG-3.2",
+          "gt (greater than) is ignored: every change of an observed number is notified",
+          ets=("LightweightM2M-1.0-int-301",)),
+    Fault("ignores-less-than", "ATT-DMIG-3.2",
+          "lt (less than) is ignored: every change of an observed number is notified",
+          ets=("LightweightM2M-1.0-int-301",)),
+    Fault("no-instance-observe", "ATT-DMIG-3.2",
+          "Observe of an object instance answers 2.05 without observing it (no Observe option)",
+          ets=("LightweightM2M-1.0-int-301",)),
+    Fault("composite-notify-partial", "ATT-DMIG-3.2",
+          "Observe-Composite notifications carry only the first path's values",
+          ets=("LightweightM2M-1.1-int-304",)),
+    Fault("ignores-composite-cancel", "ATT-DMIG-3.2",
+          "keeps notifying an Observe-Composite after its cancel (FETCH Observe=1)",
+          ets=("LightweightM2M-1.1-int-305",)),
+    Fault("composite-attributes-frozen", "ATT-DMIG-3.2",
+          "an Observe-Composite keeps the periods it started with: Write-Attributes later "
+          "changes nothing", ets=("LightweightM2M-1.1-int-310",)),
+    Fault("send-drops-objects", "ATT-DMIG-3.2",
+          "a Send of a whole object (/1, /3) leaves that object's values out",
+          ets=("LightweightM2M-1.1-int-306",)),
+    Fault("ignores-mute-send", "ATT-DMIG-3.2",
+          "Sends although /1/x/23 Mute Send is true",
+          ets=("LightweightM2M-1.1-int-307",)),
+    Fault("send-whole-instance", "ATT-DMIG-3.2",
+          "a Send of resources carries their whole object instances",
+          ets=("LightweightM2M-1.1-int-311",)),
 )
 
 FAULTS: dict[str, Fault] = {f.name: f for f in _REGISTRY}
