@@ -119,7 +119,7 @@ class Lwm2mDevice:
         newer than ``since``; None when none came within ``timeouts.session``."""
         if self.dut.features.bootstrap:
             try:
-                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session)
+                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session, newer_than=since)
                 self.provision()
             except DeviceTimeout:
                 pass  # no Bootstrap-Request: the Register (or its absence) tells
@@ -155,6 +155,24 @@ class Lwm2mDevice:
                 return None
             if update.time >= since:
                 return update
+
+    def announce_lifetime(self, seconds: int) -> UpdateReport:
+        """Write /1/x/1 Lifetime := ``seconds``; the client must tell the server in an Update
+        carrying that ``lt`` (TS 1.1 §6.2.2) within ``timeouts.request``. That Update."""
+        lifetime = self.server_path(1)
+        since = time.time()
+        written = self.write(lifetime, seconds, fmt=self.value_format())
+        assert written.code == "2.04", (
+            f"Write {lifetime} Lifetime answered {written.code}, expected 2.04")
+        announced = self.wait_update_since(since, self.timeouts.request)
+        if announced is None:
+            raise DeviceFault(f"no Update within {self.timeouts.request} s after the lifetime "
+                              f"{lifetime} was set to {seconds} s")
+        carried = announced.carried.lifetime
+        assert carried == seconds, (
+            f"the Update after writing {lifetime}={seconds} carries "
+            + (f"lt={carried}" if carried is not None else "no lt parameter"))
+        return announced
 
     def wait_report_since(self, since: float, timeout: float) -> Registration | None:
         """A Register or an Update of the device at or after ``since`` (it told the server);

@@ -313,16 +313,20 @@ class Lwm2mLab:
             self._bounded(store.wait_for(gone), limit, f"{ep} did not de-register"), limit
         )
 
-    def wait_first_contact(self, ep: str, timeout: float | None = None) -> str:
-        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started
-        (a Bootstrap-Request or a Register already received counts)."""
+    def wait_first_contact(self, ep: str, timeout: float | None = None, *,
+                           since: float = 0.0) -> str:
+        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started,
+        or since ``since`` (wall clock; a Bootstrap-Request or a Register already received
+        counts)."""
         state, store = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
         def first() -> str | None:
-            asked = next((r.time for r in state.bootstrap_requests if r.endpoint == ep), None)
+            asked = next((r.time for r in state.bootstrap_requests
+                          if r.endpoint == ep and r.time >= since), None)
             registered = next(
-                (e.time for e in store.events if e.kind == "register" and e.endpoint == ep), None
+                (e.time for e in store.events
+                 if e.kind == "register" and e.endpoint == ep and e.time >= since), None
             )
             if asked is None and registered is None:
                 return None
@@ -385,6 +389,34 @@ class Lwm2mLab:
             except TimeoutError:
                 return None
             return event
+
+        return self._call(wait(), timeout)
+
+    def forget_on_next_update(self, ep: str, armed: bool = True) -> float | None:
+        """Arm (or disarm): ``ep``'s next Update is answered 4.04 and its registration dropped,
+        as by a server that lost its state (TS 1.1 §6.2.2). Returns when the armed rejection
+        happened (wall clock), None while it has not."""
+        state, _ = self._require()
+
+        async def arm() -> float | None:
+            done = state.forget_on_update.pop(ep, None)
+            if armed:
+                state.forget_on_update[ep] = None
+            return done
+
+        return self._call(arm(), self.request_timeout)
+
+    def wait_psk_lookup(self, identity: str, since: float, timeout: float) -> bool | None:
+        """Whether the PSK ``identity`` a DTLS peer offered at or after ``since`` (wall clock)
+        was known to the lab; None when no peer offered it within ``timeout`` s."""
+        self._require()
+        wanted = identity.encode()
+
+        async def wait() -> bool | None:
+            try:
+                return await asyncio.wait_for(self.psk.wait_lookup(wanted, since), timeout)
+            except TimeoutError:
+                return None
 
         return self._call(wait(), timeout)
 
@@ -528,7 +560,10 @@ class Lwm2mLab:
 
     # -- Bootstrap -----------------------------------------------------------------------------
 
-    def wait_bootstrap_request(self, ep: str, timeout: float | None = None) -> BootstrapRequest:
+    def wait_bootstrap_request(self, ep: str, timeout: float | None = None, *,
+                               newer_than: float = 0.0) -> BootstrapRequest:
+        """The next Bootstrap-Request of ``ep`` not returned before; with ``newer_than`` (wall
+        clock) older ones are passed over (a request a reset made obsolete)."""
         state, _ = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
@@ -537,7 +572,8 @@ class Lwm2mLab:
             for index, request in enumerate(state.bootstrap_requests):
                 if request.endpoint == ep and index + 1 > seen:
                     self._consumed_bootstrap[ep] = index + 1
-                    return request
+                    if request.time >= newer_than:
+                        return request
             return None
 
         async def wait() -> BootstrapRequest:
@@ -691,6 +727,9 @@ class BootstrapSession:
 
     def discover(self, path: Path | str = "/") -> Response:
         return self._run(self._core.discover(path))
+
+    def read(self, path: Path | str, fmt: int) -> Response:
+        return self._run(self._core.read(path, fmt))
 
     def finish(self) -> Response:
         return self._run(self._core.finish())

@@ -44,6 +44,7 @@ log = logging.getLogger("lwm2m-device")
 
 SERVER_SSID = 1
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # registration retry back-off, seconds
+FALLBACK_AFTER = 2  # failed registrations in a row before bootstrapping again
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Lwm2mDevice:
         self._connect_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
+        self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
 
     # ------------------------------------------------------------------ set-up
@@ -227,6 +229,9 @@ class Lwm2mDevice:
                 (self.store.instance(objs.SERVER, s) for s in self.store.instance_ids(objs.SERVER)
                  if self.store.instance(objs.SERVER, s).get(0) == ssid), {})
             identity, key = sec.get(3, b""), sec.get(5, b"")
+            if "keeps-factory-psk" in self.faults and self.options.bootstrap:
+                log.info("fault keeps-factory-psk: ignoring the provisioned PSK")
+                identity, key = self._declared_psk()
             lifetime = server.get(1, self.lwm2m.lifetime)
             binding = server.get(7, self.lwm2m.binding)
             return ServerAccount(
@@ -314,6 +319,7 @@ class Lwm2mDevice:
         self.registration = Registration(
             self.context, account, endpoint=self.lwm2m.endpoint, version=self.lwm2m.version,
             links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
+            register_when_forgotten="no-register-after-rejected-update" not in self.faults,
         )
         await self.registration.register()
         self.registered.set()
@@ -353,6 +359,7 @@ class Lwm2mDevice:
         """Server-initiated bootstrap (/1/x/9) and factory reset: forget the account, bootstrap."""
         if not self.options.bootstrap:
             raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        self._stop_retrying()
         if self.registration is not None:
             self.registration.forget()
             self.registration = None
@@ -361,7 +368,18 @@ class Lwm2mDevice:
                 self.store.delete(Path(objs.SECURITY, iid), Role.BOOTSTRAP)
         self.store.delete(Path(objs.SERVER), Role.BOOTSTRAP)
         await self._bootstrap()
-        await self._register()
+        try:
+            await self._register()
+        except RegistrationError as exc:
+            # The configuration was accepted; the server refusing it (say, a key it does not
+            # know) is retried in the background, as a booted device keeps trying.
+            log.warning("%s after the bootstrap; retrying in the background", exc)
+            self._retrying = self._spawn(self._register_with_retry(), "register after bootstrap")
+
+    def _stop_retrying(self) -> None:
+        if self._retrying is not None and self._retrying is not asyncio.current_task():
+            self._retrying.cancel()
+            self._retrying = None
 
     # ------------------------------------------------------------------ registration updates
 
@@ -408,6 +426,9 @@ class Lwm2mDevice:
     def _exec_bootstrap_trigger(self, _iid: int, _args: bytes) -> None:
         if not self.options.bootstrap:
             raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        if "ignores-bootstrap-trigger" in self.faults:
+            log.info("fault ignores-bootstrap-trigger: not asking the bootstrap server")
+            return
         self._later(self.request_bootstrap(), "bootstrap request")
 
     def _write_server_param(self, iid: int, value: Value) -> None:
@@ -422,7 +443,11 @@ class Lwm2mDevice:
         def apply() -> None:  # after the store kept the value
             account = self._server_account()
             if account is not None and self.registration is registration:
+                longer = account.lifetime > registration.account.lifetime
                 registration.with_account(replace(account))
+                if longer and "lifetime-increase-not-announced" in self.faults:
+                    log.info("fault lifetime-increase-not-announced: no Update for it")
+                    return
                 if "no-registration-update" not in self.faults:
                     self._spawn(registration.update(), "parameter update")
 
@@ -497,17 +522,32 @@ class Lwm2mDevice:
             self._disabled = None
         if self.registration is not None:
             self.registration.forget()
+        self._stop_retrying()
         self.registered.clear()
         await self._register_with_retry()
 
     async def _register_with_retry(self) -> None:
+        """Register, retrying with back-off; after FALLBACK_AFTER failures in a row a client
+        that knows a bootstrap server asks it again (TS 1.1 §6.2.1, Bootstrap on
+        Registration Failure /1/x/16 true by default)."""
         delay = RETRY_FIRST
+        failures = 0
         while True:
             try:
                 await self._register()
                 return
             except RegistrationError as exc:
+                failures += 1
                 log.warning("%s; retrying in %g s", exc, delay)
+            if (failures >= FALLBACK_AFTER and self.options.bootstrap
+                    and "no-bootstrap-fallback" not in self.faults):
+                log.warning("%d registrations failed: falling back to bootstrap", failures)
+                try:
+                    await self.request_bootstrap()
+                    return
+                except RegistrationError as exc:
+                    log.warning("bootstrap fallback failed: %s", exc)
+                failures = 0
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 
@@ -633,6 +673,10 @@ class Lwm2mDevice:
         if "host-values-lost-on-reboot" in self.faults:
             log.info("fault host-values-lost-on-reboot: the host values do not survive")
             self._wipe_host()
+        if "bootstraps-with-account" in self.faults and self.options.bootstrap:
+            log.info("fault bootstraps-with-account: bootstrapping although an account is held")
+            await self.request_bootstrap()
+            return
         await self._reregister()
 
     async def factory_reset(self, _params: dict[str, Any] | None = None) -> None:

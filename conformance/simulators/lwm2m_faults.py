@@ -170,6 +170,59 @@ _REGISTRY: tuple[Fault, ...] = (
         "after a sideload update /10241/0/5908 keeps the old host software version",
         cases="test_new_host_software_version_reported",
     ),
+    # -- ETS bootstrap, registration and security (issue 17: int-0…9, 101…109, 401…) --
+    Fault(
+        "keeps-factory-psk",
+        "ATT-DMIG-3.2",
+        "after a bootstrap the client connects with its factory PSK, not the identity and key "
+        "the bootstrap server wrote to /0/x/3 and /0/x/5",
+        ets=("LightweightM2M-1.1-int-1",),
+    ),
+    Fault(
+        "bootstrap-delete-ignored",
+        "ATT-DMIG-3.2",
+        "Bootstrap-Delete answers 2.02 Deleted but the Security and Server instances stay",
+        ets=("LightweightM2M-1.1-int-4",),
+    ),
+    Fault(
+        "no-bootstrap-fallback",
+        "ATT-DMIG-3.2",
+        "a DM server that never answers is retried for ever: the client does not fall back "
+        "to the bootstrap server",
+        ets=("LightweightM2M-1.1-int-7",),
+    ),
+    Fault(
+        "ignores-bootstrap-trigger",
+        "ATT-DMIG-3.2",
+        "Execute /1/x/9 Bootstrap-Request Trigger answers 2.04 but the client never asks the "
+        "bootstrap server",
+        ets=("LightweightM2M-1.1-int-5",),
+    ),
+    Fault(
+        "bootstraps-with-account",
+        "ATT-DMIG-3.2",
+        "a reboot sends a Bootstrap-Request although the client holds a usable DM server account",
+        ets=("LightweightM2M-1.1-int-6",),
+    ),
+    Fault(
+        "bootstrap-read-refused",
+        "ATT-DMIG-3.2",
+        "Bootstrap-Read (TS 1.1 §5.2.7) answers 4.05 Method Not Allowed",
+        ets=("LightweightM2M-1.1-int-8",),
+    ),
+    Fault(
+        "no-register-after-rejected-update",
+        "ATT-DMIG-3.2",
+        "an Update the server answers 4.04 (it forgot the registration) is dropped: the client "
+        "does not register again",
+        ets=("LightweightM2M-1.1-int-105",),
+    ),
+    Fault(
+        "lifetime-increase-not-announced",
+        "ATT-DMIG-3.2",
+        "a longer lifetime written to /1/x/1 is applied silently: no Update carries it",
+        ets=("LightweightM2M-1.1-int-107",),
+    ),
     # -- Information Reporting (ETS 1.0 int-301, ETS 1.1 int-304…311): observe attributes,
     #    Observe-Composite, Send
     Fault("ignores-reset-cancel", "ATT-DMIG-3.2",

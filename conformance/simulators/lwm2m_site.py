@@ -160,6 +160,9 @@ class DeviceSite(interfaces.Resource):
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Read of /")
             return self._read(path, request, role)
         if code == Code.DELETE:
+            if role is Role.BOOTSTRAP and "bootstrap-delete-ignored" in self.faults:
+                log.info("fault bootstrap-delete-ignored: keeping %s", _uri(request))
+                return Message(code=DELETED)
             if path is None and role is Role.BOOTSTRAP:
                 self.store.bootstrap_delete_all()
                 return Message(code=DELETED)
@@ -267,6 +270,8 @@ class DeviceSite(interfaces.Resource):
     # ------------------------------------------------------------------ operations
 
     def _read(self, path: Path, request: Message, role: Role) -> Message:
+        if role is Role.BOOTSTRAP and "bootstrap-read-refused" in self.faults:
+            raise OperationError(Code.METHOD_NOT_ALLOWED, "fault bootstrap-read-refused")
         content = self.store.read(path, role)
         fmt = self._accept(path, request)
         payload = self._encode(fmt, path, content)
