@@ -29,6 +29,9 @@ log = logging.getLogger("lwm2m-device.site")
 
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
+# Faults whose observations get their first answer and no notification: (fault, object,
+# resource or None for any path in the object)
+SILENT_OBSERVATIONS = (("conn-mon-not-notified", 4, None), ("fota-state-not-notified", 5, 3))
 
 
 class DeviceSite(interfaces.Resource):
@@ -299,6 +302,10 @@ class DeviceSite(interfaces.Resource):
             self._observations.discard(task)
 
     def _notifier(self, path: Path, role: Role, send: Callable[[], Any]) -> Notifier:
+        if any(fault in self.faults and path.object_id == oid and (rid is None or (
+                path.resource_id == rid)) for fault, oid, rid in SILENT_OBSERVATIONS):
+            log.info("fault: observation of %s answered, never notified", path)
+            send = _silent
         return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
                         send, default_periods=self._default_periods)
 
@@ -356,6 +363,10 @@ class DeviceSite(interfaces.Resource):
     def stop(self) -> None:
         self._stopped.set()
         self.drop_observations()
+
+
+async def _silent() -> None:
+    """A notification the faulty device never sends."""
 
 
 def _path(segments: tuple[str, ...]) -> Path | None:
