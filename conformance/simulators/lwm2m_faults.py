@@ -166,7 +166,7 @@ _REGISTRY: tuple[Fault, ...] = (
           "an update whose package came over HTTP(S) reports success, /3/0/3 unchanged",
           ets=("LightweightM2M-1.0-int-771",)),
     Fault("fota-update-without-package", "ATT-DMIG-4.3",
-          "Execute /5/0/2 Update outside State 2 answers 2.04 and sets Update Result 8",
+          "Execute /5/0/2 outside State 2 is refused (4.05) but sets Update Result 8",
           ets=("LightweightM2M-1.0-int-772",)),
     Fault("fota-storage-wrong-result", "ATT-DMIG-4.3",
           "a package too big for the storage gives Update Result 3, not 2",

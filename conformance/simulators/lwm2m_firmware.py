@@ -256,10 +256,9 @@ class FirmwareUpdate:
 
     def execute_update(self) -> None:
         if self.state != State.DOWNLOADED and "fota-update-without-package" in self._faults:
-            log.info("fault fota-update-without-package: accepting Update in state %d",
+            log.info("fault fota-update-without-package: Update in state %d sets result 8",
                      self.state)
             self._set(result=Result.UPDATE_FAILED)
-            return
         if self.state != State.DOWNLOADED or self._image is None:
             raise OperationError(
                 Code.METHOD_NOT_ALLOWED,

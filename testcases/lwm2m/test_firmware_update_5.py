@@ -114,6 +114,7 @@ def idle(device: Lwm2mDevice, reset_after: None) -> None:
 # --------------------------------------------------------------------------- the cases
 
 
+@pytest.mark.ets("LightweightM2M-1.0-int-756")  # int-756 step 1 (the rest: test_ets_…)
 def test_empty_package_uri_returns_to_idle(device: Lwm2mDevice, reset_after: None,
                                            image: bytes) -> None:
     """TS 1.1 E.6: an empty Package URI brings State 0 back, from whatever State the device
