@@ -205,6 +205,15 @@ class Lwm2mDevice:
         return self._ask(f"Write-Attributes {path}?{query}",
                          lambda: self.lw.write_attributes(self.ep, path, **attrs))
 
+    def remove_attributes(self, path: Path | str) -> None:
+        """Clear pmin/pmax a case set on ``path`` (its clean-up, whatever its verdict: a
+        refusal is noted, the case has its verdict already)."""
+        try:
+            self.write_attributes(path, pmin=None, pmax=None)
+        except (DeviceFault, Inconclusive) as exc:
+            self.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
+                                     device=self.ep)
+
     def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
         return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
 

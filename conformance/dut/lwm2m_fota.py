@@ -69,6 +69,18 @@ def reset_to_initial(device: Lwm2mDevice) -> None:
                            f"lab cannot start from Result 0 ({RESULT_RESET_CASE} judges it)")
 
 
+def reset_quietly(device: Lwm2mDevice) -> None:
+    """After a case: State 0 again, whatever its verdict (a refusal is noted; the next case's
+    set-up judges it)."""
+    if device.lw.registration(device.ep) is None:
+        return
+    try:
+        device.firmware_reset()
+    except (DeviceFault, Inconclusive) as exc:
+        device.lab.transcript.note("lwm2m", f"firmware reset after the case: {exc}",
+                                   device=device.ep)
+
+
 class Delivery:
     """One package delivered to the device, and whether the lab has served all of it.
 
@@ -127,24 +139,28 @@ def status_of(device: Lwm2mDevice, response: Any) -> tuple[int, int]:
 
 
 def follow(device: Lwm2mDevice, observation: Observation, delivery: Delivery,
-           done: Callable[[int, int], bool]) -> list[tuple[int, int]]:
-    """(State, Update Result) as notified, until ``done``; FAIL when the device gets stuck."""
-    seen = [status_of(device, observation.initial)]
+           done: Callable[[int, int], bool], *,
+           status: Callable[[Lwm2mDevice, Any], tuple[int, int]] | None = None,
+           label: str = "/5/0") -> list[tuple[int, int]]:
+    """(State, Update Result) as notified (``status`` reads them from a notification of the
+    observed ``label``), until ``done``; FAIL when the device gets stuck."""
+    status = status or status_of
+    seen = [status(device, observation.initial)]
     deadline = time.monotonic() + device.timeouts.fota
     while not done(*seen[-1]):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DeviceFault(f"/5/0 went {walk_text(seen)} and then nothing for the "
+            raise DeviceFault(f"{label} went {walk_text(seen)} and then nothing for the "
                               f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
         try:
             response = observation.next(min(device.timeouts.request, remaining))
         except DeviceTimeout:
             if delivery.served():
                 raise DeviceFault(
-                    f"/5/0 went {walk_text(seen)} and stayed there {device.timeouts.request} s "
+                    f"{label} went {walk_text(seen)} and stayed there {device.timeouts.request} s "
                     f"after the lab had served the whole package ({delivery.uri})") from None
             continue
-        seen.append(status_of(device, response))
+        seen.append(status(device, response))
     return seen
 
 

@@ -52,6 +52,7 @@ from conformance.dut.lwm2m_fota import (
     observe_firmware,
     package_image,
     provoking_image,
+    reset_quietly,
     reset_to_initial,
     restore_firmware,
     status_of,
@@ -61,7 +62,7 @@ from conformance.dut.lwm2m_fota import (
 from conformance.lwm2m.lab import Registration, Response
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.simulators.lwm2m_firmware import PROTOCOL_IDS
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
+from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
 
@@ -79,12 +80,7 @@ def idle(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
     """State 0 / Result 0 before the case, and State 0 after it whatever its verdict."""
     reset_to_initial(device)
     yield
-    if device.lw.registration(device.ep) is not None:
-        try:
-            device.firmware_reset()
-        except (DeviceFault, Inconclusive) as exc:  # the next case's set-up judges it
-            device.lab.transcript.note("lwm2m", f"firmware reset after the case: {exc}",
-                                       device=device.ep)
+    reset_quietly(device)
 
 
 def pull_protocol(device: Lwm2mDevice, only: tuple[str, ...] = tuple(PROTOCOL_IDS)) -> str:
@@ -177,11 +173,7 @@ def test_package_uri_write(device: Lwm2mDevice, idle: None, image: bytes) -> Non
 def instance_attributes(device: Lwm2mDevice) -> Iterator[str]:
     """pmin/pmax on /5/0 for the case, removed afterwards."""
     yield "/5/0"
-    try:
-        device.write_attributes("/5/0", pmin=None, pmax=None)
-    except (DeviceFault, Inconclusive) as exc:
-        device.lab.transcript.note("lwm2m", f"removing the attributes of /5/0: {exc}",
-                                   device=device.ep)
+    device.remove_attributes("/5/0")
 
 
 @pytest.mark.ets(ETS + "760")
@@ -197,27 +189,14 @@ def test_state_observed(device: Lwm2mDevice, idle: None, image: bytes,
     assert observation.initial.code == "2.05", (
         f"Observe /5/0/3 answered {observation.initial.code}, expected 2.05")
     try:
-        states = [state_of(device, observation.initial, fmt)]
-        assert states == [IDLE], f"Observe /5/0/3 answered State {states[0]}, expected 0"
-        protocol = device.dut.features.fota_protocols[0]
-        delivery = Delivery(device, protocol, "ets-760", image)
+        state = state_of(device, observation.initial, fmt)
+        assert state == IDLE, f"Observe /5/0/3 answered State {state}, expected 0"
+        delivery = Delivery(device, device.dut.features.fota_protocols[0], "ets-760", image)
         delivery.start()
-        deadline = time.monotonic() + device.timeouts.fota
-        while states[-1] != DOWNLOADED:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DeviceFault(f"/5/0/3 notified {states} and not 2 Downloaded within the "
-                                  f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
-            try:
-                notified = observation.next(min(device.timeouts.request, remaining))
-            except DeviceTimeout:
-                # silence: a FAIL once the device is in State 2 and has not said so (pmin 1 s)
-                if delivery.served() and read_status(device)[0] == DOWNLOADED:
-                    raise DeviceFault(
-                        f"/5/0/3 reads 2 Downloaded but its observation notified only {states}"
-                        f" ({device.timeouts.request} s without a notification)") from None
-                continue
-            states.append(state_of(device, notified, fmt))
+        # a device that is in State 2 and says nothing FAILs (pmin is 1 s)
+        follow(device, observation, delivery, lambda state, _: state == DOWNLOADED,
+               status=lambda device, response: (state_of(device, response, fmt), 0),
+               label="/5/0/3 (Result not observed)")
     finally:
         observation.cancel("get")
 

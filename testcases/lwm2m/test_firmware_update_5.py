@@ -51,6 +51,7 @@ from conformance.dut.lwm2m_fota import (
     observe_firmware,
     package_image,
     provoking_image,
+    reset_quietly,
     reset_to_initial,
     restore_firmware,
     stop,
@@ -59,7 +60,7 @@ from conformance.dut.lwm2m_fota import (
 from conformance.fota.packages import corrupted, truncated
 from conformance.lwm2m.lab import Registration
 from conformance.plugin.plugin import declaration_or_none
-from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
+from conformance.verdicts import DeviceFault, NotApplicable
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
 
@@ -95,12 +96,7 @@ def image(device: Lwm2mDevice) -> bytes:
 def reset_after(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
     """Firmware Update put back in State 0 after the case, whatever its verdict."""
     yield
-    if device.lw.registration(device.ep) is not None:
-        try:
-            device.firmware_reset()
-        except (DeviceFault, Inconclusive) as exc:  # the next case's set-up judges it
-            device.lab.transcript.note("lwm2m", f"firmware reset after the case: {exc}",
-                                       device=device.ep)
+    reset_quietly(device)
 
 
 @pytest.fixture
