@@ -36,29 +36,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from conformance.dut import lwm2m_fota as fota
 from conformance.dut.lwm2m import Lwm2mDevice
-from conformance.dut.lwm2m_fota import (
-    DOWNLOADED,
-    IDLE,
-    RESULT,
-    RESULT_NAMES,
-    STATE,
-    SUCCESS,
-    UPDATING,
-    Delivery,
-    download,
-    follow,
-    install,
-    observe_firmware,
-    package_image,
-    provoking_image,
-    reset_quietly,
-    reset_to_initial,
-    restore_firmware,
-    status_of,
-    stop,
-    walk_text,
-)
 from conformance.lwm2m.lab import Registration, Response
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.simulators.lwm2m_firmware import PROTOCOL_IDS
@@ -72,15 +51,15 @@ PROTOCOL_SUPPORT, DELIVERY_METHOD = 8, 9
 
 @pytest.fixture(scope="module")
 def image(device: Lwm2mDevice) -> bytes:
-    return package_image(device)
+    return fota.package_image(device)
 
 
 @pytest.fixture
 def idle(device: Lwm2mDevice, registered: Registration) -> Iterator[None]:
     """State 0 / Result 0 before the case, and State 0 after it whatever its verdict."""
-    reset_to_initial(device)
+    fota.reset_to_initial(device)
     yield
-    reset_quietly(device)
+    fota.reset_quietly(device)
 
 
 def pull_protocol(device: Lwm2mDevice, only: tuple[str, ...] = tuple(PROTOCOL_IDS)) -> str:
@@ -91,7 +70,7 @@ def pull_protocol(device: Lwm2mDevice, only: tuple[str, ...] = tuple(PROTOCOL_ID
 
 
 def read_status(device: Lwm2mDevice) -> tuple[int, int]:
-    return device.read_int(str(STATE)), device.read_int(str(RESULT))
+    return device.read_int(str(fota.STATE)), device.read_int(str(fota.RESULT))
 
 
 def values_of(content: dict[Path, object], resource: int) -> list[object]:
@@ -110,8 +89,8 @@ def test_readable_resources(device: Lwm2mDevice, idle: None) -> None:
     response = device.read("/5/0", fmt=fmt)
     assert response.code == "2.05", f"Read /5/0 in {fmt.name} answered {response.code}"
     content = device.decoded(response, "/5/0", fmt, own_format=False)
-    state, result = status_of(device, response)
-    assert (state, result) == (IDLE, 0), (
+    state, result = fota.status_of(device, response)
+    assert (state, result) == (fota.IDLE, 0), (
         f"Read /5/0 gives State {state} and Update Result {result}, expected 0 and 0 after an "
         "empty Package URI")
     declared = device.dut.features.fota_protocols
@@ -140,30 +119,30 @@ def test_package_write(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     written = device.write("/5/0/0", b"\0", fmt=ContentFormat.OPAQUE)
     assert written.code == "2.04", f"Write /5/0/0 '\\0' answered {written.code}, expected 2.04"
     status = read_status(device)
-    assert status == (IDLE, 0), (
+    assert status == (fota.IDLE, 0), (
         f"after '\\0' was written to /5/0/0 State/Update Result are {status}, expected (0, 0) "
         "(TS E.6: a '\\0' Package resets the state machine)")
-    download(device, "push", "ets-755", image)
+    fota.download(device, "push", "ets-755", image)
 
 
 @pytest.mark.ets(ETS + "756")
 def test_package_uri_write(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     """After a failed download an empty Package URI gives 0/0; a URI then reaches State 2."""
     protocol = pull_protocol(device)
-    failed = Delivery(device, protocol, "ets-756-missing", None)  # "not found": a non-0 result
-    observation = observe_firmware(device)
+    failed = fota.Delivery(device, protocol, "ets-756-missing", None)  # not found: Result ≠ 0
+    observation = fota.observe_firmware(device)
     try:
         failed.start()
-        seen = follow(device, observation, failed, lambda state, result: result != 0)
+        seen = fota.follow(device, observation, failed, lambda state, result: result != 0)
     finally:
-        stop(observation)
+        fota.stop(observation)
     written = device.write("/5/0/1", "", fmt=device.value_format())
     assert written.code == "2.04", f"Write /5/0/1 '' answered {written.code}, expected 2.04"
     status = read_status(device)
-    assert status == (IDLE, 0), (
-        f"after /5/0 went {walk_text(seen)} an empty Package URI left State/Update Result "
+    assert status == (fota.IDLE, 0), (
+        f"after /5/0 went {fota.walk_text(seen)} an empty Package URI left State/Update Result "
         f"{status}, expected (0, 0) (TS E.6)")
-    download(device, protocol, "ets-756", image)
+    fota.download(device, protocol, "ets-756", image)
 
 
 # --------------------------------------------------------------------------- int-760
@@ -180,21 +159,20 @@ def instance_attributes(device: Lwm2mDevice) -> Iterator[str]:
 def test_state_observed(device: Lwm2mDevice, idle: None, image: bytes,
                         instance_attributes: str) -> None:
     """Observe /5/0/3 (pmin/pmax on /5/0) answers 0, then notifies 2 after a delivery."""
-    pmin, pmax = 1, 10
-    answered = device.write_attributes(instance_attributes, pmin=pmin, pmax=pmax)
+    answered = device.write_attributes(instance_attributes, pmin=1, pmax=10)
     assert answered.code == "2.04", (
-        f"Write-Attributes /5/0?pmin={pmin}&pmax={pmax} answered {answered.code}")
+        f"Write-Attributes {instance_attributes}?pmin=1&pmax=10 answered {answered.code}")
     fmt = device.value_format()
-    observation = device.observe(str(STATE), fmt=fmt)
+    observation = device.observe(str(fota.STATE), fmt=fmt)
     assert observation.initial.code == "2.05", (
         f"Observe /5/0/3 answered {observation.initial.code}, expected 2.05")
     try:
         state = state_of(device, observation.initial, fmt)
-        assert state == IDLE, f"Observe /5/0/3 answered State {state}, expected 0"
-        delivery = Delivery(device, device.dut.features.fota_protocols[0], "ets-760", image)
+        assert state == fota.IDLE, f"Observe /5/0/3 answered State {state}, expected 0"
+        delivery = fota.Delivery(device, device.dut.features.fota_protocols[0], "ets-760", image)
         delivery.start()
         # a device that is in State 2 and says nothing FAILs (pmin is 1 s)
-        follow(device, observation, delivery, lambda state, _: state == DOWNLOADED,
+        fota.follow(device, observation, delivery, lambda state, _: state == fota.DOWNLOADED,
                status=lambda device, response: (state_of(device, response, fmt), 0),
                label="/5/0/3 (Result not observed)")
     finally:
@@ -202,8 +180,8 @@ def test_state_observed(device: Lwm2mDevice, idle: None, image: bytes,
 
 
 def state_of(device: Lwm2mDevice, response: Response, fmt: int) -> int:
-    content = device.decoded(response, str(STATE), fmt, own_format=False)
-    value = content.get(STATE)
+    content = device.decoded(response, str(fota.STATE), fmt, own_format=False)
+    value = content.get(fota.STATE)
     if not isinstance(value, int) or isinstance(value, bool):
         raise DeviceFault(f"/5/0/3 State notified as {value!r}, expected an integer")
     return value
@@ -215,7 +193,7 @@ def state_of(device: Lwm2mDevice, response: Response, fmt: int) -> int:
 @pytest.fixture(name="restore_firmware")
 def restore_firmware_after(device: Lwm2mDevice) -> Iterator[None]:
     yield
-    restore_firmware(device)
+    fota.restore_firmware(device)
 
 
 @pytest.mark.ets(ETS + "771")
@@ -225,11 +203,11 @@ def test_update_via_http(device: Lwm2mDevice, idle: None, image: bytes,
     protocol = pull_protocol(device, ("http", "https"))
     package = device.dut.features.fota_package
     assert package is not None
-    installed = install(device, image, "ets-771", protocol)
+    installed = fota.install(device, image, "ets-771", protocol)
     if not installed.reported:
         raise DeviceFault(f"neither a Register nor an Update within {device.timeouts.fota} s "
                           "after Execute /5/0/2 (timeouts.fota)")
-    assert (installed.state, installed.result) == (IDLE, SUCCESS), (
+    assert (installed.state, installed.result) == (fota.IDLE, fota.SUCCESS), (
         f"after the update over {protocol} State/Update Result are "
         f"({installed.state}, {installed.result}), expected (0, 1)")
     assert installed.version == package.new_version, (
@@ -244,7 +222,7 @@ def test_update_via_http(device: Lwm2mDevice, idle: None, image: bytes,
 def test_update_without_package(device: Lwm2mDevice, idle: None) -> None:
     """Execute /5/0/2 in State 0: 4.05, State and Update Result unchanged."""
     before = read_status(device)
-    assert before[0] != DOWNLOADED
+    assert before[0] != fota.DOWNLOADED
     executed = device.execute("/5/0/2")
     after = read_status(device)
     assert executed.code == "4.05", (
@@ -257,7 +235,7 @@ def test_update_without_package(device: Lwm2mDevice, idle: None) -> None:
 # --------------------------------------------------------------------------- int-775
 
 
-class BrokenOff(Delivery):
+class BrokenOff(fota.Delivery):
     """A pull over HTTP(S) the package server breaks off halfway, every time."""
 
     def __init__(self, device: Lwm2mDevice, protocol: str, name: str, data: bytes) -> None:
@@ -275,18 +253,18 @@ def test_connection_lost(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     """The transfer breaks off halfway: State 0 with Update Result 4 (Connection lost)."""
     protocol = pull_protocol(device, ("http", "https"))
     delivery = BrokenOff(device, protocol, "ets-775", image)
-    observation = observe_firmware(device)
+    observation = fota.observe_firmware(device)
     try:
         delivery.start()
-        seen = follow(device, observation, delivery,
-                      lambda state, result: result != 0 or state == DOWNLOADED)
+        seen = fota.follow(device, observation, delivery,
+                      lambda state, result: result != 0 or state == fota.DOWNLOADED)
     finally:
-        stop(observation)
+        fota.stop(observation)
     state, result = seen[-1]
-    assert (state, result) == (IDLE, 4), (
+    assert (state, result) == (fota.IDLE, 4), (
         f"the {protocol} transfer broke off after {delivery.cut} of {len(image)} bytes; /5/0 "
-        f"went {walk_text(seen)}, expected State 0 with Update Result 4 "
-        f"{RESULT_NAMES[4]} (got {RESULT_NAMES.get(result, result)})")
+        f"went {fota.walk_text(seen)}, expected State 0 with Update Result 4 "
+        f"{fota.RESULT_NAMES[4]} (got {fota.RESULT_NAMES.get(result, result)})")
 
 
 # --------------------------------------------------------------------------- int-779
@@ -298,30 +276,31 @@ def test_update_failure(device: Lwm2mDevice, idle: None) -> None:
     2 (or 0) and /3/0/3 unchanged."""
     if "update-failure" not in device.dut.features.fota_errors:
         raise NotApplicable("features.fota_errors does not declare update-failure as provocable")
-    failing = provoking_image(device, "update-failure")
+    failing = fota.provoking_image(device, "update-failure")
     version = device.read_value("/3/0/3")
-    download(device, device.dut.features.fota_protocols[0], "ets-779", failing)
-    observation = observe_firmware(device)
+    fota.download(device, device.dut.features.fota_protocols[0], "ets-779", failing)
+    observation = fota.observe_firmware(device)
     try:
         executed = device.execute("/5/0/2")
         assert executed.code == "2.04", f"Execute /5/0/2 in State 2 answered {executed.code}"
-        seen = [status_of(device, observation.initial)]
+        seen = [fota.status_of(device, observation.initial)]
         deadline = time.monotonic() + device.timeouts.fota
-        while seen[-1][1] == 0 or seen[-1][0] == UPDATING:
+        while seen[-1][1] == 0 or seen[-1][0] == fota.UPDATING:
             if time.monotonic() > deadline:
-                raise DeviceFault(f"/5/0 went {walk_text(seen)} and no Update Result within "
+                raise DeviceFault(f"/5/0 went {fota.walk_text(seen)} and no Update Result within "
                                   f"{device.timeouts.fota} s (timeouts.fota)")
             try:
-                seen.append(status_of(device, observation.next(device.timeouts.request)))
+                seen.append(fota.status_of(device, observation.next(device.timeouts.request)))
             except DeviceTimeout:
                 seen.append(read_status(device))
     finally:
-        stop(observation)
+        fota.stop(observation)
     state, result = seen[-1]
     assert result == 8, (
-        f"/5/0 went {walk_text(seen)} after Execute of a package that cannot install: Update "
-        f"Result {result} {RESULT_NAMES.get(result, '')}, expected 8 {RESULT_NAMES[8]}")
-    assert state in (DOWNLOADED, IDLE), f"State {state} after the failed update, expected 2"
+        f"/5/0 went {fota.walk_text(seen)} after Execute of a package that cannot install: Update "
+        f"Result {result} {fota.RESULT_NAMES.get(result, '')}, expected 8 {fota.RESULT_NAMES[8]}")
+    assert state in (fota.DOWNLOADED, fota.IDLE), (
+        f"State {state} after the failed update, expected 2")
     after = device.read_value("/3/0/3")
     assert after == version, f"/3/0/3 went {version!r} → {after!r} although the update failed"
 
