@@ -180,9 +180,9 @@ class FirmwareUpdate:
                         and "fota-null-package-not-reset" not in self._faults):
             self._reset(Result.INITIAL)
             return
-        self.delivered_by = "push"
         if not (pushing and self.state == State.DOWNLOADING):
             self._busy()
+        self.delivered_by = "push"
         self._set(State.DOWNLOADING, Result.INITIAL)
         self._downloaded(data)
 
