@@ -36,6 +36,13 @@ Action = Literal[
     "reboot",
     "factory_reset",
     "set_host_values",  # the host writes new host identity values into the module
+    # OMA-DM alerts (CDR-DVM-012): what the device's user answers to the next user-interaction
+    # alert (params answer=accept|decline|cancel, text, choices), a Generic Alert 1226 sent in
+    # a session of the device's own, and an abort (Alert 1223) of the session it is in.
+    "ui_answer",
+    "send_generic_alert",
+    "abort_session",
+    "send",  # LwM2M 1.1: the client Sends the values of SEND_PATHS to the lab (TS 1.1 §6.4.6)
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 # The device's life cycle (shell control): run once per run around the catalog, and again where
@@ -229,6 +236,11 @@ class Features(_Model):
         True,
         description="The device has an OEM DM server of its own; false: the CDR-DVM-1533 "
         "update path through it is NOT APPLICABLE.",
+    )
+    user_interaction: bool = Field(
+        False,
+        description="OMA-DM: the device has a UI for the user-interaction alerts 1100-1104 "
+        "(their cases apply); false: it must refuse them (406).",
     )
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ PROMPTS: dict[str, str] = {
     "factory_reset": "Factory-reset {DEVICE_NAME}.",
     "set_host_values": "Set the host values of {DEVICE_NAME}: manufacturer {HOST_MANUFACTURER}, "
     "model {HOST_MODEL}, software {HOST_SW_VERSION}, unique ID {HOST_UNIQUE_ID}.",
+    "send": "Make {DEVICE_NAME} Send (LwM2M 1.1) the values of {SEND_PATHS} to the lab now.",
 }
 
 

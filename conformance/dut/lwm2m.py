@@ -24,7 +24,14 @@ from conformance.fota.server import PackageServer
 from conformance.lab import Lab
 from conformance.lwm2m.bootstrap import SHORT_SERVER_ID as LAB_SHORT_SERVER_ID
 from conformance.lwm2m.codecs import parse_links
-from conformance.lwm2m.lab import Lwm2mLab, Observation, Registration, Response, UpdateReport
+from conformance.lwm2m.lab import (
+    Lwm2mLab,
+    Observation,
+    Registration,
+    Response,
+    SendReport,
+    UpdateReport,
+)
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType, Value
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
@@ -230,6 +237,28 @@ class Lwm2mDevice:
 
     def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
         return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
+
+    def observe_composite(self, paths: list[str], fmt: int) -> Observation:
+        return self._ask(f"Observe-Composite {' '.join(paths)}",
+                         lambda: self.lw.observe_composite(self.ep, list(paths), fmt))
+
+    # -- LwM2M 1.1 Information Reporting: what the declaration must offer -------------------
+
+    def senml_format(self, what: str) -> ContentFormat:
+        """A declared SenML format (CBOR first) for a 1.1 composite operation or Send; NOT
+        APPLICABLE for a 1.0 client or one that declares neither."""
+        if self.lwm2m.version == "1.0":
+            raise NotApplicable(f"{what} is LwM2M 1.1; lwm2m.version declares 1.0")
+        declared = self.dut.features.content_formats
+        name = next((f for f in ("senml-cbor", "senml-json") if f in declared), None)
+        if name is None:
+            raise NotApplicable(f"{what} carries SenML; features.content_formats "
+                                f"({', '.join(declared)}) declares neither SenML format")
+        return ContentFormat.by_name(name)
+
+    def wait_send(self, since: float, timeout: float) -> SendReport | None:
+        """The device's first Send (``POST /dp``) the lab accepted at or after ``since``."""
+        return self.lw.wait_send(self.ep, since, timeout)
 
     # -- instances and resources found, never assumed -------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from conformance.lwm2m.operations import (
     perform,
 )
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
+from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
 from conformance.lwm2m.transports import Endpoint, open_endpoint
 from conformance.lwm2m.tuning import tune_gc
@@ -54,6 +55,7 @@ __all__ = [
     "Observation",
     "Registration",
     "Response",
+    "SendReport",
     "UpdateReport",
 ]
 
@@ -106,6 +108,7 @@ class Lwm2mLab:
         self._consumed_updates: dict[str, int] = {}
         self._consumed_bootstrap: dict[str, int] = {}
         self._tap: CoapTap | None = None
+        self._sends: SendInterface | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -139,6 +142,7 @@ class Lwm2mLab:
         lab = self.declaration.lab
         host = lab.host
         fw = FirmwareResource(self._packages, peer_text)
+        self._sends = sends = SendInterface(state, self.registry)
         try:
             for name, port, secure, bootstrap in (
                 ("dm", lab.lwm2m_port, False, False),
@@ -151,7 +155,7 @@ class Lwm2mLab:
                     if bootstrap
                     else dm_site(
                         state, secure=secure, on_registered=self._on_registered,
-                        extra={("fw",): fw},
+                        extra={("fw",): fw, ("dp",): sends},
                     )
                 )
                 self._endpoints[name] = await open_endpoint(
@@ -496,6 +500,31 @@ class Lwm2mLab:
 
         core, initial = self._call(start(), self.request_timeout)
         return Observation(self, core, initial)
+
+    def observe_composite(self, ep: str, paths: Sequence[Path | str], fmt: int,
+                          body_fmt: int | None = None) -> Observation:
+        """Observe-Composite (TS 1.1 §6.4.3): FETCH / with Observe 0 and the SenML path list
+        in ``body_fmt`` (default: ``fmt``); answers and notifications in ``fmt``."""
+        targets = [_path(p) for p in paths]
+
+        async def start() -> tuple[ObservationCore, Response]:
+            assert self._tap is not None
+            core = CompositeObservationCore(
+                self._requester(ep), int(fmt), self._tap.reject_next,
+                paths=targets, body_fmt=int(body_fmt if body_fmt is not None else fmt),
+            )
+            return core, await core.start()
+
+        core, initial = self._call(start(), self.request_timeout)
+        return Observation(self, core, initial)
+
+    def wait_send(self, ep: str, since: float, timeout: float) -> SendReport | None:
+        """The first Send (``POST /dp``) of ``ep`` received at or after ``since`` (wall clock);
+        None when none came within ``timeout`` s."""
+        self._require()
+        sends = self._sends
+        assert sends is not None
+        return self._call(sends.wait(ep, since, timeout), timeout)
 
     # -- Bootstrap -----------------------------------------------------------------------------
 

@@ -21,8 +21,10 @@ from aiocoap import POST, Code, Context, Message
 
 from conformance.declaration import Declaration
 from conformance.fota.packages import UPDATE_FAILURE_MARK, ImageInfo
+from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.lwm2m.objects import ObjectRegistry
+from conformance.simulators import lwm2m_composite as composite
 from conformance.simulators import lwm2m_objects as objs
 from conformance.simulators.lwm2m_download import Downloader
 from conformance.simulators.lwm2m_faults import Faults
@@ -561,6 +563,47 @@ class Lwm2mDevice:
             setattr(self.state, "host_" + name, value)
         objs.refresh_host(self.store, self.state, self.faults)
 
+    async def send(self, params: dict[str, Any]) -> None:
+        """LwM2M 1.1 Send (TS 1.1 §6.4.6): POST /dp with the values of ``params["paths"]``
+        (space-separated) in SenML; refused while the account's /1/x/23 Mute Send is true or
+        absent (TS 1.1 Server object)."""
+        text = params.get("paths")
+        if not isinstance(text, str) or not text.split():
+            raise ValueError("send needs paths (space-separated LwM2M paths)")
+        paths = [Path.parse(p) for p in text.split()[:16]]
+        if self.lwm2m.version == "1.0":
+            raise OperationError(Code.NOT_IMPLEMENTED, "Send is LwM2M 1.1; this client is 1.0")
+        await self._wait_registered()
+        registration = self.registration
+        if registration is None:
+            raise RegistrationError("not registered")
+        if self._send_muted(registration.account.ssid):
+            if "ignores-mute-send" not in self.faults:
+                raise OperationError(Code.FORBIDDEN, "Send is muted (/1/x/23 Mute Send)")
+            log.info("fault ignores-mute-send: sending although Send is muted")
+        if "send-drops-objects" in self.faults:
+            log.info("fault send-drops-objects: leaving out whole objects")
+            paths = [p for p in paths if p.depth > 1]
+        if "send-whole-instance" in self.faults:
+            log.info("fault send-whole-instance: sending whole instances")
+            paths = [Path(p.object_id, p.instance_id) if p.depth > 2 else p for p in paths]
+        fmt = composite.send_format(self.formats)
+        content = composite.read_paths(self.store, paths, Role.SERVER)
+        request = Message(code=POST, uri=registration.account.base + "/dp",
+                          payload=senml_paths.encode_content(fmt, content, self.store.registry),
+                          content_format=int(fmt))
+        assert self.context is not None
+        response = await exchange(self.context, request, self.timeout)
+        if response.code != Code.CHANGED:
+            raise RegistrationError(f"Send answered {response.code}")
+
+    def _send_muted(self, ssid: int) -> bool:
+        for iid in self.store.instance_ids(objs.SERVER):
+            inst = self.store.instance(objs.SERVER, iid)
+            if inst.get(0) == ssid:
+                return inst.get(23) is not False
+        return True
+
     async def reboot(self, _params: dict[str, Any] | None = None) -> None:
         """Reboot: observations and downloads are lost, then a fresh Register."""
         self._drop_volatile()
@@ -650,6 +693,7 @@ class Lwm2mDevice:
         "reboot": "reboot",
         "factory_reset": "factory_reset",
         "set_host_values": "set_host_values",
+        "send": "send",
         "quit": "quit",
     }
 

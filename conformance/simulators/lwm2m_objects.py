@@ -46,6 +46,7 @@ def server_instance(*, ssid: int, lifetime: int, binding: str, bootstrap_trigger
         6: False,
         7: binding,
         8: None,  # Registration Update Trigger
+        23: False,  # Mute Send: false, Send is on (TS 1.1: absent or true mutes it)
     }
     if bootstrap_trigger:
         inst[9] = None  # Bootstrap-Request Trigger

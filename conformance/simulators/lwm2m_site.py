@@ -20,14 +20,27 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
+from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
+from conformance.simulators import lwm2m_composite
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
-from conformance.simulators.lwm2m_observe import Attributes, Notifier, next_sequence
+from conformance.simulators.lwm2m_observe import (
+    Attributes,
+    CompositeNotifier,
+    Notifier,
+    next_sequence,
+)
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
 log = logging.getLogger("lwm2m-device.site")
 
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
+# Faults that make the device ignore a change attribute (TS 1.1 §5.1.2) when notifying
+# Faults that keep notifying after a cancel: of either kind, an RST only, an Observe 1 only
+IGNORED_CANCELS = {"ignores-observe-cancel": "any", "ignores-reset-cancel": "rst",
+                   "ignores-observe-1-cancel": "request"}
+IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
+                      "lt": "ignores-less-than"}
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
 # Faults whose observations get their first answer and no notification: (fault, object,
 # resource or None for any path in the object)
@@ -58,6 +71,8 @@ class DeviceSite(interfaces.Resource):
         self._block1 = Block1Spool()
         self._block2 = Block2Cache()
         self._zombies: set[asyncio.Task[None]] = set()
+        # Tokens a cancelling request (Observe 1) came on: tells an RST cancel from it
+        self._cancel_tokens: set[bytes] = set()
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
@@ -72,9 +87,16 @@ class DeviceSite(interfaces.Resource):
 
     async def render_to_pipe(self, pipe: Any) -> None:
         request = pipe.request
+        if request.opt.observe == 1:
+            if len(self._cancel_tokens) > 256:
+                self._cancel_tokens.clear()
+            self._cancel_tokens.add(bytes(request.token))
         try:
             if request.code == Code.GET and request.opt.observe == 0:
                 await self._observe(pipe)
+                return
+            if request.code == Code.FETCH and request.opt.observe == 0:
+                await self._observe_composite(pipe)
                 return
             block1 = request.opt.block1
             if block1 is not None and block1.start + len(request.payload) > MAX_BODY:
@@ -122,6 +144,8 @@ class DeviceSite(interfaces.Resource):
     def _dispatch(self, request: Message) -> Message:
         segments = tuple(request.opt.uri_path)
         role = self._role_of(request.remote)
+        if request.code == Code.FETCH and request.opt.observe in (0, 1) and not _path(segments):
+            return self._observe_composite_answer(request, role)  # Observe-Composite, cancel
         if segments == ("bs",) and request.code == Code.POST:
             if role is not Role.BOOTSTRAP:
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish from a DM server")
@@ -265,6 +289,14 @@ class DeviceSite(interfaces.Resource):
         self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)
         return Message(code=CHANGED)
 
+    def _observe_composite_answer(self, request: Message, role: Role) -> Message:
+        """The values an Observe-Composite (or its cancel) answers (TS 1.1 §6.4.3)."""
+        paths = lwm2m_composite.request_paths(request)
+        fmt = lwm2m_composite.answer_format(request, self.formats)
+        content = lwm2m_composite.read_paths(self.store, paths, role)
+        payload = senml_paths.encode_content(fmt, content, self.store.registry)
+        return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
     # ------------------------------------------------------------------ Observe
 
     async def _observe(self, pipe: Any) -> None:
@@ -274,6 +306,10 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(response, is_last=True)  # errors and Discover are not observed
             return
         path = _need(_path(tuple(request.opt.uri_path)))
+        if path.depth == 2 and "no-instance-observe" in self.faults:
+            log.info("fault no-instance-observe: answering Observe %s without observing", path)
+            pipe.add_response(response, is_last=True)
+            return
         role = self._role_of(request.remote)
         fmt = ContentFormat(response.opt.content_format)
         response.opt.observe = next_sequence()
@@ -295,8 +331,11 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(self._notification(path, role, fmt), is_last=True)
         except asyncio.CancelledError:
             # The server cancelled (RST, or GET with Observe=1 on the token).
-            if "ignores-observe-cancel" in self.faults and task in self._observations:
-                self._keep_notifying(request, path, role, fmt, notifier.last)
+            ignored = [mode for fault, mode in IGNORED_CANCELS.items() if fault in self.faults]
+            if ignored and task in self._observations:
+                self._keep_notifying(request, lambda: self._notification(path, role, fmt),
+                                     lambda send: self._notifier(path, role, send),
+                                     notifier.last, only=ignored[0])
             raise
         finally:
             self._observations.discard(task)
@@ -306,8 +345,58 @@ class DeviceSite(interfaces.Resource):
                 path.resource_id == rid)) for fault, oid, rid in SILENT_OBSERVATIONS):
             log.info("fault: observation of %s answered, never notified", path)
             send = _silent
+        ignored = frozenset(name for name, fault in IGNORED_ATTRIBUTES.items()
+                            if fault in self.faults)
         return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
-                        send, default_periods=self._default_periods)
+                        send, default_periods=self._default_periods, ignored=ignored)
+
+    async def _observe_composite(self, pipe: Any) -> None:
+        """Observe-Composite (TS 1.1 §6.4.3): one relation, one SenML pack per notification."""
+        request = pipe.request
+        response = await self._answer(request)
+        if not response.code.is_successful():
+            pipe.add_response(response, is_last=True)
+            return
+        role = self._role_of(request.remote)
+        paths = lwm2m_composite.request_paths(request)
+        fmt = ContentFormat(response.opt.content_format)
+        response.opt.observe = next_sequence()
+        pipe.add_response(response, is_last=False)
+
+        def read() -> Content:
+            return lwm2m_composite.read_paths(self.store, paths, role)
+
+        def note() -> Message:
+            content = read()
+            if "composite-notify-partial" in self.faults:
+                content = {p: v for p, v in content.items() if paths[0].contains(p)}
+            message = Message(code=CONTENT, content_format=int(fmt),
+                              payload=senml_paths.encode_content(fmt, content,
+                                                                 self.store.registry))
+            message.opt.observe = next_sequence()
+            return message
+
+        def notifier(send: Callable[[], Any]) -> Notifier:
+            return CompositeNotifier(
+                self.store, self.attributes, paths[0], read, send,
+                default_periods=self._default_periods, paths=paths,
+                frozen="composite-attributes-frozen" in self.faults)
+
+        async def send() -> None:
+            pipe.add_response(note(), is_last=False)
+
+        relation = notifier(send)
+        task = asyncio.current_task()
+        assert task is not None
+        self._observations.add(task)
+        try:
+            await relation.run(read())
+        except asyncio.CancelledError:
+            if "ignores-composite-cancel" in self.faults and task in self._observations:
+                self._keep_notifying(request, note, notifier, relation.last)
+            raise
+        finally:
+            self._observations.discard(task)
 
     def _notification(self, path: Path, role: Role, fmt: ContentFormat) -> Message:
         try:
@@ -319,15 +408,22 @@ class DeviceSite(interfaces.Resource):
         message.opt.observe = next_sequence()
         return message
 
-    def _keep_notifying(self, request: Message, path: Path, role: Role,
-                        fmt: ContentFormat, last: Content) -> None:
-        """Fault ignores-observe-cancel: notifications continue outside aiocoap's pipe."""
+    def _keep_notifying(self, request: Message, notification: Callable[[], Message],
+                        notifier: Callable[[Callable[[], Any]], Notifier],
+                        last: Content, only: str = "any") -> None:
+        """Faults ignores-observe-cancel, ignores-composite-cancel (and the RST-only and
+        Observe-1-only variants, ``only``): notifications continue outside aiocoap's pipe."""
         context = self.context
         if context is None:
             return
+        token = bytes(request.token)
 
         async def send() -> None:
-            note = self._notification(path, role, fmt)
+            # By the first late notification the cancelling request (if any) has been seen.
+            by_request = token in self._cancel_tokens
+            if (only == "rst" and by_request) or (only == "request" and not by_request):
+                raise CancelHonoured(f"{_uri(request)}: this kind of cancel is honoured")
+            note = notification()
             note.mtype = NON
             note.token = request.token
             note.remote = request.remote.as_response_address()
@@ -344,11 +440,12 @@ class DeviceSite(interfaces.Resource):
 
         async def zombie() -> None:
             try:
-                await self._notifier(path, role, send).run(last)
+                await notifier(send).run(last)
             except Exception as exc:  # the zombie ends quietly with its target
-                log.info("cancelled-but-notifying observation of %s ended: %s", path, exc)
+                log.info("cancelled-but-notifying observation of %s ended: %s",
+                         _uri(request), exc)
 
-        log.info("fault ignores-observe-cancel: still notifying %s", path)
+        log.info("fault: still notifying %s after the cancel", _uri(request))
         task = asyncio.get_running_loop().create_task(zombie())
         self._zombies.add(task)
         task.add_done_callback(self._zombies.discard)
@@ -367,6 +464,10 @@ class DeviceSite(interfaces.Resource):
 
 async def _silent() -> None:
     """A notification the faulty device never sends."""
+
+
+class CancelHonoured(Exception):
+    """Ends a cancel-ignoring fault's notifications: the cancel was of the kind it honours."""
 
 
 def _path(segments: tuple[str, ...]) -> Path | None:
