@@ -45,7 +45,6 @@ from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
 
 pytestmark = [pytest.mark.requirement("ATT-DMIG-4.3"), pytest.mark.applies(feature="fota")]
 
-ETS = "LightweightM2M-1.0-int-"
 PROTOCOL_SUPPORT, DELIVERY_METHOD = 8, 9
 
 
@@ -82,7 +81,7 @@ def values_of(content: dict[Path, object], resource: int) -> list[object]:
 # --------------------------------------------------------------------------- int-751
 
 
-@pytest.mark.ets(ETS + "751")
+@pytest.mark.ets("LightweightM2M-1.0-int-751")
 def test_readable_resources(device: Lwm2mDevice, idle: None) -> None:
     """Read /5/0: State 0, Result 0, Delivery Method and Protocol Support as declared."""
     fmt = device.instance_format()
@@ -111,7 +110,7 @@ def test_readable_resources(device: Lwm2mDevice, idle: None) -> None:
 # --------------------------------------------------------------------------- int-755, 756
 
 
-@pytest.mark.ets(ETS + "755")
+@pytest.mark.ets("LightweightM2M-1.0-int-755")
 def test_package_write(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     """Push: '\\0' to /5/0/0 resets to 0/0; the pushed image reaches State 2, Result 0."""
     if "push" not in device.dut.features.fota_protocols:
@@ -125,7 +124,7 @@ def test_package_write(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     fota.download(device, "push", "ets-755", image)
 
 
-@pytest.mark.ets(ETS + "756")
+@pytest.mark.ets("LightweightM2M-1.0-int-756")
 def test_package_uri_write(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     """After a failed download an empty Package URI gives 0/0; a URI then reaches State 2."""
     protocol = pull_protocol(device)
@@ -155,7 +154,7 @@ def instance_attributes(device: Lwm2mDevice) -> Iterator[str]:
     device.remove_attributes("/5/0")
 
 
-@pytest.mark.ets(ETS + "760")
+@pytest.mark.ets("LightweightM2M-1.0-int-760")
 def test_state_observed(device: Lwm2mDevice, idle: None, image: bytes,
                         instance_attributes: str) -> None:
     """Observe /5/0/3 (pmin/pmax on /5/0) answers 0, then notifies 2 after a delivery."""
@@ -196,7 +195,7 @@ def restore_firmware_after(device: Lwm2mDevice) -> Iterator[None]:
     fota.restore_firmware(device)
 
 
-@pytest.mark.ets(ETS + "771")
+@pytest.mark.ets("LightweightM2M-1.0-int-771")
 def test_update_via_http(device: Lwm2mDevice, idle: None, image: bytes,
                          restore_firmware: None) -> None:
     """Package URI over HTTP(S), Execute: re-registration, Result 1, State 0, new version."""
@@ -218,7 +217,7 @@ def test_update_via_http(device: Lwm2mDevice, idle: None, image: bytes,
 # --------------------------------------------------------------------------- int-772
 
 
-@pytest.mark.ets(ETS + "772")
+@pytest.mark.ets("LightweightM2M-1.0-int-772")
 def test_update_without_package(device: Lwm2mDevice, idle: None) -> None:
     """Execute /5/0/2 in State 0: 4.05, State and Update Result unchanged."""
     before = read_status(device)
@@ -248,7 +247,7 @@ class BrokenOff(fota.Delivery):
                    for d in self.device.packages.downloads(self.name))
 
 
-@pytest.mark.ets(ETS + "775")
+@pytest.mark.ets("LightweightM2M-1.0-int-775")
 def test_connection_lost(device: Lwm2mDevice, idle: None, image: bytes) -> None:
     """The transfer breaks off halfway: State 0 with Update Result 4 (Connection lost)."""
     protocol = pull_protocol(device, ("http", "https"))
@@ -270,7 +269,7 @@ def test_connection_lost(device: Lwm2mDevice, idle: None, image: bytes) -> None:
 # --------------------------------------------------------------------------- int-779
 
 
-@pytest.mark.ets(ETS + "779")
+@pytest.mark.ets("LightweightM2M-1.0-int-779")
 def test_update_failure(device: Lwm2mDevice, idle: None) -> None:
     """A package that downloads but fails to install: Execute 2.04, then Result 8 with State
     2 (or 0) and /3/0/3 unchanged."""

@@ -165,12 +165,16 @@ ERRORS: dict[str, tuple[Callable[[bytes], bytes | None], int, str | None]] = {
     "out-of-ram": (lambda image: None, 3, "out-of-ram"),  # provoking_image: declared
 }
 # Each error result is its own OMA ETS 1.0 test ("Error Case …")
-ERROR_ETS = {"invalid-uri": "778", "corrupted": "776", "truncated": "776",
-             "unsupported-package": "777", "out-of-storage": "773", "out-of-ram": "774"}
+ERROR_ETS = {"invalid-uri": "LightweightM2M-1.0-int-778",
+             "corrupted": "LightweightM2M-1.0-int-776",
+             "truncated": "LightweightM2M-1.0-int-776",
+             "unsupported-package": "LightweightM2M-1.0-int-777",
+             "out-of-storage": "LightweightM2M-1.0-int-773",
+             "out-of-ram": "LightweightM2M-1.0-int-774"}
 
 
 @pytest.mark.parametrize("error", [
-    pytest.param(e, marks=pytest.mark.ets(f"LightweightM2M-1.0-int-{ERROR_ETS[e]}"))
+    pytest.param(e, marks=pytest.mark.ets(ERROR_ETS[e]))
     for e in ERRORS])
 def test_error_result(device: Lwm2mDevice, idle: None, image: bytes, error: str) -> None:
     """A package the device must reject ends with the TS's Update Result, never with 1."""
