@@ -196,6 +196,13 @@ class FotaPackage(_Model):
         "stays.",
     )
 
+    out_of_ram_image: Path | None = Field(
+        None, description="With a vendor image: a package that runs the device out of RAM "
+        "while it downloads (Update Result 3, ETS int-774).")
+    update_failure_image: Path | None = Field(
+        None, description="With a vendor image: a package that downloads but fails to install "
+        "(Update Result 8, ETS int-779).")
+
     @field_validator("new_imeisv")
     @classmethod
     def _new_imeisv(cls, v: str | None) -> str | None:
@@ -212,7 +219,8 @@ class Features(_Model):
         ["coap", "http"], description="How the device fetches (or is pushed) a package."
     )
     fota_package: FotaPackage | None = Field(None, description="Needed when fota is true.")
-    fota_errors: list[Literal["out-of-storage", "unsupported-package"]] = Field(
+    fota_errors: list[Literal["out-of-storage", "unsupported-package", "out-of-ram",
+                              "update-failure"]] = Field(
         default_factory=list, description="FOTA error results the lab can provoke."
     )
     bootstrap: bool = Field(False, description="LwM2M bootstrap (client/server initiated).")
@@ -765,7 +773,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             fix(data[section], key)
     fota = (data.get("features") or {}).get("fota_package")
     if isinstance(fota, dict):
-        fix(fota, "image")
+        for key in ("image", "out_of_ram_image", "update_failure_image"):
+            fix(fota, key)
     control = data.get("control")
     if isinstance(control, dict) and control.get("type") == "labgrid":
         fix(control, "env")

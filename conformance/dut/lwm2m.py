@@ -234,6 +234,29 @@ class Lwm2mDevice:
         return self._ask(f"Write-Attributes {path}?{query}",
                          lambda: self.lw.write_attributes(self.ep, path, **attrs))
 
+    def observe_with_periods(self, path: str, pmin: int, pmax: int,
+                             fmt: int | None = None) -> Observation:
+        """Write-Attributes pmin/pmax on ``path`` then Observe it; either refused is a
+        DeviceFault (the caller removes the attributes: :meth:`remove_attributes`)."""
+        answered = self.write_attributes(path, pmin=pmin, pmax=pmax)
+        if answered.code != "2.04":
+            raise DeviceFault(f"Write-Attributes {path}?pmin={pmin}&pmax={pmax} answered "
+                              f"{answered.code}, expected 2.04")
+        observation = self.observe(path, fmt=fmt)
+        if observation.initial.code != "2.05":
+            raise DeviceFault(f"Observe {path} answered {observation.initial.code}, expected "
+                              "2.05")
+        return observation
+
+    def remove_attributes(self, path: Path | str) -> None:
+        """Clear pmin/pmax a case set on ``path`` (its clean-up, whatever its verdict: a
+        refusal is noted, the case has its verdict already)."""
+        try:
+            self.write_attributes(path, pmin=None, pmax=None)
+        except (DeviceFault, Inconclusive) as exc:
+            self.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
+                                     device=self.ep)
+
     def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
         return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from aiocoap import POST, Code, Context, Message
 
 from conformance.declaration import Declaration
-from conformance.fota.packages import ImageInfo
+from conformance.fota.packages import UPDATE_FAILURE_MARK, ImageInfo
 from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.lwm2m.objects import ObjectRegistry
@@ -497,6 +497,12 @@ class Lwm2mDevice:
 
     async def _install_firmware(self, info: ImageInfo | None, image: bytes) -> None:
         await asyncio.sleep(self.options.update_time)  # the time flashing takes
+        if info is not None and info.version.endswith(UPDATE_FAILURE_MARK):
+            raise RuntimeError(f"image {info.version} does not boot: update failed")
+        over_http = self.firmware is not None and self.firmware.delivered_by in ("http", "https")
+        if over_http and "fota-http-version-unchanged" in self.faults:
+            log.info("fault fota-http-version-unchanged: keeping the old firmware version")
+            info = None
         if self.options.state_dir is not None:
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
             (self.options.state_dir / "firmware.bin").write_bytes(image)

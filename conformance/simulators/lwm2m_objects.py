@@ -102,16 +102,22 @@ def host_values(state: DeviceState, faults: Faults) -> Instance:
     }
 
 
-def connectivity_instance() -> Instance:
+def connectivity_instance(faults: Faults) -> Instance:
+    """/4/0 of an LTE-M module on an AT&T network (MCC 310, MNC 410), lab loopback address."""
+    bearer = 99 if "conn-mon-bearer-out-of-range" in faults else 6  # 6: LTE-FDD
     return {
-        0: 6,  # LTE-FDD
-        1: {0: 6},
+        0: bearer,
+        1: {0: 6, 1: 7},  # available: LTE-FDD, NB-IoT
         2: -85,  # dBm
         3: 60,
         4: {0: "127.0.0.1"},
+        5: {0: "127.0.0.1"},  # router
+        6: 12,  # link utilisation, %
+        7: {0: "m2m.com.attz"},
         8: 20971521,
         9: 410,
         10: 310,
+        11: 13,  # SNR, dB
         12: 2,
     }
 
@@ -120,7 +126,7 @@ def populate(store: ObjectStore, declaration: Declaration, state: DeviceState,
              faults: Faults, *, host_instances: int = 1) -> None:
     """Objects 3, 4, 10241 (0, 1 and 5 come from the accounts and the firmware machine)."""
     store.set_instance(DEVICE, 0, device_instance(declaration, state, faults))
-    store.set_instance(CONNECTIVITY, 0, connectivity_instance())
+    store.set_instance(CONNECTIVITY, 0, connectivity_instance(faults))
     if "no-host-object" not in faults:
         for iid in range(host_instances):  # one host a module reports; more when asked
             store.set_instance(HOST, iid, host_values(state, faults))

@@ -42,6 +42,9 @@ IGNORED_CANCELS = {"ignores-observe-cancel": "any", "ignores-reset-cancel": "rst
 IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
                       "lt": "ignores-less-than"}
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
+# Faults whose observations get their first answer and no notification: (fault, object,
+# resource or None for any path in the object)
+SILENT_OBSERVATIONS = (("conn-mon-not-notified", 4, None), ("fota-state-not-notified", 5, 3))
 
 
 class DeviceSite(interfaces.Resource):
@@ -378,6 +381,10 @@ class DeviceSite(interfaces.Resource):
             self._observations.discard(task)
 
     def _notifier(self, path: Path, role: Role, send: Callable[[], Any]) -> Notifier:
+        if any(fault in self.faults and path.object_id == oid and (rid is None or (
+                path.resource_id == rid)) for fault, oid, rid in SILENT_OBSERVATIONS):
+            log.info("fault: observation of %s answered, never notified", path)
+            send = _silent
         ignored = frozenset(name for name, fault in IGNORED_ATTRIBUTES.items()
                             if fault in self.faults)
         return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
@@ -493,6 +500,10 @@ class DeviceSite(interfaces.Resource):
     def stop(self) -> None:
         self._stopped.set()
         self.drop_observations()
+
+
+async def _silent() -> None:
+    """A notification the faulty device never sends."""
 
 
 class CancelHonoured(Exception):
