@@ -143,6 +143,9 @@ class Lwm2mDevice:
                 8: dict(firmware.protocol_support), 9: firmware.delivery_method, 10: None,
             })
             # /5/0/0 is write-only: no value, but it must be present for Write and Discover
+        # A bootstrapped Server instance has the optional resources of the factory one
+        # (Default pmin/pmax, Disable Timeout: ETS configuration C.3).
+        store.instance_defaults[objs.SERVER] = objs.server_defaults()
         hooks = store.hooks
         hooks.execute[(objs.SERVER, 8)] = self._exec_update_trigger
         if self.options.bootstrap:

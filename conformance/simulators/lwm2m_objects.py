@@ -14,6 +14,7 @@ from conformance.simulators.lwm2m_state import DeviceState
 from conformance.simulators.lwm2m_store import Instance, ObjectStore
 
 SECURITY, SERVER, DEVICE, CONNECTIVITY, FIRMWARE, HOST = 0, 1, 3, 4, 5, 10241
+PORTFOLIO = 16  # creatable: a server may Create and Delete its instances
 WRONG_MANUFACTURER = "Not The Declared Manufacturer"
 
 # LwM2M Security Mode (/0/x/2)
@@ -35,14 +36,21 @@ def security_instance(
     }
 
 
+def server_defaults() -> Instance:
+    """The optional Server resources the device keeps in every /1 instance."""
+    return {
+        2: 0,  # default pmin
+        3: 0,  # default pmax: 0 = none
+        5: 86400,  # Disable Timeout (TS default)
+    }
+
+
 def server_instance(*, ssid: int, lifetime: int, binding: str, bootstrap_trigger: bool) -> Instance:
     inst: Instance = {
         0: ssid,
         1: lifetime,
-        2: 0,  # default pmin
-        3: 0,  # default pmax: 0 = none
+        **server_defaults(),
         4: None,  # Disable
-        5: 86400,  # Disable Timeout (TS default)
         6: False,
         7: binding,
         8: None,  # Registration Update Trigger
@@ -112,9 +120,11 @@ def connectivity_instance() -> Instance:
 
 def populate(store: ObjectStore, declaration: Declaration, state: DeviceState,
              faults: Faults, *, host_instances: int = 1) -> None:
-    """Objects 3, 4, 10241 (0, 1 and 5 come from the accounts and the firmware machine)."""
+    """Objects 3, 4, 16, 10241 (0, 1 and 5 come from the accounts and the firmware machine);
+    Portfolio /16 starts without instances, for servers to create them."""
     store.set_instance(DEVICE, 0, device_instance(declaration, state, faults))
     store.set_instance(CONNECTIVITY, 0, connectivity_instance())
+    store.add_object(PORTFOLIO)
     if "no-host-object" not in faults:
         for iid in range(host_instances):  # one host a module reports; more when asked
             store.set_instance(HOST, iid, host_values(state, faults))

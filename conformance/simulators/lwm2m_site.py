@@ -20,6 +20,7 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
 from conformance.simulators.lwm2m_observe import Attributes, Notifier, next_sequence
@@ -138,6 +139,11 @@ class DeviceSite(interfaces.Resource):
                 return Message(code=DELETED)
             self.store.delete(_need(path), role)
             return Message(code=DELETED)
+        if path is None and code in (Code.FETCH, Code.iPATCH):
+            if code == Code.FETCH:
+                return self._read_composite(request, role)
+            self.store.write_composite(self._decode_composite(request), role)
+            return Message(code=CHANGED)
         path = _need(path)
         if code == Code.PUT:
             if not request.payload and request.opt.content_format is None:
@@ -215,6 +221,48 @@ class DeviceSite(interfaces.Resource):
         fmt = self._accept(path, request)
         payload = self._encode(fmt, path, content)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
+    # ------------------------------------------------------------------ composite (TS 1.1)
+
+    def _composite_format(self, number: int | None, refusal: Code) -> ContentFormat:
+        """A SenML format the device offers for a composite, else ``refusal`` (4.15/4.06)."""
+        if number is not None and int(number) in [int(f) for f in composite.FORMATS] and (
+                ContentFormat(int(number)) in self.formats):
+            return ContentFormat(int(number))
+        raise OperationError(refusal, f"no composite in format {number}")
+
+    def _decode_composite(self, request: Message) -> Content:
+        fmt = self._composite_format(request.opt.content_format, Code.UNSUPPORTED_CONTENT_FORMAT)
+        try:
+            return composite.decode(fmt, bytes(request.payload), self.store.registry)
+        except ProtocolError as exc:
+            raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+
+    def composite_content(self, paths: list[Path | None], role: Role) -> Content:
+        """Read-Composite is best effort (TS 1.1 §6.3.8): paths that do not exist or cannot
+        be read are left out; the root ``/`` (None) is every object but Security."""
+        content: Content = {}
+        for path in paths:
+            targets = [Path(o) for o in self.store.object_ids() if o != 0] if path is None else [
+                path]
+            for target in targets:
+                try:
+                    content.update(self.store.read(target, role))
+                except OperationError:
+                    continue
+        return content
+
+    def _read_composite(self, request: Message, role: Role) -> Message:
+        fmt = self._composite_format(request.opt.content_format, Code.UNSUPPORTED_CONTENT_FORMAT)
+        answer = fmt if request.opt.accept is None else self._composite_format(
+            request.opt.accept, Code.NOT_ACCEPTABLE)
+        try:
+            paths = composite.decode_paths(fmt, bytes(request.payload))
+        except ProtocolError as exc:
+            raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+        content = self.composite_content(paths, role)
+        payload = composite.encode(answer, content, self.store.registry)
+        return Message(code=CONTENT, payload=payload, content_format=int(answer))
 
     def _discover(self, path: Path | None, role: Role) -> Message:
         if path is None:

@@ -61,6 +61,8 @@ class ObjectStore:
         self._listeners: list[Listener] = []
         # Objects whose read-only resources a server may write anyway (fault host-object-writable).
         self.writable_objects: set[int] = set()
+        # Optional resources every new instance of an object starts with (object id -> values).
+        self.instance_defaults: dict[int, Instance] = {}
 
     # ------------------------------------------------------------------ device-side access
 
@@ -214,6 +216,25 @@ class ObjectStore:
                 )
         self._apply(definition, path, inst, grouped, replace=replace)
 
+    def write_composite(self, content: Content, role: Role = Role.SERVER) -> None:
+        """Write-Composite (TS 1.1 §5.4.4): each resource written as a partial update of its
+        instance; every target is checked before any is changed, so a refusal changes nothing."""
+        by_instance: dict[Path, Content] = {}
+        for p, value in content.items():
+            if p.instance_id is None or p.resource_id is None:
+                raise OperationError(Code.BAD_REQUEST, f"{p} names no resource")
+            by_instance.setdefault(Path(p.object_id, p.instance_id), {})[p] = value
+        for target, part in by_instance.items():
+            definition, _ = self._instance(target, role)
+            for rid, grouped in self._group(target, part).items():
+                rdef = self._resource_def(definition, target.child(rid))
+                if not (rdef.writable or target.object_id in self.writable_objects):
+                    raise OperationError(Code.METHOD_NOT_ALLOWED, f"{target}/{rid} is not writable")
+                if rdef.multiple != isinstance(grouped, dict):
+                    raise OperationError(Code.BAD_REQUEST, f"{target}/{rid} instance mismatch")
+        for target, part in by_instance.items():
+            self.write(target, part, replace=False, role=role)
+
     def _group(self, target: Path, content: Content) -> dict[int, ResourceValue]:
         """Content keyed by resource id, every entry inside ``target``."""
         grouped: dict[int, ResourceValue] = {}
@@ -290,8 +311,11 @@ class ObjectStore:
             self._changed(target)
 
     def _executables(self, object_id: int) -> Instance:
-        """A new instance has the executable resources the device implements for its object."""
-        return {rid: None for (oid, rid) in self.hooks.execute if oid == object_id}
+        """A new instance has the executable resources the device implements for its object,
+        and the optional ones it gives every instance of it."""
+        inst: Instance = {rid: None for (oid, rid) in self.hooks.execute if oid == object_id}
+        inst.update(self.instance_defaults.get(object_id, {}))
+        return inst
 
     # ------------------------------------------------------------------ Execute
 
