@@ -226,6 +226,23 @@ class Lwm2mDevice:
         return self._ask(f"Write-Composite {shown}",
                          lambda: self.lw.write_composite(self.ep, content, fmt))
 
+    def expect_lifetime_update(self, since: float, lifetime: int, what: str) -> None:
+        """An Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2), else a FAIL.
+        Updates carrying another lifetime (an earlier case's write-back may still be on its
+        way) are passed over."""
+        deadline = time.time() + self.timeouts.request
+        seen: list[str] = []
+        while (left := deadline - time.time()) > 0:
+            update = self.wait_update_since(since, left)
+            if update is None:
+                break
+            if update.carried.lifetime == lifetime:
+                return
+            seen.append(f"lt={update.carried.lifetime}")
+            since = update.time + 0.001
+        raise DeviceFault(f"no Update carrying lt={lifetime} within {self.timeouts.request} s "
+                          f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))
+
     def require_format(self, name: str) -> ContentFormat:
         """A content format the declaration lists (``features.content_formats``), else NOT
         APPLICABLE: a client need not offer every format."""

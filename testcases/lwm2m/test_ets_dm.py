@@ -108,23 +108,6 @@ def writable_values(device: Lwm2mDevice, content: dict[Path, Any]) -> dict[Path,
     return out
 
 
-def expect_update(device: Lwm2mDevice, since: float, lifetime: int, what: str) -> None:
-    """An Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2). Updates that carry
-    another lifetime (an earlier case's write-back may still be on its way) are passed over."""
-    deadline = time.time() + device.timeouts.request
-    seen: list[str] = []
-    while (left := deadline - time.time()) > 0:
-        update = device.wait_update_since(since, left)
-        if update is None:
-            break
-        if update.carried.lifetime == lifetime:
-            return
-        seen.append(f"lt={update.carried.lifetime}")
-        since = update.time + 0.001
-    raise DeviceFault(f"no Update carrying lt={lifetime} within {device.timeouts.request} s "
-                      f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))
-
-
 @pytest.fixture
 def server_instance_restored(device: Lwm2mDevice, registered: Registration) -> Iterator[str]:
     """The lab's /1/x; its writable resources are written back after the case."""
@@ -305,7 +288,7 @@ def test_write_partial_update_instance(device: Lwm2mDevice,
     since = time.time()
     written = device.write(instance, new, fmt=fmt, partial=True)
     assert written.code == "2.04", f"Write (partial) {instance} answered {written.code}"
-    expect_update(device, since, 61, f"the partial update of {instance} with Lifetime 61")
+    device.expect_lifetime_update(since, 61, f"the partial update of {instance} with Lifetime 61")
     content = read_content(device, instance, fmt)
     wrong = [f"{p}={content.get(Path.parse(p))!r}" for p, v in new.items()
              if content.get(Path.parse(p)) != v]
@@ -324,7 +307,7 @@ def test_write_replace_resource(device: Lwm2mDevice, registered: Registration,
         since = time.time()
         written = device.write(lifetime, value, fmt=fmt)
         assert written.code == "2.04", f"Write {lifetime} = {value} answered {written.code}"
-        expect_update(device, since, value, f"Write {lifetime} = {value}")
+        device.expect_lifetime_update(since, value, f"Write {lifetime} = {value}")
         got = device.read_value(lifetime, fmt, own_format=True)
         assert got == value, f"Read {lifetime} is {got!r} after writing {value}"
 
