@@ -253,7 +253,7 @@ def test_set_basic_plain_text(device: Lwm2mDevice, server_instance_restored: str
 ])
 def test_set_basic_instance(device: Lwm2mDevice, server_instance_restored: str,
                             name: str) -> None:
-    """Partial update (POST) of /1/x with /1/x/2, 3, 5, 6 = true and 7 (the current binding)
+    """Partial update (POST) of /1/x with /1/x/2, 3, 5, 6 (flipped) and 7 (the current binding)
     in one payload of the format: 2.04 and a Read shows them; then a Write-replace (PUT) of
     /1/x with the saved values: 2.04 and a Read shows the saved values again."""
     fmt = device.require_format(name)
@@ -261,8 +261,10 @@ def test_set_basic_instance(device: Lwm2mDevice, server_instance_restored: str,
     needs_resources(device, instance, set(SET_OF_VALUES), "C.3")
     saved = writable_values(device, read_content(device, instance, fmt))
     binding = saved.get(Path.parse(f"{instance}/7"), "U")
+    storing = saved.get(Path.parse(f"{instance}/6"), False)
     new: dict[str, Value] = {f"{instance}/{r}": v for r, v in SET_OF_VALUES.items()}
-    new.update({f"{instance}/6": True, f"{instance}/7": binding})
+    # The ETS writes true; flipped here, so that the Read shows the Write took effect.
+    new.update({f"{instance}/6": not storing, f"{instance}/7": binding})
     written = device.write(instance, new, fmt=fmt, partial=True)
     assert written.code == "2.04", f"Write (partial) {instance} in {name} answered {written.code}"
     content = read_content(device, instance, fmt)
