@@ -49,6 +49,12 @@ class DmFaults:
             if whole:
                 first = min(whole)
                 return {path: whole[first]}
+        if fmt is ContentFormat.TLV and path == Path(DEVICE, 0, 1) and self._has(
+                "tlv-model-number-wrong"):
+            return {path: f"{content.get(path)!s}-TLV"}
+        if fmt is ContentFormat.LWM2M_JSON and path == Path(DEVICE, 0, 3) and self._has(
+                "lwm2m-json-firmware-version-empty"):
+            return {path: ""}
         if path == Path(DEVICE) and self._has("object-read-drops-manufacturer"):
             return {p: v for p, v in content.items() if p.resource_id != 0}
         if path.depth == 2 and path.object_id == SERVER and self._has("instance-read-drops-ssid"):
@@ -60,6 +66,8 @@ class DmFaults:
         """The text/plain payload a (non-Observe) Read answers."""
         if fmt is not ContentFormat.TEXT or observe or path.depth < 3:
             return encoded
+        if path == Path(DEVICE, 0, 2) and self._has("text-serial-number-empty"):
+            return b""
         resource = self.store.registry.resource(path)
         value = content.get(path)
         if self._has("text-boolean-as-word") and resource is not None and (

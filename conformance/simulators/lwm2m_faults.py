@@ -143,6 +143,24 @@ _REGISTRY: tuple[Fault, ...] = (
     # -- Device management and service enablement (ETS int-205…290, testcases/lwm2m/
     #    test_ets_dm.py and test_ets_composite.py; behaviour in lwm2m_dm_faults.py)
     Fault(
+        "text-serial-number-empty",
+        "ATT-DMIG-3.2",
+        "a text/plain Read of /3/0/2 Serial Number answers an empty string",
+        ets=("LightweightM2M-1.0-int-201",),
+    ),
+    Fault(
+        "tlv-model-number-wrong",
+        "ATT-DMIG-3.2",
+        "a TLV Read of /3/0/1 Model Number answers another model",
+        ets=("LightweightM2M-1.0-int-203",),
+    ),
+    Fault(
+        "lwm2m-json-firmware-version-empty",
+        "ATT-DMIG-3.2",
+        "an LwM2M JSON Read of /3/0/3 Firmware Version answers an empty string",
+        ets=("LightweightM2M-1.0-int-204",),
+    ),
+    Fault(
         "text-write-digits-truncated",
         "ATT-DMIG-3.2",
         "a text/plain Write of an integer keeps only its first three digits (1010 becomes 101)",
