@@ -22,7 +22,8 @@ SERVER, DEVICE = 1, 3
 SENML_RI_REFUSED = {ContentFormat.SENML_JSON: "senml-json-resource-instance-refused",
                     ContentFormat.SENML_CBOR: "senml-cbor-resource-instance-refused"}
 SENML_WRITE_IGNORED = {ContentFormat.SENML_JSON: "senml-json-write-ignored",
-                       ContentFormat.SENML_CBOR: "senml-cbor-write-ignored"}
+                       ContentFormat.SENML_CBOR: "senml-cbor-write-ignored",
+                       ContentFormat.CBOR: "cbor-write-ignored"}
 CHANGE_ATTRIBUTES = ("gt", "lt", "st")
 
 
@@ -61,9 +62,12 @@ class DmFaults:
             return {p: v for p, v in content.items() if p.resource_id != 0}
         return content
 
-    def text_payload(self, path: Path, fmt: ContentFormat, content: Content,
-                     encoded: bytes, *, observe: bool) -> bytes:
-        """The text/plain payload a (non-Observe) Read answers."""
+    def payload(self, path: Path, fmt: ContentFormat, content: Content,
+                encoded: bytes, *, observe: bool) -> bytes:
+        """The single-value payload a (non-Observe) Read answers."""
+        if fmt is ContentFormat.CBOR and not observe and self._has("cbor-boolean-as-integer"):
+            value = content.get(path)
+            return bytes([int(value)]) if isinstance(value, bool) else encoded
         if fmt is not ContentFormat.TEXT or observe or path.depth < 3:
             return encoded
         if path == Path(DEVICE, 0, 2) and self._has("text-serial-number-empty"):

@@ -167,6 +167,18 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.0-int-205",),
     ),
     Fault(
+        "cbor-boolean-as-integer",
+        "ATT-DMIG-3.2",
+        "a CBOR (60) Read of a Boolean answers the integer 0/1, not false/true",
+        ets=("LightweightM2M-1.1-int-211",),
+    ),
+    Fault(
+        "cbor-write-ignored",
+        "ATT-DMIG-3.2",
+        "a CBOR (60) Write answers 2.04 and stores nothing",
+        ets=("LightweightM2M-1.1-int-212",),
+    ),
+    Fault(
         "tlv-write-skips-disable-timeout",
         "ATT-DMIG-3.2",
         "a TLV Write on a Server instance answers 2.04 but ignores /1/x/5 Disable Timeout",

@@ -235,8 +235,8 @@ class DeviceSite(interfaces.Resource):
         fmt = self._accept(path, request)
         observe = request.opt.observe is not None
         content = self.dm.read(path, fmt, content, observe=observe)
-        payload = self.dm.text_payload(path, fmt, content, self._encode(fmt, path, content),
-                                       observe=observe)
+        payload = self.dm.payload(path, fmt, content, self._encode(fmt, path, content),
+                                  observe=observe)
         if self.dm.hides_content_format(path, request.opt.accept):
             return Message(code=CONTENT, payload=payload)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))

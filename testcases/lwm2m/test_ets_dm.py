@@ -247,6 +247,46 @@ def test_set_basic_plain_text(device: Lwm2mDevice, server_instance_restored: str
         assert got == value, f"{instance}/{rid} is {got!r} after writing {value} in text"
 
 
+@pytest.mark.ets("LightweightM2M-1.1-int-211")
+def test_query_basic_cbor(device: Lwm2mDevice, registered: Registration) -> None:
+    """Read /1/x/0, /1/x/6 and /1/x/7 with Accept CBOR (60): 2.05 in CBOR each, the SSID, a
+    boolean Notification Storing, the registration's binding."""
+    fmt = device.require_format("cbor")
+    device.require_version("1.1", "CBOR (60)")
+    values = {}
+    for rid in (0, 6, 7):
+        path = device.server_path(rid)
+        response = device.read(path, fmt=fmt)
+        content = content_of(device, response, f"Read {path} in CBOR", fmt)
+        assert response.content_format == int(fmt), (
+            f"Read {path} with Accept CBOR answered in {device.fmt_name(response.content_format)}")
+        values[rid] = content.get(Path.parse(path))
+    ssid = device.short_server_id()
+    assert ssid is None or values[0] == ssid, f"/1/x/0 in CBOR is {values[0]!r}, not {ssid}"
+    assert isinstance(values[6], bool), f"/1/x/6 in CBOR is {values[6]!r}, not a boolean"
+    assert values[7] == (registered.binding or "U"), f"/1/x/7 in CBOR is {values[7]!r}"
+
+
+@pytest.mark.ets("LightweightM2M-1.1-int-212")
+def test_set_basic_cbor(device: Lwm2mDevice, server_instance_restored: str) -> None:
+    """Write /1/x/2 = 101, /1/x/3 = 1010 and /1/x/6 (flipped) one by one in CBOR: 2.04 each,
+    and a Read of /1/x in the client's own format (no Accept) shows them."""
+    fmt = device.require_format("cbor")
+    device.require_version("1.1", "CBOR (60)")
+    instance = server_instance_restored
+    needs_resources(device, instance, {2, 3}, "C.3")
+    storing = device.read_value(f"{instance}/6", device.value_format())
+    new: dict[int, Value] = {2: 101, 3: 1010, 6: not storing}
+    for rid, value in new.items():
+        written = device.write(f"{instance}/{rid}", value, fmt=fmt)
+        assert written.code == "2.04", f"Write {instance}/{rid} in CBOR answered {written.code}"
+    response = device.read(instance)
+    content = content_of(device, response, f"Read {instance}", response.content_format)
+    wrong = [f"{instance}/{r}={content.get(Path.parse(f'{instance}/{r}'))!r}"
+             for r, v in new.items() if content.get(Path.parse(f"{instance}/{r}")) != v]
+    assert not wrong, "after the CBOR Writes: " + ", ".join(wrong)
+
+
 @pytest.mark.parametrize("name", [
     pytest.param("tlv", marks=pytest.mark.ets("LightweightM2M-1.0-int-215")),
     pytest.param("lwm2m-json", marks=pytest.mark.ets("LightweightM2M-1.0-int-220")),
