@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -206,14 +206,14 @@ class Lwm2mDevice:
         return self._ask(f"Write-Attributes {path}?{query}",
                          lambda: self.lw.write_attributes(self.ep, path, **attrs))
 
-    def create(self, path: Path | str, content: Content | dict[str, Value],
+    def create(self, path: Path | str, content: Mapping[Path, Value | None] | Mapping[str, Value],
                fmt: int = ContentFormat.TLV) -> Response:
         """Create (POST on the object): the new instance's id is in ``response.location``."""
         typed: Content = {Path.parse(k) if isinstance(k, str) else k: v
                           for k, v in content.items()}
         return self._ask(f"Create {path}", lambda: self.lw.create(self.ep, path, typed, fmt=fmt))
 
-    def read_composite(self, paths: list[str | None], fmt: int,
+    def read_composite(self, paths: Sequence[str | None], fmt: int,
                        accept: int | None = None) -> Response:
         """Read-Composite (FETCH, TS 1.1 §5.4.3) of ``paths`` (None: the root)."""
         shown = ", ".join(p or "/" for p in paths)

@@ -25,7 +25,7 @@ import pytest
 
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration, Response
-from conformance.lwm2m.model import Path, ResourceType, Value
+from conformance.lwm2m.model import Content, Path, ResourceType, Value
 from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
@@ -311,7 +311,8 @@ def test_set_basic_instance(device: Lwm2mDevice, server_instance_restored: str,
     wrong = [f"{p}={content.get(Path.parse(p))!r} (wrote {v!r})" for p, v in new.items()
              if content.get(Path.parse(p)) != v]
     assert not wrong, f"after the {name} Write of {instance}: " + ", ".join(wrong)
-    replaced = device.write(instance, dict(saved), fmt=fmt)
+    restore: Content = dict(saved)
+    replaced = device.write(instance, restore, fmt=fmt)
     assert replaced.code == "2.04", f"Write (replace) {instance} in {name} answered {replaced.code}"
     back = read_content(device, instance, fmt)
     lost = [f"{p}={back.get(p)!r} (saved {v!r})" for p, v in saved.items() if back.get(p) != v]

@@ -21,27 +21,14 @@ from conformance.lwm2m.objects import ObjectRegistry
 PROTOCOL = "lwm2m-cbor"
 
 
-def _single(path: Path, registry: ObjectRegistry) -> None:
-    if path.depth < 3:
-        raise ProtocolError(PROTOCOL, f"CBOR carries one value, not {path}")
-    definition = registry.resource(path)
-    if definition is not None and definition.multiple and path.depth == 3:
-        raise ProtocolError(PROTOCOL, f"CBOR cannot carry the multiple resource {path}")
-
-
 def encode(path: Path, content: Content, registry: ObjectRegistry) -> bytes:
-    _single(path, registry)
-    if set(content) != {path}:
-        raise ProtocolError(PROTOCOL, f"CBOR carries exactly {path}, got "
-                            f"{_values.paths_of(content)}")
-    rtype = _values.resource_type(registry, path)
-    value = _values.check_value(rtype, content[path], PROTOCOL, path)
+    _, value = _values.single_value(path, content, registry, PROTOCOL, "CBOR")
     item: object = f"{value.object_id}:{value.instance_id}" if isinstance(value, ObjLink) else value
     return bytes(cbor2.dumps(item))
 
 
 def decode(path: Path, payload: bytes, registry: ObjectRegistry) -> Content:
-    _single(path, registry)
+    _values.check_single(path, registry, PROTOCOL, "CBOR")
     item = load_cbor(payload, PROTOCOL)
     rtype = _values.resource_type(registry, path)
     if rtype is None:
