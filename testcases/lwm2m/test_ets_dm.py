@@ -26,7 +26,7 @@ import pytest
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration, Response
 from conformance.lwm2m.model import Content, Path, ResourceType, Value
-from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -444,9 +444,11 @@ def test_execute_reboot(device: Lwm2mDevice, registered: Registration) -> None:
     since = time.time()
     executed = device.execute("/3/0/4")
     assert executed.code == "2.04", f"Execute /3/0/4 Reboot answered {executed.code}"
-    if device.come_back(since) is None:
+    try:
+        device.lw.wait_registration(device.ep, newer_than=since)
+    except DeviceTimeout:
         raise DeviceFault(f"no new Register within {device.timeouts.session} s after Execute "
-                          "/3/0/4 Reboot answered 2.04")
+                          "/3/0/4 Reboot answered 2.04 (timeouts.session)") from None
 
 
 # ----------------------------------------------------------------------------- attributes
