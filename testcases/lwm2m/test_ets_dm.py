@@ -36,15 +36,16 @@ CREATE_CASE = "test_create_object_instance (int-270)"
 SET_OF_VALUES = {2: 101, 3: 1010, 5: 2000}
 
 
-def content_of(device: Lwm2mDevice, response: Response, what: str,
+def content_of(device: Lwm2mDevice, response: Response, path: str,
                fmt: int | None) -> dict[Path, Any]:
-    """The decoded 2.05 content of ``what``, or the FAIL saying why there is none."""
-    assert response.code == "2.05", f"{what} answered {response.code}, expected 2.05 Content"
-    return device.decoded(response, what, fmt, own_format=True)
+    """The decoded 2.05 content of a Read of ``path``, or the FAIL saying why there is none."""
+    assert response.code == "2.05", (
+        f"Read {path} in {device.fmt_name(fmt)} answered {response.code}, expected 2.05 Content")
+    return device.decoded(response, path, fmt, own_format=True)
 
 
 def read_content(device: Lwm2mDevice, path: str, fmt: int | None) -> dict[Path, Any]:
-    return content_of(device, device.read(path, fmt=fmt), f"Read {path}", fmt)
+    return content_of(device, device.read(path, fmt=fmt), path, fmt)
 
 
 def listed_resources(device: Lwm2mDevice, path: str) -> set[int]:
@@ -128,6 +129,7 @@ def server_instance_restored(device: Lwm2mDevice, registered: Registration) -> I
 @pytest.mark.ets("LightweightM2M-1.1-int-222")
 def test_read_object(device: Lwm2mDevice, registered: Registration) -> None:
     """Read /1 and /3: every readable resource Discover lists, in every instance announced."""
+    device.server_instance()  # no /1 instance announced: INCONCLUSIVE (the links case judges)
     fmt = device.instance_format()
     for object_id in (1, 3):
         content = read_content(device, f"/{object_id}", fmt)
@@ -203,7 +205,7 @@ def test_query_in_senml(device: Lwm2mDevice, registered: Registration, name: str
     paths = ["/1", "/3/0", "/3/0/16", f"{resource}/{instances[0]}"]
     for path in paths:
         response = device.read(path, fmt=fmt)
-        content = content_of(device, response, f"Read {path} in {name}", fmt)
+        content = content_of(device, response, path, fmt)
         assert response.content_format == int(fmt), (
             f"Read {path} with Accept {name} answered in "
             f"{device.fmt_name(response.content_format)}")
@@ -217,13 +219,13 @@ def test_query_in_senml(device: Lwm2mDevice, registered: Registration, name: str
 def test_read_object_without_accept(device: Lwm2mDevice, registered: Registration) -> None:
     """Read /1 and /3 with no Accept: 2.05 in a format of the client's choice, which it names
     in Content-Format and which decodes; /3 carries the Device instance."""
+    device.server_instance()  # no /1 instance announced: INCONCLUSIVE (the links case judges)
     for path in ("/1", "/3"):
         response = device.read(path)
         assert response.code == "2.05", f"Read {path} without Accept answered {response.code}"
         assert response.content_format is not None, (
             f"Read {path} without Accept answered 2.05 with no Content-Format option")
-        content = content_of(device, response, f"Read {path} without Accept",
-                             response.content_format)
+        content = content_of(device, response, path, response.content_format)
         assert any(p.instance_id is not None for p in content), f"Read {path} carried nothing"
 
 
@@ -257,7 +259,7 @@ def test_query_basic_cbor(device: Lwm2mDevice, registered: Registration) -> None
     for rid in (0, 6, 7):
         path = device.server_path(rid)
         response = device.read(path, fmt=fmt)
-        content = content_of(device, response, f"Read {path} in CBOR", fmt)
+        content = content_of(device, response, path, fmt)
         assert response.content_format == int(fmt), (
             f"Read {path} with Accept CBOR answered in {device.fmt_name(response.content_format)}")
         values[rid] = content.get(Path.parse(path))
@@ -281,7 +283,7 @@ def test_set_basic_cbor(device: Lwm2mDevice, server_instance_restored: str) -> N
         written = device.write(f"{instance}/{rid}", value, fmt=fmt)
         assert written.code == "2.04", f"Write {instance}/{rid} in CBOR answered {written.code}"
     response = device.read(instance)
-    content = content_of(device, response, f"Read {instance}", response.content_format)
+    content = content_of(device, response, instance, response.content_format)
     wrong = [f"{instance}/{r}={content.get(Path.parse(f'{instance}/{r}'))!r}"
              for r, v in new.items() if content.get(Path.parse(f"{instance}/{r}")) != v]
     assert not wrong, "after the CBOR Writes: " + ", ".join(wrong)
@@ -423,7 +425,8 @@ def test_write_read_only_fails(device: Lwm2mDevice, registered: Registration) ->
 
 @pytest.mark.ets("LightweightM2M-1.1-int-221")
 def test_security_object_operations(device: Lwm2mDevice, registered: Registration) -> None:
-    """Read /0, Write /0/0/0 and Write-Attributes /0 from the DM server: 4.01 each."""
+    """Read /0, Write /0/0/0 and Write-Attributes /0 from the DM server: each refused, 4.01
+    as the ETS says or 4.04 (a client that hides /0; the catalog's Security case allows both)."""
     answers = {
         "Read /0": device.read("/0", fmt=device.instance_format()).code,
         "Write /0/0/0": device.write("/0/0/0", "coap://lab.invalid",
@@ -431,8 +434,9 @@ def test_security_object_operations(device: Lwm2mDevice, registered: Registratio
         "Write-Attributes /0?pmin=30&pmax=45": device.write_attributes("/0", pmin=30,
                                                                        pmax=45).code,
     }
-    wrong = [f"{what} answered {code}" for what, code in answers.items() if code != "4.01"]
-    assert not wrong, "; ".join(wrong) + " (expected 4.01 Unauthorized)"
+    wrong = [f"{what} answered {code}" for what, code in answers.items()
+             if code not in ("4.01", "4.04")]
+    assert not wrong, "; ".join(wrong) + " (expected 4.01 Unauthorized, or 4.04)"
 
 
 # ----------------------------------------------------------------------------- execute
@@ -441,6 +445,9 @@ def test_security_object_operations(device: Lwm2mDevice, registered: Registratio
 @pytest.mark.ets("LightweightM2M-1.0-int-241")
 def test_execute_reboot(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /3/0/4 Reboot: 2.04, then the device registers again."""
+    if 4 not in listed_resources(device, "/3/0"):
+        raise Inconclusive("Discover /3/0 does not list /3/0/4 Reboot (mandatory: judged by "
+                           "test_mandatory_resources_discovered)")
     since = time.time()
     executed = device.execute("/3/0/4")
     assert executed.code == "2.04", f"Execute /3/0/4 Reboot answered {executed.code}"
@@ -467,12 +474,14 @@ def attribute_of(device: Lwm2mDevice, path: str, target: str) -> dict[str, str |
 
 @pytest.mark.ets("LightweightM2M-1.0-int-260")
 def test_discover_with_attributes(device: Lwm2mDevice, registered: Registration) -> None:
-    """Discover /3 lists /3/0; Write-Attributes pmin=10&pmax=200 on /3/0 and lt=1&gt=6&st=1
-    on a numeric multiple resource: 2.04 each, Discover shows them and the resource's dim."""
+    """Discover /3 lists /3/0 (or its resources, as ETS 1.0 shows it); Write-Attributes
+    pmin=10&pmax=200 on /3/0 and lt=1&gt=6&st=1 on a numeric multiple resource: 2.04 each,
+    Discover shows them and the resource's dim."""
     resource = multiple_resource(device, "/3/0", numeric=True)
     listed = device.discover("/3")
     assert listed.code == "2.05", f"Discover /3 answered {listed.code}"
-    assert Path(3, 0) in device.discovered_paths(listed), "Discover /3 does not list /3/0"
+    assert any(Path(3, 0).contains(p) for p in device.discovered_paths(listed)), (
+        "Discover /3 lists nothing of /3/0")
     try:
         for path, attrs in (("/3/0", {"pmin": 10, "pmax": 200}),
                             (resource, {"lt": 1, "gt": 6, "st": 1})):
