@@ -1,13 +1,5 @@
-"""Root conftest: hypothesis profiles for the suite's own tests."""
-
-import os
-
-from hypothesis import HealthCheck, settings
-
-settings.register_profile(
-    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile("long", max_examples=100_000, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Root conftest: what every pytest run of the project needs. Kept light on purpose: catalog
+runs (``conformance run``) load it too, once per run; the hypothesis profiles live in
+tests/conftest.py, which only the suite's own tests load."""
 
 pytest_plugins = ["pytester"]

@@ -36,6 +36,13 @@ Action = Literal[
     "reboot",
     "factory_reset",
     "set_host_values",  # the host writes new host identity values into the module
+    # OMA-DM alerts (CDR-DVM-012): what the device's user answers to the next user-interaction
+    # alert (params answer=accept|decline|cancel, text, choices), a Generic Alert 1226 sent in
+    # a session of the device's own, and an abort (Alert 1223) of the session it is in.
+    "ui_answer",
+    "send_generic_alert",
+    "abort_session",
+    "send",  # LwM2M 1.1: the client Sends the values of SEND_PATHS to the lab (TS 1.1 §6.4.6)
 ]
 ACTIONS: tuple[str, ...] = Action.__args__  # type: ignore[attr-defined]
 # The device's life cycle (shell control): run once per run around the catalog, and again where
@@ -189,6 +196,13 @@ class FotaPackage(_Model):
         "stays.",
     )
 
+    out_of_ram_image: Path | None = Field(
+        None, description="With a vendor image: a package that runs the device out of RAM "
+        "while it downloads (Update Result 3, ETS int-774).")
+    update_failure_image: Path | None = Field(
+        None, description="With a vendor image: a package that downloads but fails to install "
+        "(Update Result 8, ETS int-779).")
+
     @field_validator("new_imeisv")
     @classmethod
     def _new_imeisv(cls, v: str | None) -> str | None:
@@ -205,7 +219,8 @@ class Features(_Model):
         ["coap", "http"], description="How the device fetches (or is pushed) a package."
     )
     fota_package: FotaPackage | None = Field(None, description="Needed when fota is true.")
-    fota_errors: list[Literal["out-of-storage", "unsupported-package"]] = Field(
+    fota_errors: list[Literal["out-of-storage", "unsupported-package", "out-of-ram",
+                              "update-failure"]] = Field(
         default_factory=list, description="FOTA error results the lab can provoke."
     )
     bootstrap: bool = Field(False, description="LwM2M bootstrap (client/server initiated).")
@@ -221,6 +236,11 @@ class Features(_Model):
         True,
         description="The device has an OEM DM server of its own; false: the CDR-DVM-1533 "
         "update path through it is NOT APPLICABLE.",
+    )
+    user_interaction: bool = Field(
+        False,
+        description="OMA-DM: the device has a UI for the user-interaction alerts 1100-1104 "
+        "(their cases apply); false: it must refuse them (406).",
     )
 
     @model_validator(mode="after")
@@ -753,7 +773,8 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
             fix(data[section], key)
     fota = (data.get("features") or {}).get("fota_package")
     if isinstance(fota, dict):
-        fix(fota, "image")
+        for key in ("image", "out_of_ram_image", "update_failure_image"):
+            fix(fota, key)
     control = data.get("control")
     if isinstance(control, dict) and control.get("type") == "labgrid":
         fix(control, "env")

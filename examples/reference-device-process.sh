@@ -48,9 +48,16 @@ if a in ("sideload_update", "oem_server_update"):
                      ("host_model", "NEW_HOST_MODEL"), ("host_unique_id", "NEW_HOST_UNIQUE_ID")):
         if e(var) is not None:
             p[key] = e(var)
+elif a == "send":
+    p = {"paths": e("SEND_PATHS", "")}
 elif a == "set_host_values":
     p = {"manufacturer": e("HOST_MANUFACTURER"), "model": e("HOST_MODEL"),
          "software_version": e("HOST_SW_VERSION"), "unique_id": e("HOST_UNIQUE_ID")}
+elif a == "ui_answer":
+    p = {"answer": e("UI_ANSWER")}
+    for key, var in (("text", "UI_TEXT"), ("choices", "UI_CHOICES")):
+        if e(var) is not None:
+            p[key] = e(var)
 else:
     p = {}
 print(json.dumps({"id": int.from_bytes(os.urandom(4), "big"), "action": a, "params": p}))

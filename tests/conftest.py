@@ -5,8 +5,15 @@ each); tests/plugin/test_reports_in_browser.py renders and checks it."""
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("CONFORMANCE_PDF", "0")
+
+settings.register_profile(
+    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("long", max_examples=100_000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

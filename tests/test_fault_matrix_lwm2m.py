@@ -6,8 +6,11 @@ child process against the reference device and reads the run's ``verdicts.json``
 - clean device (the built-in declaration): every applicable case PASSES (NOT APPLICABLE only
   with a reason);
 - each fault of the registry: at least one case FAILs, every FAIL belongs to the fault's
-  requirement, and no case ends in ERROR. These rows use the built-in declaration with shorter
-  timeouts ("fast"), so that faults whose symptom is silence fail in seconds, not minutes;
+  requirement (an ETS fault: to its ETS cases), and no case ends in ERROR. A fault row runs
+  the fault's own cases only (``Fault.ets`` / ``Fault.cases``, see
+  conformance.simulators.faultscope); ``MATRIX_SCOPE=catalog`` runs it against the whole
+  catalog. These rows use the built-in declaration with shorter timeouts ("fast"), so that
+  faults whose symptom is silence fail in seconds, not minutes;
 - a device that cannot reach the lab (the declaration advertises a dead lab address): every
   case INCONCLUSIVE or NOT APPLICABLE, never FAIL;
 - a declaration claiming exceptions: the claimed requirements' cases are NOT APPLICABLE with
@@ -31,7 +34,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +44,9 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.cli import pytest_command
 from conformance.declaration import BUILTIN_DIR
+from conformance.plugin.order import order_args
 from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.lwm2m_faults import FAULTS
 
@@ -67,6 +71,7 @@ class Row:
     dut: str = BUILTIN  # builtin:lwm2m, or the name of a declaration variant below
     faults: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
+    order: str = "catalog"  # conformance run --order
 
 
 @dataclass
@@ -90,7 +95,8 @@ class Outcome:
 
 # ignores-observe-cancel runs over NoSec: the reference device cannot keep notifying over
 # DTLS (its zombie notifications fail there), so over PSK the fault would inject nothing.
-NOSEC_FAULTS = {"ignores-observe-cancel"}
+NOSEC_FAULTS = {"ignores-observe-cancel", "ignores-composite-cancel", "ignores-reset-cancel",
+                "ignores-observe-1-cancel"}
 ROWS = [Row("clean")] + [
     Row(name, dut="nosec-fast" if name in NOSEC_FAULTS else "fast", faults=(name,),
         pytest_args=tuple(scope_args(fault)))
@@ -99,8 +105,8 @@ ROWS = [Row("clean")] + [
     Row("unreachable", dut="unreachable"),
     Row("exceptions", dut="exceptions",
         pytest_args=("-k", "host_device_info or firmware_update or post_update")),
-    Row("reverse", pytest_args=("--order", "reverse")),
-    Row("random", pytest_args=("--order", f"random:{RANDOM_SEED}")),
+    Row("reverse", order="reverse"),
+    Row("random", order=f"random:{RANDOM_SEED}"),
     Row("server-1", dut="server-1"),
 ]
 # The rows each test reads; a fault test reads the row of its own fault.
@@ -159,12 +165,10 @@ def _run_once(row: Row, base: Path, attempt: int) -> Outcome:
     folder = base / f"{row.name}-{attempt}"
     folder.mkdir(parents=True)
     dut = row.dut if row.dut == BUILTIN else str(variant(row.dut, folder))
-    command = [sys.executable, "-c", "import sys; from conformance.cli import main; "
-               "sys.exit(main())", "run", "--dut", dut, "--catalog", str(CATALOG),
-               "--reports", str(folder / "reports"), "--run-name", "run"]
-    for fault in row.faults:
-        command += ["--fault", fault]
-    command += ["-q", "-p", "no:cacheprovider", *row.pytest_args]
+    # The pytest child `conformance run` would start, without the CLI process around it.
+    command = pytest_command(CATALOG, dut, str(folder / "reports"), list(row.faults), "run",
+                             [*order_args(row.order), "-q", "-p", "no:cacheprovider",
+                              *row.pytest_args])
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=RUN_LIMIT, check=False)

@@ -8,13 +8,19 @@ the run folder's ``verdicts.json``:
   has no instance of);
 - each fault of the registry (``conformance.simulators.omadm_faults.FAULTS``): its requirement
   FAILs, every requirement that FAILs is the fault's own or one it names in ``also``, and no
-  case is an ERROR;
+  case is an ERROR. A fault row runs the fault's own cases only (``Fault.ets`` /
+  ``Fault.cases``, conformance.simulators.faultscope); ``MATRIX_SCOPE=catalog`` runs it
+  against the whole catalog;
 - a device the lab cannot make act (manual control, no operator) or that never connects (shell
   control whose commands succeed with no device behind them): INCONCLUSIVE, never FAIL;
 - a claimed guide §1.5 exception: NOT APPLICABLE with the claimed reason;
+- a device declared without a UI (``headless``): the user-interaction alerts are refused (406)
+  and a device that answers them 200 FAILs exactly those cases;
 - the two factory accounts declared with different auth types each way (``accounts``): the
   clean device still passes everything;
 - the run folder of a device that returns a secret nobody declared holds it in no file;
+- the DM 1.3 variant (``omadm.dm_version: "1.3"``, ``clean-dm13``): every case PASSes, the DM
+  1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
   CDR-DVM-1533 cases first) and in a seeded random order gives every case the clean verdict.
 
@@ -40,9 +46,11 @@ from typing import Any
 import pytest
 import yaml
 
+from conformance.cli import pytest_command
 from conformance.declaration import ACTIONS, BUILTIN_DIR
 from conformance.evidence.redact import MASK_TEXT
-from conformance.simulators.faultscope import ets_matches, scope_args
+from conformance.plugin.order import order_args
+from conformance.simulators.faultscope import ets_matches, scope_args, whole_catalog
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
 
@@ -103,11 +111,8 @@ def _declaration(tmp: Path, name: str, **changes: Any) -> Path:
 
 
 def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str]) -> Run:
-    cmd = [sys.executable, "-m", "conformance.cli", "run", "--dut", str(dut),
-           "--reports", str(reports), "--catalog", str(CATALOG), "--run-name", name]
-    for fault in faults:
-        cmd += ["--fault", fault]
-    cmd += ["-q", *extra]
+    # The pytest child `conformance run` would start, without the CLI process around it.
+    cmd = pytest_command(CATALOG, str(dut), str(reports), faults, name, ["-q", *extra])
     # CI=1: non-interactive, the manual controller never waits. No PYTEST_* variables: the
     # child is a run of its own, not a part of this (maybe pytest-xdist worker) session.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
@@ -133,6 +138,7 @@ class Row:
     declaration: str  # a key of the ``declarations`` fixture, or "builtin:omadm"
     faults: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
+    order: str = "catalog"  # conformance run --order
 
 
 ROWS: dict[str, Row] = {
@@ -142,10 +148,17 @@ ROWS: dict[str, Row] = {
     "silent": Row("silent"),
     "exception": Row("exception", pytest_args=("-k", "4532")),
     "accounts": Row("accounts"),
-    "reverse": Row("matrix", pytest_args=("--order", "reverse")),
-    "random": Row("matrix", pytest_args=("--order", f"random:{RANDOM_SEED}")),
-    **{f"fault-{name}": Row("matrix", faults=(name,), pytest_args=tuple(scope_args(fault)))
+    "reverse": Row("matrix", order="reverse"),
+    "random": Row("matrix", order=f"random:{RANDOM_SEED}"),
+    # A device without a UI (features.user_interaction: false): the refusal cases of alerts.
+    "headless": Row("headless", pytest_args=("-k", "cdr_dvm_012_alerts")),
+    "headless-ui-stub": Row("headless", faults=("ui-stub-answers",),
+                            pytest_args=("-k", "cdr_dvm_012_alerts")),
+    **{f"fault-{name}": Row(fault.variant or "matrix", faults=(name,),
+                            pytest_args=tuple(scope_args(fault)))
        for name, fault in FAULTS.items()},
+    # The DM 1.3 variant of the reference device (omadm.dm_version "1.3"): its own clean row.
+    "clean-dm13": Row("dm13"),
 }
 # Rows are separate tests so that pytest-xdist spreads them over its workers; the slowest
 # are listed first so that the workers finish together.
@@ -167,7 +180,26 @@ def declarations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
             "reason": EXCEPTION_REASON}]),
         "accounts": _accounts_declaration(tmp),
+        "dm13": _omadm_variant(tmp, "dm13", dm_version="1.3"),
+        "headless": _headless_declaration(tmp),
     }
+
+
+def _omadm_variant(tmp: Path, name: str, **omadm: str) -> Path:
+    """The matrix declaration with other omadm: values (a fault's ``variant``)."""
+    path = _declaration(tmp, name)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["omadm"].update(omadm)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _headless_declaration(tmp: Path) -> Path:
+    path = _declaration(tmp, "headless")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["features"]["user_interaction"] = False
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _accounts_declaration(tmp: Path) -> Path:
@@ -197,7 +229,8 @@ def run_row(
         if name not in finished:
             row = ROWS[name]
             dut = Path(declarations.get(row.declaration, row.declaration))
-            finished[name] = _run(name, dut, reports, list(row.faults), list(row.pytest_args))
+            finished[name] = _run(name, dut, reports, list(row.faults),
+                                  [*order_args(row.order), *row.pytest_args])
         return finished[name]
 
     return run
@@ -208,8 +241,22 @@ def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     not_applicable = run.cases("NOT APPLICABLE")
-    assert all("no instance" in c["message"] for c in not_applicable), run.show("NOT APPLICABLE")
+    # N/A: dynamic nodes without an instance; the DM 1.3 cases (the matrix declaration says
+    # DM 1.2); the no-UI refusals on a device with a UI
+    assert all("no instance" in c["message"] or "omadm.dm_version" in c["message"]
+               or "features.user_interaction" in c["message"]
+               for c in not_applicable), run.show("NOT APPLICABLE")
     assert set(run.verdicts["requirements"].values()) == {"PASS"}, run.verdicts["requirements"]
+    assert run.exit_status == 0
+
+
+def test_dm13_variant_passes(run_row: Callable[[str], Run]) -> None:
+    """The reference device declared DM 1.3 passes the catalog, its DM 1.3 cases included."""
+    run = run_row("clean-dm13")
+    bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
+    assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
+    dm13 = [c for c in run.cases() if "test_cdr_dvm_012_dm13" in c["nodeid"]]
+    assert dm13 and all(c["verdict"] == "PASS" for c in dm13), run.show("NOT APPLICABLE")
     assert run.exit_status == 0
 
 
@@ -236,8 +283,10 @@ def test_fault_fails_its_requirement_only(run_row: Callable[[str], Run], fault: 
     allowed = {spec.requirement, *spec.also}
     assert failing <= allowed, (
         f"{fault} FAILs {sorted(failing - allowed)} beyond {sorted(allowed)}\n" + run.show("FAIL"))
-    # What the registry says the behaviour necessarily breaks too, the catalog sees too.
-    assert failing == allowed, (
+    # What the registry says the behaviour necessarily breaks too, the whole catalog sees too
+    # (some of it only after another case, e.g. a FUMO case that left the host values wiped:
+    # a scoped row need not see it).
+    assert failing == allowed or not whole_catalog(), (
         f"{fault} leaves {sorted(allowed - failing)} unbroken\n" + run.show("FAIL", "INCONCLUSIVE"))
     if spec.ets:  # an ETS fault fails its ETS cases and only them
         off_target = [c for c in run.cases("FAIL") if not ets_matches(c.get("ets", []), spec.ets)]
@@ -280,6 +329,18 @@ def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) 
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     assert run.verdicts["requirements"]["CDR-DVM-3954"] == "PASS"
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
+
+
+def test_headless_device_refuses_user_interaction(run_row: Callable[[str], Run]) -> None:
+    """No UI declared: the five alerts are refused (406), the UI cases are NOT APPLICABLE; a
+    device that answers them 200 anyway FAILs exactly the refusal cases."""
+    clean, stub = run_row("headless"), run_row("headless-ui-stub")
+    refusals = [c for c in clean.cases() if "refused_without_ui" in c["nodeid"]]
+    assert len(refusals) == 5 and all(c["verdict"] == "PASS" for c in refusals), clean.show(
+        "PASS", "FAIL", "NOT APPLICABLE")
+    assert not clean.cases("FAIL") and not clean.cases("ERROR"), clean.show("FAIL", "ERROR")
+    failed = {c["nodeid"] for c in stub.cases("FAIL")}
+    assert failed == {c["nodeid"] for c in refusals}, stub.show("FAIL")
 
 
 def _contents(path: Path) -> bytes:

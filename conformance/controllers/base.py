@@ -34,6 +34,11 @@ PARAM_VARIABLES: dict[str, str] = {
     "host_manufacturer": "NEW_HOST_MANUFACTURER",
     "host_model": "NEW_HOST_MODEL",
     "host_unique_id": "NEW_HOST_UNIQUE_ID",
+    # ui_answer: what the user does with the next user-interaction alert (OMA-DM 1100-1104)
+    "answer": "UI_ANSWER",
+    "text": "UI_TEXT",
+    "choices": "UI_CHOICES",
+    "paths": "SEND_PATHS",
 }
 
 
@@ -180,6 +185,27 @@ class Controller(abc.ABC):
             "unique_id": unique_id,
         }
         return self._act("set_host_values", params)
+
+    def ui_answer(self, answer: str, text: str | None = None,
+                  choices: str | None = None) -> ActionResult:
+        """The user's answer to the next user-interaction alert: accept, decline or cancel,
+        with the text typed (1102) or the choices picked (1103/1104, "1,3")."""
+        params = {"answer": answer}
+        if text is not None:
+            params["text"] = text
+        if choices is not None:
+            params["choices"] = choices
+        return self._act("ui_answer", params)
+
+    def send_generic_alert(self) -> ActionResult:
+        return self._act("send_generic_alert", {})
+
+    def abort_session(self) -> ActionResult:
+        return self._act("abort_session", {})
+
+    def send(self, paths: list[str]) -> ActionResult:
+        """LwM2M 1.1 Send: the client reports the values of ``paths`` to the lab."""
+        return self._act("send", {"paths": " ".join(paths)})
 
     # ------------------------------------------------------------------ for implementations
 

@@ -32,6 +32,12 @@ PROMPTS: dict[str, str] = {
     "factory_reset": "Factory-reset {DEVICE_NAME}.",
     "set_host_values": "Set the host values of {DEVICE_NAME}: manufacturer {HOST_MANUFACTURER}, "
     "model {HOST_MODEL}, software {HOST_SW_VERSION}, unique ID {HOST_UNIQUE_ID}.",
+    "send": "Make {DEVICE_NAME} Send (LwM2M 1.1) the values of {SEND_PATHS} to the lab now.",
+    "ui_answer": "On {DEVICE_NAME}'s screen, answer the next alerts of the DM session: "
+    "{UI_ANSWER} (text to type: {UI_TEXT}; choices to pick: {UI_CHOICES}).",
+    "send_generic_alert": "Make {DEVICE_NAME} report a device event to the lab now "
+    "(a Generic Alert in a DM session of its own).",
+    "abort_session": "Cancel the DM session {DEVICE_NAME} is in now (from its menu).",
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from conformance.controllers.base import Controller
 from conformance.declaration import Declaration
+from conformance.verdicts import NotApplicable
 
 T = TypeVar("T")
 
@@ -35,3 +37,12 @@ def facade(part: T | None, protocol: str) -> T:
     if part is None:
         raise HarnessError(f"the lab has no {protocol} server (the declaration's protocol differs)")
     return part
+
+
+def require_action(controller: Controller, action: str, why: str) -> None:
+    """NOT APPLICABLE when the declaration gives the lab no way to make the device do
+    ``action`` (no command for it): the lab cannot provoke what the case judges, which is
+    not a doubt about the device. ``why``: what the case needs the action for."""
+    if action not in controller.capabilities():
+        raise NotApplicable(f"the {controller.kind} controller declares no {action} action: "
+                            f"the lab cannot {why} (control.commands.{action})")

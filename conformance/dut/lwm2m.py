@@ -25,7 +25,14 @@ from conformance.fota.server import PackageServer
 from conformance.lab import Lab
 from conformance.lwm2m.bootstrap import SHORT_SERVER_ID as LAB_SHORT_SERVER_ID
 from conformance.lwm2m.codecs import parse_links
-from conformance.lwm2m.lab import Lwm2mLab, Observation, Registration, Response, UpdateReport
+from conformance.lwm2m.lab import (
+    Lwm2mLab,
+    Observation,
+    Registration,
+    Response,
+    SendReport,
+    UpdateReport,
+)
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType, Value
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
@@ -113,7 +120,7 @@ class Lwm2mDevice:
         newer than ``since``; None when none came within ``timeouts.session``."""
         if self.dut.features.bootstrap:
             try:
-                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session)
+                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session, newer_than=since)
                 self.provision()
             except DeviceTimeout:
                 pass  # no Bootstrap-Request: the Register (or its absence) tells
@@ -149,6 +156,24 @@ class Lwm2mDevice:
                 return None
             if update.time >= since:
                 return update
+
+    def announce_lifetime(self, seconds: int) -> UpdateReport:
+        """Write /1/x/1 Lifetime := ``seconds``; the client must tell the server in an Update
+        carrying that ``lt`` (TS 1.1 §6.2.2) within ``timeouts.request``. That Update."""
+        lifetime = self.server_path(1)
+        since = time.time()
+        written = self.write(lifetime, seconds, fmt=self.value_format())
+        assert written.code == "2.04", (
+            f"Write {lifetime} Lifetime answered {written.code}, expected 2.04")
+        announced = self.wait_update_since(since, self.timeouts.request)
+        if announced is None:
+            raise DeviceFault(f"no Update within {self.timeouts.request} s after the lifetime "
+                              f"{lifetime} was set to {seconds} s")
+        carried = announced.carried.lifetime
+        assert carried == seconds, (
+            f"the Update after writing {lifetime}={seconds} carries "
+            + (f"lt={carried}" if carried is not None else "no lt parameter"))
+        return announced
 
     def wait_report_since(self, since: float, timeout: float) -> Registration | None:
         """A Register or an Update of the device at or after ``since`` (it told the server);
@@ -296,8 +321,53 @@ class Lwm2mDevice:
         finally:
             self.delete(f"/{object_id}/{iid}")
 
+    def observe_with_periods(self, path: str, pmin: int, pmax: int,
+                             fmt: int | None = None) -> Observation:
+        """Write-Attributes pmin/pmax on ``path`` then Observe it; either refused is a
+        DeviceFault (the caller removes the attributes: :meth:`remove_attributes`)."""
+        answered = self.write_attributes(path, pmin=pmin, pmax=pmax)
+        if answered.code != "2.04":
+            raise DeviceFault(f"Write-Attributes {path}?pmin={pmin}&pmax={pmax} answered "
+                              f"{answered.code}, expected 2.04")
+        observation = self.observe(path, fmt=fmt)
+        if observation.initial.code != "2.05":
+            raise DeviceFault(f"Observe {path} answered {observation.initial.code}, expected "
+                              "2.05")
+        return observation
+
+    def remove_attributes(self, path: Path | str) -> None:
+        """Clear pmin/pmax a case set on ``path`` (its clean-up, whatever its verdict: a
+        refusal is noted, the case has its verdict already)."""
+        try:
+            self.write_attributes(path, pmin=None, pmax=None)
+        except (DeviceFault, Inconclusive) as exc:
+            self.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
+                                     device=self.ep)
+
     def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
         return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
+
+    def observe_composite(self, paths: list[str], fmt: int) -> Observation:
+        return self._ask(f"Observe-Composite {' '.join(paths)}",
+                         lambda: self.lw.observe_composite(self.ep, list(paths), fmt))
+
+    # -- LwM2M 1.1 Information Reporting: what the declaration must offer -------------------
+
+    def senml_format(self, what: str) -> ContentFormat:
+        """A declared SenML format (CBOR first) for a 1.1 composite operation or Send; NOT
+        APPLICABLE for a 1.0 client or one that declares neither."""
+        if self.lwm2m.version == "1.0":
+            raise NotApplicable(f"{what} is LwM2M 1.1; lwm2m.version declares 1.0")
+        declared = self.dut.features.content_formats
+        name = next((f for f in ("senml-cbor", "senml-json") if f in declared), None)
+        if name is None:
+            raise NotApplicable(f"{what} carries SenML; features.content_formats "
+                                f"({', '.join(declared)}) declares neither SenML format")
+        return ContentFormat.by_name(name)
+
+    def wait_send(self, since: float, timeout: float) -> SendReport | None:
+        """The device's first Send (``POST /dp``) the lab accepted at or after ``since``."""
+        return self.lw.wait_send(self.ep, since, timeout)
 
     # -- instances and resources found, never assumed -------------------------------------
 

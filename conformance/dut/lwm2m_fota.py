@@ -15,13 +15,14 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from conformance.dut.lwm2m import Lwm2mDevice
-from conformance.fota.packages import make_reference_image
+from conformance.fota.packages import OUT_OF_RAM_MARK, UPDATE_FAILURE_MARK, make_reference_image
 from conformance.lwm2m.lab import Observation
 from conformance.lwm2m.model import ContentFormat, Path
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 STATE, RESULT = Path(5, 0, 3), Path(5, 0, 5)
 RESET_CASE = "ATT-DMIG-4.3 test_empty_package_uri_returns_to_idle"
+RESULT_RESET_CASE = "ATT-DMIG-4.3 test_package_uri_write (LightweightM2M-1.0-int-756)"
 IDLE, DOWNLOADING, DOWNLOADED, UPDATING = 0, 1, 2, 3
 SUCCESS = 1
 RESULT_NAMES = {0: "Initial", 1: "Success", 2: "Not enough flash", 3: "Out of RAM",
@@ -39,6 +40,45 @@ def package_image(device: Lwm2mDevice) -> bytes:
     if package.image is not None:
         return FsPath(package.image).read_bytes()
     return make_reference_image(package.new_version)
+
+
+def provoking_image(device: Lwm2mDevice, error: str) -> bytes:
+    """The package that provokes ``out-of-ram`` or ``update-failure``: the vendor's declared
+    one, or a lab reference image the reference devices know to fail that way."""
+    package = device.dut.features.fota_package
+    if package is None:
+        raise Inconclusive("features.fota declares no fota_package")
+    if package.image is None:
+        mark = OUT_OF_RAM_MARK if error == "out-of-ram" else UPDATE_FAILURE_MARK
+        return make_reference_image(package.new_version + mark)
+    field = "out_of_ram_image" if error == "out-of-ram" else "update_failure_image"
+    declared = getattr(package, field)
+    if declared is None:
+        raise NotApplicable(f"features.fota_errors lists {error} but no "
+                            f"features.fota_package.{field} provokes it")
+    return FsPath(declared).read_bytes()
+
+
+def reset_to_initial(device: Lwm2mDevice) -> None:
+    """State 0 and Update Result 0 before a case: the empty Package URI brings both back (TS
+    E.6); a device keeping an old result would have the next case judge that one."""
+    device.firmware_reset(judged_by=RESET_CASE)
+    result = device.read_int(str(RESULT))
+    if result != 0:
+        raise Inconclusive(f"/5/0/5 Update Result is {result} after an empty Package URI: the "
+                           f"lab cannot start from Result 0 ({RESULT_RESET_CASE} judges it)")
+
+
+def reset_quietly(device: Lwm2mDevice) -> None:
+    """After a case: State 0 again, whatever its verdict (a refusal is noted; the next case's
+    set-up judges it)."""
+    if device.lw.registration(device.ep) is None:
+        return
+    try:
+        device.firmware_reset()
+    except (DeviceFault, Inconclusive) as exc:
+        device.lab.transcript.note("lwm2m", f"firmware reset after the case: {exc}",
+                                   device=device.ep)
 
 
 class Delivery:
@@ -99,24 +139,28 @@ def status_of(device: Lwm2mDevice, response: Any) -> tuple[int, int]:
 
 
 def follow(device: Lwm2mDevice, observation: Observation, delivery: Delivery,
-           done: Callable[[int, int], bool]) -> list[tuple[int, int]]:
-    """(State, Update Result) as notified, until ``done``; FAIL when the device gets stuck."""
-    seen = [status_of(device, observation.initial)]
+           done: Callable[[int, int], bool], *,
+           status: Callable[[Lwm2mDevice, Any], tuple[int, int]] | None = None,
+           label: str = "/5/0") -> list[tuple[int, int]]:
+    """(State, Update Result) as notified (``status`` reads them from a notification of the
+    observed ``label``), until ``done``; FAIL when the device gets stuck."""
+    status = status or status_of
+    seen = [status(device, observation.initial)]
     deadline = time.monotonic() + device.timeouts.fota
     while not done(*seen[-1]):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise DeviceFault(f"/5/0 went {walk_text(seen)} and then nothing for the "
+            raise DeviceFault(f"{label} went {walk_text(seen)} and then nothing for the "
                               f"{device.timeouts.fota} s FOTA timeout (timeouts.fota)")
         try:
             response = observation.next(min(device.timeouts.request, remaining))
         except DeviceTimeout:
             if delivery.served():
                 raise DeviceFault(
-                    f"/5/0 went {walk_text(seen)} and stayed there {device.timeouts.request} s "
+                    f"{label} went {walk_text(seen)} and stayed there {device.timeouts.request} s "
                     f"after the lab had served the whole package ({delivery.uri})") from None
             continue
-        seen.append(status_of(device, response))
+        seen.append(status(device, response))
     return seen
 
 
@@ -169,10 +213,11 @@ class Installed:
     version: object
 
 
-def install(device: Lwm2mDevice, image: bytes, name: str = "image-update") -> Installed:
-    """Download over the first declared protocol, Execute /5/0/2, wait for the device to
-    register again (or update) within ``timeouts.fota``, read what it reports."""
-    protocol = device.dut.features.fota_protocols[0]
+def install(device: Lwm2mDevice, image: bytes, name: str = "image-update",
+            protocol: str | None = None) -> Installed:
+    """Download over ``protocol`` (default: the first declared), Execute /5/0/2, wait for the
+    device to register again (or update) within ``timeouts.fota``, read what it reports."""
+    protocol = protocol or device.dut.features.fota_protocols[0]
     download(device, protocol, name, image)
     since = time.time()
     executed = device.execute("/5/0/2")

@@ -35,7 +35,7 @@ from conformance.omadm.lab import DmSession, OmaDmLab
 from conformance.omadm.labauth import AuthOutcome
 from conformance.omadm.model import Alert, Command, Get, Item, ItemCommand, Meta, Replace, SyncML
 from conformance.omadm.session import CommandResult
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
+from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 T = TypeVar("T")
 DEFAULT_FORMAT = "chr"  # SyncML: an item without Meta Format is chr
@@ -179,6 +179,20 @@ def load_ddf(dut: Declaration) -> tuple[ddfmod.Ddf | None, str | None]:
     if dut.omadm is None or dut.omadm.ddf is None:
         return None, "the declaration names no DDF (omadm.ddf)"
     return _load_ddf(Path(dut.omadm.ddf))
+
+
+def large_object_leaf(doc: ddfmod.Ddf) -> str:
+    """A leaf to write a large object to: Get/Replace chr by the DDF, outside ./DMAcc (the
+    accounts), ./FUMO preferred (a package name); NOT APPLICABLE when the DDF has none."""
+    candidates = [
+        n.path for n in doc.nodes()
+        if not n.dynamic and ddfmod.DYNAMIC_SEGMENT not in n.path and n.format == "chr"
+        and {"Get", "Replace"} <= n.access and not n.path.startswith("./DMAcc")
+    ]
+    if not candidates:
+        raise NotApplicable("the DDF declares no Get/Replace chr leaf outside ./DMAcc to write "
+                            "a large object to")
+    return next((p for p in candidates if p.startswith("./FUMO")), candidates[0])
 
 
 def ddf_or_inconclusive(dut: Declaration) -> ddfmod.Ddf:

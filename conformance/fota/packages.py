@@ -23,6 +23,10 @@ from dataclasses import dataclass
 from conformance.errors import ProtocolError
 
 MAGIC = b"CONFWIM1"
+# Reference images whose version ends so ask the reference devices to fail in a way no
+# well-formed package can provoke (the ETS error cases; vendors declare their own packages):
+OUT_OF_RAM_MARK = "+out-of-ram"  # the download runs out of RAM (Update Result 3)
+UPDATE_FAILURE_MARK = "+update-failure"  # it installs but the update fails (Update Result 8)
 _PROTOCOL = "fota-image"
 _DIGEST_LEN = 32
 

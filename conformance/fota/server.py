@@ -77,6 +77,7 @@ class PackageServer:
         self._run_dir = Path(run_dir)
         self._host = advertised_host(declaration)
         self._packages: dict[str, bytes] = {}
+        self._cuts: dict[str, int] = {}  # package -> byte offset where transfers break off
         # The newest downloads (a device fetching in a loop must not grow the lab forever).
         self._downloads: collections.deque[Download] = collections.deque(maxlen=MAX_DOWNLOADS)
         self._lock = threading.Lock()
@@ -159,10 +160,16 @@ class PackageServer:
 
     # ------------------------------------------------------------------ the test's API
 
-    def publish(self, name: str, data: bytes) -> PackageUrls:
-        """Serve ``data`` as ``name`` (replacing an earlier package of that name)."""
+    def publish(self, name: str, data: bytes, *, cut_at: int | None = None) -> PackageUrls:
+        """Serve ``data`` as ``name`` (replacing an earlier package of that name). ``cut_at``:
+        every transfer promises the whole package but the lab drops the connection once it
+        has sent the bytes before that offset (a connection lost mid-download)."""
         with self._lock:
             self._packages[name] = bytes(data)
+            if cut_at is None:
+                self._cuts.pop(name, None)
+            else:
+                self._cuts[name] = cut_at
         path = quote(name, safe="")
         self._transcript.note(
             PROTOCOL,
@@ -213,6 +220,7 @@ class PackageServer:
         )
         with self._lock:
             data = self._packages.get(name)
+            cut = self._cuts.get(name)
         if data is None:
             self._log(name, peer, scheme, 404, None, 0, 0, 0, None)
             return web.Response(status=404, text=f"no package {name}\n")
@@ -235,10 +243,16 @@ class PackageServer:
         try:
             await resp.prepare(request)
             if request.method == "GET":
-                for offset in range(0, len(body), _CHUNK):
-                    chunk = body[offset : offset + _CHUNK]
+                allowed = len(body) if cut is None else max(0, cut - start)
+                for offset in range(0, min(len(body), allowed), _CHUNK):
+                    chunk = body[offset : min(offset + _CHUNK, allowed)]
                     await resp.write(chunk)
                     sent += len(chunk)
+                if sent < len(body):  # the lab breaks the connection off on purpose
+                    self._log(name, peer, scheme, status, span, len(body), sent, len(data), body)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return resp
                 await resp.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             # The device hung up mid-transfer: that is evidence, not a lab failure.

@@ -73,6 +73,12 @@ class BootstrapSessionCore:
         target = Path(0)
         return self._keep(f"Bootstrap-Discover {path}", await perform(self.requester, msg, target))
 
+    async def read(self, path: Path | str, fmt: int) -> Response:
+        """Bootstrap-Read (TS 1.1 §5.2.7: /1 and /2 only)."""
+        target = Path.parse(path) if isinstance(path, str) else path
+        msg = self.requester.message(Code.GET, target, accept=int(fmt))
+        return self._keep(f"Bootstrap-Read {target}", await perform(self.requester, msg, target))
+
     async def finish(self) -> Response:
         msg = self.requester.message(Code.POST, "bs")
         return self._keep("Bootstrap-Finish", await perform(self.requester, msg, Path(0)))

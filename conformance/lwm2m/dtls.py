@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -173,17 +175,36 @@ class PskStore:
     def __init__(self) -> None:
         self._keys: dict[bytes, bytes] = {}
         self.on_lookup: Callable[[bytes, bool], None] | None = None
+        # (identity, known, wall clock) of the latest lookups: a case asks whether a device
+        # offered an identity; bounded against handshake floods.
+        self.lookups: deque[tuple[bytes, bool, float]] = deque(maxlen=MAX_PEER_STATES)
+        self._looked_up: asyncio.Event | None = None
 
     def add(self, identity: bytes, key: bytes) -> None:
         self._keys[identity] = key
 
     def find_dtls_psk(self, identity: bytes) -> tuple[bytes, str]:
         key = self._keys.get(bytes(identity))
+        self.lookups.append((bytes(identity), key is not None, time.time()))
+        if self._looked_up is not None:
+            self._looked_up.set()
         if self.on_lookup is not None:
             self.on_lookup(bytes(identity), key is not None)
         if key is None:
             raise KeyError(identity)
         return key, "psk:" + bytes(identity).decode("utf-8", "replace")
+
+    async def wait_lookup(self, identity: bytes, since: float) -> bool:
+        """Whether ``identity`` was known, once a peer offers it at or after ``since``
+        (lab loop only; the caller bounds the wait)."""
+        while True:
+            found = next((known for offered, known, at in self.lookups
+                          if offered == identity and at >= since), None)
+            if found is not None:
+                return found
+            self._looked_up = self._looked_up or asyncio.Event()
+            self._looked_up.clear()
+            await self._looked_up.wait()
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from conformance.lwm2m.operations import (
     perform_composite,
 )
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
+from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
 from conformance.lwm2m.transports import Endpoint, open_endpoint
 from conformance.lwm2m.tuning import tune_gc
@@ -56,6 +57,7 @@ __all__ = [
     "Observation",
     "Registration",
     "Response",
+    "SendReport",
     "UpdateReport",
 ]
 
@@ -108,6 +110,7 @@ class Lwm2mLab:
         self._consumed_updates: dict[str, int] = {}
         self._consumed_bootstrap: dict[str, int] = {}
         self._tap: CoapTap | None = None
+        self._sends: SendInterface | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class Lwm2mLab:
         lab = self.declaration.lab
         host = lab.host
         fw = FirmwareResource(self._packages, peer_text)
+        self._sends = sends = SendInterface(state, self.registry)
         try:
             for name, port, secure, bootstrap in (
                 ("dm", lab.lwm2m_port, False, False),
@@ -153,7 +157,7 @@ class Lwm2mLab:
                     if bootstrap
                     else dm_site(
                         state, secure=secure, on_registered=self._on_registered,
-                        extra={("fw",): fw},
+                        extra={("fw",): fw, ("dp",): sends},
                     )
                 )
                 self._endpoints[name] = await open_endpoint(
@@ -311,16 +315,20 @@ class Lwm2mLab:
             self._bounded(store.wait_for(gone), limit, f"{ep} did not de-register"), limit
         )
 
-    def wait_first_contact(self, ep: str, timeout: float | None = None) -> str:
-        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started
-        (a Bootstrap-Request or a Register already received counts)."""
+    def wait_first_contact(self, ep: str, timeout: float | None = None, *,
+                           since: float = 0.0) -> str:
+        """``"bootstrap"`` or ``"register"``: whichever ``ep`` sent first since the lab started,
+        or since ``since`` (wall clock; a Bootstrap-Request or a Register already received
+        counts)."""
         state, store = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
         def first() -> str | None:
-            asked = next((r.time for r in state.bootstrap_requests if r.endpoint == ep), None)
+            asked = next((r.time for r in state.bootstrap_requests
+                          if r.endpoint == ep and r.time >= since), None)
             registered = next(
-                (e.time for e in store.events if e.kind == "register" and e.endpoint == ep), None
+                (e.time for e in store.events
+                 if e.kind == "register" and e.endpoint == ep and e.time >= since), None
             )
             if asked is None and registered is None:
                 return None
@@ -383,6 +391,34 @@ class Lwm2mLab:
             except TimeoutError:
                 return None
             return event
+
+        return self._call(wait(), timeout)
+
+    def forget_on_next_update(self, ep: str, armed: bool = True) -> float | None:
+        """Arm (or disarm): ``ep``'s next Update is answered 4.04 and its registration dropped,
+        as by a server that lost its state (TS 1.1 §6.2.2). Returns when the armed rejection
+        happened (wall clock), None while it has not."""
+        state, _ = self._require()
+
+        async def arm() -> float | None:
+            done = state.forget_on_update.pop(ep, None)
+            if armed:
+                state.forget_on_update[ep] = None
+            return done
+
+        return self._call(arm(), self.request_timeout)
+
+    def wait_psk_lookup(self, identity: str, since: float, timeout: float) -> bool | None:
+        """Whether the PSK ``identity`` a DTLS peer offered at or after ``since`` (wall clock)
+        was known to the lab; None when no peer offered it within ``timeout`` s."""
+        self._require()
+        wanted = identity.encode()
+
+        async def wait() -> bool | None:
+            try:
+                return await asyncio.wait_for(self.psk.wait_lookup(wanted, since), timeout)
+            except TimeoutError:
+                return None
 
         return self._call(wait(), timeout)
 
@@ -527,9 +563,37 @@ class Lwm2mLab:
         core, initial = self._call(start(), self.request_timeout)
         return Observation(self, core, initial)
 
+    def observe_composite(self, ep: str, paths: Sequence[Path | str], fmt: int,
+                          body_fmt: int | None = None) -> Observation:
+        """Observe-Composite (TS 1.1 §6.4.3): FETCH / with Observe 0 and the SenML path list
+        in ``body_fmt`` (default: ``fmt``); answers and notifications in ``fmt``."""
+        targets = [_path(p) for p in paths]
+
+        async def start() -> tuple[ObservationCore, Response]:
+            assert self._tap is not None
+            core = CompositeObservationCore(
+                self._requester(ep), int(fmt), self._tap.reject_next,
+                paths=targets, body_fmt=int(body_fmt if body_fmt is not None else fmt),
+            )
+            return core, await core.start()
+
+        core, initial = self._call(start(), self.request_timeout)
+        return Observation(self, core, initial)
+
+    def wait_send(self, ep: str, since: float, timeout: float) -> SendReport | None:
+        """The first Send (``POST /dp``) of ``ep`` received at or after ``since`` (wall clock);
+        None when none came within ``timeout`` s."""
+        self._require()
+        sends = self._sends
+        assert sends is not None
+        return self._call(sends.wait(ep, since, timeout), timeout)
+
     # -- Bootstrap -----------------------------------------------------------------------------
 
-    def wait_bootstrap_request(self, ep: str, timeout: float | None = None) -> BootstrapRequest:
+    def wait_bootstrap_request(self, ep: str, timeout: float | None = None, *,
+                               newer_than: float = 0.0) -> BootstrapRequest:
+        """The next Bootstrap-Request of ``ep`` not returned before; with ``newer_than`` (wall
+        clock) older ones are passed over (a request a reset made obsolete)."""
         state, _ = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
@@ -538,7 +602,8 @@ class Lwm2mLab:
             for index, request in enumerate(state.bootstrap_requests):
                 if request.endpoint == ep and index + 1 > seen:
                     self._consumed_bootstrap[ep] = index + 1
-                    return request
+                    if request.time >= newer_than:
+                        return request
             return None
 
         async def wait() -> BootstrapRequest:
@@ -692,6 +757,9 @@ class BootstrapSession:
 
     def discover(self, path: Path | str = "/") -> Response:
         return self._run(self._core.discover(path))
+
+    def read(self, path: Path | str, fmt: int) -> Response:
+        return self._run(self._core.read(path, fmt))
 
     def finish(self) -> Response:
         return self._run(self._core.finish())

@@ -220,12 +220,19 @@ class ObservationCore:
         self._pump: asyncio.Task[None] | None = None
         self.cancelled = False
 
+    def _message(self, observe: int) -> Message:
+        """The Observe request (0) or its cancel (1); the composite relation overrides it."""
+        return self.requester.message(Code.GET, self.path, accept=self.fmt, observe=observe)
+
+    def _decode(self, msg: Message) -> Response:
+        return decode_response(msg, self.path, self.requester.registry)
+
     async def start(self) -> Response:
-        msg = self.requester.message(Code.GET, self.path, accept=self.fmt, observe=0)
+        msg = self._message(0)
         self.request = self.requester.context.request(msg)
         first = await self.requester.await_response(self.request.response)
         self.token = bytes(first.token) if first.token else bytes(msg.token or b"")
-        initial = decode_response(first, self.path, self.requester.registry)
+        initial = self._decode(first)
         if initial.code == "0.00":
             initial.code = "RST"
         if initial.ok and first.opt.observe is not None and self.request.observation:
@@ -235,7 +242,7 @@ class ObservationCore:
     async def _run(self) -> None:
         try:
             async for notification in self.request.observation:
-                response = decode_response(notification, self.path, self.requester.registry)
+                response = self._decode(notification)
                 self.notifications.append(response)
                 await self.queue.put(response)
         except Exception as exc:  # the relation ended (device error, RST, lab stop)
@@ -277,7 +284,7 @@ class ObservationCore:
             raise DeviceTimeout(f"no notification to reject within {timeout} s") from None
         finally:
             self._stop_local()
-        return decode_response(msg, self.path, self.requester.registry)
+        return self._decode(msg)
 
     async def cancel_get(self) -> Response:
         """Proactive cancel (RFC 7641 §3.6): GET with Observe=1 and the relation's token."""
@@ -285,7 +292,7 @@ class ObservationCore:
             raise LabError("observation already cancelled")
         self.cancelled = True
         self._stop_local()
-        msg = self.requester.message(Code.GET, self.path, accept=self.fmt, observe=1)
+        msg = self._message(1)
         ctx = self.requester.context
         if not await ctx.find_remote_and_interface(msg):
             raise LabError("no interface for this device")
@@ -300,7 +307,7 @@ class ObservationCore:
         finally:
             del tman.next_token
         reply = await self.requester.await_response(request.response)
-        response = decode_response(reply, self.path, self.requester.registry)
+        response = self._decode(reply)
         if response.code == "0.00":
             response.code = "RST"
         return response

@@ -146,6 +146,10 @@ class RegistrationStore:
         self._drop(reg)
         self._emit("deregister", reg)
 
+    def forget(self, reg: Registration) -> None:
+        """Drop ``reg`` silently (no event): the lab playing a server that lost its state."""
+        self._drop(reg)
+
     def clear(self) -> None:
         for handle in self._expiry.values():
             handle.cancel()

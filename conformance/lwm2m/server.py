@@ -57,6 +57,9 @@ class ServerState:
     bootstrap_peers: dict[str, str] = field(default_factory=dict)  # peer -> endpoint
     psk_required: bool = False
     bootstraps: bool = True  # False: the declaration says no bootstrap; every request refused
+    # Endpoints whose next Update the lab answers 4.04, dropping the registration: a server
+    # that lost its state (ETS int-105); the time each rejection happened, once it did.
+    forget_on_update: dict[str, float | None] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
 
     def device_of(self, peer: str) -> tuple[str, str]:
@@ -449,6 +452,12 @@ class RegistrationInterface(LabResource):
         )
         if refused is not None:
             return refused
+        if self.state.forget_on_update.get(reg.endpoint, 0.0) is None:
+            self.state.forget_on_update[reg.endpoint] = time.time()
+            self.state.store.forget(reg)
+            self.state.event(request, f"Update of {location} answered 4.04: the lab forgot "
+                             "the registration on purpose (a server that lost its state)")
+            return error_response(Code.NOT_FOUND, "no such registration")
         try:
             query = q.parse_query(list(request.opt.uri_query), update=True)
         except ProtocolError as exc:

@@ -148,6 +148,7 @@ class LiveSession:
 
     def end(self, reason: str) -> None:
         self.state.ended = self.state.ended or reason
+        self.state.results_closed = True  # handed over below: later messages change none
         self.ready.set()
         self.ended.set()
         if self.pending is not None and not self.pending.done.done():
@@ -522,6 +523,8 @@ class DmServer:
             server_uri=hdr.target,
             lab_max_msg_size=options.max_msg_size or DEFAULT_LAB_MAX_MSG_SIZE,
             device_max_msg_size=declared_size,
+            lab_max_obj_size=self._decl.decoded_bound(),
+            split_packages=options.split_packages,
             resp_uri=f"{self.base_urls.get(request.scheme, '')}{self.path}/s/{token}",
         )
         client = ClientCheck(
@@ -683,6 +686,10 @@ class DmServer:
             if state.chunking:  # the device asks for the next chunk of the lab's object
                 reply = state.compose_chunk(live.creds.cred(), size_of=self._size_of(live))
                 return self._reply(live, reply, peer)
+            if state.package_open and msg.alerts(AlertCode.NEXT_MESSAGE):
+                # the device asks for the next message of the lab's package
+                reply = state.compose_package(live.creds.cred(), size_of=self._size_of(live))
+                return self._reply(live, reply, peer)
             return self._reply(live, state.compose_next_message(live.creds.cred()), peer)
         reply = await self._lab_turn(live)
         return self._reply(live, reply, peer)
@@ -707,6 +714,8 @@ class DmServer:
                 reply = state.compose_package(live.creds.cred(), close=True)
                 live.end(state.ended)
                 return reply
+            if state.chunking:  # a device that did not ask still gets the rest of the object
+                return state.compose_chunk(live.creds.cred(), size_of=size_of)
             if state.has_queued:
                 return state.compose_package(live.creds.cred(), size_of=size_of)
             if live.pending is not None:

@@ -12,7 +12,11 @@ Object Handling"):
   reassembled, with Status 213 for each chunk;
 - MaxMsgSize of the device respected: the lab puts only as many commands in a message as fit
   and sends the rest as the next package once the device has answered (a server may not send
-  new commands before the device returned status to the previous ones);
+  new commands before the device returned status to the previous ones), or, with
+  ``split_packages``, as the next message of the same package: no Final until the last, the
+  device asking for each next message with Alert 1222;
+- a device's large object bounded as it comes (``lab_max_obj_size``, the declaration's decoded
+  bound): one that declares or reaches more is refused with 413 and not kept;
 - Final: a device message without Final gets the "Next Message" answer (Status for the
   SyncHdr, Alert 1222, no Final); Alert 1223 from either side ends the session.
 """
@@ -45,6 +49,8 @@ from conformance.omadm.model import (
 )
 
 DEFAULT_LAB_MAX_MSG_SIZE = 65536
+DEFAULT_LAB_MAX_OBJ_SIZE = 1 << 20  # what the lab takes of one large object from a device
+MIN_DEVICE_MSG_SIZE = 256  # a device MaxMsgSize below this is taken as this (and noted)
 _MIN_CHUNK = 64  # a large-object chunk smaller than this is not worth a message
 
 
@@ -55,6 +61,9 @@ class SessionOptions:
     wrong_server_credential: bool = False  # the lab sends a Cred over a wrong server secret
     max_msg_size: int | None = None  # the MaxMsgSize the lab advertises (forces 1222/MoreData)
     challenge: bool = False  # answer the device's first message 401 with a fresh nonce
+    # A package that does not fit the device's MaxMsgSize goes as several messages, Final only
+    # in the last (DM 1.2 "Multiple Messages in Package"); else the rest is the next package.
+    split_packages: bool = False
 
 
 @dataclass
@@ -81,6 +90,8 @@ class _Outstanding:
     msg_id: str = ""
     chunks: list[str | bytes] = field(default_factory=list)
     chunk_item: Item | None = None
+    chunk_bytes: int = 0
+    refused: bool = False  # its large object went over the lab's MaxObjSize: dropped
 
     @property
     def answered(self) -> bool:
@@ -110,6 +121,12 @@ def _join(parts: list[str | bytes]) -> str | bytes:
     return b"".join(p.encode() if isinstance(p, str) else p for p in parts)
 
 
+def _length(data: str | bytes | None) -> int:
+    if data is None:
+        return 0
+    return len(data.encode() if isinstance(data, str) else data)
+
+
 def _number(text: str) -> bool:
     """ASCII digits only: str.isdigit() is also true for "²", which int() refuses, and
     a bounded length (int() refuses more than 4300 digits; no MsgID needs 19)."""
@@ -135,6 +152,8 @@ class SessionState:
         lab_max_msg_size: int = DEFAULT_LAB_MAX_MSG_SIZE,
         device_max_msg_size: int = 16384,
         resp_uri: str | None = None,
+        lab_max_obj_size: int = DEFAULT_LAB_MAX_OBJ_SIZE,
+        split_packages: bool = False,
     ) -> None:
         self.session_id = session_id
         self.device = device
@@ -142,6 +161,8 @@ class SessionState:
         self.lab_max_msg_size = lab_max_msg_size
         self.device_max_msg_size = device_max_msg_size
         self.device_max_obj_size: int | None = None
+        self.lab_max_obj_size = lab_max_obj_size
+        self.split_packages = split_packages
         self.resp_uri = resp_uri
         self.ver_dtd = "1.2"
         self.ver_proto = "DM/1.2"
@@ -149,8 +170,12 @@ class SessionState:
         self.device_msg_id = ""
         self.device_package = 1
         self._package_done = False  # the lab closed its package: the device starts a new one
+        self._lab_open = False  # the lab's last message had no Final: its package goes on
         self.device_final = False
         self.ended: str | None = None  # why the session ended
+        # Set once the session has ended and its results were handed over: a device message
+        # after that (e.g. after its own abort) is recorded, but changes no result.
+        self.results_closed = False
         self.alerts: list[Alert] = []
         self.device_commands: list[Command] = []  # Replace ./DevInfo … that the device sent
         self.header_statuses: list[Status] = []  # the device's Status on the lab's SyncHdr
@@ -161,6 +186,8 @@ class SessionState:
         self._sent: dict[tuple[str, str], _Outstanding] = {}
         self._last_package: list[_Outstanding] = []
         self._device_chunks: dict[str, list[str | bytes]] = {}
+        self._chunk_bytes: dict[str, int] = {}  # bytes collected so far per device object
+        self._refused: set[str] = set()  # device objects over the lab's MaxObjSize: dropped
         self._chunking: _Chunking | None = None
         self._own: dict[tuple[str, str], Command] = {}  # the lab's own Alerts, by (MsgID, CmdID)
         self.own_statuses: list[Status] = []
@@ -174,6 +201,11 @@ class SessionState:
             self.device_package += 2
             self._package_done = False
         self._check_header(hdr)
+        if self._lab_open and msg.final and not msg.alerts(AlertCode.NEXT_MESSAGE):
+            self.problems.append(
+                f"message {hdr.msg_id} has Final and no Alert 1222 although the lab's package "
+                "was not finished (its last message had no Final)"
+            )
         self.device_msg_id = hdr.msg_id
         self._hdr_status = Status(
             cmd_id="",
@@ -208,8 +240,15 @@ class SessionState:
         self.ver_dtd = hdr.ver_dtd or self.ver_dtd
         self.ver_proto = hdr.ver_proto or self.ver_proto
         if hdr.meta is not None:
-            if hdr.meta.max_msg_size:
-                self.device_max_msg_size = hdr.meta.max_msg_size
+            size = hdr.meta.max_msg_size
+            if size is not None and size < MIN_DEVICE_MSG_SIZE:
+                # No message fits (the lab's statuses alone are bigger): chunks would never
+                # go out. Noted, and the lab goes by the floor.
+                self.problems.append(f"MaxMsgSize {size} is below {MIN_DEVICE_MSG_SIZE} bytes; "
+                                     f"the lab sends messages of up to {MIN_DEVICE_MSG_SIZE}")
+                size = MIN_DEVICE_MSG_SIZE
+            if size:
+                self.device_max_msg_size = size
             if hdr.meta.max_obj_size:
                 self.device_max_obj_size = hdr.meta.max_obj_size
 
@@ -253,17 +292,49 @@ class SessionState:
             code = StatusCode.OK
             for item in cmd.items:
                 key = f"{cmd.name} {item.target or item.source or ''}"
-                if item.more_data:
+                if key in self._refused or self._too_large(key, item):
+                    code = StatusCode.REQUEST_ENTITY_TOO_LARGE
+                    item.data = None  # not kept: the lab refused the object
+                    if not item.more_data:
+                        self._refused.discard(key)
+                elif item.more_data:
                     self._device_chunks.setdefault(key, []).append(item.data or "")
                     code = StatusCode.CHUNK_ACCEPTED
                 elif key in self._device_chunks:
                     item.data = _join([*self._device_chunks.pop(key), item.data or ""])
+                    self._chunk_bytes.pop(key, None)
             if not cmd.no_resp:
                 self._owe(cmd, msg_id, code)
         else:  # Atomic/Sequence from a device: accepted as such
             self.device_commands.append(cmd)
             if not getattr(cmd, "no_resp", False):
                 self._owe(cmd, msg_id, StatusCode.OK)
+
+    def _over_limit(self, declared: int | None, have: int) -> str | None:
+        """Why a device object goes over the lab's MaxObjSize (None: it does not)."""
+        limit = self.lab_max_obj_size
+        if declared is not None and declared > limit:
+            return f"its Meta Size {declared} exceeds the lab's MaxObjSize {limit}"
+        if have > limit:
+            return f"{have} bytes so far exceed the lab's MaxObjSize {limit}"
+        return None
+
+    def _too_large(self, key: str, item: Item) -> bool:
+        """Count a device command's chunk; True (and noted) once the object is over the bound."""
+        if not item.more_data and key not in self._device_chunks:
+            return False  # a whole value in one message: the message bound holds it
+        have = self._chunk_bytes.get(key, 0) + _length(item.data)
+        self._chunk_bytes[key] = have
+        first = key not in self._device_chunks
+        why = self._over_limit(item.meta.size if item.meta and first else None, have)
+        if why is None:
+            return False
+        self.problems.append(f"large object {key}: {why}: refused (413), not kept")
+        self._device_chunks.pop(key, None)
+        self._chunk_bytes.pop(key, None)
+        if item.more_data:
+            self._refused.add(key)
+        return True
 
     def _find(self, msg_ref: str, cmd_ref: str, what: str) -> _Outstanding | None:
         ref = msg_ref or str(self.lab_msg_id)  # MsgRef may be left out: the last lab message
@@ -275,6 +346,10 @@ class SessionState:
     def _absorb_status(self, status: Status) -> None:
         if status.cmd == "SyncHdr" or status.cmd_ref == "0":
             self.header_statuses.append(status)
+            return
+        if self.results_closed:
+            self.problems.append(f"Status {status.data} for CmdRef {status.cmd_ref} after the "
+                                 "session ended: not taken as the command's answer")
             return
         ref = (status.msg_ref or str(self.lab_msg_id), status.cmd_ref)
         if ref in self._own:
@@ -289,14 +364,46 @@ class SessionState:
             )
         out.result.status = status.data.strip()
         out.result.status_cmd = status
+        job = self._chunking
+        if job is not None and job.out is out and out.result.status != StatusCode.CHUNK_ACCEPTED:
+            # The device refused a chunk (413 over its MaxObjSize, 424 …): the object stops.
+            out.result.notes.append(
+                f"the device answered {out.result.status} to a chunk after {job.offset} of "
+                f"{_length(self._chunk_data(job))} bytes: the lab sent no more of it"
+            )
+            self._chunking = None
+            self._package_done, self._lab_open = True, False
 
     def _absorb_results(self, results: Results, msg_id: str) -> None:
+        if self.results_closed:
+            self.problems.append(f"Results for CmdRef {results.cmd_ref} after the session "
+                                 "ended: not taken as the command's answer")
+            return
         out = self._find(results.msg_ref, results.cmd_ref, "Results")
         if out is None:
             return
         out.result.results.append(results)
         chunked = False
         for item in results.items:
+            if out.refused:  # the rest of an object the lab refused: dropped unread
+                item.data = None
+                out.refused = item.more_data
+                if item.more_data:
+                    self._owe(results, msg_id, StatusCode.REQUEST_ENTITY_TOO_LARGE)
+                return
+            if item.more_data or out.chunk_item is not None:
+                declared = item.meta.size if item.meta and out.chunk_item is None else None
+                out.chunk_bytes += _length(item.data)
+                why = self._over_limit(declared, out.chunk_bytes)
+                if why is not None:
+                    out.result.notes.append(f"large object: {why}: refused (413), not kept")
+                    self.problems.append(f"Results for CmdRef {results.cmd_ref}: large "
+                                         f"object {why}")
+                    out.chunk_item, out.chunks, out.chunk_bytes = None, [], 0
+                    out.refused = item.more_data
+                    item.data = None
+                    self._owe(results, msg_id, StatusCode.REQUEST_ENTITY_TOO_LARGE)
+                    return
             if item.more_data:
                 if out.chunk_item is None:
                     out.chunk_item = item
@@ -311,7 +418,7 @@ class SessionState:
                 if declared is not None and declared != size:
                     out.result.notes.append(f"large object of {size} bytes, Meta Size {declared}")
                 out.result.items.append(whole)
-                out.chunk_item, out.chunks = None, []
+                out.chunk_item, out.chunks, out.chunk_bytes = None, [], 0
             else:
                 out.result.items.append(item)
         if chunked:
@@ -394,6 +501,7 @@ class SessionState:
     ) -> SyncML:
         """The lab's next package: statuses, then as many queued commands as fit, Final."""
         msg = SyncML(self._header(cred), self._statuses(), final=True)
+        continuing = self._lab_open
         if abort:
             alert = Alert(cmd_id="", data=AlertCode.SESSION_ABORT)
             msg.body.append(alert)
@@ -403,11 +511,19 @@ class SessionState:
         elif close:
             self.ended = self.ended or "closed by the lab"
         else:
-            self._fill(msg, size_of)
+            self._fill(msg, size_of, continuing)
         self._package_done = msg.final
+        self._lab_open = not msg.final
         return self._finish(msg)
 
-    def _fill(self, msg: SyncML, size_of: Callable[[SyncML], int] | None) -> None:
+    @property
+    def package_open(self) -> bool:
+        """The lab's last message had no Final: its package goes on in the next message."""
+        return self._lab_open
+
+    def _fill(
+        self, msg: SyncML, size_of: Callable[[SyncML], int] | None, continuing: bool = False
+    ) -> None:
         sent: list[_Outstanding] = []
         while self._queue:
             out = self._queue[0]
@@ -416,6 +532,8 @@ class SessionState:
             too_big = size_of is not None and size_of(msg) > self.device_max_msg_size
             if too_big and sent:
                 msg.body.pop()  # the rest goes in the next package, once this one is answered
+                # … or in the next message of this package (the device asks with Alert 1222)
+                msg.final = not self.split_packages
                 break
             if too_big and size_of is not None and _chunkable(out.result.cmd):
                 msg.body.pop()
@@ -432,7 +550,7 @@ class SessionState:
         self._number(msg)
         for out in sent:
             self._register(out, msg.header.msg_id)
-        self._last_package = sent
+        self._last_package = [*self._last_package, *sent] if continuing else sent
 
     def _register(self, out: _Outstanding, msg_id: str) -> None:
         out.msg_id = msg_id
@@ -468,9 +586,12 @@ class SessionState:
         cmd.items = [item]
         msg.body.append(cmd)
         if job.offset == 0:
-            size = len(data.encode() if isinstance(data, str) else data)
+            size = _length(data)
             item.meta = copy.copy(whole.meta) if whole.meta else Meta()
-            item.meta.size = size  # only in the first chunk (DM 1.2 §2.2)
+            # Only in the first chunk (DM 1.2 §2.2); a Size the test set is sent as it is (a
+            # probe of the device's 424 / 413), else the object's own.
+            item.meta.size = size if item.meta.size is None else item.meta.size
+            size = item.meta.size
             if self.device_max_obj_size is not None and size > self.device_max_obj_size:
                 job.out.result.notes.append(
                     f"object of {size} bytes exceeds the device's MaxObjSize "
@@ -489,6 +610,7 @@ class SessionState:
             msg.body.pop()
             msg.final = False
             self._package_done = False
+            self._lab_open = True
             return
         n = room
         while True:
@@ -505,6 +627,12 @@ class SessionState:
         if msg.final:
             self._chunking = None
         self._package_done = msg.final
+        self._lab_open = not msg.final
+
+    @staticmethod
+    def _chunk_data(job: _Chunking) -> str | bytes:
+        cmd = job.out.result.cmd
+        return cmd.items[0].data or "" if isinstance(cmd, ItemCommand) else ""
 
     def _number(self, msg: SyncML) -> None:
         counter = 0

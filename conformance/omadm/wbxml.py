@@ -13,6 +13,7 @@ else, and every truncation, is a :class:`ProtocolError` naming the byte offset.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from conformance.errors import ProtocolError
@@ -131,6 +132,21 @@ TAGS: dict[tuple[int, int], str] = {
 }
 TOKENS: dict[str, tuple[int, int]] = {name: key for key, name in TAGS.items()}
 _PAGE_NS = {0: SYNCML_NS, 1: METINF_NS}
+
+
+@dataclass(frozen=True)
+class Language:
+    """A WBXML application: its public id and code pages (SyncML DM here; TNDS in tnds.py)."""
+
+    public_id: str
+    tags: dict[tuple[int, int], str]  # (page, token) -> element name
+    namespaces: dict[int, str]  # page -> XML namespace
+
+    def tokens(self) -> dict[str, tuple[int, int]]:
+        return {name: key for key, name in self.tags.items()}
+
+
+SYNCML = Language(PUBLIC_ID_TEXT, TAGS, _PAGE_NS)
 
 
 # --------------------------------------------------------------------------- decoding
@@ -258,12 +274,13 @@ class _Open:
             node.text = None  # whitespace between elements
 
 
-def decode_tree(data: bytes, *, max_text: int = MAX_TEXT) -> Node:
+def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = SYNCML) -> Node:
     """Parse a WBXML document into the neutral element tree.
 
     ``max_text`` bounds the decoded text (see :data:`MAX_TEXT`); past it the document is
     refused with a :class:`ProtocolError` naming the bound, before the text is built.
     """
+    pages = language.namespaces
     if len(data) > MAX_BYTES:
         raise ProtocolError(PROTOCOL, f"document of {len(data)} bytes exceeds {MAX_BYTES}")
     reader = _Reader(data)
@@ -285,7 +302,7 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT) -> Node:
         reader.pos = offset + 1
         if token == SWITCH_PAGE:
             page = reader.byte("code page")
-            if page not in _PAGE_NS:
+            if page not in pages:
                 raise _error(f"unknown code page {page}", offset + 1, data)
             continue
         if token == END:
@@ -300,7 +317,7 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT) -> Node:
             raise _error("content outside the root element", offset, data)
         if token in _UNSUPPORTED:
             raise _error(f"unsupported token 0x{token:02x} (extension or PI)", offset, data)
-        node = _tag(reader, doc, token, page, offset)
+        node = _tag(reader, doc, token, page, offset, language)
         if root is None:
             root = node
         elif not stack:
@@ -336,17 +353,19 @@ def _content(reader: _Reader, doc: _Document, token: int, current: _Open, offset
         current.binary = True
 
 
-def _tag(reader: _Reader, doc: _Document, token: int, page: int, offset: int) -> Node:
+def _tag(
+    reader: _Reader, doc: _Document, token: int, page: int, offset: int, language: Language
+) -> Node:
     if token & HAS_ATTRIBUTES:
         raise _error("attributes are not used in SyncML", offset, reader.data)
     ident = token & 0x3F
     if ident == LITERAL:
         literal = doc.string_at(reader.mb_u_int32("literal tag name"), offset)
         return Node(literal, "")  # WBXML carries no namespace for a literal tag
-    name = TAGS.get((page, ident))
+    name = language.tags.get((page, ident))
     if name is None:
         raise _error(f"unknown tag token 0x{token:02x} on code page {page}", offset, reader.data)
-    return Node(name, _PAGE_NS[page])
+    return Node(name, language.namespaces[page])
 
 
 # --------------------------------------------------------------------------- encoding
@@ -362,7 +381,8 @@ def _mb_u_int32(value: int) -> bytes:
 
 
 class _Writer:
-    def __init__(self) -> None:
+    def __init__(self, tokens: dict[str, tuple[int, int]]) -> None:
+        self.tokens = tokens
         self.body = bytearray()
         self.strtbl = bytearray()
         self.strings: dict[str, int] = {}
@@ -377,7 +397,7 @@ class _Writer:
     def element(self, node: Node) -> None:
         has_content = bool(node.children) or bool(node.text)
         flag = HAS_CONTENT if has_content else 0
-        key = TOKENS.get(node.name)
+        key = self.tokens.get(node.name)
         if key is None:  # an element without a token travels as a LITERAL tag
             self.body.append(LITERAL | flag)
             self.body += _mb_u_int32(self.string_ref(node.name))
@@ -407,10 +427,10 @@ class _Writer:
             self.body += text.encode("utf-8") + b"\x00"
 
 
-def encode_tree(root: Node, *, version: int = 0x02) -> bytes:
-    """Serialise a neutral tree as WBXML (UTF-8, literal SyncML 1.2 public id)."""
-    writer = _Writer()
-    public_index = writer.string_ref(PUBLIC_ID_TEXT)
+def encode_tree(root: Node, *, version: int = 0x02, language: Language = SYNCML) -> bytes:
+    """Serialise a neutral tree as WBXML (UTF-8, the language's literal public id)."""
+    writer = _Writer(TOKENS if language is SYNCML else language.tokens())
+    public_index = writer.string_ref(language.public_id)
     writer.element(root)
     header = bytes([version]) + b"\x00" + _mb_u_int32(public_index) + _mb_u_int32(UTF8_MIB)
     return header + _mb_u_int32(len(writer.strtbl)) + bytes(writer.strtbl) + bytes(writer.body)

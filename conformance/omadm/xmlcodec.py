@@ -337,12 +337,14 @@ def _meta(node: Node, path: str) -> Meta:
             raise ProtocolError(PROTOCOL, f"more than one <{child.name}>", where=child_path)
         text = _text(child, child_path)
         if attr in _META_INTS:
-            try:
-                setattr(meta, attr, int(text))
-            except ValueError:
+            # A size: ASCII digits, at most 18 (int() takes "-5", " 5", "٥" and 4300 digits).
+            digits = text.strip()
+            if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
                 raise ProtocolError(
-                    PROTOCOL, f"<{child.name}> is not an integer: {text!r}", where=child_path
-                ) from None
+                    PROTOCOL, f"<{child.name}> is not a size in bytes: {text[:40]!r}",
+                    where=child_path,
+                )
+            setattr(meta, attr, int(digits))
         else:
             setattr(meta, attr, text)
     return meta

@@ -27,7 +27,7 @@ from conformance.verdicts import NotApplicable
 ETS_ID = re.compile(r"LightweightM2M-1\.[0-2]-int-[0-9]{1,4}"
                     r"|(?:DeviceManagement|OMA-ETS-DM|DM)-[A-Za-z0-9_.-]{1,60}")
 FEATURES = ("fota", "bootstrap", "wbxml", "large_objects", "host_identity_reporting",
-            "oem_dm_server")
+            "oem_dm_server", "user_interaction")
 PROTOCOLS = ("omadm", "lwm2m")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.evidence import acceptance, hostidentity
+from conformance.evidence import acceptance, etsmatrix, hostidentity
 from conformance.evidence.allure_report import write_allure_metadata
 from conformance.evidence.casefiles import EvidenceFile, sha256_of
 from conformance.evidence.sweep import scrub_folder
@@ -83,6 +83,9 @@ def write_run_evidence(session: pytest.Session, run: ConformanceRun) -> None:
         report["interrupted"] = run.interrupted or "stopped before every case ran"
     # --- host-identity view (issue 20): its own module, one section of the report
     report["host_identity"] = hostidentity.section(run.host_identity, decl)
+    # --- the compatibility matrix by OMA ETS test (issue 17)
+    report["ets"] = etsmatrix.build(run.results.cases)
+    etsmatrix.write(report["ets"], decl.device.name, folder)
     acceptance.write_report(report, folder)
 
 

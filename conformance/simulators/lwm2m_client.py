@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 from aiocoap import POST, Code, Context, Message
 
 from conformance.declaration import Declaration
-from conformance.fota.packages import ImageInfo
+from conformance.fota.packages import UPDATE_FAILURE_MARK, ImageInfo
+from conformance.lwm2m.codecs import senml_paths
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.lwm2m.objects import ObjectRegistry
+from conformance.simulators import lwm2m_composite as composite
 from conformance.simulators import lwm2m_objects as objs
 from conformance.simulators.lwm2m_download import Downloader
 from conformance.simulators.lwm2m_faults import Faults
@@ -42,6 +44,7 @@ log = logging.getLogger("lwm2m-device")
 
 SERVER_SSID = 1
 RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # registration retry back-off, seconds
+FALLBACK_AFTER = 2  # failed registrations in a row before bootstrapping again
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class Lwm2mDevice:
         self._connect_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
+        self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
 
     # ------------------------------------------------------------------ set-up
@@ -143,21 +147,17 @@ class Lwm2mDevice:
                 8: dict(firmware.protocol_support), 9: firmware.delivery_method, 10: None,
             })
             # /5/0/0 is write-only: no value, but it must be present for Write and Discover
-        # A bootstrapped Server instance has the optional resources of the factory one
-        # (Default pmin/pmax, Disable Timeout: ETS configuration C.3).
-        store.instance_defaults[objs.SERVER] = objs.server_defaults()
         hooks = store.hooks
         hooks.execute[(objs.SERVER, 8)] = self._exec_update_trigger
         if self.options.bootstrap:
             hooks.execute[(objs.SERVER, 9)] = self._exec_bootstrap_trigger
         hooks.execute[(objs.SERVER, 4)] = self._exec_disable
+        store.defaults[objs.SERVER] = objs.server_defaults()
         hooks.write[(objs.SERVER, 1)] = self._write_server_param
         hooks.write[(objs.SERVER, 7)] = self._write_server_param
-        hooks.execute[(objs.DEVICE, 4)] = lambda _iid, _args: self._later(self.reboot(), "reboot")
-        hooks.execute[(objs.DEVICE, 5)] = lambda _iid, _args: self._later(
-            self.factory_reset(), "factory reset")
-        hooks.execute[(objs.DEVICE, 12)] = lambda _iid, _args: store.set(
-            Path(objs.DEVICE, 0, 11), {0: 0})
+        hooks.execute[(objs.DEVICE, 4)] = self._exec_reboot
+        hooks.execute[(objs.DEVICE, 5)] = self._exec_factory_reset
+        hooks.execute[(objs.DEVICE, 12)] = self._exec_reset_error_code
         hooks.dynamic[(objs.DEVICE, 13)] = lambda _iid: int(time.time()) + self._time_offset
         hooks.write[(objs.DEVICE, 13)] = self._write_time
         hooks.write[(objs.FIRMWARE, 0)] = lambda _iid, value: firmware.write_package(
@@ -229,6 +229,9 @@ class Lwm2mDevice:
                 (self.store.instance(objs.SERVER, s) for s in self.store.instance_ids(objs.SERVER)
                  if self.store.instance(objs.SERVER, s).get(0) == ssid), {})
             identity, key = sec.get(3, b""), sec.get(5, b"")
+            if "keeps-factory-psk" in self.faults and self.options.bootstrap:
+                log.info("fault keeps-factory-psk: ignoring the provisioned PSK")
+                identity, key = self._declared_psk()
             lifetime = server.get(1, self.lwm2m.lifetime)
             binding = server.get(7, self.lwm2m.binding)
             return ServerAccount(
@@ -316,6 +319,7 @@ class Lwm2mDevice:
         self.registration = Registration(
             self.context, account, endpoint=self.lwm2m.endpoint, version=self.lwm2m.version,
             links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
+            register_when_forgotten="no-register-after-rejected-update" not in self.faults,
         )
         await self.registration.register()
         self.registered.set()
@@ -355,6 +359,7 @@ class Lwm2mDevice:
         """Server-initiated bootstrap (/1/x/9) and factory reset: forget the account, bootstrap."""
         if not self.options.bootstrap:
             raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        self._stop_retrying()
         if self.registration is not None:
             self.registration.forget()
             self.registration = None
@@ -363,7 +368,18 @@ class Lwm2mDevice:
                 self.store.delete(Path(objs.SECURITY, iid), Role.BOOTSTRAP)
         self.store.delete(Path(objs.SERVER), Role.BOOTSTRAP)
         await self._bootstrap()
-        await self._register()
+        try:
+            await self._register()
+        except RegistrationError as exc:
+            # The configuration was accepted; the server refusing it (say, a key it does not
+            # know) is retried in the background, as a booted device keeps trying.
+            log.warning("%s after the bootstrap; retrying in the background", exc)
+            self._retrying = self._spawn(self._register_with_retry(), "register after bootstrap")
+
+    def _stop_retrying(self) -> None:
+        if self._retrying is not None and self._retrying is not asyncio.current_task():
+            self._retrying.cancel()
+            self._retrying = None
 
     # ------------------------------------------------------------------ registration updates
 
@@ -382,12 +398,19 @@ class Lwm2mDevice:
         if "ignores-update-trigger" in self.faults or "no-registration-update" in self.faults:
             log.info("fault: ignoring the Registration Update Trigger")
             return
+        if "update-trigger-registers-anew" in self.faults:
+            log.info("fault update-trigger-registers-anew: a new Register, not an Update")
+            self._later(self._reregister(), "triggered re-register")
+            return
         self._later(self.update_registration(), "triggered update")
 
     def _exec_disable(self, iid: int, _args: bytes) -> None:
         """/1/x/4 Disable: de-register, stay away for the Disable Timeout /1/x/5, come back."""
         timeout = self.store.get(Path(objs.SERVER, iid, 5))
         seconds = timeout if isinstance(timeout, int) and timeout >= 0 else 86400
+        if "disable-timeout-ignored" in self.faults:
+            log.info("fault disable-timeout-ignored: coming back at once, not after %s s", seconds)
+            seconds = 0
         if self._disabled is not None:
             self._disabled.cancel()
         self._disabled = self._spawn(self._disable(seconds), "disable")
@@ -403,6 +426,9 @@ class Lwm2mDevice:
     def _exec_bootstrap_trigger(self, _iid: int, _args: bytes) -> None:
         if not self.options.bootstrap:
             raise OperationError(Code.METHOD_NOT_ALLOWED, "no bootstrap server known")
+        if "ignores-bootstrap-trigger" in self.faults:
+            log.info("fault ignores-bootstrap-trigger: not asking the bootstrap server")
+            return
         self._later(self.request_bootstrap(), "bootstrap request")
 
     def _write_server_param(self, iid: int, value: Value) -> None:
@@ -417,7 +443,11 @@ class Lwm2mDevice:
         def apply() -> None:  # after the store kept the value
             account = self._server_account()
             if account is not None and self.registration is registration:
+                longer = account.lifetime > registration.account.lifetime
                 registration.with_account(replace(account))
+                if longer and "lifetime-increase-not-announced" in self.faults:
+                    log.info("fault lifetime-increase-not-announced: no Update for it")
+                    return
                 if "no-registration-update" not in self.faults:
                     self._spawn(registration.update(), "parameter update")
 
@@ -426,7 +456,30 @@ class Lwm2mDevice:
     def _write_time(self, _iid: int, value: Value) -> None:
         if not isinstance(value, int) or isinstance(value, bool):
             raise OperationError(Code.BAD_REQUEST, "Current Time is an integer")
+        if "current-time-write-ignored" in self.faults:
+            log.info("fault current-time-write-ignored: the clock keeps its time")
+            return
         self._time_offset = value - int(time.time())
+
+    def _exec_reboot(self, _iid: int, _args: bytes) -> None:
+        if "reboot-execute-ignored" in self.faults:
+            log.info("fault reboot-execute-ignored: not rebooting")
+            return
+        self._later(self.reboot(), "reboot")
+
+    def _exec_factory_reset(self, _iid: int, _args: bytes) -> None:
+        if "factory-reset-execute-reboots-only" in self.faults:
+            log.info("fault factory-reset-execute-reboots-only: rebooting instead")
+            self._later(self.reboot(), "reboot instead of factory reset")
+            return
+        self._later(self.factory_reset(), "factory reset")
+
+    def _exec_reset_error_code(self, _iid: int, _args: bytes) -> None:
+        """/3/0/12: one Error Code instance, 0 No error (TS 1.1 E.4)."""
+        if "error-code-not-reset" in self.faults:
+            log.info("fault error-code-not-reset: keeping the error codes")
+            return
+        self.store.set(Path(objs.DEVICE, 0, 11), {0: 0})
 
     # ------------------------------------------------------------------ firmware
 
@@ -444,6 +497,12 @@ class Lwm2mDevice:
 
     async def _install_firmware(self, info: ImageInfo | None, image: bytes) -> None:
         await asyncio.sleep(self.options.update_time)  # the time flashing takes
+        if info is not None and info.version.endswith(UPDATE_FAILURE_MARK):
+            raise RuntimeError(f"image {info.version} does not boot: update failed")
+        over_http = self.firmware is not None and self.firmware.delivered_by in ("http", "https")
+        if over_http and "fota-http-version-unchanged" in self.faults:
+            log.info("fault fota-http-version-unchanged: keeping the old firmware version")
+            info = None
         if self.options.state_dir is not None:
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
             (self.options.state_dir / "firmware.bin").write_bytes(image)
@@ -469,17 +528,32 @@ class Lwm2mDevice:
             self._disabled = None
         if self.registration is not None:
             self.registration.forget()
+        self._stop_retrying()
         self.registered.clear()
         await self._register_with_retry()
 
     async def _register_with_retry(self) -> None:
+        """Register, retrying with back-off; after FALLBACK_AFTER failures in a row a client
+        that knows a bootstrap server asks it again (TS 1.1 §6.2.1, Bootstrap on
+        Registration Failure /1/x/16 true by default)."""
         delay = RETRY_FIRST
+        failures = 0
         while True:
             try:
                 await self._register()
                 return
             except RegistrationError as exc:
+                failures += 1
                 log.warning("%s; retrying in %g s", exc, delay)
+            if (failures >= FALLBACK_AFTER and self.options.bootstrap
+                    and "no-bootstrap-fallback" not in self.faults):
+                log.warning("%d registrations failed: falling back to bootstrap", failures)
+                try:
+                    await self.request_bootstrap()
+                    return
+                except RegistrationError as exc:
+                    log.warning("bootstrap fallback failed: %s", exc)
+                failures = 0
             await asyncio.sleep(delay)
             delay = min(RETRY_MAX, delay * 2)
 
@@ -558,12 +632,57 @@ class Lwm2mDevice:
             setattr(self.state, "host_" + name, value)
         objs.refresh_host(self.store, self.state, self.faults)
 
+    async def send(self, params: dict[str, Any]) -> None:
+        """LwM2M 1.1 Send (TS 1.1 §6.4.6): POST /dp with the values of ``params["paths"]``
+        (space-separated) in SenML; refused while the account's /1/x/23 Mute Send is true or
+        absent (TS 1.1 Server object)."""
+        text = params.get("paths")
+        if not isinstance(text, str) or not text.split():
+            raise ValueError("send needs paths (space-separated LwM2M paths)")
+        paths = [Path.parse(p) for p in text.split()[:16]]
+        if self.lwm2m.version == "1.0":
+            raise OperationError(Code.NOT_IMPLEMENTED, "Send is LwM2M 1.1; this client is 1.0")
+        await self._wait_registered()
+        registration = self.registration
+        if registration is None:
+            raise RegistrationError("not registered")
+        if self._send_muted(registration.account.ssid):
+            if "ignores-mute-send" not in self.faults:
+                raise OperationError(Code.FORBIDDEN, "Send is muted (/1/x/23 Mute Send)")
+            log.info("fault ignores-mute-send: sending although Send is muted")
+        if "send-drops-objects" in self.faults:
+            log.info("fault send-drops-objects: leaving out whole objects")
+            paths = [p for p in paths if p.depth > 1]
+        if "send-whole-instance" in self.faults:
+            log.info("fault send-whole-instance: sending whole instances")
+            paths = [Path(p.object_id, p.instance_id) if p.depth > 2 else p for p in paths]
+        fmt = composite.send_format(self.formats)
+        content = composite.read_paths(self.store, paths, Role.SERVER)
+        request = Message(code=POST, uri=registration.account.base + "/dp",
+                          payload=senml_paths.encode_content(fmt, content, self.store.registry),
+                          content_format=int(fmt))
+        assert self.context is not None
+        response = await exchange(self.context, request, self.timeout)
+        if response.code != Code.CHANGED:
+            raise RegistrationError(f"Send answered {response.code}")
+
+    def _send_muted(self, ssid: int) -> bool:
+        for iid in self.store.instance_ids(objs.SERVER):
+            inst = self.store.instance(objs.SERVER, iid)
+            if inst.get(0) == ssid:
+                return inst.get(23) is not False
+        return True
+
     async def reboot(self, _params: dict[str, Any] | None = None) -> None:
         """Reboot: observations and downloads are lost, then a fresh Register."""
         self._drop_volatile()
         if "host-values-lost-on-reboot" in self.faults:
             log.info("fault host-values-lost-on-reboot: the host values do not survive")
             self._wipe_host()
+        if "bootstraps-with-account" in self.faults and self.options.bootstrap:
+            log.info("fault bootstraps-with-account: bootstrapping although an account is held")
+            await self.request_bootstrap()
+            return
         await self._reregister()
 
     async def factory_reset(self, _params: dict[str, Any] | None = None) -> None:
@@ -647,6 +766,7 @@ class Lwm2mDevice:
         "reboot": "reboot",
         "factory_reset": "factory_reset",
         "set_host_values": "set_host_values",
+        "send": "send",
         "quit": "quit",
     }
 

@@ -3,7 +3,7 @@ breaking what one OMA ETS test (int-205…290) checks and nothing else.
 
 :class:`DmFaults` is asked by the CoAP site (lwm2m_site.py) at the few places a DM operation
 passes through: a Read's content and payload, a Write's decoded content, Create, Delete,
-Execute, the composite operations, Discover and Write-Attributes. With no fault injected every
+the composite operations, Discover and Write-Attributes. With no fault injected every
 method leaves the operation as it is. ``grep`` for a fault name finds its whole behaviour.
 """
 
@@ -141,9 +141,6 @@ class DmFaults:
         return (role is Role.SERVER and path.depth == 2 and path.object_id not in (SERVER, DEVICE)
                 and path.instance_id in self.store.instance_ids(path.object_id)
                 and self._has("delete-keeps-instance"))
-
-    def ignores_execute(self, path: Path) -> bool:
-        return path == Path(DEVICE, 0, 4) and self._has("reboot-execute-ignored")
 
     # ------------------------------------------------------------------ composite
 

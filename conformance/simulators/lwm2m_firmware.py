@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from aiocoap import Code
 
 from conformance.errors import ProtocolError
-from conformance.fota.packages import MAGIC, ImageInfo, image_info
+from conformance.fota.packages import MAGIC, OUT_OF_RAM_MARK, ImageInfo, image_info
 from conformance.simulators.lwm2m_faults import Faults
 from conformance.simulators.lwm2m_store import OperationError
 
@@ -51,6 +51,18 @@ class Result(IntEnum):
 
 # /5/0/8 Firmware Update Protocol Support values, by the declaration's names
 PROTOCOL_IDS = {"coap": 0, "coaps": 1, "http": 2, "https": 3}
+NULL_PACKAGE = b"\0"  # TS E.6: writing '\0' to Package resets the state machine
+
+# ETS error-result faults: fault -> (the Update Result the TS asks for, what is reported)
+WRONG_RESULTS = {
+    "fota-storage-wrong-result": (Result.NOT_ENOUGH_FLASH, Result.OUT_OF_RAM),
+    "fota-ram-wrong-result": (Result.OUT_OF_RAM, Result.NOT_ENOUGH_FLASH),
+    "fota-connection-lost-wrong-result": (Result.CONNECTION_LOST, Result.UPDATE_FAILED),
+    "fota-integrity-wrong-result": (Result.INTEGRITY_FAILURE, Result.UPDATE_FAILED),
+    "fota-unsupported-wrong-result": (Result.UNSUPPORTED_PACKAGE, Result.INTEGRITY_FAILURE),
+    "fota-invalid-uri-wrong-result": (Result.INVALID_URI, Result.CONNECTION_LOST),
+    "fota-failed-update-reported-success": (Result.UPDATE_FAILED, Result.SUCCESS),
+}
 
 
 class DownloadError(Exception):
@@ -96,6 +108,7 @@ class FirmwareUpdate:
         self._info: ImageInfo | None = None
         self._task: asyncio.Task[None] | None = None
         self._pushing = False  # a Block1 push is under way
+        self.delivered_by = ""  # "push" or the URI scheme of the package in hand
 
     # ------------------------------------------------------------------ read-side values
 
@@ -106,6 +119,8 @@ class FirmwareUpdate:
     @property
     def delivery_method(self) -> int:
         """/5/0/9: 0 pull only, 1 push only, 2 both."""
+        if self.push and "fota-wrong-delivery-method" in self._faults:
+            return 0  # claims pull only although it takes pushed packages
         if self.pull_protocols and self.push:
             return 2
         return 1 if self.push else 0
@@ -116,6 +131,10 @@ class FirmwareUpdate:
         if state is not None and state != self.state:
             self.state = state
             self._changed(3, int(state))
+        for fault, (asked, reported) in WRONG_RESULTS.items():
+            if result == asked and fault in self._faults:
+                log.info("fault %s: reporting %s instead of %s", fault, reported.name, asked.name)
+                result = reported
         if result is not None and result != self.result:
             self.result = result
             self._changed(5, int(result))
@@ -157,11 +176,13 @@ class FirmwareUpdate:
         pushing, self._pushing = self._pushing, False
         if not self.push:
             raise OperationError(Code.METHOD_NOT_ALLOWED, "push delivery is not supported")
-        if not data:
+        if not data or (data == NULL_PACKAGE
+                        and "fota-null-package-not-reset" not in self._faults):
             self._reset(Result.INITIAL)
             return
         if not (pushing and self.state == State.DOWNLOADING):
             self._busy()
+        self.delivered_by = "push"
         self._set(State.DOWNLOADING, Result.INITIAL)
         self._downloaded(data)
 
@@ -171,6 +192,10 @@ class FirmwareUpdate:
             self.package_uri = ""
             if "empty-package-uri-ignored" in self._faults and self.state != State.IDLE:
                 log.info("fault empty-package-uri-ignored: staying in state %s", self.state.name)
+                return
+            if "fota-empty-uri-keeps-result" in self._faults:
+                log.info("fault fota-empty-uri-keeps-result: keeping result %d", self.result)
+                self._reset(self.result)
                 return
             self._reset(Result.INITIAL)
             return
@@ -187,6 +212,7 @@ class FirmwareUpdate:
             self._reset(Result.UNSUPPORTED_PROTOCOL)
             return
         self._set(State.DOWNLOADING, Result.INITIAL)
+        self.delivered_by = parts.scheme
         self._task = asyncio.get_running_loop().create_task(self._pull(uri))
 
     async def _pull(self, uri: str) -> None:
@@ -217,6 +243,10 @@ class FirmwareUpdate:
                 self._reset(Result.INTEGRITY_FAILURE)
                 return
             log.info("fault fota-accepts-corrupt: ignoring %s", exc)
+        if info is not None and info.version.endswith(OUT_OF_RAM_MARK):
+            log.warning("image %s: out of RAM while downloading", info.version)
+            self._reset(Result.OUT_OF_RAM)
+            return
         self._image = data
         self._info = info
         self._set_package_info("firmware", info.version if info else "")
@@ -225,6 +255,10 @@ class FirmwareUpdate:
         self._set(State.DOWNLOADED)
 
     def execute_update(self) -> None:
+        if self.state != State.DOWNLOADED and "fota-update-without-package" in self._faults:
+            log.info("fault fota-update-without-package: Update in state %d sets result 8",
+                     self.state)
+            self._set(result=Result.UPDATE_FAILED)
         if self.state != State.DOWNLOADED or self._image is None:
             raise OperationError(
                 Code.METHOD_NOT_ALLOWED,
@@ -238,15 +272,20 @@ class FirmwareUpdate:
         try:
             await self._install(info, image)
         except Exception as exc:  # an install failure is a device result, not a crash
+            # TS E.6 /5/0/3: a failed update returns to Downloaded (the package is kept)
             log.warning("update failed: %s", exc)
             self._task = None
-            self._image = None
-            self._set(State.IDLE, Result.UPDATE_FAILED)
+            self._set(State.DOWNLOADED, Result.UPDATE_FAILED)
             return
         self._task = None
         self._image = None
         self._info = None
-        self._set(State.IDLE, Result.SUCCESS)
+        result = Result.SUCCESS
+        if self.delivered_by in ("coap", "coaps", "push") and (
+                "fota-coap-result-initial" in self._faults):
+            log.info("fault fota-coap-result-initial: Update Result stays 0 after the update")
+            result = Result.INITIAL
+        self._set(State.IDLE, result)
         # The new image "boots" after State/Result are final, so the first Read after the
         # re-registration sees Update Result 1.
         await self._restart()

@@ -36,28 +36,27 @@ def security_instance(
     }
 
 
-def server_defaults() -> Instance:
-    """The optional Server resources the device keeps in every /1 instance."""
-    return {
-        2: 0,  # default pmin
-        3: 0,  # default pmax: 0 = none
-        5: 86400,  # Disable Timeout (TS default)
-    }
-
-
 def server_instance(*, ssid: int, lifetime: int, binding: str, bootstrap_trigger: bool) -> Instance:
     inst: Instance = {
         0: ssid,
         1: lifetime,
-        **server_defaults(),
+        2: 0,  # default pmin
+        3: 0,  # default pmax: 0 = none
         4: None,  # Disable
+        5: 86400,  # Disable Timeout (TS default)
         6: False,
         7: binding,
         8: None,  # Registration Update Trigger
+        23: False,  # Mute Send: false, Send is on (TS 1.1: absent or true mutes it)
     }
     if bootstrap_trigger:
         inst[9] = None  # Bootstrap-Request Trigger
     return inst
+
+
+def server_defaults() -> Instance:
+    """The optional Server object resources a bootstrapped instance starts with."""
+    return {2: 0, 3: 0, 5: 86400}  # default pmin, default pmax (0: none), Disable Timeout
 
 
 def device_instance(declaration: Declaration, state: DeviceState, faults: Faults) -> Instance:
@@ -76,9 +75,9 @@ def device_instance(declaration: Declaration, state: DeviceState, faults: Faults
         6: {0: 1, 1: 5},  # power sources: internal battery, USB
         7: {0: 3800, 1: 5000},  # mV
         8: {0: 125, 1: 900},  # mA
-        9: 87,  # battery %
+        9: 150 if "battery-level-out-of-range" in faults else 87,  # battery %
         10: 1024,  # KiB free
-        11: {0: 0},  # no error
+        11: {0: 4} if "error-code-not-reset" in faults else {0: 0},  # 4: low signal; 0: none
         12: None,  # Reset Error Code
         13: 0,  # Current Time: read live (see the device's dynamic hook)
         14: "+00:00",
@@ -104,16 +103,22 @@ def host_values(state: DeviceState, faults: Faults) -> Instance:
     }
 
 
-def connectivity_instance() -> Instance:
+def connectivity_instance(faults: Faults) -> Instance:
+    """/4/0 of an LTE-M module on an AT&T network (MCC 310, MNC 410), lab loopback address."""
+    bearer = 99 if "conn-mon-bearer-out-of-range" in faults else 6  # 6: LTE-FDD
     return {
-        0: 6,  # LTE-FDD
-        1: {0: 6},
+        0: bearer,
+        1: {0: 6, 1: 7},  # available: LTE-FDD, NB-IoT
         2: -85,  # dBm
         3: 60,
         4: {0: "127.0.0.1"},
+        5: {0: "127.0.0.1"},  # router
+        6: 12,  # link utilisation, %
+        7: {0: "m2m.com.attz"},
         8: 20971521,
         9: 410,
         10: 310,
+        11: 13,  # SNR, dB
         12: 2,
     }
 
@@ -123,7 +128,7 @@ def populate(store: ObjectStore, declaration: Declaration, state: DeviceState,
     """Objects 3, 4, 16, 10241 (0, 1 and 5 come from the accounts and the firmware machine);
     Portfolio /16 starts without instances, for servers to create them."""
     store.set_instance(DEVICE, 0, device_instance(declaration, state, faults))
-    store.set_instance(CONNECTIVITY, 0, connectivity_instance())
+    store.set_instance(CONNECTIVITY, 0, connectivity_instance(faults))
     store.add_object(PORTFOLIO)
     if "no-host-object" not in faults:
         for iid in range(host_instances):  # one host a module reports; more when asked

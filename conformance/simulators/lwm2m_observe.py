@@ -123,7 +123,9 @@ class Notifier:
         send: Callable[[], Awaitable[None]],
         *,
         default_periods: Callable[[], tuple[int, int]],
+        ignored: frozenset[str] = frozenset(),
     ) -> None:
+        self._ignored = ignored  # attributes a fault makes the device ignore
         self._store = store
         self._attributes = attributes
         self._path = path
@@ -152,8 +154,12 @@ class Notifier:
             unsubscribe()
             unsubscribe_attributes()
 
-    def _periods(self) -> tuple[float, float | None, dict[str, str]]:
+    def _effective(self) -> dict[str, str]:
         attrs = self._attributes.effective(self._path)
+        return {k: v for k, v in attrs.items() if k not in self._ignored}
+
+    def _periods(self) -> tuple[float, float | None, dict[str, str]]:
+        attrs = self._effective()
         default_pmin, default_pmax = self._default_periods()
         pmin = float(attrs.get("pmin", default_pmin))
         pmax_raw = float(attrs.get("pmax", default_pmax))
@@ -190,11 +196,56 @@ class Notifier:
             expired = pmax is not None and loop.time() - last_sent >= pmax - 0.001
             if current == last and not expired:
                 continue
-            if not expired and not _passes_thresholds(attrs, last, current, self._path):
+            if not expired and not self._passes(attrs, last, current):
                 continue
             await self._send()
             last, last_sent = current, loop.time()
             self.last = last
+
+
+    def _passes(self, attrs: dict[str, str], before: Content, after: Content) -> bool:
+        return _passes_thresholds(attrs, before, after, self._path)
+
+
+class CompositeNotifier(Notifier):
+    """Observe-Composite (TS 1.1 §6.4.3): one relation over several paths. A change under any
+    path counts; the periods are the strictest of the paths' own (the largest pmin, the
+    smallest pmax); gt/lt/st do not apply to a composite relation.
+
+    ``frozen``: the periods are read once when the relation starts (fault
+    composite-attributes-frozen: Write-Attributes during the relation changes nothing).
+    """
+
+    def __init__(self, *args: object, paths: list[Path], frozen: bool = False,
+                 **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self._paths = paths
+        self._frozen: tuple[float, float | None, dict[str, str]] | None = None
+        self._freeze = frozen
+
+    def _on_change(self, changed: Path) -> None:
+        if any(p.contains(changed) or changed.contains(p) for p in self._paths):
+            self._changed.set()
+            self._wake.set()
+
+    def _periods(self) -> tuple[float, float | None, dict[str, str]]:
+        if self._frozen is not None:
+            return self._frozen
+        default_pmin, default_pmax = self._default_periods()
+        pmins, pmaxes = [], []
+        for path in self._paths:
+            attrs = self._attributes.effective(path)
+            pmins.append(float(attrs.get("pmin", default_pmin)))
+            pmaxes.append(float(attrs.get("pmax", default_pmax)))
+        positive = [p for p in pmaxes if p > 0]
+        periods: tuple[float, float | None, dict[str, str]] = (
+            max(pmins), min(positive) if positive else None, {})
+        if self._freeze:
+            self._frozen = periods
+        return periods
+
+    def _passes(self, attrs: dict[str, str], before: Content, after: Content) -> bool:
+        return True
 
 
 def _passes_thresholds(attrs: dict[str, str], before: Content, after: Content,

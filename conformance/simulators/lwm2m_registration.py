@@ -80,6 +80,7 @@ class Registration:
         links: Callable[[], str],
         timeout: float,
         on_lifetime: Callable[[], None],
+        register_when_forgotten: bool = True,
     ) -> None:
         self.context = context
         self.account = account
@@ -88,6 +89,7 @@ class Registration:
         self._links = links
         self._timeout = timeout
         self._on_lifetime = on_lifetime
+        self._register_when_forgotten = register_when_forgotten  # False: fault of int-105
         self.location: tuple[str, ...] | None = None
         self.remote: Any = None  # keeps the DTLS session alive: aiocoap pools it weakly
         self._sent_links = ""
@@ -164,8 +166,12 @@ class Registration:
                 return
             if response.code.class_ != 4:
                 raise RegistrationError(f"Update answered {response.code}")
-            log.info("Update answered %s: registering again", response.code)
             self.location = None
+            if not self._register_when_forgotten:
+                log.info("fault no-register-after-rejected-update: Update answered %s, not "
+                         "registering again", response.code)
+                return
+            log.info("Update answered %s: registering again", response.code)
         await self.register()
 
     async def deregister(self) -> None:

@@ -20,17 +20,32 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
-from conformance.lwm2m.codecs import composite
+from conformance.lwm2m.codecs import composite, senml_paths
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
+from conformance.simulators import lwm2m_composite
 from conformance.simulators.lwm2m_dm_faults import DmFaults
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
-from conformance.simulators.lwm2m_observe import Attributes, Notifier, next_sequence
+from conformance.simulators.lwm2m_observe import (
+    Attributes,
+    CompositeNotifier,
+    Notifier,
+    next_sequence,
+)
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
 log = logging.getLogger("lwm2m-device.site")
 
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
+# Faults that make the device ignore a change attribute (TS 1.1 §5.1.2) when notifying
+# Faults that keep notifying after a cancel: of either kind, an RST only, an Observe 1 only
+IGNORED_CANCELS = {"ignores-observe-cancel": "any", "ignores-reset-cancel": "rst",
+                   "ignores-observe-1-cancel": "request"}
+IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
+                      "lt": "ignores-less-than"}
 NUMERIC = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.FLOAT, ResourceType.TIME)
+# Faults whose observations get their first answer and no notification: (fault, object,
+# resource or None for any path in the object)
+SILENT_OBSERVATIONS = (("conn-mon-not-notified", 4, None), ("fota-state-not-notified", 5, 3))
 
 
 class DeviceSite(interfaces.Resource):
@@ -58,6 +73,8 @@ class DeviceSite(interfaces.Resource):
         self._block1 = Block1Spool()
         self._block2 = Block2Cache()
         self._zombies: set[asyncio.Task[None]] = set()
+        # Tokens a cancelling request (Observe 1) came on: tells an RST cancel from it
+        self._cancel_tokens: set[bytes] = set()
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
@@ -72,9 +89,16 @@ class DeviceSite(interfaces.Resource):
 
     async def render_to_pipe(self, pipe: Any) -> None:
         request = pipe.request
+        if request.opt.observe == 1:
+            if len(self._cancel_tokens) > 256:
+                self._cancel_tokens.clear()
+            self._cancel_tokens.add(bytes(request.token))
         try:
             if request.code == Code.GET and request.opt.observe == 0:
                 await self._observe(pipe)
+                return
+            if request.code == Code.FETCH and request.opt.observe == 0:
+                await self._observe_composite(pipe)
                 return
             block1 = request.opt.block1
             if block1 is not None and block1.start + len(request.payload) > MAX_BODY:
@@ -122,6 +146,8 @@ class DeviceSite(interfaces.Resource):
     def _dispatch(self, request: Message) -> Message:
         segments = tuple(request.opt.uri_path)
         role = self._role_of(request.remote)
+        if request.code == Code.FETCH and request.opt.observe in (0, 1) and not _path(segments):
+            return self._observe_composite_answer(request, role)  # Observe-Composite, cancel
         if segments == ("bs",) and request.code == Code.POST:
             if role is not Role.BOOTSTRAP:
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish from a DM server")
@@ -129,6 +155,9 @@ class DeviceSite(interfaces.Resource):
             return Message(code=CHANGED)
         path = _path(segments)
         code = request.code
+        faulty = self._object_fault(request, path)
+        if faulty is not None:
+            return faulty
         if code == Code.GET:
             if request.opt.accept == ContentFormat.LINK_FORMAT:
                 return self._discover(path, role)
@@ -136,6 +165,9 @@ class DeviceSite(interfaces.Resource):
                 raise OperationError(Code.METHOD_NOT_ALLOWED, "Read of /")
             return self._read(path, request, role)
         if code == Code.DELETE:
+            if role is Role.BOOTSTRAP and "bootstrap-delete-ignored" in self.faults:
+                log.info("fault bootstrap-delete-ignored: keeping %s", _uri(request))
+                return Message(code=DELETED)
             if path is None and role is Role.BOOTSTRAP:
                 self.store.bootstrap_delete_all()
                 return Message(code=DELETED)
@@ -163,8 +195,7 @@ class DeviceSite(interfaces.Resource):
                 self._write(path, request, role, replace=False)
                 return Message(code=CHANGED)
             if path.depth == 3:
-                if not self.dm.ignores_execute(path):
-                    self.store.execute(path, bytes(request.payload), role)
+                self.store.execute(path, bytes(request.payload), role)
                 return Message(code=CHANGED)
             raise OperationError(Code.METHOD_NOT_ALLOWED, f"POST on {path}")
         raise OperationError(Code.METHOD_NOT_ALLOWED, f"{code} is not an LwM2M operation")
@@ -177,6 +208,35 @@ class DeviceSite(interfaces.Resource):
             return
         with self.dm.writing(path, partial=not replace):
             self.store.write(path, content, replace=replace, role=role)
+
+    def _object_fault(self, request: Message, path: Path | None) -> Message | None:
+        """The wrong answers of the Server/Device object faults (ETS int-551…685), if any."""
+        faults, code = self.faults, request.code
+        if path is None:
+            return None
+        if ("ssid-write-acknowledged" in faults and code == Code.PUT and path.object_id == 1
+                and path.resource_id == 0 and request.payload):
+            log.info("fault ssid-write-acknowledged: answering 2.04 to a Write of %s", path)
+            return Message(code=CHANGED)
+        if ("firmware-version-needs-accept" in faults and code == Code.GET
+                and path == Path(3, 0, 3) and request.opt.accept is None):
+            log.info("fault firmware-version-needs-accept: refusing a Read of %s", path)
+            return Message(code=Code.NOT_ACCEPTABLE)
+        if "device-create-acknowledged" in faults and code == Code.POST and path == Path(3):
+            log.info("fault device-create-acknowledged: answering 2.01 to a Create on /3")
+            return Message(code=CREATED, location_path=("3", "1"))
+        if "device-delete-acknowledged" in faults and code == Code.DELETE and path == Path(3, 0):
+            log.info("fault device-delete-acknowledged: answering 2.02 to Delete /3/0")
+            return Message(code=DELETED)
+        return None
+
+    def _silenced(self, path: Path) -> bool:
+        """Faults multiple-resource-observe-silent / instance-observe-silent: never notify."""
+        if "instance-observe-silent" in self.faults and path == Path(3, 0):
+            return True
+        rdef = self.store.registry.resource(path) if path.depth == 3 else None
+        return ("multiple-resource-observe-silent" in self.faults and rdef is not None
+                and rdef.multiple)
 
     # ------------------------------------------------------------------ content formats
 
@@ -231,6 +291,8 @@ class DeviceSite(interfaces.Resource):
     # ------------------------------------------------------------------ operations
 
     def _read(self, path: Path, request: Message, role: Role) -> Message:
+        if role is Role.BOOTSTRAP and "bootstrap-read-refused" in self.faults:
+            raise OperationError(Code.METHOD_NOT_ALLOWED, "fault bootstrap-read-refused")
         content = self.store.read(path, role)
         fmt = self._accept(path, request)
         observe = request.opt.observe is not None
@@ -335,6 +397,14 @@ class DeviceSite(interfaces.Resource):
         self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)
         return Message(code=CHANGED)
 
+    def _observe_composite_answer(self, request: Message, role: Role) -> Message:
+        """The values an Observe-Composite (or its cancel) answers (TS 1.1 §6.4.3)."""
+        paths = lwm2m_composite.request_paths(request)
+        fmt = lwm2m_composite.answer_format(request, self.formats)
+        content = lwm2m_composite.read_paths(self.store, paths, role)
+        payload = senml_paths.encode_content(fmt, content, self.store.registry)
+        return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
     # ------------------------------------------------------------------ Observe
 
     async def _observe(self, pipe: Any) -> None:
@@ -344,6 +414,10 @@ class DeviceSite(interfaces.Resource):
             pipe.add_response(response, is_last=True)  # errors and Discover are not observed
             return
         path = _need(_path(tuple(request.opt.uri_path)))
+        if path.depth == 2 and "no-instance-observe" in self.faults:
+            log.info("fault no-instance-observe: answering Observe %s without observing", path)
+            pipe.add_response(response, is_last=True)
+            return
         role = self._role_of(request.remote)
         fmt = ContentFormat(response.opt.content_format)
         response.opt.observe = next_sequence()
@@ -359,21 +433,81 @@ class DeviceSite(interfaces.Resource):
         assert task is not None
         self._observations.add(task)
         try:
+            if self._silenced(path):
+                log.info("fault: observing %s without ever notifying", path)
+                await self._stopped.wait()
             await notifier.run(first)
         except OperationError:
             # The observed thing was deleted: the last notification says so (RFC 7641 §3.2).
             pipe.add_response(self._notification(path, role, fmt), is_last=True)
         except asyncio.CancelledError:
             # The server cancelled (RST, or GET with Observe=1 on the token).
-            if "ignores-observe-cancel" in self.faults and task in self._observations:
-                self._keep_notifying(request, path, role, fmt, notifier.last)
+            ignored = [mode for fault, mode in IGNORED_CANCELS.items() if fault in self.faults]
+            if ignored and task in self._observations:
+                self._keep_notifying(request, lambda: self._notification(path, role, fmt),
+                                     lambda send: self._notifier(path, role, send),
+                                     notifier.last, only=ignored[0])
             raise
         finally:
             self._observations.discard(task)
 
     def _notifier(self, path: Path, role: Role, send: Callable[[], Any]) -> Notifier:
+        if any(fault in self.faults and path.object_id == oid and (rid is None or (
+                path.resource_id == rid)) for fault, oid, rid in SILENT_OBSERVATIONS):
+            log.info("fault: observation of %s answered, never notified", path)
+            send = _silent
+        ignored = frozenset(name for name, fault in IGNORED_ATTRIBUTES.items()
+                            if fault in self.faults)
         return Notifier(self.store, self.attributes, path, lambda: self.store.read(path, role),
-                        send, default_periods=self._default_periods)
+                        send, default_periods=self._default_periods, ignored=ignored)
+
+    async def _observe_composite(self, pipe: Any) -> None:
+        """Observe-Composite (TS 1.1 §6.4.3): one relation, one SenML pack per notification."""
+        request = pipe.request
+        response = await self._answer(request)
+        if not response.code.is_successful():
+            pipe.add_response(response, is_last=True)
+            return
+        role = self._role_of(request.remote)
+        paths = lwm2m_composite.request_paths(request)
+        fmt = ContentFormat(response.opt.content_format)
+        response.opt.observe = next_sequence()
+        pipe.add_response(response, is_last=False)
+
+        def read() -> Content:
+            return lwm2m_composite.read_paths(self.store, paths, role)
+
+        def note() -> Message:
+            content = read()
+            if "composite-notify-partial" in self.faults:
+                content = {p: v for p, v in content.items() if paths[0].contains(p)}
+            message = Message(code=CONTENT, content_format=int(fmt),
+                              payload=senml_paths.encode_content(fmt, content,
+                                                                 self.store.registry))
+            message.opt.observe = next_sequence()
+            return message
+
+        def notifier(send: Callable[[], Any]) -> Notifier:
+            return CompositeNotifier(
+                self.store, self.attributes, paths[0], read, send,
+                default_periods=self._default_periods, paths=paths,
+                frozen="composite-attributes-frozen" in self.faults)
+
+        async def send() -> None:
+            pipe.add_response(note(), is_last=False)
+
+        relation = notifier(send)
+        task = asyncio.current_task()
+        assert task is not None
+        self._observations.add(task)
+        try:
+            await relation.run(read())
+        except asyncio.CancelledError:
+            if "ignores-composite-cancel" in self.faults and task in self._observations:
+                self._keep_notifying(request, note, notifier, relation.last)
+            raise
+        finally:
+            self._observations.discard(task)
 
     def _notification(self, path: Path, role: Role, fmt: ContentFormat) -> Message:
         try:
@@ -385,15 +519,22 @@ class DeviceSite(interfaces.Resource):
         message.opt.observe = next_sequence()
         return message
 
-    def _keep_notifying(self, request: Message, path: Path, role: Role,
-                        fmt: ContentFormat, last: Content) -> None:
-        """Fault ignores-observe-cancel: notifications continue outside aiocoap's pipe."""
+    def _keep_notifying(self, request: Message, notification: Callable[[], Message],
+                        notifier: Callable[[Callable[[], Any]], Notifier],
+                        last: Content, only: str = "any") -> None:
+        """Faults ignores-observe-cancel, ignores-composite-cancel (and the RST-only and
+        Observe-1-only variants, ``only``): notifications continue outside aiocoap's pipe."""
         context = self.context
         if context is None:
             return
+        token = bytes(request.token)
 
         async def send() -> None:
-            note = self._notification(path, role, fmt)
+            # By the first late notification the cancelling request (if any) has been seen.
+            by_request = token in self._cancel_tokens
+            if (only == "rst" and by_request) or (only == "request" and not by_request):
+                raise CancelHonoured(f"{_uri(request)}: this kind of cancel is honoured")
+            note = notification()
             note.mtype = NON
             note.token = request.token
             note.remote = request.remote.as_response_address()
@@ -410,11 +551,12 @@ class DeviceSite(interfaces.Resource):
 
         async def zombie() -> None:
             try:
-                await self._notifier(path, role, send).run(last)
+                await notifier(send).run(last)
             except Exception as exc:  # the zombie ends quietly with its target
-                log.info("cancelled-but-notifying observation of %s ended: %s", path, exc)
+                log.info("cancelled-but-notifying observation of %s ended: %s",
+                         _uri(request), exc)
 
-        log.info("fault ignores-observe-cancel: still notifying %s", path)
+        log.info("fault: still notifying %s after the cancel", _uri(request))
         task = asyncio.get_running_loop().create_task(zombie())
         self._zombies.add(task)
         task.add_done_callback(self._zombies.discard)
@@ -429,6 +571,14 @@ class DeviceSite(interfaces.Resource):
     def stop(self) -> None:
         self._stopped.set()
         self.drop_observations()
+
+
+async def _silent() -> None:
+    """A notification the faulty device never sends."""
+
+
+class CancelHonoured(Exception):
+    """Ends a cancel-ignoring fault's notifications: the cancel was of the kind it honours."""
 
 
 def _path(segments: tuple[str, ...]) -> Path | None:

@@ -61,8 +61,9 @@ class ObjectStore:
         self._listeners: list[Listener] = []
         # Objects whose read-only resources a server may write anyway (fault host-object-writable).
         self.writable_objects: set[int] = set()
-        # Optional resources every new instance of an object starts with (object id -> values).
-        self.instance_defaults: dict[int, Instance] = {}
+        # Resources a new instance starts with (object id -> defaults): optional resources the
+        # device implements, before a bootstrap server or a Create writes them.
+        self.defaults: dict[int, Instance] = {}
 
     # ------------------------------------------------------------------ device-side access
 
@@ -312,10 +313,9 @@ class ObjectStore:
 
     def _executables(self, object_id: int) -> Instance:
         """A new instance has the executable resources the device implements for its object,
-        and the optional ones it gives every instance of it."""
-        inst: Instance = {rid: None for (oid, rid) in self.hooks.execute if oid == object_id}
-        inst.update(self.instance_defaults.get(object_id, {}))
-        return inst
+        and its defaults."""
+        return {**self.defaults.get(object_id, {}),
+                **{rid: None for (oid, rid) in self.hooks.execute if oid == object_id}}
 
     # ------------------------------------------------------------------ Execute
 

@@ -32,6 +32,7 @@ from conformance.simulators.omadm_session import (
     SessionResult,
 )
 from conformance.simulators.omadm_state import PendingAlert, StateStore
+from conformance.simulators.omadm_ui import ScriptedUi, UiError, parse_answer
 
 if TYPE_CHECKING:
     from conformance.omadm.notification import Notification
@@ -48,6 +49,9 @@ UPDATE_PARAMS = {
     "host_unique_id",
 }
 HOST_PARAMS = {"manufacturer", "model", "software_version", "unique_id"}
+# The Generic Alert the device sends when asked (send_generic_alert), outside FUMO.
+EVENT_ALERT_TYPE = "org.conformance-lab.dm.device-event"
+EVENT_ALERT_SOURCE = "./DevDetail/Ext"
 
 
 class ActionError(ValueError):
@@ -76,6 +80,7 @@ class ReferenceDevice:
         self.lock = threading.RLock()
         self.encoding: str = self.dm.encoding
         self.max_msg_size = self.dm.max_msg_size
+        self.ver_proto = f"DM/{self.dm.dm_version}"
         self.large_objects = declaration.features.large_objects
         self.max_obj_size: int | None = 1024 * 1024 if self.large_objects else None
         self.request_timeout = declaration.timeouts.request
@@ -91,6 +96,11 @@ class ReferenceDevice:
         self.fumo = FumoEngine(self)
         self.tree = self._build_tree(stored.values)
         self.results: list[SessionResult] = []
+        self.ui = ScriptedUi(declaration.features.user_interaction,
+                             stub="ui-stub-answers" in self.faults,
+                             goes_on="ui-answer-ignored" in self.faults)
+        self.abort_requested = threading.Event()  # abort_session: in the current session
+        self._resent: set[str | None] = set()  # fault generic-alert-resent: sent twice
         self.session_listeners: list[Callable[[SessionResult], None]] = []
         self._sessions: queue.Queue[SessionRequest | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name="dm-sessions", daemon=True)
@@ -227,6 +237,11 @@ class ReferenceDevice:
             self.persist()
 
     def alert_delivered(self, alert: PendingAlert) -> None:
+        resend = alert.alert_type == EVENT_ALERT_TYPE and "generic-alert-resent" in self.faults
+        if resend and alert.correlator not in self._resent:
+            self._resent.add(alert.correlator)
+            log.info("Generic Alert %s kept despite the lab's 200 (fault)", alert.correlator)
+            return
         with self.lock:
             if alert in self.pending_alerts:
                 self.pending_alerts.remove(alert)
@@ -411,6 +426,31 @@ class ReferenceDevice:
         log.info("factory reset: tree, nonces and firmware back to the declaration's values")
         return {}
 
+    def ui_answer(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the device's user does with the next user-interaction alerts."""
+        try:
+            self.ui.script(parse_answer(params))
+        except UiError as exc:
+            raise ActionError(str(exc)) from None
+        return {}
+
+    def send_generic_alert(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A device event reported as a Generic Alert 1226 in a session of the device's own."""
+        _no_params("send_generic_alert", params)
+        with self.lock:
+            alert = PendingAlert(EVENT_ALERT_TYPE, EVENT_ALERT_SOURCE, "200",
+                                 correlator=f"event-{self.session_counter + 1}")
+            self.pending_alerts.append(alert)
+            self.persist()
+        request = self.request_session(reason="device event (Generic Alert)")
+        return {"session_id": request.session_id}
+
+    def abort_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The device aborts the session it is in (Alert 1223) at its next message."""
+        _no_params("abort_session", params)
+        self.abort_requested.set()
+        return {}
+
     ACTIONS = (
         "trigger_session",
         "sideload_update",
@@ -418,6 +458,9 @@ class ReferenceDevice:
         "reboot",
         "factory_reset",
         "set_host_values",
+        "ui_answer",
+        "send_generic_alert",
+        "abort_session",
     )
 
     def act(self, action: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import base64
 import logging
 from dataclasses import dataclass, field
 
+from conformance.omadm import tnds
 from conformance.omadm.model import (
     Add,
     Alert,
@@ -30,6 +31,7 @@ from conformance.omadm.model import (
     Status,
 )
 from conformance.simulators.dmtree import DMTree, Value
+from conformance.simulators.omadm_ui import UI_ALERTS, ScriptedUi
 
 log = logging.getLogger("omadm-device")
 
@@ -59,13 +61,30 @@ class Execution:
 
 
 class CommandExecutor:
-    def __init__(self, tree: DMTree) -> None:
+    def __init__(
+        self,
+        tree: DMTree,
+        own_max_obj_size: int | None = None,
+        *,
+        tnds_wbxml: bool = False,
+        check_size: bool = True,
+        check_max_obj_size: bool = True,
+        refuse_root: bool = False,
+        ui: ScriptedUi | None = None,
+    ) -> None:
         self.tree = tree
+        self.tnds_wbxml = tnds_wbxml  # a WBXML session: ?list=TNDS answers in TNDS WBXML
+        self.ui = ui  # the device's (scripted) user interface for alerts 1100-1104
         self.max_obj_size: int | None = None  # the server's MaxObjSize, from its SyncHdr
+        self.own_max_obj_size = own_max_obj_size  # what this device declares it takes
+        self.check_size = check_size  # False: fault accepts-wrong-object-size
+        self.check_max_obj_size = check_max_obj_size  # False: fault ignores-max-obj-size
+        self.refuse_root = refuse_root  # True: fault root-get-refused
         self._incoming: dict[str, _Chunks] = {}
 
     def execute(self, msg_id: str, commands: list[Command]) -> Execution:
         out = Execution()
+        stopped = False
         for cmd in commands:
             if isinstance(cmd, Status | Results):
                 continue  # the session reads those
@@ -73,7 +92,14 @@ class CommandExecutor:
             if isinstance(cmd, Alert) and cmd.data == AlertCode.SESSION_ABORT:
                 out.abort = True
                 return out
-            out.replies.extend(self._run(msg_id, cmd))
+            if stopped:
+                out.replies.append(self._status(msg_id, cmd, "215"))
+                continue
+            replies = self._run(msg_id, cmd)
+            out.replies.extend(replies)
+            # The user cancelled an interaction: the rest of the message is not processed
+            # (DM 1.2 "User interaction alert codes"), unless the fault says otherwise.
+            stopped = self.ui is not None and not self.ui.goes_on and _cancelled(cmd, replies)
         return out
 
     # ------------------------------------------------------------------ one command
@@ -83,13 +109,20 @@ class CommandExecutor:
             return self._atomic(msg_id, cmd)
         if isinstance(cmd, Sequence):
             return self._sequence(msg_id, cmd)
+        if isinstance(cmd, Alert) and self.ui is not None and cmd.data in UI_ALERTS:
+            code, items = self.ui.respond(cmd)
+            status = self._status(msg_id, cmd, code)
+            status.items = items
+            return [status]
         if isinstance(cmd, Alert):
             code = "200" if cmd.data in _ACCEPTED_ALERTS else "406"
             return [self._status(msg_id, cmd, code)]
         if isinstance(cmd, Get):
             return self._get(msg_id, cmd)
-        if isinstance(cmd, Copy):  # optional in DM 1.2 and not implemented
-            return [self._status(msg_id, cmd, "406", item.target) for item in cmd.items or [Item()]]
+        if isinstance(cmd, Copy):
+            if not cmd.items:
+                return [self._status(msg_id, cmd, "412")]
+            return [self._status(msg_id, cmd, self._copy(i), i.target) for i in cmd.items]
         if isinstance(cmd, Replace | Add | Delete | Exec):
             if not cmd.items:
                 return [self._status(msg_id, cmd, "412")]  # incomplete command
@@ -120,6 +153,11 @@ class CommandExecutor:
             return self.tree.replace(target, data, fmt)
         return self.tree.add(target, data, fmt)
 
+    def _copy(self, item: Item) -> str:
+        if not item.target or not item.source:
+            return "412"
+        return self.tree.refusal(item.target) or self.tree.copy(item.target, item.source)
+
     def _chunk(self, cmd: ItemCommand, item: Item, fmt: str | None) -> bytes | str | None:
         """Collect a large object; the whole value when complete, "424" on a size mismatch."""
         target = item.target or ""
@@ -127,12 +165,20 @@ class CommandExecutor:
         state = self._incoming.get(target)
         if state is None:
             size = (item.meta.size if item.meta else None) or (cmd.meta.size if cmd.meta else None)
+            limit = self.own_max_obj_size
+            if self.check_max_obj_size and limit is not None and size is not None and size > limit:
+                log.info("large object %s: Size %d exceeds MaxObjSize %d", target, size, limit)
+                return "413"  # refused at once; the server sends no more of it
             state = self._incoming[target] = _Chunks(cmd.name, size, fmt)
         state.data += raw
+        if self.check_max_obj_size and limit_exceeded(len(state.data), self.own_max_obj_size):
+            del self._incoming[target]
+            return "413"  # more than the device takes, whatever the Size said
         if item.more_data:
             return None
         del self._incoming[target]
-        if state.declared_size is not None and state.declared_size != len(state.data):
+        mismatch = state.declared_size is not None and state.declared_size != len(state.data)
+        if mismatch and self.check_size:
             log.info(
                 "large object %s: %d bytes, Size said %d",
                 target,
@@ -150,7 +196,11 @@ class CommandExecutor:
                 continue
             outcome = self.tree.get(item.target)
             code = self.tree.refusal(item.target) or outcome.status
+            if self.refuse_root and not DMTree.split(item.target):
+                code = "405"  # the root "./" kept from the server
             values = list(outcome.values) if code == outcome.status else []
+            if self.tnds_wbxml:
+                values = [_tnds_wbxml(v) for v in values]
             limit = self.max_obj_size
             if _ok(code) and limit is not None and any(_size(v) > limit for v in values):
                 code, values = "413", []  # larger than the server accepts at all
@@ -204,6 +254,8 @@ class CommandExecutor:
                 continue
             replies = self._run(msg_id, sub)
             failed = any(isinstance(r, Status) and not _ok(r.data) for r in replies)
+            if failed and self.ui is not None and self.ui.goes_on and isinstance(sub, Alert):
+                failed = False  # fault ui-answer-ignored: the Sequence goes on after a "No"
             inner.extend(replies)
         return [self._status(msg_id, cmd, "200"), *inner]
 
@@ -219,7 +271,22 @@ class CommandExecutor:
         )
 
 
-def _wire(value: Value) -> tuple[str, str]:
+def _tnds_wbxml(value: Value) -> Value:
+    if value.type != tnds.MIME_XML or not isinstance(value.data, str):
+        return value
+    return Value(value.uri, "bin", tnds.MIME_WBXML, tnds.to_wbxml(value.data.encode()))
+
+
+def limit_exceeded(size: int, limit: int | None) -> bool:
+    return limit is not None and size > limit
+
+
+def _cancelled(cmd: Command, replies: list[Command]) -> bool:
+    return isinstance(cmd, Alert) and cmd.data in UI_ALERTS and any(
+        isinstance(r, Status) and r.data == "214" for r in replies)
+
+
+def _wire(value: Value) -> tuple[str | None, str]:
     """(data text, Meta Format) of a value: binary values travel as b64."""
     if isinstance(value.data, bytes):
         return base64.b64encode(value.data).decode(), "b64"
@@ -227,7 +294,7 @@ def _wire(value: Value) -> tuple[str, str]:
 
 
 def _size(value: Value) -> int:
-    return len(_wire(value)[0].encode())
+    return len((_wire(value)[0] or "").encode())
 
 
 def _result_item(value: Value) -> Item:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from conformance.declaration import Declaration, OmaDm
 from conformance.simulators.dmtree import (
+    ROOT_ACL,
+    TREE_QUIRKS,
     DMTree,
     NodeSpec,
     ddf_xml,
@@ -174,8 +176,9 @@ def _account(name: str, faults: Faults) -> NodeSpec:
 
 
 def _dynamic_account() -> NodeSpec:
-    # What a server may Add under ./DMAcc (an OEM account, 4+): a reduced DMAcc 1.2 set.
-    dynamic = "Add Delete Get Replace"
+    # What a server may Add under ./DMAcc (an OEM account, 4+): a reduced DMAcc 1.2 set. The
+    # account may be copied (Copy) and renamed (Replace of its Name property).
+    dynamic = "Add Copy Delete Get Replace"
     return interior(
         None,
         [
@@ -184,7 +187,7 @@ def _dynamic_account() -> NodeSpec:
             leaf("Name", dynamic, scope="Dynamic", occurrence="ZeroOrOne"),
             leaf("AAuthPref", dynamic, scope="Dynamic", occurrence="ZeroOrOne"),
         ],
-        "Add Delete Get",
+        "Add Copy Delete Get Replace",
         scope="Dynamic",
         occurrence="ZeroOrMore",
         ddf_name="urn:oma:mo:oma-dm-dmacc:1.0",
@@ -329,7 +332,9 @@ def build_tree(
     if values:
         merged.update(values)
     root = instantiate(interior(".", schema(declaration, faults)), ".", merged, ".")
-    tree = DMTree(root)
+    root.acl = ROOT_ACL
+    tree = DMTree(root, server_id=_omadm(declaration).server_id)
+    tree.quirks = frozenset(q for q in TREE_QUIRKS if q in faults)
     if "wrong-status-codes" in faults:
         tree.faults_status_ok = {"Add", "Replace"}
     if "host-nodes-unauthorized" in faults:

@@ -2,9 +2,10 @@
 
 The client side of OMA-TS-DM_Protocol 1.2 as a real module runs it:
 
-- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2, SessionID, MsgID, Target = server URL,
-  Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200, Replace ./DevInfo,
-  whatever the session carries besides (Generic Alerts, changed DevDetail), Final.
+- Package 1: SyncHdr (VerDTD 1.2, VerProto DM/1.2 or the declared DM/1.3, SessionID, MsgID,
+  Target = server URL, Source = DevId, Meta MaxMsgSize/MaxObjSize, Cred), Alert 1201/1200,
+  Replace ./DevInfo, whatever the session carries besides (Generic Alerts, changed DevDetail),
+  Final.
 - Client authentication (md5 Cred, HMAC in x-syncml-hmac, basic); on 401/407 with a Chal the
   message is sent again with the new nonce. A NextNonce received with 212 is stored for the
   next session (REQUIREMENTS.md "Nonce timing"): a nonce is stored only from a Status received.
@@ -85,6 +86,7 @@ class SessionHost(Protocol):
     faults: Faults
     encoding: str
     max_msg_size: int
+    ver_proto: str  # DM/1.2 or DM/1.3, as declared
     max_obj_size: int | None
     large_objects: bool
     request_timeout: float
@@ -124,8 +126,10 @@ class SessionEnded(Exception):
         self.outcome = outcome
 
 
-def generic_alert(alert: PendingAlert) -> Alert:
+def generic_alert(alert: PendingAlert, faults: Faults | None = None) -> Alert:
     ok = alert.result.startswith("2")
+    untyped = (faults is not None and "generic-alert-untyped" in faults
+               and not alert.alert_type.startswith("org.openmobilealliance"))
     return Alert(
         cmd_id="",
         data=AlertCode.GENERIC,
@@ -134,7 +138,7 @@ def generic_alert(alert: PendingAlert) -> Alert:
             Item(
                 source=alert.source,
                 meta=Meta(
-                    type=alert.alert_type,
+                    type=None if untyped else alert.alert_type,
                     format="chr",
                     mark="informational" if ok else "critical",
                 ),
@@ -150,7 +154,15 @@ class DmSession:
         self.url = url
         self.request = request
         self.faults = host.faults
-        self.executor = CommandExecutor(host.tree)
+        self.executor = CommandExecutor(
+            host.tree,
+            host.max_obj_size,
+            tnds_wbxml=host.encoding == "wbxml",
+            check_size="accepts-wrong-object-size" not in self.faults,
+            check_max_obj_size="ignores-max-obj-size" not in self.faults,
+            refuse_root="root-get-refused" in self.faults,
+            ui=getattr(host, "ui", None),
+        )
         self.msg_id = 0
         self.messages = 0
         self.commands = 0
@@ -238,10 +250,14 @@ class DmSession:
             self.commands += execution.commands
             if execution.abort:
                 raise SessionEnded(True, "the lab aborted the session (Alert 1223)")
+            if _abort_asked(self.host):
+                self._abort(account, client_nonce, reply, hdr_code, chal, execution.replies)
             # A lab message without Final is part of a longer package: ask for the rest
             # (Alert 1222) and keep our own package open. Its own 1222 asks for *our* rest.
             asks_next = bool(reply.alerts(AlertCode.NEXT_MESSAGE))
             lab_package_open = not reply.final and not asks_next
+            if "no-next-message-alert" in self.faults:
+                lab_package_open = False  # answers as if the lab's package were complete
             server_final = not lab_package_open
             if execution.commands == 0 and reply.final and not rest:
                 raise SessionEnded(True, "completed")
@@ -258,6 +274,20 @@ class DmSession:
             if lab_package_open:
                 replies.append(Alert(cmd_id="", data=AlertCode.NEXT_MESSAGE))
             pending = replies
+
+    def _abort(self, account: Account, nonce: bytes, reply: SyncML, hdr_code: str,
+               chal: Chal | None, replies: list[Command]) -> None:
+        """The client aborts (Alert 1223, e.g. its user cancelled): the session's last message."""
+        header = self._header(account, nonce, with_cred=False)
+        body = [self._hdr_status(reply.header, hdr_code, chal),
+                Alert(cmd_id="", data=AlertCode.SESSION_ABORT)]
+        self._exchange(SyncML(header, self._numbered(body), final=True), account, nonce)
+        if "abort-continues" in self.faults:
+            # Fault: the device goes on in the session it has just aborted.
+            header = self._header(account, nonce, with_cred=False)
+            more = SyncML(header, self._numbered(list(replies)), final=True)
+            self._exchange(more, account, nonce)
+        raise SessionEnded(True, "aborted by the device (Alert 1223)")
 
     # ------------------------------------------------------------------ messages
 
@@ -280,13 +310,13 @@ class DmSession:
         ]
         commands += self.request.extra
         for alert in self.request.alerts:
-            commands.append(generic_alert(alert))
+            commands.append(generic_alert(alert, self.faults))
         return commands
 
     def _header(self, account: Account, nonce: bytes, *, with_cred: bool) -> SyncHdr:
         meta = Meta(
             max_msg_size=None if "no-max-msg-size" in self.faults else self.host.max_msg_size,
-            max_obj_size=self.host.max_obj_size,
+            max_obj_size=None if "no-max-obj-size" in self.faults else self.host.max_obj_size,
         )
         cred = None
         if with_cred and account.client_auth == "md5":
@@ -302,7 +332,19 @@ class DmSession:
             source=self.host.devid(),
             cred=cred,
             meta=meta,
+            ver_proto=self._ver_proto(),
         )
+
+    def _ver_proto(self) -> str:
+        declared = self.host.ver_proto
+        if declared == "DM/1.2":
+            return declared
+        if "dm13-version-drift" in self.faults and self.msg_id > 0:
+            return "DM/1.2"  # Package 1 says DM/1.3, the messages after it DM/1.2
+        alerted = self.request.alert == AlertCode.SERVER_INITIATED
+        if "dm13-alerted-session-1-2" in self.faults and alerted:
+            return "DM/1.2"
+        return declared
 
     def _numbered(self, commands: list[Command]) -> list[Command]:
         self._sent_alerts = {}
@@ -355,9 +397,13 @@ class DmSession:
         data = item.data if isinstance(item.data, str) else ""
         first = id(results) not in self._continuations
 
+        size = len(data.encode())
+        if "wrong-results-object-size" in self.faults:
+            size -= 1  # the Meta Size one byte short of the data sent
+
         def chunk(n: int) -> Results:
             meta = copy.copy(item.meta) if item.meta else Meta()
-            meta.size = len(data.encode()) if first else None
+            meta.size = size if first else None
             part = Item(source=item.source, meta=meta, data=data[:n], more_data=True)
             return Results(
                 cmd_id="", msg_ref=results.msg_ref, cmd_ref=results.cmd_ref, items=[part]
@@ -563,6 +609,15 @@ class DmSession:
             source_refs=[hdr.source],
             chal=chal,
         )
+
+
+def _abort_asked(host: SessionHost) -> bool:
+    """The device was told to abort the session it is in (control action abort_session)."""
+    asked: threading.Event | None = getattr(host, "abort_requested", None)
+    if asked is None or not asked.is_set():
+        return False
+    asked.clear()
+    return True
 
 
 def _is_header_status(cmd: Command) -> bool:

@@ -51,3 +51,17 @@ def restore_lifetime(device: Lwm2mDevice) -> Iterator[None]:
             device.write(device.server_path(1), device.lwm2m.lifetime, fmt=device.value_format())
         except (Inconclusive, DeviceFault):
             pass  # the next case's `registered` fixture reboots the device if need be
+
+
+@pytest.fixture
+def attributes(device: Lwm2mDevice) -> Iterator[list[str]]:
+    """Paths whose pmin/pmax a case set; removed afterwards, whatever the verdict (a case's
+    attributes must not change another's notifications)."""
+    paths: list[str] = []
+    yield paths
+    for path in paths:
+        try:
+            device.write_attributes(path, pmin=None, pmax=None)
+        except (DeviceFault, Inconclusive) as exc:  # the case has its verdict already
+            device.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
+                                       device=device.ep)

@@ -71,6 +71,7 @@ def test_client_initiated_bootstrap(device: Lwm2mDevice, registered: Registratio
     assert reg.endpoint == device.ep
 
 
+@pytest.mark.ets("LightweightM2M-1.1-int-5")
 def test_server_initiated_bootstrap(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /1/x/9 Bootstrap-Request Trigger: bootstrap again, then Register."""
     if registered.lwm2m == "1.0":

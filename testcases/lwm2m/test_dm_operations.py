@@ -101,7 +101,8 @@ def restore_deleted_device(device: Lwm2mDevice, fmt: int) -> None:
 # so present on every device; the Execute-only target is taken from the device's Discover.
 @pytest.mark.parametrize(
     "operation, path",
-    [("write", "/3/0/0"), ("read", None), ("execute", "/3/0/0"), ("delete", "/3/0")],
+    [("write", "/3/0/0"), ("read", None), ("execute", "/3/0/0"),
+     pytest.param("delete", "/3/0", marks=pytest.mark.ets("LightweightM2M-1.0-int-685"))],
     ids=["write-read-only", "read-executable", "execute-readable", "delete-device"],
 )
 def test_operation_not_allowed_is_405(device: Lwm2mDevice, registered: Registration,

@@ -21,31 +21,17 @@ absence, so the lab waits (event-driven, on the transcript) for the quiet period
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Observation, Registration
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive
+from conformance.verdicts import DeviceFault, DeviceTimeout
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
 TOLERANCE = 0.75  # seconds a notification may come later than pmax says
 PMIN_TOLERANCE = 0.5  # seconds it may seem to come earlier than pmin (the lab's own latency)
-
-
-@pytest.fixture
-def attributes(device: Lwm2mDevice) -> Iterator[list[str]]:
-    """Paths whose attributes a case set; they are removed afterwards."""
-    paths: list[str] = []
-    yield paths
-    for path in paths:
-        try:
-            device.write_attributes(path, pmin=None, pmax=None)
-        except (DeviceFault, Inconclusive) as exc:  # the case has its verdict already
-            device.lab.transcript.note("lwm2m", f"removing the attributes of {path}: {exc}",
-                                       device=device.ep)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ Checks:
   registration's channel answers 2.05.
 
 Interpretation (where the wrong-PSK check lives): "a client with a wrong PSK must not
-register" is the *lab's* enforcement of DTLS PSK, not something the device under test can
-show — a conforming device has the right key. It is proven in the lab's own tests
+register" is first the *lab's* enforcement of DTLS PSK, proven in the lab's own tests
 (tests/lwm2m/lab/test_dtls.py: a wrong key, an unknown identity, and libcoap's
 coap-client-openssl with a wrong key do not register), so every PASS here rests on a lab that
-refuses wrong keys. RPK and certificates are not declared by this suite's declarations yet.
+refuses wrong keys. The device's side, a client provisioned with credentials the lab refuses
+offers them and stays unregistered, is ETS int-1 in test_ets_bootstrap.py. RPK and X.509
+cannot be declared: the lab's DTLS library (tinydtls through DTLSSocket) wires PSK only (see
+docs/catalog-lwm2m.md, ETS int-2).
 """
 
 from __future__ import annotations

@@ -20,8 +20,16 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.dut.omadm import DmDevice, close_quietly, ddf_or_inconclusive, get, replace, show
-from conformance.verdicts import DeviceFault, NotApplicable
+from conformance.dut.omadm import (
+    DmDevice,
+    close_quietly,
+    ddf_or_inconclusive,
+    get,
+    large_object_leaf,
+    replace,
+    show,
+)
+from conformance.verdicts import DeviceFault
 
 pytestmark = pytest.mark.requirement("CDR-DVM-012")
 
@@ -56,26 +64,13 @@ def test_results_over_multiple_messages(dm: DmDevice) -> None:
     assert not missing, "results missing after the multiple messages: " + "; ".join(missing)
 
 
-def _large_object_leaf(dm: DmDevice) -> str:
-    doc = ddf_or_inconclusive(dm.dut)
-    candidates = [
-        n.path for n in doc.nodes()
-        if not n.dynamic and "<x>" not in n.path and n.format == "chr"
-        and {"Get", "Replace"} <= n.access and not n.path.startswith("./DMAcc")
-    ]
-    if not candidates:
-        raise NotApplicable("the DDF declares no Get/Replace chr leaf outside ./DMAcc to write "
-                            "a large object to")
-    return next((p for p in candidates if p.startswith("./FUMO")), candidates[0])
-
-
 @pytest.mark.applies(feature="large_objects")
 def test_large_object(dm: DmDevice) -> None:
     """A large object goes to the device and comes back in MoreData chunks, intact."""
     lrgobj = dm.read(["./DevDetail/LrgObj"])["./DevDetail/LrgObj"]
     assert lrgobj.status == "200" and (lrgobj.data or "").strip().lower() == "true", (
         f"./DevDetail/LrgObj is {show(lrgobj)}, expected 'true' (large objects declared)")
-    uri = _large_object_leaf(dm)
+    uri = large_object_leaf(ddf_or_inconclusive(dm.dut))
     with dm.fresh(max_msg_size=CHUNKED) as session:
         # Larger than the device's own MaxMsgSize: the lab has to send it in chunks too.
         size = max(20000, session.device_max_msg_size + 4000)

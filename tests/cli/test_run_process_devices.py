@@ -51,7 +51,7 @@ def test_reference_lwm2m_device_as_a_process_passes_the_catalog(tmp_path: Path) 
     assert log.count("=== ") >= 4 and "stopped" in log
 
 
-@pytest.mark.parametrize("selection", ["package0 or 1533 or 3954"])
+@pytest.mark.parametrize("selection", ["package0 or 1533 or 3954 or alerts"])
 def test_reference_omadm_device_as_a_process_passes(tmp_path: Path, selection: str) -> None:
     verdicts = run_process_device("omadm", tmp_path / "reports", "-k", selection)
     assert judged(verdicts) == {"FAIL": 0, "ERROR": 0, "INCONCLUSIVE": 0}

@@ -14,7 +14,8 @@ from typing import IO, Any
 import pytest
 
 from conformance.controllers import make_controller
-from conformance.controllers.manual import ManualController, open_terminal
+from conformance.controllers.manual import PROMPTS, ManualController, open_terminal
+from conformance.declaration import ACTIONS
 from conformance.verdicts import Inconclusive
 
 
@@ -125,3 +126,8 @@ def test_prompt_names_the_action_and_its_values(
     assert "sideload/USB to firmware FW-7.0" in shown
     assert "host software 88" in shown
     assert "s left > " in shown
+
+
+def test_every_action_has_a_prompt() -> None:
+    """A new action must say what the operator is asked to do (else the case ERRORs)."""
+    assert set(PROMPTS) == set(ACTIONS) - {"start", "stop"}

@@ -15,7 +15,8 @@ SECRETS = {
 }
 SHELL_COMMANDS_EXPECTED = (
     "'trigger_session', 'sideload_update', 'oem_server_update', 'reboot', 'factory_reset', "
-    "'set_host_values', 'start' or 'stop'"
+    "'set_host_values', 'ui_answer', 'send_generic_alert', 'abort_session', 'send', "
+    "'start' or 'stop'"
 )
 REQUIREMENTS = (
     "CDR-DVM-012, CDR-DVM-440, CDR-DVM-3954, CDR-DVM-3955, CDR-DVM-4532, CDR-DVM-1533, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -204,3 +205,53 @@ def test_plain_runs_deselect_nothing(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
+
+
+def test_ets_marker_takes_exactly_one_known_id(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        @pytest.mark.ets("LightweightM2M-1.0-int-772…780 (firmware update errors)")
+        def test_range(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*ets() takes exactly one ETS test id*"])
+
+
+def test_ets_option_keeps_only_the_cases_traced_to_it(
+    pytester: pytest.Pytester, verdicts_of: Callable[[pytest.RunResult], dict[str, str]]
+) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        @pytest.mark.ets("LightweightM2M-1.0-int-301")
+        def test_observe(): pass
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        @pytest.mark.ets("LightweightM2M-1.1-int-3010")
+        def test_other_id_with_the_same_start(): pass
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        @pytest.mark.parametrize("x", [
+            pytest.param(1, marks=pytest.mark.ets("LightweightM2M-1.1-int-301")),
+            pytest.param(2, marks=pytest.mark.ets("LightweightM2M-1.1-int-302")),
+        ])
+        def test_params(x): pass
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        def test_untraced(): pass
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports",
+                                "--run-name", "r", "--ets", "int-301")
+    assert verdicts_of(result) == {"test_observe": "PASS", "test_params[1]": "PASS"}
+    data = json.loads((pytester.path / "reports" / "r" / "verdicts.json").read_text())
+    assert {c["nodeid"].split("::")[-1]: c["ets"] for c in data["cases"]} == {
+        "test_observe": ["LightweightM2M-1.0-int-301"],
+        "test_params[1]": ["LightweightM2M-1.1-int-301"],
+    }
+    # The full id selects its version only.
+    result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports",
+                                "--ets", "LightweightM2M-1.1-int-302")
+    assert verdicts_of(result) == {"test_params[2]": "PASS"}

@@ -41,6 +41,26 @@ def test_client_initiated_bootstrap(lab: Lwm2mLab, make_device) -> None:
     assert session.discover("/").payload == b"</0/0>,</0/1>,</1/0>"
 
 
+def test_stale_bootstrap_request_passed_over_and_bootstrap_read(lab: Lwm2mLab,
+                                                                 make_device) -> None:
+    """newer_than passes over a request a reset made obsolete; Bootstrap-Read is a GET with
+    the Accept asked for, its answer decoded."""
+    device: FakeDevice = make_device(lab.addresses()["LAB_BOOTSTRAP_URI"])
+    assert device.request(Code.POST, "/bs?ep=boot3").code == Code.CHANGED
+    stale = lab.wait_bootstrap_request("boot3", timeout=5)
+    assert device.request(Code.POST, "/bs?ep=boot3").code == Code.CHANGED
+    fresh = lab.wait_bootstrap_request("boot3", timeout=5, newer_than=stale.time + 1e-6)
+    assert fresh.time > stale.time
+    session = lab.bootstrap("boot3")
+    server = {Path(1, 0, 0): 1, Path(1, 0, 1): 300}
+    tlv = codecs.encode(ContentFormat.TLV, Path(1), server, lab.registry)
+    device.site.values["/1"] = (int(ContentFormat.TLV), tlv)
+    read = session.read("/1", ContentFormat.TLV)
+    assert read.code == "2.05" and read.content == server
+    assert device.site.received[-1].opt.accept == ContentFormat.TLV
+    assert session.responses[-1][0] == "Bootstrap-Read /1"
+
+
 def test_bootstrap_psk_key_goes_out_as_bytes_and_is_redacted(
     lab_loop, transcript, tmp_path, make_device
 ) -> None:

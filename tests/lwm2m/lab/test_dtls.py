@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -81,6 +82,19 @@ def test_unknown_identity_is_recorded(lab: Lwm2mLab, make_device) -> None:
     wait_entry(lab.transcript, lambda e: "unknown PSK identity 'stranger'" in e.summary)
     assert lab.registration("stranger") is None
     pending.cancel()
+
+
+def test_offered_identities_are_reported(lab: Lwm2mLab, make_device) -> None:
+    """wait_psk_lookup: an identity a peer offered, known or not; None when none offered it."""
+    since = time.time()
+    device = make_device(lab.addresses()["LAB_LWM2M_DTLS_URI"], psk=("offered", KEY))
+    pending = device.request_later(Code.POST, "/rd?ep=offered&lt=60", payload=b"</1/0>")
+    assert lab.wait_psk_lookup("offered", since, 5) is False
+    assert lab.wait_psk_lookup("never-offered", since, 0.2) is None
+    pending.cancel()
+    good = make_device(lab.addresses()["LAB_LWM2M_DTLS_URI"], psk=(IDENTITY, KEY))
+    assert good.register("ep=known&lt=60&lwm2m=1.1&b=U").code == Code.CREATED
+    assert lab.wait_psk_lookup(IDENTITY, since, 5) is True
 
 
 def _client_hello(record_version: bytes, with_reneg: bool) -> bytes:

@@ -10,6 +10,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
 from typing import IO, Any
@@ -238,3 +239,38 @@ def test_fota(
     assert lab.read(EP, "/3/0/3", fmt=ContentFormat.TEXT).content == {Path(3, 0, 3): "FW-2.0.0"}
     assert lab.read(EP, "/5/0/5", fmt=ContentFormat.TEXT).content == {Path(5, 0, 5): 1}
 
+
+
+def test_observe_composite_and_send(
+    secure_lab: tuple[Lwm2mLab, bool], start_device: Callable[..., ReferenceDevice]
+) -> None:
+    """LwM2M 1.1 reporting: Observe-Composite (FETCH) notifies on a change under any path and
+    ends on its cancel; the device's Send reaches the lab's /dp and is kept."""
+    lab, secure = secure_lab
+    device = start_device(
+        "--server", lab.addresses()["LAB_LWM2M_DTLS_URI" if secure else "LAB_LWM2M_URI"])
+    lab.wait_registration(EP, timeout=10)
+    paths = ["/1/0/1", "/3/0/0"]
+    observation = lab.observe_composite(EP, paths, ContentFormat.SENML_CBOR)
+    assert observation.initial.code == "2.05" and observation.initial.observe is not None
+    assert observation.initial.content is not None
+    assert observation.initial.content[Path(1, 0, 1)] == 300
+    assert Path(3, 0, 0) in observation.initial.content
+    assert lab.write(EP, "/1/0/1", 301, fmt=ContentFormat.TEXT).code == "2.04"
+    note = observation.next(timeout=10)
+    assert note.content is not None and note.content[Path(1, 0, 1)] == 301
+    assert Path(3, 0, 0) in note.content
+    assert observation.cancel("get").code == "2.05"
+    assert lab.write(EP, "/1/0/1", 300, fmt=ContentFormat.TEXT).code == "2.04"
+    with pytest.raises(DeviceTimeout):
+        observation.next(timeout=0.5)
+
+    since = time.time()
+    assert device.command("send", paths="/1/0/1 /3/0/11")["ok"]
+    report = lab.wait_send(EP, since, timeout=10)
+    assert report is not None
+    assert report.content == {Path(1, 0, 1): 300, Path(3, 0, 11, 0): 0}
+    assert report.content_format == ContentFormat.SENML_CBOR
+    assert lab.write(EP, "/1/0/23", True, fmt=ContentFormat.TEXT).code == "2.04"
+    muted = device.command("send", paths="/1/0/1")
+    assert not muted["ok"] and "muted" in muted["error"]

@@ -159,3 +159,21 @@ def test_wait_registration_times_out_inconclusive(lab: Lwm2mLab) -> None:
     with pytest.raises(DeviceTimeout):
         lab.wait_registration("nobody", timeout=0.5)
     assert time.monotonic() - started < 5
+
+
+def test_forget_on_next_update(lab: Lwm2mLab, make_device) -> None:
+    """Armed, the next Update is answered 4.04 and the registration dropped (ETS int-105);
+    a Register after it is a new registration."""
+    device = make_device(lab.addresses()["LAB_LWM2M_URI"])
+    assert device.register("ep=forgot&lt=60&lwm2m=1.1&b=U", "</1/0>").code == Code.CREATED
+    first = lab.wait_registration("forgot", timeout=5)
+    assert lab.forget_on_next_update("forgot") is None
+    since = time.time()
+    assert device.request(Code.POST, device.location).code == Code.NOT_FOUND
+    assert lab.registration("forgot") is None
+    assert device.register("ep=forgot&lt=60&lwm2m=1.1&b=U", "</1/0>").code == Code.CREATED
+    again = lab.wait_registration("forgot", timeout=5, newer_than=since)
+    assert again.registered_at > first.registered_at
+    rejected = lab.forget_on_next_update("forgot", armed=False)
+    assert rejected is not None and rejected >= since
+    assert device.request(Code.POST, device.location).code == Code.CHANGED  # disarmed

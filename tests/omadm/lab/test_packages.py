@@ -129,3 +129,19 @@ def test_broken_variants_are_served_as_published(packages: PackageServer) -> Non
         image_info(body)
     url = packages.publish("short.bin", truncated(image)).http
     assert len(requests.get(url, timeout=5).content) == len(truncated(image))
+
+
+def test_cut_transfer_breaks_off_at_the_offset(packages: PackageServer) -> None:
+    """cut_at: the whole size is promised, the connection drops after the bytes before it,
+    also for a Range request that resumes (ETS int-775, connection lost mid-download)."""
+    image = make_reference_image("FW-2.0.0", 40_000)
+    url = packages.publish("cut.bin", image, cut_at=20_000).http
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(url, timeout=5).raise_for_status()
+    with pytest.raises(requests.exceptions.RequestException):
+        requests.get(url, headers={"Range": "bytes=20000-"}, timeout=5)
+    got = packages.wait_downloads("cut.bin", 2, timeout=5)
+    assert [(d.sent, d.size, d.complete) for d in got] == [
+        (20_000, 40_000, False), (0, 20_000, False)]
+    packages.publish("cut.bin", image)  # published again without cut_at: served whole
+    assert requests.get(url, timeout=5).content == image

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from aiocoap import Code
 
-from conformance.fota.packages import corrupted, make_reference_image, truncated
+from conformance.fota.packages import OUT_OF_RAM_MARK, corrupted, make_reference_image, truncated
 from conformance.simulators.lwm2m_faults import Faults
 from conformance.simulators.lwm2m_firmware import (
+    WRONG_RESULTS,
     DownloadError,
     FirmwareUpdate,
     Result,
@@ -220,4 +221,63 @@ def test_cancel() -> None:
         assert (h.fw.state, h.fw.result) == (State.IDLE, Result.CANCELLED)
         with pytest.raises(OperationError):
             h.fw.cancel()
+    run(test)
+
+
+def test_null_package_resets_unless_the_fault() -> None:
+    async def test() -> None:
+        h = Harness()
+        h.fw.write_package(IMAGE)
+        h.fw.write_package(b"\0")  # TS E.6: '\0' to Package resets
+        assert (h.fw.state, h.fw.result) == (State.IDLE, Result.INITIAL)
+        faulty = Harness("fota-null-package-not-reset")
+        faulty.fw.write_package(b"\0")
+        assert (faulty.fw.state, faulty.fw.result) == (State.IDLE, Result.UNSUPPORTED_PACKAGE)
+    run(test)
+
+
+def test_marked_images_fail_as_their_mark_says() -> None:
+    async def test() -> None:
+        h = Harness()
+        h.fw.write_package(make_reference_image("FW-2.0.0" + OUT_OF_RAM_MARK, 4096))
+        assert (h.fw.state, h.fw.result) == (State.IDLE, Result.OUT_OF_RAM)
+
+        failing = Harness()
+
+        async def install(info: Any, image: bytes) -> None:
+            raise RuntimeError("does not boot")
+
+        failing.fw._install = install  # the device's flashing fails
+        failing.fw.write_package(IMAGE)
+        failing.fw.execute_update()
+        await settle(failing, State.DOWNLOADED)  # TS E.6 /5/0/3: back to Downloaded
+        assert failing.fw.result == Result.UPDATE_FAILED and not failing.restarted.is_set()
+    run(test)
+
+
+@pytest.mark.parametrize("fault", list(WRONG_RESULTS))
+def test_wrong_result_faults_report_another_result(fault: str) -> None:
+    asked, reported = WRONG_RESULTS[fault]
+    h = Harness(fault)
+    h.fw._set(State.IDLE, asked)
+    assert h.fw.result == reported != asked
+    clean = Harness()
+    clean.fw._set(State.IDLE, asked)
+    assert clean.fw.result == asked
+
+
+def test_fault_update_without_package_sets_result_8() -> None:
+    h = Harness("fota-update-without-package")
+    with pytest.raises(OperationError):
+        h.fw.execute_update()
+    assert (h.fw.state, h.fw.result) == (State.IDLE, Result.UPDATE_FAILED)
+
+
+def test_fault_empty_uri_keeps_result() -> None:
+    async def test() -> None:
+        h = Harness("fota-empty-uri-keeps-result")
+        h.fw.write_uri("ftp://127.0.0.1/fw.bin")
+        assert h.fw.result == Result.UNSUPPORTED_PROTOCOL
+        h.fw.write_uri("")
+        assert (h.fw.state, h.fw.result) == (State.IDLE, Result.UNSUPPORTED_PROTOCOL)
     run(test)

@@ -151,6 +151,18 @@ def test_bootstrap_write_and_delete() -> None:
     assert store.instance(objs.SERVER, 0)[1] == 30
 
 
+def test_bootstrapped_instance_starts_with_the_defaults() -> None:
+    """A Server instance a bootstrap server writes has the device's optional resources (the
+    ETS int-551/555 cases find /1/x/2, 3, 5 by Discover); what was written wins."""
+    store = make_store()
+    store.bootstrap_delete_all()
+    store.defaults[objs.SERVER] = objs.server_defaults()
+    store.write(P("/1/0"), {P("/1/0/0"): 7, P("/1/0/1"): 30, P("/1/0/2"): 5}, replace=True,
+                role=Role.BOOTSTRAP)
+    instance = store.instance(objs.SERVER, 0)
+    assert (instance[2], instance[3], instance[5]) == (5, 0, 86400)
+
+
 def test_present_lists_executables_for_discover() -> None:
     store = make_store()
     present = store.present(P("/3/0"))

@@ -67,7 +67,7 @@ def test_every_command_gets_a_status(tree: DMTree) -> None:
         ("2", "Add", "418"),
         ("3", "Delete", "405"),
         ("4", "Exec", "405"),
-        ("5", "Copy", "406"),
+        ("5", "Copy", "412"),  # no Source: incomplete
         ("6", "Alert", "200"),
         ("7", "Replace", "412"),
     ]

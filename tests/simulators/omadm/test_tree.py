@@ -154,10 +154,11 @@ def test_properties(tree: DMTree) -> None:
     assert (fmt.status, fmt.values[0].data) == ("200", "chr")
     assert fmt.values[0].uri == "./DevDetail/Ext/HostSwV?prop=Format"
     assert tree.get(f"{mo.FUMO_NODE}?prop=Type").values[0].data == "urn:oma:mo:oma-fumo:1.0"
-    assert tree.get(f"{SERVER}/AAuthSecret?prop=ACL").values[0].data == "Replace=*"
+    assert tree.get(f"{SERVER}/AAuthSecret?prop=ACL").values[0].data == ""  # inherited
     assert tree.get(f"{mo.BOOTSTRAP_ACCOUNT}?prop=ACL").values[0].data == "Get=*"
     assert tree.get("./DevInfo?prop=Nonsense").status == "406"
-    assert tree.get("./DevInfo?list=Struct").status == "406"
+    assert tree.get("./DevInfo?prop=VerNo").status == "406"  # optional, not kept
+    assert tree.get("./DevInfo?list=Nonsense").status == "406"
 
 
 def test_exec_runs_the_registered_handler_only_where_allowed(tree: DMTree) -> None:
