@@ -268,6 +268,31 @@ class Lwm2mDevice:
         raise DeviceFault(f"no Update carrying lt={lifetime} within {self.timeouts.request} s "
                           f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))
 
+    def listed_resources(self, base: str) -> set[int]:
+        """Resource ids Discover ``base`` lists; a refused Discover leaves the lab unable to
+        tell which optional resources exist (INCONCLUSIVE: the Discover cases judge it)."""
+        response = self.discover(base)
+        if response.code != "2.05":
+            raise Inconclusive(f"Discover {base} answered {response.code}: which optional "
+                               "resources the device has is unknown (judged by the Discover "
+                               "cases)")
+        target = Path.parse(base)
+        return {p.resource_id for p in discovered_paths(response)
+                if target.contains(p) and p.resource_id is not None}
+
+    def execute_reboot(self) -> None:
+        """Execute /3/0/4 Reboot: 2.04, then a new Register within ``timeouts.session``;
+        either missing is a DeviceFault (ETS int-241 and int-655)."""
+        since = time.time()
+        executed = self.execute("/3/0/4")
+        if executed.code != "2.04":
+            raise DeviceFault(f"Execute /3/0/4 Reboot answered {executed.code}, expected 2.04")
+        try:
+            self.lw.wait_registration(self.ep, newer_than=since)
+        except DeviceTimeout:
+            raise DeviceFault(f"no new Register within {self.timeouts.session} s "
+                              "(timeouts.session) after Execute /3/0/4 Reboot") from None
+
     def require_format(self, name: str) -> ContentFormat:
         """A content format the declaration lists (``features.content_formats``), else NOT
         APPLICABLE: a client need not offer every format."""

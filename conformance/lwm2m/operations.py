@@ -316,27 +316,6 @@ class ObservationCore:
 # --------------------------------------------------------------------------- composite (1.1)
 
 
-def decode_composite(msg: Message, registry: Any) -> Response:
-    """A Read-Composite (or composite notification) answer: full-name SenML records."""
-    fmt = int(msg.opt.content_format) if msg.opt.content_format is not None else None
-    response = Response(code=code_of(msg.code), content_format=fmt, payload=bytes(msg.payload),
-                        observe=msg.opt.observe)
-    if response.code == "0.00":
-        response.code = "RST"
-    if not msg.code.is_successful() or not msg.payload:
-        return response
-    if fmt is None:
-        response.decode_error = "payload without Content-Format"
-        return response
-    from conformance.lwm2m.codecs import composite
-
-    try:
-        response.content = composite.decode(fmt, bytes(msg.payload), registry)
-    except ProtocolError as exc:
-        response.decode_error = str(exc)
-    return response
-
-
 def composite_message(requester: Requester, code: Code, payload: bytes, fmt: int,
                       *, accept: int | None = None, observe: int | None = None) -> Message:
     """FETCH (Read-/Observe-Composite) or iPATCH (Write-Composite) on the device's root."""
@@ -349,4 +328,9 @@ async def perform_composite(requester: Requester, msg: Message) -> Response:
         reply = await requester.await_response(requester.context.request(msg).response)
     except BlockwiseBroken as exc:
         return Response(code="protocol-error", decode_error=f"block-wise: {exc}")
-    return decode_composite(reply, requester.registry)
+    from conformance.lwm2m.reporting import decode_composite  # reporting imports this module
+
+    response = decode_composite(reply, requester.registry)
+    if response.code == "0.00":
+        response.code = "RST"
+    return response

@@ -26,7 +26,7 @@ import pytest
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration, Response
 from conformance.lwm2m.model import Content, Path, ResourceType, Value
-from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
+from conformance.verdicts import DeviceFault, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
 
@@ -48,19 +48,8 @@ def read_content(device: Lwm2mDevice, path: str, fmt: int | None) -> dict[Path, 
     return content_of(device, device.read(path, fmt=fmt), path, fmt)
 
 
-def listed_resources(device: Lwm2mDevice, path: str) -> set[int]:
-    """Resource ids Discover lists under the instance ``path``."""
-    response = device.discover(path)
-    if response.code != "2.05":
-        raise Inconclusive(f"Discover {path} answered {response.code}: which resources the "
-                           "device has is unknown (the Discover cases judge it)")
-    target = Path.parse(path)
-    return {p.resource_id for p in device.discovered_paths(response)
-            if target.contains(p) and p.resource_id is not None}
-
-
 def needs_resources(device: Lwm2mDevice, path: str, wanted: set[int], config: str) -> None:
-    missing = wanted - listed_resources(device, path)
+    missing = wanted - device.listed_resources(path)
     if missing:
         raise NotApplicable(f"Discover {path} lists no {', '.join(map(str, sorted(missing)))}: "
                             f"the ETS configuration {config} is not met")
@@ -71,7 +60,7 @@ def readable_listed(device: Lwm2mDevice, path: str) -> set[int]:
     target = Path.parse(path)
     definition = device.lw.registry.get(target.object_id)
     assert definition is not None, f"the lab's object model has no object {target.object_id}"
-    return {rid for rid in listed_resources(device, path)
+    return {rid for rid in device.listed_resources(path)
             if (r := definition.resource(rid)) is not None and r.readable}
 
 
@@ -445,17 +434,10 @@ def test_security_object_operations(device: Lwm2mDevice, registered: Registratio
 @pytest.mark.ets("LightweightM2M-1.0-int-241")
 def test_execute_reboot(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /3/0/4 Reboot: 2.04, then the device registers again."""
-    if 4 not in listed_resources(device, "/3/0"):
+    if 4 not in device.listed_resources("/3/0"):
         raise Inconclusive("Discover /3/0 does not list /3/0/4 Reboot (mandatory: judged by "
                            "test_mandatory_resources_discovered)")
-    since = time.time()
-    executed = device.execute("/3/0/4")
-    assert executed.code == "2.04", f"Execute /3/0/4 Reboot answered {executed.code}"
-    try:
-        device.lw.wait_registration(device.ep, newer_than=since)
-    except DeviceTimeout:
-        raise DeviceFault(f"no new Register within {device.timeouts.session} s after Execute "
-                          "/3/0/4 Reboot answered 2.04 (timeouts.session)") from None
+    device.execute_reboot()
 
 
 # ----------------------------------------------------------------------------- attributes
