@@ -51,7 +51,7 @@ Lifecycle = Literal["start", "stop"]
 ShellCommandName = Literal[Action, Lifecycle]
 
 ContentFormatName = Literal[
-    "text", "opaque", "tlv", "lwm2m-json", "senml-json", "senml-cbor", "link-format"
+    "text", "opaque", "tlv", "lwm2m-json", "senml-json", "senml-cbor", "link-format", "cbor"
 ]
 
 

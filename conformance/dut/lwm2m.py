@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from conformance.controllers.base import Controller
@@ -219,10 +220,6 @@ class Lwm2mDevice:
     def execute(self, path: Path | str, args: str | None = None) -> Response:
         return self._ask(f"Execute {path}", lambda: self.lw.execute(self.ep, path, args))
 
-    def create(self, path: Path | str, content: Content, fmt: int = ContentFormat.TLV) -> Response:
-        return self._ask(f"Create {path}", lambda: self.lw.create(self.ep, path, content,
-                                                                   fmt=fmt))
-
     def delete(self, path: Path | str) -> Response:
         return self._ask(f"Delete {path}", lambda: self.lw.delete(self.ep, path))
 
@@ -233,6 +230,121 @@ class Lwm2mDevice:
         query = "&".join(k if v is None else f"{k}={v}" for k, v in attrs.items())
         return self._ask(f"Write-Attributes {path}?{query}",
                          lambda: self.lw.write_attributes(self.ep, path, **attrs))
+
+    def create(self, path: Path | str, content: Mapping[Path, Value | None] | Mapping[str, Value],
+               fmt: int = ContentFormat.TLV) -> Response:
+        """Create (POST on the object): the new instance's id is in ``response.location``."""
+        typed: Content = {Path.parse(k) if isinstance(k, str) else k: v
+                          for k, v in content.items()}
+        return self._ask(f"Create {path}", lambda: self.lw.create(self.ep, path, typed, fmt=fmt))
+
+    def read_composite(self, paths: Sequence[str | None], fmt: int,
+                       accept: int | None = None) -> Response:
+        """Read-Composite (FETCH, TS 1.1 §5.4.3) of ``paths`` (None: the root)."""
+        shown = ", ".join(p or "/" for p in paths)
+        return self._ask(f"Read-Composite {shown}", lambda: self.lw.read_composite(
+            self.ep, list(paths), fmt, accept))
+
+    def write_composite(self, content: dict[str, Value], fmt: int) -> Response:
+        """Write-Composite (iPATCH, TS 1.1 §5.4.4) of resource values in several objects."""
+        shown = ", ".join(content)
+        return self._ask(f"Write-Composite {shown}",
+                         lambda: self.lw.write_composite(self.ep, content, fmt))
+
+    def expect_lifetime_update(self, since: float, lifetime: int, what: str) -> None:
+        """An Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2), else a FAIL.
+        Updates carrying another lifetime (an earlier case's write-back may still be on its
+        way) are passed over."""
+        deadline = time.time() + self.timeouts.request
+        seen: list[str] = []
+        while (left := deadline - time.time()) > 0:
+            update = self.wait_update_since(since, left)
+            if update is None:
+                break
+            if update.carried.lifetime == lifetime:
+                return
+            seen.append(f"lt={update.carried.lifetime}")
+            since = update.time + 0.001
+        raise DeviceFault(f"no Update carrying lt={lifetime} within {self.timeouts.request} s "
+                          f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))
+
+    def listed_resources(self, base: str) -> set[int]:
+        """Resource ids Discover ``base`` lists; a refused Discover leaves the lab unable to
+        tell which optional resources exist (INCONCLUSIVE: the Discover cases judge it)."""
+        response = self.discover(base)
+        if response.code != "2.05":
+            raise Inconclusive(f"Discover {base} answered {response.code}: which optional "
+                               "resources the device has is unknown (judged by the Discover "
+                               "cases)")
+        target = Path.parse(base)
+        return {p.resource_id for p in discovered_paths(response)
+                if target.contains(p) and p.resource_id is not None}
+
+    def execute_reboot(self) -> None:
+        """Execute /3/0/4 Reboot: 2.04, then a new Register within ``timeouts.session``;
+        either missing is a DeviceFault (ETS int-241 and int-655)."""
+        since = time.time()
+        executed = self.execute("/3/0/4")
+        if executed.code != "2.04":
+            raise DeviceFault(f"Execute /3/0/4 Reboot answered {executed.code}, expected 2.04")
+        try:
+            self.lw.wait_registration(self.ep, newer_than=since)
+        except DeviceTimeout:
+            raise DeviceFault(f"no new Register within {self.timeouts.session} s "
+                              "(timeouts.session) after Execute /3/0/4 Reboot") from None
+
+    def require_format(self, name: str) -> ContentFormat:
+        """A content format the declaration lists (``features.content_formats``), else NOT
+        APPLICABLE: a client need not offer every format."""
+        declared = self.dut.features.content_formats
+        if name not in declared:
+            raise NotApplicable(f"features.content_formats ({', '.join(declared) or 'none'}) "
+                                f"does not list {name}")
+        return ContentFormat.by_name(name)
+
+    def require_version(self, version: str, what: str) -> None:
+        """NOT APPLICABLE for a client of an older LwM2M version than ``what`` needs."""
+        if self.lwm2m.version < version:
+            raise NotApplicable(f"{what} is LwM2M {version}; the declared client is "
+                                f"{self.lwm2m.version}")
+
+    def creatable_object(self, object_id: int) -> None:
+        """NOT APPLICABLE unless the registration announces ``object_id`` (a multiple-instance
+        object the lab's object model knows, whose instances a server may create)."""
+        reg = self.ensure_registered()
+        definition = self.lw.registry.get(object_id)
+        if object_id not in reg.objects or definition is None or not definition.multiple:
+            raise NotApplicable(f"the registration announces no /{object_id} "
+                                f"({_links_text(reg)}): no creatable object to use")
+
+    @contextmanager
+    def created_instance(self, object_id: int, values: dict[int, Value | dict[int, Value]],
+                         *, judged_by: str) -> Iterator[int]:
+        """A new instance of ``object_id`` holding ``values`` (resource id -> value or
+        {instance: value}), deleted afterwards. A Create that fails or loses values is
+        INCONCLUSIVE here (``judged_by`` names the case that judges Create)."""
+        taken = set(self.instances(object_id))
+        iid = next(i for i in range(65535) if i not in taken)
+        content: Content = {}
+        for rid, value in values.items():
+            if isinstance(value, dict):
+                content.update({Path(object_id, iid, rid, n): v for n, v in value.items()})
+            else:
+                content[Path(object_id, iid, rid)] = value
+        created = self.create(f"/{object_id}", content, fmt=self.instance_format())
+        if created.code != "2.01":
+            raise Inconclusive(f"Create /{object_id} answered {created.code}: the lab has no "
+                               f"instance to work on ({judged_by} judges Create)")
+        try:
+            back = self.read(f"/{object_id}/{iid}", fmt=self.instance_format())
+            got = (back.content or {}) if back.code == "2.05" else {}
+            missing = [str(p) for p, v in content.items() if got.get(p) != v]
+            if missing:
+                raise Inconclusive(f"the instance /{object_id}/{iid} created lacks "
+                                   f"{', '.join(missing)} ({judged_by} judges Create)")
+            yield iid
+        finally:
+            self.delete(f"/{object_id}/{iid}")
 
     def observe_with_periods(self, path: str, pmin: int, pmax: int,
                              fmt: int | None = None) -> Observation:

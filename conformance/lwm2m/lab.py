@@ -31,8 +31,10 @@ from conformance.lwm2m.operations import (
     ObservationCore,
     Requester,
     Response,
+    composite_message,
     encode_content,
     perform,
+    perform_composite,
 )
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
 from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
@@ -516,6 +518,34 @@ class Lwm2mLab:
                  for k, v in attrs.items()]
         p = _path(path)
         return self._op(ep, lambda r: r.message(Code.PUT, p, query=query), p)
+
+    def read_composite(self, ep: str, paths: list[Path | str | None], fmt: int,
+                       accept: int | None = None) -> Response:
+        """Read-Composite (FETCH on the root, TS 1.1 §5.4.3): ``paths`` in format ``fmt``
+        (SenML JSON/CBOR, None = the root ``/``); the answer in ``accept`` (default ``fmt``)."""
+        from conformance.lwm2m.codecs import composite
+
+        payload = composite.encode_paths(fmt, [_path(p) if p is not None else None
+                                               for p in paths])
+        wanted = int(fmt) if accept is None else int(accept)
+        return self._composite(ep, lambda r: composite_message(
+            r, Code.FETCH, payload, int(fmt), accept=wanted))
+
+    def write_composite(self, ep: str, content: Content | dict[str, Value], fmt: int) -> Response:
+        """Write-Composite (iPATCH on the root, TS 1.1 §5.4.4) of values in several objects."""
+        from conformance.lwm2m.codecs import composite
+
+        typed: Content = {_path(k): v for k, v in content.items()}
+        payload = composite.encode(int(fmt), typed, self.registry)
+        return self._composite(ep, lambda r: composite_message(
+            r, Code.iPATCH, payload, int(fmt)))
+
+    def _composite(self, ep: str, build: Any) -> Response:
+        async def run() -> Response:
+            requester = self._requester(ep)
+            return await perform_composite(requester, build(requester))
+
+        return self._call(run(), self.request_timeout * 2)
 
     # -- Information Reporting -----------------------------------------------------------------
 

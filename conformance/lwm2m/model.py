@@ -18,6 +18,7 @@ from conformance.errors import ProtocolError
 
 class ContentFormat(IntEnum):
     TEXT = 0
+    CBOR = 60
     LINK_FORMAT = 40
     OPAQUE = 42
     SENML_JSON = 110
@@ -53,6 +54,7 @@ class ContentFormat(IntEnum):
 # The one table of names and media types (LwM2M TS 1.1 §7.3, RFC 7252 §12.3, RFC 8428).
 _NAMES: dict[ContentFormat, tuple[str, str]] = {
     ContentFormat.TEXT: ("text", "text/plain;charset=utf-8"),
+    ContentFormat.CBOR: ("cbor", "application/cbor"),
     ContentFormat.LINK_FORMAT: ("link-format", "application/link-format"),
     ContentFormat.OPAQUE: ("opaque", "application/octet-stream"),
     ContentFormat.SENML_JSON: ("senml-json", "application/senml+json"),

@@ -311,3 +311,26 @@ class ObservationCore:
         if response.code == "0.00":
             response.code = "RST"
         return response
+
+
+# --------------------------------------------------------------------------- composite (1.1)
+
+
+def composite_message(requester: Requester, code: Code, payload: bytes, fmt: int,
+                      *, accept: int | None = None, observe: int | None = None) -> Message:
+    """FETCH (Read-/Observe-Composite) or iPATCH (Write-Composite) on the device's root."""
+    return requester.message(code, "/", payload=payload, content_format=fmt,
+                             accept=accept, observe=observe)
+
+
+async def perform_composite(requester: Requester, msg: Message) -> Response:
+    try:
+        reply = await requester.await_response(requester.context.request(msg).response)
+    except BlockwiseBroken as exc:
+        return Response(code="protocol-error", decode_error=f"block-wise: {exc}")
+    from conformance.lwm2m.reporting import decode_composite  # reporting imports this module
+
+    response = decode_composite(reply, requester.registry)
+    if response.code == "0.00":
+        response.code = "RST"
+    return response

@@ -14,6 +14,7 @@ from conformance.simulators.lwm2m_state import DeviceState
 from conformance.simulators.lwm2m_store import Instance, ObjectStore
 
 SECURITY, SERVER, DEVICE, CONNECTIVITY, FIRMWARE, HOST = 0, 1, 3, 4, 5, 10241
+PORTFOLIO = 16  # creatable: a server may Create and Delete its instances
 WRONG_MANUFACTURER = "Not The Declared Manufacturer"
 
 # LwM2M Security Mode (/0/x/2)
@@ -124,9 +125,11 @@ def connectivity_instance(faults: Faults) -> Instance:
 
 def populate(store: ObjectStore, declaration: Declaration, state: DeviceState,
              faults: Faults, *, host_instances: int = 1) -> None:
-    """Objects 3, 4, 10241 (0, 1 and 5 come from the accounts and the firmware machine)."""
+    """Objects 3, 4, 16, 10241 (0, 1 and 5 come from the accounts and the firmware machine);
+    Portfolio /16 starts without instances, for servers to create them."""
     store.set_instance(DEVICE, 0, device_instance(declaration, state, faults))
     store.set_instance(CONNECTIVITY, 0, connectivity_instance(faults))
+    store.add_object(PORTFOLIO)
     if "no-host-object" not in faults:
         for iid in range(host_instances):  # one host a module reports; more when asked
             store.set_instance(HOST, iid, host_values(state, faults))

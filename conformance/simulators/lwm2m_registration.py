@@ -142,11 +142,13 @@ class Registration:
             return
         async with self._lock:
             links = self._links()
+            # What this Update carries: a write during the exchange goes in the next one.
+            lifetime, binding = self.account.lifetime, self.account.binding
             query = []
-            if self.account.lifetime != self._sent_lifetime:
-                query.append(f"lt={self.account.lifetime}")
-            if self.account.binding != self._sent_binding:
-                query.append(f"b={self.account.binding}")
+            if lifetime != self._sent_lifetime:
+                query.append(f"lt={lifetime}")
+            if binding != self._sent_binding:
+                query.append(f"b={binding}")
             request = Message(code=POST, uri=self.account.base + "/" + "/".join(self.location))
             if query:
                 request.opt.uri_query = query
@@ -157,8 +159,8 @@ class Registration:
             if response.code == CHANGED:
                 self.remote = response.remote
                 self._sent_links = links
-                self._sent_lifetime = self.account.lifetime
-                self._sent_binding = self.account.binding
+                self._sent_lifetime = lifetime
+                self._sent_binding = binding
                 log.info("registration updated (%s)", ", ".join(query) or "no parameters")
                 self._schedule()
                 return

@@ -20,9 +20,10 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite, senml_paths
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
 from conformance.simulators import lwm2m_composite
+from conformance.simulators.lwm2m_dm_faults import DmFaults
 from conformance.simulators.lwm2m_faults import Faults, break_senml_cbor, mangle_tlv_length
 from conformance.simulators.lwm2m_observe import (
     Attributes,
@@ -63,6 +64,7 @@ class DeviceSite(interfaces.Resource):
         self.formats = formats
         self.default_format = default_format
         self.faults = faults
+        self.dm = DmFaults(faults, store)  # the DM interface's faults (ETS int-2xx)
         self.attributes = Attributes()
         self.context: Context | None = None  # set once the context exists (out-of-band sends)
         self._role_of = role_of
@@ -169,27 +171,43 @@ class DeviceSite(interfaces.Resource):
             if path is None and role is Role.BOOTSTRAP:
                 self.store.bootstrap_delete_all()
                 return Message(code=DELETED)
-            self.store.delete(_need(path), role)
+            if not self.dm.keeps_deleted(_need(path), role):
+                self.store.delete(_need(path), role)
             return Message(code=DELETED)
+        if path is None and code in (Code.FETCH, Code.iPATCH):
+            if code == Code.FETCH:
+                return self._read_composite(request, role)
+            content = self.dm.before_write_composite(self._decode_composite(request))
+            self.store.write_composite(content, role)
+            return Message(code=CHANGED)
         path = _need(path)
         if code == Code.PUT:
             if not request.payload and request.opt.content_format is None:
                 return self._write_attributes(path, request, role)
-            self.store.write(path, self._decode(path, request), replace=True, role=role)
+            self._write(path, request, role, replace=True)
             return Message(code=CHANGED)
         if code == Code.POST:
             if path.depth == 1:
                 content = self._decode(path, request) if request.payload else {}
-                iid = self.store.create(path, content, role)
+                iid = self.store.create(path, self.dm.before_create(content), role)
                 return Message(code=CREATED, location_path=(str(path.object_id), str(iid)))
             if path.depth == 2:
-                self.store.write(path, self._decode(path, request), replace=False, role=role)
+                self._write(path, request, role, replace=False)
                 return Message(code=CHANGED)
             if path.depth == 3:
                 self.store.execute(path, bytes(request.payload), role)
                 return Message(code=CHANGED)
             raise OperationError(Code.METHOD_NOT_ALLOWED, f"POST on {path}")
         raise OperationError(Code.METHOD_NOT_ALLOWED, f"{code} is not an LwM2M operation")
+
+    def _write(self, path: Path, request: Message, role: Role, *, replace: bool) -> None:
+        decoded = self._decode(path, request)  # checks the Content-Format first (4.15)
+        fmt = ContentFormat(int(request.opt.content_format))
+        content = self.dm.before_write(path, fmt, decoded, role)
+        if content is None:
+            return
+        with self.dm.writing(path, partial=not replace):
+            self.store.write(path, content, replace=replace, role=role)
 
     def _object_fault(self, request: Message, path: Path | None) -> Message | None:
         """The wrong answers of the Server/Device object faults (ETS int-551…685), if any."""
@@ -277,8 +295,58 @@ class DeviceSite(interfaces.Resource):
             raise OperationError(Code.METHOD_NOT_ALLOWED, "fault bootstrap-read-refused")
         content = self.store.read(path, role)
         fmt = self._accept(path, request)
-        payload = self._encode(fmt, path, content)
+        observe = request.opt.observe is not None
+        content = self.dm.read(path, fmt, content, observe=observe)
+        payload = self.dm.payload(path, fmt, content, self._encode(fmt, path, content),
+                                  observe=observe)
+        if self.dm.hides_content_format(path, request.opt.accept):
+            return Message(code=CONTENT, payload=payload)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))
+
+    # ------------------------------------------------------------------ composite (TS 1.1)
+
+    def _composite_format(self, number: int | None, refusal: Code) -> ContentFormat:
+        """A SenML format the device offers for a composite, else ``refusal`` (4.15/4.06)."""
+        if number is not None and int(number) in [int(f) for f in composite.FORMATS] and (
+                ContentFormat(int(number)) in self.formats):
+            return ContentFormat(int(number))
+        raise OperationError(refusal, f"no composite in format {number}")
+
+    def _decode_composite(self, request: Message) -> Content:
+        fmt = self._composite_format(request.opt.content_format, Code.UNSUPPORTED_CONTENT_FORMAT)
+        try:
+            return composite.decode(fmt, bytes(request.payload), self.store.registry)
+        except ProtocolError as exc:
+            raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+
+    def composite_content(self, paths: list[Path | None], role: Role) -> Content:
+        """Read-Composite is best effort (TS 1.1 §6.3.8): paths that do not exist or cannot
+        be read are left out; the root ``/`` (None) is every object but Security."""
+        content: Content = {}
+        for path in self.dm.composite_paths(paths):
+            if path is None:
+                for oid in self.dm.root_objects(self.store.object_ids()):
+                    content.update(self.store.read(Path(oid), Role.BOOTSTRAP if oid == 0 else role))
+                continue
+            try:
+                content.update(self.store.read(path, role))
+            except OperationError as exc:
+                if self.dm.composite_refusal(exc):
+                    raise
+        return content
+
+    def _read_composite(self, request: Message, role: Role) -> Message:
+        fmt = self._composite_format(request.opt.content_format, Code.UNSUPPORTED_CONTENT_FORMAT)
+        answer = fmt if request.opt.accept is None else self._composite_format(
+            request.opt.accept, Code.NOT_ACCEPTABLE)
+        try:
+            paths = composite.decode_paths(fmt, bytes(request.payload))
+        except ProtocolError as exc:
+            raise OperationError(Code.BAD_REQUEST, str(exc)) from None
+        content = self.composite_content(paths, role)
+        answer = self.dm.composite_answer(fmt, answer)
+        payload = composite.encode(answer, content, self.store.registry)
+        return Message(code=CONTENT, payload=payload, content_format=int(answer))
 
     def _discover(self, path: Path | None, role: Role) -> Message:
         if path is None:
@@ -291,7 +359,7 @@ class DeviceSite(interfaces.Resource):
             present = self.store.present(path, role)
             try:
                 text = codecs.discover_links(path, self.store.registry, present,
-                                             self.attributes.by_path)
+                                             self.dm.discover_attributes(self.attributes.by_path))
             except ProtocolError as exc:
                 raise OperationError(Code.NOT_FOUND, str(exc)) from None
         return Message(code=CONTENT, payload=text.encode(),
@@ -320,7 +388,10 @@ class DeviceSite(interfaces.Resource):
         return ",".join(links)
 
     def _write_attributes(self, path: Path, request: Message, role: Role) -> Message:
-        self.store.present(path, role)  # 4.04 / 4.01 as for any access
+        if self.dm.attributes_skipped(path):
+            return Message(code=CHANGED)
+        if not self.dm.security_attributes_accepted(path):
+            self.store.present(path, role)  # 4.04 / 4.01 as for any access
         rdef = self.store.registry.resource(path)
         numeric = rdef is not None and rdef.type in NUMERIC
         self.attributes.write(path, list(request.opt.uri_query), numeric=numeric)

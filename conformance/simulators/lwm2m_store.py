@@ -217,6 +217,25 @@ class ObjectStore:
                 )
         self._apply(definition, path, inst, grouped, replace=replace)
 
+    def write_composite(self, content: Content, role: Role = Role.SERVER) -> None:
+        """Write-Composite (TS 1.1 §5.4.4): each resource written as a partial update of its
+        instance; every target is checked before any is changed, so a refusal changes nothing."""
+        by_instance: dict[Path, Content] = {}
+        for p, value in content.items():
+            if p.instance_id is None or p.resource_id is None:
+                raise OperationError(Code.BAD_REQUEST, f"{p} names no resource")
+            by_instance.setdefault(Path(p.object_id, p.instance_id), {})[p] = value
+        for target, part in by_instance.items():
+            definition, _ = self._instance(target, role)
+            for rid, grouped in self._group(target, part).items():
+                rdef = self._resource_def(definition, target.child(rid))
+                if not (rdef.writable or target.object_id in self.writable_objects):
+                    raise OperationError(Code.METHOD_NOT_ALLOWED, f"{target}/{rid} is not writable")
+                if rdef.multiple != isinstance(grouped, dict):
+                    raise OperationError(Code.BAD_REQUEST, f"{target}/{rid} instance mismatch")
+        for target, part in by_instance.items():
+            self.write(target, part, replace=False, role=role)
+
     def _group(self, target: Path, content: Content) -> dict[int, ResourceValue]:
         """Content keyed by resource id, every entry inside ``target``."""
         grouped: dict[int, ResourceValue] = {}

@@ -70,15 +70,8 @@ INT_TYPES = (ResourceType.INTEGER, ResourceType.UNSIGNED, ResourceType.TIME)
 # -- helpers -------------------------------------------------------------------------------------
 
 def listed_resources(device: Lwm2mDevice, base: str) -> set[int]:
-    """Resource ids Discover ``base`` lists; a refused Discover leaves the lab unable to tell
-    which optional resources exist (the Discover cases judge it)."""
-    response = device.discover(base)
-    if response.code != "2.05":
-        raise Inconclusive(f"Discover {base} answered {response.code}: which optional resources "
-                           "the device has is unknown (judged by the Discover cases)")
-    target = Path.parse(base)
-    return {p.resource_id for p in device.discovered_paths(response)
-            if target.contains(p) and p.resource_id is not None}
+    """Resource ids Discover ``base`` lists (INCONCLUSIVE when Discover is refused)."""
+    return device.listed_resources(base)
 
 
 def resource_def(device: Lwm2mDevice, object_id: int, resource_id: int) -> ResourceDef:
@@ -382,14 +375,7 @@ def test_firmware_version_in_own_format(device: Lwm2mDevice, registered: Registr
 @pytest.mark.ets("LightweightM2M-1.0-int-655")
 def test_reboot_execute(device: Lwm2mDevice, registered: Registration) -> None:
     """Execute /3/0/4 Reboot: 2.04, then a new Register."""
-    since = time.time()
-    executed = device.execute(f"/{DEVICE}/0/4")
-    assert executed.code == "2.04", f"Execute /3/0/4 Reboot answered {executed.code}"
-    try:
-        device.lw.wait_registration(device.ep, newer_than=since)
-    except DeviceTimeout:
-        raise DeviceFault(f"no Register within {device.timeouts.session} s (timeouts.session) "
-                          "after Execute /3/0/4 Reboot") from None
+    device.execute_reboot()
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-656")

@@ -41,10 +41,17 @@ def judged(verdicts: dict[str, Any]) -> dict[str, int]:
     return {k: counts[k] for k in ("FAIL", "ERROR", "INCONCLUSIVE")}
 
 
+# The cases that drive every action through the shell script (reboot and factory reset as
+# cold starts, sideload, set_host_values, send) and registration; the whole catalog (~180
+# cases, a minute or more) is the built-in device's, the same device.
+LWM2M_SELECTION = ("test_registration or test_host_identity_life or test_bootstrap "
+                   "or test_device_object or send")
+
+
 def test_reference_lwm2m_device_as_a_process_passes_the_catalog(tmp_path: Path) -> None:
-    verdicts = run_process_device("lwm2m", tmp_path / "reports")
+    verdicts = run_process_device("lwm2m", tmp_path / "reports", "-k", LWM2M_SELECTION)
     assert judged(verdicts) == {"FAIL": 0, "ERROR": 0, "INCONCLUSIVE": 0}
-    assert verdicts["counts"]["PASS"] > 50
+    assert verdicts["counts"]["PASS"] > 30
     # The reboot cases restarted the process (a cold start), and it registered again.
     assert verdicts["requirements"]["ATT-DMIG-3.2"] == "PASS"
     log = (tmp_path / "reports" / "latest" / "device.log").read_text()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from conformance.errors import ProtocolError
 from conformance.lwm2m.codecs import (
     _values,
+    cbor,
     lwm2m_json,
     opaque,
     senml_cbor,
@@ -50,6 +51,7 @@ Decoder = Callable[[Path, bytes, ObjectRegistry], Content]
 
 _CODECS: dict[ContentFormat, tuple[Encoder, Decoder]] = {
     ContentFormat.TEXT: (text.encode, text.decode),
+    ContentFormat.CBOR: (cbor.encode, cbor.decode),
     ContentFormat.OPAQUE: (opaque.encode, opaque.decode),
     ContentFormat.TLV: (tlv.encode, tlv.decode),
     ContentFormat.LWM2M_JSON: (lwm2m_json.encode, lwm2m_json.decode),
@@ -85,13 +87,13 @@ def decode(fmt: ContentFormat | int, path: Path, payload: bytes,
 
 def supports(fmt: ContentFormat | int, path: Path,
              registry: ObjectRegistry | None = None) -> bool:
-    """Whether ``fmt`` can carry ``path``: text/opaque only a single value (with a registry,
-    also not a multiple resource, and opaque only an Opaque resource)."""
+    """Whether ``fmt`` can carry ``path``: text/opaque/CBOR only a single value (with a
+    registry, also not a multiple resource, and opaque only an Opaque resource)."""
     try:
         known = content_format(fmt)
     except ProtocolError:
         return False
-    if known not in (ContentFormat.TEXT, ContentFormat.OPAQUE):
+    if known not in (ContentFormat.TEXT, ContentFormat.OPAQUE, ContentFormat.CBOR):
         return True
     if path.depth < 3:
         return False
@@ -101,6 +103,8 @@ def supports(fmt: ContentFormat | int, path: Path,
     if definition.multiple and path.depth == 3:
         return False
     is_opaque = definition.type is ResourceType.OPAQUE
+    if known is ContentFormat.CBOR:
+        return True  # CBOR carries every single value, Opaque as a byte string
     return is_opaque if known is ContentFormat.OPAQUE else not is_opaque
 
 

@@ -195,3 +195,22 @@ def add_unique(content: Content, key: Path, value: Value | None, protocol: str, 
 
 def paths_of(content: Iterable[Path]) -> list[str]:
     return [str(p) for p in sorted(content, key=path_key)]
+
+
+def single_value(path: Path, content: Content, registry: ObjectRegistry | None, protocol: str,
+                 name: str) -> tuple[ResourceType | None, Value]:
+    """The one checked value a single-value format (text, CBOR) carries for ``path``."""
+    check_single(path, registry, protocol, name)
+    if set(content) != {path}:
+        raise ProtocolError(protocol, f"{name} carries exactly {path}, got {paths_of(content)}")
+    rtype = resource_type(registry, path)
+    return rtype, check_value(rtype, content[path], protocol, path)
+
+
+def check_single(path: Path, registry: ObjectRegistry | None, protocol: str, name: str) -> None:
+    """A single-value format addresses one resource (not a multiple one) or resource instance."""
+    if path.depth < 3:
+        raise ProtocolError(protocol, f"{name} carries one value, not {path}")
+    definition = registry.resource(path) if registry is not None else None
+    if definition is not None and definition.multiple and path.depth == 3:
+        raise ProtocolError(protocol, f"{name} cannot carry the multiple resource {path}")

@@ -14,26 +14,13 @@ from conformance.lwm2m.objects import ObjectRegistry
 PROTOCOL = "lwm2m-text"
 
 
-def _single(path: Path, registry: ObjectRegistry) -> None:
-    if path.depth < 3:
-        raise ProtocolError(PROTOCOL, f"plain text carries one value, not {path}")
-    definition = registry.resource(path)
-    if definition is not None and definition.multiple and path.depth == 3:
-        raise ProtocolError(PROTOCOL, f"plain text cannot carry the multiple resource {path}")
-
-
 def encode(path: Path, content: Content, registry: ObjectRegistry) -> bytes:
-    _single(path, registry)
-    if set(content) != {path}:
-        raise ProtocolError(PROTOCOL, f"plain text carries exactly {path}, got "
-                            f"{_values.paths_of(content)}")
-    rtype = _values.resource_type(registry, path)
-    value = _values.check_value(rtype, content[path], PROTOCOL, path)
+    rtype, value = _values.single_value(path, content, registry, PROTOCOL, "plain text")
     return _values.value_text(rtype, value, PROTOCOL, path).encode("utf-8")
 
 
 def decode(path: Path, payload: bytes, registry: ObjectRegistry) -> Content:
-    _single(path, registry)
+    _values.check_single(path, registry, PROTOCOL, "plain text")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -12,7 +12,8 @@ from conformance.lwm2m.objects import ObjectRegistry, load_ddf
 
 SHIPPED = {0: "urn:oma:lwm2m:oma:0:1.1", 1: "urn:oma:lwm2m:oma:1:1.1",
            3: "urn:oma:lwm2m:oma:3:1.1", 4: "urn:oma:lwm2m:oma:4:1.2",
-           5: "urn:oma:lwm2m:oma:5:1.1", 10241: "urn:oma:lwm2m:x:10241"}
+           5: "urn:oma:lwm2m:oma:5:1.1", 16: "urn:oma:lwm2m:oma:16",
+           10241: "urn:oma:lwm2m:x:10241"}
 
 
 def test_every_shipped_file_loads_on_its_own() -> None:

@@ -204,3 +204,23 @@ def test_value_faults_change_exactly_their_value(fault: str, path: str, declared
 
 def test_no_host_object_fault() -> None:
     refused(Code.NOT_FOUND, make_store("no-host-object").read, P("/10241/0"))
+
+
+def test_write_composite_spans_objects_and_merges_resource_instances() -> None:
+    store = make_store()
+    store.create(Path(16), {Path(16, 0, 0, 0): "a", Path(16, 0, 0, 1): "b"})
+    store.write_composite({Path(1, 0, 6): True, Path(16, 0, 0, 1): "bb", Path(16, 0, 0, 2): "c"})
+    assert store.read(Path(1, 0, 6)) == {Path(1, 0, 6): True}
+    assert store.read(Path(16, 0, 0)) == {Path(16, 0, 0, 0): "a", Path(16, 0, 0, 1): "bb",
+                                          Path(16, 0, 0, 2): "c"}
+
+
+def test_write_composite_refusal_changes_nothing() -> None:
+    store = make_store()
+    before = store.read(Path(1, 0, 6))
+    with pytest.raises(OperationError) as refused:  # /3/0/0 is read-only
+        store.write_composite({Path(1, 0, 6): not before[Path(1, 0, 6)], Path(3, 0, 0): "x"})
+    assert refused.value.code == Code.METHOD_NOT_ALLOWED
+    assert store.read(Path(1, 0, 6)) == before
+    with pytest.raises(OperationError):  # no such instance
+        store.write_composite({Path(16, 9, 0, 0): "x"})
