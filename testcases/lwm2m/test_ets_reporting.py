@@ -1,5 +1,5 @@
 """ATT-DMIG-3.2 LwM2M client conformance: Information Reporting to the OMA ETS
-(ETS 1.0 int-301; ETS 1.1 int-304…307, 310, 311; TS 1.1 §5.1.2 attributes, §6.4).
+(ETS 1.0 int-301; ETS 1.1 int-304…311; TS 1.1 §5.1.2 attributes, §6.4).
 
 Checks:
 - Change attributes (ETS 1.0 int-301, conditional notifications): with st, gt or lt on a
@@ -14,6 +14,9 @@ Checks:
   path) carrying every path again. Cancel (1.1 int-305): the FETCH with Observe 1 answers 2.05
   and no notification of the relation follows for two pmax periods. Modification (1.1
   int-310): pmax written on /3 while the relation runs makes notifications come every pmax.
+- Observe-Composite and Create/Delete (1.1 int-308, 309): a relation on two Portfolio /16
+  instances the case created (pmin 1, pmax 2); after Create of the one that was absent a
+  notification carries its values, after Delete of one nothing of it remains.
 - Send (1.1 int-306, 311): the controller's ``send`` action makes the device POST /dp; the lab
   accepts SenML JSON/CBOR (2.04) and the values must match what a Read gives; a Send of
   resources carries those resources only. Muting Send (1.1 int-307): with /1/x/23 true no Send
@@ -22,8 +25,9 @@ Checks:
 Interpretation: notifications are judged as they arrive on the wire (the transcript keeps
 them); silence is waited for only where the attribute semantics say none may come. Every case
 removes the attributes it wrote and puts back the values it changed (/1/x/5, /1/x/23; a /1/x/23
-that was absent is put back as true, which the TS treats alike). Send needs the declaration's
-``send`` action: without it the Send cases are NOT APPLICABLE.
+that was absent is put back as true, which the TS treats alike) and deletes the /16
+instances it created. Without /16 in the registration the int-308/309 cases are NOT
+APPLICABLE; without the declaration's ``send`` action the Send cases are.
 """
 
 from __future__ import annotations
