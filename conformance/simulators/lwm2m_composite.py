@@ -9,6 +9,8 @@ any other refusal (not readable, not allowed) fails the whole operation.
 
 from __future__ import annotations
 
+from collections.abc import Container
+
 from aiocoap import Code, Message
 
 from conformance.errors import ProtocolError
@@ -48,6 +50,20 @@ def read_paths(store: ObjectStore, paths: list[Path], role: Role) -> Content:
             if exc.code != Code.NOT_FOUND:
                 raise
     return {p: v for p, v in content.items() if p.depth >= 3}
+
+
+def stale_instances(content: Content, start: Content, faults: Container[str]) -> Content:
+    """Faults composite-notify-ignores-created / composite-notify-keeps-deleted (ETS 1.1
+    int-308/309): a notification keeps the instance list the relation started with, leaving
+    out instances created since, or carrying deleted ones with their values of that time."""
+    known = {(p.object_id, p.instance_id) for p in start}
+    if "composite-notify-ignores-created" in faults:
+        content = {p: v for p, v in content.items() if (p.object_id, p.instance_id) in known}
+    if "composite-notify-keeps-deleted" in faults:
+        now = {(p.object_id, p.instance_id) for p in content}
+        content = {**{p: v for p, v in start.items() if (p.object_id, p.instance_id) not in now},
+                   **content}
+    return content
 
 
 def send_format(formats: list[ContentFormat]) -> ContentFormat:

@@ -252,6 +252,13 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault("composite-attributes-frozen", "ATT-DMIG-3.2",
           "an Observe-Composite keeps the periods it started with: Write-Attributes later "
           "changes nothing", ets=("LightweightM2M-1.1-int-310",)),
+    Fault("composite-notify-ignores-created", "ATT-DMIG-3.2",
+          "Observe-Composite notifications keep the instance list of the Observe: an instance "
+          "created since under an observed path never appears",
+          ets=("LightweightM2M-1.1-int-308",)),
+    Fault("composite-notify-keeps-deleted", "ATT-DMIG-3.2",
+          "Observe-Composite notifications keep a deleted instance with its values of the "
+          "Observe", ets=("LightweightM2M-1.1-int-309",)),
     Fault("send-drops-objects", "ATT-DMIG-3.2",
           "a Send of a whole object (/1, /3) leaves that object's values out",
           ets=("LightweightM2M-1.1-int-306",)),

@@ -477,8 +477,10 @@ class DeviceSite(interfaces.Resource):
         def read() -> Content:
             return lwm2m_composite.read_paths(self.store, paths, role)
 
+        start = read()
+
         def note() -> Message:
-            content = read()
+            content = lwm2m_composite.stale_instances(read(), start, self.faults)
             if "composite-notify-partial" in self.faults:
                 content = {p: v for p, v in content.items() if paths[0].contains(p)}
             message = Message(code=CONTENT, content_format=int(fmt),
@@ -501,7 +503,7 @@ class DeviceSite(interfaces.Resource):
         assert task is not None
         self._observations.add(task)
         try:
-            await relation.run(read())
+            await relation.run(start)
         except asyncio.CancelledError:
             if "ignores-composite-cancel" in self.faults and task in self._observations:
                 self._keep_notifying(request, note, notifier, relation.last)

@@ -1,5 +1,5 @@
 """ATT-DMIG-3.2 LwM2M client conformance: Information Reporting to the OMA ETS
-(ETS 1.0 int-301; ETS 1.1 int-304…307, 310, 311; TS 1.1 §5.1.2 attributes, §6.4).
+(ETS 1.0 int-301; ETS 1.1 int-304…311; TS 1.1 §5.1.2 attributes, §6.4).
 
 Checks:
 - Change attributes (ETS 1.0 int-301, conditional notifications): with st, gt or lt on a
@@ -14,6 +14,9 @@ Checks:
   path) carrying every path again. Cancel (1.1 int-305): the FETCH with Observe 1 answers 2.05
   and no notification of the relation follows for two pmax periods. Modification (1.1
   int-310): pmax written on /3 while the relation runs makes notifications come every pmax.
+- Observe-Composite and Create/Delete (1.1 int-308, 309): a relation on two Portfolio /16
+  instances the case created (pmin 1, pmax 2); after Create of the one that was absent a
+  notification carries its values, after Delete of one nothing of it remains.
 - Send (1.1 int-306, 311): the controller's ``send`` action makes the device POST /dp; the lab
   accepts SenML JSON/CBOR (2.04) and the values must match what a Read gives; a Send of
   resources carries those resources only. Muting Send (1.1 int-307): with /1/x/23 true no Send
@@ -22,14 +25,16 @@ Checks:
 Interpretation: notifications are judged as they arrive on the wire (the transcript keeps
 them); silence is waited for only where the attribute semantics say none may come. Every case
 removes the attributes it wrote and puts back the values it changed (/1/x/5, /1/x/23; a /1/x/23
-that was absent is put back as true, which the TS treats alike). Send needs the declaration's
-``send`` action: without it the Send cases are NOT APPLICABLE.
+that was absent is put back as true, which the TS treats alike) and deletes the /16
+instances it created. Without /16 in the registration the int-308/309 cases are NOT
+APPLICABLE; without the declaration's ``send`` action the Send cases are.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -244,6 +249,134 @@ def test_observe_composite_attribute_change(device: Lwm2mDevice, registered: Reg
     assert first - written <= pmax + TOLERANCE and second - first <= pmax + TOLERANCE, (
         f"notifications of {what} came {first - written:.2f} s and {second - first:.2f} s "
         "apart")
+
+
+# ------------------------------------------------------- Observe-Composite and Create/Delete
+
+PORTFOLIO = 16  # the creatable object of the DM cases (test_ets_dm.py)
+CREATE_CASE = "test_create_object_instance (int-270)"
+Identity = dict[int, Value | dict[int, Value]]
+IDENTITY_A: Identity = {0: {0: "aa", 1: "bb"}}  # Portfolio /16/x/0 Identity instances
+IDENTITY_B: Identity = {0: {0: "11", 1: "22"}}
+
+
+def identity_values(iid: int, values: Identity) -> Content:
+    return {Path(PORTFOLIO, iid, rid, n): v for rid, by_instance in values.items()
+            if isinstance(by_instance, dict) for n, v in by_instance.items()}
+
+
+@contextmanager
+def composite_on_instances(device: Lwm2mDevice, fmt: int, paths: list[str]
+                           ) -> Iterator[Observation]:
+    """pmin 1 / pmax 2 on the first (existing) instance, then Observe-Composite ``paths``;
+    afterwards the relation is cancelled and the attributes removed, before the instances
+    go (a cancel refused is noted: the case has its verdict already)."""
+    answered = device.write_attributes(paths[0], pmin=PMIN, pmax=2)
+    assert answered.code == "2.04", (
+        f"Write-Attributes {paths[0]}?pmin={PMIN}&pmax=2 answered {answered.code}")
+    observation: Observation | None = None
+    try:
+        observation = device.observe_composite(paths, fmt)
+        yield observation
+    finally:
+        if observation is not None:
+            try:
+                observation.cancel("get")
+            except (DeviceFault, Inconclusive) as exc:
+                device.lab.transcript.note("lwm2m", f"cancelling the composite observation: "
+                                           f"{exc}", device=device.ep)
+        device.remove_attributes(paths[0])
+
+
+def reflecting(observation: Observation, what: str, timeout: float,
+               shows: Callable[[Content], bool]) -> Content:
+    """The first notification within ``timeout`` whose values ``shows`` accepts, else the
+    last one seen (the FAIL's evidence); none at all is a FAIL of its own. Notifications
+    already on the way before the change are read and passed over."""
+    deadline = time.monotonic() + timeout
+    last: Content | None = None
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            note = observation.next(left)
+        except DeviceTimeout:
+            break
+        last = content_of(note, f"notification of {what}")
+        if shows(last):
+            return last
+    if last is None:
+        raise DeviceFault(f"no notification of {what} within {timeout:g} s")
+    return last
+
+
+def under(content: Content, path: str) -> dict[str, Value | None]:
+    return {str(p): v for p, v in content.items() if Path.parse(path).contains(p)}
+
+
+@pytest.mark.ets("LightweightM2M-1.1-int-308")
+def test_observe_composite_create_instance(device: Lwm2mDevice,
+                                           registered: Registration) -> None:
+    """Observe-Composite of /16/a (created) and /16/b (absent); Create /16/b: a notification
+    (pmin 1, pmax 2) carries /16/a and the new /16/b with its values (both deleted after)."""
+    fmt = device.senml_format("Observe-Composite")
+    device.creatable_object(PORTFOLIO)
+    with device.created_instance(PORTFOLIO, IDENTITY_A, judged_by=CREATE_CASE) as a:
+        b = next(i for i in range(65535) if i not in device.instances(PORTFOLIO))
+        paths = [f"/{PORTFOLIO}/{a}", f"/{PORTFOLIO}/{b}"]
+        what = f"Observe-Composite {' '.join(paths)}"
+        with composite_on_instances(device, fmt, paths) as observation:
+            started(observation, what)
+            initial = content_of(observation.initial, what)
+            assert under(initial, paths[0]) and not under(initial, paths[1]), (
+                f"the answer to {what} carries {sorted(map(str, initial))}, expected "
+                f"{paths[0]} only")
+            with device.created_instance(PORTFOLIO, IDENTITY_B, judged_by=CREATE_CASE) as got:
+                if got != b:
+                    raise Inconclusive(f"Create /{PORTFOLIO} made /{PORTFOLIO}/{got}, the lab "
+                                       f"observes /{PORTFOLIO}/{b}")
+                expected = identity_values(b, IDENTITY_B)
+
+                def shows_new(content: Content) -> bool:
+                    return all(content.get(p) == v for p, v in expected.items())
+
+                content = reflecting(observation, f"{what} after Create {paths[1]}",
+                                     2 + TOLERANCE + 1, shows_new)
+                assert shows_new(content), (
+                    f"the notifications of {what} after Create {paths[1]} do not carry the "
+                    f"new instance's values: last one {sorted(map(str, content))}")
+                assert under(content, paths[0]), (
+                    f"the notification of {what} after Create {paths[1]} lost {paths[0]}")
+
+
+@pytest.mark.ets("LightweightM2M-1.1-int-309")
+def test_observe_composite_delete_instance(device: Lwm2mDevice,
+                                           registered: Registration) -> None:
+    """Observe-Composite of /16/a and /16/b (both created); Delete /16/b: a notification
+    (pmin 1, pmax 2) carries /16/a and nothing of /16/b (/16/a deleted after)."""
+    fmt = device.senml_format("Observe-Composite")
+    device.creatable_object(PORTFOLIO)
+    with (device.created_instance(PORTFOLIO, IDENTITY_A, judged_by=CREATE_CASE) as a,
+          device.created_instance(PORTFOLIO, IDENTITY_B, judged_by=CREATE_CASE) as b):
+        paths = [f"/{PORTFOLIO}/{a}", f"/{PORTFOLIO}/{b}"]
+        what = f"Observe-Composite {' '.join(paths)}"
+        with composite_on_instances(device, fmt, paths) as observation:
+            started(observation, what)
+            missing = missing_paths(content_of(observation.initial, what), paths)
+            assert not missing, f"the answer to {what} has no value under {', '.join(missing)}"
+            deleted = device.delete(paths[1])
+            if deleted.code != "2.02":
+                raise Inconclusive(f"Delete {paths[1]} answered {deleted.code} "
+                                   "(test_delete_object_instance, int-290, judges Delete)")
+
+            def shows_gone(content: Content) -> bool:
+                return bool(under(content, paths[0])) and not under(content, paths[1])
+
+            content = reflecting(observation, f"{what} after Delete {paths[1]}",
+                                 2 + TOLERANCE + 1, shows_gone)
+            assert not under(content, paths[1]), (
+                f"the notifications of {what} after Delete {paths[1]} still carry "
+                f"{', '.join(sorted(under(content, paths[1])))}")
+            assert under(content, paths[0]), (
+                f"the notification of {what} after Delete {paths[1]} lost {paths[0]}")
 
 
 # --------------------------------------------------------------------------- Send

@@ -41,11 +41,13 @@ def judged(verdicts: dict[str, Any]) -> dict[str, int]:
     return {k: counts[k] for k in ("FAIL", "ERROR", "INCONCLUSIVE")}
 
 
-# The cases that drive every action through the shell script (reboot and factory reset as
-# cold starts, sideload, set_host_values, send) and registration; the whole catalog (~180
-# cases, a minute or more) is the built-in device's, the same device.
-LWM2M_SELECTION = ("test_registration or test_host_identity_life or test_bootstrap "
-                   "or test_device_object or send")
+# The cases that drive every action through the shell script (reboot as a cold start, factory
+# reset, sideload, set_host_values, send) and registration; the whole catalog (~210 cases, over
+# a minute) is the built-in device's, the same device. Not the ETS bootstrap cases: this
+# example passes --bootstrap at first power-on only, so after a cold start its factory state
+# has no bootstrap account and a factory reset registers directly.
+LWM2M_SELECTION = ("(test_registration or test_host_identity_life or test_bootstrap "
+                   "or test_device_object or send) and not test_ets_bootstrap")
 
 
 def test_reference_lwm2m_device_as_a_process_passes_the_catalog(tmp_path: Path) -> None:
