@@ -239,6 +239,20 @@ def test_server_short_id_read_only(device: Lwm2mDevice, registered: Registration
     assert after == ssid, f"{path} Short Server ID went from {ssid!r} to {after!r}"
 
 
+def execute_disable(device: Lwm2mDevice) -> tuple[float, float]:
+    """Execute /1/x/4 Disable: 2.04, then a De-register. Returns when the Execute was sent
+    and when the De-register came (the lab's clock)."""
+    disable = device.server_path(4)
+    since = time.time()
+    executed = device.execute(disable)
+    assert executed.code == "2.04", f"Execute {disable} Disable answered {executed.code}"
+    ended = device.lw.wait_event(device.ep, ("deregister",), since, device.timeouts.request)
+    if ended is None:
+        raise DeviceFault(f"no De-register within {device.timeouts.request} s after Execute "
+                          f"{disable} Disable")
+    return since, ended.time
+
+
 @pytest.mark.ets("LightweightM2M-1.0-int-555")
 def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registration,
                                         request: pytest.FixtureRequest) -> None:
@@ -254,13 +268,7 @@ def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registr
     written = device.write(timeout_path, DISABLE_TIMEOUT, fmt=fmt)
     assert written.code == "2.04", f"Write {timeout_path} Disable Timeout answered {written.code}"
     request.addfinalizer(lambda: write_back(device, timeout_path, original, fmt))
-    since = time.time()
-    executed = device.execute(device.server_path(4))
-    assert executed.code == "2.04", f"Execute {base}/4 Disable answered {executed.code}"
-    ended = device.lw.wait_event(device.ep, ("deregister",), since, device.timeouts.request)
-    if ended is None:
-        raise DeviceFault(f"no De-register within {device.timeouts.request} s after Execute "
-                          f"{base}/4 Disable")
+    since, _ = execute_disable(device)
     back = device.lw.wait_event(device.ep, ("register",), since,
                                 DISABLE_TIMEOUT + device.timeouts.session)
     if back is None:
@@ -295,15 +303,8 @@ def test_notifications_stored_while_disabled(device: Lwm2mDevice, registered: Re
     observation = observe_with_pmax(device, attributes, clock, fmt)
     offset = clock_value(observation.initial, clock, fmt) - time.time()
     try:
-        since = time.time()
-        executed = device.execute(device.server_path(4))
-        assert executed.code == "2.04", f"Execute {base}/4 Disable answered {executed.code}"
-        ended = device.lw.wait_event(device.ep, ("deregister",), since, device.timeouts.request)
-        if ended is None:
-            raise DeviceFault(f"no De-register within {device.timeouts.request} s after "
-                              f"Execute {base}/4 Disable")
-        taken_after = stored_notifications(device, observation, clock, fmt, offset, since,
-                                           ended.time)
+        since, left = execute_disable(device)
+        taken_after = stored_notifications(device, observation, clock, fmt, offset, since, left)
     finally:
         try:
             device.ensure_registered()
