@@ -62,6 +62,10 @@ RUN_LIMIT = 300  # seconds one catalog run may take before the matrix gives up o
 # Runs at once: a run mostly waits on timers and sockets (about 20% of a core), so four fit
 # two cores; the timing cases' tolerances (test_observe, test_registration) allow for it.
 WORKERS = int(os.environ.get("LWM2M_MATRIX_WORKERS", "4"))
+# The children's environment, taken once in the main thread: the rows run in threads, and
+# iterating os.environ there races with pytest setting PYTEST_CURRENT_TEST (KeyError seen).
+# No PYTEST_* variables: a child is a run of its own, not part of this (xdist worker) session.
+CHILD_ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
 RANDOM_SEED = 20261206  # fixed: a random-order failure must be reproducible
 
 
@@ -169,7 +173,7 @@ def _run_once(row: Row, base: Path, attempt: int) -> Outcome:
     command = pytest_command(CATALOG, dut, str(folder / "reports"), list(row.faults), "run",
                              [*order_args(row.order), "-q", "-p", "no:cacheprovider",
                               *row.pytest_args])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = dict(CHILD_ENV)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=RUN_LIMIT, check=False)
     run_folder = folder / "reports" / "run"

@@ -413,15 +413,35 @@ class Lwm2mDevice:
             seconds = 0
         if self._disabled is not None:
             self._disabled.cancel()
-        self._disabled = self._spawn(self._disable(seconds), "disable")
+        self._disabled = self._spawn(self._disable(iid, seconds), "disable")
 
-    async def _disable(self, seconds: int) -> None:
-        if self.registration is not None:
-            await self.registration.deregister()
-        self.registered.clear()
-        await asyncio.sleep(seconds)  # the Disable Timeout is a timer, not a poll
-        self._disabled = None
-        await self._register_with_retry()
+    async def _disable(self, iid: int, seconds: int) -> None:
+        """Away for ``seconds``; notifications meanwhile are stored when /1/x/6 Notification
+        Storing When Disabled or Offline is true (the default), and go out after the new
+        Register."""
+        if self.site is not None:
+            self.site.hold_notifications(lambda: self._stores_notifications(iid))
+        session = None
+        try:
+            if self.registration is not None:
+                await self.registration.deregister()
+                # The DTLS session outlives the Disable (the new Register reuses it), so that
+                # the stored notifications reach the server on the relations they belong to.
+                session, self.registration.remote = self.registration.remote, None
+            self.registered.clear()
+            await asyncio.sleep(seconds)  # the Disable Timeout is a timer, not a poll
+            self._disabled = None
+            await self._register_with_retry()
+        finally:
+            if self.site is not None:
+                self.site.release_held()
+            del session
+
+    def _stores_notifications(self, iid: int) -> bool:
+        if "disabled-notifications-dropped" in self.faults:
+            log.info("fault disabled-notifications-dropped: not storing a notification")
+            return False
+        return self.store.get(Path(objs.SERVER, iid, 6)) is not False
 
     def _exec_bootstrap_trigger(self, _iid: int, _args: bytes) -> None:
         if not self.options.bootstrap:

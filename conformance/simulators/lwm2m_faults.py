@@ -282,6 +282,13 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.0-int-555",),
     ),
     Fault(
+        "disabled-notifications-dropped",
+        "ATT-DMIG-3.2",
+        "notifications due while the account is disabled are dropped although /1/x/6 "
+        "Notification Storing When Disabled or Offline is true",
+        ets=("LightweightM2M-1.0-int-560",),
+    ),
+    Fault(
         "update-trigger-registers-anew",
         "ATT-DMIG-3.2",
         "Execute /1/x/8 makes it send a new Register instead of an Update",

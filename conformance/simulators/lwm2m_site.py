@@ -38,6 +38,7 @@ log = logging.getLogger("lwm2m-device.site")
 MAX_BODY = 8 * 1024 * 1024  # largest request body (a pushed image) the device reassembles
 # Faults that make the device ignore a change attribute (TS 1.1 §5.1.2) when notifying
 # Faults that keep notifying after a cancel: of either kind, an RST only, an Observe 1 only
+MAX_HELD = 32  # notifications stored while disabled (bounded: the timeout may be a day)
 IGNORED_CANCELS = {"ignores-observe-cancel": "any", "ignores-reset-cancel": "rst",
                    "ignores-observe-1-cancel": "request"}
 IGNORED_ATTRIBUTES = {"st": "ignores-step", "gt": "ignores-greater-than",
@@ -78,6 +79,10 @@ class DeviceSite(interfaces.Resource):
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
+        # While the server account is disabled (/1/x/4): None when notifications flow, else
+        # whether to store them (/1/x/6) for after the next Register; ``_held`` keeps them.
+        self._storing: Callable[[], bool] | None = None
+        self._held: list[tuple[Any, Message]] = []
         self._stopped = asyncio.Event()  # unanswered requests (a fault) end with the device
 
     # aiocoap's Resource interface; render_to_pipe below is what aiocoap actually calls
@@ -425,8 +430,7 @@ class DeviceSite(interfaces.Resource):
         first = self.store.read(path, role)
 
         async def send() -> None:
-            note = self._notification(path, role, fmt)
-            pipe.add_response(note, is_last=not note.code.is_successful())
+            self._deliver(pipe, self._notification(path, role, fmt))
 
         notifier = self._notifier(path, role, send)
         task = asyncio.current_task()
@@ -563,8 +567,29 @@ class DeviceSite(interfaces.Resource):
         self._zombies.add(task)
         task.add_done_callback(self._zombies.discard)
 
+    def _deliver(self, pipe: Any, note: Message) -> None:
+        """Send a notification, or while the account is disabled store it (/1/x/6 true, at
+        most MAX_HELD) or drop it (TS 1.1 E.2, resource 6)."""
+        if self._storing is None:
+            pipe.add_response(note, is_last=not note.code.is_successful())
+        elif self._storing() and len(self._held) < MAX_HELD:
+            self._held.append((pipe, note))
+
+    def hold_notifications(self, storing: Callable[[], bool]) -> None:
+        """The account is disabled: no notification goes out until :meth:`release_held`."""
+        self._storing = storing
+
+    def release_held(self) -> None:
+        """The account is back (registered again): the stored notifications go out, oldest
+        first, on the relations they were made for."""
+        self._storing = None
+        held, self._held = self._held, []
+        for pipe, note in held:
+            pipe.add_response(note, is_last=not note.code.is_successful())
+
     def drop_observations(self) -> None:
         """A reboot forgets every observation (the server must observe again)."""
+        self._held.clear()
         tasks = list(self._observations) + list(self._zombies)
         self._observations.clear()
         for task in tasks:

@@ -11,6 +11,14 @@ Checks, one ETS test per case (the catalog's ETS table says which tests have no 
   the client De-register and stay away for the timeout: its next Register comes no earlier
   than the timeout (less EARLY_TOLERANCE) after the Execute, and within the session timeout
   after it.
+- int-560 Delayed Report Notification: with /1/x/6 Notification Storing When Disabled or
+  Offline true and /1/x/5 DISABLE_TIMEOUT s, /3/0/13 Current Time (the device changes it every
+  second by itself) is observed with pmax=PMAX and the account disabled (Execute /1/x/4): no
+  notification while it is away, and after its new Register a notification of a value taken
+  while it was away (the device's clock, less its offset read from the Observe answer, earlier
+  than the Register by more than CLOCK_SLACK) arrives within NOTIFY_WAIT. A relation that ends
+  with the Disable (the TS has the client disconnect; how stored notifications then reach the
+  server is open, OMA LwM2M issue #572) leaves nothing to judge: INCONCLUSIVE.
 - int-556 Update Registration: Execute /1/x/8 brings an Update of the same registration (not a
   new Register).
 - int-651 Check Access to the Resources (Device object): the ETS's write set (13 Current Time,
@@ -35,8 +43,8 @@ Checks, one ETS test per case (the catalog's ETS table says which tests have no 
 - int-685 Delete /3/0 is test_dm_operations.py's delete-device case (traced there).
 
 Interpretation: optional resources are found by Discover (NOT APPLICABLE when not listed).
-int-555, int-656, int-657, int-661 have no procedure in ETS 1.0.1 ("to fill up"); the checks
-above follow the TS text of the resource they exercise. The ETS gives int-556 the scope of
+int-555, int-560, int-656, int-657, int-661 have no procedure in ETS 1.0.1 ("to fill up"); the
+checks above follow the TS text of the resource they exercise. The ETS gives int-556 the scope of
 int-104 and int-655 that of int-241: their faults fail both. The Disable Timeout has no range
 in the object model; DISABLE_TIMEOUT is short enough for a run and long enough to tell a client
 that waits from one that does not. Everything a case writes is written back.
@@ -44,6 +52,7 @@ that waits from one that does not. Everything a case writes is written back.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
@@ -52,6 +61,7 @@ from conformance.dut.lwm2m import Lwm2mDevice, single_value
 from conformance.lwm2m.lab import Observation, Registration
 from conformance.lwm2m.model import Path, ResourceType, Value
 from conformance.lwm2m.objects import ResourceDef
+from conformance.lwm2m.operations import Response
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 pytestmark = pytest.mark.requirement("ATT-DMIG-3.2")
@@ -61,6 +71,9 @@ DISABLE_TIMEOUT = 4  # s the client must stay away after Disable
 EARLY_TOLERANCE = 1.0  # s a Register may seem early (timer granularity, the lab's own latency)
 PMAX = 1  # s, the observation cases' maximum period
 NOTIFY_WAIT = PMAX + 2.0  # s the lab waits for each notification
+# s: a Current Time value (1 s resolution; the offset read from one value) is within this of
+# the lab's clock, so one older than the Register by more was taken while the client was away
+CLOCK_SLACK = 1.5
 # int-651's 651-SetOfValues: Current Time, UTC Offset, Timezone
 DEVICE_WRITES: dict[int, Value] = {13: 1367491215, 14: "+02:00", 15: "Europe/Paris"}
 SERVER_WRITES: dict[int, Value] = {2: 7, 3: 61, 5: 3600}  # int-215's kind of values
@@ -226,6 +239,20 @@ def test_server_short_id_read_only(device: Lwm2mDevice, registered: Registration
     assert after == ssid, f"{path} Short Server ID went from {ssid!r} to {after!r}"
 
 
+def execute_disable(device: Lwm2mDevice) -> tuple[float, float]:
+    """Execute /1/x/4 Disable: 2.04, then a De-register. Returns when the Execute was sent
+    and when the De-register came (the lab's clock)."""
+    disable = device.server_path(4)
+    since = time.time()
+    executed = device.execute(disable)
+    assert executed.code == "2.04", f"Execute {disable} Disable answered {executed.code}"
+    ended = device.lw.wait_event(device.ep, ("deregister",), since, device.timeouts.request)
+    if ended is None:
+        raise DeviceFault(f"no De-register within {device.timeouts.request} s after Execute "
+                          f"{disable} Disable")
+    return since, ended.time
+
+
 @pytest.mark.ets("LightweightM2M-1.0-int-555")
 def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registration,
                                         request: pytest.FixtureRequest) -> None:
@@ -241,13 +268,7 @@ def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registr
     written = device.write(timeout_path, DISABLE_TIMEOUT, fmt=fmt)
     assert written.code == "2.04", f"Write {timeout_path} Disable Timeout answered {written.code}"
     request.addfinalizer(lambda: write_back(device, timeout_path, original, fmt))
-    since = time.time()
-    executed = device.execute(device.server_path(4))
-    assert executed.code == "2.04", f"Execute {base}/4 Disable answered {executed.code}"
-    ended = device.lw.wait_event(device.ep, ("deregister",), since, device.timeouts.request)
-    if ended is None:
-        raise DeviceFault(f"no De-register within {device.timeouts.request} s after Execute "
-                          f"{base}/4 Disable")
+    since, _ = execute_disable(device)
     back = device.lw.wait_event(device.ep, ("register",), since,
                                 DISABLE_TIMEOUT + device.timeouts.session)
     if back is None:
@@ -257,6 +278,100 @@ def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registr
     assert away >= DISABLE_TIMEOUT - EARLY_TOLERANCE, (
         f"the client registered again {away:.1f} s after Execute {base}/4 Disable, before the "
         f"{DISABLE_TIMEOUT} s Disable Timeout ({timeout_path}) was over")
+
+
+@pytest.mark.ets("LightweightM2M-1.0-int-560")
+def test_notifications_stored_while_disabled(device: Lwm2mDevice, registered: Registration,
+                                             attributes: list[str],
+                                             request: pytest.FixtureRequest) -> None:
+    """/1/x/6 true, Disable: notifications of /3/0/13 taken while away arrive after the new
+    Register, none while away."""
+    base = device.server_path()
+    listed = listed_resources(device, base)
+    for resource_id in (4, 5, 6):
+        require_listed(listed, resource_def(device, SERVER, resource_id), base)
+    clock = f"/{DEVICE}/0/13"
+    require_listed(listed_resources(device, f"/{DEVICE}/0"), resource_def(device, DEVICE, 13),
+                   f"/{DEVICE}/0")
+    fmt = device.value_format()
+    for resource_id, value in ((6, True), (5, DISABLE_TIMEOUT)):
+        path = device.server_path(resource_id)
+        original = device.read_value(path, fmt)
+        written = device.write(path, value, fmt=fmt)
+        assert written.code == "2.04", f"Write {path} = {value!r} answered {written.code}"
+        request.addfinalizer(functools.partial(write_back, device, path, original, fmt))
+    observation = observe_with_pmax(device, attributes, clock, fmt)
+    offset = clock_value(observation.initial, clock, fmt) - time.time()
+    try:
+        since, left = execute_disable(device)
+        taken_after = stored_notifications(device, observation, clock, fmt, offset, since, left)
+    finally:
+        try:
+            device.ensure_registered()
+            observation.cancel("get")
+        except (DeviceFault, DeviceTimeout, Inconclusive) as exc:  # the verdict stands
+            device.lab.transcript.note("lwm2m", f"cancelling the observation of {clock}: {exc}",
+                                       device=device.ep)
+    away_from, back_at, taken = taken_after
+    if not taken:  # not even the pmax ones: the relation ended with the Disable
+        raise Inconclusive(
+            f"no notification of {clock} (pmax={PMAX}) within {NOTIFY_WAIT:g} s of the new "
+            "Register: the observation did not outlive the Disable (whose connection ends, TS "
+            "resource 4; OMA LwM2M issue #572 asks how stored notifications reach the server "
+            "then), so there is no relation to judge stored notifications on")
+    stored = [t for t in taken if away_from - CLOCK_SLACK <= t < back_at - CLOCK_SLACK]
+    assert stored, (
+        f"no notification of {clock} taken while the account was disabled arrived within "
+        f"{NOTIFY_WAIT:g} s of the new Register ({base}/6 Notification Storing = true); the "
+        f"notifications after it carried times {[round(t - back_at, 1) for t in taken]} s "
+        "from the Register")
+
+
+def clock_value(response: Response, path: str, fmt: int) -> int:
+    """The Current Time an Observe answer or a notification carries."""
+    content = Lwm2mDevice.decoded(response, path, response.content_format or fmt,
+                                  own_format=False)
+    found = values_of(content, 13)
+    if not found:
+        raise DeviceFault(f"a notification of {path} Current Time carries no value")
+    return as_int(found[0], path)  # type: ignore[arg-type]
+
+
+def stored_notifications(device: Lwm2mDevice, observation: Observation, path: str, fmt: int,
+                         offset: float, since: float,
+                         left: float) -> tuple[float, float, list[float]]:
+    """Wait for the Register after the Disable, taking each notification as it arrives: one
+    while the client is away is a FAIL. Returns when the client left and came back (the lab's
+    clock) and when each notification after it was taken (the device's clock less ``offset``),
+    for NOTIFY_WAIT after the Register."""
+    limit = since + DISABLE_TIMEOUT + device.timeouts.session
+    back: float | None = None
+    taken: list[float] = []
+    while True:
+        now = time.time()
+        if back is None:
+            event = device.lw.wait_event(device.ep, ("register",), since, 0.1)
+            back = event.time if event is not None else None
+            if back is None and now > limit:
+                raise DeviceFault(f"no Register within {limit - since:.0f} s after Execute "
+                                  f"{device.server_path(4)} Disable with a {DISABLE_TIMEOUT} s "
+                                  "timeout")
+        end = limit if back is None else back + NOTIFY_WAIT
+        if now >= end:
+            return left, back if back is not None else now, taken
+        try:
+            note = observation.next(min(0.5, end - now))
+        except DeviceTimeout:
+            continue
+        arrived = time.time()
+        if back is None:  # the Register this notification may have followed
+            event = device.lw.wait_event(device.ep, ("register",), since, 0.05)
+            back = event.time if event is not None else None
+        if back is None and arrived > left + CLOCK_SLACK:
+            raise DeviceFault(f"a notification of {path} arrived {arrived - left:.1f} s "
+                              "after the De-register, while the account was disabled")
+        if back is not None or arrived > left:
+            taken.append(clock_value(note, path, fmt) - offset)
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-556")
