@@ -85,8 +85,15 @@ def value_problems(device: Lwm2mDevice, values: dict[int, list[object]]) -> list
 def test_readable_resources(device: Lwm2mDevice, instance: str,
                             instance_fmt: ContentFormat) -> None:
     """Read /4/x: mandatory and discovered resources, values of their type and range."""
-    listed = {p.resource_id for p in device.discovered_paths(device.discover(instance))
+    discovered = device.discover(instance)
+    listed = {p.resource_id for p in device.discovered_paths(discovered)
               if p.resource_id is not None}
+    # The device's own Discover decides the mandatory resources before any payload does: a
+    # Read that does not decode cannot hide their absence.
+    absent = [rid for rid in MANDATORY if rid not in listed]
+    assert discovered.code != "2.05" or not absent, (
+        f"Discover {instance} does not list the mandatory resource(s) "
+        f"{', '.join(f'{instance}/{r}' for r in absent)} (it lists {sorted(listed)})")
     response = device.read(instance, fmt=instance_fmt)
     assert response.code == "2.05", (
         f"Read {instance} in {instance_fmt.name} answered {response.code}, expected 2.05")
