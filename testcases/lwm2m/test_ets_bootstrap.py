@@ -46,6 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from conformance.dut.common import require_action
 from conformance.dut.lwm2m import Lwm2mDevice, decoded
 from conformance.lwm2m.bootstrap import SECURITY_INSTANCE, SERVER_INSTANCE
 from conformance.lwm2m.codecs import parse_links
@@ -64,9 +65,7 @@ def bootstrap_after_reset(device: Lwm2mDevice, steps: Steps) -> tuple[float, Boo
     Bootstrap-Finish). A step that failed still leaves the client configured: the declared
     account is written and finished before the failure is raised. Returns the reset's time
     and the Bootstrap-Request."""
-    if "factory_reset" not in device.controller.capabilities():
-        raise NotApplicable("the controller cannot factory-reset the device (no factory_reset "
-                            "action): the lab has no way to make the client bootstrap")
+    require_action(device.controller, "factory_reset", "make the client bootstrap")
     since = time.time()
     with ThreadPoolExecutor(1) as pool:
         # The reset returns once the device is back, which needs the lab's bootstrap answer.

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from conformance.dut.common import require_action
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import Path
@@ -186,9 +187,8 @@ def test_deregister_on_disable(device: Lwm2mDevice, registered: Registration,
 @pytest.mark.ets("LightweightM2M-1.0-int-103")
 def test_deregister_on_factory_reset(device: Lwm2mDevice, registered: Registration) -> None:
     """TS 1.1 §6.2.3: after a factory reset the client De-registers, then comes back."""
-    if "factory_reset" not in device.controller.capabilities():
-        raise NotApplicable("the controller cannot factory-reset the device (no factory_reset "
-                            "action): the lab has no way to make the client stop needing it")
+    require_action(device.controller, "factory_reset",
+                   "make the client de-register by a factory reset")
     since = time.time()
     with ThreadPoolExecutor(1) as pool:
         # The reset may return only once the device is back, which may need the lab's
