@@ -21,10 +21,10 @@ child process against the reference device and reads the run's ``verdicts.json``
 - a device whose Server object instance is /1/1 (Short Server ID 7, not bootstrapped by the
   lab, as Anjay's demo client registers): every case PASSes or is NOT APPLICABLE as on /1/0.
 
-The runs go WORKERS at a time in the background (module fixture), only those the selected
-tests need (``-k`` runs only its rows); each test waits for its own. Under pytest-xdist the
-module is one group (``--dist loadgroup``): one worker runs its rows (they mostly wait on
-timers) while the other worker takes the rest of the suite.
+Each test runs its own row, so that pytest-xdist spreads the rows over its workers, except
+the rows that mostly wait on protocol timers (``WAITING``: the whole-catalog rows and the
+faults whose cases wait): those are background runs (tests/conftest.py), made once each, a
+few at a time, while the workers run the other tests, and read by their tests at the end.
 A run whose transcript shows the lab's own DTLS layer dropping a device datagram (a harness
 problem, reported separately) is run once more, so that problem cannot fake a verdict here.
 """
@@ -35,8 +35,7 @@ import json
 import os
 import subprocess
 import warnings
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,18 +49,34 @@ from conformance.plugin.order import order_args
 from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.lwm2m_faults import FAULTS
 
-# One xdist group: the rows run WORKERS at a time in this module's fixture on one worker
-# (`--dist loadgroup`), which would start them all twice if two workers shared the module.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("lwm2m-matrix")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "testcases" / "lwm2m"
 BUILTIN = "builtin:lwm2m"
 LAB_DROP = "DTLS: datagram dropped"
 RUN_LIMIT = 300  # seconds one catalog run may take before the matrix gives up on it
-# Runs at once: a run mostly waits on timers and sockets (about 20% of a core), so four fit
-# two cores; the timing cases' tolerances (test_observe, test_registration) allow for it.
-WORKERS = int(os.environ.get("LWM2M_MATRIX_WORKERS", "4"))
+# The rows that mostly wait, with their case time in seconds (the sum of `duration` in their
+# verdicts.json, matrix of 2026-12-06 18:08, four rows at once): the whole-catalog rows (~7 s
+# CPU in 80 s) and every fault row whose cases took 5 s or more. They are background runs,
+# longest first; every other row (~2 s, mostly start-up CPU) runs in its own test.
+WAITING = {
+    "clean": 99, "reverse": 80, "random": 80, "server-1": 69, "unreachable": 5,
+    "reboot-execute-ignored": 31, "fota-wrong-state": 29, "no-bootstrap-fallback": 16,
+    "ignores-bootstrap-trigger": 16, "factory-reset-execute-reboots-only": 16,
+    "no-instance-observe": 15, "ignores-step": 15, "ignores-less-than": 15,
+    "ignores-greater-than": 15, "fota-no-reregistration": 14,
+    "update-trigger-registers-anew": 13, "host-values-lost-on-factory-reset": 13,
+    "update-trigger-unanswered": 12, "no-registration-update": 12,
+    "disabled-notifications-dropped": 10, "set-host-values-not-reported": 9,
+    "no-post-update-update": 9, "fota-state-not-notified": 8,
+    "no-deregister-on-factory-reset": 7, "multiple-resource-observe-silent": 7,
+    "keeps-factory-psk": 7, "ignores-observe-cancel": 7, "partial-update-no-lifetime-update": 6,
+    "no-register-after-rejected-update": 6, "lifetime-increase-not-announced": 6,
+    "ignores-update-trigger": 6, "ignores-reset-cancel": 6, "composite-notify-keeps-deleted": 6,
+    "composite-notify-ignores-created": 6, "ignores-observe-1-cancel": 5,
+    "host-values-wiped-by-fota": 5, "conn-mon-not-notified": 5, "composite-attributes-frozen": 5,
+}
 # The children's environment, taken once in the main thread: the rows run in threads, and
 # iterating os.environ there races with pytest setting PYTEST_CURRENT_TEST (KeyError seen).
 # No PYTEST_* variables: a child is a run of its own, not part of this (xdist worker) session.
@@ -113,14 +128,7 @@ ROWS = [Row("clean")] + [
     Row("random", order=f"random:{RANDOM_SEED}"),
     Row("server-1", dut="server-1"),
 ]
-# The rows each test reads; a fault test reads the row of its own fault.
-ROWS_OF = {
-    "test_clean_device_passes_every_applicable_case": ("clean",),
-    "test_unreachable_device_is_inconclusive": ("unreachable",),
-    "test_claimed_exceptions_are_not_applicable": ("exceptions",),
-    "test_case_order_does_not_change_verdicts": ("clean", "reverse", "random"),
-    "test_server_instance_1_passes": ("server-1",),
-}
+ROW = {row.name: row for row in ROWS}
 
 
 def variant(name: str, folder: Path) -> Path:
@@ -153,6 +161,17 @@ def variant(name: str, folder: Path) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def background_run(name: str) -> tuple[float, Callable[[Path], None]]:
+    """The background run of row ``name`` (tests/conftest.py): its outcome in outcome.json."""
+    def run(folder: Path) -> None:
+        outcome = run_catalog(ROW[name], folder)
+        (folder / "outcome.json").write_text(json.dumps({
+            "status": outcome.status, "folder": outcome.folder and str(outcome.folder),
+            "attempts": outcome.attempts, "output": outcome.output}), encoding="utf-8")
+
+    return WAITING[name], run
 
 
 def run_catalog(row: Row, base: Path) -> Outcome:
@@ -188,38 +207,34 @@ def _transcript_text(folder: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
 
 
-def rows_needed(items: list[pytest.Item]) -> list[Row]:
-    """The rows the selected tests of this module read, in ROWS order."""
-    names: set[str] = set()
-    for item in items:
-        if not isinstance(item, pytest.Function) or item.module is None or (
-                item.module.__name__ != __name__):
-            continue
-        fault = item.callspec.params.get("fault") if hasattr(item, "callspec") else None
-        names.update([str(fault)] if fault else ROWS_OF.get(item.originalname, ()))
-    return [row for row in ROWS if row.name in names]
+@pytest.fixture
+def outcome_of(background: Callable[[str], Path], tmp_path: Path) -> Callable[[str], Outcome]:
+    """``outcome_of(name)``: row ``name``'s outcome, from the background if it waits, else run
+    here; a run without verdicts fails the test."""
+    def outcome(name: str) -> Outcome:
+        if name in WAITING:
+            saved = json.loads((background(name) / "outcome.json").read_text(encoding="utf-8"))
+            folder = Path(saved["folder"]) if saved["folder"] else None
+            verdicts = folder / "verdicts.json" if folder else None
+            cases = json.loads(verdicts.read_text())["cases"] if verdicts else []
+            got = Outcome(ROW[name], saved["status"], cases, folder, saved["attempts"],
+                          saved["output"])
+        else:
+            got = run_catalog(ROW[name], tmp_path)
+        assert got.cases, f"run {name} produced no verdicts (exit {got.status}):\n" + got.output
+        return got
 
-
-@pytest.fixture(scope="module")
-def matrix(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Outcome]]]:
-    base = tmp_path_factory.mktemp("lwm2m-matrix")
-    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="matrix")
-    rows = rows_needed(request.session.items)
-    futures = {row.name: pool.submit(run_catalog, row, base) for row in rows}
-    yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
-
-
-def outcome_of(matrix: dict[str, Future[Outcome]], name: str) -> Outcome:
-    outcome = matrix[name].result(timeout=2 * RUN_LIMIT)
-    assert outcome.cases, f"run {name} produced no verdicts (exit {outcome.status}):\n" + (
-        outcome.output)
     return outcome
 
 
-def test_clean_device_passes_every_applicable_case(matrix: dict[str, Future[Outcome]]) -> None:
-    outcome = outcome_of(matrix, "clean")
+def test_waiting_rows_are_rows() -> None:
+    """A renamed or removed fault must not leave a stale WAITING entry behind."""
+    assert set(WAITING) <= set(ROW), sorted(set(WAITING) - set(ROW))
+
+
+@pytest.mark.background("clean")
+def test_clean_device_passes_every_applicable_case(outcome_of: Callable[[str], Outcome]) -> None:
+    outcome = outcome_of("clean")
     bad = [c for c in outcome.cases if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, outcome.show(bad)
     assert all(c["message"] for c in outcome.by_verdict("NOT APPLICABLE")), outcome.show()
@@ -228,10 +243,12 @@ def test_clean_device_passes_every_applicable_case(matrix: dict[str, Future[Outc
     assert requirements == {"ATT-DMIG-3.2", "ATT-DMIG-3.2.2", "ATT-DMIG-4.3", "ATT-DMIG-4.4"}
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
-def test_fault_fails_exactly_its_requirement(matrix: dict[str, Future[Outcome]],
+@pytest.mark.parametrize("fault", [
+    pytest.param(name, marks=[pytest.mark.background(name)] if name in WAITING else [], id=name)
+    for name in FAULTS])
+def test_fault_fails_exactly_its_requirement(outcome_of: Callable[[str], Outcome],
                                              fault: str) -> None:
-    outcome = outcome_of(matrix, fault)
+    outcome = outcome_of(fault)
     requirement = FAULTS[fault].requirement
     failed = outcome.by_verdict("FAIL")
     assert failed, f"fault {fault} ({requirement}) failed no case\n" + outcome.show()
@@ -250,16 +267,17 @@ def test_fault_fails_exactly_its_requirement(matrix: dict[str, Future[Outcome]],
     assert outcome.status == 1, "a run with a FAIL exits 1"
 
 
-def test_unreachable_device_is_inconclusive(matrix: dict[str, Future[Outcome]]) -> None:
-    outcome = outcome_of(matrix, "unreachable")
+@pytest.mark.background("unreachable")
+def test_unreachable_device_is_inconclusive(outcome_of: Callable[[str], Outcome]) -> None:
+    outcome = outcome_of("unreachable")
     bad = [c for c in outcome.cases if c["verdict"] not in ("INCONCLUSIVE", "NOT APPLICABLE")]
     assert not bad, outcome.show(bad)
     assert outcome.by_verdict("INCONCLUSIVE"), outcome.show()
     assert outcome.status == 10, "a device the lab could not judge must not pass a CI gate"
 
 
-def test_claimed_exceptions_are_not_applicable(matrix: dict[str, Future[Outcome]]) -> None:
-    outcome = outcome_of(matrix, "exceptions")
+def test_claimed_exceptions_are_not_applicable(outcome_of: Callable[[str], Outcome]) -> None:
+    outcome = outcome_of("exceptions")
     claimed = {"ATT-DMIG-3.2.2": "unique TAC for its model", "ATT-DMIG-4.3": "has no FOTA"}
     for requirement, reason in claimed.items():
         cases = [c for c in outcome.cases if c["requirement"] == requirement]
@@ -271,12 +289,13 @@ def test_claimed_exceptions_are_not_applicable(matrix: dict[str, Future[Outcome]
     assert others and all(c["verdict"] == "PASS" for c in others), outcome.show(others)
 
 
-def test_case_order_does_not_change_verdicts(matrix: dict[str, Future[Outcome]]) -> None:
+@pytest.mark.background("clean", "reverse", "random")
+def test_case_order_does_not_change_verdicts(outcome_of: Callable[[str], Outcome]) -> None:
     """Reverse and seeded random order give every case the verdict of the catalog order."""
-    clean = outcome_of(matrix, "clean")
+    clean = outcome_of("clean")
     expected = {c["nodeid"]: c["verdict"] for c in clean.cases}
     for name in ("reverse", "random"):
-        outcome = outcome_of(matrix, name)
+        outcome = outcome_of(name)
         got = {c["nodeid"]: c["verdict"] for c in outcome.cases}
         changed = [c for c in outcome.cases if expected.get(c["nodeid"]) != c["verdict"]]
         assert not changed and got.keys() == expected.keys(), (
@@ -286,9 +305,10 @@ def test_case_order_does_not_change_verdicts(matrix: dict[str, Future[Outcome]])
         assert order != [c["nodeid"] for c in clean.cases], f"the {name} run kept the order"
 
 
-def test_server_instance_1_passes(matrix: dict[str, Future[Outcome]]) -> None:
+@pytest.mark.background("server-1")
+def test_server_instance_1_passes(outcome_of: Callable[[str], Outcome]) -> None:
     """A Server instance /1/1 (SSID 7) is found by its Short Server ID: nothing FAILs."""
-    outcome = outcome_of(matrix, "server-1")
+    outcome = outcome_of("server-1")
     bad = [c for c in outcome.cases if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
     assert not bad, outcome.show(bad)
     not_applicable = outcome.by_verdict("NOT APPLICABLE")
