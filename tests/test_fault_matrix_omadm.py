@@ -1,8 +1,9 @@
 """The OMA-DM fault matrix: the catalog's verdicts against the reference device, proven.
 
 Runs the OMA-DM catalog (``testcases/omadm``) with ``conformance run`` in a child process per
-row (each row its own test, so that pytest-xdist spreads the rows over its workers) and reads
-the run folder's ``verdicts.json``:
+row (each row its own test, so that pytest-xdist spreads the rows over its workers; the rows
+that mostly wait or that two tests read are background runs, ``WAITING``) and reads the run
+folder's ``verdicts.json``:
 
 - clean: every case PASSes (or is NOT APPLICABLE with a reason: dynamic DDF nodes the device
   has no instance of);
@@ -160,29 +161,34 @@ ROWS: dict[str, Row] = {
     # The DM 1.3 variant of the reference device (omadm.dm_version "1.3"): its own clean row.
     "clean-dm13": Row("dm13"),
 }
-# Rows are separate tests so that pytest-xdist spreads them over its workers; the slowest
-# are listed first so that the workers finish together.
-SLOW_FAULTS = ("fumo-no-alert", "wrong-devid", "no-nonce-retry")
-FAULT_ORDER = sorted(FAULTS, key=lambda name: name not in SLOW_FAULTS)
+# Background runs (tests/conftest.py), made once while the workers run the other tests, with
+# their length in seconds (verdicts.json of the CI run of 2026-12-06 18:18, load 2-13): the
+# rows that mostly wait (the lab's "no session came" windows: case time ~ the whole run) and
+# the rows two tests read (clean, undeclared-secret-readable), which a worker of each would
+# otherwise make again.
+WAITING = {
+    "fault-fumo-no-alert": 26, "fault-ignores-package0": 21, "fault-crash-on-sequence": 21,
+    "fault-wrong-devid": 21, "silent": 20, "unreachable": 14, "clean": 12,
+    "fault-no-post-update-session": 7, "fault-set-host-values-not-reported": 7,
+    "fault-no-nonce-retry": 6, "fault-undeclared-secret-readable": 5,
+}
+# Every other row is a test of its own, so that pytest-xdist spreads them over its workers.
 
 
-@pytest.fixture(scope="module")
-def declarations(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("omadm-matrix")
-    return {
-        "matrix": _declaration(tmp, "matrix"),
-        "manual": _declaration(tmp, "manual", control={"type": "manual", "countdown": 1}),
-        # Every action "succeeds" but there is no device behind it: it never connects.
-        "silent": _declaration(tmp, "silent", control={
-            "type": "shell", "timeout": 5,
-            "commands": {action: "true" for action in ACTIONS}}),
-        "exception": _declaration(tmp, "exception", exceptions=[{
-            "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
-            "reason": EXCEPTION_REASON}]),
-        "accounts": _accounts_declaration(tmp),
-        "dm13": _omadm_variant(tmp, "dm13", dm_version="1.3"),
-        "headless": _headless_declaration(tmp),
-    }
+# The declarations of the rows, each written where its row runs (``Row.declaration``).
+DECLARATIONS: dict[str, Callable[[Path], Path]] = {
+    "matrix": lambda tmp: _declaration(tmp, "matrix"),
+    "manual": lambda tmp: _declaration(tmp, "manual", control={"type": "manual", "countdown": 1}),
+    # Every action "succeeds" but there is no device behind it: it never connects.
+    "silent": lambda tmp: _declaration(tmp, "silent", control={
+        "type": "shell", "timeout": 5, "commands": {action: "true" for action in ACTIONS}}),
+    "exception": lambda tmp: _declaration(tmp, "exception", exceptions=[{
+        "requirement": "CDR-DVM-4532", "exception": "unique-tac-per-model",
+        "reason": EXCEPTION_REASON}]),
+    "accounts": lambda tmp: _accounts_declaration(tmp),
+    "dm13": lambda tmp: _omadm_variant(tmp, "dm13", dm_version="1.3"),
+    "headless": lambda tmp: _headless_declaration(tmp),
+}
 
 
 def _omadm_variant(tmp: Path, name: str, **omadm: str) -> Path:
@@ -212,6 +218,32 @@ def _accounts_declaration(tmp: Path) -> Path:
     return path
 
 
+def make_run(name: str, folder: Path) -> Run:
+    row = ROWS[name]
+    folder.mkdir(parents=True, exist_ok=True)
+    builder = DECLARATIONS.get(row.declaration)
+    dut = builder(folder) if builder else Path(row.declaration)
+    # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
+    reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or folder / "reports")
+    return _run(name, dut, reports, list(row.faults), [*order_args(row.order), *row.pytest_args])
+
+
+def background_run(name: str) -> tuple[float, Callable[[Path], None]]:
+    """The background run of row ``name`` (tests/conftest.py): the Run in run.json."""
+    def make(folder: Path) -> None:
+        run = make_run(name, folder)
+        (folder / "run.json").write_text(json.dumps({
+            "exit_status": run.exit_status, "seconds": run.seconds, "output": run.output,
+            "complete": run.complete, "folder": str(run.folder)}), encoding="utf-8")
+
+    return WAITING[name], make
+
+
+def reads(*names: str) -> pytest.MarkDecorator:
+    """The mark of a test reading these rows: those that wait come from the background."""
+    return pytest.mark.background(*[name for name in names if name in WAITING])
+
+
 @pytest.fixture(scope="module")
 def finished() -> dict[str, Run]:
     """Rows already run by this worker: a row two tests read is run once."""
@@ -220,22 +252,24 @@ def finished() -> dict[str, Run]:
 
 @pytest.fixture
 def run_row(
-    declarations: dict[str, Path], tmp_path: Path, finished: dict[str, Run]
+    background: Callable[[str], Path], tmp_path: Path, finished: dict[str, Run]
 ) -> Callable[[str], Run]:
-    # OMADM_MATRIX_REPORTS keeps the run folders somewhere that outlives pytest's tmp dirs.
-    reports = Path(os.environ.get("OMADM_MATRIX_REPORTS") or tmp_path / "reports")
-
+    """``run_row(name)``: row ``name``'s Run, from the background if it waits (its test is
+    marked with ``reads``), else run here once per worker."""
     def run(name: str) -> Run:
+        if name in WAITING:
+            saved = json.loads((background(name) / "run.json").read_text(encoding="utf-8"))
+            folder = Path(saved.pop("folder"))
+            verdicts = json.loads((folder / "verdicts.json").read_text(encoding="utf-8"))
+            return Run(name, verdicts=verdicts, folder=folder, **saved)
         if name not in finished:
-            row = ROWS[name]
-            dut = Path(declarations.get(row.declaration, row.declaration))
-            finished[name] = _run(name, dut, reports, list(row.faults),
-                                  [*order_args(row.order), *row.pytest_args])
+            finished[name] = make_run(name, tmp_path / name)
         return finished[name]
 
     return run
 
 
+@reads("clean")
 def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
     run = run_row("clean")
     bad = [c for c in run.cases() if c["verdict"] not in ("PASS", "NOT APPLICABLE")]
@@ -250,6 +284,7 @@ def test_clean_device_passes(run_row: Callable[[str], Run]) -> None:
     assert run.exit_status == 0
 
 
+@reads("clean-dm13")
 def test_dm13_variant_passes(run_row: Callable[[str], Run]) -> None:
     """The reference device declared DM 1.3 passes the catalog, its DM 1.3 cases included."""
     run = run_row("clean-dm13")
@@ -260,6 +295,7 @@ def test_dm13_variant_passes(run_row: Callable[[str], Run]) -> None:
     assert run.exit_status == 0
 
 
+@reads("builtin")
 def test_builtin_declaration_never_fails(run_row: Callable[[str], Run]) -> None:
     """The built-in declaration as it is (HTTP transport): no FAIL, no ERROR.
 
@@ -272,7 +308,8 @@ def test_builtin_declaration_never_fails(run_row: Callable[[str], Run]) -> None:
     assert not odd, run.show("INCONCLUSIVE")
 
 
-@pytest.mark.parametrize("fault", FAULT_ORDER)
+@pytest.mark.parametrize("fault", [pytest.param(name, marks=reads(f"fault-{name}"), id=name)
+                                   for name in FAULTS])
 def test_fault_fails_its_requirement_only(run_row: Callable[[str], Run], fault: str) -> None:
     run = run_row(f"fault-{fault}")
     spec = FAULTS[fault]
@@ -301,7 +338,8 @@ def test_every_requirement_has_a_fault() -> None:
     assert set(REQUIREMENTS) <= covered, sorted(set(REQUIREMENTS) - covered)
 
 
-@pytest.mark.parametrize("name", ["silent", "unreachable"])
+@pytest.mark.parametrize("name", [pytest.param(name, marks=reads(name), id=name)
+                                  for name in ("silent", "unreachable")])
 def test_unreachable_device_is_inconclusive(run_row: Callable[[str], Run], name: str) -> None:
     """No operator for a manual controller, or a device that never connects: INCONCLUSIVE."""
     run = run_row(name)
@@ -313,6 +351,7 @@ def test_unreachable_device_is_inconclusive(run_row: Callable[[str], Run], name:
     assert run.exit_status == 10  # a device the lab could not judge does not pass a CI gate
 
 
+@reads("exception")
 def test_declared_exception_is_not_applicable(run_row: Callable[[str], Run]) -> None:
     run = run_row("exception")
     cases = [c for c in run.cases() if c["requirement"] == "CDR-DVM-4532"]
@@ -322,6 +361,7 @@ def test_declared_exception_is_not_applicable(run_row: Callable[[str], Run]) -> 
     assert run.verdicts["requirements"]["CDR-DVM-4532"] == "NOT APPLICABLE"
 
 
+@reads("accounts")
 def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) -> None:
     """HMAC one way, MD5 the other, differing by account: allowed, so the clean device PASSes."""
     run = run_row("accounts")
@@ -331,6 +371,7 @@ def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) 
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
 
 
+@reads("headless", "headless-ui-stub")
 def test_headless_device_refuses_user_interaction(run_row: Callable[[str], Run]) -> None:
     """No UI declared: the five alerts are refused (406), the UI cases are NOT APPLICABLE; a
     device that answers them 200 anyway FAILs exactly the refusal cases."""
@@ -350,6 +391,7 @@ def _contents(path: Path) -> bytes:
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
 
 
+@reads("fault-undeclared-secret-readable")
 def test_an_undeclared_secret_reaches_no_file(run_row: Callable[[str], Run]) -> None:
     """Redaction by node meaning: the secret the device returns is in no file of the run."""
     run = run_row("fault-undeclared-secret-readable")
@@ -367,7 +409,8 @@ def test_an_undeclared_secret_reaches_no_file(run_row: Callable[[str], Run]) -> 
     assert masked == [], masked
 
 
-@pytest.mark.parametrize("order", ["reverse", "random"])
+@pytest.mark.parametrize("order", [pytest.param(name, marks=reads("clean", name), id=name)
+                                   for name in ("reverse", "random")])
 def test_case_order_does_not_change_verdicts(run_row: Callable[[str], Run], order: str) -> None:
     """Every case restores what it changed: no verdict depends on which cases ran before."""
     clean = {c["nodeid"]: c["verdict"] for c in run_row("clean").cases()}
