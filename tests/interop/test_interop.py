@@ -15,6 +15,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,33 +24,60 @@ import pytest
 import yaml
 
 HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
 EXPECTED: dict[str, Any] = yaml.safe_load((HERE / "expected.yaml").read_text(encoding="utf-8"))
 CLIENTS = sorted(EXPECTED)
 RUN_NAME = "interop"
 # Bound of the side-by-side run of both clients: the whole module took 92-106 s with the ETS cases
 # (pytest's duration, twelve runs of 2026-12-06 on a 2-core box, load average 1-9; docs/interop.md).
 RUN_TIMEOUT = 300
-# The first test's set-up is that run: past pytest-timeout's default for one test.
-pytestmark = pytest.mark.timeout(RUN_TIMEOUT + 60)
+# The run is a background run (tests/conftest.py: it mostly waits on protocol timers, so the
+# workers go on with other tests meanwhile); every test here reads it, after the others.
+pytestmark = [pytest.mark.timeout(900), pytest.mark.background("clients")]
 
 
-@pytest.fixture(scope="module")
-def verdicts(tmp_path_factory: pytest.TempPathFactory, interop_clients: Path) -> dict[str, Any]:
-    """verdicts.json of each client, from one `conformance run` with both side by side."""
-    reports = tmp_path_factory.mktemp("interop-reports")
+def background_run(name: str) -> tuple[float, Callable[[Path], None]]:
+    """One `conformance run` with both clients side by side, their verdicts under reports/."""
+    # The environment is taken here, in the main thread (the run goes in a thread).
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    duts = [arg for client in CLIENTS for arg in ("--dut", str(HERE / f"{client}.yaml"))]
-    proc = subprocess.run(
-        [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), *duts,
-         "--run-name", RUN_NAME, "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env,
-    )
+
+    def run(folder: Path) -> None:
+        # The npm clients, installed by the project's own script (idempotent, quiet when done).
+        script = ROOT / "scripts" / "install-interop-clients.sh"
+        done = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                              timeout=600, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{script.name} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
+        modules = ROOT / ".interop" / "node_modules"
+        assert (modules / "lwm2m-node-lib").is_dir() and (modules / "coap-node").is_dir()
+        assert os.access(ROOT / "interop" / "act.js", os.R_OK)
+        duts = [arg for client in CLIENTS for arg in ("--dut", str(HERE / f"{client}.yaml"))]
+        proc = subprocess.run(
+            [sys.executable, "-m", "conformance.cli", "run", "--reports", str(folder / "reports"),
+             *duts, "--run-name", RUN_NAME, "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+            capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env, check=False,
+        )
+        (folder / "output.txt").write_text(proc.stdout[-3000:] + proc.stderr[-2000:],
+                                           encoding="utf-8")
+
+    assert name == "clients", name
+    return 100.0, run
+
+
+@cache
+def _verdicts(folder: Path) -> dict[str, Any]:
     found = {}
     for client in CLIENTS:
-        path = reports / f"{RUN_NAME}-{EXPECTED[client]['device']}" / "verdicts.json"
-        assert path.is_file(), proc.stdout[-3000:] + proc.stderr[-2000:]
+        path = folder / "reports" / f"{RUN_NAME}-{EXPECTED[client]['device']}" / "verdicts.json"
+        assert path.is_file(), (folder / "output.txt").read_text(encoding="utf-8")
         found[client] = json.loads(path.read_text(encoding="utf-8"))
     return found
+
+
+@pytest.fixture
+def verdicts(background: Callable[[str], Path]) -> dict[str, Any]:
+    """verdicts.json of each client, from one `conformance run` with both side by side."""
+    return _verdicts(background("clients"))
 
 
 def case_verdicts(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
