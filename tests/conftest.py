@@ -93,6 +93,7 @@ class Background:
         except BaseException:  # the reader reports it
             (folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
         finally:
+            (folder / "done").touch()
             os.close(lock)
 
     def stop(self) -> None:
@@ -116,6 +117,8 @@ def wait_for(folder: Path, timeout: float) -> Path:
     if not done.wait(timeout):
         pytest.fail(f"background run {folder.name} not done after {timeout:.0f} s ({folder})")
     os.close(lock)
+    if not (folder / "done").is_file():  # the lock went with the process that held it
+        pytest.fail(f"background run {folder.name}: its worker ended before the run ({folder})")
     error = folder / "error.txt"
     if error.is_file():
         pytest.fail(f"background run {folder.name} broke:\n{error.read_text(encoding='utf-8')}")
