@@ -38,7 +38,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # Runs at once: each mostly waits (a whole LwM2M catalog: ~7 s CPU in 80 s), so four leave
 # the cores to the other tests; the timing cases' tolerances allow for it.
 BACKGROUND_RUNS = int(os.environ.get("BACKGROUND_RUNS", "4"))
-BACKGROUND_LIMIT = 800.0  # seconds a reader waits for its run (queue included)
+# Seconds a reader waits for its run, the queue included.
+BACKGROUND_LIMIT = float(os.environ.get("BACKGROUND_LIMIT", "800"))
 Run = Callable[[Path], None]
 
 
@@ -96,9 +97,11 @@ class Background:
             (folder / "done").touch()
             os.close(lock)
 
-    def stop(self) -> None:
+    def stop(self, interrupted: bool) -> None:
+        """Wait for every run, also those not started yet: readers on other workers need
+        them, even when this worker's own tests are done (or it got none)."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=interrupted)
 
 
 def wait_for(folder: Path, timeout: float) -> Path:
@@ -147,10 +150,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         background.start(_shared_folder(session.config), runs)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     background = session.config.stash.get(_BACKGROUND, None)
     if background is not None:
-        background.stop()
+        background.stop(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.fixture

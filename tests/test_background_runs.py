@@ -57,6 +57,37 @@ def test_a_run_is_made_once_for_all_workers(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4)
 
 
+@pytest.mark.slow
+def test_runs_outlive_the_worker_that_makes_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three workers: the worker that claimed the runs (one at a time here) and finished its
+    own quick tests still makes every run before its session ends."""
+    monkeypatch.setenv("BACKGROUND_RUNS", "1")
+    monkeypatch.setenv("BACKGROUND_LIMIT", "60")
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_inner="""
+        import time
+        import pytest
+
+        def background_run(name):
+            def run(folder):
+                time.sleep(0.5)  # stands for a run that waits on a device
+                (folder / "out.txt").write_text(name)
+            return 1.0, run
+
+        @pytest.mark.parametrize("n", range(5))
+        def test_quick(n):
+            assert n >= 0
+
+        @pytest.mark.background("a", "b", "c")
+        def test_reads_all(background):
+            assert [(background(n) / "out.txt").read_text() for n in "abc"] == list("abc")
+    """)
+    result = pytester.runpytest_subprocess("-n", "3", "-p", "no:randomly")
+    result.assert_outcomes(passed=6)
+
+
 def test_a_broken_run_fails_its_readers(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_inner="""
