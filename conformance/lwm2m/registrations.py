@@ -42,6 +42,8 @@ class Registration:
     root: str = ""  # alternate root path ("" or "/lwm2m")
     content_format: int | None = None  # preferred format from the root link's ct=
     psk_identity: str | None = None
+    # When the lab last completed an exchange with the device (queue mode: lwm2m/queuemode.py).
+    last_contact: float = 0.0
     remote: Any = field(default=None, repr=False, compare=False)  # where requests go
 
     def path(self, lwm2m_path: str) -> list[str]:

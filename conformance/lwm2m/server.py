@@ -314,6 +314,7 @@ class RegistrationInterface(LabResource):
             query=query.raw,
             registered_at=now,
             updated_at=now,
+            last_contact=now,
             deviations=deviations,
             root=root,
             content_format=ct,
@@ -477,6 +478,8 @@ class RegistrationInterface(LabResource):
         if query.binding is not None:
             reg.binding = query.binding
             changes.append(f"b={query.binding}")
+            if reg.lwm2m == "1.0":  # 1.0 says queue mode in the binding (1.1: Q at Register)
+                reg.queue = "Q" in query.binding
         if query.sms is not None:
             reg.sms = query.sms
         peer = peer_text(request.remote)

@@ -29,6 +29,7 @@ from conformance.simulators import lwm2m_objects as objs
 from conformance.simulators.lwm2m_download import Downloader
 from conformance.simulators.lwm2m_faults import Faults
 from conformance.simulators.lwm2m_firmware import FirmwareUpdate
+from conformance.simulators.lwm2m_queue import AWAKE_1_0, AWAKE_1_1, QueueRadio
 from conformance.simulators.lwm2m_registration import (
     Registration,
     RegistrationError,
@@ -87,6 +88,7 @@ class Lwm2mDevice:
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
         self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
+        self.radio: QueueRadio | None = None  # queue mode: the receiver that sleeps
 
     # ------------------------------------------------------------------ set-up
 
@@ -110,6 +112,10 @@ class Lwm2mDevice:
         self.context = await Context.create_server_context(
             self.site, bind=self.options.bind, transports=["udp6", "tinydtls"]
         )
+        if self.lwm2m.queued:
+            awake = AWAKE_1_0 if self.lwm2m.version == "1.0" else AWAKE_1_1
+            self.radio = QueueRadio(awake, lambda remote: self._role_of(remote) is Role.SERVER)
+            self.radio.install(self.context)
         self.site.context = self.context
         self.site.on_block1_start = self._block1_started
         self._build_objects()
@@ -320,6 +326,7 @@ class Lwm2mDevice:
             self.context, account, endpoint=self.lwm2m.endpoint, version=self.lwm2m.version,
             links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
             register_when_forgotten="no-register-after-rejected-update" not in self.faults,
+            queue=self.lwm2m.queued and "queue-mode-not-announced" not in self.faults,
         )
         await self.registration.register()
         self.registered.set()
@@ -392,6 +399,9 @@ class Lwm2mDevice:
     async def update_registration(self) -> None:
         if self.registration is None:
             raise RegistrationError("not registered")
+        if self.radio is not None and "queue-mode-sleeps-after-update" in self.faults:
+            log.info("fault queue-mode-sleeps-after-update: receiver off once it is answered")
+            self.radio.off_after_next_response()
         await self.registration.update()
 
     def _exec_update_trigger(self, _iid: int, _args: bytes) -> None:

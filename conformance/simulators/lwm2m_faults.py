@@ -605,6 +605,20 @@ _REGISTRY: tuple[Fault, ...] = (
         "Delete of an object instance answers 2.02 but the instance stays",
         ets=("LightweightM2M-1.1-int-290",),
     ),
+    # Queue mode (ETS 1.1 int-108, int-109)
+    Fault(
+        "queue-mode-not-announced",
+        "ATT-DMIG-3.2",
+        "configured for queue mode, the device registers without Q (1.1) / b=UQ (1.0)",
+        ets=("LightweightM2M-1.1-int-108",),
+    ),
+    Fault(
+        "queue-mode-sleeps-after-update",
+        "ATT-DMIG-3.2",
+        "in queue mode the receiver goes off as soon as an Update is answered, not after "
+        "MAX_TRANSMIT_WAIT: the request the server held for it is never heard",
+        ets=("LightweightM2M-1.1-int-109",),
+    ),
 )
 
 FAULTS: dict[str, Fault] = {f.name: f for f in _REGISTRY}
