@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiocoap import Message
 from aiocoap.transports import tinydtls_server
 from aiocoap.transports.generic_udp import GenericMessageInterface
 from aiocoap.transports.tinydtls import (
@@ -425,9 +426,18 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
         # Trap 2: our own DTLS remotes are ours to send requests on.
         return isinstance(remote, _LabDtlsAddress) and remote._protocol is self._pool
 
+    quick: Any = None  # transports.QuickAnswers: plain Updates answered at once
+
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
-        # Decrypted CoAP from a DTLS peer: tap it, then let aiocoap parse it.
-        if self.hooks.incoming(address, datagram, secure=True):
+        # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.
+        taken = self.hooks.incoming(address, datagram, secure=True)
+        if isinstance(taken, Message) and self._mman is not None:
+            answer = self.quick.answer(taken) if self.quick is not None else None
+            if answer is not None:
+                self.send(answer)
+            else:
+                self._mman.dispatch_message(taken)
+        elif taken:
             super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:

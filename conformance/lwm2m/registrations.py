@@ -86,7 +86,9 @@ class RegistrationStore:
         self._next_id = 1
         self._seq = 0
         self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
-        self._changed: asyncio.Condition | None = None
+        # Set (and dropped) at the next event; exists only while someone waits, so an event
+        # costs no task or lock when nobody does (issue 19: a task per Update was ~9 %).
+        self._changed: asyncio.Future[None] | None = None
         self.on_event = on_event
 
     # -- queries -------------------------------------------------------------------------------
@@ -205,27 +207,22 @@ class RegistrationStore:
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], Any]) -> Any:
         """Wait (no timeout here: the caller bounds it) until ``predicate()`` is truthy."""
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        async with self._changed:
+        while True:
             result = predicate()
-            while not result:
-                await self._changed.wait()
-                result = predicate()
-            return result
+            if result:
+                return result
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            # shielded: a waiter that times out must not cancel the others' future
+            await asyncio.shield(self._changed)
 
     def last_seq(self) -> int:
         return self._seq

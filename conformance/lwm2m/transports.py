@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
@@ -21,6 +21,11 @@ from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
+
+
+class QuickAnswers(Protocol):
+    def answer(self, request: Message) -> Message | None:
+        """The answer to send at once for ``request``, or None: aiocoap handles it."""
 
 
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
@@ -65,10 +70,16 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
         host, port = self._pool._transport.get_extra_info("socket").getsockname()[:2]
         return BoundPort(host, port)
 
+    quick: QuickAnswers | None = None
+
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         taken = self.hooks.incoming(address, datagram, secure=False)
         if isinstance(taken, Message) and self._mman is not None:
-            self._mman.dispatch_message(taken)  # decoded once, by the tap
+            answer = self.quick.answer(taken) if self.quick is not None else None
+            if answer is not None:
+                self.send(answer)
+            else:
+                self._mman.dispatch_message(taken)  # decoded once, by the tap
         elif taken:
             super()._received_datagram(address, datagram)
 
@@ -130,6 +141,7 @@ async def open_endpoint(
             iface = await LabDtlsServer.create_lab_server(
                 bind, mman, log=ctx.log, loop=loop, credentials=psk, hooks=hooks
             )
+        iface.quick = getattr(site, "quick_updates", None)
         holder.append(iface)
         return iface
 
