@@ -278,7 +278,9 @@ class CoapTap:
                     session=session,
                     error=f"retransmission storm of MID {msg.mid} ({msg.mtype})",
                 )
-            return True  # aiocoap's deduplication still answers it per RFC 7252 §4.5
+            # not recorded, still answered: by the deduplication of aiocoap or of the lab's
+            # quick path (server.QuickRegistrations), per RFC 7252 §4.5
+            return msg
         summary = summarize(msg)
         if copies > 1:
             summary += " (duplicate MID)"

@@ -426,7 +426,7 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
         # Trap 2: our own DTLS remotes are ours to send requests on.
         return isinstance(remote, _LabDtlsAddress) and remote._protocol is self._pool
 
-    quick: Any = None  # transports.QuickAnswers: plain Updates answered at once
+    quick: Any = None  # transports.QuickAnswers: Register and plain Update answered at once
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.

@@ -499,21 +499,25 @@ class RegistrationLocations(RegistrationInterface, PathCapable):
     """``/rd/<n>``: aiocoap routes paths below ``rd`` only to a PathCapable resource."""
 
 
-# Options a plain Update carries: Uri-Path (11) and Uri-Query (15), nothing else.
-_PLAIN_UPDATE_OPTIONS = frozenset({11, 15})
-ANSWERS_KEPT = 4096  # recent quick answers, resent to a retransmitted request (RFC 7252 §4.5)
+# Options a Register or a plain Update carries: Uri-Path (11), Content-Format (12, the
+# Register's link-format), Uri-Query (15); nothing else.
+_REGISTRATION_OPTIONS = frozenset({11, 12, 15})
+# Recent quick answers, resent to a retransmitted request (RFC 7252 §4.5): 16,384 cover the
+# first retransmission (2-3 s after the request) at 4,000 requests/s; bounded for floods.
+ANSWERS_KEPT = 16384
 
 
-class QuickUpdates:
-    """Plain Registration Updates answered below aiocoap's resource machinery.
+class QuickRegistrations:
+    """Register and plain Update answered below aiocoap's resource machinery.
 
-    The periodic Update without a body is most of what a fleet sends; through aiocoap's
-    pipes, Site path-stripping copy and Block2 cache it cost ~500 µs of lab CPU each
-    (bench/README.md). A confirmable ``POST /rd/<n>`` with no payload and only Uri-Path and
-    Uri-Query options for a known location is handed to the same :meth:`_update` the
-    resource uses, and answered piggybacked; anything else, or an unknown location, goes
-    the ordinary way. A retransmission gets the answer already given, as aiocoap's
-    deduplication would give it.
+    They are most of what a fleet sends (the periodic Update above all); through aiocoap's
+    pipes, Site path-stripping copy and Block2 cache each cost ~500 µs of lab CPU
+    (bench/README.md). A confirmable ``POST /rd`` (Register, body within
+    ``limits.coap_body_bytes``) or ``POST /rd/<n>`` with no body for a known location
+    (Update), with no option but Uri-Path, Uri-Query and Content-Format, is handed to the
+    same :meth:`_register` / :meth:`_update` the resource uses and answered piggybacked;
+    anything else goes the ordinary way. A retransmission gets the answer already given, as
+    aiocoap's deduplication would give it.
     """
 
     def __init__(self, resource: RegistrationInterface) -> None:
@@ -524,21 +528,25 @@ class QuickUpdates:
     def answer(self, request: Message) -> Message | None:
         """The answer to send for ``request``, or None: let aiocoap handle it."""
         path = request.opt.uri_path
-        if (request.mtype is not CON or request.code != Code.POST or len(path) != 2
-                or path[0] != "rd" or request.payload
-                or any(o.number not in _PLAIN_UPDATE_OPTIONS
+        if (request.mtype is not CON or request.code != Code.POST or not path
+                or path[0] != "rd" or len(path) > 2
+                or any(o.number not in _REGISTRATION_OPTIONS
                        for o in request.opt.option_list())):
             return None
         key = (peer_text(request.remote), request.mid)
         given = self._answers.get(key)
         if given is not None:
             return given
-        location = "rd/" + path[1]
         state = self._resource.state
-        if state.store.by_location(location) is None:
+        register = len(path) == 1
+        location = "" if register else "rd/" + path[1]
+        if register and len(request.payload) > state.limits.coap_body_bytes:
+            return None  # the resource answers 4.13 and records it
+        if not register and (request.payload or state.store.by_location(location) is None):
             return None
         try:
-            response = self._resource._update(request, location)
+            response = (self._resource._register(request) if register
+                        else self._resource._update(request, location))
         except Exception as exc:  # a lab bug must not look like a device fault
             state.problem(request, "lab error while handling a request (answered 5.00)",
                           f"harness: {type(exc).__name__}: {exc}")
@@ -623,7 +631,7 @@ def dm_site(
     for cls in (RegistrationInterface, RegistrationLocations):
         site.add_resource(("rd",), cls(state, secure=secure, on_registered=on_registered))
     locations = RegistrationLocations(state, secure=secure, on_registered=on_registered)
-    site.quick_updates = QuickUpdates(locations)
+    site.quick_registrations = QuickRegistrations(locations)
     for path, resource in (extra or {}).items():
         site.add_resource(path, resource)
     return site

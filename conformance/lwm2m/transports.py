@@ -141,7 +141,7 @@ async def open_endpoint(
             iface = await LabDtlsServer.create_lab_server(
                 bind, mman, log=ctx.log, loop=loop, credentials=psk, hooks=hooks
             )
-        iface.quick = getattr(site, "quick_updates", None)
+        iface.quick = getattr(site, "quick_registrations", None)
         holder.append(iface)
         return iface
 
