@@ -21,7 +21,7 @@ from aiocoap import POST, Code, Context, Message
 
 from conformance.declaration import Declaration
 from conformance.fota.packages import UPDATE_FAILURE_MARK, ImageInfo
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite as senml_composite
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.lwm2m.objects import ObjectRegistry
 from conformance.simulators import lwm2m_composite as composite
@@ -689,7 +689,7 @@ class Lwm2mDevice:
         fmt = composite.send_format(self.formats)
         content = composite.read_paths(self.store, paths, Role.SERVER)
         request = Message(code=POST, uri=registration.account.base + "/dp",
-                          payload=senml_paths.encode_content(fmt, content, self.store.registry),
+                          payload=senml_composite.encode(fmt, content, self.store.registry),
                           content_format=int(fmt))
         assert self.context is not None
         response = await exchange(self.context, request, self.timeout)

@@ -20,7 +20,7 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
-from conformance.lwm2m.codecs import composite, senml_paths
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
 from conformance.simulators import lwm2m_composite
 from conformance.simulators.lwm2m_dm_faults import DmFaults
@@ -407,7 +407,7 @@ class DeviceSite(interfaces.Resource):
         paths = lwm2m_composite.request_paths(request)
         fmt = lwm2m_composite.answer_format(request, self.formats)
         content = lwm2m_composite.read_paths(self.store, paths, role)
-        payload = senml_paths.encode_content(fmt, content, self.store.registry)
+        payload = composite.encode(fmt, content, self.store.registry)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))
 
     # ------------------------------------------------------------------ Observe
@@ -488,8 +488,7 @@ class DeviceSite(interfaces.Resource):
             if "composite-notify-partial" in self.faults:
                 content = {p: v for p, v in content.items() if paths[0].contains(p)}
             message = Message(code=CONTENT, content_format=int(fmt),
-                              payload=senml_paths.encode_content(fmt, content,
-                                                                 self.store.registry))
+                              payload=composite.encode(fmt, content, self.store.registry))
             message.opt.observe = next_sequence()
             return message
 
