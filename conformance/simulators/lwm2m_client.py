@@ -38,7 +38,13 @@ from conformance.simulators.lwm2m_registration import (
     exchange,
 )
 from conformance.simulators.lwm2m_site import DeviceSite
-from conformance.simulators.lwm2m_state import DeviceState
+from conformance.simulators.lwm2m_state import (
+    DeviceState,
+    KeptAccount,
+    forget_account,
+    load_account,
+    save_account,
+)
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
 log = logging.getLogger("lwm2m-device")
@@ -182,6 +188,14 @@ class Lwm2mDevice:
             identity, key = self._declared_psk()
             store.set_instance(objs.SECURITY, 0, objs.security_instance(
                 bootstrap, bootstrap=True, ssid=0, identity=identity, key=key))
+        kept = load_account(self.options.state_dir) if bootstrap else None
+        if kept is not None:  # bootstrapped before a restart: register with that account
+            identity, key = self._declared_psk()
+            store.set_instance(objs.SECURITY, 1, objs.security_instance(
+                kept.uri, bootstrap=False, ssid=kept.ssid, identity=identity, key=key))
+            inst = objs.server_instance(ssid=kept.ssid, lifetime=kept.lifetime,
+                                        binding=kept.binding, bootstrap_trigger=True)
+            store.set_instance(objs.SERVER, self.options.server_instance, inst)
         if self.options.server and not bootstrap:
             identity, key = self._declared_psk()
             ssid = self.lwm2m.short_server_id or SERVER_SSID
@@ -353,9 +367,15 @@ class Lwm2mDevice:
             self._bootstrap_remote = None
 
     def _bootstrap_finish(self) -> None:
-        if self._server_account() is None:
+        account = self._server_account()
+        if account is None:
             # TS 1.1 §5.2.7.6: an unusable configuration is refused with 4.06
             raise OperationError(Code.NOT_ACCEPTABLE, "no LwM2M server account was written")
+        if (account.psk_identity, account.psk_key) == self._declared_psk():
+            save_account(self.options.state_dir, KeptAccount(
+                account.uri, account.ssid, account.lifetime, account.binding))
+        else:  # other credentials are not written to the state folder: bootstrap again
+            forget_account(self.options.state_dir)
         if self._bootstrap_finished is not None and not self._bootstrap_finished.is_set():
             self._bootstrap_finished.set()  # a client-initiated bootstrap goes on to register
         else:
@@ -374,6 +394,7 @@ class Lwm2mDevice:
             if self.store.instance(objs.SECURITY, iid).get(1) is not True:
                 self.store.delete(Path(objs.SECURITY, iid), Role.BOOTSTRAP)
         self.store.delete(Path(objs.SERVER), Role.BOOTSTRAP)
+        forget_account(self.options.state_dir)
         await self._bootstrap()
         try:
             await self._register()
