@@ -178,6 +178,7 @@ class DeviceSite(interfaces.Resource):
                 return Message(code=DELETED)
             if not self.dm.keeps_deleted(_need(path), role):
                 self.store.delete(_need(path), role)
+                self.attributes.forget(_need(path))
             return Message(code=DELETED)
         if path is None and code in (Code.FETCH, Code.iPATCH):
             if code == Code.FETCH:
@@ -219,10 +220,6 @@ class DeviceSite(interfaces.Resource):
         faults, code = self.faults, request.code
         if path is None:
             return None
-        if ("ssid-write-acknowledged" in faults and code == Code.PUT and path.object_id == 1
-                and path.resource_id == 0 and request.payload):
-            log.info("fault ssid-write-acknowledged: answering 2.04 to a Write of %s", path)
-            return Message(code=CHANGED)
         if ("firmware-version-needs-accept" in faults and code == Code.GET
                 and path == Path(3, 0, 3) and request.opt.accept is None):
             log.info("fault firmware-version-needs-accept: refusing a Read of %s", path)
