@@ -425,6 +425,22 @@ class Lwm2mDevice:
         finally:
             held.cancel()  # a case ending early leaves no Read waiting for a later Update
 
+    def wake_deaf_device(self) -> None:
+        """A device that stopped listening before its window ended is made reachable for the
+        next cases: rebooted through the controller (it registers, and listens, anew)."""
+        if "reboot" not in self.controller.capabilities():
+            self.lab.transcript.note("lwm2m", f"{self.ep} is not listening and the controller "
+                                     "cannot reboot it: later cases may find it silent")
+            return
+        self.lab.transcript.note("lwm2m", f"{self.ep} is not listening: rebooting it so that "
+                                 "later cases can reach it")
+        since = time.time()
+        self.controller.reboot()
+        try:
+            self.lw.wait_registration(self.ep, newer_than=since - 1)
+        except DeviceTimeout:
+            pass  # the next case's registered fixture reboots it again or says why not
+
     def listening_window(self, reg: Registration) -> float:
         """Seconds a queue-mode client of this version must listen after its last message."""
         return awake_window(reg.lwm2m)

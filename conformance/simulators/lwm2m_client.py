@@ -420,9 +420,6 @@ class Lwm2mDevice:
     async def update_registration(self) -> None:
         if self.registration is None:
             raise RegistrationError("not registered")
-        if self.radio is not None and "queue-mode-sleeps-after-update" in self.faults:
-            log.info("fault queue-mode-sleeps-after-update: receiver off once it is answered")
-            self.radio.off_after_next_response()
         await self.registration.update()
 
     def _exec_update_trigger(self, _iid: int, _args: bytes) -> None:
@@ -615,6 +612,9 @@ class Lwm2mDevice:
             log.info("fault no-registration-update: not updating on trigger_session")
             return
         await self._wait_registered()
+        if self.radio is not None and "queue-mode-sleeps-after-update" in self.faults:
+            log.info("fault queue-mode-sleeps-after-update: receiver off once it is answered")
+            self.radio.off_after_next_response()
         await self.update_registration()
 
     async def sideload_update(self, params: dict[str, Any]) -> None:

@@ -617,8 +617,9 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault(
         "queue-mode-sleeps-after-update",
         "ATT-DMIG-3.2",
-        "in queue mode the receiver goes off as soon as an Update is answered, not after "
-        "MAX_TRANSMIT_WAIT: the request the server held for it is never heard",
+        "in queue mode the receiver goes off as soon as the Update the application asked for "
+        "(trigger_session) is answered, not after MAX_TRANSMIT_WAIT: the request the server "
+        "held for it is never heard",
         ets=("LightweightM2M-1.1-int-109",),
     ),
 )

@@ -73,6 +73,7 @@ def test_request_held_for_the_next_update_is_answered(device: Lwm2mDevice,
                            "could not be observed (Updates are judged by int-104)") from None
     after = held.sent_at - held.update.time
     if held.response is None:
+        device.wake_deaf_device()  # asleep until it sends again: later cases need it
         raise DeviceFault(
             f"the device sent an Update, the lab answered it and {after:.2f} s after the "
             f"Update sent the Read of {HELD_PATH} it had held; no answer came within "
