@@ -98,7 +98,9 @@ def folders(reports: Path, name: str) -> list[Path]:
 def summarise(folder: Path) -> dict[str, Any]:
     verdicts = json.loads((folder / "verdicts.json").read_text())
     cases = verdicts.get("cases", [])
-    entries = [json.loads(line) for line in (folder / "transcript.jsonl").open()]
+    transcript = folder / "transcript.jsonl"  # none for the CSV host device: no protocol
+    entries = ([json.loads(line) for line in transcript.open()] if transcript.is_file()
+               else [])
     return {
         "protocol": verdicts.get("run", {}).get("protocol", "?"),
         "cases": len(cases),
