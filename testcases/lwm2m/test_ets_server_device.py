@@ -48,7 +48,8 @@ int-555, int-560, int-656, int-657, int-661 have no procedure in ETS 1.0.1 ("to 
 checks above follow the TS text of the resource they exercise. The ETS gives int-556 the scope of
 int-104 and int-655 that of int-241: their faults fail both. The Disable Timeout has no range
 in the object model; DISABLE_TIMEOUT (the integer seconds of the resource, twice EARLY_TOLERANCE)
-is short enough for a run and long enough to tell a client that waits from one that does not;
+is short enough for a run and long enough to tell a client that waits from one that does not,
+as long as the client's De-register → Register (a DTLS handshake included) takes under 1 s;
 int-560 stays away longer (STORING_DISABLE_TIMEOUT), so that a notification taken while away is
 told from the Register's time through a clock of 1 s resolution (CLOCK_SLACK). Everything a
 case writes is written back.
