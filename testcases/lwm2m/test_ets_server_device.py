@@ -367,8 +367,9 @@ def stored_notifications(device: Lwm2mDevice, observation: Observation, path: st
             if back is None and now > limit:
                 raise DeviceFault(f"no Register within {limit - since:.0f} s after Execute "
                                   f"{device.server_path(4)} Disable with a "
-                                  f"{STORING_DISABLE_TIMEOUT} s "
-                                  "timeout")
+                                  f"{STORING_DISABLE_TIMEOUT} s timeout")
+        if back is not None and any(stored_while_away(t, left, back) for t in taken):
+            return left, back, taken  # what the case waits for: nothing more to learn
         end = limit if back is None else back + NOTIFY_WAIT
         if now >= end:
             return left, back if back is not None else now, taken
@@ -385,8 +386,6 @@ def stored_notifications(device: Lwm2mDevice, observation: Observation, path: st
                               "after the De-register, while the account was disabled")
         if back is not None or arrived > left:
             taken.append(clock_value(note, path, fmt) - offset)
-        if back is not None and any(stored_while_away(t, left, back) for t in taken):
-            return left, back, taken  # what the case waits for: nothing more to learn
 
 
 @pytest.mark.ets("LightweightM2M-1.0-int-556")
