@@ -43,7 +43,7 @@ from aiocoap.transports.tinydtls import (
     CloseNotifyReceived,
 )
 
-from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
+from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive, deliver
 
 # RFC 5246 / 6347 numbers used in the inspection
 _CT_ALERT = 21
@@ -426,17 +426,13 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
         # Trap 2: our own DTLS remotes are ours to send requests on.
         return isinstance(remote, _LabDtlsAddress) and remote._protocol is self._pool
 
-    quick: Any = None  # transports.QuickAnswers: Register and plain Update answered at once
+    quick: Any = None  # sockets.QuickAnswers: Register and plain Update answered at once
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.
         taken = self.hooks.incoming(address, datagram, secure=True)
         if isinstance(taken, Message) and self._mman is not None:
-            answer = self.quick.answer(taken) if self.quick is not None else None
-            if answer is not None:
-                self.send(answer)
-            else:
-                self._mman.dispatch_message(taken)
+            deliver(self, taken)
         elif taken:
             super()._received_datagram(address, datagram)
 

@@ -12,20 +12,15 @@ import asyncio
 import logging
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
 
-from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
+from conformance.lwm2m.sockets import BoundPort, QuickAnswers, TapHooks, bind_exclusive, deliver
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
-
-
-class QuickAnswers(Protocol):
-    def answer(self, request: Message) -> Message | None:
-        """The answer to send at once for ``request``, or None: aiocoap handles it."""
 
 
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
@@ -75,11 +70,7 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         taken = self.hooks.incoming(address, datagram, secure=False)
         if isinstance(taken, Message) and self._mman is not None:
-            answer = self.quick.answer(taken) if self.quick is not None else None
-            if answer is not None:
-                self.send(answer)
-            else:
-                self._mman.dispatch_message(taken)  # decoded once, by the tap
+            deliver(self, taken)  # decoded once, by the tap
         elif taken:
             super()._received_datagram(address, datagram)
 
