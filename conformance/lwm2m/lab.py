@@ -232,6 +232,8 @@ class Lwm2mLab:
 
     def _on_event(self, event: Event) -> None:
         reg = event.registration
+        if event.kind == "update" and not event.detail:
+            return  # a plain keep-alive: its CON POST and the lab's 2.04 say all (issue 19)
         text = {
             "register": f"registered {reg.endpoint} as {reg.location} (lt={reg.lifetime}, "
             f"lwm2m={reg.lwm2m}, b={reg.binding}{', Q' if reg.queue else ''}"
