@@ -227,7 +227,10 @@ class Driver:
 def bench_declaration(request_timeout: float) -> Declaration:
     decl = builtin_declaration("omadm")
     timeouts = decl.timeouts.model_copy(update={"request": request_timeout, "session": 60})
-    return decl.model_copy(update={"timeouts": timeouts})
+    # Every simulated device connects from 127.0.0.1: the per-address connection cap (32 by
+    # default, against one hostile host) would refuse all but 32 of them.
+    limits = decl.limits.model_copy(update={"connections_per_source": 100_000})
+    return decl.model_copy(update={"timeouts": timeouts, "limits": limits})
 
 
 def cpu_seconds() -> float:

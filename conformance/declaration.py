@@ -365,6 +365,10 @@ class LwM2M(_Model):
     psk_key: SecretStr | None = Field(None, description="PSK key in hex; use ${VAR}.")
     lifetime: int = Field(300, ge=1, description="Registration lifetime, seconds.")
     binding: str = Field("U", description="Binding mode (U, UQ, S …).")
+    queue_mode: bool = Field(
+        False, description="The device runs in queue mode: it registers with Q (1.1; in 1.0 "
+        "the binding is UQ) and listens only for a while after each message it sends. The lab "
+        "then holds its requests until it is heard again (ETS int-108/109 run on it).")
     short_server_id: int | None = Field(
         None, ge=1, le=65534,
         description="Short Server ID (/1/x/0) of the lab's DM server account: the one the "
@@ -372,6 +376,11 @@ class LwM2M(_Model):
         "the lab does not bootstrap it. The lab finds the Server instance by it; unset and "
         "not bootstrapped, the registration's only /1 instance is taken.")
     object_ddfs: list[Path] = Field(default_factory=list, description="Vendor DDF XML files.")
+
+    @property
+    def queued(self) -> bool:
+        """Queue mode declared, by ``queue_mode`` or a binding with Q (the 1.0 way)."""
+        return self.queue_mode or "Q" in self.binding
 
     @model_validator(mode="after")
     def _psk(self) -> LwM2M:

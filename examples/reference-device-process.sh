@@ -22,12 +22,12 @@ case "$what" in
     [ -n "${LAB_CA_FILE:-}" ] && args+=(--ca "$LAB_CA_FILE")
     if [ "$protocol" = lwm2m ]; then
       args+=(--server "$LAB_LWM2M_DTLS_URI")
-      # Bootstrap at first power-on only: afterwards the device keeps the account it was given
-      # (a restart, the controller's cold start, registers directly).
-      if [ -n "${LAB_BOOTSTRAP_DTLS_URI:-}" ] && [ ! -e "$state/powered-on" ]; then
+      # The device knows its bootstrap server; it bootstraps when it holds no DM account. A
+      # restart (the controller's cold start) finds the account it was given in its state
+      # folder and registers directly.
+      if [ -n "${LAB_BOOTSTRAP_DTLS_URI:-}" ]; then
         args+=(--bootstrap "$LAB_BOOTSTRAP_DTLS_URI")
       fi
-      touch "$state/powered-on"
     else
       args+=(--server "$LAB_OMADM_URL")
     fi

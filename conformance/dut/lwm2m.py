@@ -26,6 +26,7 @@ from conformance.lab import Lab
 from conformance.lwm2m.bootstrap import SHORT_SERVER_ID as LAB_SHORT_SERVER_ID
 from conformance.lwm2m.codecs import parse_links
 from conformance.lwm2m.lab import (
+    HeldRead,
     Lwm2mLab,
     Observation,
     Registration,
@@ -34,6 +35,7 @@ from conformance.lwm2m.lab import (
     UpdateReport,
 )
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType, Value
+from conformance.lwm2m.queuemode import awake_window
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 R = TypeVar("R")
@@ -393,6 +395,55 @@ class Lwm2mDevice:
     def wait_send(self, since: float, timeout: float) -> SendReport | None:
         """The device's first Send (``POST /dp``) the lab accepted at or after ``since``."""
         return self.lw.wait_send(self.ep, since, timeout)
+
+    # -- queue mode ---------------------------------------------------------------------------
+
+    def require_queue_mode(self, reg: Registration) -> None:
+        """NOT APPLICABLE unless the device runs in queue mode: declared (``lwm2m.queue_mode``,
+        a 1.0 binding with Q) or shown by its registration."""
+        if not (self.lwm2m.queued or reg.queue):
+            raise NotApplicable(
+                f"the device does not run in queue mode: lwm2m.queue_mode is false, the "
+                f"declared binding is {self.lwm2m.binding} and its Register carried no Q "
+                f"(b={reg.binding})")
+
+    def read_held_until_update(self, path: str) -> HeldRead:
+        """A Read of ``path`` held by the lab as for a sleeping queue-mode client and sent once
+        the lab has answered the device's next Update. That Update is asked for with the
+        trigger_session action where the controller has it; otherwise it is the device's own,
+        due before its registration's lifetime ends. DeviceTimeout: no Update came."""
+        reg = self.ensure_registered()
+        triggered = "trigger_session" in self.controller.capabilities()
+        wait = self.timeouts.request if triggered else (
+            reg.updated_at + reg.lifetime - time.time() + self.timeouts.request)
+        since = time.time()
+        held = self.lw.read_after_next_update(self.ep, path, since, wait)
+        try:
+            if triggered:
+                self.controller.trigger_session()
+            return held.result(timeout=wait + 2 * self.timeouts.request + 5)
+        finally:
+            held.cancel()  # a case ending early leaves no Read waiting for a later Update
+
+    def wake_deaf_device(self) -> None:
+        """A device that stopped listening before its window ended is made reachable for the
+        next cases: rebooted through the controller (it registers, and listens, anew)."""
+        if "reboot" not in self.controller.capabilities():
+            self.lab.transcript.note("lwm2m", f"{self.ep} is not listening and the controller "
+                                     "cannot reboot it: later cases may find it silent")
+            return
+        self.lab.transcript.note("lwm2m", f"{self.ep} is not listening: rebooting it so that "
+                                 "later cases can reach it")
+        since = time.time()
+        self.controller.reboot()
+        try:
+            self.lw.wait_registration(self.ep, newer_than=since - 1)
+        except DeviceTimeout:
+            pass  # the next case's registered fixture reboots it again or says why not
+
+    def listening_window(self, reg: Registration) -> float:
+        """Seconds a queue-mode client of this version must listen after its last message."""
+        return awake_window(reg.lwm2m)
 
     # -- instances and resources found, never assumed -------------------------------------
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiocoap import Message
 from aiocoap.error import UnparsableMessage
-from aiocoap.numbers.types import CON, RST
+from aiocoap.numbers.types import ACK, CON, RST
 
 from conformance.evidence.transcript import Transcript
 from conformance.lwm2m.dtls import peer_of
@@ -206,9 +206,12 @@ class CoapTap:
         device_of: Callable[[str], tuple[str, str]],
         registry: Callable[[], Any] = lambda: None,
         endpoint_name: str = "",
+        on_contact: Callable[[str], None] | None = None,
     ) -> None:
         self.transcript = transcript
         self.device_of = device_of  # peer -> (device name, session)
+        # An exchange with peer completed (queue mode: lwm2m/queuemode.py ContactWatch).
+        self.on_contact = on_contact
         self.registry = registry
         self.endpoint_name = endpoint_name
         self._paths: collections.OrderedDict[tuple[str, bytes], str] = collections.OrderedDict()
@@ -275,7 +278,9 @@ class CoapTap:
                     session=session,
                     error=f"retransmission storm of MID {msg.mid} ({msg.mtype})",
                 )
-            return True  # aiocoap's deduplication still answers it per RFC 7252 §4.5
+            # not recorded, still answered: by the deduplication of aiocoap or of the lab's
+            # quick path (server.QuickRegistrations), per RFC 7252 §4.5
+            return msg
         summary = summarize(msg)
         if copies > 1:
             summary += " (duplicate MID)"
@@ -288,6 +293,8 @@ class CoapTap:
             if not reject.done():
                 reject.set_result(msg)
             return False
+        if self.on_contact is not None and msg.mtype is not CON:
+            self.on_contact(peer)  # a response or a NON: the device is listening now
         return msg  # aiocoap takes the decoded message as it is
 
     def outgoing(self, message: Message, *, secure: bool, raw: bytes | None = None) -> None:
@@ -299,6 +306,8 @@ class CoapTap:
             self._record(
                 "lab->device", message, summarize(message), peer, device, session, path, secure, raw
             )
+            if self.on_contact is not None and message.mtype is ACK:
+                self.on_contact(peer)  # the lab answered the device's CON (an Update…)
         except Exception as exc:  # recording must never stop a message from being sent
             self.transcript.note(PROTOCOL, f"transcript tap failed on an outgoing message: {exc}")
 

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiocoap import Message
 from aiocoap.transports import tinydtls_server
 from aiocoap.transports.generic_udp import GenericMessageInterface
 from aiocoap.transports.tinydtls import (
@@ -42,7 +43,7 @@ from aiocoap.transports.tinydtls import (
     CloseNotifyReceived,
 )
 
-from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
+from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive, deliver
 
 # RFC 5246 / 6347 numbers used in the inspection
 _CT_ALERT = 21
@@ -425,9 +426,14 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
         # Trap 2: our own DTLS remotes are ours to send requests on.
         return isinstance(remote, _LabDtlsAddress) and remote._protocol is self._pool
 
+    quick: Any = None  # sockets.QuickAnswers: Register and plain Update answered at once
+
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
-        # Decrypted CoAP from a DTLS peer: tap it, then let aiocoap parse it.
-        if self.hooks.incoming(address, datagram, secure=True):
+        # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.
+        taken = self.hooks.incoming(address, datagram, secure=True)
+        if isinstance(taken, Message) and self._mman is not None:
+            deliver(self, taken)
+        elif taken:
             super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:

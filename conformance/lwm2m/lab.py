@@ -10,7 +10,9 @@ for a device that is not registered raises :class:`LabError` (a harness ERROR, n
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import copy
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -36,6 +38,7 @@ from conformance.lwm2m.operations import (
     perform,
     perform_composite,
 )
+from conformance.lwm2m.queuemode import ContactWatch, asleep_for, awake_window, hold_bound
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
 from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
@@ -85,6 +88,16 @@ def _snapshot(reg: Registration) -> Registration:
     return snap
 
 
+@dataclass(frozen=True)
+class HeldRead:
+    """A Read the lab held for a queue-mode device until its next Update was answered."""
+
+    update: Event  # the Update (or Register) that woke the device
+    answered_at: float  # when the lab's answer to it went out (wall clock)
+    sent_at: float  # when the held Read went out
+    response: Response | None  # None: no answer within the request timeout
+
+
 class Lwm2mLab:
     def __init__(
         self, loop: LabLoop, declaration: Declaration, transcript: Transcript, run_dir: FsPath
@@ -110,6 +123,7 @@ class Lwm2mLab:
         self._consumed_updates: dict[str, int] = {}
         self._consumed_bootstrap: dict[str, int] = {}
         self._tap: CoapTap | None = None
+        self._contacts: ContactWatch | None = None
         self._sends: SendInterface | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -138,8 +152,10 @@ class Lwm2mLab:
         )
         self._state, self._store = state, store
         self._packages = PackageStore(self.transcript)
+        self._contacts = contacts = ContactWatch(store)
         self._tap = tap = CoapTap(
-            self.transcript, device_of=state.device_of, registry=lambda: self.registry
+            self.transcript, device_of=state.device_of, registry=lambda: self.registry,
+            on_contact=contacts.contact,
         )
         lab = self.declaration.lab
         host = lab.host
@@ -216,9 +232,12 @@ class Lwm2mLab:
 
     def _on_event(self, event: Event) -> None:
         reg = event.registration
+        if event.kind == "update" and not event.detail:
+            return  # a plain keep-alive: its CON POST and the lab's 2.04 say all (issue 19)
         text = {
             "register": f"registered {reg.endpoint} as {reg.location} (lt={reg.lifetime}, "
-            f"lwm2m={reg.lwm2m}, b={reg.binding}{', DTLS' if reg.secure else ''})",
+            f"lwm2m={reg.lwm2m}, b={reg.binding}{', Q' if reg.queue else ''}"
+            f"{', DTLS' if reg.secure else ''})",
             "update": f"registration update {reg.location}" + (
                 f": {event.detail}" if event.detail else ""),
             "deregister": f"de-registered {reg.endpoint} ({reg.location})",
@@ -448,13 +467,71 @@ class Lwm2mLab:
         limit = self.request_timeout if timeout is None else timeout
         return Requester(endpoint.context, reg.remote, reg.root, self.registry, limit)
 
+    async def _reach(self, ep: str, timeout: float | None = None) -> Requester:
+        """The requester for ``ep`` once the lab may send to it: a queue-mode device quiet
+        for longer than it must listen is waited for until it is heard again (TS Queue Mode:
+        the server holds requests meanwhile), at most until its registration would expire."""
+        _, store = self._require()
+        reg = store.get(ep)
+        quiet = asleep_for(reg) if reg is not None else None
+        if reg is not None and quiet is not None:
+            assert self._contacts is not None
+            bound = hold_bound(reg, self.request_timeout)
+            self.transcript.record(
+                PROTOCOL, "note", f"queue mode: {ep} last heard {quiet:.0f} s ago (a "
+                f"queue-mode client listens {awake_window(reg.lwm2m):.0f} s): the request "
+                f"waits until it is heard again, at most {bound:.0f} s",
+                device=ep, peer=reg.peer, session=reg.location)
+            await self._bounded(self._contacts.next_contact(ep), bound,
+                                f"queue mode: {ep} was not heard again")
+        return self._requester(ep, timeout)
+
+    def _hold_allowance(self, ep: str) -> float:
+        """Extra seconds a request may spend held for a sleeping queue-mode device."""
+        reg = self._store.get(ep) if self._store is not None else None
+        if reg is None or asleep_for(reg) is None:
+            return 0.0
+        return hold_bound(reg, self.request_timeout)
+
     def _op(self, ep: str, build: Any, path: Path, timeout: float | None = None) -> Response:
         async def run() -> Response:
-            requester = self._requester(ep, timeout)
+            requester = await self._reach(ep, timeout)
             return await perform(requester, build(requester), path)
 
         limit = self.request_timeout if timeout is None else timeout
-        return self._call(run(), limit * 2)
+        return self._call(run(), limit * 2 + self._hold_allowance(ep))
+
+    def read_after_next_update(self, ep: str, path: Path | str, since: float,
+                               timeout: float) -> concurrent.futures.Future[HeldRead]:
+        """Queue a Read of ``path`` as a server in queue mode does: it goes out once the lab
+        has answered the device's next Update (received at or after ``since``, within
+        ``timeout`` s). Returns at once; the future gives what happened, or raises
+        DeviceTimeout when no Update came. Cancel it when the case ends early."""
+        p = _path(path)
+        _, store = self._require()
+        contacts = self._contacts
+        assert contacts is not None
+
+        def updated() -> Event | None:
+            return next((e for e in reversed(store.events) if e.endpoint == ep
+                         and e.kind in ("update", "register") and e.time >= since), None)
+
+        async def held() -> HeldRead:
+            event = await self._bounded(store.wait_for(updated), timeout,
+                                        f"no Update or Register from {ep}")
+            answered = await self._bounded(contacts.contact_after(ep, event.time),
+                                           self.request_timeout,
+                                           f"the lab's answer to the {event.kind} of {ep}")
+            requester = self._requester(ep)
+            sent = time.time()
+            try:
+                response: Response | None = await perform(
+                    requester, requester.message(Code.GET, p), p)
+            except DeviceTimeout:
+                response = None
+            return HeldRead(event, answered, sent, response)
+
+        return self._loop.submit(held())
 
     def read(self, ep: str, path: Path | str, fmt: int | None = None) -> Response:
         p = _path(path)
@@ -542,10 +619,10 @@ class Lwm2mLab:
 
     def _composite(self, ep: str, build: Any) -> Response:
         async def run() -> Response:
-            requester = self._requester(ep)
+            requester = await self._reach(ep)
             return await perform_composite(requester, build(requester))
 
-        return self._call(run(), self.request_timeout * 2)
+        return self._call(run(), self.request_timeout * 2 + self._hold_allowance(ep))
 
     # -- Information Reporting -----------------------------------------------------------------
 
@@ -555,12 +632,12 @@ class Lwm2mLab:
         async def start() -> tuple[ObservationCore, Response]:
             assert self._tap is not None
             core = ObservationCore(
-                self._requester(ep), p, int(fmt) if fmt is not None else None,
+                await self._reach(ep), p, int(fmt) if fmt is not None else None,
                 self._tap.reject_next,
             )
             return core, await core.start()
 
-        core, initial = self._call(start(), self.request_timeout)
+        core, initial = self._call(start(), self.request_timeout + self._hold_allowance(ep))
         return Observation(self, core, initial)
 
     def observe_composite(self, ep: str, paths: Sequence[Path | str], fmt: int,
@@ -572,12 +649,12 @@ class Lwm2mLab:
         async def start() -> tuple[ObservationCore, Response]:
             assert self._tap is not None
             core = CompositeObservationCore(
-                self._requester(ep), int(fmt), self._tap.reject_next,
+                await self._reach(ep), int(fmt), self._tap.reject_next,
                 paths=targets, body_fmt=int(body_fmt if body_fmt is not None else fmt),
             )
             return core, await core.start()
 
-        core, initial = self._call(start(), self.request_timeout)
+        core, initial = self._call(start(), self.request_timeout + self._hold_allowance(ep))
         return Observation(self, core, initial)
 
     def wait_send(self, ep: str, since: float, timeout: float) -> SendReport | None:

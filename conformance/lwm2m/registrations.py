@@ -42,6 +42,8 @@ class Registration:
     root: str = ""  # alternate root path ("" or "/lwm2m")
     content_format: int | None = None  # preferred format from the root link's ct=
     psk_identity: str | None = None
+    # When the lab last completed an exchange with the device (queue mode: lwm2m/queuemode.py).
+    last_contact: float = 0.0
     remote: Any = field(default=None, repr=False, compare=False)  # where requests go
 
     def path(self, lwm2m_path: str) -> list[str]:
@@ -80,11 +82,15 @@ class RegistrationStore:
         # 11 % of lab time with 1000 devices registered, bench/bench_lwm2m_lab.py).
         self._by_peer: dict[str, Registration] = {}
         self._peer_of: dict[str, str] = {}  # location -> the peer it is indexed under
+        # peer -> registrations indexed under it (count_from: a scan made a burst quadratic)
+        self._from_peer: collections.Counter[str] = collections.Counter()
         self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._next_id = 1
         self._seq = 0
         self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
-        self._changed: asyncio.Condition | None = None
+        # Set (and dropped) at the next event; exists only while someone waits, so an event
+        # costs no task or lock when nobody does (issue 19: a task per Update was ~9 %).
+        self._changed: asyncio.Future[None] | None = None
         self.on_event = on_event
 
     # -- queries -------------------------------------------------------------------------------
@@ -105,8 +111,8 @@ class RegistrationStore:
         return len(self._by_endpoint)
 
     def count_from(self, peer: str) -> int:
-        """Endpoints currently registered from ``peer`` (a scan: Registers are rare)."""
-        return sum(1 for reg in self._by_endpoint.values() if reg.peer == peer)
+        """Endpoints currently registered from ``peer``."""
+        return self._from_peer[peer]
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -159,8 +165,17 @@ class RegistrationStore:
         old = self._peer_of.get(reg.location)
         if old is not None and old != reg.peer:
             self._unindex_peer(old, reg)
+        if old != reg.peer:
+            self._from_peer[reg.peer] += 1
+            if old is not None:
+                self._uncount(old)
         self._peer_of[reg.location] = reg.peer
         self._by_peer[reg.peer] = reg
+
+    def _uncount(self, peer: str) -> None:
+        self._from_peer[peer] -= 1
+        if self._from_peer[peer] <= 0:
+            del self._from_peer[peer]
 
     def _unindex_peer(self, peer: str, reg: Registration) -> None:
         if self._by_peer.get(peer) is not reg:
@@ -175,6 +190,7 @@ class RegistrationStore:
     def _drop(self, reg: Registration) -> None:
         peer = self._peer_of.pop(reg.location, None)
         if peer is not None:
+            self._uncount(peer)
             self._unindex_peer(peer, reg)
         self._by_location.pop(reg.location, None)
         if self._by_endpoint.get(reg.endpoint) is reg:
@@ -203,27 +219,22 @@ class RegistrationStore:
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        assert self._changed is not None
-        async with self._changed:
-            self._changed.notify_all()
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_for(self, predicate: Callable[[], Any]) -> Any:
         """Wait (no timeout here: the caller bounds it) until ``predicate()`` is truthy."""
-        if self._changed is None:
-            self._changed = asyncio.Condition()
-        async with self._changed:
+        while True:
             result = predicate()
-            while not result:
-                await self._changed.wait()
-                result = predicate()
-            return result
+            if result:
+                return result
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            # shielded: a waiter that times out must not cancel the others' future
+            await asyncio.shield(self._changed)
 
     def last_seq(self) -> int:
         return self._seq

@@ -22,7 +22,7 @@ from aiocoap import Code, Message
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m.coaplog import peer_text
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.model import Content, Path
 from conformance.lwm2m.objects import ObjectRegistry
 from conformance.lwm2m.operations import ObservationCore, Requester, Response, code_of
@@ -43,7 +43,7 @@ class CompositeObservationCore(ObservationCore):
 
     def _message(self, observe: int) -> Message:
         return self.requester.message(
-            Code.FETCH, "/", payload=senml_paths.encode_paths(self.body_fmt, self.paths),
+            Code.FETCH, "/", payload=composite.encode_paths(self.body_fmt, self.paths),
             content_format=self.body_fmt, accept=self.fmt, observe=observe)
 
     def _decode(self, msg: Message) -> Response:
@@ -61,7 +61,7 @@ def decode_composite(msg: Message, registry: ObjectRegistry) -> Response:
         response.decode_error = "payload without Content-Format"
         return response
     try:
-        response.content = senml_paths.decode_content(fmt, bytes(msg.payload), registry)
+        response.content = composite.decode(fmt, bytes(msg.payload), registry)
     except ProtocolError as exc:
         response.decode_error = str(exc)
     return response
@@ -94,12 +94,12 @@ class SendInterface(LabResource):
                                f"lwm2m: Send from {peer}, no registration")
             return error_response(Code.NOT_FOUND, "not registered")
         fmt = request.opt.content_format
-        if fmt is None or int(fmt) not in senml_paths.SENML:
+        if fmt is None or int(fmt) not in composite.FORMATS:
             self.state.problem(request, f"Send in content format {fmt} refused (4.15)",
                                "lwm2m: Send carries SenML JSON (110) or SenML CBOR (112)")
             return error_response(Code.UNSUPPORTED_CONTENT_FORMAT, "SenML JSON or CBOR")
         try:
-            content = senml_paths.decode_content(int(fmt), bytes(request.payload), self.registry)
+            content = composite.decode(int(fmt), bytes(request.payload), self.registry)
         except ProtocolError as exc:
             self.state.problem(request, f"Send refused (4.00): {exc.message}", str(exc))
             return error_response(Code.BAD_REQUEST, exc.message)
@@ -107,7 +107,7 @@ class SendInterface(LabResource):
         del self.sends[:-MAX_SENDS]
         self.changed.set()
         self.state.event(request, f"Send from {reg.endpoint}: "
-                         f"{senml_paths.describe_paths(content) or 'no values'}")
+                         f"{composite.describe_paths(content) or 'no values'}")
         return Message(code=Code.CHANGED)
 
     async def wait(self, endpoint: str, since: float, timeout: float) -> SendReport | None:

@@ -12,6 +12,7 @@ raises past aiocoap (which would turn it into a 5.00 and a logged traceback).
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, NoReturn
 from aiocoap import Code, Message
 from aiocoap.blockwise import Block1Spool, IncompleteException, _extract_block_key
 from aiocoap.error import BadRequest
+from aiocoap.numbers.types import ACK, CON
 from aiocoap.resource import PathCapable, Resource, Site
 
 from conformance.declaration import Limits
@@ -314,6 +316,7 @@ class RegistrationInterface(LabResource):
             query=query.raw,
             registered_at=now,
             updated_at=now,
+            last_contact=now,
             deviations=deviations,
             root=root,
             content_format=ct,
@@ -477,6 +480,8 @@ class RegistrationInterface(LabResource):
         if query.binding is not None:
             reg.binding = query.binding
             changes.append(f"b={query.binding}")
+            if reg.lwm2m == "1.0":  # 1.0 says queue mode in the binding (1.1: Q at Register)
+                reg.queue = "Q" in query.binding
         if query.sms is not None:
             reg.sms = query.sms
         peer = peer_text(request.remote)
@@ -492,6 +497,68 @@ class RegistrationInterface(LabResource):
 
 class RegistrationLocations(RegistrationInterface, PathCapable):
     """``/rd/<n>``: aiocoap routes paths below ``rd`` only to a PathCapable resource."""
+
+
+# Options a Register or a plain Update carries: Uri-Path (11), Content-Format (12, the
+# Register's link-format), Uri-Query (15); nothing else.
+_REGISTRATION_OPTIONS = frozenset({11, 12, 15})
+# Recent quick answers, resent to a retransmitted request (RFC 7252 §4.5): 16,384 cover the
+# first retransmission (2-3 s after the request) at 4,000 requests/s; bounded for floods.
+ANSWERS_KEPT = 16384
+
+
+class QuickRegistrations:
+    """Register and plain Update answered below aiocoap's resource machinery.
+
+    They are most of what a fleet sends (the periodic Update above all); through aiocoap's
+    pipes, Site path-stripping copy and Block2 cache each cost ~500 µs of lab CPU
+    (bench/README.md). A confirmable ``POST /rd`` (Register, body within
+    ``limits.coap_body_bytes``) or ``POST /rd/<n>`` with no body for a known location
+    (Update), with no option but Uri-Path, Uri-Query and Content-Format, is handed to the
+    same :meth:`_register` / :meth:`_update` the resource uses and answered piggybacked;
+    anything else goes the ordinary way. A retransmission gets the answer already given, as
+    aiocoap's deduplication would give it.
+    """
+
+    def __init__(self, resource: RegistrationInterface) -> None:
+        self._resource = resource
+        self._answers: collections.OrderedDict[tuple[str, int], Message] = (
+            collections.OrderedDict())
+
+    def answer(self, request: Message) -> Message | None:
+        """The answer to send for ``request``, or None: let aiocoap handle it."""
+        path = request.opt.uri_path
+        if (request.mtype is not CON or request.code != Code.POST or not path
+                or path[0] != "rd" or len(path) > 2
+                or any(o.number not in _REGISTRATION_OPTIONS
+                       for o in request.opt.option_list())):
+            return None
+        key = (peer_text(request.remote), request.mid)
+        given = self._answers.get(key)
+        if given is not None:
+            return given
+        state = self._resource.state
+        register = len(path) == 1
+        location = "" if register else "rd/" + path[1]
+        if register and len(request.payload) > state.limits.coap_body_bytes:
+            return None  # the resource answers 4.13 and records it
+        if not register and (request.payload or state.store.by_location(location) is None):
+            return None
+        try:
+            response = (self._resource._register(request) if register
+                        else self._resource._update(request, location))
+        except Exception as exc:  # a lab bug must not look like a device fault
+            state.problem(request, "lab error while handling a request (answered 5.00)",
+                          f"harness: {type(exc).__name__}: {exc}")
+            response = error_response(Code.INTERNAL_SERVER_ERROR, "lab error")
+        response.mtype = ACK
+        response.mid = request.mid
+        response.token = request.token
+        response.remote = request.remote
+        self._answers[key] = response
+        while len(self._answers) > ANSWERS_KEPT:
+            self._answers.popitem(last=False)
+        return response
 
 
 class BootstrapInterface(LabResource):
@@ -563,6 +630,8 @@ def dm_site(
     site = LabSite(state)
     for cls in (RegistrationInterface, RegistrationLocations):
         site.add_resource(("rd",), cls(state, secure=secure, on_registered=on_registered))
+    locations = RegistrationLocations(state, secure=secure, on_registered=on_registered)
+    site.quick_registrations = QuickRegistrations(locations)
     for path, resource in (extra or {}).items():
         site.add_resource(path, resource)
     return site

@@ -37,6 +37,22 @@ class TapHooks(Protocol):
         """A datagram as it crossed the socket (DTLS records, encrypted): for the capture."""
 
 
+class QuickAnswers(Protocol):
+    def answer(self, request: Message) -> Message | None:
+        """The answer to send at once for ``request``, or None: aiocoap handles it."""
+
+
+def deliver(interface: Any, message: Message) -> None:
+    """A message the tap decoded, on a lab interface (its ``quick`` answers, ``send``,
+    ``_mman``): the quick path's answer when it has one, else aiocoap's message manager."""
+    quick: QuickAnswers | None = interface.quick
+    answer = quick.answer(message) if quick is not None else None
+    if answer is not None:
+        interface.send(answer)
+    else:
+        interface._mman.dispatch_message(message)
+
+
 async def bind_exclusive(
     cls: Any, bind: tuple[str, int], log: logging.Logger, message_interface: Any
 ) -> Any:

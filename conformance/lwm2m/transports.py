@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
 
-from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive
+from conformance.lwm2m.sockets import BoundPort, QuickAnswers, TapHooks, bind_exclusive, deliver
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
@@ -65,10 +65,12 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
         host, port = self._pool._transport.get_extra_info("socket").getsockname()[:2]
         return BoundPort(host, port)
 
+    quick: QuickAnswers | None = None
+
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         taken = self.hooks.incoming(address, datagram, secure=False)
         if isinstance(taken, Message) and self._mman is not None:
-            self._mman.dispatch_message(taken)  # decoded once, by the tap
+            deliver(self, taken)  # decoded once, by the tap
         elif taken:
             super()._received_datagram(address, datagram)
 
@@ -130,6 +132,7 @@ async def open_endpoint(
             iface = await LabDtlsServer.create_lab_server(
                 bind, mman, log=ctx.log, loop=loop, credentials=psk, hooks=hooks
             )
+        iface.quick = getattr(site, "quick_registrations", None)
         holder.append(iface)
         return iface
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Generator
 from datetime import UTC, datetime
@@ -12,14 +11,12 @@ from typing import Any
 
 import pytest
 
-from conformance.evidence.allure_report import RESULTS_DIR, pack_results
+from conformance.evidence.allure_report import RESULTS_DIR
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin import gate
-from conformance.plugin.runend import write_run_evidence
+from conformance.plugin.runend import pack_machine_files, write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
-
-log = logging.getLogger(__name__)
 
 
 def setup_reports(config: pytest.Config, run: ConformanceRun) -> None:
@@ -131,19 +128,11 @@ def finish_run(session: pytest.Session, run: ConformanceRun) -> None:
         run.results.harness_problems.append(f"acceptance report: {type(exc).__name__}: {exc}")
         run.exit_status = gate.apply(session, run.results)
         run.run_folder.write_verdicts(run.results, run_facts(session, run))
-    pack_machine_files(run.run_folder.path)
+    pack_machine_files(run.run_folder.path)  # packed already unless the evidence broke first
     run.run_folder.point_latest()
     session.config.hook.pytest_conformance_run_complete(
         config=session.config, run_folder=run.run_folder, results=run.results
     )
-
-
-def pack_machine_files(folder: Path) -> None:
-    """Compress what only machines read (the Allure results), once every writer is done."""
-    try:
-        pack_results(folder)
-    except OSError as exc:  # the results stay as they were: still usable, only bigger
-        log.warning("allure-results not packed: %s", exc)
 
 
 def run_facts(session: pytest.Session, run: ConformanceRun) -> dict[str, Any]:

@@ -6,18 +6,22 @@ was interrupted (Ctrl-C, SIGTERM): then the acceptance report says ``complete: f
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from conformance.evidence import acceptance, etsmatrix, hostidentity
-from conformance.evidence.allure_report import write_allure_metadata
+from conformance.evidence.allure_report import pack_results, write_allure_metadata
 from conformance.evidence.casefiles import EvidenceFile, sha256_of
 from conformance.evidence.sweep import scrub_folder
 from conformance.plugin.state import CASE_KEY, ConformanceRun
 from conformance.verdicts import Verdict
+
+log = logging.getLogger(__name__)
 
 
 def allure_dir(config: pytest.Config) -> Path | None:
@@ -60,7 +64,6 @@ def is_complete(session: pytest.Session, run: ConformanceRun) -> bool:
 def write_run_evidence(session: pytest.Session, run: ConformanceRun) -> None:
     assert run.run_folder is not None
     folder = run.run_folder.path
-    decl = run.declaration
     results = allure_dir(session.config)
     try:
         if results is not None:
@@ -70,6 +73,29 @@ def write_run_evidence(session: pytest.Session, run: ConformanceRun) -> None:
         scrub_folder(folder, secrets)
         if results is not None and not results.is_relative_to(folder.absolute()):
             scrub_folder(results, secrets)
+    # The Allure results are final now: packed while the acceptance report (its PDF printed
+    # by Chromium, seconds) is written, not after it.
+    packing = threading.Thread(target=pack_machine_files, args=(folder,), name="pack-results")
+    packing.start()
+    try:
+        write_acceptance(session, run)
+    finally:
+        packing.join()
+
+
+def pack_machine_files(folder: Path) -> None:
+    """Compress what only machines read (the Allure results), once every writer is done."""
+    try:
+        pack_results(folder)
+    except OSError as exc:  # the results stay as they were: still usable, only bigger
+        log.warning("allure-results not packed: %s", exc)
+
+
+def write_acceptance(session: pytest.Session, run: ConformanceRun) -> None:
+    """The acceptance report (JSON, HTML, PDF) and the ETS matrix of the run."""
+    assert run.run_folder is not None
+    folder = run.run_folder.path
+    decl = run.declaration
     report = acceptance.build_report(
         acceptance_cases(session, run),
         declaration=decl,

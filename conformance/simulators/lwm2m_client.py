@@ -21,7 +21,7 @@ from aiocoap import POST, Code, Context, Message
 
 from conformance.declaration import Declaration
 from conformance.fota.packages import UPDATE_FAILURE_MARK, ImageInfo
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite as senml_composite
 from conformance.lwm2m.model import ContentFormat, Path, Value
 from conformance.lwm2m.objects import ObjectRegistry
 from conformance.simulators import lwm2m_composite as composite
@@ -29,6 +29,7 @@ from conformance.simulators import lwm2m_objects as objs
 from conformance.simulators.lwm2m_download import Downloader
 from conformance.simulators.lwm2m_faults import Faults
 from conformance.simulators.lwm2m_firmware import FirmwareUpdate
+from conformance.simulators.lwm2m_queue import AWAKE_1_0, AWAKE_1_1, QueueRadio
 from conformance.simulators.lwm2m_registration import (
     Registration,
     RegistrationError,
@@ -37,7 +38,13 @@ from conformance.simulators.lwm2m_registration import (
     exchange,
 )
 from conformance.simulators.lwm2m_site import DeviceSite
-from conformance.simulators.lwm2m_state import DeviceState
+from conformance.simulators.lwm2m_state import (
+    DeviceState,
+    KeptAccount,
+    forget_account,
+    load_account,
+    save_account,
+)
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
 log = logging.getLogger("lwm2m-device")
@@ -87,6 +94,7 @@ class Lwm2mDevice:
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
         self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
+        self.radio: QueueRadio | None = None  # queue mode: the receiver that sleeps
 
     # ------------------------------------------------------------------ set-up
 
@@ -110,6 +118,10 @@ class Lwm2mDevice:
         self.context = await Context.create_server_context(
             self.site, bind=self.options.bind, transports=["udp6", "tinydtls"]
         )
+        if self.lwm2m.queued:
+            awake = AWAKE_1_0 if self.lwm2m.version == "1.0" else AWAKE_1_1
+            self.radio = QueueRadio(awake, lambda remote: self._role_of(remote) is Role.SERVER)
+            self.radio.install(self.context)
         self.site.context = self.context
         self.site.on_block1_start = self._block1_started
         self._build_objects()
@@ -176,6 +188,14 @@ class Lwm2mDevice:
             identity, key = self._declared_psk()
             store.set_instance(objs.SECURITY, 0, objs.security_instance(
                 bootstrap, bootstrap=True, ssid=0, identity=identity, key=key))
+        kept = load_account(self.options.state_dir) if bootstrap else None
+        if kept is not None:  # bootstrapped before a restart: register with that account
+            identity, key = self._declared_psk()
+            store.set_instance(objs.SECURITY, 1, objs.security_instance(
+                kept.uri, bootstrap=False, ssid=kept.ssid, identity=identity, key=key))
+            inst = objs.server_instance(ssid=kept.ssid, lifetime=kept.lifetime,
+                                        binding=kept.binding, bootstrap_trigger=True)
+            store.set_instance(objs.SERVER, self.options.server_instance, inst)
         if self.options.server and not bootstrap:
             identity, key = self._declared_psk()
             ssid = self.lwm2m.short_server_id or SERVER_SSID
@@ -320,6 +340,7 @@ class Lwm2mDevice:
             self.context, account, endpoint=self.lwm2m.endpoint, version=self.lwm2m.version,
             links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
             register_when_forgotten="no-register-after-rejected-update" not in self.faults,
+            queue=self.lwm2m.queued and "queue-mode-not-announced" not in self.faults,
         )
         await self.registration.register()
         self.registered.set()
@@ -346,9 +367,15 @@ class Lwm2mDevice:
             self._bootstrap_remote = None
 
     def _bootstrap_finish(self) -> None:
-        if self._server_account() is None:
+        account = self._server_account()
+        if account is None:
             # TS 1.1 §5.2.7.6: an unusable configuration is refused with 4.06
             raise OperationError(Code.NOT_ACCEPTABLE, "no LwM2M server account was written")
+        if (account.psk_identity, account.psk_key) == self._declared_psk():
+            save_account(self.options.state_dir, KeptAccount(
+                account.uri, account.ssid, account.lifetime, account.binding))
+        else:  # other credentials are not written to the state folder: bootstrap again
+            forget_account(self.options.state_dir)
         if self._bootstrap_finished is not None and not self._bootstrap_finished.is_set():
             self._bootstrap_finished.set()  # a client-initiated bootstrap goes on to register
         else:
@@ -367,6 +394,7 @@ class Lwm2mDevice:
             if self.store.instance(objs.SECURITY, iid).get(1) is not True:
                 self.store.delete(Path(objs.SECURITY, iid), Role.BOOTSTRAP)
         self.store.delete(Path(objs.SERVER), Role.BOOTSTRAP)
+        forget_account(self.options.state_dir)
         await self._bootstrap()
         try:
             await self._register()
@@ -584,6 +612,9 @@ class Lwm2mDevice:
             log.info("fault no-registration-update: not updating on trigger_session")
             return
         await self._wait_registered()
+        if self.radio is not None and "queue-mode-sleeps-after-update" in self.faults:
+            log.info("fault queue-mode-sleeps-after-update: receiver off once it is answered")
+            self.radio.off_after_next_response()
         await self.update_registration()
 
     async def sideload_update(self, params: dict[str, Any]) -> None:
@@ -679,7 +710,7 @@ class Lwm2mDevice:
         fmt = composite.send_format(self.formats)
         content = composite.read_paths(self.store, paths, Role.SERVER)
         request = Message(code=POST, uri=registration.account.base + "/dp",
-                          payload=senml_paths.encode_content(fmt, content, self.store.registry),
+                          payload=senml_composite.encode(fmt, content, self.store.registry),
                           content_format=int(fmt))
         assert self.context is not None
         response = await exchange(self.context, request, self.timeout)

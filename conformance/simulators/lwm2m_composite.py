@@ -14,7 +14,7 @@ from collections.abc import Container
 from aiocoap import Code, Message
 
 from conformance.errors import ProtocolError
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.model import Content, ContentFormat, Path
 from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 
@@ -22,20 +22,24 @@ from conformance.simulators.lwm2m_store import ObjectStore, OperationError, Role
 def request_paths(request: Message) -> list[Path]:
     """The SenML path list of a composite FETCH (4.15 / 4.00 when it is not one)."""
     fmt = request.opt.content_format
-    if fmt is None or int(fmt) not in senml_paths.SENML:
+    if fmt is None or int(fmt) not in composite.FORMATS:
         raise OperationError(Code.UNSUPPORTED_CONTENT_FORMAT,
                              "a composite request carries SenML JSON or CBOR")
     try:
-        return senml_paths.decode_paths(int(fmt), bytes(request.payload))
+        paths = composite.decode_paths(int(fmt), bytes(request.payload))
     except ProtocolError as exc:
         raise OperationError(Code.BAD_REQUEST, exc.message) from None
+    named = [p for p in paths if p is not None]
+    if len(named) != len(paths):  # this device observes objects and below, not the root
+        raise OperationError(Code.BAD_REQUEST, "the root path / is not observable here")
+    return named
 
 
 def answer_format(request: Message, formats: list[ContentFormat]) -> ContentFormat:
     """Accept when given (a SenML format the device offers), else the request's own format."""
     accept = request.opt.accept
     chosen = int(accept) if accept is not None else int(request.opt.content_format or 0)
-    if chosen not in senml_paths.SENML or ContentFormat(chosen) not in formats:
+    if chosen not in composite.FORMATS or ContentFormat(chosen) not in formats:
         raise OperationError(Code.NOT_ACCEPTABLE, f"composite answers in {chosen} not offered")
     return ContentFormat(chosen)
 

@@ -103,10 +103,14 @@ class DmFaults:
             content = {p: v for p, v in content.items() if p.resource_id != 5}
         if fmt is ContentFormat.LWM2M_JSON and self._has("lwm2m-json-write-drops-booleans"):
             content = {p: v for p, v in content.items() if not isinstance(v, bool)}
-        if path.depth == 3 and path.object_id == SERVER and path.resource_id == 0 and (
-                self._has("short-server-id-writable")):
-            value = content.get(path)
-            if isinstance(value, int) and not isinstance(value, bool):
+        if path.depth == 3 and path.object_id == SERVER and path.resource_id == 0:
+            # Two ways to get the read-only Short Server ID wrong, told apart by the value:
+            # the same value acknowledged as a no-op (int-551), a new one taken (int-256).
+            value, current = content.get(path), self.store.get(path)
+            if value == current and self._has("ssid-write-acknowledged"):
+                return None  # answered 2.04, nothing changes
+            if (value != current and isinstance(value, int) and not isinstance(value, bool)
+                    and self._has("short-server-id-writable")):
                 self.store.set(path, value)
                 return None
         if path.depth == 4 and self._has("resource-instance-write-replaces-resource"):

@@ -272,7 +272,8 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault(
         "ssid-write-acknowledged",
         "ATT-DMIG-3.2",
-        "Write to the read-only /1/x/0 Short Server ID answers 2.04 (the value stays)",
+        "a Write of the read-only /1/x/0 Short Server ID with the value it has answers 2.04 "
+        "(a no-op taken for success; a new value is refused 4.05)",
         ets=("LightweightM2M-1.0-int-551",),
     ),
     Fault(
@@ -560,7 +561,8 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault(
         "short-server-id-writable",
         "ATT-DMIG-3.2",
-        "a Write of /1/x/0 Short Server ID (read-only) is accepted and changes it",
+        "a Write of a new value to /1/x/0 Short Server ID (read-only) is accepted and changes "
+        "it (its own value is refused 4.05)",
         ets=("LightweightM2M-1.1-int-256",),
     ),
     Fault(
@@ -604,6 +606,21 @@ _REGISTRY: tuple[Fault, ...] = (
         "ATT-DMIG-3.2",
         "Delete of an object instance answers 2.02 but the instance stays",
         ets=("LightweightM2M-1.1-int-290",),
+    ),
+    # Queue mode (ETS 1.1 int-108, int-109)
+    Fault(
+        "queue-mode-not-announced",
+        "ATT-DMIG-3.2",
+        "configured for queue mode, the device registers without Q (1.1) / b=UQ (1.0)",
+        ets=("LightweightM2M-1.1-int-108",),
+    ),
+    Fault(
+        "queue-mode-sleeps-after-update",
+        "ATT-DMIG-3.2",
+        "in queue mode the receiver goes off as soon as the Update the application asked for "
+        "(trigger_session) is answered, not after MAX_TRANSMIT_WAIT: the request the server "
+        "held for it is never heard",
+        ets=("LightweightM2M-1.1-int-109",),
     ),
 )
 

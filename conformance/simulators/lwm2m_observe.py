@@ -101,6 +101,15 @@ class Attributes:
         self.by_path.clear()
         self._changed()
 
+    def forget(self, deleted: Path) -> None:
+        """A Delete: the attributes of what no longer exists go with it (a new instance
+        under the same id starts with none)."""
+        gone = [p for p in self.by_path if deleted.contains(p)]
+        for path in gone:
+            del self.by_path[path]
+        if gone:
+            self._changed()
+
 
 # Observe sequence numbers are shared by all observations and only increase (RFC 7641 §4.4),
 # so a renewed observation on the same token never goes backwards.

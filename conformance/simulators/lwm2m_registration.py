@@ -1,10 +1,11 @@
 """The client side of the LwM2M Registration and Bootstrap interfaces (TS 1.1 Core §6.1, §6.2).
 
 A :class:`Registration` is one registration with one server account: Register
-(``POST /rd?ep=&lt=&lwm2m=&b=`` with the object links), Update (``POST <location>``, with
-``lt``/``b``/links only when they changed), De-register (``DELETE <location>``), and the timer
-that sends an Update before the lifetime runs out. All exchanges go through the device's one
-aiocoap context, so the server's requests come back over the same socket or DTLS session.
+(``POST /rd?ep=&lt=&lwm2m=&b=``, ``&Q`` in queue mode, with the object links), Update
+(``POST <location>``, with ``lt``/``b``/links only when they changed), De-register
+(``DELETE <location>``), and the timer that sends an Update before the lifetime runs out. All
+exchanges go through the device's one aiocoap context, so the server's requests come back over
+the same socket or DTLS session.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Registration:
         timeout: float,
         on_lifetime: Callable[[], None],
         register_when_forgotten: bool = True,
+        queue: bool = False,
     ) -> None:
         self.context = context
         self.account = account
@@ -90,6 +92,7 @@ class Registration:
         self._timeout = timeout
         self._on_lifetime = on_lifetime
         self._register_when_forgotten = register_when_forgotten  # False: fault of int-105
+        self._queue = queue  # LwM2M 1.1 queue mode: the Register carries Q (1.0: b=UQ)
         self.location: tuple[str, ...] | None = None
         self.remote: Any = None  # keeps the DTLS session alive: aiocoap pools it weakly
         self._sent_links = ""
@@ -121,6 +124,8 @@ class Registration:
                 f"lwm2m={self.version}",
                 f"b={self.account.binding}",
             ]
+            if self._queue and self.version != "1.0":
+                query.append("Q")
             request = Message(code=POST, uri=self.account.base + "/rd", payload=links.encode(),
                               content_format=int(ContentFormat.LINK_FORMAT))
             request.opt.uri_query = query

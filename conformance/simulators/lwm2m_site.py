@@ -20,7 +20,7 @@ from aiocoap.error import RenderableError
 
 from conformance.errors import ProtocolError
 from conformance.lwm2m import codecs
-from conformance.lwm2m.codecs import composite, senml_paths
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType
 from conformance.simulators import lwm2m_composite
 from conformance.simulators.lwm2m_dm_faults import DmFaults
@@ -178,6 +178,7 @@ class DeviceSite(interfaces.Resource):
                 return Message(code=DELETED)
             if not self.dm.keeps_deleted(_need(path), role):
                 self.store.delete(_need(path), role)
+                self.attributes.forget(_need(path))
             return Message(code=DELETED)
         if path is None and code in (Code.FETCH, Code.iPATCH):
             if code == Code.FETCH:
@@ -219,10 +220,6 @@ class DeviceSite(interfaces.Resource):
         faults, code = self.faults, request.code
         if path is None:
             return None
-        if ("ssid-write-acknowledged" in faults and code == Code.PUT and path.object_id == 1
-                and path.resource_id == 0 and request.payload):
-            log.info("fault ssid-write-acknowledged: answering 2.04 to a Write of %s", path)
-            return Message(code=CHANGED)
         if ("firmware-version-needs-accept" in faults and code == Code.GET
                 and path == Path(3, 0, 3) and request.opt.accept is None):
             log.info("fault firmware-version-needs-accept: refusing a Read of %s", path)
@@ -407,7 +404,7 @@ class DeviceSite(interfaces.Resource):
         paths = lwm2m_composite.request_paths(request)
         fmt = lwm2m_composite.answer_format(request, self.formats)
         content = lwm2m_composite.read_paths(self.store, paths, role)
-        payload = senml_paths.encode_content(fmt, content, self.store.registry)
+        payload = composite.encode(fmt, content, self.store.registry)
         return Message(code=CONTENT, payload=payload, content_format=int(fmt))
 
     # ------------------------------------------------------------------ Observe
@@ -488,8 +485,7 @@ class DeviceSite(interfaces.Resource):
             if "composite-notify-partial" in self.faults:
                 content = {p: v for p, v in content.items() if paths[0].contains(p)}
             message = Message(code=CONTENT, content_format=int(fmt),
-                              payload=senml_paths.encode_content(fmt, content,
-                                                                 self.store.registry))
+                              payload=composite.encode(fmt, content, self.store.registry))
             message.opt.observe = next_sequence()
             return message
 

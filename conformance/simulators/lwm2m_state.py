@@ -1,8 +1,12 @@
-"""What the reference LwM2M device keeps across restarts: firmware version and host identity.
+"""What the reference LwM2M device keeps across restarts: firmware version, host identity,
+and the DM server account a bootstrap gave it.
 
 Starts from the declaration; updates (FOTA, sideload, host writes) change it and, with
 ``--state-dir``, are saved to ``state.json`` there, so a restarted device reports the firmware
-it was updated to, as a real one does.
+it was updated to, as a real one does. A bootstrapped account is kept in ``account.json`` so
+that a restarted device registers with it instead of bootstrapping again (ETS int-6) — only
+when its credentials are the declared ones, which are then not written: no key reaches the
+state folder (it sits in the run's evidence).
 """
 
 from __future__ import annotations
@@ -18,6 +22,47 @@ from conformance.declaration import Declaration
 log = logging.getLogger("lwm2m-device.state")
 
 STATE_FILE = "state.json"
+ACCOUNT_FILE = "account.json"
+
+
+@dataclass(frozen=True)
+class KeptAccount:
+    """A bootstrapped DM server account, the declared credentials implied."""
+
+    uri: str
+    ssid: int
+    lifetime: int
+    binding: str
+
+
+def save_account(state_dir: Path | None, account: KeptAccount) -> None:
+    if state_dir is None:
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    tmp = state_dir / (ACCOUNT_FILE + ".tmp")
+    tmp.write_text(json.dumps(asdict(account)), encoding="utf-8")
+    os.replace(tmp, state_dir / ACCOUNT_FILE)
+
+
+def load_account(state_dir: Path | None) -> KeptAccount | None:
+    if state_dir is None:
+        return None
+    path = state_dir / ACCOUNT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        account = KeptAccount(str(data["uri"]), int(data["ssid"]), int(data["lifetime"]),
+                              str(data["binding"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return None
+    return account
+
+
+def forget_account(state_dir: Path | None) -> None:
+    if state_dir is not None:
+        (state_dir / ACCOUNT_FILE).unlink(missing_ok=True)
 
 
 @dataclass

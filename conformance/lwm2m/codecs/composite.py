@@ -1,11 +1,11 @@
 """Composite payloads (LwM2M 1.1 §5.4.3 Read-Composite, §5.4.4 Write-Composite, §5.5.1
-Observe-Composite): SenML JSON (110) or SenML CBOR (112) records naming *full* paths of
-different objects in one pack.
+Observe-Composite, §6.4.6 Send): SenML JSON (110) or SenML CBOR (112) records naming *full*
+paths of different objects in one pack.
 
 - a request's path list: records with a name and no value (``[{"n":"/3/0/0"},{"n":"/1/0"}]``);
-  ``"/"`` is the root (``None`` here);
+  ``"/"`` is the root (``None`` here); at least one and at most MAX_PATHS;
 - a content pack: records with full names and values, in any object (a Read-Composite answer,
-  a Write-Composite body, a composite notification).
+  a Write-Composite body, a composite notification, a Send).
 
 Only the two SenML formats carry composites (TS 1.1 §7.4); any other number is ProtocolError
 (4.15 / 4.06 for the callers). Everything a peer sends is bounded like the other codecs.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 
 import cbor2
 
@@ -27,6 +28,7 @@ from conformance.lwm2m.objects import ObjectRegistry
 PROTOCOL = "lwm2m-composite"
 FORMATS = (ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR)
 ROOT = "/"
+MAX_PATHS = 64  # paths one composite request may name
 
 
 def _format(fmt: ContentFormat | int) -> ContentFormat:
@@ -67,16 +69,21 @@ def _load(fmt: ContentFormat, payload: bytes) -> list[dict[str, object]]:
 # --------------------------------------------------------------------------- path lists
 
 
-def encode_paths(fmt: ContentFormat | int, paths: list[Path | None]) -> bytes:
+def encode_paths(fmt: ContentFormat | int, paths: Sequence[Path | None]) -> bytes:
     """A Read-/Observe-Composite request body: one name-only record per path (None = root)."""
     return _dump(_format(fmt), [{"n": ROOT if p is None else str(p)} for p in paths])
 
 
 def decode_paths(fmt: ContentFormat | int, payload: bytes) -> list[Path | None]:
     """The paths a composite request names (``bn`` + ``n``), None for the root ``/``."""
+    records = _load(_format(fmt), payload)
+    if not records:
+        raise ProtocolError(PROTOCOL, "a composite path list names at least one path")
+    if len(records) > MAX_PATHS:
+        raise ProtocolError(PROTOCOL, f"{len(records)} paths, more than {MAX_PATHS}")
     out: list[Path | None] = []
     bn = ""
-    for index, record in enumerate(_load(_format(fmt), payload)):
+    for index, record in enumerate(records):
         where = f"record {index}"
         if "bn" in record:
             if not isinstance(record["bn"], str):
@@ -145,3 +152,8 @@ def _object_of(record: _records.Record, protocol: str) -> int:
     except ProtocolError:
         raise ProtocolError(protocol, f"name {record.name[:60]!r} is not an LwM2M path",
                             where=record.where) from None
+
+
+def describe_paths(content: Content) -> str:
+    """The paths of ``content``, comma-separated (transcript notes)."""
+    return ", ".join(_values.paths_of(content))

@@ -52,10 +52,26 @@ def test_ets_257_vector(registry: ObjectRegistry) -> None:
     (b'[{"n":5}]', ContentFormat.SENML_JSON, "not a string"),
     (cbor2.dumps([1]), ContentFormat.SENML_CBOR, "not a map"),
     (json.dumps([{"n": "/1"}] * 5000).encode(), ContentFormat.SENML_JSON, "more than"),
-], ids=["tlv", "not-array", "bad-path", "n-number", "record-not-map", "too-many"])
+    (cbor2.dumps([{0: "/3/0"}] * (composite.MAX_PATHS + 1)), ContentFormat.SENML_CBOR,
+     "paths, more than"),
+    (b"[]", ContentFormat.SENML_JSON, "at least one path"),
+    (b"not json", ContentFormat.SENML_JSON, ""),
+    (b"\xff", ContentFormat.SENML_CBOR, ""),
+], ids=["tlv", "not-array", "bad-path", "n-number", "record-not-map", "too-many-records",
+        "too-many-paths", "empty", "not-json", "not-cbor"])
 def test_bad_path_lists_refused(payload: bytes, fmt: ContentFormat, message: str) -> None:
     with pytest.raises(ProtocolError, match=message):
         composite.decode_paths(fmt, payload)
+
+
+@pytest.mark.parametrize("payload", [
+    b'[{"n": "/x", "v": 1}]',
+    b'[{"n": "/3/0", "v": 1}]',
+    b'[{"n": "/3/0/0"}]',
+], ids=["not-a-path", "value-on-instance", "no-value"])
+def test_bad_value_packs_refused(registry: ObjectRegistry, payload: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        composite.decode(ContentFormat.SENML_JSON, payload, registry)
 
 
 def test_bad_content_refused(registry: ObjectRegistry) -> None:

@@ -6,7 +6,7 @@ import time
 
 from aiocoap import Code
 
-from conformance.lwm2m.codecs import senml_paths
+from conformance.lwm2m.codecs import composite
 from conformance.lwm2m.lab import Lwm2mLab
 from conformance.lwm2m.model import Content, ContentFormat, Path
 
@@ -26,7 +26,7 @@ def test_send_is_accepted_kept_and_recorded(lab: Lwm2mLab, make_device) -> None:
     device = registered(lab, make_device)
     since = time.time()
     for fmt in (ContentFormat.SENML_JSON, ContentFormat.SENML_CBOR):
-        payload = senml_paths.encode_content(fmt, VALUES, lab.registry)
+        payload = composite.encode(fmt, VALUES, lab.registry)
         assert device.request(Code.POST, "/dp", payload=payload,
                               content_format=int(fmt)).code == Code.CHANGED
     report = lab.wait_send("sender", since, timeout=5)
@@ -38,7 +38,7 @@ def test_send_is_accepted_kept_and_recorded(lab: Lwm2mLab, make_device) -> None:
 
 def test_send_refusals(lab: Lwm2mLab, make_device) -> None:  # type: ignore[no-untyped-def]
     stranger: FakeDevice = make_device(lab.addresses()["LAB_LWM2M_URI"])
-    payload = senml_paths.encode_content(ContentFormat.SENML_JSON, VALUES, lab.registry)
+    payload = composite.encode(ContentFormat.SENML_JSON, VALUES, lab.registry)
     assert stranger.request(Code.POST, "/dp", payload=payload,
                             content_format=110).code == Code.NOT_FOUND
     device = registered(lab, make_device)

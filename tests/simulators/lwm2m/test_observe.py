@@ -115,3 +115,14 @@ def test_step_filters_small_changes() -> None:
         assert sent.empty()
         task.cancel()
     asyncio.run(test())
+
+
+def test_delete_forgets_the_attributes_under_it() -> None:
+    attrs = Attributes()
+    attrs.write(Path(16), ["pmin=5"], numeric=False)
+    attrs.write(Path(16, 0), ["pmax=60"], numeric=False)
+    attrs.write(Path(16, 0, 0), ["pmin=2"], numeric=False)
+    attrs.write(Path(16, 1), ["pmax=30"], numeric=False)
+    attrs.forget(Path(16, 0))
+    assert attrs.effective(Path(16, 0, 0)) == {"pmin": "5"}  # the object's own stay
+    assert attrs.effective(Path(16, 1)) == {"pmin": "5", "pmax": "30"}
