@@ -396,6 +396,19 @@ class Lwm2mDevice:
         """The device's first Send (``POST /dp``) the lab accepted at or after ``since``."""
         return self.lw.wait_send(self.ep, since, timeout)
 
+    def first_attempt(self, peer: str, mark: int, after: float) -> float | None:
+        """When the device first reached for the lab from ``peer`` after ``after`` (wall
+        clock), from the transcript entries after ``mark``: its first datagram — a DTLS
+        ClientHello or a CoAP message — not the Register that a handshake on a slow link
+        delays. None when the transcript shows none."""
+        for entry in self.lab.transcript.since(mark):
+            if entry.peer != peer or entry.time <= after:
+                continue
+            if entry.direction == "device->lab" or (
+                    entry.direction == "note" and entry.summary.startswith("DTLS ClientHello")):
+                return entry.time
+        return None
+
     # -- queue mode ---------------------------------------------------------------------------
 
     def require_queue_mode(self, reg: Registration) -> None:
