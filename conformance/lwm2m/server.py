@@ -505,6 +505,9 @@ _REGISTRATION_OPTIONS = frozenset({11, 12, 15})
 # Recent quick answers, resent to a retransmitted request (RFC 7252 §4.5): 16,384 cover the
 # first retransmission (2-3 s after the request) at 4,000 requests/s; bounded for floods.
 ANSWERS_KEPT = 16384
+# A MID is a duplicate only within EXCHANGE_LIFETIME (RFC 7252 §4.8.2, 247 s); a device that
+# uses a MID again after that (its counter wrapped) sends a new request.
+EXCHANGE_LIFETIME = 247.0
 
 
 class QuickRegistrations:
@@ -522,7 +525,8 @@ class QuickRegistrations:
 
     def __init__(self, resource: RegistrationInterface) -> None:
         self._resource = resource
-        self._answers: collections.OrderedDict[tuple[str, int], Message] = (
+        # (peer, MID) -> (when answered, monotonic; the answer)
+        self._answers: collections.OrderedDict[tuple[str, int], tuple[float, Message]] = (
             collections.OrderedDict())
 
     def answer(self, request: Message) -> Message | None:
@@ -534,9 +538,10 @@ class QuickRegistrations:
                        for o in request.opt.option_list())):
             return None
         key = (peer_text(request.remote), request.mid)
-        given = self._answers.get(key)
-        if given is not None:
-            return given
+        given = self._answers.pop(key, None)
+        if given is not None and time.monotonic() - given[0] <= EXCHANGE_LIFETIME:
+            self._answers[key] = given
+            return given[1]
         state = self._resource.state
         register = len(path) == 1
         location = "" if register else "rd/" + path[1]
@@ -555,7 +560,7 @@ class QuickRegistrations:
         response.mid = request.mid
         response.token = request.token
         response.remote = request.remote
-        self._answers[key] = response
+        self._answers[key] = (time.monotonic(), response)
         while len(self._answers) > ANSWERS_KEPT:
             self._answers.popitem(last=False)
         return response

@@ -15,6 +15,7 @@ from aiocoap import Code, Message
 
 from conformance.declaration import Limits
 from conformance.evidence.transcript import Transcript
+from conformance.lwm2m import server
 from conformance.lwm2m.lab import Lwm2mLab
 from conformance.runtime import LabLoop
 
@@ -114,3 +115,12 @@ def test_oversized_register_goes_the_ordinary_way(lab_loop: LabLoop, transcript:
         device.sock.close()
     finally:
         lab.stop()
+
+
+def test_a_mid_used_again_after_the_exchange_lifetime_is_a_new_update(
+        lab: Lwm2mLab, device: RawDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server, "EXCHANGE_LIFETIME", -1.0)  # every answer already too old
+    location = device.location  # type: ignore[attr-defined]
+    assert device.exchange(7, location).code == Code.CHANGED
+    assert device.exchange(7, location).code == Code.CHANGED  # the counter wrapped
+    assert updates(lab) == ["update", "update"]
