@@ -71,14 +71,13 @@ class ContactWatch:
         return await self.next_contact(endpoint)
 
 
-def asleep_for(reg: Registration, now: float | None = None) -> float | None:
-    """How long past its listening window a queue-mode device has been quiet, or None when
-    the lab may send to it now (not in queue mode, or heard recently enough)."""
+def asleep_for(reg: Registration) -> float | None:
+    """How long a queue-mode device has been quiet, when that is longer than its listening
+    window; None when the lab may send to it now (not in queue mode, or heard recently)."""
     if not reg.queue:
         return None
-    quiet = (time.time() if now is None else now) - reg.last_contact
-    over = quiet - awake_window(reg.lwm2m)
-    return quiet if over > 0 else None
+    quiet = time.time() - reg.last_contact
+    return quiet if quiet > awake_window(reg.lwm2m) else None
 
 
 def hold_bound(reg: Registration, request_timeout: float) -> float:

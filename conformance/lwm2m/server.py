@@ -519,8 +519,8 @@ class QuickRegistrations:
     ``limits.coap_body_bytes``) or ``POST /rd/<n>`` with no body for a known location
     (Update), with no option but Uri-Path, Uri-Query and Content-Format, is handed to the
     same :meth:`_register` / :meth:`_update` the resource uses and answered piggybacked;
-    anything else goes the ordinary way. A retransmission gets the answer already given, as
-    aiocoap's deduplication would give it.
+    anything else goes the ordinary way. A retransmission (within EXCHANGE_LIFETIME) gets the
+    answer already given, as aiocoap's deduplication would give it.
     """
 
     def __init__(self, resource: RegistrationInterface) -> None:
@@ -633,10 +633,11 @@ def dm_site(
     extra: dict[tuple[str, ...], Resource] | None = None,
 ) -> Site:
     site = LabSite(state)
-    for cls in (RegistrationInterface, RegistrationLocations):
-        site.add_resource(("rd",), cls(state, secure=secure, on_registered=on_registered))
     locations = RegistrationLocations(state, secure=secure, on_registered=on_registered)
-    site.quick_registrations = QuickRegistrations(locations)
+    site.add_resource(("rd",), RegistrationInterface(state, secure=secure,
+                                                     on_registered=on_registered))
+    site.add_resource(("rd",), locations)
+    site.quick_registrations = QuickRegistrations(locations)  # the same resource's handlers
     for path, resource in (extra or {}).items():
         site.add_resource(path, resource)
     return site

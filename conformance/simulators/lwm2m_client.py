@@ -184,25 +184,20 @@ class Lwm2mDevice:
         store.add_object(objs.SECURITY)
         store.add_object(objs.SERVER)
         bootstrap = self.options.bootstrap
+        identity, key = self._declared_psk()
         if bootstrap:
-            identity, key = self._declared_psk()
             store.set_instance(objs.SECURITY, 0, objs.security_instance(
                 bootstrap, bootstrap=True, ssid=0, identity=identity, key=key))
-        kept = load_account(self.options.state_dir) if bootstrap else None
-        if kept is not None:  # bootstrapped before a restart: register with that account
-            identity, key = self._declared_psk()
+        # The DM account: the one a bootstrap gave before a restart, else the --server one.
+        account = load_account(self.options.state_dir) if bootstrap else None
+        if account is None and self.options.server and not bootstrap:
+            account = KeptAccount(self.options.server, self.lwm2m.short_server_id or SERVER_SSID,
+                                  self.lwm2m.lifetime, self.lwm2m.binding)
+        if account is not None:
             store.set_instance(objs.SECURITY, 1, objs.security_instance(
-                kept.uri, bootstrap=False, ssid=kept.ssid, identity=identity, key=key))
-            inst = objs.server_instance(ssid=kept.ssid, lifetime=kept.lifetime,
-                                        binding=kept.binding, bootstrap_trigger=True)
-            store.set_instance(objs.SERVER, self.options.server_instance, inst)
-        if self.options.server and not bootstrap:
-            identity, key = self._declared_psk()
-            ssid = self.lwm2m.short_server_id or SERVER_SSID
-            store.set_instance(objs.SECURITY, 1, objs.security_instance(
-                self.options.server, bootstrap=False, ssid=ssid, identity=identity, key=key))
+                account.uri, bootstrap=False, ssid=account.ssid, identity=identity, key=key))
             store.set_instance(objs.SERVER, self.options.server_instance, objs.server_instance(
-                ssid=ssid, lifetime=self.lwm2m.lifetime, binding=self.lwm2m.binding,
+                ssid=account.ssid, lifetime=account.lifetime, binding=account.binding,
                 bootstrap_trigger=bool(bootstrap)))
 
     def _declared_psk(self) -> tuple[bytes, bytes]:
