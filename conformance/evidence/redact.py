@@ -18,6 +18,10 @@ class Redactor:
         self._lock = threading.Lock()
         self._text: set[str] = set()
         self._bytes: set[bytes] = set()
+        # Longest first (a secret inside a longer one), sorted once per add, not per entry:
+        # every transcript entry is redacted several times over.
+        self._text_order: tuple[str, ...] = ()
+        self._bytes_order: tuple[bytes, ...] = ()
 
     def add(self, secret: str | bytes | None) -> None:
         """Register a secret, and its usual encodings (base64, hex) too."""
@@ -28,12 +32,16 @@ class Redactor:
             return
         forms = {raw, base64.b64encode(raw), raw.hex().encode(), raw.hex().upper().encode()}
         with self._lock:
+            if forms <= self._bytes:
+                return  # known already: the order stands
             self._bytes.update(forms)
             for form in forms:
                 try:
                     self._text.add(form.decode())
                 except UnicodeDecodeError:
                     pass
+            self._text_order = tuple(sorted(self._text, key=len, reverse=True))
+            self._bytes_order = tuple(sorted(self._bytes, key=len, reverse=True))
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -41,17 +49,13 @@ class Redactor:
             return frozenset(self._text)
 
     def text(self, value: str) -> str:
-        with self._lock:
-            secrets = sorted(self._text, key=len, reverse=True)
-        for secret in secrets:
+        for secret in self._text_order:  # one attribute read: a consistent tuple
             if secret in value:
                 value = value.replace(secret, MASK_TEXT)
         return value
 
     def raw(self, value: bytes) -> bytes:
-        with self._lock:
-            secrets = sorted(self._bytes, key=len, reverse=True)
-        for secret in secrets:
+        for secret in self._bytes_order:
             if secret in value:
                 value = value.replace(secret, b"*" * len(secret))
         return value

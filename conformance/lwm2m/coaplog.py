@@ -18,6 +18,7 @@ from typing import Any
 
 from aiocoap import Message
 from aiocoap.error import UnparsableMessage
+from aiocoap.numbers.optionnumbers import OptionNumber
 from aiocoap.numbers.types import ACK, CON, RST
 
 from conformance.evidence.transcript import Transcript
@@ -112,64 +113,93 @@ def _block(opt: Any) -> str:
     return f"{opt.block_number}/{int(opt.more)}/{opt.size}"
 
 
-def options_of(msg: Message) -> dict[str, str]:
+class _Options:
+    """A message's options read in one pass: aiocoap's per-option properties each look their
+    number up again, and a label plus the headers read a dozen of them for every message."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, msg: Message) -> None:
+        values: dict[int, list[Any]] = {}
+        for option in msg.opt.option_list():
+            values.setdefault(int(option.number), []).append(option.value)
+        self.values = values
+
+    def all(self, number: OptionNumber) -> list[Any]:
+        return self.values.get(number, [])
+
+    def one(self, number: OptionNumber) -> Any:
+        found = self.values.get(number)
+        return found[0] if found else None
+
+
+_URI_PATH, _URI_QUERY = OptionNumber.URI_PATH, OptionNumber.URI_QUERY
+_CONTENT_FORMAT, _ACCEPT, _OBSERVE = (
+    OptionNumber.CONTENT_FORMAT, OptionNumber.ACCEPT, OptionNumber.OBSERVE)
+_BLOCK1, _BLOCK2, _LOCATION_PATH = (
+    OptionNumber.BLOCK1, OptionNumber.BLOCK2, OptionNumber.LOCATION_PATH)
+_SIZE1, _SIZE2, _ETAG = OptionNumber.SIZE1, OptionNumber.SIZE2, OptionNumber.ETAG
+
+
+def options_of(msg: Message, o: _Options | None = None) -> dict[str, str]:
     """The options worth seeing, as transcript headers."""
-    o = msg.opt
+    o = o or _Options(msg)
     found: dict[str, str] = {}
-    if o.uri_path:
-        found["Uri-Path"] = "/" + "/".join(o.uri_path)
-    if o.uri_query:
-        found["Uri-Query"] = "&".join(o.uri_query)
-    if o.content_format is not None:
-        found["Content-Format"] = f"{int(o.content_format)} {format_name(o.content_format)}"
-    if o.accept is not None:
-        found["Accept"] = f"{int(o.accept)} {format_name(o.accept)}"
-    if o.observe is not None:
-        found["Observe"] = str(o.observe)
-    if o.block1 is not None:
-        found["Block1"] = _block(o.block1)
-    if o.block2 is not None:
-        found["Block2"] = _block(o.block2)
-    if o.location_path:
-        found["Location-Path"] = "/".join(o.location_path)
-    if o.size1 is not None:
-        found["Size1"] = str(o.size1)
-    if o.size2 is not None:
-        found["Size2"] = str(o.size2)
-    if o.etag is not None:
-        found["ETag"] = o.etag.hex()
+    if path := o.all(_URI_PATH):
+        found["Uri-Path"] = "/" + "/".join(path)
+    if query := o.all(_URI_QUERY):
+        found["Uri-Query"] = "&".join(query)
+    if (fmt := o.one(_CONTENT_FORMAT)) is not None:
+        found["Content-Format"] = f"{int(fmt)} {format_name(fmt)}"
+    if (accept := o.one(_ACCEPT)) is not None:
+        found["Accept"] = f"{int(accept)} {format_name(accept)}"
+    if (observe := o.one(_OBSERVE)) is not None:
+        found["Observe"] = str(observe)
+    if (block1 := o.one(_BLOCK1)) is not None:
+        found["Block1"] = _block(block1)
+    if (block2 := o.one(_BLOCK2)) is not None:
+        found["Block2"] = _block(block2)
+    if location := o.all(_LOCATION_PATH):
+        found["Location-Path"] = "/".join(location)
+    if (size1 := o.one(_SIZE1)) is not None:
+        found["Size1"] = str(size1)
+    if (size2 := o.one(_SIZE2)) is not None:
+        found["Size2"] = str(size2)
+    if (etag := o.one(_ETAG)) is not None:
+        found["ETag"] = etag.hex()
     return found
 
 
-def summarize(msg: Message) -> str:
+def summarize(msg: Message, o: _Options | None = None) -> str:
     """The ladder label: ``CON GET /3/0 Accept:tlv``, ``ACK 2.05 tlv Block2:0/1/512``."""
+    o = o or _Options(msg)
     mtype = str(msg.mtype) if msg.mtype is not None else "?"
-    o = msg.opt
+    observe, fmt = o.one(_OBSERVE), o.one(_CONTENT_FORMAT)
     if msg.code.is_request():
-        path = "/" + "/".join(o.uri_path)
-        query = "?" + "&".join(o.uri_query) if o.uri_query else ""
-        parts = [mtype, str(msg.code), path + query]
-        if o.observe is not None:
-            parts.append(f"Observe={o.observe}")
-        if o.accept is not None:
-            parts.append(f"Accept:{format_name(o.accept)}")
-        if o.content_format is not None:
-            parts.append(format_name(o.content_format))
+        path = "/" + "/".join(o.all(_URI_PATH))
+        query = o.all(_URI_QUERY)
+        parts = [mtype, str(msg.code), path + ("?" + "&".join(query) if query else "")]
+        if observe is not None:
+            parts.append(f"Observe={observe}")
+        if (accept := o.one(_ACCEPT)) is not None:
+            parts.append(f"Accept:{format_name(accept)}")
+        if fmt is not None:
+            parts.append(format_name(fmt))
     elif msg.code.is_response():
         parts = [mtype, code_text(msg.code)]
-        if o.location_path:
-            parts.append("Location " + "/".join(o.location_path))
-        if o.observe is not None:
-            parts.append(f"Observe={o.observe}")
-        if o.content_format is not None:
-            parts.append(format_name(o.content_format))
+        if location := o.all(_LOCATION_PATH):
+            parts.append("Location " + "/".join(location))
+        if observe is not None:
+            parts.append(f"Observe={observe}")
+        if fmt is not None:
+            parts.append(format_name(fmt))
     else:
         parts = [mtype] if msg.mtype != RST else ["RST"]
         parts.append(f"MID={msg.mid}")
-    if o.block1 is not None:
-        parts.append("Block1:" + _block(o.block1))
-    if o.block2 is not None:
-        parts.append("Block2:" + _block(o.block2))
+    if (block1 := o.one(_BLOCK1)) is not None:
+        parts.append("Block1:" + _block(block1))
+    if (block2 := o.one(_BLOCK2)) is not None:
+        parts.append("Block2:" + _block(block2))
     return " ".join(parts)
 
 
@@ -281,11 +311,13 @@ class CoapTap:
             # not recorded, still answered: by the deduplication of aiocoap or of the lab's
             # quick path (server.QuickRegistrations), per RFC 7252 §4.5
             return msg
-        summary = summarize(msg)
+        opts = _Options(msg)
+        summary = summarize(msg, opts)
         if copies > 1:
             summary += " (duplicate MID)"
-        path = self._path_for(peer, msg, outgoing=False)
-        self._record("device->lab", msg, summary, peer, device, session, path, secure, datagram)
+        path = self._path_for(peer, msg, opts)
+        self._record("device->lab", msg, opts, summary, peer, device, session, path, secure,
+                     datagram)
         token_key = (peer, bytes(msg.token))
         reject = self._reject.pop(token_key, None) if msg.code.is_response() else None
         if reject is not None:
@@ -301,11 +333,11 @@ class CoapTap:
         try:
             peer = peer_text(message.remote)
             device, session = self.device_of(peer)
-            path = self._path_for(peer, message, outgoing=True)
+            opts = _Options(message)
+            path = self._path_for(peer, message, opts)
             raw = bytes(message.encode()) if raw is None else bytes(raw)
-            self._record(
-                "lab->device", message, summarize(message), peer, device, session, path, secure, raw
-            )
+            self._record("lab->device", message, opts, summarize(message, opts), peer, device,
+                         session, path, secure, raw)
             if self.on_contact is not None and message.mtype is ACK:
                 self.on_contact(peer)  # the lab answered the device's CON (an Update…)
         except Exception as exc:  # recording must never stop a message from being sent
@@ -330,11 +362,11 @@ class CoapTap:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _path_for(self, peer: str, msg: Message, *, outgoing: bool) -> str | None:
+    def _path_for(self, peer: str, msg: Message, opts: _Options) -> str | None:
         """The request path a message's payload belongs to (requests, and responses by token)."""
         key = (peer, bytes(msg.token))
         if msg.code.is_request():
-            path = "/" + "/".join(msg.opt.uri_path)
+            path = "/" + "/".join(opts.all(_URI_PATH))
             self._paths[key] = path
             while len(self._paths) > 1024:
                 self._paths.popitem(last=False)
@@ -345,6 +377,7 @@ class CoapTap:
         self,
         direction: str,
         msg: Message,
+        opts: _Options,
         summary: str,
         peer: str,
         device: str,
@@ -353,12 +386,12 @@ class CoapTap:
         secure: bool,
         raw: bytes,
     ) -> None:
-        headers = options_of(msg)
+        headers = options_of(msg, opts)
         headers["MID"] = str(msg.mid)
         headers["Token"] = bytes(msg.token).hex()
         if secure:
             headers["Security"] = "DTLS"
-        fmt = msg.opt.content_format
+        fmt = opts.one(_CONTENT_FORMAT)
         number = int(fmt) if fmt is not None else None
         for secret in security_secrets(number, bytes(msg.payload), path, self.registry()):
             self.transcript.redactor.add(secret if isinstance(secret, bytes | str) else str(secret))

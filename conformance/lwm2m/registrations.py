@@ -85,6 +85,8 @@ class RegistrationStore:
         # peer -> registrations indexed under it (count_from: a scan made a burst quadratic)
         self._from_peer: collections.Counter[str] = collections.Counter()
         self._expiry: dict[str, asyncio.TimerHandle] = {}
+        # location -> loop time its lifetime ends; the timer may be due earlier (see _arm_expiry)
+        self._deadline: dict[str, float] = {}
         self._next_id = 1
         self._seq = 0
         self.events: collections.deque[Event] = collections.deque(maxlen=MAX_EVENTS)
@@ -160,6 +162,7 @@ class RegistrationStore:
         for handle in self._expiry.values():
             handle.cancel()
         self._expiry.clear()
+        self._deadline.clear()
 
     def _index_peer(self, reg: Registration) -> None:
         old = self._peer_of.get(reg.location)
@@ -198,16 +201,29 @@ class RegistrationStore:
         handle = self._expiry.pop(reg.location, None)
         if handle is not None:
             handle.cancel()
+        self._deadline.pop(reg.location, None)
 
     def _arm_expiry(self, reg: Registration) -> None:
-        handle = self._expiry.pop(reg.location, None)
+        # An Update moves the deadline later; the timer already set stays and, when due, sets
+        # itself again for what is left (a cancel and a new timer per Update cost the lab more
+        # than the rest of the store's work). A deadline earlier than the timer re-arms it.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + reg.lifetime
+        self._deadline[reg.location] = deadline
+        handle = self._expiry.get(reg.location)
+        if handle is not None and not handle.cancelled() and handle.when() <= deadline:
+            return
         if handle is not None:
             handle.cancel()
-        loop = asyncio.get_running_loop()
-        self._expiry[reg.location] = loop.call_later(reg.lifetime, self._expire, reg)
+        self._expiry[reg.location] = loop.call_at(deadline, self._expire, reg)
 
     def _expire(self, reg: Registration) -> None:
         if self._by_location.get(reg.location) is not reg:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = self._deadline.get(reg.location, 0.0)
+        if deadline > loop.time():  # renewed since the timer was set
+            self._expiry[reg.location] = loop.call_at(deadline, self._expire, reg)
             return
         self._drop(reg)
         self._emit("expire", reg, f"lifetime {reg.lifetime} s passed without an Update")

@@ -428,9 +428,9 @@ class RegistrationInterface(LabResource):
         root_link = linkformat.root_link(links)
         root = ""
         preferred: int | None = None
-        if root_link is None:
-            deviations.append('no </>;rt="oma.lwm2m" link')
-        else:
+        # No </>;rt="oma.lwm2m" link is no deviation: the TS makes it optional (only an
+        # alternate root path needs it), so it is not noted per Register either.
+        if root_link is not None:
             root = root_link.target.rstrip("/")
             cts = root_link.values("ct")
             # ASCII and short: "²".isdigit() is true too, and int() refuses 4300+ digits

@@ -75,7 +75,6 @@ def test_lifetime_expiry(lab: Lwm2mLab, make_device) -> None:
     ("query", "links", "expected"),
     [
         ("ep=d2&lt=60&lwm2m=1.1", "</1/0>,</3/0>", "b= absent"),
-        ("ep=d3&lt=60&lwm2m=1.1&b=U", "</1/0>,</3/0>", 'no </>;rt="oma.lwm2m" link'),
         ("ep=d4&lt=60&lwm2m=1.1&b=U", '</>;rt="oma.lwm2m",</1>;ver="1.1",</1/0>', "quoted"),
         ("ep=d5&lt=60&lwm2m=1.1&b=U", '</>;rt="oma.lwm2m";ct=112,</1/0>', "SenML CBOR"),
         ('ep=d6&lt=60&lwm2m="1.1"&b=U', "</1/0>", "value quoted"),
@@ -90,6 +89,15 @@ def test_deviations_accepted_and_recorded(
     reg = lab.wait_registration(ep, timeout=5)
     assert any(expected in d for d in reg.deviations), reg.deviations
     assert any(expected in e.summary for e in lab.transcript if e.direction == "note")
+
+
+def test_no_root_link_is_no_deviation(lab: Lwm2mLab, make_device) -> None:
+    """The </>;rt="oma.lwm2m" link is optional (TS: only an alternate root path needs it)."""
+    device = make_device(lab.addresses()["LAB_LWM2M_URI"])
+    assert device.register("ep=d3&lt=60&lwm2m=1.1&b=U", "</1/0>,</3/0>").code == Code.CREATED
+    reg = lab.wait_registration("d3", timeout=5)
+    assert reg.deviations == [] and reg.root == ""
+    assert not [e for e in lab.transcript if e.device == "d3" and "deviation" in e.summary]
 
 
 def test_alternate_root_path(lab: Lwm2mLab, make_device) -> None:
