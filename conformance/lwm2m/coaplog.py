@@ -72,6 +72,14 @@ def format_error(datagram: bytes) -> str | None:
     major, minor = divmod(datagram[1], 32)
     if major in (1, 6, 7):  # RFC 7252 §12.1; aiocoap would drop it silently, even a CON
         return f"reserved code class {major} (code {major}.{minor:02d})"
+    # Type and code that do not go together (RFC 7252 §4.2, §4.3); aiocoap would only log them.
+    mtype = (datagram[0] >> 4) & 3
+    if mtype == 3 and datagram[1]:
+        return f"Reset with code {major}.{minor:02d} (a Reset must be Empty)"
+    if mtype == 2 and major == 0 and minor:
+        return f"Acknowledgement carrying request code 0.{minor:02d}"
+    if mtype == 1 and not datagram[1]:
+        return "Empty Non-confirmable message (a NON carries a request or a response)"
     pos = 4 + tkl
     while pos < len(datagram):  # walk the options to the payload marker
         byte = datagram[pos]

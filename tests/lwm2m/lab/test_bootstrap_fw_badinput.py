@@ -181,6 +181,34 @@ def test_unparsable_con_is_rst_and_recorded(lab: Lwm2mLab, datagram: bytes, reas
     assert entry.raw == datagram and entry.error and reason in entry.error
 
 
+@pytest.mark.parametrize(
+    ("datagram", "reason"),
+    [
+        (b"\x70\x45\x12\x34", "Reset with code 2.05"),
+        (b"\x70\x01\x12\x34", "Reset with code 0.01"),
+        (b"\x60\x01\x12\x34\xb2rd", "Acknowledgement carrying request code 0.01"),
+        (b"\x50\x00\x12\x34", "Empty Non-confirmable"),
+    ],
+)
+def test_type_and_code_that_do_not_fit_are_recorded_not_answered(
+    lab: Lwm2mLab, datagram: bytes, reason: str
+) -> None:
+    # Not a CON: nothing to reject with a RST (RFC 7252 §4.2, §4.3). A CoAP ping after it gets
+    # the first answer, so the malformed message got none.
+    ping = b"\x40\x00\x56\x78"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    try:
+        sock.sendto(datagram, ("127.0.0.1", _udp_port(lab)))
+        sock.sendto(ping, ("127.0.0.1", _udp_port(lab)))
+        reply, _ = sock.recvfrom(64)
+    finally:
+        sock.close()
+    assert reply == b"\x70\x00\x56\x78"  # the ping's RST
+    entry = wait_entry(lab.transcript, lambda e: e.raw == datagram)
+    assert entry.error and reason in entry.error
+
+
 def test_response_whose_token_ends_in_ff_is_fine(lab: Lwm2mLab) -> None:
     # A CON GET with token ff: the datagram ends in 0xff without being a payload marker.
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
