@@ -43,7 +43,7 @@ from aiocoap.transports.tinydtls import (
     CloseNotifyReceived,
 )
 
-from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive, deliver
+from conformance.lwm2m.sockets import BoundPort, TapHooks, bind_exclusive, deliver, send_tapped
 
 # RFC 5246 / 6347 numbers used in the inspection
 _CT_ALERT = 21
@@ -437,8 +437,8 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
             super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
-        self.hooks.outgoing(message, secure=True)
-        super().send(message)
+        if not send_tapped(self, message, secure=True):
+            super().send(message)
 
 
 def peer_of(remote: Any) -> tuple[str, int] | None:

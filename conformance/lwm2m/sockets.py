@@ -53,6 +53,19 @@ def deliver(interface: Any, message: Message) -> None:
         interface._mman.dispatch_message(message)
 
 
+def send_tapped(interface: Any, message: Message, *, secure: bool) -> bool:
+    """Encode ``message`` once, for the tap and the wire, and send it to its remote.
+
+    False when the interface is shutting down (its message manager gone): the caller leaves
+    the message to aiocoap's own path, which logs and drops it, unrecorded."""
+    if interface._mman is None:
+        return False
+    raw = message.encode()
+    interface.hooks.outgoing(message, secure=secure, raw=raw)
+    message.remote.send(raw)
+    return True
+
+
 async def bind_exclusive(
     cls: Any, bind: tuple[str, int], log: logging.Logger, message_interface: Any
 ) -> Any:

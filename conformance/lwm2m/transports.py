@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
 
-from conformance.lwm2m.sockets import BoundPort, QuickAnswers, TapHooks, bind_exclusive, deliver
+from conformance.lwm2m.sockets import (
+    BoundPort,
+    QuickAnswers,
+    TapHooks,
+    bind_exclusive,
+    deliver,
+    send_tapped,
+)
 
 if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
@@ -75,12 +82,8 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
             super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
-        if self._mman is None:  # shutting down: aiocoap's own path logs and drops it
+        if not send_tapped(self, message, secure=False):
             super().send(message)
-            return
-        raw = message.encode()  # encoded once, for the wire and the transcript
-        self.hooks.outgoing(message, secure=False, raw=raw)
-        message.remote.send(raw)
 
 
 @dataclass
