@@ -14,6 +14,7 @@ else, and every truncation, is a :class:`ProtocolError` naming the byte offset.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from conformance.errors import ProtocolError
@@ -134,6 +135,10 @@ TOKENS: dict[str, tuple[int, int]] = {name: key for key, name in TAGS.items()}
 _PAGE_NS = {0: SYNCML_NS, 1: METINF_NS}
 
 
+# A tag as the decoder creates it: element name, namespace, has content (an END follows).
+_Tag = tuple[str, str, bool]
+
+
 @dataclass(frozen=True)
 class Language:
     """A WBXML application: its public id and code pages (SyncML DM here; TNDS in tnds.py)."""
@@ -144,6 +149,16 @@ class Language:
 
     def tokens(self) -> dict[str, tuple[int, int]]:
         return {name: key for key, name in self.tags.items()}
+
+    @cached_property
+    def page_tags(self) -> dict[int, dict[int, _Tag]]:
+        """page -> {tag token byte, with and without HAS_CONTENT -> tag}: one look-up a tag."""
+        pages: dict[int, dict[int, _Tag]] = {page: {} for page in self.namespaces}
+        for (page, token), name in self.tags.items():
+            ns = self.namespaces[page]
+            pages[page][token] = (name, ns, False)
+            pages[page][token | HAS_CONTENT] = (name, ns, True)
+        return pages
 
 
 SYNCML = Language(PUBLIC_ID_TEXT, TAGS, _PAGE_NS)
@@ -247,125 +262,149 @@ class _Document:
             raise _error(f"string is not valid {self.charset}", where) from None
 
 
-class _Open:
-    """An element being read: its node and the pieces of its content, in order."""
-
-    __slots__ = ("binary", "node", "pieces")
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.pieces: list[str | bytes] = []  # bytes: OPAQUE data
-        self.binary = False  # an OPAQUE piece is among them (set by _content)
-
-    def close(self) -> None:
-        node = self.node
-        pieces = self.pieces
-        if self.binary:
-            raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
-            node.opaque = True
-            try:
-                node.text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                node.text = raw  # binary data stays bytes
-        elif pieces:
-            # Only str pieces here (no OPAQUE): one piece, the common case, needs no join.
-            node.text = pieces[0] if len(pieces) == 1 else "".join(pieces)  # type: ignore[arg-type]
-        if node.children and isinstance(node.text, str) and not node.text.strip():
-            node.text = None  # whitespace between elements
-
-
 def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = SYNCML) -> Node:
     """Parse a WBXML document into the neutral element tree.
 
     ``max_text`` bounds the decoded text (see :data:`MAX_TEXT`); past it the document is
     refused with a :class:`ProtocolError` naming the bound, before the text is built.
     """
-    pages = language.namespaces
+    # One loop, locals only: it runs once per token, so every call, attribute look-up or
+    # object it avoids is a visible share of the decode (bench/README.md, section 1). The
+    # frequent tokens (a tag of the current page, END, STR_I) are handled inline; the rest
+    # go through the helpers below, with the same bounds and offsets.
     if len(data) > MAX_BYTES:
         raise ProtocolError(PROTOCOL, f"document of {len(data)} bytes exceeds {MAX_BYTES}")
     reader = _Reader(data)
     doc = _Document(reader, max_text)
+    charset = doc.charset
+    page_tags = language.page_tags
     page = 0
-    stack: list[_Open] = []
-    root: Node | None = None
+    tags = page_tags.get(page, {})
     size = len(data)
+    pos = reader.pos
+    stack: list[Node] = []  # the open elements
+    # Per open element: its content pieces once there are two or an OPAQUE one (None while
+    # the element holds at most one string, kept in node.text: the common case).
+    pieces: list[list[str | bytes] | None] = []
     while True:
-        if root is not None and not stack:
-            break
-        offset = reader.pos
-        if offset >= size:
-            what = f"END of <{stack[-1].node.name}>" if stack else "root element"
-            raise _error(f"truncated: {what} expected", offset)
-        # The token byte is read inline (bounds checked just above): this loop runs once
-        # per element and per content piece, so a method call here is a visible cost.
-        token = data[offset]
-        reader.pos = offset + 1
-        if token == SWITCH_PAGE:
-            page = reader.byte("code page")
-            if page not in pages:
-                raise _error(f"unknown code page {page}", offset + 1, data)
-            continue
-        if token == END:
-            if not stack:
-                raise _error("END without an open element", offset, data)
-            stack.pop().close()
-            continue
-        if stack and token in (STR_I, STR_T, OPAQUE, ENTITY):
-            _content(reader, doc, token, stack[-1], offset)
-            continue
-        if token in (STR_I, STR_T, OPAQUE, ENTITY):
-            raise _error("content outside the root element", offset, data)
-        if token in _UNSUPPORTED:
-            raise _error(f"unsupported token 0x{token:02x} (extension or PI)", offset, data)
-        node = _tag(reader, doc, token, page, offset, language)
-        if root is None:
-            root = node
-        elif not stack:
-            raise _error("second root element", offset, data)
-        else:
-            stack[-1].node.children.append(node)
-        if token & HAS_CONTENT:
+        if pos >= size:
+            what = f"END of <{stack[-1].name}>" if stack else "root element"
+            raise _error(f"truncated: {what} expected", pos)
+        token = data[pos]
+        offset = pos
+        pos += 1
+        entry = tags.get(token)
+        if entry is None:
+            if token == END:
+                if not stack:
+                    raise _error("END without an open element", offset, data)
+                node = stack.pop()
+                more = pieces.pop()
+                if more is not None:
+                    _join_pieces(node, more)
+                text = node.text
+                if node.children and isinstance(text, str) and not text.strip():
+                    node.text = None  # whitespace between elements
+                if not stack:
+                    break
+                continue
+            if token == STR_I or token in _CONTENT:
+                if not stack:
+                    raise _error("content outside the root element", offset, data)
+                piece: str | bytes
+                if token == STR_I:
+                    end = data.find(0, pos)
+                    if end < 0:
+                        raise _error("truncated: unterminated inline string", pos)
+                    doc.spend(end - pos, offset)
+                    try:
+                        piece = data[pos:end].decode(charset)
+                    except UnicodeDecodeError:
+                        raise _error(f"string is not valid {charset}", offset) from None
+                    pos = end + 1
+                else:
+                    reader.pos = pos
+                    piece = _content(reader, doc, token, offset)
+                    pos = reader.pos
+                top = stack[-1]
+                more = pieces[-1]
+                if more is not None:
+                    more.append(piece)
+                elif isinstance(piece, bytes):  # OPAQUE: joined as bytes when the element ends
+                    pieces[-1] = [piece] if top.text is None else [top.text, piece]
+                    top.opaque = True
+                elif top.text is None:
+                    top.text = piece
+                else:
+                    pieces[-1] = [top.text, piece]
+                continue
+            if token == SWITCH_PAGE:
+                if pos >= size:
+                    raise _error("truncated: code page expected", pos)
+                page = data[pos]
+                pos += 1
+                if page not in language.namespaces:
+                    raise _error(f"unknown code page {page}", offset + 1, data)
+                tags = page_tags[page]
+                continue
+            reader.pos = pos
+            entry = _other_tag(reader, doc, token, page, offset)
+            pos = reader.pos
+        node = Node(entry[0], entry[1], [])
+        if stack:
+            stack[-1].children.append(node)
+        if entry[2]:  # HAS_CONTENT: open until its END
             if len(stack) >= MAX_DEPTH:
                 raise _error(f"nesting deeper than {MAX_DEPTH} levels", offset)
-            stack.append(_Open(node))
-    if reader.pos != len(data):
-        raise _error(f"{len(data) - reader.pos} bytes after the root element", reader.pos, data)
-    return root
+            stack.append(node)
+            pieces.append(None)
+        elif not stack:
+            break  # a root element without content
+    if pos != size:
+        raise _error(f"{size - pos} bytes after the root element", pos, data)
+    return node
 
 
-def _content(reader: _Reader, doc: _Document, token: int, current: _Open, offset: int) -> None:
-    if token == STR_I:
-        raw = reader.cstring("inline string")
-        doc.spend(len(raw), offset)
-        current.pieces.append(doc.text(raw, offset))
-    elif token == STR_T:
-        current.pieces.append(doc.string_at(reader.mb_u_int32("string reference"), offset))
-    elif token == ENTITY:
+_CONTENT = frozenset({STR_T, OPAQUE, ENTITY})  # content tokens other than STR_I
+
+
+def _join_pieces(node: Node, pieces: list[str | bytes]) -> None:
+    """The text of an element of several pieces, or of OPAQUE data (bytes unless UTF-8)."""
+    if node.opaque:
+        raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
+        try:
+            node.text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            node.text = raw  # binary data stays bytes
+    else:  # only str pieces (no OPAQUE)
+        node.text = "".join(pieces)  # type: ignore[arg-type]
+
+
+def _content(reader: _Reader, doc: _Document, token: int, offset: int) -> str | bytes:
+    """The piece of an STR_T, ENTITY or OPAQUE token (bytes: OPAQUE data)."""
+    if token == STR_T:
+        return doc.string_at(reader.mb_u_int32("string reference"), offset)
+    if token == ENTITY:
         code = reader.mb_u_int32("entity")
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             raise _error(f"entity {code} is not a character", offset, reader.data)
         doc.spend(1, offset)
-        current.pieces.append(chr(code))
-    else:  # OPAQUE
-        length = reader.mb_u_int32("opaque length")
-        doc.spend(length, offset)
-        current.pieces.append(reader.take(length, "opaque data"))
-        current.binary = True
+        return chr(code)
+    length = reader.mb_u_int32("opaque length")  # OPAQUE
+    doc.spend(length, offset)
+    return reader.take(length, "opaque data")
 
 
-def _tag(
-    reader: _Reader, doc: _Document, token: int, page: int, offset: int, language: Language
-) -> Node:
+def _other_tag(reader: _Reader, doc: _Document, token: int, page: int, offset: int) -> _Tag:
+    """A LITERAL tag, or the error naming why ``token`` is no tag of the current page."""
+    if token in _UNSUPPORTED:
+        raise _error(f"unsupported token 0x{token:02x} (extension or PI)", offset, reader.data)
     if token & HAS_ATTRIBUTES:
         raise _error("attributes are not used in SyncML", offset, reader.data)
-    ident = token & 0x3F
-    if ident == LITERAL:
+    if token & 0x3F == LITERAL:
         literal = doc.string_at(reader.mb_u_int32("literal tag name"), offset)
-        return Node(literal, "")  # WBXML carries no namespace for a literal tag
-    name = language.tags.get((page, ident))
-    if name is None:
-        raise _error(f"unknown tag token 0x{token:02x} on code page {page}", offset, reader.data)
-    return Node(name, language.namespaces[page])
+        return literal, "", bool(token & HAS_CONTENT)  # WBXML carries no namespace for it
+    raise _error(f"unknown tag token 0x{token:02x} on code page {page}", offset, reader.data)
 
 
 # --------------------------------------------------------------------------- encoding
