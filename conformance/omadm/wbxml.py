@@ -152,14 +152,15 @@ class Language:
         return {name: key for key, name in self.tags.items()}
 
     @cached_property
-    def page_tags(self) -> dict[int, dict[int, _Tag]]:
-        """page -> {tag token byte, with and without HAS_CONTENT -> tag}: one look-up a tag."""
-        pages: dict[int, dict[int, _Tag]] = {page: {} for page in self.namespaces}
+    def page_tags(self) -> dict[int, tuple[_Tag | None, ...]]:
+        """page -> the tag of each token byte (with and without HAS_CONTENT), None for the
+        other bytes: the decoder's one look-up per tag (an index, cheaper than a dict's)."""
+        pages = {page: [None] * 256 for page in self.namespaces}
         for (page, token), name in self.tags.items():
             ns = self.namespaces[page]
             pages[page][token] = (name, ns, False)
             pages[page][token | HAS_CONTENT] = (name, ns, True)
-        return pages
+        return {page: tuple(table) for page, table in pages.items()}
 
 
 SYNCML = Language(PUBLIC_ID_TEXT, TAGS, _PAGE_NS)
@@ -250,11 +251,11 @@ class _Document:
         """Count ``size`` more decoded bytes; past the bound, refuse the document at once."""
         self.decoded += size
         if self.decoded > self.max_text:
-            raise ProtocolError(
-                PROTOCOL,
-                f"decoded text exceeds the bound of {self.max_text} bytes",
-                where=f"byte {where}",
-            )
+            raise self.over(where)
+
+    def over(self, where: int) -> ProtocolError:
+        message = f"decoded text exceeds the bound of {self.max_text} bytes"
+        return ProtocolError(PROTOCOL, message, where=f"byte {where}")
 
     def text(self, raw: bytes, where: int) -> str:
         try:
@@ -278,31 +279,32 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
     reader = _Reader(data)
     doc = _Document(reader, max_text)
     charset = doc.charset
+    decoded = doc.decoded  # doc's count while in the loop: handed over around the helpers
     page_tags = language.page_tags
     page = 0
-    tags = page_tags.get(page, {})
+    tags = page_tags.get(page, _NO_TAGS)
     size = len(data)
     pos = reader.pos
     stack: list[Node] = []  # the open elements
-    # Per open element: its content pieces once there are two or an OPAQUE one (None while
-    # the element holds at most one string, kept in node.text: the common case).
-    pieces: list[list[str | bytes] | None] = []
+    # The content pieces of the open elements (by id) that have two or an OPAQUE one; the
+    # others (the common case) hold their one string, if any, in node.text.
+    pieces: dict[int, list[str | bytes]] = {}
     while True:
-        if pos >= size:
+        try:
+            token = data[pos]
+        except IndexError:
             what = f"END of <{stack[-1].name}>" if stack else "root element"
-            raise _error(f"truncated: {what} expected", pos)
-        token = data[pos]
+            raise _error(f"truncated: {what} expected", pos) from None
         offset = pos
         pos += 1
-        entry = tags.get(token)
+        entry = tags[token]
         if entry is None:
             if token == END:
                 if not stack:
                     raise _error("END without an open element", offset, data)
                 node = stack.pop()
-                more = pieces.pop()
-                if more is not None:
-                    _join_pieces(node, more)
+                if pieces and id(node) in pieces:
+                    _join_pieces(node, pieces.pop(id(node)))
                 text = node.text
                 if node.children and isinstance(text, str) and not text.strip():
                     node.text = None  # whitespace between elements
@@ -314,32 +316,33 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                     raise _error("content outside the root element", offset, data)
                 piece: str | bytes
                 if token == STR_I:
-                    end = data.find(0, pos)
+                    end = data.find(b"\x00", pos)
                     if end < 0:
                         raise _error("truncated: unterminated inline string", pos)
-                    doc.spend(end - pos, offset)
+                    decoded += end - pos
+                    if decoded > max_text:
+                        raise doc.over(offset)
                     try:
                         piece = data[pos:end].decode(charset)
                     except UnicodeDecodeError:
                         raise _error(f"string is not valid {charset}", offset) from None
                     pos = end + 1
                 else:
-                    reader.pos = pos
+                    reader.pos, doc.decoded = pos, decoded
                     piece = _content(reader, doc, token, offset)
-                    pos = reader.pos
+                    pos, decoded = reader.pos, doc.decoded
                 top = stack[-1]
-                more = pieces[-1]
-                if token == OPAQUE:  # the pieces are joined as bytes when the element ends
-                    top.opaque = True
-                    if more is None:
-                        more = pieces[-1] = [] if top.text is None else [top.text]
+                more = pieces.get(id(top)) if pieces else None
+                if more is not None:
                     more.append(piece)
-                elif more is not None:
-                    more.append(piece)
+                elif token == OPAQUE:  # the pieces are joined as bytes when the element ends
+                    pieces[id(top)] = [piece] if top.text is None else [top.text, piece]
                 elif top.text is None:
                     top.text = piece
                 else:
-                    pieces[-1] = [top.text, piece]
+                    pieces[id(top)] = [top.text, piece]
+                if token == OPAQUE:
+                    top.opaque = True
                 continue
             if token == SWITCH_PAGE:
                 if pos >= size:
@@ -350,9 +353,9 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                     raise _error(f"unknown code page {page}", offset + 1, data)
                 tags = page_tags[page]
                 continue
-            reader.pos = pos
+            reader.pos, doc.decoded = pos, decoded
             entry = _other_tag(reader, doc, token, page, offset)
-            pos = reader.pos
+            pos, decoded = reader.pos, doc.decoded
         node = Node(entry[0], entry[1], [])
         if stack:
             stack[-1].children.append(node)
@@ -360,7 +363,6 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
             if len(stack) >= MAX_DEPTH:
                 raise _error(f"nesting deeper than {MAX_DEPTH} levels", offset)
             stack.append(node)
-            pieces.append(None)
         elif not stack:
             break  # a root element without content
     if pos != size:
@@ -369,6 +371,7 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
 
 
 _CONTENT = frozenset({STR_T, OPAQUE, ENTITY})  # content tokens other than STR_I
+_NO_TAGS: tuple[_Tag | None, ...] = (None,) * 256  # a page of the language's without tags
 
 
 def _join_pieces(node: Node, pieces: list[str | bytes]) -> None:
