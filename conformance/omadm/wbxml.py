@@ -155,7 +155,7 @@ class Language:
     def page_tags(self) -> dict[int, tuple[_Tag | None, ...]]:
         """page -> the tag of each token byte (with and without HAS_CONTENT), None for the
         other bytes: the decoder's one look-up per tag (an index, cheaper than a dict's)."""
-        pages = {page: [None] * 256 for page in self.namespaces}
+        pages: dict[int, list[_Tag | None]] = {page: [None] * 256 for page in self.namespaces}
         for (page, token), name in self.tags.items():
             ns = self.namespaces[page]
             pages[page][token] = (name, ns, False)
