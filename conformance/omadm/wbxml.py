@@ -425,65 +425,65 @@ def _mb_u_int32(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-class _Writer:
-    def __init__(self, tokens: dict[str, tuple[int, int]]) -> None:
-        self.tokens = tokens
-        self.body = bytearray()
-        self.strtbl = bytearray()
-        self.strings: dict[str, int] = {}
-        self.page = 0
-
-    def string_ref(self, text: str) -> int:
-        if text not in self.strings:
-            self.strings[text] = len(self.strtbl)
-            self.strtbl += text.encode("utf-8") + b"\x00"
-        return self.strings[text]
-
-    def element(self, node: Node) -> None:
-        has_content = bool(node.children) or bool(node.text)
-        flag = HAS_CONTENT if has_content else 0
-        key = self.tokens.get(node.name)
-        if key is None:  # an element without a token travels as a LITERAL tag
-            self.body.append(LITERAL | flag)
-            self.body += _mb_u_int32(self.string_ref(node.name))
-        else:
-            page, token = key
-            if page != self.page:
-                self.body += bytes([SWITCH_PAGE, page])
-                self.page = page
-            self.body.append(token | flag)
-        if not has_content:
-            return
-        if node.text:
-            self.content(node)
-        for child in node.children:
-            self.element(child)
-        self.body.append(END)
-
-    def content(self, node: Node) -> None:
-        text = node.text
-        if isinstance(text, bytes) or node.opaque or (text is not None and "\x00" in text):
-            raw = text if isinstance(text, bytes) else (text or "").encode("utf-8")
-            self.body.append(OPAQUE)
-            self.body += _mb_u_int32(len(raw)) + raw
-        else:
-            assert text is not None
-            self.body.append(STR_I)
-            self.body += text.encode("utf-8") + b"\x00"
-
-
 def encode_tree(root: Node, *, version: int = 0x02, language: Language = SYNCML) -> bytes:
     """Serialise a neutral tree as WBXML (UTF-8, the language's literal public id)."""
-    writer = _Writer(TOKENS if language is SYNCML else language.tokens())
-    public_index = writer.string_ref(language.public_id)
-    writer.element(root)
+    tokens = TOKENS if language is SYNCML else language.tokens()
+    body = bytearray()
+    strtbl = bytearray()
+    strings: dict[str, int] = {}
+    page = 0
+
+    def string_ref(text: str) -> int:
+        index = strings.get(text)
+        if index is None:
+            index = strings[text] = len(strtbl)
+            strtbl.extend(text.encode("utf-8"))
+            strtbl.append(0)
+        return index
+
+    # Closures over locals, not methods: this runs once per element (bench/README.md, 1).
+    def element(node: Node) -> None:
+        nonlocal page
+        text = node.text
+        children = node.children
+        flag = HAS_CONTENT if children or text else 0
+        key = tokens.get(node.name)
+        if key is None:  # an element without a token travels as a LITERAL tag
+            body.append(LITERAL | flag)
+            body.extend(_mb_u_int32(string_ref(node.name)))
+        else:
+            if key[0] != page:
+                page = key[0]
+                body.append(SWITCH_PAGE)
+                body.append(page)
+            body.append(key[1] | flag)
+        if not flag:
+            return
+        if text:
+            if isinstance(text, bytes) or node.opaque or "\x00" in text:
+                raw = text if isinstance(text, bytes) else text.encode("utf-8")
+                body.append(OPAQUE)
+                body.extend(_mb_u_int32(len(raw)))
+                body.extend(raw)
+            else:
+                body.append(STR_I)
+                body.extend(text.encode("utf-8"))
+                body.append(0)
+        for child in children:
+            element(child)
+        body.append(END)
+
+    public_index = string_ref(language.public_id)
+    element(root)
     header = bytes([version]) + b"\x00" + _mb_u_int32(public_index) + _mb_u_int32(UTF8_MIB)
-    return header + _mb_u_int32(len(writer.strtbl)) + bytes(writer.strtbl) + bytes(writer.body)
+    return header + _mb_u_int32(len(strtbl)) + bytes(strtbl) + bytes(body)
 
 
 def _mark_opaque(root: Node) -> None:
     """Tree-level rule for item data coming from XML: b64/bin formats travel as OPAQUE."""
-    for item in (n for n in root.iter() if n.name == "Item"):
+    for item in root.iter():
+        if item.name != "Item":
+            continue
         fmt = None
         for meta in (c for c in item.children if c.name == "Meta"):
             fmt = next((f.text for f in meta.children if f.name == "Format"), None)
