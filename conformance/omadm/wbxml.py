@@ -188,6 +188,9 @@ class _Reader:
 
     def mb_u_int32(self, what: str) -> int:
         start = self.pos
+        if start < len(self.data) and self.data[start] < 0x80:  # one octet: the common case
+            self.pos = start + 1
+            return self.data[start]
         value = 0
         for _ in range(5):
             octet = self.byte(what)
