@@ -533,9 +533,10 @@ def _plain_xml(node: Node, scope: str, out: list[str]) -> bool:
     if ns == scope:
         if not ns:
             return False  # a LITERAL tag (no namespace) at the root
-        tag = "<" + name
+        out.append("<")  # separate appends: cheaper than concatenating
+        out.append(name)
     elif ns and (not scope or ns == METINF_NS):
-        tag = f'<{name} xmlns="{ns}"'  # the root, a MetInf element below SyncML
+        out.append(f'<{name} xmlns="{ns}"')  # the root, a MetInf element below SyncML
         scope = ns
     else:
         return False  # lxml would write a prefix or xmlns="" here
@@ -543,21 +544,24 @@ def _plain_xml(node: Node, scope: str, out: list[str]) -> bool:
     children = node.children
     if text is None:
         if not children:
-            out.append(tag + "/>")
+            out.append("/>")
             return True
-        out.append(tag + ">")
+        out.append(">")
     elif isinstance(text, str):
         if _XML_SPECIAL.search(text) is not None:
             if _XML_NOT_PLAIN.search(text) is not None:
                 return False
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        out.append(tag + ">" + text)
+        out.append(">")
+        out.append(text)
     else:
         return False  # binary OPAQUE data
     for child in children:
         if not _plain_xml(child, scope, out):
             return False
-    out.append("</" + name + ">")
+    out.append("</")
+    out.append(name)
+    out.append(">")
     return True
 
 
