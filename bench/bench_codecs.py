@@ -255,6 +255,8 @@ def main() -> int:
     row("ours wbxml_to_xml  (WBXML -> XML text)", ours_w2x, mean_w, lib_w2x)
     row("ours wbxml.decode  (WBXML -> SyncML model)", corpus_time(wbxml.decode, wbxmls, min_time),
         mean_w, lib_w2x)
+    row("ours wbxml.decode_tree (WBXML -> element tree, no checks)",
+        corpus_time(wbxml.decode_tree, wbxmls, min_time), mean_w, lib_w2x)
     row("libwbxml xml2wbxml, string table (ctypes)", lib_x2w, mean_x)
     row(f"libwbxml xml2wbxml, inline strings (ctypes, {len(inline)} msgs)", lib_x2w_inline,
         mean_i)
