@@ -13,7 +13,8 @@
 - LwM2M TLV and SenML CBOR (and SenML JSON for reference) encode/decode, MB/s.
 
 Corpus: tests/omadm/codecs/corpus/*.xml (12 real-world-shaped messages, 0.5-2.4 kB).
-Run: .venv/bin/python bench/bench_codecs.py   (--smoke: tiny timings, proves it runs)
+Run: .venv/bin/python bench/bench_codecs.py   (--smoke: tiny timings, proves it runs;
+--wbxml: only the WBXML corpus rows, for quick before/after runs with bench/ab.py)
 """
 
 from __future__ import annotations
