@@ -13,7 +13,9 @@ else, and every truncation, is a :class:`ProtocolError` naming the byte offset.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from conformance.errors import ProtocolError
@@ -134,6 +136,10 @@ TOKENS: dict[str, tuple[int, int]] = {name: key for key, name in TAGS.items()}
 _PAGE_NS = {0: SYNCML_NS, 1: METINF_NS}
 
 
+# A tag as the decoder creates it: element name, namespace, has content (an END follows).
+_Tag = tuple[str, str, bool]
+
+
 @dataclass(frozen=True)
 class Language:
     """A WBXML application: its public id and code pages (SyncML DM here; TNDS in tnds.py)."""
@@ -144,6 +150,17 @@ class Language:
 
     def tokens(self) -> dict[str, tuple[int, int]]:
         return {name: key for key, name in self.tags.items()}
+
+    @cached_property
+    def page_tags(self) -> dict[int, tuple[_Tag | None, ...]]:
+        """page -> the tag of each token byte (with and without HAS_CONTENT), None for the
+        other bytes: the decoder's one look-up per tag (an index, cheaper than a dict's)."""
+        pages: dict[int, list[_Tag | None]] = {page: [None] * 256 for page in self.namespaces}
+        for (page, token), name in self.tags.items():
+            ns = self.namespaces[page]
+            pages[page][token] = (name, ns, False)
+            pages[page][token | HAS_CONTENT] = (name, ns, True)
+        return {page: tuple(table) for page, table in pages.items()}
 
 
 SYNCML = Language(PUBLIC_ID_TEXT, TAGS, _PAGE_NS)
@@ -171,6 +188,9 @@ class _Reader:
 
     def mb_u_int32(self, what: str) -> int:
         start = self.pos
+        if start < len(self.data) and self.data[start] < 0x80:  # one octet: the common case
+            self.pos = start + 1
+            return self.data[start]
         value = 0
         for _ in range(5):
             octet = self.byte(what)
@@ -234,11 +254,11 @@ class _Document:
         """Count ``size`` more decoded bytes; past the bound, refuse the document at once."""
         self.decoded += size
         if self.decoded > self.max_text:
-            raise ProtocolError(
-                PROTOCOL,
-                f"decoded text exceeds the bound of {self.max_text} bytes",
-                where=f"byte {where}",
-            )
+            raise self.over(where)
+
+    def over(self, where: int) -> ProtocolError:
+        message = f"decoded text exceeds the bound of {self.max_text} bytes"
+        return ProtocolError(PROTOCOL, message, where=f"byte {where}")
 
     def text(self, raw: bytes, where: int) -> str:
         try:
@@ -247,125 +267,153 @@ class _Document:
             raise _error(f"string is not valid {self.charset}", where) from None
 
 
-class _Open:
-    """An element being read: its node and the pieces of its content, in order."""
-
-    __slots__ = ("binary", "node", "pieces")
-
-    def __init__(self, node: Node) -> None:
-        self.node = node
-        self.pieces: list[str | bytes] = []  # bytes: OPAQUE data
-        self.binary = False  # an OPAQUE piece is among them (set by _content)
-
-    def close(self) -> None:
-        node = self.node
-        pieces = self.pieces
-        if self.binary:
-            raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
-            node.opaque = True
-            try:
-                node.text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                node.text = raw  # binary data stays bytes
-        elif pieces:
-            # Only str pieces here (no OPAQUE): one piece, the common case, needs no join.
-            node.text = pieces[0] if len(pieces) == 1 else "".join(pieces)  # type: ignore[arg-type]
-        if node.children and isinstance(node.text, str) and not node.text.strip():
-            node.text = None  # whitespace between elements
-
-
 def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = SYNCML) -> Node:
     """Parse a WBXML document into the neutral element tree.
 
     ``max_text`` bounds the decoded text (see :data:`MAX_TEXT`); past it the document is
     refused with a :class:`ProtocolError` naming the bound, before the text is built.
     """
-    pages = language.namespaces
+    # One loop, locals only: it runs once per token, so every call, attribute look-up or
+    # object it avoids is a visible share of the decode (bench/README.md, section 1). The
+    # frequent tokens (a tag of the current page, END, STR_I) are handled inline; the rest
+    # go through the helpers below, with the same bounds and offsets.
     if len(data) > MAX_BYTES:
         raise ProtocolError(PROTOCOL, f"document of {len(data)} bytes exceeds {MAX_BYTES}")
     reader = _Reader(data)
     doc = _Document(reader, max_text)
+    charset = doc.charset
+    decoded = doc.decoded  # doc's count while in the loop: handed over around the helpers
+    page_tags = language.page_tags
     page = 0
-    stack: list[_Open] = []
-    root: Node | None = None
+    tags = page_tags.get(page, _NO_TAGS)
     size = len(data)
+    pos = reader.pos
+    stack: list[Node] = []  # the open elements
+    # The content pieces of the open elements (by id) that have two or an OPAQUE one; the
+    # others (the common case) hold their one string, if any, in node.text.
+    pieces: dict[int, list[str | bytes]] = {}
     while True:
-        if root is not None and not stack:
-            break
-        offset = reader.pos
-        if offset >= size:
-            what = f"END of <{stack[-1].node.name}>" if stack else "root element"
-            raise _error(f"truncated: {what} expected", offset)
-        # The token byte is read inline (bounds checked just above): this loop runs once
-        # per element and per content piece, so a method call here is a visible cost.
-        token = data[offset]
-        reader.pos = offset + 1
-        if token == SWITCH_PAGE:
-            page = reader.byte("code page")
-            if page not in pages:
-                raise _error(f"unknown code page {page}", offset + 1, data)
-            continue
-        if token == END:
-            if not stack:
-                raise _error("END without an open element", offset, data)
-            stack.pop().close()
-            continue
-        if stack and token in (STR_I, STR_T, OPAQUE, ENTITY):
-            _content(reader, doc, token, stack[-1], offset)
-            continue
-        if token in (STR_I, STR_T, OPAQUE, ENTITY):
-            raise _error("content outside the root element", offset, data)
-        if token in _UNSUPPORTED:
-            raise _error(f"unsupported token 0x{token:02x} (extension or PI)", offset, data)
-        node = _tag(reader, doc, token, page, offset, language)
-        if root is None:
-            root = node
-        elif not stack:
-            raise _error("second root element", offset, data)
-        else:
-            stack[-1].node.children.append(node)
-        if token & HAS_CONTENT:
+        try:
+            token = data[pos]
+        except IndexError:
+            what = f"END of <{stack[-1].name}>" if stack else "root element"
+            raise _error(f"truncated: {what} expected", pos) from None
+        offset = pos
+        pos += 1
+        entry = tags[token]
+        if entry is None:
+            if token == END:
+                if not stack:
+                    raise _error("END without an open element", offset, data)
+                node = stack.pop()
+                if pieces and id(node) in pieces:
+                    _join_pieces(node, pieces.pop(id(node)))
+                text = node.text
+                if node.children and isinstance(text, str) and not text.strip():
+                    node.text = None  # whitespace between elements
+                if not stack:
+                    break
+                continue
+            if token == STR_I or token in _CONTENT:
+                if not stack:
+                    raise _error("content outside the root element", offset, data)
+                piece: str | bytes
+                if token == STR_I:
+                    end = data.find(b"\x00", pos)
+                    if end < 0:
+                        raise _error("truncated: unterminated inline string", pos)
+                    decoded += end - pos
+                    if decoded > max_text:
+                        raise doc.over(offset)
+                    try:
+                        piece = data[pos:end].decode(charset)
+                    except UnicodeDecodeError:
+                        raise _error(f"string is not valid {charset}", offset) from None
+                    pos = end + 1
+                else:
+                    reader.pos, doc.decoded = pos, decoded
+                    piece = _content(reader, doc, token, offset)
+                    pos, decoded = reader.pos, doc.decoded
+                top = stack[-1]
+                more = pieces.get(id(top)) if pieces else None
+                if more is not None:
+                    more.append(piece)
+                elif token == OPAQUE:  # the pieces are joined as bytes when the element ends
+                    pieces[id(top)] = [piece] if top.text is None else [top.text, piece]
+                elif top.text is None:
+                    top.text = piece
+                else:
+                    pieces[id(top)] = [top.text, piece]
+                if token == OPAQUE:
+                    top.opaque = True
+                continue
+            if token == SWITCH_PAGE:
+                if pos >= size:
+                    raise _error("truncated: code page expected", pos)
+                page = data[pos]
+                pos += 1
+                if page not in language.namespaces:
+                    raise _error(f"unknown code page {page}", offset + 1, data)
+                tags = page_tags[page]
+                continue
+            reader.pos, doc.decoded = pos, decoded
+            entry = _other_tag(reader, doc, token, page, offset)
+            pos, decoded = reader.pos, doc.decoded
+        node = Node(entry[0], entry[1], [])
+        if stack:
+            stack[-1].children.append(node)
+        if entry[2]:  # HAS_CONTENT: open until its END
             if len(stack) >= MAX_DEPTH:
                 raise _error(f"nesting deeper than {MAX_DEPTH} levels", offset)
-            stack.append(_Open(node))
-    if reader.pos != len(data):
-        raise _error(f"{len(data) - reader.pos} bytes after the root element", reader.pos, data)
-    return root
+            stack.append(node)
+        elif not stack:
+            break  # a root element without content
+    if pos != size:
+        raise _error(f"{size - pos} bytes after the root element", pos, data)
+    return node
 
 
-def _content(reader: _Reader, doc: _Document, token: int, current: _Open, offset: int) -> None:
-    if token == STR_I:
-        raw = reader.cstring("inline string")
-        doc.spend(len(raw), offset)
-        current.pieces.append(doc.text(raw, offset))
-    elif token == STR_T:
-        current.pieces.append(doc.string_at(reader.mb_u_int32("string reference"), offset))
-    elif token == ENTITY:
+_CONTENT = frozenset({STR_T, OPAQUE, ENTITY})  # content tokens other than STR_I
+_NO_TAGS: tuple[_Tag | None, ...] = (None,) * 256  # a page of the language's without tags
+
+
+def _join_pieces(node: Node, pieces: list[str | bytes]) -> None:
+    """The text of an element of several pieces, or of OPAQUE data (bytes unless UTF-8)."""
+    if node.opaque:
+        raw = b"".join(p if isinstance(p, bytes) else p.encode() for p in pieces)
+        try:
+            node.text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            node.text = raw  # binary data stays bytes
+    else:  # only str pieces (no OPAQUE)
+        node.text = "".join(pieces)  # type: ignore[arg-type]
+
+
+def _content(reader: _Reader, doc: _Document, token: int, offset: int) -> str | bytes:
+    """The piece of an STR_T, ENTITY or OPAQUE token (bytes: OPAQUE data)."""
+    if token == STR_T:
+        return doc.string_at(reader.mb_u_int32("string reference"), offset)
+    if token == ENTITY:
         code = reader.mb_u_int32("entity")
         if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
             raise _error(f"entity {code} is not a character", offset, reader.data)
         doc.spend(1, offset)
-        current.pieces.append(chr(code))
-    else:  # OPAQUE
-        length = reader.mb_u_int32("opaque length")
-        doc.spend(length, offset)
-        current.pieces.append(reader.take(length, "opaque data"))
-        current.binary = True
+        return chr(code)
+    length = reader.mb_u_int32("opaque length")  # OPAQUE
+    doc.spend(length, offset)
+    return reader.take(length, "opaque data")
 
 
-def _tag(
-    reader: _Reader, doc: _Document, token: int, page: int, offset: int, language: Language
-) -> Node:
+def _other_tag(reader: _Reader, doc: _Document, token: int, page: int, offset: int) -> _Tag:
+    """A LITERAL tag, or the error naming why ``token`` is no tag of the current page."""
+    if token in _UNSUPPORTED:
+        raise _error(f"unsupported token 0x{token:02x} (extension or PI)", offset, reader.data)
     if token & HAS_ATTRIBUTES:
         raise _error("attributes are not used in SyncML", offset, reader.data)
-    ident = token & 0x3F
-    if ident == LITERAL:
+    if token & 0x3F == LITERAL:
         literal = doc.string_at(reader.mb_u_int32("literal tag name"), offset)
-        return Node(literal, "")  # WBXML carries no namespace for a literal tag
-    name = language.tags.get((page, ident))
-    if name is None:
-        raise _error(f"unknown tag token 0x{token:02x} on code page {page}", offset, reader.data)
-    return Node(name, language.namespaces[page])
+        return literal, "", bool(token & HAS_CONTENT)  # WBXML carries no namespace for it
+    raise _error(f"unknown tag token 0x{token:02x} on code page {page}", offset, reader.data)
 
 
 # --------------------------------------------------------------------------- encoding
@@ -380,65 +428,65 @@ def _mb_u_int32(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-class _Writer:
-    def __init__(self, tokens: dict[str, tuple[int, int]]) -> None:
-        self.tokens = tokens
-        self.body = bytearray()
-        self.strtbl = bytearray()
-        self.strings: dict[str, int] = {}
-        self.page = 0
-
-    def string_ref(self, text: str) -> int:
-        if text not in self.strings:
-            self.strings[text] = len(self.strtbl)
-            self.strtbl += text.encode("utf-8") + b"\x00"
-        return self.strings[text]
-
-    def element(self, node: Node) -> None:
-        has_content = bool(node.children) or bool(node.text)
-        flag = HAS_CONTENT if has_content else 0
-        key = self.tokens.get(node.name)
-        if key is None:  # an element without a token travels as a LITERAL tag
-            self.body.append(LITERAL | flag)
-            self.body += _mb_u_int32(self.string_ref(node.name))
-        else:
-            page, token = key
-            if page != self.page:
-                self.body += bytes([SWITCH_PAGE, page])
-                self.page = page
-            self.body.append(token | flag)
-        if not has_content:
-            return
-        if node.text:
-            self.content(node)
-        for child in node.children:
-            self.element(child)
-        self.body.append(END)
-
-    def content(self, node: Node) -> None:
-        text = node.text
-        if isinstance(text, bytes) or node.opaque or (text is not None and "\x00" in text):
-            raw = text if isinstance(text, bytes) else (text or "").encode("utf-8")
-            self.body.append(OPAQUE)
-            self.body += _mb_u_int32(len(raw)) + raw
-        else:
-            assert text is not None
-            self.body.append(STR_I)
-            self.body += text.encode("utf-8") + b"\x00"
-
-
 def encode_tree(root: Node, *, version: int = 0x02, language: Language = SYNCML) -> bytes:
     """Serialise a neutral tree as WBXML (UTF-8, the language's literal public id)."""
-    writer = _Writer(TOKENS if language is SYNCML else language.tokens())
-    public_index = writer.string_ref(language.public_id)
-    writer.element(root)
+    tokens = TOKENS if language is SYNCML else language.tokens()
+    body = bytearray()
+    strtbl = bytearray()
+    strings: dict[str, int] = {}
+    page = 0
+
+    def string_ref(text: str) -> int:
+        index = strings.get(text)
+        if index is None:
+            index = strings[text] = len(strtbl)
+            strtbl.extend(text.encode("utf-8"))
+            strtbl.append(0)
+        return index
+
+    # Closures over locals, not methods: this runs once per element (bench/README.md, 1).
+    def element(node: Node) -> None:
+        nonlocal page
+        text = node.text
+        children = node.children
+        flag = HAS_CONTENT if children or text else 0
+        key = tokens.get(node.name)
+        if key is None:  # an element without a token travels as a LITERAL tag
+            body.append(LITERAL | flag)
+            body.extend(_mb_u_int32(string_ref(node.name)))
+        else:
+            if key[0] != page:
+                page = key[0]
+                body.append(SWITCH_PAGE)
+                body.append(page)
+            body.append(key[1] | flag)
+        if not flag:
+            return
+        if text:
+            if isinstance(text, bytes) or node.opaque or "\x00" in text:
+                raw = text if isinstance(text, bytes) else text.encode("utf-8")
+                body.append(OPAQUE)
+                body.extend(_mb_u_int32(len(raw)))
+                body.extend(raw)
+            else:
+                body.append(STR_I)
+                body.extend(text.encode("utf-8"))
+                body.append(0)
+        for child in children:
+            element(child)
+        body.append(END)
+
+    public_index = string_ref(language.public_id)
+    element(root)
     header = bytes([version]) + b"\x00" + _mb_u_int32(public_index) + _mb_u_int32(UTF8_MIB)
-    return header + _mb_u_int32(len(writer.strtbl)) + bytes(writer.strtbl) + bytes(writer.body)
+    return header + _mb_u_int32(len(strtbl)) + bytes(strtbl) + bytes(body)
 
 
 def _mark_opaque(root: Node) -> None:
     """Tree-level rule for item data coming from XML: b64/bin formats travel as OPAQUE."""
-    for item in (n for n in root.iter() if n.name == "Item"):
+    for item in root.iter():
+        if item.name != "Item":
+            continue
         fmt = None
         for meta in (c for c in item.children if c.name == "Meta"):
             fmt = next((f.text for f in meta.children if f.name == "Format"), None)
@@ -464,6 +512,59 @@ def encode(msg: SyncML) -> bytes:
     return encode_tree(xmlcodec.to_tree(msg))
 
 
+# Characters of text that lxml does not write as they are: &, < and > (escaped below), and
+# those it refuses or writes as a character reference (CR), NUL: text with one of the latter
+# takes the lxml path.
+_XML_SPECIAL = re.compile("[\x00-\x08\x0b-\x1f&<>\ud800-\udfff\ufffe\uffff]")
+_XML_NOT_PLAIN = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _plain_xml(node: Node, scope: str, out: list[str]) -> bool:
+    """Append the XML :func:`xmlcodec.tree_to_xml` writes for ``node`` (``scope``: the default
+    namespace in force) when the subtree is of the shape it writes without lxml's help: names
+    from the code pages, the root's namespace redeclared by MetInf elements only, text of
+    plain characters. False otherwise (``out`` is then to be dropped).
+
+    The transcript's hot path: building lxml elements for a document costs 3-4x the decode.
+    Byte-identical output is tested against tree_to_xml (tests/omadm/codecs/test_wbxml.py).
+    """
+    name = node.name
+    ns = node.ns
+    if ns == scope:
+        if not ns:
+            return False  # a LITERAL tag (no namespace) at the root
+        out.append("<")  # separate appends: cheaper than concatenating
+        out.append(name)
+    elif ns and (not scope or ns == METINF_NS):
+        out.append(f'<{name} xmlns="{ns}"')  # the root, a MetInf element below SyncML
+        scope = ns
+    else:
+        return False  # lxml would write a prefix or xmlns="" here
+    text = node.text
+    children = node.children
+    if text is None:
+        if not children:
+            out.append("/>")
+            return True
+        out.append(">")
+    elif isinstance(text, str):
+        if _XML_SPECIAL.search(text) is not None:
+            if _XML_NOT_PLAIN.search(text) is not None:
+                return False
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        out.append(">")
+        out.append(text)
+    else:
+        return False  # binary OPAQUE data
+    for child in children:
+        if not _plain_xml(child, scope, out):
+            return False
+    out.append("</")
+    out.append(name)
+    out.append(">")
+    return True
+
+
 def wbxml_to_xml(
     data: bytes, *, binary: Literal["error", "hex"] = "error", max_text: int = MAX_TEXT
 ) -> bytes:
@@ -473,6 +574,9 @@ def wbxml_to_xml(
     readable ``[opaque N bytes: …]`` placeholder instead (for transcripts).
     """
     root = decode_tree(data, max_text=max_text)
+    out: list[str] = []
+    if _plain_xml(root, "", out):
+        return xmlcodec.XML_DECLARATION + "".join(out).encode()
     for node in root.iter():
         if isinstance(node.text, bytes):
             if binary == "error":

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from conformance.errors import ProtocolError
 from conformance.omadm import wbxml, xmlcodec
 from conformance.omadm.model import Item, Meta, Replace, SyncHdr, SyncML
+from conformance.omadm.xmlcodec import Node
 
 # Hand-assembled document: WBXML 1.2, numeric public id 0x1201, UTF-8, a string table,
 # STR_T, STR_I, OPAQUE, ENTITY and SWITCH_PAGE (tokens from the SyncML 1.2 WBXML annex).
@@ -102,6 +103,49 @@ def test_wbxml_to_xml_binary_opaque() -> None:
         wbxml.wbxml_to_xml(HAND)
     shown = wbxml.wbxml_to_xml(HAND, binary="hex")
     assert b"[opaque 3 bytes: ff 00 01]" in shown
+
+
+def test_pieces_of_one_element_join_in_order() -> None:
+    def data_of(content: bytes) -> str | bytes | None:
+        doc = b"\x02\x01\x6a\x00" + b"\x6d\x4f" + content + b"\x01\x01"  # SyncML/Data
+        return wbxml.decode_tree(doc).children[0].text
+
+    assert data_of(b"\x03a\x00\x03b\x00\x02\x21") == "ab!"  # STR_I, STR_I, ENTITY
+    assert data_of(b"\x03a\x00\xc3\x01\xff\x03b\x00") == b"a\xffb"  # OPAQUE among them
+    assert data_of(b"\x03a\x00\x03b\x00\xc3\x02\xc3\xa9") == "ab\u00e9"  # UTF-8: text
+    assert data_of(b"\x03\x00") == "" and data_of(b"") is None
+
+
+_NAMES = ["SyncML", "SyncHdr", "Item", "Data", "Meta", "Mem", "FreeMem", "Format"]  # pages 0, 1
+_LITERALS = ["Vendor", "x-y", "1bad"]  # LITERAL tags, one not an XML name
+_PLAIN = "ab &<>'\"\t\n\u00e9\U0001f600"  # written as is or escaped
+_TEXTS = st.none() | st.text(st.sampled_from(_PLAIN), max_size=6)
+_ODD_TEXTS = st.text(st.sampled_from(_PLAIN + "\r\x00\x01\x7f\ufffe"), max_size=4)  # lxml's
+
+
+@st.composite
+def _trees(draw: st.DrawFn, depth: int = 0) -> Node:
+    names = _NAMES if draw(st.integers(0, 9)) else _LITERALS
+    node = Node(draw(st.sampled_from(names)),
+                text=draw(_TEXTS if draw(st.integers(0, 19)) else _ODD_TEXTS))
+    if depth < 3:
+        node.children = draw(st.lists(_trees(depth + 1), max_size=3))
+    return node
+
+
+@given(_trees())
+def test_xml_text_is_the_one_lxml_writes(tree: Node) -> None:
+    # wbxml_to_xml writes plain documents itself: byte for byte what tree_to_xml (lxml)
+    # writes, and the same error where tree_to_xml refuses.
+    data = wbxml.encode_tree(tree)
+    try:
+        expected: bytes | str = xmlcodec.tree_to_xml(wbxml.decode_tree(data))
+    except ProtocolError as exc:
+        expected = str(exc)
+    try:
+        assert wbxml.wbxml_to_xml(data) == expected
+    except ProtocolError as exc:
+        assert str(exc) == expected
 
 
 def test_corpus_round_trips(corpus_file: Path) -> None:
