@@ -94,8 +94,8 @@ def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:
     """:func:`encode` and the :func:`pretty` text of its bytes, from one element tree."""
     tree = xmlcodec.to_tree(msg)
     if encoding == "xml":
-        data = xmlcodec.tree_to_xml(tree)
-    elif encoding == "wbxml":
+        return xmlcodec.tree_to_xml_shown(tree)  # one lxml element for both
+    if encoding == "wbxml":
         data = wbxml.encode_tree(tree)
     else:
         raise ValueError(f"unknown SyncML encoding {encoding!r}")

@@ -553,6 +553,7 @@ def from_tree(root: Node) -> SyncML:
 # turned back into NUL in the decoded text.
 _NUL_REFS = re.compile(rb"\x00|&#0+;|&#[xX]0+;")
 _MARKERS = [chr(c) for c in range(0xE000, 0xF900)]
+_ELEMENT: Any = etree.Element  # as an iterchildren() filter: elements only (no stubs for it)
 
 
 def _free_marker(taken: Callable[[str], bool]) -> str:
@@ -573,20 +574,25 @@ def _protect_nul(data: bytes) -> tuple[bytes, str | None]:
 
 def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
     """Neutral tree of a parsed XML element; nested XML in ``<Data>`` becomes its text."""
-    name = xmlsafe.local_name(element)
-    tag = element.tag if isinstance(element.tag, str) else ""
-    ns = tag[1:].split("}", 1)[0] if tag.startswith("{") else ""
+    # The lab's hot path: the tag is read once (lxml builds a new string per access) and the
+    # children are filtered to elements in C (comments, PIs and entities are not elements).
+    tag = element.tag
+    if not isinstance(tag, str):
+        return Node("", "")
+    ns = tag[1:].partition("}")[0] if tag[:1] == "{" else ""
+    name = tag.rpartition("}")[2]
     node = Node(name, ns)
-    children = [c for c in element if isinstance(c.tag, str)]
-    if name == "Data" and children:
+    children = list(element.iterchildren(_ELEMENT))
+    if not children:
+        if element.text is not None:
+            node.text = _restore(element.text, marker)
+    elif name == "Data":
         node.text = _restore(_inner_xml(element, ns), marker)
-    elif children:
+    else:
         node.children = [element_to_node(c, marker) for c in children]
         stray = (element.text or "") + "".join(c.tail or "" for c in element)
         if stray.strip():  # text mixed with elements: kept so that the mapping refuses it
             node.text = _restore(stray, marker)
-    elif element.text is not None:
-        node.text = _restore(element.text, marker)
     return node
 
 
@@ -610,42 +616,65 @@ def _inner_xml(element: etree._Element, outer_ns: str) -> str:
     return "".join(parts)
 
 
+class _Unencodable(Exception):
+    """A node XML cannot carry; the names of its ancestors are collected as it unwinds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.names: list[str] = []  # the failing node first, the root last
+
+    def where(self) -> str:
+        path = ""
+        for name in reversed(self.names):
+            path = _join(path, name) if name != "SyncML" else ""
+        return path
+
+
 def _to_element(
-    node: Node, parent: etree._Element | None, marker: str | None = None, path: str = ""
+    node: Node, parent: etree._Element | None, marker: str | None = None
 ) -> etree._Element:
-    tag = f"{{{node.ns}}}{node.name}" if node.ns else node.name
-    # MetInf children carry their own default namespace, as real clients write them.
-    nsmap: Any = {None: node.ns} if node.ns and (parent is None or node.ns == METINF_NS) else None
-    path = _join(path, node.name) if node.name != "SyncML" else ""
+    """The lxml element of a neutral tree; what XML cannot carry is a ProtocolError."""
     try:
-        if parent is None:
-            element = etree.Element(tag, nsmap=nsmap)
-        else:
-            element = etree.SubElement(parent, tag, nsmap=nsmap)
-    except ValueError:  # a WBXML LITERAL tag may name anything, XML names may not
-        raise ProtocolError(
-            PROTOCOL, f"element name {node.name[:40]!r} is not an XML name", where=path
-        ) from None
-    if node.text is not None:
-        text = node.text
-        if isinstance(text, bytes):
-            try:
-                text = text.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ProtocolError(
-                    PROTOCOL, "binary data cannot travel in XML (use b64)", where=path
-                ) from None
-        if marker:
-            text = text.replace("\x00", marker)
+        return _build(node, parent, marker)
+    except _Unencodable as exc:
+        raise ProtocolError(PROTOCOL, exc.message, where=exc.where()) from None
+
+
+def _build(node: Node, parent: etree._Element | None, marker: str | None) -> etree._Element:
+    # The lab's hot path (once per answer): the element path of an error is only put
+    # together when there is one, and nsmap is only passed where a declaration goes.
+    try:
+        tag = f"{{{node.ns}}}{node.name}" if node.ns else node.name
         try:
-            element.text = text
-        except ValueError:
-            raise ProtocolError(
-                PROTOCOL, "text has characters XML cannot carry", where=path
-            ) from None
-    for child in node.children:
-        _to_element(child, element, marker, path)
-    return element
+            if parent is None:
+                element = etree.Element(tag, nsmap={None: node.ns} if node.ns else None)
+            elif node.ns == METINF_NS:
+                # MetInf children carry their own default namespace, as real clients write them.
+                element = etree.SubElement(parent, tag, nsmap={None: node.ns})
+            else:
+                element = etree.SubElement(parent, tag)
+        except ValueError:  # a WBXML LITERAL tag may name anything, XML names may not
+            raise _Unencodable(f"element name {node.name[:40]!r} is not an XML name") from None
+        text = node.text
+        if text is not None:
+            if isinstance(text, bytes):
+                try:
+                    text = text.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _Unencodable("binary data cannot travel in XML (use b64)") from None
+            if marker:
+                text = text.replace("\x00", marker)
+            try:
+                element.text = text
+            except ValueError:
+                raise _Unencodable("text has characters XML cannot carry") from None
+        for child in node.children:
+            _build(child, element, marker)
+        return element
+    except _Unencodable as exc:
+        exc.names.append(node.name)
+        raise
 
 
 def _tree_marker(root: Node) -> str | None:
@@ -656,15 +685,27 @@ def _tree_marker(root: Node) -> str | None:
     return None
 
 
-def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
-    """Serialise a neutral tree as UTF-8 XML with declaration (NUL written as ``&#0;``)."""
-    marker = _tree_marker(root)
-    element = _to_element(root, None, marker)
+def _xml_bytes(element: etree._Element, marker: str | None, doctype: bool = False) -> bytes:
     body = etree.tostring(element, encoding="UTF-8", xml_declaration=False)
     if marker:
         body = body.replace(marker.encode(), b"&#0;")
     head = XML_DECLARATION + (DOCTYPE.encode() + b"\n" if doctype else b"")
     return head + body
+
+
+def _pretty_text(element: etree._Element, marker: str | None) -> str:
+    """Indented text of an element built from a tree (changes the element: build it last)."""
+    for el in element.iter():
+        if el.text == "":
+            el.text = None  # as a parse of the bytes reads ``<a></a>`` back: no text
+    text = etree.tostring(element, pretty_print=True, encoding=str)
+    return text.replace(marker, "\\x00") if marker else text
+
+
+def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
+    """Serialise a neutral tree as UTF-8 XML with declaration (NUL written as ``&#0;``)."""
+    marker = _tree_marker(root)
+    return _xml_bytes(_to_element(root, None, marker), marker, doctype)
 
 
 def xml_to_tree(data: bytes) -> Node:
@@ -681,12 +722,14 @@ def pretty_tree(root: Node) -> str:
     as no text) and NUL as ``\\x00``. Binary (non-UTF-8) text raises ProtocolError.
     """
     marker = _tree_marker(root)
+    return _pretty_text(_to_element(root, None, marker), marker)
+
+
+def tree_to_xml_shown(root: Node) -> tuple[bytes, str]:
+    """:func:`tree_to_xml` and :func:`pretty_tree` of one tree from one lxml element."""
+    marker = _tree_marker(root)
     element = _to_element(root, None, marker)
-    for el in element.iter():
-        if el.text == "":
-            el.text = None
-    text = etree.tostring(element, pretty_print=True, encoding=str)
-    return text.replace(marker, "\\x00") if marker else text
+    return _xml_bytes(element, marker), _pretty_text(element, marker)
 
 
 # --------------------------------------------------------------------------- public API
