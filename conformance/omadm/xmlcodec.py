@@ -647,11 +647,12 @@ def _build(node: Node, parent: etree._Element | None, marker: str | None) -> etr
     try:
         tag = f"{{{node.ns}}}{node.name}" if node.ns else node.name
         try:
+            nsmap: Any = {None: node.ns} if node.ns else None
             if parent is None:
-                element = etree.Element(tag, nsmap={None: node.ns} if node.ns else None)
+                element = etree.Element(tag, nsmap=nsmap)
             elif node.ns == METINF_NS:
                 # MetInf children carry their own default namespace, as real clients write them.
-                element = etree.SubElement(parent, tag, nsmap={None: node.ns})
+                element = etree.SubElement(parent, tag, nsmap=nsmap)
             else:
                 element = etree.SubElement(parent, tag)
         except ValueError:  # a WBXML LITERAL tag may name anything, XML names may not
