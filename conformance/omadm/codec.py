@@ -79,6 +79,13 @@ def encode(msg: SyncML, encoding: str) -> bytes:
     raise ValueError(f"unknown SyncML encoding {encoding!r}")
 
 
+def size_bound(msg: SyncML, encoding: str) -> int | None:
+    """An upper bound of ``len(encode(msg, encoding))``, cheaper than encoding (XML only)."""
+    if encoding == "xml":
+        return xmlcodec.xml_size_bound(xmlcodec.to_tree(msg))
+    return None
+
+
 def decode_shown(
     data: bytes, encoding: str, *, max_text: int = wbxml.MAX_TEXT
 ) -> tuple[SyncML, str]:

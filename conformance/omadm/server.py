@@ -567,6 +567,7 @@ class DmServer:
             encoding=enc,
             content_type=ctype,
         )
+        state.size_bound = lambda msg: codec.size_bound(msg, live.encoding)
         self._prune()
         self._by_key[live.key] = live
         self._by_token[token] = live

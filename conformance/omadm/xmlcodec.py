@@ -709,6 +709,24 @@ def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
     return _xml_bytes(_to_element(root, None, marker), marker, doctype)
 
 
+def xml_size_bound(root: Node) -> int:
+    """An upper bound of ``len(tree_to_xml(root))`` without building it (MaxMsgSize checks).
+
+    Per element: its start and end tags, and room for a namespace declaration and a prefix;
+    text: 6 bytes per UTF-8 byte (libxml2 writes at most ``&amp;`` / ``&#13;``, NUL ``&#0;``).
+    """
+    size = len(XML_DECLARATION) + len(DOCTYPE) + 1
+    for node in root.iter():
+        size += 2 * len(node.name.encode("utf-8", "surrogatepass")) + 45
+        size += 6 * len(node.ns.encode("utf-8", "surrogatepass"))
+        text = node.text
+        if isinstance(text, str):
+            size += 6 * len(text.encode("utf-8", "surrogatepass"))
+        elif text is not None:
+            size += 6 * len(text)
+    return size
+
+
 def xml_to_tree(data: bytes) -> Node:
     """Parse untrusted XML (hardened) into a neutral tree."""
     protected, marker = _protect_nul(data)
