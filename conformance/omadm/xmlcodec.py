@@ -709,6 +709,10 @@ def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
     return _xml_bytes(_to_element(root, None, marker), marker, doctype)
 
 
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def xml_size_bound(root: Node) -> int:
     """An upper bound of ``len(tree_to_xml(root))`` without building it (MaxMsgSize checks).
 
@@ -716,14 +720,14 @@ def xml_size_bound(root: Node) -> int:
     text: 6 bytes per UTF-8 byte (libxml2 writes at most ``&amp;`` / ``&#13;``, NUL ``&#0;``).
     """
     size = len(XML_DECLARATION) + len(DOCTYPE) + 1
-    for node in root.iter():
-        size += 2 * len(node.name.encode("utf-8", "surrogatepass")) + 45
-        size += 6 * len(node.ns.encode("utf-8", "surrogatepass"))
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        size += 45 + 2 * _utf8_len(node.name) + 6 * _utf8_len(node.ns)
         text = node.text
-        if isinstance(text, str):
-            size += 6 * len(text.encode("utf-8", "surrogatepass"))
-        elif text is not None:
-            size += 6 * len(text)
+        if text:
+            size += 6 * (_utf8_len(text) if isinstance(text, str) else len(text))
     return size
 
 
