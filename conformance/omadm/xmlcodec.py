@@ -631,6 +631,10 @@ class _Unencodable(Exception):
         return path
 
 
+class _NulText(_Unencodable):
+    """Text with NUL, built without a placeholder for it: build again with one."""
+
+
 def _to_element(
     node: Node, parent: etree._Element | None, marker: str | None = None
 ) -> etree._Element:
@@ -669,13 +673,29 @@ def _build(node: Node, parent: etree._Element | None, marker: str | None) -> etr
             try:
                 element.text = text
             except ValueError:
-                raise _Unencodable("text has characters XML cannot carry") from None
+                error = _NulText if marker is None and "\x00" in text else _Unencodable
+                raise error("text has characters XML cannot carry") from None
         for child in node.children:
             _build(child, element, marker)
         return element
     except _Unencodable as exc:
         exc.names.append(node.name)
         raise
+
+
+def _element_of(root: Node) -> tuple[etree._Element, str | None]:
+    """The lxml element of a tree and the NUL placeholder used (None: no text has NUL).
+
+    Built without one first: looking for NUL in every text beforehand cost a walk of the
+    tree per answer, and NUL is rare.
+    """
+    try:
+        return _build(root, None, None), None
+    except _NulText:
+        marker = _tree_marker(root)
+        return _to_element(root, None, marker), marker
+    except _Unencodable as exc:
+        raise ProtocolError(PROTOCOL, exc.message, where=exc.where()) from None
 
 
 def _tree_marker(root: Node) -> str | None:
@@ -705,8 +725,8 @@ def _pretty_text(element: etree._Element, marker: str | None) -> str:
 
 def tree_to_xml(root: Node, *, doctype: bool = False) -> bytes:
     """Serialise a neutral tree as UTF-8 XML with declaration (NUL written as ``&#0;``)."""
-    marker = _tree_marker(root)
-    return _xml_bytes(_to_element(root, None, marker), marker, doctype)
+    element, marker = _element_of(root)
+    return _xml_bytes(element, marker, doctype)
 
 
 def _utf8_len(text: str) -> int:
@@ -744,14 +764,13 @@ def pretty_tree(root: Node) -> str:
     Same text: an empty string prints as an empty element (a parse reads ``<a></a>`` back
     as no text) and NUL as ``\\x00``. Binary (non-UTF-8) text raises ProtocolError.
     """
-    marker = _tree_marker(root)
-    return _pretty_text(_to_element(root, None, marker), marker)
+    element, marker = _element_of(root)
+    return _pretty_text(element, marker)
 
 
 def tree_to_xml_shown(root: Node) -> tuple[bytes, str]:
     """:func:`tree_to_xml` and :func:`pretty_tree` of one tree from one lxml element."""
-    marker = _tree_marker(root)
-    element = _to_element(root, None, marker)
+    element, marker = _element_of(root)
     return _xml_bytes(element, marker), _pretty_text(element, marker)
 
 

@@ -58,3 +58,10 @@ def test_encoding_error_names_the_element_path() -> None:
     with pytest.raises(ProtocolError) as again:
         xmlcodec.encode(msg)
     assert again.value.where == caught.value.where
+
+
+def test_nul_in_text_is_written_as_a_reference_and_shown_escaped() -> None:
+    msg = _message("a\x00b", "\ue000")  # the first placeholder candidate is taken by a value
+    data, shown = codec.encode_shown(msg, "xml")
+    assert b"a&#0;b" in data and "a\\x00b" in shown
+    assert codec.decode(data, "xml") == msg
