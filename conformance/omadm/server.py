@@ -682,7 +682,6 @@ class DmServer:
             if live.creds.switched:
                 self._asked[live.device] = live.creds.kind
         state.header_statuses.clear()
-        await self._nonces_on_disk()  # this message's nonce changes, before the lab answers
         notes.extend(state.problems[before:])
         live.messages.append(
             DmMessage("device->lab", msg, body, request.headers.get("Content-Type", ""))
@@ -701,6 +700,9 @@ class DmServer:
         live.errors.extend(notes)
         for note in live.auth.notes[told:]:  # e.g. the lab follows the device's Chal
             self._transcript.note(PROTOCOL, note, device=live.device, session=live.session_id)
+        # This message's nonce changes are on disk before the lab answers it. Awaited once the
+        # message is recorded: a lab stopped meanwhile still has it in the transcript.
+        await self._nonces_on_disk()
         self._touch(live)
         if not live.announced:
             live.announced = True
