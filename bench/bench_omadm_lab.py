@@ -16,7 +16,8 @@ driver gets is the session's own DevId, the Replace the device gets carries its 
 and the transcript holds exactly the 6 messages of each session (none lost, none mixed).
 
 Figures per N: sessions/s, HTTP exchanges/s, POST round-trip latency percentiles (device
-side), session duration percentiles, lab-process CPU per exchange.
+side), session duration percentiles, lab-process CPU per exchange (and as a share of the wall
+time: under 100 % the lab waits on something else), the device process's CPU per exchange.
 Run: .venv/bin/python bench/bench_omadm_lab.py [--n 10,50,100,200,400] [--encoding xml|wbxml]
 """
 
@@ -179,8 +180,10 @@ def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, out: 
             results = await asyncio.gather(*(d.run(http) for d in devices))
             return list(results), time.perf_counter() - start
 
+    cpu0 = cpu_seconds()
     results, wall = asyncio.run(main())
-    out.send(([(r.latencies, r.duration, r.errors) for r in results], wall))
+    cpu = cpu_seconds() - cpu0  # the devices' own CPU: a limit of their own on 2 cores
+    out.send(([(r.latencies, r.duration, r.errors) for r in results], wall, cpu))
     out.close()
 
 
@@ -252,7 +255,7 @@ def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag:
     proc = ctx.Process(target=devices_main, args=(lab.http_url, creds, n, tag, enc, send))
     proc.start()
     send.close()
-    raw, wall = recv.recv()
+    raw, wall, device_cpu = recv.recv()
     proc.join(30)
     # Driver tasks finish when the last answers are composed; give them the loop briefly.
     deadline = time.monotonic() + 10
@@ -278,7 +281,7 @@ def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag:
     d50, d99 = percentiles(durations, (50, 99))
     return [n, ok_sessions, len(problems), lost, n / wall, exchanges / wall, p50 * 1e3,
             p90 * 1e3, p99 * 1e3, max(latencies) * 1e3, d50 * 1e3, d99 * 1e3,
-            cpu / max(exchanges, 1) * 1e3]
+            cpu / max(exchanges, 1) * 1e3, cpu / wall * 100, device_cpu / max(exchanges, 1) * 1e3]
 
 
 async def _set_hook(server: Any, driver: Driver) -> None:
@@ -390,7 +393,8 @@ def main() -> int:
     print("   latency = device-side POST round trip (lab decode, auth, transcript, driver "
           "turn, encode); duration = whole session")
     table(rows, ["N", "ok", "errors", "lost/mixed", "sess/s", "POST/s", "p50 ms", "p90 ms",
-                 "p99 ms", "max ms", "sess p50 ms", "sess p99 ms", "lab CPU ms/POST"])
+                 "p99 ms", "max ms", "sess p50 ms", "sess p99 ms", "lab CPU ms/POST",
+                 "lab CPU % of wall", "devices CPU ms/POST"])
     print(f"   lab process peak RSS: {_common.peak_rss_mib():.0f} MiB")
     failed = any(r[2] or r[3] for r in rows)
     if args.floor:

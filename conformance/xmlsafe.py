@@ -7,6 +7,7 @@ nesting depth, so an attack is refused quickly with a finding instead of eating 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -74,17 +75,22 @@ def parse(
     return root
 
 
+@functools.lru_cache(maxsize=8)
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """The first element below ``max_depth`` levels (the root is level 1), found in C."""
+    return etree.XPath("(" + "/*" * (max_depth + 1) + ")[1]")
+
+
 def _check_depth(root: etree._Element, protocol: str, max_depth: int) -> None:
-    stack: list[tuple[etree._Element, int]] = [(root, 1)]
-    while stack:
-        element, depth = stack.pop()
-        if depth > max_depth:
-            where = f"line {element.sourceline}"
-            raise ProtocolError(protocol, f"nesting deeper than {max_depth} levels", where=where)
-        if isinstance(element, etree._Entity):  # never resolved; a reference is refused
-            where = f"line {element.sourceline}"
-            raise ProtocolError(protocol, f"entity reference {element.text} refused", where=where)
-        stack.extend((child, depth + 1) for child in element)
+    # In C, not a Python walk of every element: this runs on every message the lab receives.
+    found: Any = _deeper_than(max_depth)(root)
+    if found:
+        where = f"line {found[0].sourceline}"
+        raise ProtocolError(protocol, f"nesting deeper than {max_depth} levels", where=where)
+    entity: Any = next(root.iter(etree.Entity), None)  # never resolved; a reference is refused
+    if entity is not None:
+        where = f"line {entity.sourceline}"
+        raise ProtocolError(protocol, f"entity reference {entity.text} refused", where=where)
 
 
 def local_name(element: etree._Element) -> str:

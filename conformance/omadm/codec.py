@@ -79,6 +79,13 @@ def encode(msg: SyncML, encoding: str) -> bytes:
     raise ValueError(f"unknown SyncML encoding {encoding!r}")
 
 
+def size_bound(msg: SyncML, encoding: str) -> int | None:
+    """An upper bound of ``len(encode(msg, encoding))``, cheaper than encoding (XML only)."""
+    if encoding == "xml":
+        return xmlcodec.xml_size_bound(xmlcodec.to_tree(msg))
+    return None
+
+
 def decode_shown(
     data: bytes, encoding: str, *, max_text: int = wbxml.MAX_TEXT
 ) -> tuple[SyncML, str]:
@@ -94,8 +101,8 @@ def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:
     """:func:`encode` and the :func:`pretty` text of its bytes, from one element tree."""
     tree = xmlcodec.to_tree(msg)
     if encoding == "xml":
-        data = xmlcodec.tree_to_xml(tree)
-    elif encoding == "wbxml":
+        return xmlcodec.tree_to_xml_shown(tree)  # one lxml element for both
+    if encoding == "wbxml":
         data = wbxml.encode_tree(tree)
     else:
         raise ValueError(f"unknown SyncML encoding {encoding!r}")

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
+from conformance.lwm2m.tuning import tune_gc
 from conformance.omadm import notification
 from conformance.omadm.account import DmAccounts
 from conformance.omadm.delivery import (
@@ -298,6 +299,9 @@ class OmaDmLab:
         )
         self._server = server
         self._arrival = self._loop.call(_new_event(), self.timeouts.request)
+        # After start-up, once per process (shared with the LwM2M lab): the collector's
+        # generation-2 pauses (~240 ms with 800 sessions open) cost ~0.4 ms per POST.
+        tune_gc()
 
     def _register_secrets(self) -> None:
         redactor = self._transcript.redactor

@@ -14,7 +14,8 @@ Two nonces per device (REQUIREMENTS.md, "Nonce timing"):
 
 The state survives a lab restart: an SQLite database in the run folder (WAL mode), one row per
 device. A change marks its device dirty; ``flush`` writes the dirty rows in one transaction —
-the server calls it once per message, before it answers. (The previous whole-file JSON rewrite
+the server calls it before it answers a message (the messages handled in one turn of its
+event loop share the commit). (The previous whole-file JSON rewrite
 on every change cost ~465 µs per POST and grew with the number of devices; the measurement
 that picked SQLite over one file per device is in bench/README.md.)
 """

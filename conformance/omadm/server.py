@@ -137,6 +137,7 @@ class LiveSession:
         self.announced = False
         self.last_seen = time.monotonic()
         self.created = time.monotonic()
+        self.on_end: Callable[[LiveSession], None] | None = None  # the server's bookkeeping
 
     @property
     def session_id(self) -> str:
@@ -161,6 +162,8 @@ class LiveSession:
                     action.done.set_result(action.results)
                 else:
                     action.done.set_result(None)
+        if self.on_end is not None:
+            self.on_end(self)
 
     def pulse(self) -> None:
         self.last_seen = time.monotonic()
@@ -282,9 +285,14 @@ class DmServer:
         self.path = path.rstrip("/") or "/oma"
         self._by_key: dict[tuple[str, str], LiveSession] = {}
         self._by_token: dict[str, LiveSession] = {}
+        # By RespURI token, the least recently active first (a device message moves its
+        # session to the end): pruning looks at the front only, not at every session.
+        self._open: dict[str, LiveSession] = {}
+        self._ended: dict[str, LiveSession] = {}  # ended, kept for their late messages
         self.next_options: SessionOptions | None = None
         self.base_urls: dict[str, str] = {}  # scheme -> "http://host:port"
         self._runner: web.AppRunner | None = None
+        self._nonce_waiters: list[asyncio.Future[None]] = []  # for the next nonce commit
         self._guard = ConnectionGuard(
             per_source=declaration.limits.connections_per_source,
             deadline=declaration.request_deadline(),
@@ -365,19 +373,25 @@ class DmServer:
         loop = asyncio.get_running_loop()
         started = self._guard.request_started(request.transport) or loop.time()
         deadline = started + self._decl.request_deadline()
+        stream = request.content
         while True:
             left = deadline - loop.time()
             try:
                 if left <= 0:
                     raise TimeoutError
-                chunk = await asyncio.wait_for(request.content.read(65536), min(idle, left))
+                # What has arrived is taken without a wait (a message usually comes with its
+                # headers); only an empty buffer is waited on, in a timeout scope (wait_for
+                # would make a task per read).
+                chunk = stream.read_nowait(65536)
+                if not chunk and not stream.at_eof():
+                    async with asyncio.timeout(min(idle, left)):
+                        chunk = await stream.read(65536)
             except TimeoutError:
                 late = loop.time() >= deadline - 0.001
                 return b"".join(chunks), "too slow" if late else "stalled"
             except ConnectionError:  # aiohttp: "Connection lost" mid-body
                 # Bytes that arrived with the hang-up stay in the stream's buffer: read()
                 # raises before returning them. They were received, so they are recorded.
-                stream = request.content
                 skip = getattr(stream, "_buffer_offset", 0)  # of the first, partly read chunk
                 for index, chunk in enumerate(getattr(stream, "_buffer", ())):
                     chunks.append(bytes(chunk)[skip if index == 0 else 0 :])
@@ -554,9 +568,12 @@ class DmServer:
             encoding=enc,
             content_type=ctype,
         )
+        state.size_bound = lambda msg: codec.size_bound(msg, live.encoding)
         self._prune()
         self._by_key[live.key] = live
         self._by_token[token] = live
+        self._open[token] = live
+        live.on_end = self._session_ended
         self._transcript.note(
             PROTOCOL,
             f"session {hdr.session_id} of {hdr.source} starts",
@@ -572,30 +589,47 @@ class DmServer:
         its turn) has abandoned it: the session ends, recorded. An ended session is kept a
         while to answer a late message of it, but a stream of short or abandoned sessions
         must not keep each one with its messages (issue 15: the lab grew with each session).
+        Runs for every new session: it looks at the least recently active sessions only (a
+        sort of all of them made 800 sessions at once cost O(n² log n)).
         """
         now = time.monotonic()
         timeouts = self._decl.timeouts
         silent = now - 4 * max(timeouts.session, timeouts.request)
-        for live in list(self._by_key.values()):
-            if not live.ended.is_set() and live.last_seen < silent and not live.lock.locked():
-                self._end_quietly(live, "abandoned by the device", f"no message from the "
-                                  f"device for {now - live.last_seen:.0f} s, ended as abandoned")
-        open_ones = sorted(
-            (s for s in self._by_key.values() if not s.ended.is_set() and not s.lock.locked()),
-            key=lambda live: live.last_seen,
-        )
-        for live in open_ones[: max(0, len(open_ones) - MAX_OPEN + 1)]:
-            self._end_quietly(live, f"dropped: more than {MAX_OPEN} sessions open",
-                              f"the least recently active of more than {MAX_OPEN} open "
-                              "sessions, ended")
+        stale = []
+        for live in self._open.values():
+            if live.last_seen >= silent:
+                break
+            if not live.lock.locked():
+                stale.append(live)
+        for live in stale:
+            self._end_quietly(live, "abandoned by the device", f"no message from the "
+                              f"device for {now - live.last_seen:.0f} s, ended as abandoned")
+        if len(self._open) >= MAX_OPEN:
+            idle = [s for s in self._open.values() if not s.lock.locked()]
+            for live in idle[: max(0, len(idle) - MAX_OPEN + 1)]:
+                self._end_quietly(live, f"dropped: more than {MAX_OPEN} sessions open",
+                                  f"the least recently active of more than {MAX_OPEN} open "
+                                  "sessions, ended")
         horizon = now - max(600.0, timeouts.session * 4)
-        ended = [(k, s) for k, s in self._by_key.items() if s.ended.is_set()]
-        ended.sort(key=lambda item: item[1].last_seen)
-        surplus = len(ended) - MAX_ENDED
-        for index, (key, live) in enumerate(ended):
-            if index < surplus or live.last_seen < horizon:
-                del self._by_key[key]
-                self._by_token.pop(live.token, None)
+        while self._ended:
+            token, live = next(iter(self._ended.items()))
+            if len(self._ended) <= MAX_ENDED and live.last_seen >= horizon:
+                break
+            del self._ended[token]
+            self._by_token.pop(token, None)
+            if self._by_key.get(live.key) is live:
+                del self._by_key[live.key]
+
+    def _session_ended(self, live: LiveSession) -> None:
+        if self._open.pop(live.token, None) is not None:
+            self._ended[live.token] = live
+
+    def _touch(self, live: LiveSession) -> None:
+        """A device message: the session becomes the most recently active one."""
+        live.pulse()
+        for order in (self._open, self._ended):
+            if order.pop(live.token, None) is not None:
+                order[live.token] = live
 
     def _end_quietly(self, live: LiveSession, reason: str, note: str) -> None:
         """End a session no device message will end, with a note saying why."""
@@ -648,7 +682,6 @@ class DmServer:
             if live.creds.switched:
                 self._asked[live.device] = live.creds.kind
         state.header_statuses.clear()
-        self._nonces.flush()  # this message's nonce changes are on disk before the lab answers
         notes.extend(state.problems[before:])
         live.messages.append(
             DmMessage("device->lab", msg, body, request.headers.get("Content-Type", ""))
@@ -667,7 +700,10 @@ class DmServer:
         live.errors.extend(notes)
         for note in live.auth.notes[told:]:  # e.g. the lab follows the device's Chal
             self._transcript.note(PROTOCOL, note, device=live.device, session=live.session_id)
-        live.pulse()
+        # This message's nonce changes are on disk before the lab answers it. Awaited once the
+        # message is recorded: a lab stopped meanwhile still has it in the transcript.
+        await self._nonces_on_disk()
+        self._touch(live)
         if not live.announced:
             live.announced = True
             self._on_session(live)  # after absorbing: package 1 and its alerts are known
@@ -693,6 +729,33 @@ class DmServer:
             return self._reply(live, state.compose_next_message(live.creds.cred()), peer)
         reply = await self._lab_turn(live)
         return self._reply(live, reply, peer)
+
+    async def _nonces_on_disk(self) -> None:
+        """Return once the nonce changes made so far are committed (group commit).
+
+        The messages handled in the same turn of the loop share one SQLite commit (~40 us
+        each on its own) instead of one each; each waits for it before the lab answers.
+        """
+        waiter = asyncio.get_running_loop().create_future()
+        if not self._nonce_waiters:
+            asyncio.get_running_loop().call_soon(self._commit_nonces)
+        self._nonce_waiters.append(waiter)
+        await waiter
+
+    def _commit_nonces(self) -> None:
+        waiters, self._nonce_waiters = self._nonce_waiters, []
+        failure: Exception | None = None
+        try:
+            self._nonces.flush()
+        except Exception as exc:  # a lab bug: each handler reports it (500), none hangs
+            failure = exc
+        for waiter in waiters:
+            if waiter.done():  # a handler cancelled meanwhile (lab stopping)
+                continue
+            if failure is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(failure)
 
     def _give_up_auth(self, live: LiveSession, reply: SyncML) -> SyncML:
         live.state.ended = "authentication failed"
@@ -729,7 +792,11 @@ class DmServer:
             live.ready.set()
             hold = self._decl.timeouts.request
             try:
-                action = await asyncio.wait_for(live.actions.get(), hold)
+                if live.actions.empty():
+                    async with asyncio.timeout(hold):  # no task per turn, unlike wait_for
+                        action = await live.actions.get()
+                else:
+                    action = live.actions.get_nowait()
             except TimeoutError:
                 self._transcript.note(
                     PROTOCOL,

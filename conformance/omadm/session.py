@@ -189,6 +189,9 @@ class SessionState:
         self._chunk_bytes: dict[str, int] = {}  # bytes collected so far per device object
         self._refused: set[str] = set()  # device objects over the lab's MaxObjSize: dropped
         self._chunking: _Chunking | None = None
+        # A cheap upper bound of a message's encoded size (None: unknown), set by the server:
+        # a message under the bound needs no encoding to be known to fit.
+        self.size_bound: Callable[[SyncML], int | None] | None = None
         self._own: dict[tuple[str, str], Command] = {}  # the lab's own Alerts, by (MsgID, CmdID)
         self.own_statuses: list[Status] = []
 
@@ -529,7 +532,7 @@ class SessionState:
             out = self._queue[0]
             msg.body.append(out.result.cmd)
             self._number(msg)
-            too_big = size_of is not None and size_of(msg) > self.device_max_msg_size
+            too_big = self._too_big(msg, size_of)
             if too_big and sent:
                 msg.body.pop()  # the rest goes in the next package, once this one is answered
                 # … or in the next message of this package (the device asks with Alert 1222)
@@ -551,6 +554,15 @@ class SessionState:
         for out in sent:
             self._register(out, msg.header.msg_id)
         self._last_package = [*self._last_package, *sent] if continuing else sent
+
+    def _too_big(self, msg: SyncML, size_of: Callable[[SyncML], int] | None) -> bool:
+        """``msg`` exceeds the device's MaxMsgSize (measured only when a bound does not say)."""
+        if size_of is None:
+            return False
+        bound = self.size_bound(msg) if self.size_bound is not None else None
+        if bound is not None and bound <= self.device_max_msg_size:
+            return False
+        return size_of(msg) > self.device_max_msg_size
 
     def _register(self, out: _Outstanding, msg_id: str) -> None:
         out.msg_id = msg_id

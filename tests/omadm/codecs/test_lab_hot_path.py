@@ -1,0 +1,67 @@
+"""The codec shortcuts the lab takes per message give what the plain functions give."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from conformance.errors import ProtocolError
+from conformance.omadm import codec, xmlcodec
+from conformance.omadm.model import Get, Item, Meta, Replace, SyncHdr, SyncML
+from tests.omadm.codecs.test_roundtrip import xml_messages
+
+
+@given(xml_messages)
+def test_encode_shown_is_encode_and_pretty(msg: SyncML) -> None:
+    data, shown = codec.encode_shown(msg, "xml")
+    assert data == codec.encode(msg, "xml")
+    assert shown == codec.pretty(data, "xml")
+
+
+@given(xml_messages)
+def test_decode_shown_is_decode_and_pretty(msg: SyncML) -> None:
+    data = codec.encode(msg, "xml")
+    assert codec.decode_shown(data, "xml") == (codec.decode(data, "xml"), codec.pretty(data, "xml"))
+
+
+@given(xml_messages)
+def test_size_bound_is_never_below_the_encoded_size(msg: SyncML) -> None:
+    bound = codec.size_bound(msg, "xml")
+    assert bound is not None and bound >= len(codec.encode(msg, "xml"))
+
+
+def _message(*values: str) -> SyncML:
+    items = [Item(target=f"./{i}", meta=Meta(format="chr"), data=v) for i, v in enumerate(values)]
+    hdr = SyncHdr(session_id="1", msg_id="1", target="IMEI:1", source="http://lab/oma")
+    return SyncML(hdr, [Replace(cmd_id="1", items=items)], final=True)
+
+
+@pytest.mark.parametrize("value", ["&" * 500, "\r" * 500, "<>" * 250, "\x00" * 500, "é€😀" * 100])
+def test_size_bound_holds_for_the_most_escaped_text(value: str) -> None:
+    msg = _message(value, "")
+    bound = codec.size_bound(msg, "xml")
+    assert bound is not None and bound >= len(codec.encode(msg, "xml"))
+
+
+def test_size_bound_is_unknown_for_wbxml() -> None:
+    assert codec.size_bound(_message("x"), "wbxml") is None
+
+
+def test_encoding_error_names_the_element_path() -> None:
+    item = Item(target="./a", meta=Meta(extra={"1bad": "x"}))
+    hdr = SyncHdr(session_id="1", msg_id="1", target="IMEI:1", source="http://lab/oma")
+    msg = SyncML(hdr, [Get(cmd_id="1", items=[item])], final=True)
+    with pytest.raises(ProtocolError) as caught:
+        codec.encode_shown(msg, "xml")
+    assert "is not an XML name" in caught.value.message
+    assert caught.value.where == "SyncBody/Get/Item/Meta/1bad"
+    with pytest.raises(ProtocolError) as again:
+        xmlcodec.encode(msg)
+    assert again.value.where == caught.value.where
+
+
+def test_nul_in_text_is_written_as_a_reference_and_shown_escaped() -> None:
+    msg = _message("a\x00b", "\ue000")  # the first placeholder candidate is taken by a value
+    data, shown = codec.encode_shown(msg, "xml")
+    assert b"a&#0;b" in data and "a\\x00b" in shown
+    assert codec.decode(data, "xml") == msg

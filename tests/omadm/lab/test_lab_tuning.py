@@ -1,0 +1,15 @@
+"""The OMA-DM lab tunes the collector once started, as the LwM2M lab does (issue 19)."""
+
+from __future__ import annotations
+
+import gc
+
+from conformance.lwm2m import tuning
+from conformance.omadm.lab import OmaDmLab
+
+
+def test_started_lab_has_a_tuned_collector(omadm_lab: OmaDmLab) -> None:
+    assert omadm_lab.http_url  # started
+    assert gc.get_threshold()[0] >= tuning.GC_THRESHOLD_0
+    assert gc.get_freeze_count() > 0
+    assert tuning.tune_gc() is False  # once per process, whichever lab came first
