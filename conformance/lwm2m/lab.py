@@ -43,8 +43,7 @@ from conformance.lwm2m.registrations import Event, Registration, RegistrationSto
 from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
 from conformance.lwm2m.server import BootstrapRequest, ServerState, bootstrap_site, dm_site
 from conformance.lwm2m.transports import Endpoint, open_endpoint
-from conformance.lwm2m.tuning import tune_gc
-from conformance.runtime import LabLoop
+from conformance.runtime import LabLoop, tune_gc
 from conformance.verdicts import DeviceTimeout
 
 T = TypeVar("T")

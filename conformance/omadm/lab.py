@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
 from conformance.fota.server import advertised_host
-from conformance.lwm2m.tuning import tune_gc
 from conformance.omadm import notification
 from conformance.omadm.account import DmAccounts
 from conformance.omadm.delivery import (
@@ -55,7 +54,7 @@ from conformance.omadm.nonces import FILE_NAME as NONCE_FILE
 from conformance.omadm.nonces import NonceStore
 from conformance.omadm.server import DmMessage, DmServer, EndAction, LiveSession, SendAction
 from conformance.omadm.session import CommandResult, SessionOptions
-from conformance.runtime import LabLoop
+from conformance.runtime import LabLoop, tune_gc
 from conformance.tls import LabPki
 from conformance.verdicts import DeviceTimeout, Inconclusive, NotApplicable
 

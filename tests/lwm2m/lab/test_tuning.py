@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import socket
 
+from conformance import runtime
 from conformance.evidence.transcript import Transcript
 from conformance.lwm2m import tuning
 from conformance.lwm2m.lab import Lwm2mLab
@@ -30,6 +31,6 @@ def test_started_lab_has_its_buffer_and_a_tuned_collector(
     assert buffer > 212992  # above Linux's usual default (net.core.rmem_default)
     note = next(e for e in transcript if e.summary.startswith("LwM2M lab listening"))
     assert f"socket receive buffer {buffer // 1024} KiB granted" in note.summary
-    assert gc.get_threshold()[0] >= tuning.GC_THRESHOLD_0
+    assert gc.get_threshold()[0] >= runtime.GC_THRESHOLD_0
     assert gc.get_freeze_count() > 0
-    assert tuning.tune_gc() is False  # once per process
+    assert runtime.tune_gc() is False  # once per process
