@@ -93,8 +93,13 @@ def decode_shown(
     if encoding == "xml":
         _xml_within(data, max_text)
         return xmlcodec.decode_shown(data)
-    msg = decode(data, encoding, max_text=max_text)
-    return msg, pretty(data, encoding, max_text=max_text)
+    if encoding != "wbxml":
+        raise ValueError(f"unknown SyncML encoding {encoding!r}")
+    msg, xml = wbxml.decode_shown(data, max_text=max_text)
+    try:
+        return msg, xmlcodec.pretty(xml)
+    except Exception as exc:  # as pretty(): a transcript shows something whatever the bytes
+        return msg, xmlcodec.fallback_repr(data, exc)
 
 
 def encode_shown(msg: SyncML, encoding: str) -> tuple[bytes, str]:

@@ -573,7 +573,23 @@ def wbxml_to_xml(
     Binary OPAQUE data cannot appear in XML: ``binary="error"`` raises, ``"hex"`` writes a
     readable ``[opaque N bytes: …]`` placeholder instead (for transcripts).
     """
-    root = decode_tree(data, max_text=max_text)
+    return _tree_xml(decode_tree(data, max_text=max_text), binary)
+
+
+def decode_shown(data: bytes, *, max_text: int = MAX_TEXT) -> tuple[SyncML, bytes]:
+    """:func:`decode` and :func:`wbxml_to_xml` (binary as hex) of the same bytes, decoded once
+    (the lab's hot path; the model is taken before the XML form replaces binary text)."""
+    try:
+        root = decode_tree(data, max_text=max_text)
+        msg = xmlcodec.from_tree(root)
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
+        raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
+    return msg, _tree_xml(root, "hex")
+
+
+def _tree_xml(root: Node, binary: Literal["error", "hex"]) -> bytes:
     out: list[str] = []
     if _plain_xml(root, "", out):
         return xmlcodec.XML_DECLARATION + "".join(out).encode()

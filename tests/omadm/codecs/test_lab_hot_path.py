@@ -18,10 +18,22 @@ def test_encode_shown_is_encode_and_pretty(msg: SyncML) -> None:
     assert shown == codec.pretty(data, "xml")
 
 
-@given(xml_messages)
-def test_decode_shown_is_decode_and_pretty(msg: SyncML) -> None:
-    data = codec.encode(msg, "xml")
-    assert codec.decode_shown(data, "xml") == (codec.decode(data, "xml"), codec.pretty(data, "xml"))
+@pytest.mark.parametrize("encoding", ["xml", "wbxml"])
+@given(msg=xml_messages)
+def test_decode_shown_is_decode_and_pretty(encoding: str, msg: SyncML) -> None:
+    data = codec.encode(msg, encoding)
+    shown = codec.decode_shown(data, encoding)
+    assert shown == (codec.decode(data, encoding), codec.pretty(data, encoding))
+
+
+def test_decode_shown_of_wbxml_with_binary_data_shows_it_as_hex() -> None:
+    # OPAQUE bytes that are not UTF-8: the model keeps the bytes, the text shows them as hex
+    hdr = SyncHdr(session_id="1", msg_id="1", target="IMEI:1", source="http://lab/oma")
+    item = Item(target="./Bin", meta=Meta(format="bin"), data=b"\xff\xfe\x00\x01")
+    data = codec.encode(SyncML(hdr, [Replace(cmd_id="1", items=[item])], final=True), "wbxml")
+    msg, text = codec.decode_shown(data, "wbxml")
+    assert (msg, text) == (codec.decode(data, "wbxml"), codec.pretty(data, "wbxml"))
+    assert "[opaque 4 bytes: ff fe 00 01]" in text
 
 
 @given(xml_messages)
