@@ -262,26 +262,33 @@ class _Children:
         repeatable: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         self.path = path
-        self.by_name: dict[str, list[tuple[Node, str]]] = {}
-        self.ordered: list[tuple[Node, str]] = []
-        if node.children and node.text is not None:
+        by_name: dict[str, list[tuple[Node, str]]] = {}
+        ordered: list[tuple[Node, str]] = []
+        self.by_name, self.ordered = by_name, ordered
+        children = node.children
+        if children and node.text is not None:
             raise ProtocolError(
                 PROTOCOL, f"text mixed with elements in <{node.name}>", where=path or node.name
             )
-        for child in node.children:
-            seen = self.by_name.setdefault(child.name, [])
-            index = len(seen) + 1
-            child_path = _join(path, child.name, index if child.name in repeatable else None)
-            if child.name not in allowed:
-                raise ProtocolError(
-                    PROTOCOL, f"unexpected element <{child.name}>", where=child_path
-                )
-            if seen and child.name not in repeatable:
-                raise ProtocolError(
-                    PROTOCOL, f"more than one <{child.name}>", where=f"{child_path}[{index}]"
-                )
-            seen.append((child, child_path))
-            self.ordered.append((child, child_path))
+        prefix = path + "/" if path else ""
+        for child in children:  # every element of every message: the decoder's inner loop
+            name = child.name
+            seen = by_name.get(name)
+            if name in repeatable:
+                if seen is None:
+                    seen = by_name[name] = []
+                child_path = f"{prefix}{name}[{len(seen) + 1}]"
+            else:
+                child_path = prefix + name
+                if seen is not None and name in allowed:
+                    raise ProtocolError(PROTOCOL, f"more than one <{name}>",
+                                        where=f"{child_path}[{len(seen) + 1}]")
+                seen = by_name[name] = []
+            if name not in allowed:
+                raise ProtocolError(PROTOCOL, f"unexpected element <{name}>", where=child_path)
+            entry = (child, child_path)
+            seen.append(entry)
+            ordered.append(entry)
 
     def one(self, name: str) -> tuple[Node, str] | None:
         found = self.by_name.get(name)
