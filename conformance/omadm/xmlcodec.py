@@ -301,12 +301,15 @@ class _Children:
         return name in self.by_name
 
     def text(self, name: str, *, required: bool = False) -> str | None:
-        found = self.one(name)
-        if found is None:
+        found = self.by_name.get(name)
+        if not found:
             if required:
                 raise ProtocolError(PROTOCOL, f"missing <{name}>", where=_join(self.path, name))
             return None
-        return _text(*found)
+        node = found[0][0]
+        if not node.children and type(node.text) is str:  # the usual case, without a call
+            return node.text
+        return _text(*found[0])
 
     def texts(self, name: str) -> list[str]:
         return [_text(n, p) for n, p in self.all(name)]
@@ -376,6 +379,11 @@ def _cred(node: Node, path: str) -> Cred:
 
 
 def _loc(node: Node, path: str) -> tuple[str, str | None]:
+    children = node.children
+    if len(children) == 1 and node.text is None:  # most: <LocURI>text</LocURI> alone
+        only = children[0]
+        if only.name == "LocURI" and not only.children and type(only.text) is str:
+            return only.text, None
     kids = _Children(node, path, {"LocURI", "LocName"})
     uri = kids.text("LocURI", required=True)
     assert uri is not None
