@@ -66,17 +66,34 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
     return Entry(**fields)
 
 
+_encode_json = json.JSONEncoder(check_circular=False).encode  # an entry holds no cycles
+
+
 def store_line(entry: Entry) -> str:
-    """One line of the store: raw bytes as text when they are UTF-8 (XML, JSON), else hex."""
-    data = entry.to_json()
-    try:
-        text = entry.raw.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and entry.raw:
-        del data["raw"]
+    """One line of the store: raw bytes as text when they are UTF-8 (XML, JSON), else hex.
+
+    The fields in :meth:`Entry.to_json`'s order, ``raw_text`` (when it replaces ``raw``) last;
+    built directly, not through to_json: every message of a run passes here."""
+    raw = entry.raw
+    text: str | None = None
+    if raw:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    data: dict[str, object] = {
+        "seq": entry.seq, "time": entry.time, "protocol": entry.protocol,
+        "direction": entry.direction, "summary": entry.summary, "device": entry.device,
+        "peer": entry.peer, "session": entry.session, "content_type": entry.content_type,
+    }
+    if text is None:
+        data["raw"] = raw.hex()
+    data["decoded"] = entry.decoded
+    data["headers"] = entry.headers
+    data["error"] = entry.error
+    if text is not None:
         data["raw_text"] = text
-    return json.dumps(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
+    return _encode_json(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
 
 
 DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
