@@ -559,6 +559,17 @@ class Lwm2mDevice:
             self.lab.transcript.unsubscribe(listener)
         return found[0] if found else None
 
+    def _entries_around(self, moments: list[float], before: float, after: float) -> list[Entry]:
+        """The transcript entries timed within [t - before, t + after] of any moment, in
+        order: read from the first window on, not the whole run (bench/README.md section 4)."""
+        found: dict[int, Entry] = {}
+        for t in sorted(set(moments)):
+            for entry in self.lab.transcript.since_time(t - before):
+                if entry.time > t + after:
+                    break
+                found[entry.seq] = entry
+        return [found[seq] for seq in sorted(found)]
+
     def registration_messages(self, reg: Registration) -> list[Entry]:
         """The transcript entries of the Register and of the last Update behind ``reg`` (the
         request, the lab's answer and its note): cases that judge a registration made before
@@ -567,9 +578,8 @@ class Lwm2mDevice:
         moments = [reg.registered_at, reg.updated_at]
         targets = {"/rd", f"/{reg.location}"}
         cited: list[Entry] = []
-        for entry in self.lab.transcript:
-            if entry.protocol != "lwm2m" or not any(
-                    t - margin <= entry.time <= t + 1 for t in moments):
+        for entry in self._entries_around(moments, margin, 1):
+            if entry.protocol != "lwm2m":
                 continue
             request = (entry.direction == "device->lab" and entry.peer == reg.peer
                        and entry.headers.get("Uri-Path") in targets)

@@ -15,6 +15,7 @@ DTLS datagrams as they crossed the socket go to the :meth:`Transcript.datagram` 
 
 from __future__ import annotations
 
+import bisect
 import json
 import tempfile
 import threading
@@ -106,6 +107,7 @@ class Transcript:
         self._tail: deque[Entry] = deque(maxlen=TAIL)
         self._count = 0
         self._offsets: list[int] = []  # file offset of entry k*STRIDE+1, for k = 0, 1, …
+        self._block_times: list[float] = []  # and that entry's time
         self._listeners: list[Callable[[Entry], None]] = []
         self._datagram_listeners: list[DatagramListener] = []
         self.path = path
@@ -163,6 +165,7 @@ class Transcript:
     def _store(self, entry: Entry) -> None:
         if self._count % STRIDE == 0:
             self._offsets.append(self._size)
+            self._block_times.append(entry.time)
         self._count += 1
         self._tail.append(entry)
         if self._file is not None and not self._closed:
@@ -196,6 +199,14 @@ class Transcript:
 
     def since(self, mark: int) -> list[Entry]:
         return list(self._from(mark + 1))
+
+    def since_time(self, when: float) -> Iterator[Entry]:
+        """The entries recorded at ``when`` (``time.time()``) or later, read as it goes: a
+        window of a long run without decoding the run from its start. Entries are stored in
+        the order they were timed; a block more is read in case the clock stepped back."""
+        with self._lock:
+            block = max(bisect.bisect_right(self._block_times, when) - 2, 0)
+        return (e for e in self._from(block * STRIDE + 1) if e.time >= when)
 
     def for_device(self, device: str) -> list[Entry]:
         return [e for e in self._from(1) if e.device == device]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import tracemalloc
@@ -96,3 +97,20 @@ def test_datagrams_go_to_their_listeners_redacted_not_into_the_store(tmp_path: P
     assert done.wait(1)
     assert seen == [("lwm2m", True, "127.0.0.1:5684", b"\x17\xfe\xfd" + b"*" * 9)]
     assert len(t) == 0
+
+
+def test_since_time_reads_from_the_window_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = iter(float(n // 3) for n in range(100_000))  # three entries per clock second
+    monkeypatch.setattr(transcript_module.time, "time", lambda: next(clock))
+    t = Transcript(path=tmp_path / "t.jsonl")
+    total = TAIL * 4 + 5
+    for n in range(total):
+        t.record("lwm2m", "device->lab", f"m{n}")
+    for when in (0.0, 1.0, 100.5, 300.0, float(total // 3), total / 3 + 1):
+        expected = [e.seq for e in t if e.time >= when]
+        assert [e.seq for e in t.since_time(when)] == expected
+    # read as it goes: the caller stops at the end of its window, however long the run
+    window = [e.seq for e in itertools.takewhile(lambda e: e.time <= 201.0, t.since_time(200.0))]
+    assert window == [601, 602, 603, 604, 605, 606]
