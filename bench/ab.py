@@ -34,7 +34,9 @@ def main() -> int:
             tar.extractall(tmp, filter="data")
         status = 0
         # PYTHONPATH too: benchmarks that start `conformance` in a child (check-csv) must run
-        # the same code. (Not bench_time_to_verdict: the catalog is found next to the code.)
+        # the same code. A child must not start in the repository: `python -m pytest` puts its
+        # working directory first on sys.path, over PYTHONPATH (bench_time_to_verdict starts its
+        # runs in their reports folder and names the working tree's catalog).
         for label, env in ((f"before ({args.ref})", {"BENCH_CODE": tmp, "PYTHONPATH": tmp}),
                            ("after (working tree)", {})):
             print(f"#### {label}", flush=True)

@@ -81,13 +81,18 @@ def children_cpu() -> float:
 def run(reports: Path, dut: str | None, name: str,
         extra: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds of every process of the run, exit status."""
-    cmd = [str(CONFORMANCE), "run", "--reports", str(reports), "--run-name", name]
+    # The working tree's catalog named: under bench/ab.py the code (BENCH_CODE, PYTHONPATH)
+    # is an archive of conformance/ alone, without testcases/ next to it.
+    cmd = [str(CONFORMANCE), "run", "--reports", str(reports), "--run-name", name,
+           "--catalog", str(_common.REPO / "testcases")]
     if dut:
         cmd += ["--dut", dut]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}  # as ./run suite
     cpu, start = children_cpu(), time.perf_counter()
+    # Started outside the repository: `python -m pytest` puts its working directory first on
+    # sys.path, which would import the working tree's conformance/ over BENCH_CODE's.
     code = subprocess.call([*cmd, "-q", "-p", "no:cacheprovider", *extra], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           cwd=reports, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start, children_cpu() - cpu, code
 
 
