@@ -95,9 +95,9 @@ def decode_shown(
         return xmlcodec.decode_shown(data)
     if encoding != "wbxml":
         raise ValueError(f"unknown SyncML encoding {encoding!r}")
-    msg, xml = wbxml.decode_shown(data, max_text=max_text)
-    try:
-        return msg, xmlcodec.pretty(xml)
+    msg, root = wbxml.decode_with_tree(data, max_text=max_text)  # decoded once for both
+    try:  # the model is taken: the XML form may now replace binary text by hex
+        return msg, xmlcodec.pretty(wbxml.tree_xml(root, binary="hex"))
     except Exception as exc:  # as pretty(): a transcript shows something whatever the bytes
         return msg, xmlcodec.fallback_repr(data, exc)
 

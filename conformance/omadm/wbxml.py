@@ -499,12 +499,7 @@ def _mark_opaque(root: Node) -> None:
 
 def decode(data: bytes, *, max_text: int = MAX_TEXT) -> SyncML:
     """Decode a SyncML DM WBXML message (decoded text bounded by ``max_text``)."""
-    try:
-        return xmlcodec.from_tree(decode_tree(data, max_text=max_text))
-    except ProtocolError:
-        raise
-    except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
-        raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
+    return decode_with_tree(data, max_text=max_text)[0]
 
 
 def encode(msg: SyncML) -> bytes:
@@ -573,23 +568,23 @@ def wbxml_to_xml(
     Binary OPAQUE data cannot appear in XML: ``binary="error"`` raises, ``"hex"`` writes a
     readable ``[opaque N bytes: …]`` placeholder instead (for transcripts).
     """
-    return _tree_xml(decode_tree(data, max_text=max_text), binary)
+    return tree_xml(decode_tree(data, max_text=max_text), binary)
 
 
-def decode_shown(data: bytes, *, max_text: int = MAX_TEXT) -> tuple[SyncML, bytes]:
-    """:func:`decode` and :func:`wbxml_to_xml` (binary as hex) of the same bytes, decoded once
-    (the lab's hot path; the model is taken before the XML form replaces binary text)."""
+def decode_with_tree(data: bytes, *, max_text: int = MAX_TEXT) -> tuple[SyncML, Node]:
+    """:func:`decode`, and the element tree it was read from (for :func:`tree_xml`: the lab's
+    hot path shows the message as XML without decoding it twice)."""
     try:
         root = decode_tree(data, max_text=max_text)
-        msg = xmlcodec.from_tree(root)
+        return xmlcodec.from_tree(root), root
     except ProtocolError:
         raise
     except (ValueError, TypeError, IndexError, KeyError, RecursionError) as exc:
         raise ProtocolError(PROTOCOL, f"undecodable message: {exc}") from None
-    return msg, _tree_xml(root, "hex")
 
 
-def _tree_xml(root: Node, binary: Literal["error", "hex"]) -> bytes:
+def tree_xml(root: Node, binary: Literal["error", "hex"] = "error") -> bytes:
+    """:func:`wbxml_to_xml` of a decoded tree (``binary="hex"`` replaces binary text in it)."""
     out: list[str] = []
     if _plain_xml(root, "", out):
         return xmlcodec.XML_DECLARATION + "".join(out).encode()
