@@ -336,23 +336,27 @@ def _text(node: Node, path: str) -> str:
 def _meta(node: Node, path: str) -> Meta:
     meta = Meta()
     for child in node.children:
-        child_path = _join(path, child.name)
         attr = _META_FIELDS.get(child.name)
         if attr is None:
             if child.name in meta.extra:
-                raise ProtocolError(PROTOCOL, f"more than one <{child.name}>", where=child_path)
+                raise ProtocolError(PROTOCOL, f"more than one <{child.name}>",
+                                    where=_join(path, child.name))
             meta.extra[child.name] = _any_content(child)
             continue
         if getattr(meta, attr) is not None:
-            raise ProtocolError(PROTOCOL, f"more than one <{child.name}>", where=child_path)
-        text = _text(child, child_path)
+            raise ProtocolError(PROTOCOL, f"more than one <{child.name}>",
+                                where=_join(path, child.name))
+        if not child.children and type(child.text) is str:  # the usual case, no path needed
+            text = child.text
+        else:
+            text = _text(child, _join(path, child.name))
         if attr in _META_INTS:
             # A size: ASCII digits, at most 18 (int() takes "-5", " 5", "٥" and 4300 digits).
             digits = text.strip()
             if not (digits.isascii() and digits.isdigit() and len(digits) <= 18):
                 raise ProtocolError(
                     PROTOCOL, f"<{child.name}> is not a size in bytes: {text[:40]!r}",
-                    where=child_path,
+                    where=_join(path, child.name),
                 )
             setattr(meta, attr, int(digits))
         else:
@@ -371,8 +375,16 @@ def _any_content(node: Node) -> str:
     )
 
 
+# The children each element may have (DTD), built once: a set literal per call was per element.
+_CRED_CHILDREN = frozenset({"Meta", "Data"})
+_LOC_CHILDREN = frozenset({"LocURI", "LocName"})
+_ITEM_CHILDREN = frozenset({"Target", "Source", "Meta", "Data", "MoreData"})
+_CHAL_CHILDREN = frozenset({"Meta"})
+_ROOT_CHILDREN = frozenset({"SyncHdr", "SyncBody"})
+
+
 def _cred(node: Node, path: str) -> Cred:
-    kids = _Children(node, path, {"Meta", "Data"})
+    kids = _Children(node, path, _CRED_CHILDREN)
     meta_node = kids.one("Meta")
     meta = _meta(*meta_node) if meta_node else Meta()
     return Cred(data=kids.text("Data") or "", meta=meta)
@@ -384,14 +396,14 @@ def _loc(node: Node, path: str) -> tuple[str, str | None]:
         only = children[0]
         if only.name == "LocURI" and not only.children and type(only.text) is str:
             return only.text, None
-    kids = _Children(node, path, {"LocURI", "LocName"})
+    kids = _Children(node, path, _LOC_CHILDREN)
     uri = kids.text("LocURI", required=True)
     assert uri is not None
     return uri, kids.text("LocName")
 
 
 def _item(node: Node, path: str) -> Item:
-    kids = _Children(node, path, {"Target", "Source", "Meta", "Data", "MoreData"})
+    kids = _Children(node, path, _ITEM_CHILDREN)
     item = Item()
     if target := kids.one("Target"):
         item.target, item.target_name = _loc(*target)
@@ -436,6 +448,8 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "Results": frozenset({"CmdID", "MsgRef", "CmdRef", "Meta", "TargetRef", "SourceRef", "Item"}),
 }
 _REPEATABLE = frozenset({"Item", "TargetRef", "SourceRef"}) | _NESTABLE
+_COMMANDS = frozenset(COMMAND_TYPES)
+_BODY_CHILDREN = _COMMANDS | {"Final"}
 
 
 def _command(node: Node, path: str) -> Command:
@@ -450,7 +464,7 @@ def _command(node: Node, path: str) -> Command:
     if node.name == "Status":
         chal = None
         if ch := kids.one("Chal"):
-            chal_kids = _Children(ch[0], ch[1], {"Meta"})
+            chal_kids = _Children(ch[0], ch[1], _CHAL_CHILDREN)
             chal_meta = chal_kids.one("Meta")
             chal = Chal(meta=_meta(*chal_meta) if chal_meta else Meta())
         cmd = Status(
@@ -544,7 +558,7 @@ def from_tree(root: Node) -> SyncML:
         raise ProtocolError(
             PROTOCOL, f"root element is <{root.name}>, not <SyncML>", where=root.name
         )
-    kids = _Children(root, "", {"SyncHdr", "SyncBody"})
+    kids = _Children(root, "", _ROOT_CHILDREN)
     hdr = kids.one("SyncHdr")
     if hdr is None:
         raise ProtocolError(PROTOCOL, "missing <SyncHdr>", where="SyncHdr")
@@ -552,8 +566,7 @@ def from_tree(root: Node) -> SyncML:
     if body is None:
         raise ProtocolError(PROTOCOL, "missing <SyncBody>", where="SyncBody")
     header = _header(*hdr)
-    commands = set(COMMAND_TYPES)
-    body_kids = _Children(body[0], "SyncBody", commands | {"Final"}, commands)
+    body_kids = _Children(body[0], "SyncBody", _BODY_CHILDREN, _COMMANDS)
     return SyncML(
         header=header,
         body=[_command(n, p) for n, p in body_kids.ordered if n.name != "Final"],
