@@ -69,9 +69,23 @@ def private_dir(run_dir: Path) -> Path:
     info = folder.stat()
     if info.st_uid != os.getuid() or info.st_mode & 0o077:
         raise PermissionError(f"{folder}: not a private folder of this user; remove it")
-    (folder / OWNER_FILE).write_text(str(os.getpid()))
+    _write_owner(folder)
     _used.add(folder)
     return folder
+
+
+def _write_owner(folder: Path) -> None:
+    """Record this process as the folder's owner, atomically: another lab's sweep reading a
+    half-written (empty) owner file would take the folder for a dead lab's and remove it."""
+    owner, pid = folder / OWNER_FILE, str(os.getpid())
+    try:
+        if owner.read_text() == pid:
+            return
+    except OSError:
+        pass
+    tmp = folder / f"{OWNER_FILE}.{pid}.tmp"
+    tmp.write_text(pid)
+    tmp.replace(owner)
 
 
 def discard_private_dir(run_dir: Path) -> None:
@@ -109,10 +123,10 @@ def remove_stale_key_dirs(now: float | None = None) -> list[Path]:
             if folder in _used or folder.stat().st_uid != os.getuid():
                 continue
             owner = folder / OWNER_FILE
-            if owner.exists():
-                text = owner.read_text().strip()
-                stale = not (text.isascii() and text.isdigit() and _alive(int(text)))
-            else:
+            text = owner.read_text().strip() if owner.exists() else ""
+            if text.isascii() and text.isdigit():
+                stale = not _alive(int(text))
+            else:  # no owner (yet, or an older version's folder): judged by age alone
                 stale = now - folder.stat().st_mtime > UNOWNED_STALE_SECONDS
         except OSError:
             continue

@@ -7,16 +7,25 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from conformance.declaration import builtin_declaration
 from conformance.lab import Lab
-from conformance.tls import KEY_DIR_PREFIX, OWNER_FILE, private_dir
+from conformance.tls import (
+    KEY_DIR_PREFIX,
+    OWNER_FILE,
+    UNOWNED_STALE_SECONDS,
+    discard_private_dir,
+    private_dir,
+    remove_stale_key_dirs,
+)
 
 START_TIMEOUT = 60.0
 
@@ -92,3 +101,36 @@ def test_a_killed_labs_keys_are_removed_by_the_next_start(tmp_path: Path) -> Non
         following.end(signal.SIGTERM)
     assert following.proc.returncode == 0
     assert not own.exists()  # and a lab stopped normally removes its own
+
+
+def test_a_folder_whose_owner_is_being_written_is_not_swept(tmp_path: Path) -> None:
+    """The CI failure of stop 24: a lab's sweep read another lab's owner file between its
+    truncation and its write, took the empty text for a dead owner and removed a live lab's
+    folder under it. An unreadable owner now falls back to the folder's age."""
+    fresh = Path(tempfile.mkdtemp(prefix=KEY_DIR_PREFIX + "fresh-"))
+    old = Path(tempfile.mkdtemp(prefix=KEY_DIR_PREFIX + "old-"))
+    try:
+        for folder in (fresh, old):
+            (folder / OWNER_FILE).write_text("")  # as seen mid-write
+        aged = time.time() - UNOWNED_STALE_SECONDS - 60
+        os.utime(old, (aged, aged))
+        removed = remove_stale_key_dirs()
+        assert fresh.exists() and fresh not in removed
+        assert old in removed and not old.exists()
+    finally:
+        for folder in (fresh, old):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_owner_file_is_replaced_never_truncated(tmp_path: Path) -> None:
+    folder = private_dir(tmp_path / "run")
+    try:
+        owner = folder / OWNER_FILE
+        before = owner.stat().st_ino
+        owner.write_text("1")  # someone else's pid: rewritten by a new file, not in place
+        private_dir(tmp_path / "run")
+        assert owner.read_text() == str(os.getpid())
+        assert owner.stat().st_ino != before
+        assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+    finally:
+        discard_private_dir(tmp_path / "run")
