@@ -29,8 +29,12 @@ PROTOCOLS = ("omadm", "lwm2m")
 # folder of its cases ("": all; the CSV host device supplies a file, it has no other case).
 BUILTIN_RUNS = {"omadm": "", "lwm2m": "", "csv-host-device": "csv"}
 EXIT_USAGE = 2
-EXIT_LAB_PORTS = 11  # a fixed lab port is taken: the run does not start (plugin/gate.py ERROR)
+EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
+EXIT_LAB_PORTS = EXIT_ERROR  # a fixed lab port is taken: the run does not start
 NO_TESTS = 5  # pytest's "no tests collected"
+# --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Three parts
+# of the LwM2M catalog: bench/README.md section 4 (measured against 1, 2 and 4).
+AUTO_PARTS = {"lwm2m": 3}
 
 
 class CliError(Exception):
@@ -84,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--catalog", metavar="DIR",
         help=f"the testcases folder (default: ${CATALOG_ENV}, else the repository's testcases/)",
+    )
+    run.add_argument(
+        "--parts", metavar="K|auto", default="1",
+        help="run a built-in (simulated) device's catalog as K parts side by side, each with its "
+        "own lab and reference device, merged into the device's one run folder; auto: "
+        f"{AUTO_PARTS['lwm2m']} for builtin:lwm2m (its cases wait on protocol timers), 1 for the "
+        "others. A declared device is one device: its parts stay 1 (default: 1)",
     )
     add_rerun_options(run)
 
@@ -216,6 +227,7 @@ class PlannedRun:
     folder: Path
     cases: Path = Path()  # the catalog (or the part of it) this device runs
     code: int | None = None
+    parts: int = 1  # >1: run as that many parts side by side, merged into ``folder``
 
 
 def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
@@ -263,6 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_USAGE) from None
     reports = Path(args.reports)
     duts = args.dut or [f"builtin:{name}" for name in BUILTIN_RUNS]
+    parts = {dut: parts_for(dut, args.parts) for dut in duts}
     runs = []
     for run in plan_runs(duts, reports, args.run_name):
         # A built-in may have its own part of the catalog (the CSV host device: csv/).
@@ -273,27 +286,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"conformance run: {run.dut}: the catalog has no {run.cases.name}/ folder",
                   flush=True)
     for run in runs:
-        print(f"conformance run: {run.dut} (catalog {catalog})", flush=True)
+        run.parts = parts[run.dut]
+        shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
+        print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
-        (run, subprocess.Popen(
-            pytest_command(run.cases, run.dut, args.reports, args.fault, run.folder.name,
-                           [*order_args, *args.pytest_args]),
-            stdout=subprocess.PIPE if len(runs) > 1 else None,
-            stderr=subprocess.STDOUT if len(runs) > 1 else None,
-        ))
-        for run in runs
+        (run, part, start_child(run, part, args, [*order_args, *args.pytest_args],
+                                quiet=len(runs) > 1 or run.parts > 1))
+        for run in runs for part in range(1, run.parts + 1)
     ]
     # Side by side: each child's lines go out whole, prefixed with its device's label.
     relays = [
-        threading.Thread(target=_relay, args=(proc, f"[{run.label}] "), daemon=True)
-        for run, proc in children if proc.stdout is not None
+        threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] "), daemon=True)
+        for run, part, proc in children if proc.stdout is not None
     ]
     for relay in relays:
         relay.start()
-    for run, proc in children:
-        run.code = proc.wait()
+    codes: dict[tuple[int, int], int] = {}
+    try:
+        for run, part, proc in children:
+            codes[id(run), part] = proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the children too: they write the reports of what they ran (marked
+        # incomplete); wait for that, so that a device run in parts still gets its merged
+        # folder. A second Ctrl-C leaves at once.
+        for run, part, proc in children:
+            codes[id(run), part] = proc.wait()
     for relay in relays:
         relay.join()
+    for run in runs:
+        if run.parts == 1:
+            run.code = codes[id(run), 1]
+        else:
+            run.code = merge_parts(run, [codes[id(run), i] for i in range(1, run.parts + 1)])
     for run in runs:
         if run.code == NO_TESTS:
             print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)
@@ -303,6 +327,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         print(summary_table(runs), flush=True)
     return overall_status([run.code for run in runs if run.code is not None])
+
+
+def parts_for(dut: str, option: str) -> int:
+    """How many parts a device's catalog runs in (``--parts``)."""
+    from conformance.plugin.parts import MAX_PARTS
+
+    builtin = dut.removeprefix("builtin:") if dut.startswith("builtin:") else None
+    if option == "auto":
+        return AUTO_PARTS.get(builtin or "", 1)
+    if not option.isdigit() or not 1 <= int(option) <= MAX_PARTS:
+        raise CliError(f"--parts {option!r}: expected auto or a number from 1 to {MAX_PARTS}",
+                       EXIT_USAGE)
+    if int(option) > 1 and builtin is None:
+        raise CliError(f"--parts {option}: {dut} is one device; only a built-in simulated "
+                       "device can run as parts, each part starting its own", EXIT_USAGE)
+    return int(option)
+
+
+def child_label(run: PlannedRun, part: int) -> str:
+    return f"{run.label} {part}/{run.parts}" if run.parts > 1 else run.label
+
+
+def start_child(
+    run: PlannedRun, part: int, args: argparse.Namespace, pytest_args: list[str], *, quiet: bool,
+) -> subprocess.Popen[bytes]:
+    """The pytest child of one device, or of one part of it (its own lab and simulated device,
+    its run folder in the device folder's parts/, no PDF: the merged report prints one)."""
+    env = None
+    if run.parts == 1:
+        reports, name = args.reports, run.folder.name
+    else:
+        from conformance.evidence.acceptance import PDF_ENV
+        from conformance.evidence.parts import part_folder
+
+        folder = part_folder(run.folder, part)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        reports, name = str(folder.parent), folder.name
+        pytest_args = [*pytest_args, "-p", "conformance.plugin.parts", f"--part={part}/{run.parts}"]
+        env = {**os.environ, PDF_ENV: "0"}
+    return subprocess.Popen(
+        pytest_command(run.cases, run.dut, reports, args.fault, name, pytest_args),
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.STDOUT if quiet else None,
+        env=env,
+    )
+
+
+def merge_parts(run: PlannedRun, codes: list[int]) -> int:
+    """The device's run folder from its parts' folders; its exit status."""
+    from conformance.evidence.parts import Part, merge, part_folder
+
+    parts = [Part(part_folder(run.folder, i), code) for i, code in enumerate(codes, start=1)]
+    try:
+        return merge(run.folder, parts)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"conformance run: {run.dut}: merging its parts failed ({type(exc).__name__}: "
+              f"{exc}); each part's folder is in {run.folder / 'parts'}", flush=True)
+        return EXIT_ERROR  # the suite broke: the device was not judged as a whole
 
 
 def _relay(proc: subprocess.Popen[bytes], prefix: str) -> None:

@@ -162,14 +162,14 @@ def build_report(
         "started": _iso(started),
         "finished": _iso(finished),
         "complete": complete,
-        "verdict": _overall(overall_verdicts, complete),
+        "verdict": overall(overall_verdicts, complete),
         "counts": {v.value: sum(c.verdict is v for c in cases) for v in Verdict},
         "requirements": rows,
         "cases_without_requirement": unmapped,
     }
 
 
-def _overall(verdicts: list[str], complete: bool) -> str:
+def overall(verdicts: list[str], complete: bool) -> str:
     if Verdict.FAIL.value in verdicts:
         return Verdict.FAIL.value
     if Verdict.ERROR.value in verdicts:

@@ -1,0 +1,227 @@
+"""``conformance run --parts K``: a built-in device's catalog as K parts side by side (each its own
+pytest process, lab and simulated device), merged into the device's one run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conformance.declaration import BUILTIN_DIR
+from conformance.evidence.parts import Part, merge, part_folder
+from conformance.plugin.parts import parse_part
+
+from .test_cli import FAKE_LAB
+
+# Sorted by node id, the parts take every other case: test_a_* → part 1, test_b_* → part 2, …
+# The two meeting cases wait for each other, so they pass only if the parts run side by side.
+CASES = '''
+import os
+import threading
+import pytest
+
+FIFO = {fifo!r}
+
+def meet(mode):
+    opened = []
+    opener = threading.Thread(target=lambda: opened.append(os.open(FIFO, mode)), daemon=True)
+    opener.start()
+    opener.join(60)
+    assert opened, "the other part never ran beside this one"
+    os.close(opened[0])
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_a_meets(lab, dut):
+    meet(os.O_WRONLY)
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_b_meets(lab, dut):
+    meet(os.O_RDONLY)
+
+@pytest.mark.requirement("ATT-DMIG-3.2.2")
+def test_c_fails(lab, dut):
+    assert dut.device.name == "another device", "this case fails on purpose"
+
+@pytest.mark.requirement("ATT-DMIG-3.2.2")
+def test_d_passes(lab, dut):
+    assert dut.protocol == "lwm2m"
+'''
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conformance.cli", *args],
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    os.mkfifo(tmp_path / "meet")
+    (folder / "conftest.py").write_text(FAKE_LAB)
+    (folder / "test_cases.py").write_text(CASES.format(fifo=str(tmp_path / "meet")))
+    return folder
+
+
+def test_parts_run_side_by_side_into_one_run_folder(catalog: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports),
+                   "--dut", "builtin:lwm2m", "--parts", "2", "--run-name", "dev")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # test_c_fails decides, whatever part it ran in
+    assert any(line.startswith("[lwm2m 1/2] ") for line in out.splitlines()), out
+    assert any(line.startswith("[lwm2m 2/2] ") for line in out.splitlines()), out
+    device = reports / "dev"
+    assert (reports / "latest").resolve() == device.resolve()
+
+    verdicts = json.loads((device / "verdicts.json").read_text())
+    by_case = {c["nodeid"].split("::")[-1]: (c["verdict"], c["part"]) for c in verdicts["cases"]}
+    assert by_case == {"test_a_meets": ("PASS", "parts/part-1"),
+                       "test_b_meets": ("PASS", "parts/part-2"),
+                       "test_c_fails": ("FAIL", "parts/part-1"),
+                       "test_d_passes": ("PASS", "parts/part-2")}
+    assert verdicts["requirements"] == {"ATT-DMIG-3.2": "PASS", "ATT-DMIG-3.2.2": "FAIL"}
+    assert verdicts["run"]["exit_status"] == 1 and verdicts["harness_problems"] == []
+
+    suites = ET.parse(device / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == ["pytest (parts/part-1)", "pytest (parts/part-2)"]
+    assert sum(int(s.get("tests", 0)) for s in suites) == 4
+    assert sum(int(s.get("failures", 0)) for s in suites) == 1
+
+    report = json.loads((device / "acceptance.json").read_text())
+    assert report["verdict"] == "FAIL" and report["complete"] is True
+    rows = {r["id"]: r for r in report["requirements"]}
+    assert rows["ATT-DMIG-3.2.2"]["verdict"] == "FAIL"
+    assert len(rows["ATT-DMIG-3.2"]["cases"]) == 2
+    paths = [e["path"] for r in rows.values() for c in r["cases"] for e in c["evidence"]]
+    assert paths and all((device / p).is_file() for p in paths), paths
+    assert "parts/part-1/report.html" in (device / "report.html").read_text()
+    with tarfile.open(device / "allure-results.tar.gz") as tar:
+        results = [m.name for m in tar if m.name.endswith("-result.json")]
+    assert len(results) == 4
+    # Each part keeps its own messages; what was merged is not kept twice.
+    for index in (1, 2):
+        folder = device / "parts" / f"part-{index}"
+        assert (folder / "transcript.jsonl").is_file() and (folder / "report.html").is_file()
+        assert not (folder / "verdicts.json").exists()
+        assert not (folder / "allure-results.tar.gz").exists()
+
+
+def test_parts_need_a_builtin_device(tmp_path: Path) -> None:
+    declaration = tmp_path / "device.yaml"  # a device of its own, even if it is our simulator
+    declaration.write_text((BUILTIN_DIR / "lwm2m-simulator.yaml").read_text())
+    proc = run_cli("run", "--dut", str(declaration), "--parts", "3", "--reports",
+                   str(tmp_path / "reports"))
+    assert proc.returncode == 2
+    assert "is one device" in proc.stderr + proc.stdout
+    proc = run_cli("run", "--dut", "builtin:lwm2m", "--parts", "0")
+    assert proc.returncode == 2 and "--parts '0'" in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize("text", ["3", "0/2", "3/2", "1/17", "a/b", "1/"])
+def test_bad_part_option_is_named(text: str) -> None:
+    with pytest.raises(ValueError, match="--part"):
+        parse_part(text)
+
+
+def _part(device: Path, index: int, cases: list[tuple[str, str]]) -> Path:
+    folder = part_folder(device, index)
+    folder.mkdir(parents=True)
+    (folder / "verdicts.json").write_text(json.dumps({
+        "run": {"device": "d", "protocol": "lwm2m", "started": "2026-12-06T10:00:00",
+                "finished": "2026-12-06T10:00:09", "failed": False},
+        "harness_problems": [],
+        "cases": [{"nodeid": n, "requirement": "ATT-DMIG-3.2", "verdict": v, "ets": []}
+                  for n, v in cases]}))
+    return folder
+
+
+def test_a_part_without_verdicts_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    device = tmp_path / "device"
+    _part(device, 1, [("t::a", "PASS")])
+    part_folder(device, 2).mkdir(parents=True)  # it broke before writing anything
+    code = merge(device, [Part(part_folder(device, 1), 0), Part(part_folder(device, 2), 0)])
+    assert code == 11
+    verdicts = json.loads((device / "verdicts.json").read_text())
+    assert verdicts["harness_problems"] == ["parts/part-2: left no verdicts (exit status 0)"]
+    assert verdicts["run"]["failed"] is True
+
+
+def test_an_empty_part_does_not_count(tmp_path: Path) -> None:
+    device = tmp_path / "device"
+    _part(device, 1, [("t::a", "PASS"), ("t::b", "NOT APPLICABLE")])
+    part_folder(device, 2).mkdir(parents=True)
+    code = merge(device, [Part(part_folder(device, 1), 0), Part(part_folder(device, 2), 5)])
+    assert code == 0
+    assert json.loads((device / "verdicts.json").read_text())["harness_problems"] == []
+
+
+def test_the_index_page_escapes_what_a_device_named(tmp_path: Path) -> None:
+    device = tmp_path / "device"
+    folder = _part(device, 1, [("t::a", "PASS")])
+    data = json.loads((folder / "verdicts.json").read_text())
+    data["run"]["device"] = "<script>alert(1)</script>"
+    (folder / "verdicts.json").write_text(json.dumps(data))
+    merge(device, [Part(folder, 0)])
+    page = (device / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+BLOCKING = '''
+import threading
+import pytest
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_a_runs(lab, dut):
+    pass
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_b_runs(lab, dut):
+    pass
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+@pytest.mark.parametrize("part", [1, 2])
+def test_c_waits(lab, dut, part):
+    print("CASE WAITING", flush=True)
+    threading.Event().wait(120)  # until Ctrl-C
+'''
+
+
+def test_ctrl_c_still_merges_what_the_parts_ran(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "conftest.py").write_text(FAKE_LAB)
+    (catalog / "test_cases.py").write_text(BLOCKING)
+    reports = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "run", "--catalog", str(catalog),
+         "--reports", str(reports), "--dut", "builtin:lwm2m", "--parts", "2", "--run-name",
+         "dev", "-s"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        waiting = set()
+        for line in proc.stdout:  # the relayed lines of both parts: no sleeping
+            if "CASE WAITING" in line:
+                waiting.add(line.split("]")[0])
+                if len(waiting) == 2:
+                    break
+        assert waiting == {"[lwm2m 1/2", "[lwm2m 2/2"}
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0, out
+    report = json.loads((reports / "dev" / "acceptance.json").read_text())
+    assert report["complete"] is False and report["verdict"] == "INCONCLUSIVE"
+    verdicts = json.loads((reports / "dev" / "verdicts.json").read_text())
+    ran = {c["nodeid"].split("::")[-1]: c["verdict"] for c in verdicts["cases"]}
+    assert ran["test_a_runs"] == "PASS" and ran["test_b_runs"] == "PASS"
