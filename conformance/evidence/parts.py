@@ -66,14 +66,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def combined_status(parts: list[Part], problems: list[str]) -> int:
-    """The device's exit status: the parts' worst; an empty part does not count, a broken
-    part makes it ERROR at least (never a PASS of what it did not judge)."""
+def combined_status(codes: list[int], problems: list[str]) -> int:
+    """The device's exit status from the codes of the parts that judged something: their
+    worst; a broken part makes it ERROR at least (never a PASS of what it did not judge)."""
     from conformance.plugin.gate import worst
 
-    codes = [p.code for p in parts if p.code != NO_TESTS]
-    if not codes:
-        return NO_TESTS
     return worst(codes + ([EXIT_ERROR] if problems else []))
 
 
@@ -82,13 +79,18 @@ def merge(device_folder: Path, parts: list[Part]) -> int:
     rel = {id(p): p.folder.relative_to(device_folder).as_posix() for p in parts}
     verdicts: list[tuple[Part, dict[str, Any]]] = []
     problems: list[str] = []
+    judged: list[int] = []  # the codes of the parts that ran a case (or broke)
     for part in parts:
         data = _read_json(part.folder / VERDICTS_FILE)
         if data is not None:
             verdicts.append((part, data))
+            if data.get("cases") or data.get("harness_problems"):
+                judged.append(part.code)
         elif part.code != NO_TESTS:
             problems.append(f"{rel[id(part)]}: left no verdicts (exit status {part.code})")
-    code = combined_status(parts, problems)
+    # Parts the selection left empty do not count, unless every part is empty: then the
+    # device's status is theirs, as for a run whose selection is empty.
+    code = combined_status(judged or [p.code for p in parts], problems)
     if not verdicts:
         if problems:  # nothing to merge, but say why in the device folder
             RunFolder(device_folder).write_json(VERDICTS_FILE, {

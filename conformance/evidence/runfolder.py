@@ -12,6 +12,9 @@ Layout (other evidence writers add their files next to these):
 - ``allure-results.tar.gz`` allure-pytest results, categories.json, environment.properties
 - ``acceptance.json`` / ``.html`` / ``.pdf`` requirement → verdict → evidence (with sha256)
 
+A built-in device run in parts (``conformance run --parts K``) has each part's run folder in
+``parts/part-<i>/`` and the files above merged from them (conformance/evidence/parts.py).
+
 See docs/reports.md for how to open each.
 
 ``reports/latest`` is a symlink to the newest run folder, or a text file holding its name where

@@ -155,12 +155,22 @@ def test_a_part_without_verdicts_is_an_error_not_a_pass(tmp_path: Path) -> None:
 
 
 def test_an_empty_part_does_not_count(tmp_path: Path) -> None:
+    """A part the selection left without a case exits 10 ("no case ran"): the device does not."""
     device = tmp_path / "device"
     _part(device, 1, [("t::a", "PASS"), ("t::b", "NOT APPLICABLE")])
-    part_folder(device, 2).mkdir(parents=True)
-    code = merge(device, [Part(part_folder(device, 1), 0), Part(part_folder(device, 2), 5)])
+    _part(device, 2, [])
+    part_folder(device, 3).mkdir(parents=True)  # pytest collected nothing at all
+    code = merge(device, [Part(part_folder(device, 1), 0), Part(part_folder(device, 2), 10),
+                          Part(part_folder(device, 3), 5)])
     assert code == 0
     assert json.loads((device / "verdicts.json").read_text())["harness_problems"] == []
+
+
+def test_every_part_empty_is_not_a_pass(tmp_path: Path) -> None:
+    device = tmp_path / "device"
+    _part(device, 1, [])
+    _part(device, 2, [])
+    assert merge(device, [Part(part_folder(device, 1), 10), Part(part_folder(device, 2), 10)]) == 10
 
 
 def test_the_index_page_escapes_what_a_device_named(tmp_path: Path) -> None:
