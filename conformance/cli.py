@@ -228,6 +228,7 @@ class PlannedRun:
     cases: Path = Path()  # the catalog (or the part of it) this device runs
     code: int | None = None
     parts: int = 1  # >1: run as that many parts side by side, merged into ``folder``
+    weights: Path | None = None  # an earlier run's verdicts.json: the parts split by its times
 
 
 def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
@@ -287,6 +288,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   flush=True)
     for run in runs:
         run.parts = parts[run.dut]
+        if run.parts > 1:
+            run.weights = earlier_verdicts(reports, run.dut)
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
@@ -345,6 +348,28 @@ def parts_for(dut: str, option: str) -> int:
     return int(option)
 
 
+EARLIER_RUNS_LOOKED_AT = 50
+
+
+def earlier_verdicts(reports: Path, dut: str) -> Path | None:
+    """The newest verdicts.json in ``reports`` of a run of ``dut`` (for balancing its parts)."""
+    try:
+        found = [(f.stat().st_mtime, f) for f in reports.glob("*/verdicts.json")
+                 if not f.parent.is_symlink()]
+    except OSError:
+        return None
+    for _, path in sorted(found, reverse=True)[:EARLIER_RUNS_LOOKED_AT]:
+        try:
+            if path.stat().st_size > 32 * 1024 * 1024:
+                continue
+            facts = json.loads(path.read_text(encoding="utf-8")).get("run", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(facts, dict) and facts.get("declaration") == dut:
+            return path
+    return None
+
+
 def child_label(run: PlannedRun, part: int) -> str:
     return f"{run.label} {part}/{run.parts}" if run.parts > 1 else run.label
 
@@ -365,6 +390,8 @@ def start_child(
         folder.parent.mkdir(parents=True, exist_ok=True)
         reports, name = str(folder.parent), folder.name
         pytest_args = [*pytest_args, "-p", "conformance.plugin.parts", f"--part={part}/{run.parts}"]
+        if run.weights is not None:
+            pytest_args.append(f"--part-weights={run.weights}")
         env = {**os.environ, PDF_ENV: "0"}
     return subprocess.Popen(
         pytest_command(run.cases, run.dut, reports, args.fault, name, pytest_args),
@@ -380,7 +407,7 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
 
     parts = [Part(part_folder(run.folder, i), code) for i, code in enumerate(codes, start=1)]
     try:
-        return merge(run.folder, parts)
+        return merge(run.folder, parts, split_by=run.weights)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"conformance run: {run.dut}: merging its parts failed ({type(exc).__name__}: "
               f"{exc}); each part's folder is in {run.folder / 'parts'}", flush=True)

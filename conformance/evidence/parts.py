@@ -74,8 +74,9 @@ def combined_status(codes: list[int], problems: list[str]) -> int:
     return worst(codes + ([EXIT_ERROR] if problems else []))
 
 
-def merge(device_folder: Path, parts: list[Part]) -> int:
-    """Write the device folder's files from its parts; returns the device's exit status."""
+def merge(device_folder: Path, parts: list[Part], split_by: Path | None = None) -> int:
+    """Write the device folder's files from its parts; returns the device's exit status.
+    ``split_by``: the earlier run whose case durations balanced the parts (None: interleaved)."""
     rel = {id(p): p.folder.relative_to(device_folder).as_posix() for p in parts}
     verdicts: list[tuple[Part, dict[str, Any]]] = []
     problems: list[str] = []
@@ -98,11 +99,13 @@ def merge(device_folder: Path, parts: list[Part]) -> int:
                 "counts": {v.value: 0 for v in Verdict}, "requirements": {},
                 "harness_problems": problems, "cases": []})
         return code
-    cases = _merge_verdicts(device_folder, verdicts, rel, problems, code)
+    split = (f"balanced by the case durations of {split_by}" if split_by is not None
+             else "every K-th case of the sorted node ids")
+    cases = _merge_verdicts(device_folder, verdicts, rel, problems, code, split)
     _merge_junit(device_folder, verdicts, rel)
     _merge_acceptance(device_folder, parts, rel, cases, complete=not problems)
     _merge_allure(device_folder, parts)
-    _write_index(device_folder, verdicts, rel)
+    _write_index(device_folder, verdicts, rel, split)
     first = verdicts[0][0].folder / DECLARATION_FILE
     if first.is_file():
         shutil.copyfile(first, device_folder / DECLARATION_FILE)
@@ -120,7 +123,7 @@ def merge(device_folder: Path, parts: list[Part]) -> int:
 
 def _merge_verdicts(
     device_folder: Path, verdicts: list[tuple[Part, dict[str, Any]]], rel: dict[int, str],
-    problems: list[str], code: int,
+    problems: list[str], code: int, split: str,
 ) -> list[dict[str, Any]]:
     cases: list[dict[str, Any]] = []
     runs: list[dict[str, Any]] = []
@@ -145,6 +148,7 @@ def _merge_verdicts(
         "exit_status": code,
         "failed": bool(problems) or any(r.get("failed") for r in runs),
         "parts": runs,
+        "split": split,
     }
     RunFolder(device_folder).write_json(VERDICTS_FILE, {
         "run": run,
@@ -268,6 +272,7 @@ def _merge_allure(device_folder: Path, parts: list[Part]) -> None:
 
 def _write_index(
     device_folder: Path, verdicts: list[tuple[Part, dict[str, Any]]], rel: dict[int, str],
+    split: str,
 ) -> None:
     """``report.html``: the device's parts, each with its counts and its pytest-html page."""
     esc = html.escape
@@ -286,8 +291,9 @@ def _write_index(
         f"<title>Conformance run: {esc(device)}</title></head><body>"
         f"<h1>Conformance run: {esc(device)}</h1>"
         f"<p>The catalog ran in {len(verdicts)} parts side by side, each with its own lab and "
-        "simulated device. The verdicts of the whole run: <a href='acceptance.html'>"
-        "acceptance report</a>, <code>verdicts.json</code>, <code>junit.xml</code>.</p>"
+        f"simulated device; the cases split: {esc(split)}. The verdicts of the whole run: "
+        "<a href='acceptance.html'>acceptance report</a>, <code>verdicts.json</code>, "
+        "<code>junit.xml</code>.</p>"
         f"<table border='1'><tr><th>part</th>{head}<th>exit status</th></tr>{''.join(rows)}"
         "</table></body></html>\n"
     )

@@ -6,18 +6,65 @@ cases that wait on protocol timers (observation periods, lifetimes, Disable time
 the same time instead of one after another. The parts' run folders are then merged into the
 device's one run folder (conformance/evidence/parts.py).
 
-The split is by the cases' sorted node ids, not by the order they run in: the same cases land
-in the same part whatever ``--order`` says. Interleaving spreads a file's slow cases (they sit
-together) over the parts.
+The split does not depend on the order the cases run in (``--order``). With
+``--part-weights FILE`` (the ``verdicts.json`` of an earlier run of the same device, which
+``conformance run`` finds in the reports folder) the cases are dealt heaviest first to the part
+with the least time so far, so that the parts end together; without it, every K-th case of the
+sorted node ids (a file's slow cases sit together: interleaving spreads them).
 """
 
 from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
 from conformance.plugin.state import is_case
 
 MAX_PARTS = 16
+MAX_WEIGHTS_BYTES = 32 * 1024 * 1024  # a verdicts.json of a few thousand cases is ~1 MB
+MAX_CASE_SECONDS = 3600.0
+CASE_OVERHEAD = 0.02  # seconds a case costs besides its own duration (set-up, evidence)
+
+
+def read_weights(path: Path) -> dict[str, float]:
+    """Case durations from an earlier run's verdicts.json; {} when it cannot be read (the
+    split falls back to interleaving: a worse balance, never a wrong verdict)."""
+    try:
+        if path.stat().st_size > MAX_WEIGHTS_BYTES:
+            return {}
+        cases = json.loads(path.read_text(encoding="utf-8")).get("cases", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    weights: dict[str, float] = {}
+    for case in cases if isinstance(cases, list) else []:
+        if not isinstance(case, dict):
+            continue
+        nodeid, duration = case.get("nodeid"), case.get("duration")
+        if (isinstance(nodeid, str) and isinstance(duration, int | float)
+                and 0 <= duration <= MAX_CASE_SECONDS):
+            weights[nodeid] = float(duration)
+    return weights
+
+
+def assign(nodeids: list[str], count: int, weights: Mapping[str, float]) -> dict[str, int]:
+    """Each case's part (0-based). Known durations: longest first to the least loaded part
+    (a case new since that run counts as the median); none: every K-th sorted node id."""
+    ordered = sorted(nodeids)
+    known = [weights[n] for n in ordered if n in weights]
+    if not known:
+        return {nodeid: i % count for i, nodeid in enumerate(ordered)}
+    typical = statistics.median(known)
+    loads = [0.0] * count
+    out: dict[str, int] = {}
+    for nodeid in sorted(ordered, key=lambda n: (-weights.get(n, typical), n)):
+        part = min(range(count), key=lambda k: (loads[k], k))
+        out[nodeid] = part
+        loads[part] += weights.get(nodeid, typical) + CASE_OVERHEAD
+    return out
 
 
 def parse_part(text: str) -> tuple[int, int]:
@@ -34,6 +81,8 @@ def parse_part(text: str) -> tuple[int, int]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--part", metavar="I/K", default=None,
                      help="run only part I of K of the collected cases (conformance run --parts)")
+    parser.addoption("--part-weights", metavar="FILE", default=None,
+                     help="an earlier run's verdicts.json: split by its case durations")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,8 +100,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if option is None:
         return
     index, count = parse_part(option)
-    cases = sorted(item.nodeid for item in items if is_case(item))
-    mine = set(cases[index - 1 :: count])
+    source = config.getoption("--part-weights")
+    weights = read_weights(Path(source)) if source else {}
+    parts = assign([item.nodeid for item in items if is_case(item)], count, weights)
+    mine = {nodeid for nodeid, part in parts.items() if part == index - 1}
     keep = [item for item in items if not is_case(item) or item.nodeid in mine]
     others = [item for item in items if is_case(item) and item.nodeid not in mine]
     if others:

@@ -16,7 +16,7 @@ import pytest
 
 from conformance.declaration import BUILTIN_DIR
 from conformance.evidence.parts import Part, merge, part_folder
-from conformance.plugin.parts import parse_part
+from conformance.plugin.parts import assign, parse_part, read_weights
 
 from .test_cli import FAKE_LAB
 
@@ -235,3 +235,48 @@ def test_ctrl_c_still_merges_what_the_parts_ran(tmp_path: Path) -> None:
     verdicts = json.loads((reports / "dev" / "verdicts.json").read_text())
     ran = {c["nodeid"].split("::")[-1]: c["verdict"] for c in verdicts["cases"]}
     assert ran["test_a_runs"] == "PASS" and ran["test_b_runs"] == "PASS"
+
+
+def test_known_durations_balance_the_parts() -> None:
+    weights = {"t::slow1": 4.0, "t::slow2": 4.0, "t::slow3": 2.0, "t::slow4": 2.0}
+    fast = [f"t::fast{i:02d}" for i in range(12)]
+    nodeids = [*weights, *fast]
+    parts = assign(nodeids, 2, {**weights, **{n: 0.01 for n in fast}})
+    assert sorted(parts) == sorted(nodeids)  # every case in exactly one part
+    load = [sum(weights.get(n, 0.01) for n, p in parts.items() if p == k) for k in (0, 1)]
+    assert abs(load[0] - load[1]) < 0.1, load
+    assert parts["t::slow1"] != parts["t::slow2"]  # the two longest go to different parts
+    assert assign(list(reversed(nodeids)), 2, weights) == assign(nodeids, 2, weights)
+
+
+def test_no_durations_interleave_the_sorted_node_ids() -> None:
+    assert assign(["b", "a", "d", "c"], 2, {}) == {"a": 0, "b": 1, "c": 0, "d": 1}
+
+
+def test_unreadable_or_hostile_durations_are_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "verdicts.json"
+    path.write_text(json.dumps({"cases": [
+        {"nodeid": "t::a", "duration": 1.5}, {"nodeid": "t::b", "duration": -1},
+        {"nodeid": "t::c", "duration": 1e9}, {"nodeid": 3, "duration": 1}, "junk",
+        {"nodeid": "t::d", "duration": "2"}]}))
+    assert read_weights(path) == {"t::a": 1.5}
+    path.write_text("{not json")
+    assert read_weights(path) == {}
+    assert read_weights(tmp_path / "missing.json") == {}
+
+
+def test_a_second_run_is_split_by_the_first_runs_durations(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "conftest.py").write_text(FAKE_LAB)
+    (catalog / "test_cases.py").write_text(BLOCKING.replace("threading.Event().wait(120)", ""))
+    reports = tmp_path / "reports"
+    for name in ("first", "second"):
+        proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
+                       "builtin:lwm2m", "--parts", "2", "--run-name", name)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    first = json.loads((reports / "first" / "verdicts.json").read_text())["run"]["split"]
+    second = json.loads((reports / "second" / "verdicts.json").read_text())["run"]["split"]
+    assert first == "every K-th case of the sorted node ids"
+    assert second == f"balanced by the case durations of {reports / 'first' / 'verdicts.json'}"
+    assert "balanced by the case durations" in (reports / "second" / "report.html").read_text()
