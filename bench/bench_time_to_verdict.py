@@ -100,7 +100,8 @@ def run(reports: Path, dut: str | None, name: str, extra: list[str],
 
 
 def folders(reports: Path, name: str) -> list[Path]:
-    return sorted(p for p in reports.iterdir() if p.is_dir() and p.name.startswith(name))
+    return sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink()
+                  and p.name.split("-")[0] == name)
 
 
 def summarise(folder: Path) -> dict[str, Any]:
@@ -132,6 +133,8 @@ def summarise(folder: Path) -> dict[str, Any]:
 def main() -> int:
     p = _common.parser(__doc__ or "")
     p.add_argument("--only", choices=("omadm", "lwm2m", "both"))
+    p.add_argument("--repeat", type=int, default=1, help="run each plan N times in the same "
+                   "reports folder (from the second on, parts are balanced by the run before)")
     p.add_argument("--parts", default="auto", help="conformance run --parts (default: auto, as "
                    "./run suite; 1: every catalog whole)")
     args = p.parse_args()
@@ -144,10 +147,13 @@ def main() -> int:
     rows, details = [], []
     with tempfile.TemporaryDirectory() as tmp:
         reports = Path(tmp)
-        for label, dut in plans:
+        for (label, dut), repeat in [(plan, i) for plan in plans for i in range(args.repeat)]:
+            # A repeat runs in the same reports folder: its parts are balanced by the case
+            # durations of the run before (as a second `./run suite` is)
+            name = f"{label}.{repeat + 1}" if args.repeat > 1 else label
             extra = ["-k", SMOKE_K[label]] if args.smoke else []
-            wall, cpu, code = run(reports, dut, label, extra, args.parts)
-            found = [summarise(f) for f in folders(reports, label)]
+            wall, cpu, code = run(reports, dut, name, extra, args.parts)
+            found = [summarise(f) for f in folders(reports, name)]
             cases = sum(s["cases"] for s in found)
             case_time = sum(s["case_time"] for s in found)
             counts: dict[str, int] = {}
@@ -155,8 +161,8 @@ def main() -> int:
                 for k, v in s["counts"].items():
                     counts[k] = counts.get(k, 0) + v
             verdicts = " ".join(f"{k}={v}" for k, v in counts.items() if v)
-            rows.append([label, code, cases, wall, cpu, case_time, verdicts])
-            if label != "both":
+            rows.append([name, code, cases, wall, cpu, case_time, verdicts])
+            if label != "both" and repeat == 0:
                 details.extend(found)
     table(rows, ["run", "exit", "cases", "wall s", "CPU s", "sum of case durations s",
                  "verdicts"])

@@ -315,12 +315,20 @@ class Lwm2mLab:
 
         return self._call(wait(), limit)
 
-    def wait_deregistration(self, ep: str, timeout: float | None = None) -> Event:
-        """Wait until ``ep`` has no registration; the De-register (or expiry) event."""
+    def wait_deregistration(self, ep: str, timeout: float | None = None, *,
+                            since: float | None = None) -> Event:
+        """Wait until ``ep`` has no registration; the De-register (or expiry) event.
+
+        ``since`` (wall clock, taken before the request that should end the registration):
+        the first De-register or expiry at or after it, even when the device has already
+        registered again by the time this is called (a client that comes straight back)."""
         _, store = self._require()
         limit = self.session_timeout if timeout is None else timeout
 
         def gone() -> Event | None:
+            if since is not None:
+                return next((e for e in store.events if e.endpoint == ep and e.time >= since
+                             and e.kind in ("deregister", "expire")), None)
             if store.get(ep) is not None:
                 return None
             return next(

@@ -46,6 +46,23 @@ def test_register_update_deregister(lab: Lwm2mLab, make_device) -> None:
     assert device.request(Code.POST, device.location).code == Code.NOT_FOUND
 
 
+def test_a_deregister_before_the_wait_counts_since_the_mark(lab: Lwm2mLab, make_device) -> None:
+    """A client that de-registers and registers again before the case starts waiting (it came
+    straight back): waiting "since" the request that made it leave finds the De-register;
+    waiting for "no registration" would wait in vain (a false 'no De-register' FAIL, seen on
+    the disable-timeout-ignored fault when its parts ran the catalog faster)."""
+    device = make_device(lab.addresses()["LAB_LWM2M_URI"])
+    assert device.register("ep=quick&lt=60&lwm2m=1.1&b=U", "</1/0>").code == Code.CREATED
+    lab.wait_registration("quick", timeout=5)
+    since = time.time()
+    assert device.request(Code.DELETE, device.location).code == Code.DELETED
+    assert device.register("ep=quick&lt=60&lwm2m=1.1&b=U", "</1/0>").code == Code.CREATED
+    lab.wait_registration("quick", timeout=5, newer_than=since)
+    assert lab.wait_deregistration("quick", timeout=5, since=since).kind == "deregister"
+    with pytest.raises(DeviceTimeout):
+        lab.wait_deregistration("quick", timeout=0.3)  # registered now: nothing to wait for
+
+
 def test_update_event_carries_its_own_parameters(lab: Lwm2mLab, make_device) -> None:
     """An Update without lt= is told apart from one with it: the event carries what the
     Update itself sent, not the lifetime the lab has stored."""
