@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import tempfile
 import threading
 import time
@@ -68,13 +69,17 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
 
 
 _encode_json = json.JSONEncoder(check_circular=False).encode  # an entry holds no cycles
+# The encoder's own string escaping (ensure_ascii): a line built from it is the encoder's line.
+_json_str = json.encoder.encode_basestring_ascii
 
 
 def store_line(entry: Entry) -> str:
     """One line of the store: raw bytes as text when they are UTF-8 (XML, JSON), else hex.
 
-    The fields in :meth:`Entry.to_json`'s order, ``raw_text`` (when it replaces ``raw``) last;
-    built directly, not through to_json: every message of a run passes here."""
+    The fields in :meth:`Entry.to_json`'s order, ``raw_text`` (when it replaces ``raw``) last,
+    as ``json`` writes them (ASCII: any str, lone surrogates too, can be written). Every
+    message of a run passes here, so the usual entry (str fields, str headers) is written
+    field by field; anything else goes through the encoder (tests/evidence: the two agree)."""
     raw = entry.raw
     text: str | None = None
     if raw:
@@ -82,19 +87,48 @@ def store_line(entry: Entry) -> str:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             pass
+    try:
+        return _plain_line(entry, text)
+    except TypeError:  # a field that is not a str: the encoder says how it is written
+        return _encoded_line(entry, text)
+
+
+def _plain_line(entry: Entry, text: str | None) -> str:
+    seq, when, headers, error = entry.seq, entry.time, entry.headers, entry.error
+    if type(seq) is not int or type(when) is not float or not math.isfinite(when):
+        raise TypeError("not a plain entry")
+    if type(headers) is not dict:
+        raise TypeError("not a plain entry")
+    s = _json_str  # raises TypeError for anything but a str
+    fields = (
+        f'{{"seq": {seq!r}, "time": {when!r}, "protocol": {s(entry.protocol)}, '
+        f'"direction": {s(entry.direction)}, "summary": {s(entry.summary)}, '
+        f'"device": {s(entry.device)}, "peer": {s(entry.peer)}, "session": {s(entry.session)}, '
+        f'"content_type": {s(entry.content_type)}, '
+    )
+    raw_hex = f'"raw": "{entry.raw.hex()}", ' if text is None else ""
+    head = ", ".join([f"{s(k)}: {s(v)}" for k, v in headers.items()])
+    tail = "null" if error is None else s(error)
+    if text is not None:
+        tail += ', "raw_text": ' + s(text)
+    decoded = s(entry.decoded)
+    return f'{fields}{raw_hex}"decoded": {decoded}, "headers": {{{head}}}, "error": {tail}}}\n'
+
+
+def _encoded_line(entry: Entry, text: str | None) -> str:
     data: dict[str, object] = {
         "seq": entry.seq, "time": entry.time, "protocol": entry.protocol,
         "direction": entry.direction, "summary": entry.summary, "device": entry.device,
         "peer": entry.peer, "session": entry.session, "content_type": entry.content_type,
     }
     if text is None:
-        data["raw"] = raw.hex()
+        data["raw"] = entry.raw.hex()
     data["decoded"] = entry.decoded
     data["headers"] = entry.headers
     data["error"] = entry.error
     if text is not None:
         data["raw_text"] = text
-    return _encode_json(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
+    return _encode_json(data) + "\n"
 
 
 DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
@@ -140,24 +174,31 @@ class Transcript:
         error: str | None = None,
     ) -> Entry:
         r = self.redactor
+        if r.active:
+            summary, raw, decoded = r.text(summary), r.raw(raw), r.text(decoded)
+            headers = {k: r.text(v) for k, v in (headers or {}).items()}
+            error = r.text(error) if error else None
+        else:  # nothing to mask (most runs, until a key is learnt): the values as they are
+            headers = dict(headers) if headers else {}
+            error = error or None
         with self._lock:
             entry = Entry(
                 seq=self._count + 1,
                 time=time.time(),
                 protocol=protocol,
                 direction=direction,
-                summary=r.text(summary),
+                summary=summary,
                 device=device,
                 peer=peer,
                 session=session,
                 content_type=content_type,
-                raw=r.raw(raw),
-                decoded=r.text(decoded),
-                headers={k: r.text(v) for k, v in (headers or {}).items()},
-                error=r.text(error) if error else None,
+                raw=raw,
+                decoded=decoded,
+                headers=headers,
+                error=error,
             )
             self._store(entry)
-            listeners = list(self._listeners)
+            listeners = list(self._listeners) if self._listeners else ()
         for listener in listeners:
             listener(entry)
         return entry
