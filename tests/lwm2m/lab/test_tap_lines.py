@@ -160,6 +160,22 @@ def test_the_taps_lines_are_the_pinned_ones(tmp_path: Path,
     assert len(lines.splitlines()) > 150 and sent  # the traffic was what the file pins
 
 
+def test_aiocoaps_own_reset_is_recorded_as_the_message_it_is(tmp_path: Path) -> None:
+    """aiocoap answers a response it does not recognise with a RST built with ``payload=""``
+    (a str); before the sixth wave the tap failed on it and wrote a "tap failed" note instead
+    of the message (found by the lab-level differential check of issue 19, sixth wave)."""
+    transcript = Transcript(path=tmp_path / "t.jsonl")
+    tap = CoapTap(transcript, device_of=lambda p: (p, ""))
+    rst = Message(code=Code.EMPTY, payload=b"")
+    rst.mtype, rst.mid, rst.payload = RST, 0x1234, ""  # as aiocoap's message manager builds it
+    rst.remote = _Address(_Socket(), ("127.0.0.1", 40000))
+    tap.outgoing(rst, secure=False, raw=bytes([0x70, 0, 0x12, 0x34]))
+    [entry] = list(transcript)
+    assert (entry.direction, entry.summary, entry.raw) == ("lab->device", "RST MID=4660",
+                                                           bytes([0x70, 0, 0x12, 0x34]))
+    assert entry.headers == {"MID": "4660", "Token": ""} and entry.peer == "127.0.0.1:40000"
+
+
 if __name__ == "__main__":  # regenerate the pinned lines (an intended change of evidence)
     import tempfile
 
