@@ -80,17 +80,27 @@ def store_line(entry: Entry) -> str:
     as ``json`` writes them (ASCII: any str, lone surrogates too, can be written). Every
     message of a run passes here, so the usual entry (str fields, str headers) is written
     field by field; anything else goes through the encoder (tests/evidence: the two agree)."""
-    raw = entry.raw
-    text: str | None = None
-    if raw:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
+    text = _utf8(entry.raw) if entry.raw else None
     try:
         return _plain_line(entry, text)
     except TypeError:  # a field that is not a str: the encoder says how it is written
         return _encoded_line(entry, text)
+
+
+def _utf8(raw: bytes) -> str | None:
+    """``raw`` as UTF-8 text, None when it is not UTF-8 (binary CoAP mostly is not: an
+    exception per message was a good part of a line's cost)."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" not in text:
+        return text  # nothing replaced
+    if b"\xef\xbf\xbd" not in raw:
+        return None  # replaced: not UTF-8
+    try:  # a U+FFFD of its own, and perhaps something replaced too
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def _plain_line(entry: Entry, text: str | None) -> str:

@@ -185,3 +185,17 @@ def test_an_entry_without_secrets_known_is_stored_as_the_redacting_path_stores_i
         lines.append([{**json.loads(x), "time": 0} for x in
                       (tmp_path / f"t{n}.jsonl").read_text().splitlines()])
     assert lines[0] == lines[1] and len(lines[0]) == 50
+
+
+def test_raw_bytes_are_text_exactly_when_they_decode_as_utf8() -> None:
+    """The store tells UTF-8 from binary without an exception per binary message; it must
+    agree with a strict decode, a U+FFFD of the bytes' own next to an invalid byte too."""
+    rng = random.Random(8)
+    pieces = [b"\xef\xbf\xbd", b"\xed\xa0\x80", b"\xc3\xa9", b"\xf0\x9f\x98\x80", b"\xff",
+              b"\x80", b"a", b"\x00", b"\xe2\x82", b"\xc3"]
+    for _ in range(20000):
+        raw = b"".join(rng.choice(pieces) if rng.random() < 0.6 else rng.randbytes(1)
+                       for _ in range(rng.randint(1, 10)))
+        expected = raw.decode("utf-8") if _is_utf8(raw) else None
+        assert transcript_module._utf8(raw) == expected, raw
+        assert transcript_module._utf8(bytearray(raw)) == expected
