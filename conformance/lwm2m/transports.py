@@ -30,8 +30,34 @@ if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
 
 
+# Datagrams handled per wake-up of the loop. asyncio's transport reads one and the loop polls
+# again: under a burst each datagram cost an epoll call and a loop turn of its own. Bounded, so
+# that timers and tasks still get their turn between batches.
+READS_PER_WAKEUP = 16
+
+
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
+    # A second handle on the socket (dup), for reading what else is waiting; closed with it.
+    _backlog: socket.socket | None = None
+
     def datagram_received(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+        self._one(data, sockaddr)
+        reader = self._backlog
+        if reader is None:
+            return
+        for _ in range(READS_PER_WAKEUP - 1):
+            if self._transport.is_closing():
+                return
+            try:
+                data, sockaddr = reader.recvfrom(self._transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                return  # nothing more waiting
+            except OSError as exc:  # as asyncio's transport reports it
+                self.error_received(exc)
+                return
+            self._one(data, sockaddr)
+
+    def _one(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
         # Whatever a device sends, nothing may raise into asyncio's transport callback.
         try:
             super().datagram_received(data, sockaddr)
@@ -39,11 +65,19 @@ class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
             hooks: TapHooks = self._message_interface.hooks
             hooks.note(f"harness: datagram dropped, {type(exc).__name__}: {exc}", sockaddr)
 
+    def connection_lost(self, exception: Exception | None) -> None:
+        if self._backlog is not None:
+            self._backlog.close()  # the port is free once asyncio closes its handle too
+            self._backlog = None
+        super().connection_lost(exception)
+
     @classmethod
     async def create(
         cls, bind: tuple[str, int], log: logging.Logger, loop: Any, message_interface: Any
     ) -> Any:
-        return await bind_exclusive(cls, bind, log, message_interface)
+        self = await bind_exclusive(cls, bind, log, message_interface)
+        self._backlog = self._transport.get_extra_info("socket").dup()  # non-blocking too
+        return self
 
 
 class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
