@@ -2,7 +2,9 @@
 
 Both lab servers append one :class:`Entry` per message (and per protocol error or lab note).
 Entries are redacted *before* they are stored, and written to a JSON-lines file as they come
-(flushed per entry), so an interrupted run still leaves everything that happened on disk.
+(flushed per entry; the entries of one datagram together, under :meth:`Transcript.held`, and
+each before the lab sends the message it records), so an interrupted run still leaves
+everything that happened on disk.
 Test cases and reports take slices: ``transcript.since(mark)`` or ``for_device(...)``.
 
 The file is the store: each message is kept once, there, and read back from it. Memory stays
@@ -16,6 +18,7 @@ DTLS datagrams as they crossed the socket go to the :meth:`Transcript.datagram` 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import math
 import tempfile
@@ -167,6 +170,8 @@ class Transcript:
             self._file = self._temp.file
         self._size = self._file.tell()
         self._closed = False
+        self._holds = 0  # > 0: lines are written as they come, flushed when the hold ends
+        self._unflushed = False
 
     def record(
         self,
@@ -222,8 +227,37 @@ class Transcript:
         if self._file is not None and not self._closed:
             line = store_line(entry).encode("utf-8")
             self._file.write(line)
-            self._file.flush()
+            if self._holds:
+                self._unflushed = True
+            else:
+                self._file.flush()
             self._size += len(line)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Entries recorded meanwhile reach the file in one write, when the hold ends or at
+        :meth:`flush`: a datagram's entries (what came in, the lab's notes, its answer) cost
+        one system call, not one each (issue 19). Readers see them at once either way."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if not self._holds:
+                    self._flush()
+
+    def flush(self) -> None:
+        """Write out what a hold keeps back (before a message leaves the lab: its entry and
+        everything before it are on disk first)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._unflushed and self._file is not None and not self._closed:
+            self._file.flush()
+        self._unflushed = False
 
     def note(self, protocol: str, summary: str, **kw: str) -> Entry:
         """A lab-side event worth seeing in the evidence (timeouts, triggers, decisions)."""
@@ -281,6 +315,7 @@ class Transcript:
                 return iter(list(self._tail)[first - tail_start :])
             block = (first - 1) // STRIDE
             offset, size = self._offsets[block], self._size
+            self._flush()  # the reader opens the file apart
         return self._read(offset, size, block * STRIDE + 1, first, last)
 
     def _read(self, offset: int, size: int, seq: int, first: int, last: int) -> Iterator[Entry]:
@@ -315,6 +350,7 @@ class Transcript:
     def close(self) -> None:
         """Stop writing; what was recorded stays readable (a temporary store until collected)."""
         with self._lock:
+            self._flush()
             if self._file is not None and self.path is not None:
                 self._file.close()
                 self._file = None

@@ -14,6 +14,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from aiocoap import Code, Message
@@ -376,10 +377,14 @@ class CoapTap:
             raw = bytes(message.encode()) if raw is None else bytes(raw)
             self._record("lab->device", message, opts, summarize(message, opts), peer, device,
                          session, path, secure, raw)
+            self.transcript.flush()  # on disk before it is sent, within a hold too
             if self.on_contact is not None and message.mtype is ACK:
                 self.on_contact(peer)  # the lab answered the device's CON (an Update…)
         except Exception as exc:  # recording must never stop a message from being sent
             self.transcript.note(PROTOCOL, f"transcript tap failed on an outgoing message: {exc}")
+
+    def held(self) -> AbstractContextManager[None]:
+        return self.transcript.held()
 
     def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
         peer = f"{sockaddr[0]}:{sockaddr[1]}" if sockaddr else ""

@@ -109,11 +109,12 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
     quick: QuickAnswers | None = None
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
-        taken = self.hooks.incoming(address, datagram, secure=False)
-        if isinstance(taken, Message) and self._mman is not None:
-            deliver(self, taken)  # decoded once, by the tap
-        elif taken:
-            super()._received_datagram(address, datagram)
+        with self.hooks.held():
+            taken = self.hooks.incoming(address, datagram, secure=False)
+            if isinstance(taken, Message) and self._mman is not None:
+                deliver(self, taken)  # decoded once, by the tap
+            elif taken:
+                super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
         if not send_tapped(self, message, secure=False):

@@ -199,3 +199,41 @@ def test_raw_bytes_are_text_exactly_when_they_decode_as_utf8() -> None:
         expected = raw.decode("utf-8") if _is_utf8(raw) else None
         assert transcript_module._utf8(raw) == expected, raw
         assert transcript_module._utf8(bytearray(raw)) == expected
+
+
+def test_a_hold_writes_its_entries_together_and_readers_see_them_meanwhile(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "t.jsonl"
+    t = Transcript(path=path)
+    t.record("lwm2m", "note", "before")
+    assert len(path.read_text().splitlines()) == 1  # flushed per entry outside a hold
+    with t.held():
+        t.record("lwm2m", "device->lab", "request")
+        t.record("lwm2m", "note", "a note")
+        assert len(path.read_text().splitlines()) == 1  # kept back
+        assert [e.summary for e in t.since(1)] == ["request", "a note"]  # the tail
+        assert [e.summary for e in t] == ["before", "request", "a note"]
+        t.flush()  # what an outgoing message does before it is sent
+        assert len(path.read_text().splitlines()) == 3
+        t.record("lwm2m", "lab->device", "answer")
+    assert [json.loads(x)["summary"] for x in path.read_text().splitlines()] == [
+        "before", "request", "a note", "answer"]
+
+
+def test_entries_held_beyond_the_tail_are_read_back_from_the_file(tmp_path: Path) -> None:
+    """A reader that needs the file gets what a hold kept back too."""
+    t = Transcript(path=tmp_path / "t.jsonl")
+    with t.held():
+        for n in range(TAIL + 10):
+            t.record("lwm2m", "note", f"n{n}")
+        assert [e.summary for e in t.since(0)][:2] == ["n0", "n1"]
+        assert len(t.since(0)) == TAIL + 10
+
+
+def test_a_temporary_store_closed_within_a_hold_keeps_what_was_held() -> None:
+    t = Transcript()
+    with t.held():
+        t.record("lwm2m", "note", "held")
+        t.close()
+    assert [e.summary for e in t] == ["held"]

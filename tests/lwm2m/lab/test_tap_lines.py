@@ -176,6 +176,25 @@ def test_aiocoaps_own_reset_is_recorded_as_the_message_it_is(tmp_path: Path) -> 
     assert entry.headers == {"MID": "4660", "Token": ""} and entry.peer == "127.0.0.1:40000"
 
 
+def test_a_datagrams_entries_reach_the_file_before_its_answer_is_sent(tmp_path: Path) -> None:
+    """Under the hold a datagram is handled in, its entries are written together, and at the
+    latest when the lab's answer is recorded: before it is sent (sockets.send_tapped)."""
+    path = tmp_path / "t.jsonl"
+    tap = CoapTap(Transcript(path=path), device_of=lambda p: (p, ""))
+    remote = _Address(_Socket(), ("127.0.0.1", 40000))
+    update = Message(code=Code.POST, uri_path=("rd", "1"))
+    update.mtype, update.mid, update.token = CON, 9, b"t"
+    with tap.held():
+        tap.incoming(remote, update.encode(), secure=False)
+        assert path.read_text() == ""  # held back
+        answer = Message(code=Code.CHANGED)
+        answer.mtype, answer.mid, answer.token, answer.remote = ACK, 9, b"t", remote
+        tap.outgoing(answer, secure=False, raw=answer.encode())
+        summaries = [line.split('"summary": ')[1].split('"')[1]
+                     for line in path.read_text().splitlines()]
+        assert summaries == ["CON POST /rd/1", "ACK 2.04 Changed"]
+
+
 if __name__ == "__main__":  # regenerate the pinned lines (an intended change of evidence)
     import tempfile
 
