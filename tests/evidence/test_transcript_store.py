@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -237,3 +238,14 @@ def test_a_temporary_store_closed_within_a_hold_keeps_what_was_held() -> None:
         t.record("lwm2m", "note", "held")
         t.close()
     assert [e.summary for e in t] == ["held"]
+
+
+def test_a_recorded_entry_is_the_dataclass_entry_field_for_field() -> None:
+    """record() builds its Entry without the dataclass __init__: the same fields, in the
+    declared order (to_json follows it), equal to the Entry the constructor makes."""
+    t = Transcript()
+    entry = t.record("lwm2m", "note", "s", device="d", raw=b"\x00", headers={"h": "v"})
+    assert list(vars(entry)) == [f.name for f in dataclasses.fields(Entry)]
+    assert entry == Entry(**vars(entry)) and hash(entry.seq) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.summary = "changed"  # type: ignore[misc]
