@@ -18,7 +18,6 @@ DTLS datagrams as they crossed the socket go to the :meth:`Transcript.datagram` 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
 import math
 import tempfile
@@ -26,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -152,6 +152,27 @@ def _encoded_line(entry: Entry, text: str | None) -> str:
     return _encode_json(data) + "\n"
 
 
+class _Hold:
+    """What :meth:`Transcript.held` returns: a count of holds in progress."""
+
+    __slots__ = ("_transcript",)
+
+    def __init__(self, transcript: Transcript) -> None:
+        self._transcript = transcript
+
+    def __enter__(self) -> None:
+        t = self._transcript
+        with t._lock:
+            t._holds += 1
+
+    def __exit__(self, *exc: object) -> None:
+        t = self._transcript
+        with t._lock:
+            t._holds -= 1
+            if not t._holds:
+                t._flush()
+
+
 DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
 
 
@@ -180,6 +201,7 @@ class Transcript:
         self._closed = False
         self._holds = 0  # > 0: lines are written as they come, flushed when the hold ends
         self._unflushed = False
+        self._hold = _Hold(self)
 
     def record(
         self,
@@ -241,20 +263,12 @@ class Transcript:
                 self._file.flush()
             self._size += len(line)
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self) -> AbstractContextManager[None]:
         """Entries recorded meanwhile reach the file in one write, when the hold ends or at
         :meth:`flush`: a datagram's entries (what came in, the lab's notes, its answer) cost
-        one system call, not one each (issue 19). Readers see them at once either way."""
-        with self._lock:
-            self._holds += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._holds -= 1
-                if not self._holds:
-                    self._flush()
+        one system call, not one each (issue 19). Readers see them at once either way.
+        Holds nest; one object serves them all (a generator-based one per datagram cost more)."""
+        return self._hold
 
     def flush(self) -> None:
         """Write out what a hold keeps back (before a message leaves the lab: its entry and

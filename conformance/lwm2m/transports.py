@@ -32,26 +32,34 @@ if TYPE_CHECKING:
 
 # Datagrams handled per wake-up of the loop. asyncio's transport reads one and the loop polls
 # again: under a burst each datagram cost an epoll call and a loop turn of its own. Bounded, so
-# that timers and tasks still get their turn between batches.
+# that timers and tasks still get their turn between batches. A look that finds nothing costs
+# a system call and an exception, so after one the next LOOKS_SKIPPED wake-ups do not look.
 READS_PER_WAKEUP = 16
+LOOKS_SKIPPED = 7
 
 
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
     # A second handle on the socket (dup), for reading what else is waiting; closed with it.
     _backlog: socket.socket | None = None
+    _skip = 0  # wake-ups left that do not look for more
 
     def datagram_received(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
         self._one(data, sockaddr)
         reader = self._backlog
         if reader is None:
             return
-        for _ in range(READS_PER_WAKEUP - 1):
+        if self._skip:
+            self._skip -= 1
+            return
+        for n in range(READS_PER_WAKEUP - 1):
             if self._transport.is_closing():
                 return
             try:
                 data, sockaddr = reader.recvfrom(self._transport.max_size)
             except (BlockingIOError, InterruptedError):
-                return  # nothing more waiting
+                if not n:  # nothing was waiting: no backlog to read for a while
+                    self._skip = LOOKS_SKIPPED
+                return
             except OSError as exc:  # as asyncio's transport reports it
                 self.error_received(exc)
                 return

@@ -249,3 +249,13 @@ def test_a_recorded_entry_is_the_dataclass_entry_field_for_field() -> None:
     assert entry == Entry(**vars(entry)) and hash(entry.seq) == 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.summary = "changed"  # type: ignore[misc]
+
+
+def test_holds_nest_and_the_outermost_one_flushes(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    t = Transcript(path=path)
+    with t.held():
+        with t.held():
+            t.record("lwm2m", "note", "inner")
+        assert path.read_text() == ""  # the outer hold still holds
+    assert len(path.read_text().splitlines()) == 1

@@ -72,6 +72,14 @@ def test_a_backlog_is_read_in_batches_all_answered_and_the_port_freed_at_stop(
     assert len(wakeups) <= len(pings) // transports.READS_PER_WAKEUP + 2
     received = [e.headers["MID"] for e in transcript if e.direction == "device->lab"]
     assert received == [str(mid) for mid in range(1, 201)]
+    pool = endpoint.interface._pool
+    lab_loop.call(_paused(lambda: setattr(pool, "_skip", 0)), 5)  # looking again
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as device:
+        device.settimeout(5)
+        device.sendto(pings[0], (host, port))  # alone: the look for more finds nothing
+        device.recv(64)
+    lab_loop.call(_paused(lambda: None), 5)  # after the loop's turn that answered it
+    assert pool._skip == transports.LOOKS_SKIPPED  # so it stops looking for a while
     lab.stop()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind((host, port))  # nothing holds the port any more
