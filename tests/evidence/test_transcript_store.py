@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -150,7 +151,7 @@ def test_a_line_written_field_by_field_is_the_json_encoders_line() -> None:
             decoded=_odd_text(rng, 40), headers=headers,
             error=rng.choice([None, _odd_text(rng)]),
         )
-        text = raw.decode("utf-8") if raw and _is_utf8(raw) else None
+        text = _strict_text(raw) if raw else None
         expected = transcript_module._encoded_line(entry, text)
         assert transcript_module.store_line(entry) == expected
         try:
@@ -161,12 +162,10 @@ def test_a_line_written_field_by_field_is_the_json_encoders_line() -> None:
     assert plain > 2000  # most entries took the field-by-field path
 
 
-def _is_utf8(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _strict_text(raw: bytes) -> str | None:
+    with contextlib.suppress(UnicodeDecodeError):
+        return raw.decode("utf-8")
+    return None
 
 
 def test_an_entry_without_secrets_known_is_stored_as_the_redacting_path_stores_it(
@@ -197,7 +196,7 @@ def test_raw_bytes_are_text_exactly_when_they_decode_as_utf8() -> None:
     for _ in range(20000):
         raw = b"".join(rng.choice(pieces) if rng.random() < 0.6 else rng.randbytes(1)
                        for _ in range(rng.randint(1, 10)))
-        expected = raw.decode("utf-8") if _is_utf8(raw) else None
+        expected = _strict_text(raw)
         assert transcript_module._utf8(raw) == expected, raw
         assert transcript_module._utf8(bytearray(raw)) == expected
 
