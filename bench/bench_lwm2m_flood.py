@@ -10,8 +10,9 @@ MID changes), so the client costs little next to the server:
    kernel's drops on the server socket (``/proc/net/udp``, column ``drops``), server CPU per
    datagram. The same load against ``coap-server`` (libcoap, Debian ``libcoap3-bin``): the
    Updates go to a path it does not have and it answers 4.04, one answer per datagram too.
-2. **burst**: N devices send Register (``POST /rd?ep=…``) all at once; latency to the 2.01,
-   with one retransmission after 2 s (CoAP ACK_TIMEOUT) when an answer is missing.
+2. **burst**: N devices send Register (``POST /rd?ep=…``) all at once; latency to the 2.01
+   and the lab's CPU per Register, with one retransmission after 2 s (CoAP ACK_TIMEOUT)
+   when an answer is missing.
 3. **flood** (issue 15): one well-behaved registered device sends an Update every 10 ms
    (100/s, 10x a chatty device at 10/s) while G garbage datagrams/s (random bytes, 1-200 B,
    from 16 other sockets) arrive for T s; the device's answered share and latency.
@@ -333,14 +334,16 @@ async def phase_burst(server: Server, n: int, tag: str) -> list[object]:
     devices = await open_devices(server, n)
     try:
         server.drain()
-        drops0 = server.kernel_drops()
+        drops0, cpu0 = server.kernel_drops(), server.cpu()
         start = time.perf_counter()
         lat, lost, created = await register_all(devices, tag)
         wall = time.perf_counter() - start
+        cpu = server.cpu() - cpu0
         drops = server.kernel_drops() - drops0
         retried = sum(1 for v in lat if v >= ACK_TIMEOUT)
         p50, p90, p99 = (v * 1e3 for v in percentiles(lat)) if lat else ("", "", "")
-        return [server.name, n, created, lost, retried, drops, p50, p90, p99, round(wall, 2)]
+        return [server.name, n, created, lost, retried, drops, p50, p90, p99, round(wall, 2),
+                f"{cpu / created * 1e6:.0f}" if created else ""]
     finally:
         for dev in devices:
             dev.transport.close()
@@ -426,7 +429,8 @@ def main() -> int:
             print(f"\n{args.burst} devices registering at once (one retransmission after "
                   f"{ACK_TIMEOUT:g} s)")
             table(burst, ["server", "devices", "2.01", "lost", "retransmitted",
-                          "kernel drops", "p50 ms", "p90 ms", "p99 ms", "wall s"])
+                          "kernel drops", "p50 ms", "p90 ms", "p99 ms", "wall s",
+                          "CPU us/Register"])
             flood = [asyncio.run(phase_flood(lab, args.garbage, args.seconds, "flood"))]
             print(f"\nflood: garbage at {args.garbage}/s for {args.seconds:g} s, one device "
                   "sending an Update every 10 ms")

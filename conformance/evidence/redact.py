@@ -44,6 +44,11 @@ class Redactor:
             self._bytes_order = tuple(sorted(self._bytes, key=len, reverse=True))
 
     @property
+    def active(self) -> bool:
+        """Whether any secret is known (until then every value passes unchanged)."""
+        return bool(self._bytes_order)
+
+    @property
     def secrets(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._text)

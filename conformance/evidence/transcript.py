@@ -2,7 +2,9 @@
 
 Both lab servers append one :class:`Entry` per message (and per protocol error or lab note).
 Entries are redacted *before* they are stored, and written to a JSON-lines file as they come
-(flushed per entry), so an interrupted run still leaves everything that happened on disk.
+(flushed per entry; the entries of one datagram together, under :meth:`Transcript.held`, and
+each before the lab sends the message it records), so an interrupted run still leaves
+everything that happened on disk.
 Test cases and reports take slices: ``transcript.since(mark)`` or ``for_device(...)``.
 
 The file is the store: each message is kept once, there, and read back from it. Memory stays
@@ -17,11 +19,13 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -55,6 +59,14 @@ class Entry:
         return data
 
 
+def _new_entry(fields: dict[str, Any]) -> Entry:
+    """An :class:`Entry` of every field, in their declared order, without the frozen
+    dataclass's ``__init__`` (an ``object.__setattr__`` per field: ~3 us, for each message)."""
+    entry: Entry = object.__new__(Entry)
+    entry.__dict__.update(fields)
+    return entry
+
+
 TAIL = 512  # entries kept in memory for recent slices
 STRIDE = 256  # one file offset kept per STRIDE entries
 
@@ -68,33 +80,97 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
 
 
 _encode_json = json.JSONEncoder(check_circular=False).encode  # an entry holds no cycles
+# The encoder's own string escaping (ensure_ascii): a line built from it is the encoder's line.
+_json_str = json.encoder.encode_basestring_ascii
 
 
 def store_line(entry: Entry) -> str:
     """One line of the store: raw bytes as text when they are UTF-8 (XML, JSON), else hex.
 
-    The fields in :meth:`Entry.to_json`'s order, ``raw_text`` (when it replaces ``raw``) last;
-    built directly, not through to_json: every message of a run passes here."""
-    raw = entry.raw
-    text: str | None = None
-    if raw:
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
+    The fields in :meth:`Entry.to_json`'s order, ``raw_text`` (when it replaces ``raw``) last,
+    as ``json`` writes them (ASCII: any str, lone surrogates too, can be written). Every
+    message of a run passes here, so the usual entry (str fields, str headers) is written
+    field by field; anything else goes through the encoder (tests/evidence: the two agree)."""
+    text = _utf8(entry.raw) if entry.raw else None
+    try:
+        return _plain_line(entry, text)
+    except TypeError:  # a field that is not a str: the encoder says how it is written
+        return _encoded_line(entry, text)
+
+
+def _utf8(raw: bytes) -> str | None:
+    """``raw`` as UTF-8 text, None when it is not UTF-8 (binary CoAP mostly is not: an
+    exception per message was a good part of a line's cost)."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" not in text:
+        return text  # nothing replaced
+    if b"\xef\xbf\xbd" not in raw:
+        return None  # replaced: not UTF-8
+    try:  # a U+FFFD of its own, and perhaps something replaced too
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _plain_line(entry: Entry, text: str | None) -> str:
+    seq, when, headers, error = entry.seq, entry.time, entry.headers, entry.error
+    if type(seq) is not int or type(when) is not float or not math.isfinite(when):
+        raise TypeError("not a plain entry")
+    if type(headers) is not dict:
+        raise TypeError("not a plain entry")
+    s = _json_str  # raises TypeError for anything but a str
+    fields = (
+        f'{{"seq": {seq!r}, "time": {when!r}, "protocol": {s(entry.protocol)}, '
+        f'"direction": {s(entry.direction)}, "summary": {s(entry.summary)}, '
+        f'"device": {s(entry.device)}, "peer": {s(entry.peer)}, "session": {s(entry.session)}, '
+        f'"content_type": {s(entry.content_type)}, '
+    )
+    raw_hex = f'"raw": "{entry.raw.hex()}", ' if text is None else ""
+    head = ", ".join([f"{s(k)}: {s(v)}" for k, v in headers.items()])
+    tail = "null" if error is None else s(error)
+    if text is not None:
+        tail += ', "raw_text": ' + s(text)
+    decoded = s(entry.decoded)
+    return f'{fields}{raw_hex}"decoded": {decoded}, "headers": {{{head}}}, "error": {tail}}}\n'
+
+
+def _encoded_line(entry: Entry, text: str | None) -> str:
     data: dict[str, object] = {
         "seq": entry.seq, "time": entry.time, "protocol": entry.protocol,
         "direction": entry.direction, "summary": entry.summary, "device": entry.device,
         "peer": entry.peer, "session": entry.session, "content_type": entry.content_type,
     }
     if text is None:
-        data["raw"] = raw.hex()
+        data["raw"] = entry.raw.hex()
     data["decoded"] = entry.decoded
     data["headers"] = entry.headers
     data["error"] = entry.error
     if text is not None:
         data["raw_text"] = text
-    return _encode_json(data) + "\n"  # ASCII: any str (lone surrogates too) can be written
+    return _encode_json(data) + "\n"
+
+
+class _Hold:
+    """What :meth:`Transcript.held` returns: a count of holds in progress."""
+
+    __slots__ = ("_transcript",)
+
+    def __init__(self, transcript: Transcript) -> None:
+        self._transcript = transcript
+
+    def __enter__(self) -> None:
+        t = self._transcript
+        with t._lock:
+            t._holds += 1
+
+    def __exit__(self, *exc: object) -> None:
+        t = self._transcript
+        with t._lock:
+            t._holds -= 1
+            if not t._holds:
+                t._flush()
 
 
 DatagramListener = Callable[[str, bool, str, str, bytes, float], None]
@@ -123,6 +199,9 @@ class Transcript:
             self._file = self._temp.file
         self._size = self._file.tell()
         self._closed = False
+        self._holds = 0  # > 0: lines are written as they come, flushed when the hold ends
+        self._unflushed = False
+        self._hold = _Hold(self)
 
     def record(
         self,
@@ -140,24 +219,31 @@ class Transcript:
         error: str | None = None,
     ) -> Entry:
         r = self.redactor
+        if r.active:
+            summary, raw, decoded = r.text(summary), r.raw(raw), r.text(decoded)
+            headers = {k: r.text(v) for k, v in (headers or {}).items()}
+            error = r.text(error) if error else None
+        else:  # nothing to mask (most runs, until a key is learnt): the values as they are
+            headers = dict(headers) if headers else {}
+            error = error or None
         with self._lock:
-            entry = Entry(
-                seq=self._count + 1,
-                time=time.time(),
-                protocol=protocol,
-                direction=direction,
-                summary=r.text(summary),
-                device=device,
-                peer=peer,
-                session=session,
-                content_type=content_type,
-                raw=r.raw(raw),
-                decoded=r.text(decoded),
-                headers={k: r.text(v) for k, v in (headers or {}).items()},
-                error=r.text(error) if error else None,
-            )
+            entry = _new_entry({
+                "seq": self._count + 1,
+                "time": time.time(),
+                "protocol": protocol,
+                "direction": direction,
+                "summary": summary,
+                "device": device,
+                "peer": peer,
+                "session": session,
+                "content_type": content_type,
+                "raw": raw,
+                "decoded": decoded,
+                "headers": headers,
+                "error": error,
+            })
             self._store(entry)
-            listeners = list(self._listeners)
+            listeners = list(self._listeners) if self._listeners else ()
         for listener in listeners:
             listener(entry)
         return entry
@@ -171,8 +257,29 @@ class Transcript:
         if self._file is not None and not self._closed:
             line = store_line(entry).encode("utf-8")
             self._file.write(line)
-            self._file.flush()
+            if self._holds:
+                self._unflushed = True
+            else:
+                self._file.flush()
             self._size += len(line)
+
+    def held(self) -> AbstractContextManager[None]:
+        """Entries recorded meanwhile reach the file in one write, when the hold ends or at
+        :meth:`flush`: a datagram's entries (what came in, the lab's notes, its answer) cost
+        one system call, not one each (issue 19). Readers see them at once either way.
+        Holds nest; one object serves them all (a generator-based one per datagram cost more)."""
+        return self._hold
+
+    def flush(self) -> None:
+        """Write out what a hold keeps back (before a message leaves the lab: its entry and
+        everything before it are on disk first)."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._unflushed and self._file is not None and not self._closed:
+            self._file.flush()
+        self._unflushed = False
 
     def note(self, protocol: str, summary: str, **kw: str) -> Entry:
         """A lab-side event worth seeing in the evidence (timeouts, triggers, decisions)."""
@@ -230,6 +337,7 @@ class Transcript:
                 return iter(list(self._tail)[first - tail_start :])
             block = (first - 1) // STRIDE
             offset, size = self._offsets[block], self._size
+            self._flush()  # the reader opens the file apart
         return self._read(offset, size, block * STRIDE + 1, first, last)
 
     def _read(self, offset: int, size: int, seq: int, first: int, last: int) -> Iterator[Entry]:
@@ -264,6 +372,7 @@ class Transcript:
     def close(self) -> None:
         """Stop writing; what was recorded stays readable (a temporary store until collected)."""
         with self._lock:
+            self._flush()
             if self._file is not None and self.path is not None:
                 self._file.close()
                 self._file = None

@@ -14,12 +14,13 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
-from aiocoap import Message
+from aiocoap import Code, Message
 from aiocoap.error import UnparsableMessage
 from aiocoap.numbers.optionnumbers import OptionNumber
-from aiocoap.numbers.types import ACK, CON, RST
+from aiocoap.numbers.types import ACK, CON, RST, Type
 
 from conformance.evidence.transcript import Transcript
 from conformance.lwm2m.dtls import peer_of
@@ -87,7 +88,10 @@ def format_error(datagram: bytes) -> str | None:
             return "payload marker followed by no payload" if pos + 1 == len(datagram) else None
         pos += 1
         for nibble in (byte >> 4, byte & 0x0F):
-            pos += {13: 1, 14: 2}.get(nibble, 0)
+            if nibble == 13:
+                pos += 1
+            elif nibble == 14:
+                pos += 2
         length = byte & 0x0F
         if length == 13 and pos - 1 < len(datagram):
             length = datagram[pos - 1] + 13
@@ -104,17 +108,37 @@ def format_name(fmt: int | None) -> str:
 
 
 def peer_text(remote: Any) -> str:
-    peer = peer_of(remote)
-    return f"{peer[0]}:{peer[1]}" if peer else str(remote)
+    """``host:port`` of a remote, kept on it: aiocoap makes a remote per datagram (a DTLS
+    session's lasts), and the tap, the quick path and the registration handlers each ask."""
+    kept = getattr(remote, "__dict__", None)
+    text = kept.get(_PEER_TEXT) if kept is not None else None
+    if type(text) is not str:
+        peer = peer_of(remote)
+        text = f"{peer[0]}:{peer[1]}" if peer else str(remote)
+        if kept is not None:
+            kept[_PEER_TEXT] = text
+    return text
+
+
+_PEER_TEXT = "_lab_peer_text"
 
 
 def code_text(code: Any) -> str:
     """``2.05 Content``; unknown codes as ``2.31``."""
-    try:
-        return f"{code.dotted} {code.name_printable}"
-    except Exception:
-        major, minor = divmod(int(code), 32)
-        return f"{major}.{minor:02d}"
+    known = type(code) is Code  # a plain int is no Code: "2.04", not "2.04 Changed"
+    text = _CODE_TEXTS.get(code) if known else None
+    if text is None:
+        try:
+            text = f"{code.dotted} {code.name_printable}"
+        except Exception:
+            major, minor = divmod(int(code), 32)
+            text = f"{major}.{minor:02d}"
+        if known:
+            _CODE_TEXTS[int(code)] = text  # 256 codes at most
+    return text
+
+
+_CODE_TEXTS: dict[int, str] = {}
 
 
 def _block(opt: Any) -> str:
@@ -149,66 +173,73 @@ _BLOCK1, _BLOCK2, _LOCATION_PATH = (
 _SIZE1, _SIZE2, _ETAG = OptionNumber.SIZE1, OptionNumber.SIZE2, OptionNumber.ETAG
 
 
+def _format_header(values: list[Any]) -> str:
+    return f"{int(values[0])} {format_name(values[0])}"
+
+
+# (option, header, its text from the option's values), in the headers' order
+_HEADERS: tuple[tuple[int, str, Callable[[list[Any]], str]], ...] = (
+    (_URI_PATH, "Uri-Path", lambda v: "/" + "/".join(v)),
+    (_URI_QUERY, "Uri-Query", "&".join),
+    (_CONTENT_FORMAT, "Content-Format", _format_header),
+    (_ACCEPT, "Accept", _format_header),
+    (_OBSERVE, "Observe", lambda v: str(v[0])),
+    (_BLOCK1, "Block1", lambda v: _block(v[0])),
+    (_BLOCK2, "Block2", lambda v: _block(v[0])),
+    (_LOCATION_PATH, "Location-Path", "/".join),
+    (_SIZE1, "Size1", lambda v: str(v[0])),
+    (_SIZE2, "Size2", lambda v: str(v[0])),
+    (_ETAG, "ETag", lambda v: v[0].hex()),
+)
+
+
 def options_of(msg: Message, o: _Options | None = None) -> dict[str, str]:
     """The options worth seeing, as transcript headers."""
-    o = o or _Options(msg)
-    found: dict[str, str] = {}
-    if path := o.all(_URI_PATH):
-        found["Uri-Path"] = "/" + "/".join(path)
-    if query := o.all(_URI_QUERY):
-        found["Uri-Query"] = "&".join(query)
-    if (fmt := o.one(_CONTENT_FORMAT)) is not None:
-        found["Content-Format"] = f"{int(fmt)} {format_name(fmt)}"
-    if (accept := o.one(_ACCEPT)) is not None:
-        found["Accept"] = f"{int(accept)} {format_name(accept)}"
-    if (observe := o.one(_OBSERVE)) is not None:
-        found["Observe"] = str(observe)
-    if (block1 := o.one(_BLOCK1)) is not None:
-        found["Block1"] = _block(block1)
-    if (block2 := o.one(_BLOCK2)) is not None:
-        found["Block2"] = _block(block2)
-    if location := o.all(_LOCATION_PATH):
-        found["Location-Path"] = "/".join(location)
-    if (size1 := o.one(_SIZE1)) is not None:
-        found["Size1"] = str(size1)
-    if (size2 := o.one(_SIZE2)) is not None:
-        found["Size2"] = str(size2)
-    if (etag := o.one(_ETAG)) is not None:
-        found["ETag"] = etag.hex()
-    return found
+    values = (o or _Options(msg)).values
+    if not values:
+        return {}
+    return {header: text(values[number]) for number, header, text in _HEADERS if number in values}
 
 
 def summarize(msg: Message, o: _Options | None = None) -> str:
     """The ladder label: ``CON GET /3/0 Accept:tlv``, ``ACK 2.05 tlv Block2:0/1/512``."""
-    o = o or _Options(msg)
-    mtype = str(msg.mtype) if msg.mtype is not None else "?"
-    observe, fmt = o.one(_OBSERVE), o.one(_CONTENT_FORMAT)
-    if msg.code.is_request():
-        path = "/" + "/".join(o.all(_URI_PATH))
-        query = o.all(_URI_QUERY)
-        parts = [mtype, str(msg.code), path + ("?" + "&".join(query) if query else "")]
-        if observe is not None:
-            parts.append(f"Observe={observe}")
-        if (accept := o.one(_ACCEPT)) is not None:
-            parts.append(f"Accept:{format_name(accept)}")
-        if fmt is not None:
-            parts.append(format_name(fmt))
-    elif msg.code.is_response():
-        parts = [mtype, code_text(msg.code)]
-        if location := o.all(_LOCATION_PATH):
-            parts.append("Location " + "/".join(location))
-        if observe is not None:
-            parts.append(f"Observe={observe}")
-        if fmt is not None:
-            parts.append(format_name(fmt))
+    values = (o or _Options(msg)).values
+    mtype = msg.mtype
+    kind = _TYPE_TEXTS.get(mtype) if type(mtype) is Type else None
+    if kind is None:
+        kind = str(mtype) if mtype is not None else "?"
+    code = msg.code
+    if code.is_request():
+        path = "/" + "/".join(values.get(_URI_PATH, ()))
+        query = values.get(_URI_QUERY)
+        parts = [kind, str(code), path + ("?" + "&".join(query) if query else "")]
+        if _OBSERVE in values:
+            parts.append(f"Observe={values[_OBSERVE][0]}")
+        if _ACCEPT in values:
+            parts.append(f"Accept:{format_name(values[_ACCEPT][0])}")
+        if _CONTENT_FORMAT in values:
+            parts.append(format_name(values[_CONTENT_FORMAT][0]))
+    elif code.is_response():
+        parts = [kind, code_text(code)]
+        if _LOCATION_PATH in values:
+            parts.append("Location " + "/".join(values[_LOCATION_PATH]))
+        if _OBSERVE in values:
+            parts.append(f"Observe={values[_OBSERVE][0]}")
+        if _CONTENT_FORMAT in values:
+            parts.append(format_name(values[_CONTENT_FORMAT][0]))
     else:
-        parts = [mtype] if msg.mtype != RST else ["RST"]
+        parts = [kind] if mtype != RST else ["RST"]
         parts.append(f"MID={msg.mid}")
-    if (block1 := o.one(_BLOCK1)) is not None:
-        parts.append("Block1:" + _block(block1))
-    if (block2 := o.one(_BLOCK2)) is not None:
-        parts.append("Block2:" + _block(block2))
+    if not values:
+        return " ".join(parts)
+    if _BLOCK1 in values:
+        parts.append("Block1:" + _block(values[_BLOCK1][0]))
+    if _BLOCK2 in values:
+        parts.append("Block2:" + _block(values[_BLOCK2][0]))
     return " ".join(parts)
+
+
+_TYPE_TEXTS = {t: str(t) for t in Type}
 
 
 def describe_payload(
@@ -253,7 +284,7 @@ class CoapTap:
         self.registry = registry
         self.endpoint_name = endpoint_name
         self._paths: collections.OrderedDict[tuple[str, bytes], str] = collections.OrderedDict()
-        self._seen: collections.OrderedDict[tuple[str, int, str], int] = collections.OrderedDict()
+        self._seen: collections.OrderedDict[tuple[str, int, Any], int] = collections.OrderedDict()
         # (peer, token) -> future: the next response on that token is rejected with a RST
         self._reject: dict[tuple[str, bytes], asyncio.Future[Message]] = {}
         self._garbage_second = 0  # the second (monotonic, whole) of the current window
@@ -298,7 +329,7 @@ class CoapTap:
         except (UnparsableMessage, ValueError, IndexError) as exc:
             self._reject_unparsable(remote, peer, device, datagram, exc)
             return False
-        key = (peer, msg.mid, str(msg.mtype))
+        key = (peer, msg.mid, msg.mtype)
         copies = self._seen.get(key, 0) + 1
         self._seen[key] = copies
         self._seen.move_to_end(key)
@@ -346,10 +377,14 @@ class CoapTap:
             raw = bytes(message.encode()) if raw is None else bytes(raw)
             self._record("lab->device", message, opts, summarize(message, opts), peer, device,
                          session, path, secure, raw)
+            self.transcript.flush()  # on disk before it is sent, within a hold too
             if self.on_contact is not None and message.mtype is ACK:
                 self.on_contact(peer)  # the lab answered the device's CON (an Update…)
         except Exception as exc:  # recording must never stop a message from being sent
             self.transcript.note(PROTOCOL, f"transcript tap failed on an outgoing message: {exc}")
+
+    def held(self) -> AbstractContextManager[None]:
+        return self.transcript.held()
 
     def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
         peer = f"{sockaddr[0]}:{sockaddr[1]}" if sockaddr else ""
@@ -400,10 +435,14 @@ class CoapTap:
         if secure:
             headers["Security"] = "DTLS"
         fmt = opts.one(_CONTENT_FORMAT)
-        number = int(fmt) if fmt is not None else None
-        for secret in security_secrets(number, bytes(msg.payload), path, self.registry()):
-            self.transcript.redactor.add(secret if isinstance(secret, bytes | str) else str(secret))
-        decoded = describe_payload(number, bytes(msg.payload), path, self.registry())
+        decoded = ""
+        if msg.payload:  # an Update, an ACK: nothing to look into
+            number = int(fmt) if fmt is not None else None
+            payload, registry = bytes(msg.payload), self.registry()
+            for secret in security_secrets(number, payload, path, registry):
+                self.transcript.redactor.add(
+                    secret if isinstance(secret, bytes | str) else str(secret))
+            decoded = describe_payload(number, payload, path, registry)
         self.transcript.record(
             PROTOCOL,
             direction,  # type: ignore[arg-type]
@@ -420,9 +459,9 @@ class CoapTap:
 
     def _payload_error(self, msg: Message, path: str | None) -> str | None:
         """A device's answer whose (complete) payload its content format cannot carry."""
-        block2 = msg.opt.block2
         if not msg.code.is_successful() or not msg.payload or path is None:
             return None
+        block2 = msg.opt.block2
         if block2 is not None and (block2.more or block2.block_number):
             return None  # one block of several: the facade checks the assembled payload
         fmt = msg.opt.content_format

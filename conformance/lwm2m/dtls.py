@@ -430,11 +430,12 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.
-        taken = self.hooks.incoming(address, datagram, secure=True)
-        if isinstance(taken, Message) and self._mman is not None:
-            deliver(self, taken)
-        elif taken:
-            super()._received_datagram(address, datagram)
+        with self.hooks.held():
+            taken = self.hooks.incoming(address, datagram, secure=True)
+            if isinstance(taken, Message) and self._mman is not None:
+                deliver(self, taken)
+            elif taken:
+                super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
         if not send_tapped(self, message, secure=True):

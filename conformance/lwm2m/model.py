@@ -9,6 +9,7 @@ and link-format can carry, maps its instance path (``/3/0``) to ``None``.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum, IntEnum
@@ -104,14 +105,12 @@ class Path:
 
     @classmethod
     def parse(cls, text: str) -> Path:
-        m = _PATH.match(text)
-        if not m:
-            raise ProtocolError("lwm2m-path", f"not an LwM2M path: {text!r}")
-        obj, inst, res, rinst = (int(p) if p is not None else None for p in m.groups())
-        if any(p is not None and p > 65535 for p in (obj, inst, res, rinst)):
-            raise ProtocolError("lwm2m-path", f"id above 65535 in {text!r}")
-        assert obj is not None  # the pattern requires the object id
-        return cls(obj, inst, res, rinst)
+        # Paths repeat (every Register's links, every request's Uri-Path): short ones are
+        # parsed once; a Path is immutable, so the same one can be handed out again.
+        found = _parse_short(text) if len(text) <= 24 else _parse(text)
+        if isinstance(found, str):
+            raise ProtocolError("lwm2m-path", found)
+        return found
 
     def __str__(self) -> str:
         ids = [self.object_id, self.instance_id, self.resource_id, self.resource_instance_id]
@@ -142,3 +141,19 @@ class Path:
     def resource_path(self) -> Path:
         """The resource this path is in (drops the resource instance)."""
         return Path(self.object_id, self.instance_id, self.resource_id)
+
+
+def _parse(text: str) -> Path | str:
+    """The Path ``text`` names, or why it names none."""
+    m = _PATH.match(text)
+    if not m:
+        return f"not an LwM2M path: {text!r}"
+    obj, inst, res, rinst = (int(p) if p is not None else None for p in m.groups())
+    if any(p is not None and p > 65535 for p in (obj, inst, res, rinst)):
+        return f"id above 65535 in {text!r}"
+    assert obj is not None  # the pattern requires the object id
+    return Path(obj, inst, res, rinst)
+
+
+# Bounded: what devices send decides the keys.
+_parse_short = functools.lru_cache(maxsize=4096)(_parse)

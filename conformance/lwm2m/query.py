@@ -20,6 +20,7 @@ SUPPORTED_VERSIONS = ("1.0", "1.1", "1.2")
 _BINDING_LETTERS = set("UQSTNMH")
 _KNOWN = {"ep", "lt", "lwm2m", "b", "sms", "Q", "ep_type", "et", "d", "pct", "aid"}
 _MSISDN = re.compile(r"^\+?[0-9]{1,20}$")
+_VERSION = re.compile(r"\d+\.\d+")
 
 
 class UnsupportedVersion(ProtocolError):
@@ -86,7 +87,7 @@ def parse_query(options: list[str] | tuple[str, ...], *, update: bool = False) -
         elif name == "lwm2m":
             if update:
                 raise ProtocolError(PROTOCOL, "lwm2m= is not allowed in an Update", where=option)
-            if not re.fullmatch(r"\d+\.\d+", value):
+            if not _VERSION.fullmatch(value):
                 raise ProtocolError(PROTOCOL, f"lwm2m= is not a version: {value!r}", where=option)
             if value not in SUPPORTED_VERSIONS:
                 raise UnsupportedVersion(

@@ -263,8 +263,11 @@ class RegistrationInterface(LabResource):
 
     # -- Register ------------------------------------------------------------------------------
 
-    def _query_too_long(self, request: Message, what: str) -> Message | None:
-        size = sum(len(o.encode("utf-8")) for o in request.opt.uri_query)
+    def _query_too_long(
+        self, request: Message, what: str, query: tuple[str, ...] | None = None
+    ) -> Message | None:
+        size = sum(len(o.encode("utf-8")) for o in
+                   (request.opt.uri_query if query is None else query))
         limit = self.state.limits.query_bytes
         if size <= limit:
             return None
@@ -277,11 +280,12 @@ class RegistrationInterface(LabResource):
 
     def _register(self, request: Message) -> Message:
         peer = peer_text(request.remote)
-        too_long = self._query_too_long(request, "Register")
+        options = request.opt.uri_query
+        too_long = self._query_too_long(request, "Register", options)
         if too_long is not None:
             return too_long
         try:
-            query = q.parse_query(list(request.opt.uri_query))
+            query = q.parse_query(list(options))
         except q.UnsupportedVersion as exc:
             self.state.problem(request, f"Register refused (4.12): {exc.message}", str(exc))
             return error_response(Code.PRECONDITION_FAILED, exc.message)
@@ -450,7 +454,8 @@ class RegistrationInterface(LabResource):
         if reg is None:
             self.state.problem(request, f"Update of unknown {location} (4.04)", "unknown location")
             return error_response(Code.NOT_FOUND, "no such registration")
-        refused = self._query_too_long(request, "Update") or self._ownership(
+        options = request.opt.uri_query
+        refused = self._query_too_long(request, "Update", options) or self._ownership(
             request, reg, "Update"
         )
         if refused is not None:
@@ -462,7 +467,7 @@ class RegistrationInterface(LabResource):
                              "the registration on purpose (a server that lost its state)")
             return error_response(Code.NOT_FOUND, "no such registration")
         try:
-            query = q.parse_query(list(request.opt.uri_query), update=True)
+            query = q.parse_query(list(options), update=True)
         except ProtocolError as exc:
             self.state.problem(request, f"Update refused (4.00): {exc.message}", str(exc))
             return error_response(Code.BAD_REQUEST, exc.message)
@@ -502,6 +507,7 @@ class RegistrationLocations(RegistrationInterface, PathCapable):
 # Options a Register or a plain Update carries: Uri-Path (11), Content-Format (12, the
 # Register's link-format), Uri-Query (15); nothing else.
 _REGISTRATION_OPTIONS = frozenset({11, 12, 15})
+_URI_PATH = 11
 # Recent quick answers, resent to a retransmitted request (RFC 7252 §4.5): 16,384 cover the
 # first retransmission (2-3 s after the request) at 4,000 requests/s; bounded for floods.
 ANSWERS_KEPT = 16384
@@ -531,11 +537,16 @@ class QuickRegistrations:
 
     def answer(self, request: Message) -> Message | None:
         """The answer to send for ``request``, or None: let aiocoap handle it."""
-        path = request.opt.uri_path
-        if (request.mtype is not CON or request.code != Code.POST or not path
-                or path[0] != "rd" or len(path) > 2
-                or any(o.number not in _REGISTRATION_OPTIONS
-                       for o in request.opt.option_list())):
+        if request.mtype is not CON or request.code != Code.POST:
+            return None
+        path = []  # the options read in one pass (aiocoap's properties look each one up)
+        for option in request.opt.option_list():
+            number = option.number
+            if number not in _REGISTRATION_OPTIONS:
+                return None
+            if number == _URI_PATH:
+                path.append(option.value)
+        if not path or path[0] != "rd" or len(path) > 2:
             return None
         key = (peer_text(request.remote), request.mid)
         given = self._answers.pop(key, None)

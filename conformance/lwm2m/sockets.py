@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol
 
 from aiocoap import Message
@@ -35,6 +36,10 @@ class TapHooks(Protocol):
 
     def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
         """A datagram as it crossed the socket (DTLS records, encrypted): for the capture."""
+
+    def held(self) -> AbstractContextManager[None]:
+        """While a datagram is handled: its entries are flushed together (each outgoing
+        message's before it is sent)."""
 
 
 class QuickAnswers(Protocol):

@@ -30,8 +30,42 @@ if TYPE_CHECKING:
     from conformance.lwm2m.dtls import PskStore
 
 
+# Datagrams handled per wake-up of the loop. asyncio's transport reads one and the loop polls
+# again: under a burst each datagram cost an epoll call and a loop turn of its own. Bounded, so
+# that timers and tasks still get their turn between batches. A look that finds nothing costs
+# a system call and an exception, so after one the next LOOKS_SKIPPED wake-ups do not look.
+READS_PER_WAKEUP = 16
+LOOKS_SKIPPED = 7
+
+
 class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
+    # A second handle on the socket (dup), for reading what else is waiting; closed with it.
+    _backlog: socket.socket | None = None
+    _skip = 0  # wake-ups left that do not look for more
+
     def datagram_received(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
+        self._one(data, sockaddr)
+        reader = self._backlog
+        if reader is None:
+            return
+        if self._skip:
+            self._skip -= 1
+            return
+        for n in range(READS_PER_WAKEUP - 1):
+            if self._transport.is_closing():
+                return
+            try:
+                data, sockaddr = reader.recvfrom(self._transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                if not n:  # nothing was waiting: no backlog to read for a while
+                    self._skip = LOOKS_SKIPPED
+                return
+            except OSError as exc:  # as asyncio's transport reports it
+                self.error_received(exc)
+                return
+            self._one(data, sockaddr)
+
+    def _one(self, data: bytes, sockaddr: tuple[Any, ...]) -> None:
         # Whatever a device sends, nothing may raise into asyncio's transport callback.
         try:
             super().datagram_received(data, sockaddr)
@@ -39,11 +73,19 @@ class _LabUdpSocket(simplesocketserver._DatagramServerSocketSimple):
             hooks: TapHooks = self._message_interface.hooks
             hooks.note(f"harness: datagram dropped, {type(exc).__name__}: {exc}", sockaddr)
 
+    def connection_lost(self, exception: Exception | None) -> None:
+        if self._backlog is not None:
+            self._backlog.close()  # the port is free once asyncio closes its handle too
+            self._backlog = None
+        super().connection_lost(exception)
+
     @classmethod
     async def create(
         cls, bind: tuple[str, int], log: logging.Logger, loop: Any, message_interface: Any
     ) -> Any:
-        return await bind_exclusive(cls, bind, log, message_interface)
+        self = await bind_exclusive(cls, bind, log, message_interface)
+        self._backlog = self._transport.get_extra_info("socket").dup()  # non-blocking too
+        return self
 
 
 class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
@@ -75,11 +117,12 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
     quick: QuickAnswers | None = None
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
-        taken = self.hooks.incoming(address, datagram, secure=False)
-        if isinstance(taken, Message) and self._mman is not None:
-            deliver(self, taken)  # decoded once, by the tap
-        elif taken:
-            super()._received_datagram(address, datagram)
+        with self.hooks.held():
+            taken = self.hooks.incoming(address, datagram, secure=False)
+            if isinstance(taken, Message) and self._mman is not None:
+                deliver(self, taken)  # decoded once, by the tap
+            elif taken:
+                super()._received_datagram(address, datagram)
 
     def send(self, message: Any) -> None:
         if not send_tapped(self, message, secure=False):

@@ -160,3 +160,24 @@ def test_entity_declarations_are_refused() -> None:
     doc = b'<!DOCTYPE x [<!ENTITY a "b">]>' + _doc()
     with pytest.raises(ProtocolError, match="DOCTYPE"):
         load_ddf(doc)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("/3", Path(3)), ("/3/0/", Path(3, 0)), ("/3/0/1/2", Path(3, 0, 1, 2)),
+    ("/65535/1", Path(65535, 1)), ("/00001", Path(1)),
+])
+def test_a_path_parsed_again_is_the_same_path(text: str, expected: Path) -> None:
+    """Short paths are parsed once (issue 19: every Register's links); a repeat gives an
+    equal, immutable Path."""
+    assert Path.parse(text) == expected and Path.parse(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("/rd", "not an LwM2M path: '/rd'"), ("/65536", "id above 65535 in '/65536'"),
+    ("/²", "not an LwM2M path: '/²'"), ("/1" + "/1" * 20, "not an LwM2M path"),
+])
+def test_a_bad_path_is_refused_each_time(text: str, message: str) -> None:
+    for _ in range(2):  # the second time from the cache of short paths
+        with pytest.raises(ProtocolError, match=message.replace("?", r"\?")) as err:
+            Path.parse(text)
+        assert err.value.protocol == "lwm2m-path"
