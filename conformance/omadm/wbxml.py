@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
+from lxml import etree
+
 from conformance.errors import ProtocolError
 from conformance.omadm import xmlcodec
 from conformance.omadm.model import METINF_NS, SYNCML_NS, SyncML
@@ -602,6 +604,105 @@ def tree_xml(root: Node, binary: Literal["error", "hex"] = "error") -> bytes:
 
 def xml_to_wbxml(data: bytes) -> bytes:
     """The WBXML form of an XML document (tree level, hardened XML parsing)."""
-    root = xmlcodec.xml_to_tree(data)
+    element, marker = xmlcodec.parse_xml(data)
+    if marker is None:
+        plain = _plain_wbxml(element)
+        if plain is not None:
+            return plain
+    root = xmlcodec.element_to_node(element, marker)
     _mark_opaque(root)
     return encode_tree(root)
+
+
+class _NotPlain(Exception):
+    """The document needs the neutral tree's handling (see :func:`_plain_wbxml`)."""
+
+
+# The header and string table encode_tree writes when no LITERAL tag adds a string.
+_PLAIN_HEADER = (
+    bytes([0x02, 0x00, 0x00, UTF8_MIB, len(PUBLIC_ID_TEXT) + 1]) + PUBLIC_ID_TEXT.encode() + b"\0"
+)
+# lxml tag ("{namespace}name" or "name") -> (code page, token, local name); bounded, since
+# a document may name any namespace.
+_TAG_KEYS: dict[str, tuple[int, int, str]] = {}
+_TAG_KEYS_MAX = 512
+
+
+def _tag_key(tag: object) -> tuple[int, int, str]:
+    if not isinstance(tag, str):
+        raise _NotPlain  # a comment or PI: left to element_to_node
+    name = tag.rpartition("}")[2]
+    key = TOKENS.get(name)
+    if key is None:
+        raise _NotPlain  # a LITERAL tag: the string table grows
+    entry = (key[0], key[1], name)
+    if len(_TAG_KEYS) < _TAG_KEYS_MAX:
+        _TAG_KEYS[tag] = entry
+    return entry
+
+
+def _binary_item(item: etree._Element) -> bool:
+    """_mark_opaque's rule on an lxml Item: the Format of its last Meta is b64 or bin."""
+    fmt = None
+    for meta in item:
+        if isinstance(meta.tag, str) and meta.tag.rpartition("}")[2] == "Meta":
+            fmt = next((f.text for f in meta
+                        if isinstance(f.tag, str) and f.tag.rpartition("}")[2] == "Format"), None)
+    return fmt in ("b64", "bin")
+
+
+def _plain_wbxml(root: etree._Element) -> bytes | None:
+    """What ``encode_tree`` writes for ``element_to_node(root)`` after ``_mark_opaque``, built
+    from the lxml tree in one walk, or None when the document is not of the plain shape: tag
+    names of the code pages, no text mixed with elements, no elements inside Data, no NUL (the
+    caller checks the last). The XML -> WBXML hot path: the neutral tree, its walk for
+    ``_mark_opaque`` and the encoder's were three quarters of it (bench/README.md, section 1).
+    Byte-identical output is tested against that path (tests/omadm/codecs/test_wbxml.py).
+    """
+    body = bytearray(_PLAIN_HEADER)
+    page = 0
+    keys = _TAG_KEYS
+
+    def element(el: etree._Element, in_binary_item: bool) -> None:
+        nonlocal page
+        tag = el.tag
+        key = keys.get(tag) if type(tag) is str else None
+        if key is None:
+            key = _tag_key(tag)
+        key_page, token, name = key
+        if key_page != page:
+            page = key_page
+            body.append(SWITCH_PAGE)
+            body.append(page)
+        text = el.text
+        if len(el):  # element children: any text beside them must be blank
+            if (text is not None and text.strip()) or name == "Data":
+                raise _NotPlain
+            body.append(token | HAS_CONTENT)
+            binary = name == "Item" and _binary_item(el)
+            for child in el:
+                tail = child.tail
+                if tail is not None and tail.strip():
+                    raise _NotPlain
+                element(child, binary)
+            body.append(END)
+        elif text:
+            body.append(token | HAS_CONTENT)
+            raw = text.encode("utf-8")
+            if (in_binary_item and name == "Data") or "\x00" in text:
+                body.append(OPAQUE)
+                body.extend(_mb_u_int32(len(raw)))
+                body.extend(raw)
+            else:
+                body.append(STR_I)
+                body.extend(raw)
+                body.append(0)
+            body.append(END)
+        else:
+            body.append(token)
+
+    try:
+        element(root, False)
+    except _NotPlain:
+        return None
+    return bytes(body)

@@ -594,7 +594,9 @@ def _free_marker(taken: Callable[[str], bool]) -> str:
 def _protect_nul(data: bytes) -> tuple[bytes, str | None]:
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:1] == b"\x00" or data[1:2] == b"\x00":
         return data, None  # UTF-16: NUL bytes are part of characters
-    if not _NUL_REFS.search(data):
+    # Every match of _NUL_REFS holds NUL or "&#": two byte searches rule most documents out
+    # faster than the regular expression does.
+    if (b"\x00" not in data and b"&#" not in data) or not _NUL_REFS.search(data):
         return data, None
     marker = _free_marker(lambda m: m.encode() in data)
     return _NUL_REFS.sub(marker.encode(), data), marker
@@ -796,11 +798,16 @@ def xml_size_bound(root: Node) -> int:
     return size
 
 
+def parse_xml(data: bytes) -> tuple[etree._Element, str | None]:
+    """Parse untrusted XML (hardened), NUL protected: the root and the NUL placeholder used
+    (None: the document has no NUL; otherwise for :func:`element_to_node`)."""
+    protected, marker = _protect_nul(data)
+    return xmlsafe.parse(protected, protocol=PROTOCOL), marker
+
+
 def xml_to_tree(data: bytes) -> Node:
     """Parse untrusted XML (hardened) into a neutral tree."""
-    protected, marker = _protect_nul(data)
-    root = xmlsafe.parse(protected, protocol=PROTOCOL)
-    return element_to_node(root, marker)
+    return element_to_node(*parse_xml(data))
 
 
 def pretty_tree(root: Node) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.errors import ProtocolError
@@ -231,3 +231,62 @@ def test_mutated_valid_documents_raise_only_protocol_errors(data: st.DataObject)
         wbxml.wbxml_to_xml(bytes(doc), binary="hex")
     except ProtocolError:
         pass
+
+
+# --------------------------------------------------------------------------- XML -> WBXML
+
+
+def _tree_path_wbxml(data: bytes) -> bytes:
+    """xml_to_wbxml through the neutral tree: its path for documents not of the plain shape."""
+    root = xmlcodec.xml_to_tree(data)
+    wbxml._mark_opaque(root)
+    return wbxml.encode_tree(root)
+
+
+_XML_NAMES = ["SyncML", "Item", "Meta", "Format", "Data", "LocURI", "MaxMsgSize", "Vendor"]
+_XML_NS = ["", ' xmlns="SYNCML:SYNCML1.2"', ' xmlns="syncml:metinf"', ' xmlns="urn:x"']
+_XML_TEXTS = ["", "b64", "bin", "chr", "a&amp;b&lt;&gt;", "\u00e9\U0001f600", "&#0;", "\n ",
+              "<![CDATA[<x>]]>", "y" * 130, "<!--c-->x"]
+
+
+@st.composite
+def _xml_elements(draw: st.DrawFn, depth: int = 0) -> str:
+    name, ns = draw(st.sampled_from(_XML_NAMES)), draw(st.sampled_from(_XML_NS))
+    if depth < 3 and draw(st.booleans()):
+        kids = draw(st.lists(_xml_elements(depth + 1), max_size=3))
+        gaps = [draw(st.sampled_from(["", "\n  ", "x"])) for _ in range(len(kids) + 1)]
+        inner = gaps[0] + "".join(k + g for k, g in zip(kids, gaps[1:], strict=True))
+    else:
+        inner = draw(st.sampled_from(_XML_TEXTS))
+    return f"<{name}{ns}>{inner}</{name}>"
+
+
+@settings(max_examples=300)
+@given(_xml_elements())
+def test_xml_to_wbxml_writes_what_the_tree_path_writes(xml: str) -> None:
+    # Plain documents are encoded from the lxml tree directly: byte for byte what the neutral
+    # tree path writes (mixed text, nested XML in Data, NUL and LITERAL tags take that path).
+    data = xml.encode()
+    assert wbxml.xml_to_wbxml(data) == _tree_path_wbxml(data)
+
+
+def test_xml_to_wbxml_plain_path_on_the_corpus_and_mutations() -> None:
+    import random
+
+    rng = random.Random(7)
+    corpus = sorted((Path(__file__).parent / "corpus").glob("*.xml"))
+    plain = 0
+    for path in corpus:
+        data = path.read_bytes()
+        element, marker = xmlcodec.parse_xml(data)
+        fast = wbxml._plain_wbxml(element) if marker is None else None
+        plain += fast is not None
+        assert wbxml.xml_to_wbxml(data) == (fast or _tree_path_wbxml(data))
+        for _ in range(25):  # formats that make Data OPAQUE, long and non-ASCII text
+            mutated = data
+            for old, new in ((b"chr", b"b64"), (b"text/plain", b"bin"), (b">1<", b">\xc3\xa9<"),
+                             (b"<Data>", b"<Data>" + b"Q" * rng.choice([127, 128, 20000]))):
+                if rng.random() < 0.5:
+                    mutated = mutated.replace(old, new, rng.randint(1, 3))
+            assert wbxml.xml_to_wbxml(mutated) == _tree_path_wbxml(mutated), path.name
+    assert plain == len(corpus) - 1  # all but the nested-XML message
