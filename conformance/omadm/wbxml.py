@@ -291,9 +291,13 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
     size = len(data)
     pos = reader.pos
     stack: list[Node] = []  # the open elements
+    siblings: list[Node] = []  # the children of the innermost open element
     # The content pieces of the open elements (by id) that have two or an OPAQUE one; the
     # others (the common case) hold their one string, if any, in node.text.
     pieces: dict[int, list[str | bytes]] = {}
+    # Nodes are made without the dataclass __init__ (a third of their cost): the defaults of
+    # the fields not set here (text None, opaque False) are class attributes of Node.
+    new = object.__new__
     while True:
         try:
             token = data[pos]
@@ -315,6 +319,7 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                     node.text = None  # whitespace between elements
                 if not stack:
                     break
+                siblings = stack[-1].children
                 continue
             if token == STR_I or token in _CONTENT:
                 if not stack:
@@ -361,13 +366,32 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
             reader.pos, doc.decoded = pos, decoded
             entry = _other_tag(reader, doc, token, page, offset)
             pos, decoded = reader.pos, doc.decoded
-        node = Node(entry[0], entry[1], [])
+        if entry[2] and pos < size and data[pos] == STR_I and stack and len(stack) < MAX_DEPTH:
+            # A leaf of one inline string then END (<CmdID>2</CmdID>, most elements) in one
+            # step instead of three tokens; one that would fail a check (the text budget, the
+            # charset, a missing END) goes token by token and fails there, at the same offset.
+            end = data.find(b"\x00", pos + 1)
+            if 0 < end < size - 1 and data[end + 1] == END and decoded + end - pos - 1 <= max_text:
+                try:
+                    text = data[pos + 1 : end].decode(charset)
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    decoded += end - pos - 1
+                    pos = end + 2
+                    node = new(Node)
+                    node.name, node.ns, node.children, node.text = entry[0], entry[1], [], text
+                    siblings.append(node)
+                    continue
+        node = new(Node)
+        node.name, node.ns, node.children = entry[0], entry[1], []
         if stack:
-            stack[-1].children.append(node)
+            siblings.append(node)
         if entry[2]:  # HAS_CONTENT: open until its END
             if len(stack) >= MAX_DEPTH:
                 raise _error(f"nesting deeper than {MAX_DEPTH} levels", offset)
             stack.append(node)
+            siblings = node.children
         elif not stack:
             break  # a root element without content
     if pos != size:

@@ -274,20 +274,18 @@ class _Children:
         for child in children:  # every element of every message: the decoder's inner loop
             name = child.name
             seen = by_name.get(name)
-            if name in repeatable:
-                if seen is None:
-                    seen = by_name[name] = []
-                child_path = f"{prefix}{name}[{len(seen) + 1}]"
+            if seen is None:  # the first of its name (most): allowed here?
+                child_path = f"{prefix}{name}[1]" if name in repeatable else prefix + name
+                if name not in allowed:
+                    raise ProtocolError(PROTOCOL, f"unexpected element <{name}>", where=child_path)
+                entry = (child, child_path)
+                by_name[name] = [entry]
+            elif name in repeatable:
+                entry = (child, f"{prefix}{name}[{len(seen) + 1}]")
+                seen.append(entry)
             else:
-                child_path = prefix + name
-                if seen is not None and name in allowed:
-                    raise ProtocolError(PROTOCOL, f"more than one <{name}>",
-                                        where=f"{child_path}[{len(seen) + 1}]")
-                seen = by_name[name] = []
-            if name not in allowed:
-                raise ProtocolError(PROTOCOL, f"unexpected element <{name}>", where=child_path)
-            entry = (child, child_path)
-            seen.append(entry)
+                raise ProtocolError(PROTOCOL, f"more than one <{name}>",
+                                    where=f"{prefix}{name}[{len(seen) + 1}]")
             ordered.append(entry)
 
     def one(self, name: str) -> tuple[Node, str] | None:

@@ -205,6 +205,41 @@ def test_depth_is_bounded() -> None:
     assert "nesting deeper" in _offset_error(deep).message
 
 
+_LEAF = b"\x71\x03a\x00\x01"  # <VerDTD>a</VerDTD>: the decoder reads such a leaf in one step
+
+
+def test_leaves_are_held_to_the_same_bounds() -> None:
+    head = b"\x02\x01\x6a\x00"
+    at_limit = head + b"\x74" * 63 + _LEAF + b"\x01" * 63  # 64 levels: allowed
+    assert len(list(wbxml.decode_tree(at_limit).iter())) == 64
+    error = _offset_error(head + b"\x74" * 64 + _LEAF + b"\x01" * 64)
+    assert "nesting deeper than 64" in error.message and error.where == "byte 68"
+    error = _offset_error(head + b"\x6d\x71\x03\xff\x00\x01\x01")  # not UTF-8
+    assert "not valid utf-8" in error.message and error.where == "byte 6"
+    with pytest.raises(ProtocolError) as info:
+        wbxml.decode_tree(head + b"\x6d\x71\x03ab\x00\x01\x01", max_text=1)
+    assert "bound of 1 bytes" in info.value.message and info.value.where == "byte 6"
+
+
+@given(_trees())
+def test_leaves_read_in_one_step_decode_as_token_by_token(tree: Node) -> None:
+    # A leaf's inline string split in two (STR_I "" STR_I text) is read token by token.
+    if any(isinstance(n.text, str) and "\x00" in n.text for n in tree.iter()):
+        return  # OPAQUE: its length byte may be 0x03
+    data = wbxml.encode_tree(tree)
+    assert data[4] < 0x80  # the string table's length in one octet
+    body = 5 + data[4]  # 0x03 past the string table is STR_I only (no U+0003, small indexes)
+    split = data[:body] + data[body:].replace(b"\x03", b"\x03\x00\x03")
+    try:
+        expected: Node | str = wbxml.decode_tree(split)
+    except ProtocolError as exc:
+        expected = exc.message
+    try:
+        assert wbxml.decode_tree(data) == expected
+    except ProtocolError as exc:
+        assert exc.message == expected
+
+
 def test_structure_errors_come_from_the_shared_mapping() -> None:
     no_header = b"\x02\x01\x6a\x00\x6d\x6b\x01\x01"  # <SyncML><SyncBody/></SyncML>
     with pytest.raises(ProtocolError) as info:
