@@ -254,6 +254,8 @@ def to_tree(msg: SyncML) -> Node:
 class _Children:
     """The children of one element, checked against what the DTD allows there."""
 
+    __slots__ = ("by_name", "ordered", "path")
+
     def __init__(
         self,
         node: Node,
@@ -401,21 +403,20 @@ def _loc(node: Node, path: str) -> tuple[str, str | None]:
 
 
 def _item(node: Node, path: str) -> Item:
-    kids = _Children(node, path, _ITEM_CHILDREN)
-    item = Item()
-    if target := kids.one("Target"):
-        item.target, item.target_name = _loc(*target)
-    if source := kids.one("Source"):
-        item.source, item.source_name = _loc(*source)
-    if meta := kids.one("Meta"):
-        item.meta = _meta(*meta)
-    if data := kids.one("Data"):
-        data_node = data[0]
+    found = _Children(node, path, _ITEM_CHILDREN).by_name  # one entry per name at most
+    item = Item(more_data="MoreData" in found)
+    if target := found.get("Target"):
+        item.target, item.target_name = _loc(*target[0])
+    if source := found.get("Source"):
+        item.source, item.source_name = _loc(*source[0])
+    if meta := found.get("Meta"):
+        item.meta = _meta(*meta[0])
+    if data := found.get("Data"):
+        data_node = data[0][0]
         if data_node.children:  # nested document (WBXML LITERAL tags): kept as its XML text
             item.data = _any_content(data_node)
         else:
             item.data = data_node.text if data_node.text is not None else ""
-    item.more_data = kids.has("MoreData")
     return item
 
 
@@ -527,13 +528,12 @@ _HEADER_CHILDREN = frozenset(
 
 def _header(node: Node, path: str) -> SyncHdr:
     kids = _Children(node, path, _HEADER_CHILDREN)
-    for name in ("Target", "Source"):
-        if not kids.has(name):
-            raise ProtocolError(PROTOCOL, f"missing <{name}>", where=_join(path, name))
-    target_node, source_node = kids.one("Target"), kids.one("Source")
-    assert target_node is not None and source_node is not None
-    target, target_name = _loc(*target_node)
-    source, source_name = _loc(*source_node)
+    target_node, source_node = kids.by_name.get("Target"), kids.by_name.get("Source")
+    if target_node is None or source_node is None:
+        name = "Target" if target_node is None else "Source"
+        raise ProtocolError(PROTOCOL, f"missing <{name}>", where=_join(path, name))
+    target, target_name = _loc(*target_node[0])
+    source, source_name = _loc(*source_node[0])
     return SyncHdr(
         ver_dtd=kids.text("VerDTD", required=True) or "",
         ver_proto=kids.text("VerProto") or "",
