@@ -254,7 +254,7 @@ def to_tree(msg: SyncML) -> Node:
 class _Children:
     """The children of one element, checked against what the DTD allows there."""
 
-    __slots__ = ("by_name", "ordered", "path")
+    __slots__ = ("by_name", "node", "path")
 
     def __init__(
         self,
@@ -263,10 +263,8 @@ class _Children:
         allowed: frozenset[str] | set[str],
         repeatable: frozenset[str] | set[str] = frozenset(),
     ) -> None:
-        self.path = path
         by_name: dict[str, list[tuple[Node, str]]] = {}
-        ordered: list[tuple[Node, str]] = []
-        self.by_name, self.ordered = by_name, ordered
+        self.node, self.path, self.by_name = node, path, by_name
         children = node.children
         if children and node.text is not None:
             raise ProtocolError(
@@ -288,7 +286,18 @@ class _Children:
             else:
                 raise ProtocolError(PROTOCOL, f"more than one <{name}>",
                                     where=f"{prefix}{name}[{len(seen) + 1}]")
-            ordered.append(entry)
+
+    @property
+    def ordered(self) -> list[tuple[Node, str]]:
+        """Every child with its path, in document order (made when asked: SyncBody, Atomic
+        and Sequence only)."""
+        taken: dict[str, int] = {}
+        out = []
+        for child in self.node.children:
+            index = taken.get(child.name, 0)
+            taken[child.name] = index + 1
+            out.append(self.by_name[child.name][index])
+        return out
 
     def one(self, name: str) -> tuple[Node, str] | None:
         found = self.by_name.get(name)
