@@ -315,11 +315,20 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                 if pieces and id(node) in pieces:
                     _join_pieces(node, pieces.pop(id(node)))
                 text = node.text
-                if node.children and isinstance(text, str) and not text.strip():
+                if text is not None and node.children and type(text) is str and not text.strip():
                     node.text = None  # whitespace between elements
                 if not stack:
                     break
                 siblings = stack[-1].children
+                continue
+            if token == SWITCH_PAGE:  # MetInf elements: two per Meta
+                if pos >= size:
+                    raise _error("truncated: code page expected", pos)
+                page = data[pos]
+                pos += 1
+                if page not in language.namespaces:
+                    raise _error(f"unknown code page {page}", offset + 1, data)
+                tags = page_tags[page]
                 continue
             if token == STR_I or token in _CONTENT:
                 if not stack:
@@ -353,15 +362,6 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                     pieces[id(top)] = [top.text, piece]
                 if token == OPAQUE:
                     top.opaque = True
-                continue
-            if token == SWITCH_PAGE:
-                if pos >= size:
-                    raise _error("truncated: code page expected", pos)
-                page = data[pos]
-                pos += 1
-                if page not in language.namespaces:
-                    raise _error(f"unknown code page {page}", offset + 1, data)
-                tags = page_tags[page]
                 continue
             reader.pos, doc.decoded = pos, decoded
             entry = _other_tag(reader, doc, token, page, offset)
