@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
+from lxml import etree
+
 from conformance.errors import ProtocolError
 from conformance.omadm import xmlcodec
 from conformance.omadm.model import METINF_NS, SYNCML_NS, SyncML
@@ -289,9 +291,13 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
     size = len(data)
     pos = reader.pos
     stack: list[Node] = []  # the open elements
+    siblings: list[Node] = []  # the children of the innermost open element
     # The content pieces of the open elements (by id) that have two or an OPAQUE one; the
     # others (the common case) hold their one string, if any, in node.text.
     pieces: dict[int, list[str | bytes]] = {}
+    # Nodes are made without the dataclass __init__ (a third of their cost): the defaults of
+    # the fields not set here (text None, opaque False) are class attributes of Node.
+    new = object.__new__
     while True:
         try:
             token = data[pos]
@@ -309,10 +315,20 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                 if pieces and id(node) in pieces:
                     _join_pieces(node, pieces.pop(id(node)))
                 text = node.text
-                if node.children and isinstance(text, str) and not text.strip():
+                if text is not None and node.children and type(text) is str and not text.strip():
                     node.text = None  # whitespace between elements
                 if not stack:
                     break
+                siblings = stack[-1].children
+                continue
+            if token == SWITCH_PAGE:  # MetInf elements: two per Meta
+                if pos >= size:
+                    raise _error("truncated: code page expected", pos)
+                page = data[pos]
+                pos += 1
+                if page not in language.namespaces:
+                    raise _error(f"unknown code page {page}", offset + 1, data)
+                tags = page_tags[page]
                 continue
             if token == STR_I or token in _CONTENT:
                 if not stack:
@@ -347,25 +363,35 @@ def decode_tree(data: bytes, *, max_text: int = MAX_TEXT, language: Language = S
                 if token == OPAQUE:
                     top.opaque = True
                 continue
-            if token == SWITCH_PAGE:
-                if pos >= size:
-                    raise _error("truncated: code page expected", pos)
-                page = data[pos]
-                pos += 1
-                if page not in language.namespaces:
-                    raise _error(f"unknown code page {page}", offset + 1, data)
-                tags = page_tags[page]
-                continue
             reader.pos, doc.decoded = pos, decoded
             entry = _other_tag(reader, doc, token, page, offset)
             pos, decoded = reader.pos, doc.decoded
-        node = Node(entry[0], entry[1], [])
+        if entry[2] and pos < size and data[pos] == STR_I and stack and len(stack) < MAX_DEPTH:
+            # A leaf of one inline string then END (<CmdID>2</CmdID>, most elements) in one
+            # step instead of three tokens; one that would fail a check (the text budget, the
+            # charset, a missing END) goes token by token and fails there, at the same offset.
+            end = data.find(b"\x00", pos + 1)
+            if 0 < end < size - 1 and data[end + 1] == END and decoded + end - pos - 1 <= max_text:
+                try:
+                    text = data[pos + 1 : end].decode(charset)
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    decoded += end - pos - 1
+                    pos = end + 2
+                    node = new(Node)
+                    node.name, node.ns, node.children, node.text = entry[0], entry[1], [], text
+                    siblings.append(node)
+                    continue
+        node = new(Node)
+        node.name, node.ns, node.children = entry[0], entry[1], []
         if stack:
-            stack[-1].children.append(node)
+            siblings.append(node)
         if entry[2]:  # HAS_CONTENT: open until its END
             if len(stack) >= MAX_DEPTH:
                 raise _error(f"nesting deeper than {MAX_DEPTH} levels", offset)
             stack.append(node)
+            siblings = node.children
         elif not stack:
             break  # a root element without content
     if pos != size:
@@ -602,6 +628,105 @@ def tree_xml(root: Node, binary: Literal["error", "hex"] = "error") -> bytes:
 
 def xml_to_wbxml(data: bytes) -> bytes:
     """The WBXML form of an XML document (tree level, hardened XML parsing)."""
-    root = xmlcodec.xml_to_tree(data)
+    element, marker = xmlcodec.parse_xml(data)
+    if marker is None:
+        plain = _plain_wbxml(element)
+        if plain is not None:
+            return plain
+    root = xmlcodec.element_to_node(element, marker)
     _mark_opaque(root)
     return encode_tree(root)
+
+
+class _NotPlain(Exception):
+    """The document needs the neutral tree's handling (see :func:`_plain_wbxml`)."""
+
+
+# The header and string table encode_tree writes when no LITERAL tag adds a string.
+_PLAIN_HEADER = (
+    bytes([0x02, 0x00, 0x00, UTF8_MIB, len(PUBLIC_ID_TEXT) + 1]) + PUBLIC_ID_TEXT.encode() + b"\0"
+)
+# lxml tag ("{namespace}name" or "name") -> (code page, token, local name); bounded, since
+# a document may name any namespace.
+_TAG_KEYS: dict[str, tuple[int, int, str]] = {}
+_TAG_KEYS_MAX = 512
+
+
+def _tag_key(tag: object) -> tuple[int, int, str]:
+    if not isinstance(tag, str):
+        raise _NotPlain  # a comment or PI: left to element_to_node
+    name = tag.rpartition("}")[2]
+    key = TOKENS.get(name)
+    if key is None:
+        raise _NotPlain  # a LITERAL tag: the string table grows
+    entry = (key[0], key[1], name)
+    if len(_TAG_KEYS) < _TAG_KEYS_MAX:
+        _TAG_KEYS[tag] = entry
+    return entry
+
+
+def _binary_item(item: etree._Element) -> bool:
+    """_mark_opaque's rule on an lxml Item: the Format of its last Meta is b64 or bin."""
+    fmt = None
+    for meta in item:
+        if isinstance(meta.tag, str) and meta.tag.rpartition("}")[2] == "Meta":
+            fmt = next((f.text for f in meta
+                        if isinstance(f.tag, str) and f.tag.rpartition("}")[2] == "Format"), None)
+    return fmt in ("b64", "bin")
+
+
+def _plain_wbxml(root: etree._Element) -> bytes | None:
+    """What ``encode_tree`` writes for ``element_to_node(root)`` after ``_mark_opaque``, built
+    from the lxml tree in one walk, or None when the document is not of the plain shape: tag
+    names of the code pages, no text mixed with elements, no elements inside Data, no NUL (the
+    caller checks the last). The XML -> WBXML hot path: the neutral tree, its walk for
+    ``_mark_opaque`` and the encoder's were three quarters of it (bench/README.md, section 1).
+    Byte-identical output is tested against that path (tests/omadm/codecs/test_wbxml.py).
+    """
+    body = bytearray(_PLAIN_HEADER)
+    page = 0
+    keys = _TAG_KEYS
+
+    def element(el: etree._Element, in_binary_item: bool) -> None:
+        nonlocal page
+        tag = el.tag
+        key = keys.get(tag) if type(tag) is str else None
+        if key is None:
+            key = _tag_key(tag)
+        key_page, token, name = key
+        if key_page != page:
+            page = key_page
+            body.append(SWITCH_PAGE)
+            body.append(page)
+        text = el.text
+        if len(el):  # element children: any text beside them must be blank
+            if (text is not None and text.strip()) or name == "Data":
+                raise _NotPlain
+            body.append(token | HAS_CONTENT)
+            binary = name == "Item" and _binary_item(el)
+            for child in el:
+                tail = child.tail
+                if tail is not None and tail.strip():
+                    raise _NotPlain
+                element(child, binary)
+            body.append(END)
+        elif text:
+            body.append(token | HAS_CONTENT)
+            raw = text.encode("utf-8")
+            if (in_binary_item and name == "Data") or "\x00" in text:
+                body.append(OPAQUE)
+                body.extend(_mb_u_int32(len(raw)))
+                body.extend(raw)
+            else:
+                body.append(STR_I)
+                body.extend(raw)
+                body.append(0)
+            body.append(END)
+        else:
+            body.append(token)
+
+    try:
+        element(root, False)
+    except _NotPlain:
+        return None
+    return bytes(body)

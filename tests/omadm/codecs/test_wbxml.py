@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.errors import ProtocolError
@@ -205,6 +205,41 @@ def test_depth_is_bounded() -> None:
     assert "nesting deeper" in _offset_error(deep).message
 
 
+_LEAF = b"\x71\x03a\x00\x01"  # <VerDTD>a</VerDTD>: the decoder reads such a leaf in one step
+
+
+def test_leaves_are_held_to_the_same_bounds() -> None:
+    head = b"\x02\x01\x6a\x00"
+    at_limit = head + b"\x74" * 63 + _LEAF + b"\x01" * 63  # 64 levels: allowed
+    assert len(list(wbxml.decode_tree(at_limit).iter())) == 64
+    error = _offset_error(head + b"\x74" * 64 + _LEAF + b"\x01" * 64)
+    assert "nesting deeper than 64" in error.message and error.where == "byte 68"
+    error = _offset_error(head + b"\x6d\x71\x03\xff\x00\x01\x01")  # not UTF-8
+    assert "not valid utf-8" in error.message and error.where == "byte 6"
+    with pytest.raises(ProtocolError) as info:
+        wbxml.decode_tree(head + b"\x6d\x71\x03ab\x00\x01\x01", max_text=1)
+    assert "bound of 1 bytes" in info.value.message and info.value.where == "byte 6"
+
+
+@given(_trees())
+def test_leaves_read_in_one_step_decode_as_token_by_token(tree: Node) -> None:
+    # A leaf's inline string split in two (STR_I "" STR_I text) is read token by token.
+    if any(isinstance(n.text, str) and "\x00" in n.text for n in tree.iter()):
+        return  # OPAQUE: its length byte may be 0x03
+    data = wbxml.encode_tree(tree)
+    assert data[4] < 0x80  # the string table's length in one octet
+    body = 5 + data[4]  # 0x03 past the string table is STR_I only (no U+0003, small indexes)
+    split = data[:body] + data[body:].replace(b"\x03", b"\x03\x00\x03")
+    try:
+        expected: Node | str = wbxml.decode_tree(split)
+    except ProtocolError as exc:
+        expected = exc.message
+    try:
+        assert wbxml.decode_tree(data) == expected
+    except ProtocolError as exc:
+        assert exc.message == expected
+
+
 def test_structure_errors_come_from_the_shared_mapping() -> None:
     no_header = b"\x02\x01\x6a\x00\x6d\x6b\x01\x01"  # <SyncML><SyncBody/></SyncML>
     with pytest.raises(ProtocolError) as info:
@@ -231,3 +266,62 @@ def test_mutated_valid_documents_raise_only_protocol_errors(data: st.DataObject)
         wbxml.wbxml_to_xml(bytes(doc), binary="hex")
     except ProtocolError:
         pass
+
+
+# --------------------------------------------------------------------------- XML -> WBXML
+
+
+def _tree_path_wbxml(data: bytes) -> bytes:
+    """xml_to_wbxml through the neutral tree: its path for documents not of the plain shape."""
+    root = xmlcodec.xml_to_tree(data)
+    wbxml._mark_opaque(root)
+    return wbxml.encode_tree(root)
+
+
+_XML_NAMES = ["SyncML", "Item", "Meta", "Format", "Data", "LocURI", "MaxMsgSize", "Vendor"]
+_XML_NS = ["", ' xmlns="SYNCML:SYNCML1.2"', ' xmlns="syncml:metinf"', ' xmlns="urn:x"']
+_XML_TEXTS = ["", "b64", "bin", "chr", "a&amp;b&lt;&gt;", "\u00e9\U0001f600", "&#0;", "\n ",
+              "<![CDATA[<x>]]>", "y" * 130, "<!--c-->x"]
+
+
+@st.composite
+def _xml_elements(draw: st.DrawFn, depth: int = 0) -> str:
+    name, ns = draw(st.sampled_from(_XML_NAMES)), draw(st.sampled_from(_XML_NS))
+    if depth < 3 and draw(st.booleans()):
+        kids = draw(st.lists(_xml_elements(depth + 1), max_size=3))
+        gaps = [draw(st.sampled_from(["", "\n  ", "x"])) for _ in range(len(kids) + 1)]
+        inner = gaps[0] + "".join(k + g for k, g in zip(kids, gaps[1:], strict=True))
+    else:
+        inner = draw(st.sampled_from(_XML_TEXTS))
+    return f"<{name}{ns}>{inner}</{name}>"
+
+
+@settings(max_examples=300)
+@given(_xml_elements())
+def test_xml_to_wbxml_writes_what_the_tree_path_writes(xml: str) -> None:
+    # Plain documents are encoded from the lxml tree directly: byte for byte what the neutral
+    # tree path writes (mixed text, nested XML in Data, NUL and LITERAL tags take that path).
+    data = xml.encode()
+    assert wbxml.xml_to_wbxml(data) == _tree_path_wbxml(data)
+
+
+def test_xml_to_wbxml_plain_path_on_the_corpus_and_mutations() -> None:
+    import random
+
+    rng = random.Random(7)
+    corpus = sorted((Path(__file__).parent / "corpus").glob("*.xml"))
+    plain = 0
+    for path in corpus:
+        data = path.read_bytes()
+        element, marker = xmlcodec.parse_xml(data)
+        fast = wbxml._plain_wbxml(element) if marker is None else None
+        plain += fast is not None
+        assert wbxml.xml_to_wbxml(data) == (fast or _tree_path_wbxml(data))
+        for _ in range(25):  # formats that make Data OPAQUE, long and non-ASCII text
+            mutated = data
+            for old, new in ((b"chr", b"b64"), (b"text/plain", b"bin"), (b">1<", b">\xc3\xa9<"),
+                             (b"<Data>", b"<Data>" + b"Q" * rng.choice([127, 128, 20000]))):
+                if rng.random() < 0.5:
+                    mutated = mutated.replace(old, new, rng.randint(1, 3))
+            assert wbxml.xml_to_wbxml(mutated) == _tree_path_wbxml(mutated), path.name
+    assert plain == len(corpus) - 1  # all but the nested-XML message

@@ -176,6 +176,8 @@ GET = b"<Get><CmdID>%s</CmdID><Item><Target><LocURI>./x</LocURI></Target></Item>
         (_message(b"<Status><CmdID>1</CmdID><Chal><Meta><Size>x</Size></Meta></Chal></Status>"),
          "SyncBody/Status[1]/Chal/Meta/Size"),
         (_message(b"<Get><CmdID>1<b/></CmdID></Get>"), "SyncBody/Get[1]/CmdID"),
+        (_message(b"<Get><CmdID>1</CmdID><TargetRef>a</TargetRef></Get>"),  # repeatable name
+         "SyncBody/Get[1]/TargetRef[1]"),
         (b"<Foo/>", "Foo"),
     ],
 )
