@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ class NullTap:
 
     def note(self, text: str, sockaddr: Any, *, error: bool = False) -> None:
         return None
+
+    def wire(self, data: bytes, sockaddr: Any, local: str, *, inbound: bool) -> None:
+        return None
+
+    def held(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 def vm_kib(field: str) -> int:
