@@ -353,6 +353,8 @@ EARLIER_RUNS_LOOKED_AT = 50
 
 def earlier_verdicts(reports: Path, dut: str) -> Path | None:
     """The newest verdicts.json in ``reports`` of a run of ``dut`` (for balancing its parts)."""
+    from conformance.plugin.parts import MAX_WEIGHTS_BYTES
+
     try:
         found = [(f.stat().st_mtime, f) for f in reports.glob("*/verdicts.json")
                  if not f.parent.is_symlink()]
@@ -360,7 +362,7 @@ def earlier_verdicts(reports: Path, dut: str) -> Path | None:
         return None
     for _, path in sorted(found, reverse=True)[:EARLIER_RUNS_LOOKED_AT]:
         try:
-            if path.stat().st_size > 32 * 1024 * 1024:
+            if path.stat().st_size > MAX_WEIGHTS_BYTES:
                 continue
             facts = json.loads(path.read_text(encoding="utf-8")).get("run", {})
         except (OSError, ValueError, AttributeError):

@@ -45,7 +45,7 @@ NO_TESTS = 5  # pytest's "no tests collected": a part the selection left empty
 EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
 # Part files whose content the device folder now holds: removed once the merge is written.
 MERGED_AWAY = (JUNIT_FILE, VERDICTS_FILE, ACCEPTANCE_JSON, "acceptance.html", "ets-matrix.json",
-               "ets-matrix.md", PACKED, DECLARATION_FILE, "latest")
+               "ets-matrix.md", PACKED, DECLARATION_FILE)
 
 
 @dataclass
@@ -111,9 +111,7 @@ def merge(device_folder: Path, parts: list[Part], split_by: Path | None = None) 
         shutil.copyfile(first, device_folder / DECLARATION_FILE)
     for part in parts:
         for name in MERGED_AWAY:
-            target = part.folder / name
-            if target.is_symlink() or target.is_file():
-                target.unlink()
+            (part.folder / name).unlink(missing_ok=True)
     latest = device_folder / PARTS_DIR / "latest"
     if latest.is_symlink() or latest.is_file():
         latest.unlink()
