@@ -280,3 +280,27 @@ def test_a_second_run_is_split_by_the_first_runs_durations(tmp_path: Path) -> No
     assert first == "every K-th case of the sorted node ids"
     assert second == f"balanced by the case durations of {reports / 'first' / 'verdicts.json'}"
     assert "balanced by the case durations" in (reports / "second" / "report.html").read_text()
+
+
+def test_the_reference_lwm2m_device_in_parts(tmp_path: Path) -> None:
+    """The real thing: two labs and two reference devices over real sockets, one folder."""
+    reports = tmp_path / "reports"
+    proc = run_cli("run", "--dut", "builtin:lwm2m", "--parts", "2", "--reports", str(reports),
+                   "--run-name", "dev", "-k", "test_device_value and text")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    device = reports / "dev"
+    verdicts = json.loads((device / "verdicts.json").read_text())
+    assert {c["verdict"] for c in verdicts["cases"]} == {"PASS"}
+    assert sorted(c["part"] for c in verdicts["cases"]) == ["parts/part-1"] * 2 + [
+        "parts/part-2"] * 2
+    for part in ("part-1", "part-2"):  # each part's own lab recorded its own device
+        lines = (device / "parts" / part / "transcript.jsonl").read_text().splitlines()
+        assert any('"CON POST /rd?' in line for line in lines)
+        assert (device / "parts" / part / "capture.pcapng").stat().st_size > 0
+    report = json.loads((device / "acceptance.json").read_text())
+    assert report["complete"] is True  # -k: the other requirements are NOT COVERED
+    ran = [r for r in report["requirements"] if r["cases"]]
+    assert [(r["verdict"], len(r["cases"])) for r in ran] == [("PASS", 4)]
+    paths = [e["path"] for r in ran for c in r["cases"] for e in c["evidence"]]
+    assert {p.split("/")[1] for p in paths} == {"part-1", "part-2"}
+    assert all((device / p).is_file() for p in paths)
