@@ -1,11 +1,11 @@
-"""Check (not a timing): the built-in LwM2M catalog run whole and in parts gives every case the
+"""Check (not a timing): a built-in device's catalog run whole and in parts gives every case the
 same verdict, with a fault injected (each fault's cases must still catch it when the cases that
 share its device change).
 
-For each fault: ``conformance run --dut builtin:lwm2m --parts 1 --fault F`` and the same with
+For each fault: ``conformance run --dut builtin:P --parts 1 --fault F`` and the same with
 ``--parts K``, then every case's verdict and the exit statuses compared.
-Run: .venv/bin/python bench/parts_vs_whole.py [--parts 3] FAULT [FAULT …]
-(``conformance faults lwm2m`` lists them; minutes per fault: two whole-catalog runs.)
+Run: .venv/bin/python bench/parts_vs_whole.py [--protocol lwm2m|omadm] [--parts 4] FAULT …
+(``conformance faults lwm2m|omadm`` lists them; minutes per fault: two whole-catalog runs.)
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import _common
 CONFORMANCE = Path(sys.executable).with_name("conformance")
 
 
-def verdicts(reports: Path, fault: str, parts: int) -> tuple[int, dict[str, str]]:
+def verdicts(reports: Path, dut: str, fault: str, parts: int) -> tuple[int, dict[str, str]]:
     # Started outside the repository, the working tree's catalog named (as bench_time_to_verdict)
     code = subprocess.call(
-        [str(CONFORMANCE), "run", "--dut", "builtin:lwm2m", "--parts", str(parts), "--fault",
+        [str(CONFORMANCE), "run", "--dut", dut, "--parts", str(parts), "--fault",
          fault, "--reports", str(reports), "--run-name", "run", "--catalog",
          str(_common.REPO / "testcases"), "-q", "-p", "no:cacheprovider"],
         cwd=reports.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -35,15 +35,17 @@ def verdicts(reports: Path, fault: str, parts: int) -> tuple[int, dict[str, str]
 
 def main() -> int:
     p = _common.parser(__doc__ or "")
-    p.add_argument("--parts", type=int, default=3)
+    p.add_argument("--protocol", choices=("lwm2m", "omadm"), default="lwm2m")
+    p.add_argument("--parts", type=int, default=4)
     p.add_argument("faults", nargs="+")
     args = p.parse_args()
-    _common.header(f"parts_vs_whole: the LwM2M catalog whole and in {args.parts} parts")
+    dut = f"builtin:{args.protocol}"
+    _common.header(f"parts_vs_whole: the {dut} catalog whole and in {args.parts} parts")
     different = 0
     with tempfile.TemporaryDirectory() as tmp:
         for fault in args.faults:
-            code1, whole = verdicts(Path(tmp) / f"{fault}-whole", fault, 1)
-            code2, parted = verdicts(Path(tmp) / f"{fault}-parts", fault, args.parts)
+            code1, whole = verdicts(Path(tmp) / f"{fault}-whole", dut, fault, 1)
+            code2, parted = verdicts(Path(tmp) / f"{fault}-parts", dut, fault, args.parts)
             diff = {k: (whole.get(k), parted.get(k)) for k in sorted(set(whole) | set(parted))
                     if whole.get(k) != parted.get(k)}
             fails = sorted(k.split("::")[-1] for k, v in parted.items() if v == "FAIL")
