@@ -441,18 +441,41 @@ class Lwm2mDevice:
     def wake_deaf_device(self) -> None:
         """A device that stopped listening before its window ended is made reachable for the
         next cases: rebooted through the controller (it registers, and listens, anew)."""
+        self.reboot_for_later_cases("is not listening", "later cases may find it silent")
+
+    def reboot_for_later_cases(self, state: str, otherwise: str) -> None:
+        """An earlier case left the device in a state later cases must not start from (a case
+        has its verdict already): rebooted through the controller, it registers anew."""
         if "reboot" not in self.controller.capabilities():
-            self.lab.transcript.note("lwm2m", f"{self.ep} is not listening and the controller "
-                                     "cannot reboot it: later cases may find it silent")
+            self.lab.transcript.note("lwm2m", f"{self.ep} {state} and the controller cannot "
+                                     f"reboot it: {otherwise}")
             return
-        self.lab.transcript.note("lwm2m", f"{self.ep} is not listening: rebooting it so that "
-                                 "later cases can reach it")
+        self.lab.transcript.note("lwm2m", f"{self.ep} {state}: rebooting it for later cases")
         since = time.time()
         self.controller.reboot()
         try:
             self.lw.wait_registration(self.ep, newer_than=since - 1)
         except DeviceTimeout:
             pass  # the next case's registered fixture reboots it again or says why not
+
+    def restore_lifetime(self, lifetime: int) -> None:
+        """After a case that changed /1/x/1: ``lifetime`` written back, and the registration
+        running on it again. A device that does not announce it (no Update with that lt=) is
+        rebooted: the next case would otherwise start from a registration whose lifetime is
+        not /1/x/1's, and its verdict would depend on which case ran before it."""
+        reg = self.lw.registration(self.ep)
+        if reg is None:
+            return  # the next case's `registered` fixture reboots it
+        target = self.server_path(1)
+        since = time.time()
+        try:
+            self.write(target, lifetime, fmt=self.value_format())
+            if reg.lifetime != lifetime:
+                self.expect_lifetime_update(since, lifetime, f"restoring {target} = {lifetime}")
+        except (DeviceFault, Inconclusive) as exc:
+            self.reboot_for_later_cases(
+                f"kept a lifetime other than {target} = {lifetime} ({exc})",
+                "later cases may start from that registration")
 
     def listening_window(self, reg: Registration) -> float:
         """Seconds a queue-mode client of this version must listen after its last message."""

@@ -44,13 +44,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def restore_lifetime(device: Lwm2mDevice) -> Iterator[None]:
-    """Put /1/x/1 back to the declared lifetime after a case that changed it."""
+    """Put /1/x/1 back to the declared lifetime after a case that changed it, the registration
+    running on it again (or the device rebooted)."""
     yield
-    if device.lw.registration(device.ep) is not None:
-        try:
-            device.write(device.server_path(1), device.lwm2m.lifetime, fmt=device.value_format())
-        except (Inconclusive, DeviceFault):
-            pass  # the next case's `registered` fixture reboots the device if need be
+    device.restore_lifetime(device.lwm2m.lifetime)
 
 
 @pytest.fixture

@@ -108,8 +108,13 @@ def server_instance_restored(device: Lwm2mDevice, registered: Registration) -> I
     current = device.read(instance, fmt=fmt)
     changed = {p: v for p, v in saved.items()
                if current.content is None or current.content.get(p) != v}
+    lifetime = Path.parse(f"{instance}/1")
+    saved_lifetime = changed.get(lifetime)
     for path, value in changed.items():
-        device.write(str(path), value, fmt=device.value_format())
+        if path != lifetime or not isinstance(value, int):
+            device.write(str(path), value, fmt=device.value_format())
+    if isinstance(saved_lifetime, int):
+        device.restore_lifetime(saved_lifetime)  # and the registration back on it
 
 
 # ----------------------------------------------------------------------------- reads
