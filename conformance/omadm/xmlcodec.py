@@ -589,6 +589,9 @@ def from_tree(root: Node) -> SyncML:
 _NUL_REFS = re.compile(rb"\x00|&#0+;|&#[xX]0+;")
 _MARKERS = [chr(c) for c in range(0xE000, 0xF900)]
 _ELEMENT: Any = etree.Element  # as an iterchildren() filter: elements only (no stubs for it)
+# Whether some element with element children (the root included) also holds text that is
+# not XML whitespace, as the direct text of a parent: its text and its children's tails.
+_MIXED_TEXT = etree.XPath("boolean(descendant-or-self::*[*][text()[normalize-space()]])")
 
 
 def _free_marker(taken: Callable[[str], bool]) -> str:
@@ -641,9 +644,15 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
             if not parent_node.children:
                 parents.append((parent, parent_node))
             parent_node.children.append(node)
+    # Text mixed with elements is kept so that the mapping refuses it. Usually there is
+    # none: one XPath in C says so for the whole tree (XML whitespace is whitespace to
+    # str.strip too) instead of reading every child's tail in Python.
+    mixed = bool(_MIXED_TEXT(element)) if parents else False
     for el, node in parents:
+        if not mixed:
+            node.text = None
+            continue
         stray = (el.text or "") + "".join(c.tail or "" for c in el)
-        # text mixed with elements: kept so that the mapping refuses it
         node.text = _restore(stray, marker) if stray.strip() else None
     for el, node in nested.values():
         node.text = _restore(_inner_xml(el, node.ns), marker)

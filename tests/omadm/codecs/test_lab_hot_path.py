@@ -77,3 +77,32 @@ def test_nul_in_text_is_written_as_a_reference_and_shown_escaped() -> None:
     data, shown = codec.encode_shown(msg, "xml")
     assert b"a&#0;b" in data and "a\\x00b" in shown
     assert codec.decode(data, "xml") == msg
+
+
+_PKG = (
+    b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>'
+    b"<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>http://lab/oma</LocURI></Target>"
+    b"<Source>{src}<LocURI>IMEI:1</LocURI></Source></SyncHdr>"
+    b"<SyncBody><Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Final/></SyncBody></SyncML>"
+)
+
+
+@pytest.mark.parametrize(
+    "between",
+    [b"", b" \n\t\r ", b"<!-- c --> \n", b"<![CDATA[ \n]]>", b"<?pi z?>\t", b"\xc2\xa0", b"&#160;"],
+)
+def test_whitespace_between_elements_is_no_text(between: bytes) -> None:
+    # XML whitespace: the shortcut (one XPath for the whole tree) says "no text"; a
+    # non-breaking space is text to XPath, so the exact path decides: str.strip removes it
+    root, marker = xmlcodec.parse_xml(_PKG.replace(b"{src}", between))
+    source = xmlcodec.element_to_node(root, marker).children[0].children[5]
+    assert source.name == "Source" and source.text is None and len(source.children) == 1
+
+
+@pytest.mark.parametrize(
+    "between", [b"x", b"<!-- c -->x", b"<![CDATA[y]]>", b"<?pi z?>&amp;", b"\xc2\xa0-"]
+)
+def test_text_between_elements_is_refused(between: bytes) -> None:
+    # text after a comment or PI is the parent's too
+    with pytest.raises(ProtocolError, match=r"text mixed with elements in <Source>"):
+        codec.decode_shown(_PKG.replace(b"{src}", between), "xml")
