@@ -814,6 +814,66 @@ def xml_size_bound(root: Node) -> int:
     return size
 
 
+# model_size_bound's room per element: xml_size_bound's, with the longest name the mapping
+# writes (MaxMsgSize, MaxObjSize, Correlator: 10) and the longer of the two namespaces.
+_ELEMENT_ROOM = 45 + 2 * 10 + 6 * max(len(SYNCML_NS), len(METINF_NS))
+_BOUNDED = (SyncML, SyncHdr, Status, Results, Alert, Atomic, Sequence, ItemCommand, Item, Cred,
+            Chal, Meta)
+_LOC_FIELDS = frozenset({"target", "source"})  # <Target><LocURI>…</LocURI></Target>
+_FLAGS = frozenset({"no_resp", "more_data", "final"})  # an empty element when true
+
+
+def model_size_bound(msg: SyncML) -> int:
+    """:func:`xml_size_bound` from the message itself, no element tree (the lab's MaxMsgSize
+    check, once per answer): never below it, nor below the encoded size.
+
+    Each model object is at most one element; each value one and its text (``target`` and
+    ``source``: two, ``Target/LocURI``); each true flag one (NoResp, MoreData, Final); each
+    Meta extra one, named by its key; SyncBody is the one element no field stands for.
+    What the mapping would refuse or this walk does not know takes the exact route (the
+    same error, if any).
+    """
+    room = _ELEMENT_ROOM
+    size = len(XML_DECLARATION) + len(DOCTYPE) + 1 + room  # SyncBody
+    stack: list[Any] = [msg]
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, _BOUNDED) or (
+            isinstance(obj, Item)
+            and ((obj.target is None and obj.target_name is not None)
+                 or (obj.source is None and obj.source_name is not None))
+        ):
+            return xml_size_bound(to_tree(msg))
+        size += room
+        for key, value in obj.__dict__.items():
+            if value is None:
+                continue
+            if value is True or value is False:
+                if key not in _FLAGS:
+                    return xml_size_bound(to_tree(msg))
+                size += room if value else 0
+            elif isinstance(value, str):
+                size += (2 * room if key in _LOC_FIELDS else room) + 6 * _utf8_len(value)
+            elif isinstance(value, bytes):
+                size += room + 6 * len(value)
+            elif isinstance(value, list):
+                for part in value:
+                    if isinstance(part, str):
+                        size += room + 6 * _utf8_len(part)
+                    else:
+                        stack.append(part)
+            elif isinstance(value, dict):  # Meta.extra
+                for name, text in value.items():
+                    if not isinstance(name, str) or not isinstance(text, str):
+                        return xml_size_bound(to_tree(msg))
+                    size += room + 2 * _utf8_len(name) + 6 * _utf8_len(text)
+            elif type(value) is int and type(obj) is Meta:
+                size += room + 6 * len(str(value))
+            else:
+                stack.append(value)  # a model object, or what the check above sends on
+    return size
+
+
 def parse_xml(data: bytes) -> tuple[etree._Element, str | None]:
     """Parse untrusted XML (hardened), NUL protected: the root and the NUL placeholder used
     (None: the document has no NUL; otherwise for :func:`element_to_node`)."""

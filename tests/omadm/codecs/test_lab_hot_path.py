@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from conformance.errors import ProtocolError
 from conformance.omadm import codec, xmlcodec
-from conformance.omadm.model import Get, Item, Meta, Replace, SyncHdr, SyncML
-from tests.omadm.codecs.test_roundtrip import xml_messages
+from conformance.omadm.model import Command, Get, Item, Meta, Replace, SyncHdr, SyncML
+from tests.omadm.codecs.test_roundtrip import wbxml_messages, xml_messages
 
 
 @given(xml_messages)
@@ -106,3 +108,36 @@ def test_text_between_elements_is_refused(between: bytes) -> None:
     # text after a comment or PI is the parent's too
     with pytest.raises(ProtocolError, match=r"text mixed with elements in <Source>"):
         codec.decode_shown(_PKG.replace(b"{src}", between), "xml")
+
+
+@settings(max_examples=60)
+@given(wbxml_messages)
+def test_model_size_bound_is_never_below_the_tree_bound(msg: SyncML) -> None:
+    # the lab's bound comes from the model: at least the element tree's (and so the size)
+    assert xmlcodec.model_size_bound(msg) >= xmlcodec.xml_size_bound(xmlcodec.to_tree(msg))
+
+
+def _bound_or_error(bound: Callable[[], int | None]) -> int | str | None:
+    try:
+        return bound()
+    except ProtocolError as exc:
+        return exc.message
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        Get(cmd_id="1", items=[Item(target_name="n", data="x")]),  # LocName without LocURI
+        Replace(cmd_id="1", items=[Item(source_name="n")]),
+        Command(cmd_id="1"),  # no command the mapping knows
+        Get(cmd_id="1", items=[Item(meta=Meta(extra={"1bad": "x"}))]),  # refused by lxml only
+    ],
+)
+def test_model_size_bound_refuses_what_the_tree_refuses(cmd: Command) -> None:
+    msg = SyncML(_message("x").header, [cmd], final=True)
+    old = _bound_or_error(lambda: xmlcodec.xml_size_bound(xmlcodec.to_tree(msg)))
+    new = _bound_or_error(lambda: codec.size_bound(msg, "xml"))
+    if isinstance(old, str):
+        assert new == old
+    else:
+        assert isinstance(new, int) and old is not None and new >= old
