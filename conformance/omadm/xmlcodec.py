@@ -612,6 +612,17 @@ def _protect_nul(data: bytes) -> tuple[bytes, str | None]:
     return _NUL_REFS.sub(marker.encode(), data), marker
 
 
+# "{ns}name" -> (name, ns) of the tags seen; bounded: tags come from untrusted documents.
+_TAG_SPLITS: dict[str, tuple[str, str]] = {}
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    split = (tag.rpartition("}")[2], tag[1:].partition("}")[0] if tag[:1] == "{" else "")
+    if len(_TAG_SPLITS) < 256:
+        _TAG_SPLITS[tag] = split
+    return split
+
+
 def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
     """Neutral tree of a parsed XML element; nested XML in ``<Data>`` becomes its text."""
     if not isinstance(element.tag, str):
@@ -622,6 +633,7 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
     parents: list[tuple[etree._Element, Node]] = []  # elements with element children
     nested: dict[int, tuple[etree._Element, Node]] = {}  # Data holding elements
     top = Node("")
+    new = object.__new__
     for el in element.iter():
         parent: Any = None if el is element else el.getparent()
         parent_node = made.get(parent) if parent is not None else None
@@ -633,10 +645,16 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
         if parent_node is not None and parent_node.name == "Data":
             nested[id(parent_node)] = (parent, parent_node)
             continue
-        ns = tag[1:].partition("}")[0] if tag[:1] == "{" else ""
-        node = Node(tag.rpartition("}")[2], ns)
-        if el.text is not None:
-            node.text = _restore(el.text, marker)
+        split = _TAG_SPLITS.get(tag)
+        if split is None:
+            split = _split_tag(tag)
+        # Made without the dataclass __init__ (as the WBXML decoder does): text and opaque
+        # keep their defaults, class attributes of Node.
+        node = new(Node)
+        node.name, node.ns, node.children = split[0], split[1], []
+        text = el.text
+        if text is not None:
+            node.text = _restore(text, marker)
         made[el] = node
         if parent_node is None:
             top = node

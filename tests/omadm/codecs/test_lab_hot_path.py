@@ -141,3 +141,12 @@ def test_model_size_bound_refuses_what_the_tree_refuses(cmd: Command) -> None:
         assert new == old
     else:
         assert isinstance(new, int) and old is not None and new >= old
+
+
+def test_element_to_node_names_many_distinct_tags_with_a_bounded_cache() -> None:
+    kids = "".join(f'<t{i} xmlns="urn:n{i % 3}">v{i}</t{i}>' for i in range(300))
+    root, marker = xmlcodec.parse_xml(f'<r xmlns="urn:r">{kids}</r>'.encode())
+    tree = xmlcodec.element_to_node(root, marker)
+    expected = [xmlcodec.Node(f"t{i}", f"urn:n{i % 3}", text=f"v{i}") for i in range(300)]
+    assert tree == xmlcodec.Node("r", "urn:r", children=expected)  # made without __init__
+    assert len(xmlcodec._TAG_SPLITS) <= 256
