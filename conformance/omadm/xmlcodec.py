@@ -94,9 +94,15 @@ class Node:
 
 # --------------------------------------------------------------------------- model -> Node
 
+_new = object.__new__
+
 
 def _leaf(name: str, text: str | bytes | None, ns: str = SYNCML_NS) -> Node:
-    return Node(name, ns, text=text)
+    # Most nodes of an answer: made without the dataclass __init__ (opaque keeps its
+    # default, a class attribute), as element_to_node and the WBXML decoder make them.
+    node = _new(Node)
+    node.name, node.ns, node.children, node.text = name, ns, [], text
+    return node
 
 
 def _meta_node(meta: Meta) -> Node:
