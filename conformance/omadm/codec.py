@@ -82,7 +82,7 @@ def encode(msg: SyncML, encoding: str) -> bytes:
 def size_bound(msg: SyncML, encoding: str) -> int | None:
     """An upper bound of ``len(encode(msg, encoding))``, cheaper than encoding (XML only)."""
     if encoding == "xml":
-        return xmlcodec.xml_size_bound(xmlcodec.to_tree(msg))
+        return xmlcodec.model_size_bound(msg)
     return None
 
 

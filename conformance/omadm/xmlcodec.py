@@ -94,9 +94,15 @@ class Node:
 
 # --------------------------------------------------------------------------- model -> Node
 
+_new = object.__new__
+
 
 def _leaf(name: str, text: str | bytes | None, ns: str = SYNCML_NS) -> Node:
-    return Node(name, ns, text=text)
+    # Most nodes of an answer: made without the dataclass __init__ (opaque keeps its
+    # default, a class attribute), as element_to_node and the WBXML decoder make them.
+    node = _new(Node)
+    node.name, node.ns, node.children, node.text = name, ns, [], text
+    return node
 
 
 def _meta_node(meta: Meta) -> Node:
@@ -589,6 +595,9 @@ def from_tree(root: Node) -> SyncML:
 _NUL_REFS = re.compile(rb"\x00|&#0+;|&#[xX]0+;")
 _MARKERS = [chr(c) for c in range(0xE000, 0xF900)]
 _ELEMENT: Any = etree.Element  # as an iterchildren() filter: elements only (no stubs for it)
+# Whether some element with element children (the root included) also holds text that is
+# not XML whitespace, as the direct text of a parent: its text and its children's tails.
+_MIXED_TEXT = etree.XPath("boolean(descendant-or-self::*[*][text()[normalize-space()]])")
 
 
 def _free_marker(taken: Callable[[str], bool]) -> str:
@@ -609,6 +618,17 @@ def _protect_nul(data: bytes) -> tuple[bytes, str | None]:
     return _NUL_REFS.sub(marker.encode(), data), marker
 
 
+# "{ns}name" -> (name, ns) of the tags seen; bounded: tags come from untrusted documents.
+_TAG_SPLITS: dict[str, tuple[str, str]] = {}
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    split = (tag.rpartition("}")[2], tag[1:].partition("}")[0] if tag[:1] == "{" else "")
+    if len(_TAG_SPLITS) < 256:
+        _TAG_SPLITS[tag] = split
+    return split
+
+
 def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
     """Neutral tree of a parsed XML element; nested XML in ``<Data>`` becomes its text."""
     if not isinstance(element.tag, str):
@@ -619,6 +639,7 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
     parents: list[tuple[etree._Element, Node]] = []  # elements with element children
     nested: dict[int, tuple[etree._Element, Node]] = {}  # Data holding elements
     top = Node("")
+    new = object.__new__
     for el in element.iter():
         parent: Any = None if el is element else el.getparent()
         parent_node = made.get(parent) if parent is not None else None
@@ -630,10 +651,16 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
         if parent_node is not None and parent_node.name == "Data":
             nested[id(parent_node)] = (parent, parent_node)
             continue
-        ns = tag[1:].partition("}")[0] if tag[:1] == "{" else ""
-        node = Node(tag.rpartition("}")[2], ns)
-        if el.text is not None:
-            node.text = _restore(el.text, marker)
+        split = _TAG_SPLITS.get(tag)
+        if split is None:
+            split = _split_tag(tag)
+        # Made without the dataclass __init__ (as the WBXML decoder does): text and opaque
+        # keep their defaults, class attributes of Node.
+        node = new(Node)
+        node.name, node.ns, node.children = split[0], split[1], []
+        text = el.text
+        if text is not None:
+            node.text = _restore(text, marker)
         made[el] = node
         if parent_node is None:
             top = node
@@ -641,9 +668,15 @@ def element_to_node(element: etree._Element, marker: str | None = None) -> Node:
             if not parent_node.children:
                 parents.append((parent, parent_node))
             parent_node.children.append(node)
+    # Text mixed with elements is kept so that the mapping refuses it. Usually there is
+    # none: one XPath in C says so for the whole tree (XML whitespace is whitespace to
+    # str.strip too) instead of reading every child's tail in Python.
+    mixed = bool(_MIXED_TEXT(element)) if parents else False
     for el, node in parents:
+        if not mixed:
+            node.text = None
+            continue
         stray = (el.text or "") + "".join(c.tail or "" for c in el)
-        # text mixed with elements: kept so that the mapping refuses it
         node.text = _restore(stray, marker) if stray.strip() else None
     for el, node in nested.values():
         node.text = _restore(_inner_xml(el, node.ns), marker)
@@ -802,6 +835,66 @@ def xml_size_bound(root: Node) -> int:
         text = node.text
         if text:
             size += 6 * (_utf8_len(text) if isinstance(text, str) else len(text))
+    return size
+
+
+# model_size_bound's room per element: xml_size_bound's, with the longest name the mapping
+# writes (MaxMsgSize, MaxObjSize, Correlator: 10) and the longer of the two namespaces.
+_ELEMENT_ROOM = 45 + 2 * 10 + 6 * max(len(SYNCML_NS), len(METINF_NS))
+_BOUNDED = (SyncML, SyncHdr, Status, Results, Alert, Atomic, Sequence, ItemCommand, Item, Cred,
+            Chal, Meta)
+_LOC_FIELDS = frozenset({"target", "source"})  # <Target><LocURI>…</LocURI></Target>
+_FLAGS = frozenset({"no_resp", "more_data", "final"})  # an empty element when true
+
+
+def model_size_bound(msg: SyncML) -> int:
+    """:func:`xml_size_bound` from the message itself, no element tree (the lab's MaxMsgSize
+    check, once per answer): never below it, nor below the encoded size.
+
+    Each model object is at most one element; each value one and its text (``target`` and
+    ``source``: two, ``Target/LocURI``); each true flag one (NoResp, MoreData, Final); each
+    Meta extra one, named by its key; SyncBody is the one element no field stands for.
+    What the mapping would refuse or this walk does not know takes the exact route (the
+    same error, if any).
+    """
+    room = _ELEMENT_ROOM
+    size = len(XML_DECLARATION) + len(DOCTYPE) + 1 + room  # SyncBody
+    stack: list[Any] = [msg]
+    while stack:
+        obj = stack.pop()
+        if not isinstance(obj, _BOUNDED) or (
+            isinstance(obj, Item)
+            and ((obj.target is None and obj.target_name is not None)
+                 or (obj.source is None and obj.source_name is not None))
+        ):
+            return xml_size_bound(to_tree(msg))
+        size += room
+        for key, value in obj.__dict__.items():
+            if value is None:
+                continue
+            if value is True or value is False:
+                if key not in _FLAGS:
+                    return xml_size_bound(to_tree(msg))
+                size += room if value else 0
+            elif isinstance(value, str):
+                size += (2 * room if key in _LOC_FIELDS else room) + 6 * _utf8_len(value)
+            elif isinstance(value, bytes):
+                size += room + 6 * len(value)
+            elif isinstance(value, list):
+                for part in value:
+                    if isinstance(part, str):
+                        size += room + 6 * _utf8_len(part)
+                    else:
+                        stack.append(part)
+            elif isinstance(value, dict):  # Meta.extra
+                for name, text in value.items():
+                    if not isinstance(name, str) or not isinstance(text, str):
+                        return xml_size_bound(to_tree(msg))
+                    size += room + 2 * _utf8_len(name) + 6 * _utf8_len(text)
+            elif type(value) is int and type(obj) is Meta:
+                size += room + 6 * len(str(value))
+            else:
+                stack.append(value)  # a model object, or what the check above sends on
     return size
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 from conformance.errors import ProtocolError
 from conformance.omadm import codec, xmlcodec
-from conformance.omadm.model import Get, Item, Meta, Replace, SyncHdr, SyncML
-from tests.omadm.codecs.test_roundtrip import xml_messages
+from conformance.omadm.model import Command, Get, Item, Meta, Replace, SyncHdr, SyncML
+from tests.omadm.codecs.test_roundtrip import wbxml_messages, xml_messages
 
 
 @given(xml_messages)
@@ -77,3 +79,74 @@ def test_nul_in_text_is_written_as_a_reference_and_shown_escaped() -> None:
     data, shown = codec.encode_shown(msg, "xml")
     assert b"a&#0;b" in data and "a\\x00b" in shown
     assert codec.decode(data, "xml") == msg
+
+
+_PKG = (
+    b'<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto>'
+    b"<SessionID>1</SessionID><MsgID>1</MsgID><Target><LocURI>http://lab/oma</LocURI></Target>"
+    b"<Source>{src}<LocURI>IMEI:1</LocURI></Source></SyncHdr>"
+    b"<SyncBody><Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Final/></SyncBody></SyncML>"
+)
+
+
+@pytest.mark.parametrize(
+    "between",
+    [b"", b" \n\t\r ", b"<!-- c --> \n", b"<![CDATA[ \n]]>", b"<?pi z?>\t", b"\xc2\xa0", b"&#160;"],
+)
+def test_whitespace_between_elements_is_no_text(between: bytes) -> None:
+    # XML whitespace: the shortcut (one XPath for the whole tree) says "no text"; a
+    # non-breaking space is text to XPath, so the exact path decides: str.strip removes it
+    root, marker = xmlcodec.parse_xml(_PKG.replace(b"{src}", between))
+    source = xmlcodec.element_to_node(root, marker).children[0].children[5]
+    assert source.name == "Source" and source.text is None and len(source.children) == 1
+
+
+@pytest.mark.parametrize(
+    "between", [b"x", b"<!-- c -->x", b"<![CDATA[y]]>", b"<?pi z?>&amp;", b"\xc2\xa0-"]
+)
+def test_text_between_elements_is_refused(between: bytes) -> None:
+    # text after a comment or PI is the parent's too
+    with pytest.raises(ProtocolError, match=r"text mixed with elements in <Source>"):
+        codec.decode_shown(_PKG.replace(b"{src}", between), "xml")
+
+
+@settings(max_examples=60)
+@given(wbxml_messages)
+def test_model_size_bound_is_never_below_the_tree_bound(msg: SyncML) -> None:
+    # the lab's bound comes from the model: at least the element tree's (and so the size)
+    assert xmlcodec.model_size_bound(msg) >= xmlcodec.xml_size_bound(xmlcodec.to_tree(msg))
+
+
+def _bound_or_error(bound: Callable[[], int | None]) -> int | str | None:
+    try:
+        return bound()
+    except ProtocolError as exc:
+        return exc.message
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        Get(cmd_id="1", items=[Item(target_name="n", data="x")]),  # LocName without LocURI
+        Replace(cmd_id="1", items=[Item(source_name="n")]),
+        Command(cmd_id="1"),  # no command the mapping knows
+        Get(cmd_id="1", items=[Item(meta=Meta(extra={"1bad": "x"}))]),  # refused by lxml only
+    ],
+)
+def test_model_size_bound_refuses_what_the_tree_refuses(cmd: Command) -> None:
+    msg = SyncML(_message("x").header, [cmd], final=True)
+    old = _bound_or_error(lambda: xmlcodec.xml_size_bound(xmlcodec.to_tree(msg)))
+    new = _bound_or_error(lambda: codec.size_bound(msg, "xml"))
+    if isinstance(old, str):
+        assert new == old
+    else:
+        assert isinstance(new, int) and old is not None and new >= old
+
+
+def test_element_to_node_names_many_distinct_tags_with_a_bounded_cache() -> None:
+    kids = "".join(f'<t{i} xmlns="urn:n{i % 3}">v{i}</t{i}>' for i in range(300))
+    root, marker = xmlcodec.parse_xml(f'<r xmlns="urn:r">{kids}</r>'.encode())
+    tree = xmlcodec.element_to_node(root, marker)
+    expected = [xmlcodec.Node(f"t{i}", f"urn:n{i % 3}", text=f"v{i}") for i in range(300)]
+    assert tree == xmlcodec.Node("r", "urn:r", children=expected)  # made without __init__
+    assert len(xmlcodec._TAG_SPLITS) <= 256
