@@ -140,12 +140,12 @@ class DmSession:
     # ------------------------------------------------------------------ commands
 
     def get(self, uri: str) -> CommandResult:
-        return self.send([Get(cmd_id="", items=[_item(uri)])])[0]
+        return self._one(Get(cmd_id="", items=[_item(uri)]))
 
     def replace(
         self, uri: str, data: str | bytes, format: str = "chr", type: str | None = None
     ) -> CommandResult:
-        return self.send([Replace(cmd_id="", items=[_item(uri, data, format, type)])])[0]
+        return self._one(Replace(cmd_id="", items=[_item(uri, data, format, type)]))
 
     def add(
         self,
@@ -154,25 +154,25 @@ class DmSession:
         format: str | None = None,
         type: str | None = None,
     ) -> CommandResult:
-        return self.send([Add(cmd_id="", items=[_item(uri, data, format, type)])])[0]
+        return self._one(Add(cmd_id="", items=[_item(uri, data, format, type)]))
 
     def delete(self, uri: str) -> CommandResult:
-        return self.send([Delete(cmd_id="", items=[_item(uri)])])[0]
+        return self._one(Delete(cmd_id="", items=[_item(uri)]))
 
     def exec(
         self, uri: str, data: str | None = None, correlator: str | None = None
     ) -> CommandResult:
         cmd = Exec(cmd_id="", items=[_item(uri, data)], correlator=correlator)
-        return self.send([cmd])[0]
+        return self._one(cmd)
 
     def copy(self, target: str, source: str) -> CommandResult:
-        return self.send([Copy(cmd_id="", items=[Item(target=target, source=source)])])[0]
+        return self._one(Copy(cmd_id="", items=[Item(target=target, source=source)]))
 
     def atomic(self, cmds: list[Command]) -> CommandResult:
-        return self.send([Atomic(cmd_id="", commands=list(cmds))])[0]
+        return self._one(Atomic(cmd_id="", commands=list(cmds)))
 
     def sequence(self, cmds: list[Command]) -> CommandResult:
-        return self.send([Sequence(cmd_id="", commands=list(cmds))])[0]
+        return self._one(Sequence(cmd_id="", commands=list(cmds)))
 
     def send(self, cmds: list[Command]) -> list[CommandResult]:
         """Send ``cmds`` as the lab's next package (split over packages if the device's
@@ -188,6 +188,16 @@ class DmSession:
             return await _progress_wait(live, done, timeout)
 
         return self._lab._call(run(), None)
+
+    def _one(self, cmd: Command) -> CommandResult:
+        """The device's answer to one command. A session that ends before it comes (the
+        device opened a new one over it, say) hands over no result: SessionEnded, never an
+        empty list for a case to index."""
+        results = self.send([cmd])
+        if not results:
+            raise SessionEnded(f"session {self._live.session_id} ended before the device "
+                               f"answered {type(cmd).__name__}: {self._live.state.ended}")
+        return results[0]
 
     def close(self) -> None:
         """Send a package with only Status and Final: the device ends the session."""

@@ -181,6 +181,27 @@ def test_missing_and_wrong_credentials(
     assert all(r.final for r in replies)
 
 
+def test_a_command_without_any_result_is_session_ended(
+    omadm_lab: OmaDmLab, scripted: Scripted, in_thread: InThread,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A session that ends while a command still waits in its queue (another package 1 with
+    its SessionID came at that moment) hands over no result at all: the one-command calls say
+    SessionEnded (INCONCLUSIVE) instead of indexing an empty list (an IndexError, an ERROR:
+    seen under load in the two-devices isolation test)."""
+    dev = scripted(omadm_lab)
+    worker = in_thread(dev.run)
+    session = omadm_lab.wait_session()
+    monkeypatch.setattr(session, "send", lambda cmds: [])  # the race, made certain
+    for call in (lambda: session.get("./DevInfo/Man"), lambda: session.delete("./X"),
+                 lambda: session.replace("./X", "1"), lambda: session.exec("./X")):
+        with pytest.raises(SessionEnded, match="ended before the device answered"):
+            call()
+    monkeypatch.undo()
+    session.close()
+    worker.result()
+
+
 def saved_nonces(path: Path, device: str) -> dict[str, bytes | None]:
     """The device's row in the lab's nonce database, read over a connection of our own."""
     with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
