@@ -19,24 +19,11 @@ from conformance.evidence.parts import Part, merge, part_folder
 from conformance.plugin.parts import assign, parse_part, read_weights
 
 from .test_cli import FAKE_LAB
+from .test_run_several import MEET
 
 # Sorted by node id, the parts take every other case: test_a_* → part 1, test_b_* → part 2, …
 # The two meeting cases wait for each other, so they pass only if the parts run side by side.
-CASES = '''
-import os
-import threading
-import pytest
-
-FIFO = {fifo!r}
-
-def meet(mode):
-    opened = []
-    opener = threading.Thread(target=lambda: opened.append(os.open(FIFO, mode)), daemon=True)
-    opener.start()
-    opener.join(60)
-    assert opened, "the other part never ran beside this one"
-    os.close(opened[0])
-
+CASES = MEET + '''
 @pytest.mark.requirement("ATT-DMIG-3.2")
 def test_a_meets(lab, dut):
     meet(os.O_WRONLY)

@@ -18,8 +18,9 @@ from conformance.labports import PortInUse
 
 from .test_cli import FAKE_LAB
 
-# Each case waits for the other device's case: run one after the other, they would time out.
-SIDE_BY_SIDE = '''
+# A catalog's preamble (format it with fifo=PATH): meet(os.O_WRONLY) in one run and
+# meet(os.O_RDONLY) in another return only when the two runs go side by side.
+MEET = '''
 import os
 import threading
 import pytest
@@ -27,14 +28,17 @@ import pytest
 FIFO = {fifo!r}
 
 def meet(mode):
-    # Opening a FIFO blocks until the other end is opened too: by the other device's run.
+    # Opening a FIFO blocks until the other end is opened too: by the other run.
     opened = []
     opener = threading.Thread(target=lambda: opened.append(os.open(FIFO, mode)), daemon=True)
     opener.start()
     opener.join(60)
-    assert opened, "the other device's run never ran beside this one"
+    assert opened, "the other run never ran beside this one"
     os.close(opened[0])
+'''
 
+# Each case waits for the other device's case: run one after the other, they would time out.
+SIDE_BY_SIDE = MEET + '''
 @pytest.mark.requirement("CDR-DVM-012")
 def test_omadm_session(lab, dut):
     meet(os.O_WRONLY)
