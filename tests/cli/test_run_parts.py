@@ -191,6 +191,7 @@ def test_c_waits(lab, dut, part):
 '''
 
 
+@pytest.mark.slow
 def test_ctrl_c_still_merges_what_the_parts_ran(tmp_path: Path) -> None:
     catalog = tmp_path / "catalog"
     catalog.mkdir()
@@ -269,6 +270,7 @@ def test_a_second_run_is_split_by_the_first_runs_durations(tmp_path: Path) -> No
     assert "balanced by the case durations" in (reports / "second" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_the_reference_lwm2m_device_in_parts(tmp_path: Path) -> None:
     """The real thing: two labs and two reference devices over real sockets, one folder."""
     reports = tmp_path / "reports"

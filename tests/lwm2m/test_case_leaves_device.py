@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def test_an_unannounced_lifetime_write_back_does_not_reach_the_next_case(tmp_path: Path) -> None:
