@@ -19,7 +19,7 @@ from conformance.evidence.parts import Part, merge, part_folder
 from conformance.plugin.parts import assign, parse_part, read_weights
 
 from .test_cli import FAKE_LAB
-from .test_run_several import MEET
+from .test_run_several import MEET, meeting_catalog, run_cli
 
 # Sorted by node id, the parts take every other case: test_a_* → part 1, test_b_* → part 2, …
 # The two meeting cases wait for each other, so they pass only if the parts run side by side.
@@ -42,19 +42,9 @@ def test_d_passes(lab, dut):
 '''
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "conformance.cli", *args],
-                          capture_output=True, text=True, timeout=180)
-
-
 @pytest.fixture
 def catalog(tmp_path: Path) -> Path:
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    os.mkfifo(tmp_path / "meet")
-    (folder / "conftest.py").write_text(FAKE_LAB)
-    (folder / "test_cases.py").write_text(CASES.format(fifo=str(tmp_path / "meet")))
-    return folder
+    return meeting_catalog(tmp_path, CASES)
 
 
 def test_parts_run_side_by_side_into_one_run_folder(catalog: Path, tmp_path: Path) -> None:

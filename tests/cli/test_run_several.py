@@ -57,14 +57,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
+def meeting_catalog(tmp_path: Path, cases: str) -> Path:
+    """A catalog on the fake lab whose ``cases`` (MEET + cases) can meet through a FIFO."""
     folder = tmp_path / "catalog"
     folder.mkdir()
     os.mkfifo(tmp_path / "meet")
     (folder / "conftest.py").write_text(FAKE_LAB)
-    (folder / "test_cases.py").write_text(SIDE_BY_SIDE.format(fifo=str(tmp_path / "meet")))
+    (folder / "test_cases.py").write_text(cases.format(fifo=str(tmp_path / "meet")))
     return folder
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Path:
+    return meeting_catalog(tmp_path, SIDE_BY_SIDE)
 
 
 def test_two_devices_run_side_by_side_with_one_summary(catalog: Path, tmp_path: Path) -> None:
