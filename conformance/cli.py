@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a built-in (simulated) device's catalog as K parts side by side, each with its "
         "own lab and reference device, merged into the device's one run folder; auto: "
         f"{AUTO_PARTS['lwm2m']} for builtin:lwm2m (its cases wait on protocol timers), 1 for the "
-        "others. A declared device is one device: its parts stay 1 (default: 1)",
+        "others. A declared device is one device: auto means 1 for it, and K > 1 is refused "
+        "(default: 1)",
     )
     add_rerun_options(run)
 
