@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.declaration import DeclarationError, json_schema, load_declaration
+from conformance.warmstart import Run, popen_pytest, stop_zygote
 
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
@@ -200,12 +201,24 @@ def pytest_command(
     catalog: Path, dut: str, reports: str, faults: list[str], run_name: str | None,
     pytest_args: list[str],
 ) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", str(catalog), "--dut", dut, "--reports", reports]
+    """One catalog run as a command line (``python -m pytest …``)."""
+    return [sys.executable, "-m", "pytest",
+            *catalog_args(catalog, dut, reports, faults, run_name, pytest_args)]
+
+
+def catalog_args(
+    catalog: Path, dut: str, reports: str, faults: list[str], run_name: str | None,
+    pytest_args: list[str],
+) -> list[str]:
+    """The pytest arguments of one catalog run."""
+    cmd = [str(catalog), "--dut", dut, "--reports", reports]
     # labgrid's own pytest plugin (installed with it) would read LG_ENV and restyle the logs;
-    # the suite drives labgrid benches through its controller instead. pytest-xdist and
-    # hypothesis's plugin (installed for the suite's own tests) serve no catalog; without them
-    # a one-case LwM2M run took 1.43 s CPU instead of 1.55 s (bench/README.md, CI).
-    cmd += ["-p", "no:labgrid", "-p", "no:xdist", "-p", "no:hypothesispytest"]
+    # the suite drives labgrid benches through its controller instead. pytest-xdist (both its
+    # plugins: looponfail imports execnet) and hypothesis's plugin (installed for the suite's
+    # own tests) serve no catalog; without them a one-case LwM2M run took 1.43 s CPU instead of
+    # 1.55 s (bench/README.md, CI).
+    cmd += ["-p", "no:labgrid", "-p", "no:xdist", "-p", "no:xdist.looponfail",
+            "-p", "no:hypothesispytest"]
     for fault in faults:
         cmd += ["--fault", fault]
     if run_name:
@@ -317,6 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             codes[id(run), part] = proc.wait()
     for relay in relays:
         relay.join()
+    stop_zygote()  # every run has ended: the warm process goes (and is waited for) now
     for run in runs:
         if run.parts == 1:
             run.code = codes[id(run), 1]
@@ -379,7 +393,7 @@ def child_label(run: PlannedRun, part: int) -> str:
 
 def start_child(
     run: PlannedRun, part: int, args: argparse.Namespace, pytest_args: list[str], *, quiet: bool,
-) -> subprocess.Popen[bytes]:
+) -> Run:
     """The pytest child of one device, or of one part of it (its own lab and simulated device,
     its run folder in the device folder's parts/, no PDF: the merged report prints one)."""
     env = None
@@ -396,12 +410,9 @@ def start_child(
         if run.weights is not None:
             pytest_args.append(f"--part-weights={run.weights}")
         env = {**os.environ, PDF_ENV: "0"}
-    return subprocess.Popen(
-        pytest_command(run.cases, run.dut, reports, args.fault, name, pytest_args),
-        stdout=subprocess.PIPE if quiet else None,
-        stderr=subprocess.STDOUT if quiet else None,
-        env=env,
-    )
+    # A fork of a warm interpreter that has the libraries every run imports (warmstart.py).
+    return popen_pytest(catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args),
+                        env=env, stdout=subprocess.PIPE if quiet else None)
 
 
 def merge_parts(run: PlannedRun, codes: list[int]) -> int:
@@ -417,7 +428,7 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
         return EXIT_ERROR  # the suite broke: the device was not judged as a whole
 
 
-def _relay(proc: subprocess.Popen[bytes], prefix: str) -> None:
+def _relay(proc: Run, prefix: str) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(prefix + line.decode("utf-8", "replace"))

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,11 +42,12 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.cli import pytest_command
+from conformance.cli import catalog_args
 from conformance.declaration import BUILTIN_DIR
 from conformance.plugin.order import order_args
 from conformance.simulators.faultscope import ets_matches, scope_args
 from conformance.simulators.lwm2m_faults import FAULTS
+from conformance.warmstart import run_pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -189,17 +189,15 @@ def _run_once(row: Row, base: Path, attempt: int) -> Outcome:
     folder.mkdir(parents=True)
     dut = row.dut if row.dut == BUILTIN else str(variant(row.dut, folder))
     # The pytest child `conformance run` would start, without the CLI process around it.
-    command = pytest_command(CATALOG, dut, str(folder / "reports"), list(row.faults), "run",
-                             [*order_args(row.order), "-q", "-p", "no:cacheprovider",
-                              *row.pytest_args])
-    env = dict(CHILD_ENV)
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=RUN_LIMIT, check=False)
+    args = catalog_args(CATALOG, dut, str(folder / "reports"), list(row.faults), "run",
+                        [*order_args(row.order), "-q", "-p", "no:cacheprovider",
+                         *row.pytest_args])
+    status, output = run_pytest(args, cwd=str(ROOT), env=dict(CHILD_ENV), timeout=RUN_LIMIT)
     run_folder = folder / "reports" / "run"
     verdicts = run_folder / "verdicts.json"
     cases = json.loads(verdicts.read_text())["cases"] if verdicts.is_file() else []
-    return Outcome(row, done.returncode, cases, run_folder if verdicts.is_file() else None,
-                   attempt, (done.stdout + done.stderr)[-4000:])
+    return Outcome(row, status, cases, run_folder if verdicts.is_file() else None,
+                   attempt, output[-4000:])
 
 
 def _transcript_text(folder: Path) -> str:

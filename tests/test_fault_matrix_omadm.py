@@ -36,7 +36,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -47,13 +46,14 @@ from typing import Any
 import pytest
 import yaml
 
-from conformance.cli import pytest_command
+from conformance.cli import catalog_args
 from conformance.declaration import ACTIONS, BUILTIN_DIR
 from conformance.evidence.redact import MASK_TEXT
 from conformance.plugin.order import order_args
 from conformance.simulators.faultscope import ets_matches, scope_args, whole_catalog
 from conformance.simulators.omadm_faults import FAULTS
 from conformance.simulators.omadm_mo import UNDECLARED_SECRET
+from conformance.warmstart import run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "testcases" / "omadm"
@@ -113,24 +113,22 @@ def _declaration(tmp: Path, name: str, **changes: Any) -> Path:
 
 def _run(name: str, dut: Path, reports: Path, faults: list[str], extra: list[str]) -> Run:
     # The pytest child `conformance run` would start, without the CLI process around it.
-    cmd = pytest_command(CATALOG, str(dut), str(reports), faults, name, ["-q", *extra])
+    args = catalog_args(CATALOG, str(dut), str(reports), faults, name, ["-q", *extra])
     # CI=1: non-interactive, the manual controller never waits. No PYTEST_* variables: the
     # child is a run of its own, not a part of this (maybe pytest-xdist worker) session.
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["CI"] = "1"
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT, check=False)
+    status, output = run_pytest(args, cwd=str(ROOT), env=env, timeout=RUN_TIMEOUT)
     seconds = time.monotonic() - started
     folder = reports / name
     path = folder / "verdicts.json"
     if not path.exists():
-        raise AssertionError(f"run {name} wrote no verdicts.json:\n{proc.stdout[-3000:]}"
-                             f"\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"run {name} wrote no verdicts.json:\n{output[-6000:]}")
     verdicts = json.loads(path.read_text(encoding="utf-8"))
     acceptance = json.loads((folder / "acceptance.json").read_text(encoding="utf-8"))
     print(f"  {name}: {verdicts['counts']} in {seconds:.1f} s", file=sys.stderr, flush=True)
-    return Run(name, proc.returncode, verdicts, seconds, proc.stdout[-3000:],
+    return Run(name, status, verdicts, seconds, output[-3000:],
                acceptance["complete"] is True, folder)
 
 

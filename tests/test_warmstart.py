@@ -1,0 +1,164 @@
+"""Warm starts (conformance/warmstart.py): a catalog run forked from the zygote is the same
+pytest run as a new interpreter's, waited for, interrupted and killed the same way."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance import warmstart
+
+pytestmark = pytest.mark.timeout(120)
+
+# What a run sees of its process: the facts a warm run must share with a new interpreter.
+FACTS_TEST = '''
+import json, os, sys
+
+def test_facts():
+    import conformance.dut.lwm2m as dut
+    facts = {
+        "cwd": os.getcwd(), "path0": sys.path[0], "argv": sys.argv[1:],
+        "env": os.environ.get("WARM_PROBE"), "absent": "WARM_ABSENT" in os.environ,
+        "bytecode": sys.dont_write_bytecode,
+        "our_loader": type(dut.__loader__).__name__,
+        "sigint": signal_name(),
+    }
+    with open(os.environ["WARM_FACTS"], "w") as out:
+        json.dump(facts, out)
+
+def signal_name():
+    import signal
+    return getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT)))
+
+def test_fails():
+    seen = 1
+    assert seen == 2
+'''
+
+WAITS_TEST = '''
+import time
+
+def test_waits():
+    print("READY", flush=True)
+    time.sleep(300)  # interrupted by the test: the run must stop on SIGINT
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "test_facts.py").write_text(FACTS_TEST, encoding="utf-8")
+    (tmp_path / "test_waits.py").write_text(WAITS_TEST, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def fresh_zygote() -> Iterator[None]:
+    warmstart.stop_zygote()
+    warmstart._zygote_failed = False
+    yield
+    warmstart.stop_zygote()
+    warmstart._zygote_failed = False
+
+
+def facts_of(project: Path, *, warm: bool) -> tuple[int, str, dict[str, object]]:
+    facts = project / f"facts-{warm}.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(WARM_PROBE="probe", WARM_FACTS=str(facts), CONFORMANCE_WARM="1" if warm else "0",
+               PYTHONDONTWRITEBYTECODE="")
+    os.environ["WARM_ABSENT"] = "the run's env replaces the caller's"
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(warmstart.WARM_ENV, "1" if warm else "0")
+            code, output = warmstart.run_pytest(
+                ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_facts.py"],
+                env=env, cwd=str(project), timeout=60)
+    finally:
+        del os.environ["WARM_ABSENT"]
+    return code, output, json.loads(facts.read_text(encoding="utf-8"))
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_a_warm_run_sees_what_a_new_interpreter_sees(project: Path) -> None:
+    cold_code, cold_output, cold = facts_of(project, warm=False)
+    warm_code, warm_output, warm = facts_of(project, warm=True)
+    assert warmstart._zygote is not None, "the warm run did not go through the zygote"
+    assert warm == cold  # the loader of our package included: imported as a new process does
+    assert warm["env"] == "probe" and warm["absent"] is False
+    assert warm_code == cold_code == 1
+    # pytest's own assert rewriting in the run: the failing assert shows its values.
+    assert "assert 1 == 2" in warm_output and "assert 1 == 2" in cold_output
+    assert "PytestAssertRewriteWarning" not in warm_output
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_output_comes_through_a_pipe_line_by_line_and_sigint_stops_the_run(
+        project: Path) -> None:
+    run = warmstart.popen_pytest(["-q", "-s", "-p", "no:cacheprovider", "test_waits.py"],
+                                 cwd=str(project), stdout=subprocess.PIPE)
+    assert isinstance(run, warmstart.WarmRun) and run.stdout is not None
+    for line in run.stdout:
+        if b"READY" in line:
+            break
+    else:
+        pytest.fail("the run ended before it printed READY")
+    os.kill(run.pid, signal.SIGINT)  # what Ctrl-C sends the runs of `conformance run`
+    rest = run.stdout.read().decode()
+    assert run.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
+    assert "KeyboardInterrupt" in rest
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_a_timeout_kills_the_run(project: Path) -> None:
+    with pytest.raises(subprocess.TimeoutExpired):
+        warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_waits.py"],
+                             cwd=str(project), timeout=1)
+    zygote = warmstart._zygote
+    assert zygote is not None
+    # The killed run was reaped: the zygote still forks the next one.
+    code, _ = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
+                                    "fails"], cwd=str(project), timeout=60)
+    assert code == 1
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_a_killed_run_reports_its_signal(project: Path) -> None:
+    run = warmstart.popen_pytest(["-q", "-s", "-p", "no:cacheprovider", "test_waits.py"],
+                                 cwd=str(project), stdout=subprocess.PIPE)
+    assert run.stdout is not None
+    run.stdout.readline()
+    run.kill()
+    assert run.wait(timeout=30) == -signal.SIGKILL
+    assert run.poll() == -signal.SIGKILL
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_a_gone_zygote_falls_back_to_a_new_interpreter(
+        project: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    code, _ = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
+                                    "fails"], cwd=str(project), timeout=60)
+    assert code == 1
+    zygote = warmstart._zygote
+    assert zygote is not None
+    zygote._proc.kill()
+    zygote._proc.wait()
+    code, output = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
+                                         "fails"], cwd=str(project), timeout=60)
+    assert code == 1 and "assert 1 == 2" in output
+    assert "warm start unavailable" in capfd.readouterr().err
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_stopping_the_zygote_waits_for_it() -> None:
+    warmstart.run_pytest(["--version"], timeout=60)
+    zygote = warmstart._zygote
+    assert zygote is not None
+    warmstart.stop_zygote()
+    assert zygote._proc.returncode == 0  # it left on its own once told, and was waited for
+    assert sys.modules["conformance.warmstart"]._zygote is None
