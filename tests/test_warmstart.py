@@ -35,7 +35,8 @@ def test_facts():
 
 def signal_name():
     import signal
-    return getattr(signal.getsignal(signal.SIGINT), "__name__", str(signal.getsignal(signal.SIGINT)))
+    handler = signal.getsignal(signal.SIGINT)
+    return getattr(handler, "__name__", str(handler))
 
 def test_fails():
     seen = 1
