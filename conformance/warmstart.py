@@ -1,19 +1,16 @@
-"""Catalog runs started as forks of a warm interpreter (a zygote), not as new interpreters.
+"""Catalog runs and reference devices started as forks of a warm interpreter.
 
 Every catalog run is a pytest process of its own: ``conformance run`` starts one per device (or
-per part of one), and the fault matrices one per row. Started as ``python -m pytest``, each
-imported the same third-party libraries again (aiohttp, aiocoap, lxml, pydantic, cryptography,
-jinja2…): ~0.7 s of CPU in a one-case run of ~2 s (bench/README.md, "Warm starts"). A zygote
-imports them once; each run is a fork of it that calls ``pytest.main`` with its own arguments,
-environment, working folder and output, as ``python -m pytest`` would, and the zygote reports
-its exit status.
+per part of one), and the fault matrices one per row; each run starts its reference device as
+another process. Started as new interpreters, they imported the same libraries again and again
+(aiohttp, aiocoap, lxml, pydantic, cryptography, jinja2, our devices' modules…): ~0.7 s of CPU
+in a one-case run of ~2 s (bench/README.md, "Warm starts"). A zygote (:mod:`conformance.zygote`)
+imports them once; each run or device is a fork of it with its own arguments, environment,
+working folder and streams, as a new ``python -m`` would have, and the zygote reports its exit
+status. A pytest run started that way asks the same zygote for its device.
 
-Our own package is never kept in a fork: it is dropped from ``sys.modules`` before
-``pytest.main``, because pytest rewrites the asserts of a pytest11 plugin's distribution as it
-imports it, and the device-under-test layer's assert messages must read as in a new process.
-
-``CONFORMANCE_WARM=0`` starts every run as a new interpreter (the old way, for comparison).
-A zygote that cannot be started or has gone away does the same, with a note on stderr.
+``CONFORMANCE_WARM=0`` starts new interpreters (the old way, for comparison). So does a zygote
+that cannot be started or has gone away, with a note on stderr.
 """
 
 from __future__ import annotations
@@ -32,25 +29,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import IO, Any, Protocol
 
+from conformance.zygote import MAX_REQUEST, STATUS, ZYGOTE_ENV
+
 WARM_ENV = "CONFORMANCE_WARM"
-# Imported once by the zygote: what every catalog run imports, except our own package (see
-# above) and the pytest11 plugins (pytest warns about a plugin imported before it rewrites it).
-PRELOAD = (
-    "pytest", "_pytest.pytester", "_pytest.python", "_pytest.junitxml", "pluggy",
-    "aiohttp", "aiohttp.web", "aiocoap", "lxml.etree", "pydantic", "yaml", "jinja2",
-    "cryptography.x509", "cryptography.hazmat.primitives.asymmetric.ec", "dpkt", "requests",
-    "allure", "allure_commons", "pygments", "cbor2",
-)
-OWN_PACKAGE = __name__.partition(".")[0]
-MAX_REQUEST = 1 << 20  # one run's arguments and environment, as JSON
-_STATUS = struct.Struct("!q")
 
 
 class Run(Protocol):
-    """The part of ``subprocess.Popen`` the callers use (a warm run or a new interpreter)."""
+    """The part of ``subprocess.Popen`` the callers use (a fork or a new interpreter)."""
 
     pid: int
-    stdout: IO[bytes] | None
+    stdout: IO[Any] | None
 
     @property
     def returncode(self) -> int | Any: ...
@@ -63,11 +51,12 @@ class Run(Protocol):
 
 
 class WarmRun:
-    """A pytest run forked by the zygote, waited for through the zygote."""
+    """A fork of the zygote, waited for through the zygote (it is the fork's parent)."""
 
-    def __init__(self, pid: int, status: socket.socket, stdout: IO[bytes] | None) -> None:
+    def __init__(self, pid: int, status: socket.socket) -> None:
         self.pid = pid
-        self.stdout = stdout
+        self.stdin: IO[Any] | None = None
+        self.stdout: IO[Any] | None = None
         self.returncode: int | None = None
         self._status = status
         self._lock = threading.Lock()
@@ -77,10 +66,10 @@ class WarmRun:
             if self.returncode is None:
                 ready, _, _ = select.select([self._status], [], [], timeout)
                 if not ready:
-                    raise subprocess.TimeoutExpired(f"pytest (pid {self.pid})", timeout or 0)
-                data = self._status.recv(_STATUS.size)
-                # No status: the zygote went away before the run ended (it cannot be waited for).
-                self.returncode = _STATUS.unpack(data)[0] if len(data) == _STATUS.size else -1
+                    raise subprocess.TimeoutExpired(f"fork {self.pid}", timeout or 0)
+                data = self._status.recv(STATUS.size, socket.MSG_WAITALL)
+                # No status: the zygote went away before the fork ended (it cannot be waited for).
+                self.returncode = STATUS.unpack(data)[1] if len(data) == STATUS.size else -1
                 self._status.close()
         return self.returncode
 
@@ -99,43 +88,73 @@ class WarmRun:
 
 
 class Zygote:
-    """The warm process; ``start`` forks a pytest run from it."""
+    """The caller's side of a zygote: one this process started, or the one it was forked from."""
 
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._control = ours
+    def __init__(self, control: socket.socket, proc: subprocess.Popen[bytes] | None) -> None:
+        self._control = control
+        self._proc = proc
         self._lock = threading.Lock()
-        code = f"from {__name__} import serve; serve({theirs.fileno()})"
-        # Its own interpreter, never a fork of the caller (which may run threads).
-        self._proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
-                                      stdin=subprocess.DEVNULL)
-        theirs.close()
 
-    def start(self, args: Sequence[str], *, env: Mapping[str, str], cwd: str,
-              stdout: int | None) -> WarmRun:
-        """Fork ``pytest args``; its output (and stderr) to the descriptor ``stdout``, or to
-        this process's own stdout and stderr when ``None``. Raises OSError if the zygote is
-        gone."""
-        request = json.dumps({"args": list(args), "env": dict(env), "cwd": cwd}).encode()
-        if len(request) > MAX_REQUEST:
-            raise OSError(f"a run's arguments and environment take {len(request)} bytes")
+    @classmethod
+    def spawn(cls) -> Zygote:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        code = f"from conformance.zygote import serve; serve({theirs.fileno()})"
+        # Its own interpreter, never a fork of the caller (which may run threads).
+        proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+                                stdin=subprocess.DEVNULL)
+        theirs.close()
+        return cls(ours, proc)
+
+    @classmethod
+    def inherited(cls) -> Zygote | None:
+        """The zygote this process is a pytest fork of (``CONFORMANCE_ZYGOTE``), if it is one:
+        the descriptor must still be that socket (a program started later inherits the
+        variable, not the descriptor)."""
+        fd_text, _, peer_text = os.environ.get(ZYGOTE_ENV, "").partition(":")
+        if not (fd_text.isdigit() and peer_text.isdigit()):
+            return None
+        try:
+            sock = socket.socket(fileno=os.dup(int(fd_text)))
+        except OSError:
+            return None
+        try:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            same = (sock.family == socket.AF_UNIX and sock.type == socket.SOCK_SEQPACKET
+                    and struct.unpack("3i", creds)[0] == int(peer_text))
+        except OSError:
+            same = False
+        if not same:
+            sock.close()
+            return None
+        return cls(sock, None)
+
+    def start(self, request: dict[str, Any], streams: tuple[int, int, int]) -> WarmRun:
+        """Fork what ``request`` asks (see conformance.zygote) with these stdin, stdout and
+        stderr. Raises OSError if the zygote is gone."""
+        data = json.dumps(request).encode()
+        if len(data) > MAX_REQUEST:
+            raise OSError(f"a request of {len(data)} bytes (arguments and environment)")
         mine, zygotes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        out, err = (stdout, stdout) if stdout is not None else (1, 2)
         try:
             with self._lock:
-                socket.send_fds(self._control, [request], [zygotes.fileno(), _stdin(), out, err])
+                socket.send_fds(self._control, [data], [zygotes.fileno(), *streams])
+        except OSError:
+            mine.close()
+            raise
         finally:
             zygotes.close()
-        mine.settimeout(None)
-        data = mine.recv(_STATUS.size)
-        if len(data) != _STATUS.size:
+        answer = mine.recv(STATUS.size, socket.MSG_WAITALL)
+        if len(answer) != STATUS.size or STATUS.unpack(answer)[0] != b"p":
             mine.close()
-            raise OSError("the zygote did not fork the run")
-        return WarmRun(_STATUS.unpack(data)[0], mine, None)
+            raise OSError("the zygote did not fork, or the fork ended before it started")
+        return WarmRun(STATUS.unpack(answer)[1], mine)
 
     def close(self) -> None:
-        """Stop the zygote (its forks run on) and wait for it, so that its CPU is counted."""
+        """Stop asking; a zygote this process started is waited for, so that its CPU is
+        counted (it leaves once its pytest forks, which hold the socket too, have ended)."""
         self._control.close()
+        if self._proc is None:
+            return
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -143,22 +162,12 @@ class Zygote:
             self._proc.wait()
 
 
-def _stdin() -> int:
-    """This process's stdin for a run, /dev/null if it has none (as a new process would)."""
-    try:
-        os.fstat(0)
-        return 0
-    except OSError:
-        global _devnull
-        if _devnull is None:
-            _devnull = os.open(os.devnull, os.O_RDONLY)
-        return _devnull
-
-
 _devnull: int | None = None
 _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 _zygote_failed = False
+_inherited: Zygote | None = None
+_inherited_looked = False
 
 
 def warm_enabled() -> bool:
@@ -166,33 +175,34 @@ def warm_enabled() -> bool:
 
 
 def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None, stdout: int | None = None,
-                 ) -> Run:
+                 cwd: str | None = None, stdout: int | None = None) -> Run:
     """``python -m pytest args``: a fork of the zygote, or a new interpreter (see the module
     docstring). ``stdout``: a descriptor for its output and stderr, ``subprocess.PIPE`` for a
-    pipe (the returned object's ``stdout``), or ``None`` to share this process's."""
+    pipe (the returned object's ``stdout``, bytes), or ``None`` to share this process's."""
     global _zygote, _zygote_failed
     environment = dict(os.environ if env is None else env)
     folder = os.path.abspath(cwd or os.getcwd())
     if warm_enabled() and not _zygote_failed:
+        request = {"kind": "pytest", "args": list(args), "env": environment, "cwd": folder}
         try:
             with _zygote_lock:
                 if _zygote is None:
-                    _zygote = Zygote()
+                    _zygote = Zygote.spawn()
                     atexit.register(stop_zygote)
                 zygote = _zygote
-            if stdout == subprocess.PIPE:
-                read, write = os.pipe()
-                try:
-                    run = zygote.start(args, env=environment, cwd=folder, stdout=write)
-                except BaseException:
-                    os.close(read)
-                    raise
-                finally:
-                    os.close(write)
-                run.stdout = os.fdopen(read, "rb")
-                return run
-            return zygote.start(args, env=environment, cwd=folder, stdout=stdout)
+            if stdout != subprocess.PIPE:
+                out = (1, 2) if stdout is None else (stdout, stdout)
+                return zygote.start(request, (_stdin(), *out))
+            read, write = os.pipe()
+            try:
+                run = zygote.start(request, (_stdin(), write, write))
+            except BaseException:
+                os.close(read)
+                raise
+            finally:
+                os.close(write)
+            run.stdout = os.fdopen(read, "rb")
+            return run
         except OSError as exc:
             _zygote_failed = True
             print(f"conformance: warm start unavailable ({exc}); starting new interpreters",
@@ -219,6 +229,54 @@ def run_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
         return code, out.read().decode("utf-8", "replace")
 
 
+def fork_module(command: Sequence[str], *, stderr: int) -> WarmRun | None:
+    """``command`` (``python -m <module> …``) forked from the zygote this pytest run came from,
+    in its own session, with text pipes for stdin and stdout (``Popen(…, text=True,
+    bufsize=1, start_new_session=True)``); ``None`` where there is no such zygote or the
+    command is another program: the caller starts it itself. Only a run that is a fork uses
+    this: a zygote of its own would cost more than the one device it would start."""
+    global _inherited, _inherited_looked
+    if len(command) < 3 or command[:2] != [sys.executable, "-m"] or not warm_enabled():
+        return None
+    with _zygote_lock:
+        if not _inherited_looked:
+            _inherited_looked = True
+            _inherited = Zygote.inherited()
+        zygote = _inherited
+    if zygote is None:
+        return None
+    env = {k: v for k, v in os.environ.items() if k != ZYGOTE_ENV}
+    request = {"kind": "module", "module": command[2], "args": list(command[3:]), "env": env,
+               "cwd": os.getcwd(), "session": True}
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    try:
+        run = zygote.start(request, (stdin_r, stdout_w, stderr))
+    except OSError:
+        os.close(stdin_w)
+        os.close(stdout_r)
+        return None  # the zygote is gone: the caller starts the device itself
+    finally:
+        os.close(stdin_r)
+        os.close(stdout_w)
+    # As Popen(text=True, encoding="utf-8", errors="replace", bufsize=1) gives them.
+    run.stdin = open(stdin_w, "w", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    run.stdout = open(stdout_r, buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+    return run
+
+
+def _stdin() -> int:
+    """This process's stdin for a run, /dev/null if it has none (as a new process would)."""
+    global _devnull
+    try:
+        os.fstat(0)
+        return 0
+    except OSError:
+        if _devnull is None:
+            _devnull = os.open(os.devnull, os.O_RDONLY)
+        return _devnull
+
+
 def stop_zygote() -> None:
     """Stop this process's zygote, if it started one (``conformance run`` does at its end)."""
     global _zygote
@@ -226,124 +284,3 @@ def stop_zygote() -> None:
         zygote, _zygote = _zygote, None
     if zygote is not None:
         zygote.close()
-
-
-# ---------------------------------------------------------------------------- the zygote side
-
-
-def serve(control_fd: int) -> None:
-    """The zygote's loop: fork a run per request, send each its pid and then its exit status."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the runs, which it reaps
-    for name in PRELOAD:
-        try:
-            __import__(name)
-        except ImportError:
-            pass  # an optional library: the run imports what it needs itself
-    control = socket.socket(fileno=control_fd)
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    runs: dict[int, socket.socket] = {}
-    open_control = True
-    while open_control or runs:
-        waits: list[Any] = [control, wake_r] if open_control else [wake_r]
-        ready, _, _ = select.select(waits, [], [])
-        if wake_r in ready:
-            os.read(wake_r, 4096)
-            _reap(runs)
-        if control in ready:
-            try:
-                message, fds, _, _ = socket.recv_fds(control, MAX_REQUEST, 4)
-            except OSError:
-                message, fds = b"", []
-            if not message:
-                open_control = False  # the caller is gone or done: finish reaping, then leave
-                control.close()
-                continue
-            if len(fds) != 4:
-                for fd in fds:
-                    os.close(fd)
-                continue
-            status, streams = socket.socket(fileno=fds[0]), fds[1:]
-            pid = os.fork()
-            if pid == 0:
-                others = [s.fileno() for s in runs.values()]
-                _run_child(message, streams, [control.fileno(), wake_r, wake_w, fds[0], *others])
-            for fd in streams:
-                os.close(fd)
-            runs[pid] = status
-            _send(status, pid)
-        _reap(runs)
-
-
-def _reap(runs: dict[int, socket.socket]) -> None:
-    while runs:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        sock = runs.pop(pid, None)
-        if sock is not None:
-            _send(sock, os.waitstatus_to_exitcode(status))
-            sock.close()
-
-
-def _send(sock: socket.socket, value: int) -> None:
-    try:
-        sock.sendall(_STATUS.pack(value))
-    except OSError:
-        pass  # the caller stopped waiting
-
-
-def _run_child(message: bytes, streams: list[int], inherited: list[int]) -> None:
-    """In the fork: become ``python -m pytest`` with the request's arguments, then exit.
-    ``streams``: its stdin, stdout and stderr; ``inherited``: the zygote's descriptors."""
-    code = 1
-    try:
-        signal.set_wakeup_fd(-1)
-        for fd in inherited:
-            os.close(fd)
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        for target, fd in enumerate(streams):
-            os.dup2(fd, target)
-        for fd in set(streams):
-            if fd > 2:
-                os.close(fd)
-        request: dict[str, Any] = json.loads(message)
-        _become_fresh(request["cwd"], request["env"])
-        import pytest
-
-        sys.argv = ["pytest", *request["args"]]
-        code = int(pytest.main(request["args"]))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:  # a fork must never return into the zygote's loop
-        import traceback
-
-        traceback.print_exc()
-    finally:
-        try:
-            atexit._run_exitfuncs()  # what a new interpreter runs at its end
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-
-
-def _become_fresh(cwd: str, env: dict[str, str]) -> None:
-    """What a new ``python -m pytest`` would see: its folder, environment, path and streams."""
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    sys.path[0] = cwd  # as `python -m` puts it
-    for name in [n for n in sys.modules if n == OWN_PACKAGE or n.startswith(OWN_PACKAGE + ".")]:
-        del sys.modules[name]
-    encoding = sys.stdout.encoding if sys.stdout is not None else "utf-8"
-    # As at an interpreter's start: stdout line-buffered on a terminal only, stderr always.
-    sys.stdout = open(1, "w", 1 if os.isatty(1) else -1, encoding, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", 1, encoding, "backslashreplace", closefd=False)  # noqa: SIM115

@@ -146,7 +146,7 @@ def test_a_gone_zygote_falls_back_to_a_new_interpreter(
                                     "fails"], cwd=str(project), timeout=60)
     assert code == 1
     zygote = warmstart._zygote
-    assert zygote is not None
+    assert zygote is not None and zygote._proc is not None
     zygote._proc.kill()
     zygote._proc.wait()
     code, output = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
@@ -159,7 +159,58 @@ def test_a_gone_zygote_falls_back_to_a_new_interpreter(
 def test_stopping_the_zygote_waits_for_it() -> None:
     warmstart.run_pytest(["--version"], timeout=60)
     zygote = warmstart._zygote
-    assert zygote is not None
+    assert zygote is not None and zygote._proc is not None
     warmstart.stop_zygote()
     assert zygote._proc.returncode == 0  # it left on its own once told, and was waited for
     assert sys.modules["conformance.warmstart"]._zygote is None
+
+
+ECHO_DEVICE = '''
+import sys
+for line in sys.stdin:
+    print(line.strip().upper(), flush=True)
+print("bye", file=sys.stderr, flush=True)
+sys.exit(3)
+'''
+
+DEVICE_TEST = '''
+import os, sys
+from conformance import warmstart
+
+def test_the_device_is_a_fork_of_the_zygote(tmp_path):
+    log = open(tmp_path / "device.log", "w")
+    run = warmstart.fork_module([sys.executable, "-m", "echo_device"], stderr=log.fileno())
+    assert run is not None, "no warm fork for the device"
+    stat = open(f"/proc/{run.pid}/stat").read().rsplit(")", 1)[1].split()
+    assert int(stat[1]) == os.getppid()  # forked by the zygote, as this run was
+    assert os.getpgid(run.pid) == run.pid  # a session of its own, as start_new_session=True
+    run.stdin.write("hello\\n")
+    run.stdin.flush()
+    assert run.stdout.readline() == "HELLO\\n"
+    run.stdin.close()
+    assert run.wait(30) == 3
+    log.close()
+    assert (tmp_path / "device.log").read_text() == "bye\\n"
+'''
+
+
+@pytest.mark.usefixtures("fresh_zygote")
+def test_a_pytest_fork_forks_its_device_from_the_same_zygote(project: Path) -> None:
+    (project / "echo_device.py").write_text(ECHO_DEVICE, encoding="utf-8")
+    (project / "test_device.py").write_text(DEVICE_TEST, encoding="utf-8")
+    code, output = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                                         "test_device.py"], cwd=str(project), timeout=60)
+    assert code == 0, output
+
+
+def test_outside_a_fork_a_device_is_started_by_its_caller(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    command = [sys.executable, "-m", "echo_device"]
+    monkeypatch.delenv("CONFORMANCE_ZYGOTE", raising=False)
+    monkeypatch.setattr(warmstart, "_inherited_looked", False)
+    assert warmstart.fork_module(command, stderr=2) is None
+    # A variable inherited by a program the fork started names a descriptor it does not have.
+    monkeypatch.setattr(warmstart, "_inherited_looked", False)
+    monkeypatch.setenv("CONFORMANCE_ZYGOTE", f"0:{os.getpid()}")
+    assert warmstart.fork_module(command, stderr=2) is None
+    assert warmstart.fork_module(["/bin/echo", "-m", "x"], stderr=2) is None

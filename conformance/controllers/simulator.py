@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import yaml
 from pydantic import BaseModel, SecretStr
@@ -31,11 +31,27 @@ from conformance.declaration import ACTIONS, Declaration, SimulatorControl
 from conformance.errors import ConfigurationError
 from conformance.evidence.transcript import Transcript
 from conformance.verdicts import Inconclusive
+from conformance.warmstart import fork_module
 
 # How long a device may take to leave after "quit" before it is killed.
 QUIT_GRACE = 3.0
 
-_live: set[subprocess.Popen[str]] = set()
+class Device(Protocol):
+    """The device's process: a ``subprocess.Popen`` or a warm fork (conformance.warmstart)."""
+
+    pid: int
+    stdin: IO[Any] | None
+    stdout: IO[Any] | None
+
+    @property
+    def returncode(self) -> int | Any: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+
+_live: set[Device] = set()
 _live_lock = threading.Lock()
 
 
@@ -84,7 +100,7 @@ class SimulatorController(Controller):
         timeouts = declaration.timeouts
         self.action_timeout = max(timeouts.request, timeouts.session)
         self.ready_info: dict[str, Any] = {}
-        self._proc: subprocess.Popen[str] | None = None
+        self._proc: Device | None = None
         self._answers: dict[int, queue.Queue[dict[str, Any]]] = {}
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -175,7 +191,12 @@ class SimulatorController(Controller):
         self._record("note", f"reference device started (pid {self._proc.pid})")
         self._wait_ready(self.declaration.timeouts.session)
 
-    def _spawn(self, args: list[str]) -> subprocess.Popen[str]:
+    def _spawn(self, args: list[str]) -> Device:
+        assert self._log is not None
+        # In a catalog run forked from a warm interpreter, the device is a fork of it too.
+        forked = fork_module(args, stderr=self._log.fileno())
+        if forked is not None:
+            return forked
         return subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
@@ -355,7 +376,7 @@ def _need(addresses: dict[str, str], name: str) -> str:
     return addresses[name]
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: Device) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
