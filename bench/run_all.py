@@ -25,6 +25,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_lwm2m_lab.py", []),
     ("bench_csv_memory.py", []),
     ("bench_parallel_runs.py", []),
+    ("bench_warm_start.py", []),
     ("bench_evidence_size.py", []),
     ("bench_amplification.py", []),
 ]
