@@ -23,6 +23,7 @@ from typing import Any
 
 from conformance.declaration import DeclarationError, json_schema, load_declaration
 from conformance.warmstart import Run, popen_pytest, stop_zygote
+from conformance.warmstart import prestart as prestart_zygote
 
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
@@ -284,6 +285,7 @@ def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[Plan
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    prestart_zygote()  # its imports overlap the planning below (warmstart.py)
     catalog = find_catalog(args.catalog)
     try:
         order_args = case_order_args(args.order)

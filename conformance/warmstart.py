@@ -94,6 +94,7 @@ class Zygote:
         self._control = control
         self._proc = proc
         self._lock = threading.Lock()
+        self._used = False
 
     @classmethod
     def spawn(cls) -> Zygote:
@@ -137,6 +138,7 @@ class Zygote:
         mine, zygotes = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             with self._lock:
+                self._used = True
                 socket.send_fds(self._control, [data], [zygotes.fileno(), *streams])
         except OSError:
             mine.close()
@@ -155,6 +157,8 @@ class Zygote:
         self._control.close()
         if self._proc is None:
             return
+        if not self._used:
+            self._proc.kill()  # started early and never asked: no need to let it finish importing
         try:
             self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -174,22 +178,41 @@ def warm_enabled() -> bool:
     return os.environ.get(WARM_ENV, "1") != "0"
 
 
+def prestart() -> None:
+    """Start this process's zygote now, so that its imports overlap the caller's own work
+    before the first run (``conformance run`` reads the declarations meanwhile)."""
+    global _zygote, _zygote_failed
+    if not warm_enabled() or _zygote_failed:
+        return
+    with _zygote_lock:
+        if _zygote is None:
+            try:
+                _zygote = Zygote.spawn()
+            except OSError:
+                _zygote_failed = True
+                return
+            atexit.register(stop_zygote)
+
+
 def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None, stdout: int | None = None) -> Run:
+                 cwd: str | None = None, stdout: int | None = None,
+                 zygote: Zygote | None = None) -> Run:
     """``python -m pytest args``: a fork of the zygote, or a new interpreter (see the module
     docstring). ``stdout``: a descriptor for its output and stderr, ``subprocess.PIPE`` for a
-    pipe (the returned object's ``stdout``, bytes), or ``None`` to share this process's."""
+    pipe (the returned object's ``stdout``, bytes), or ``None`` to share this process's.
+    ``zygote``: that one instead of this process's own (started at the first call)."""
     global _zygote, _zygote_failed
     environment = dict(os.environ if env is None else env)
     folder = os.path.abspath(cwd or os.getcwd())
-    if warm_enabled() and not _zygote_failed:
+    if zygote is not None or (warm_enabled() and not _zygote_failed):
         request = {"kind": "pytest", "args": list(args), "env": environment, "cwd": folder}
         try:
-            with _zygote_lock:
-                if _zygote is None:
-                    _zygote = Zygote.spawn()
-                    atexit.register(stop_zygote)
-                zygote = _zygote
+            if zygote is None:
+                with _zygote_lock:
+                    if _zygote is None:
+                        _zygote = Zygote.spawn()
+                        atexit.register(stop_zygote)
+                    zygote = _zygote
             if stdout != subprocess.PIPE:
                 out = (1, 2) if stdout is None else (stdout, stdout)
                 return zygote.start(request, (_stdin(), *out))
@@ -204,7 +227,8 @@ def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
             run.stdout = os.fdopen(read, "rb")
             return run
         except OSError as exc:
-            _zygote_failed = True
+            if zygote is _zygote:
+                _zygote_failed = True
             print(f"conformance: warm start unavailable ({exc}); starting new interpreters",
                   file=sys.stderr, flush=True)
     return subprocess.Popen([sys.executable, "-m", "pytest", *args], env=environment,
@@ -213,12 +237,13 @@ def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
 
 
 def run_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
-               cwd: str | None = None, timeout: float | None = None) -> tuple[int, str]:
+               cwd: str | None = None, timeout: float | None = None,
+               zygote: Zygote | None = None) -> tuple[int, str]:
     """``pytest args`` to its end, as :func:`popen_pytest` starts it: its exit status and its
     output (stdout and stderr together). On ``timeout`` the run is killed and
     ``subprocess.TimeoutExpired`` raised, as ``subprocess.run`` does."""
     with tempfile.TemporaryFile() as out:
-        run = popen_pytest(args, env=env, cwd=cwd, stdout=out.fileno())
+        run = popen_pytest(args, env=env, cwd=cwd, stdout=out.fileno(), zygote=zygote)
         try:
             code = run.wait(timeout)
         except subprocess.TimeoutExpired:

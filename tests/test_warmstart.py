@@ -60,49 +60,47 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def fresh_zygote() -> Iterator[None]:
-    warmstart.stop_zygote()
-    warmstart._zygote_failed = False
-    yield
-    warmstart.stop_zygote()
-    warmstart._zygote_failed = False
+def zygote() -> Iterator[warmstart.Zygote]:
+    """A zygote of the test's own: the worker's shared one may be serving other tests' runs."""
+    own = warmstart.Zygote.spawn()
+    yield own
+    own.close()
 
 
-def facts_of(project: Path, *, warm: bool) -> tuple[int, str, dict[str, object]]:
-    facts = project / f"facts-{warm}.json"
+def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(WARM_PROBE="probe", WARM_FACTS=str(facts), CONFORMANCE_WARM="1" if warm else "0",
-               PYTHONDONTWRITEBYTECODE="")
-    os.environ["WARM_ABSENT"] = "the run's env replaces the caller's"
+    env.update(PYTHONDONTWRITEBYTECODE="", **extra)
+    return env
+
+
+def test_a_warm_run_sees_what_a_new_interpreter_sees(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_facts.py"]
+    new = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=project, timeout=60,
+                         env=child_env(WARM_PROBE="probe", WARM_FACTS=str(project / "new")),
+                         capture_output=True, text=True, check=False)
+    env = child_env(WARM_PROBE="probe", WARM_FACTS=str(project / "warm"))
+    # In the zygote's environment, not in the run's: the run's own environment must win.
+    monkeypatch.setenv("WARM_ABSENT", "the zygote has it")
+    zygote = warmstart.Zygote.spawn()
     try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(warmstart.WARM_ENV, "1" if warm else "0")
-            code, output = warmstart.run_pytest(
-                ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "test_facts.py"],
-                env=env, cwd=str(project), timeout=60)
+        code, output = warmstart.run_pytest(args, env=env, cwd=str(project), timeout=60,
+                                            zygote=zygote)
     finally:
-        del os.environ["WARM_ABSENT"]
-    return code, output, json.loads(facts.read_text(encoding="utf-8"))
-
-
-@pytest.mark.usefixtures("fresh_zygote")
-def test_a_warm_run_sees_what_a_new_interpreter_sees(project: Path) -> None:
-    cold_code, cold_output, cold = facts_of(project, warm=False)
-    warm_code, warm_output, warm = facts_of(project, warm=True)
-    assert warmstart._zygote is not None, "the warm run did not go through the zygote"
-    assert warm == cold  # the loader of our package included: imported as a new process does
+        zygote.close()
+    warm = json.loads((project / "warm").read_text(encoding="utf-8"))
+    assert warm == json.loads((project / "new").read_text(encoding="utf-8"))
     assert warm["env"] == "probe" and warm["absent"] is False
-    assert warm_code == cold_code == 1
+    assert code == new.returncode == 1
     # pytest's own assert rewriting in the run: the failing assert shows its values.
-    assert "assert 1 == 2" in warm_output and "assert 1 == 2" in cold_output
-    assert "PytestAssertRewriteWarning" not in warm_output
+    assert "assert 1 == 2" in output and "assert 1 == 2" in new.stdout
+    assert "PytestAssertRewriteWarning" not in output
 
 
-@pytest.mark.usefixtures("fresh_zygote")
 def test_output_comes_through_a_pipe_line_by_line_and_sigint_stops_the_run(
-        project: Path) -> None:
+        project: Path, zygote: warmstart.Zygote) -> None:
     run = warmstart.popen_pytest(["-q", "-s", "-p", "no:cacheprovider", "test_waits.py"],
-                                 cwd=str(project), stdout=subprocess.PIPE)
+                                 cwd=str(project), stdout=subprocess.PIPE, zygote=zygote)
     assert isinstance(run, warmstart.WarmRun) and run.stdout is not None
     for line in run.stdout:
         if b"READY" in line:
@@ -115,23 +113,19 @@ def test_output_comes_through_a_pipe_line_by_line_and_sigint_stops_the_run(
     assert "KeyboardInterrupt" in rest
 
 
-@pytest.mark.usefixtures("fresh_zygote")
-def test_a_timeout_kills_the_run(project: Path) -> None:
+def test_a_timeout_kills_the_run(project: Path, zygote: warmstart.Zygote) -> None:
     with pytest.raises(subprocess.TimeoutExpired):
         warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_waits.py"],
-                             cwd=str(project), timeout=1)
-    zygote = warmstart._zygote
-    assert zygote is not None
+                             cwd=str(project), timeout=1, zygote=zygote)
     # The killed run was reaped: the zygote still forks the next one.
     code, _ = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
-                                    "fails"], cwd=str(project), timeout=60)
+                                    "fails"], cwd=str(project), timeout=60, zygote=zygote)
     assert code == 1
 
 
-@pytest.mark.usefixtures("fresh_zygote")
-def test_a_killed_run_reports_its_signal(project: Path) -> None:
+def test_a_killed_run_reports_its_signal(project: Path, zygote: warmstart.Zygote) -> None:
     run = warmstart.popen_pytest(["-q", "-s", "-p", "no:cacheprovider", "test_waits.py"],
-                                 cwd=str(project), stdout=subprocess.PIPE)
+                                 cwd=str(project), stdout=subprocess.PIPE, zygote=zygote)
     assert run.stdout is not None
     run.stdout.readline()
     run.kill()
@@ -139,31 +133,28 @@ def test_a_killed_run_reports_its_signal(project: Path) -> None:
     assert run.poll() == -signal.SIGKILL
 
 
-@pytest.mark.usefixtures("fresh_zygote")
 def test_a_gone_zygote_falls_back_to_a_new_interpreter(
-        project: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    code, _ = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
-                                    "fails"], cwd=str(project), timeout=60)
-    assert code == 1
-    zygote = warmstart._zygote
-    assert zygote is not None and zygote._proc is not None
+        project: Path, zygote: warmstart.Zygote, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    assert zygote._proc is not None
     zygote._proc.kill()
     zygote._proc.wait()
+    monkeypatch.setattr(warmstart, "_zygote", zygote)  # as if this process's own had died
+    monkeypatch.setattr(warmstart, "_zygote_failed", False)
+    monkeypatch.setenv(warmstart.WARM_ENV, "1")
     code, output = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "test_facts.py", "-k",
                                          "fails"], cwd=str(project), timeout=60)
     assert code == 1 and "assert 1 == 2" in output
     assert "warm start unavailable" in capfd.readouterr().err
+    assert warmstart._zygote_failed  # the next runs go straight to new interpreters
 
 
-@pytest.mark.usefixtures("fresh_zygote")
-def test_stopping_the_zygote_waits_for_it() -> None:
-    warmstart.run_pytest(["--version"], timeout=60)
-    zygote = warmstart._zygote
-    assert zygote is not None and zygote._proc is not None
-    warmstart.stop_zygote()
+def test_closing_the_zygote_waits_for_it(zygote: warmstart.Zygote) -> None:
+    code, _ = warmstart.run_pytest(["--version"], timeout=60, zygote=zygote)
+    assert code == 0
+    zygote.close()
+    assert zygote._proc is not None
     assert zygote._proc.returncode == 0  # it left on its own once told, and was waited for
-    assert sys.modules["conformance.warmstart"]._zygote is None
-
 
 ECHO_DEVICE = '''
 import sys
@@ -194,12 +185,13 @@ def test_the_device_is_a_fork_of_the_zygote(tmp_path):
 '''
 
 
-@pytest.mark.usefixtures("fresh_zygote")
-def test_a_pytest_fork_forks_its_device_from_the_same_zygote(project: Path) -> None:
+def test_a_pytest_fork_forks_its_device_from_the_same_zygote(
+        project: Path, zygote: warmstart.Zygote) -> None:
     (project / "echo_device.py").write_text(ECHO_DEVICE, encoding="utf-8")
     (project / "test_device.py").write_text(DEVICE_TEST, encoding="utf-8")
     code, output = warmstart.run_pytest(["-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                                         "test_device.py"], cwd=str(project), timeout=60)
+                                         "test_device.py"], cwd=str(project), timeout=60,
+                                        zygote=zygote)
     assert code == 0, output
 
 
