@@ -21,9 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance import warmstart
 from conformance.declaration import DeclarationError, json_schema, load_declaration
-from conformance.warmstart import Run, popen_pytest, stop_zygote
-from conformance.warmstart import prestart as prestart_zygote
 
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
@@ -285,7 +284,7 @@ def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[Plan
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    prestart_zygote()  # its imports overlap the planning below (warmstart.py)
+    warmstart.prestart()  # the zygote's imports overlap the planning below
     catalog = find_catalog(args.catalog)
     try:
         order_args = case_order_args(args.order)
@@ -333,7 +332,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             codes[id(run), part] = proc.wait()
     for relay in relays:
         relay.join()
-    stop_zygote()  # every run has ended: the warm process goes (and is waited for) now
+    warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
     for run in runs:
         if run.parts == 1:
             run.code = codes[id(run), 1]
@@ -396,7 +395,7 @@ def child_label(run: PlannedRun, part: int) -> str:
 
 def start_child(
     run: PlannedRun, part: int, args: argparse.Namespace, pytest_args: list[str], *, quiet: bool,
-) -> Run:
+) -> warmstart.Run:
     """The pytest child of one device, or of one part of it (its own lab and simulated device,
     its run folder in the device folder's parts/, no PDF: the merged report prints one)."""
     env = None
@@ -414,8 +413,9 @@ def start_child(
             pytest_args.append(f"--part-weights={run.weights}")
         env = {**os.environ, PDF_ENV: "0"}
     # A fork of a warm interpreter that has the libraries every run imports (warmstart.py).
-    return popen_pytest(catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args),
-                        env=env, stdout=subprocess.PIPE if quiet else None)
+    args_of_run = catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args)
+    return warmstart.popen_pytest(args_of_run, env=env,
+                                  stdout=subprocess.PIPE if quiet else None)
 
 
 def merge_parts(run: PlannedRun, codes: list[int]) -> int:
@@ -431,7 +431,7 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
         return EXIT_ERROR  # the suite broke: the device was not judged as a whole
 
 
-def _relay(proc: Run, prefix: str) -> None:
+def _relay(proc: warmstart.Run, prefix: str) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(prefix + line.decode("utf-8", "replace"))

@@ -32,6 +32,7 @@ from typing import IO, Any, Protocol
 from conformance.zygote import MAX_REQUEST, STATUS, ZYGOTE_ENV
 
 WARM_ENV = "CONFORMANCE_WARM"
+FORK_TIMEOUT = 60.0  # seconds for the zygote to say it forked (its imports take ~1 s)
 
 
 class Run(Protocol):
@@ -145,15 +146,20 @@ class Zygote:
             raise
         finally:
             zygotes.close()
-        answer = mine.recv(STATUS.size, socket.MSG_WAITALL)
+        mine.settimeout(FORK_TIMEOUT)  # a zygote still importing answers within seconds
+        try:
+            answer = mine.recv(STATUS.size, socket.MSG_WAITALL)
+        except OSError:
+            answer = b""
         if len(answer) != STATUS.size or STATUS.unpack(answer)[0] != b"p":
             mine.close()
             raise OSError("the zygote did not fork, or the fork ended before it started")
+        mine.settimeout(None)
         return WarmRun(STATUS.unpack(answer)[1], mine)
 
     def close(self) -> None:
         """Stop asking; a zygote this process started is waited for, so that its CPU is
-        counted (it leaves once its pytest forks, which hold the socket too, have ended)."""
+        counted (it leaves once its pytest forks, each holding a channel of its own, ended)."""
         self._control.close()
         if self._proc is None:
             return

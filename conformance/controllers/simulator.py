@@ -31,24 +31,15 @@ from conformance.declaration import ACTIONS, Declaration, SimulatorControl
 from conformance.errors import ConfigurationError
 from conformance.evidence.transcript import Transcript
 from conformance.verdicts import Inconclusive
-from conformance.warmstart import fork_module
+from conformance.warmstart import Run, fork_module
 
 # How long a device may take to leave after "quit" before it is killed.
 QUIT_GRACE = 3.0
 
-class Device(Protocol):
+class Device(Run, Protocol):
     """The device's process: a ``subprocess.Popen`` or a warm fork (conformance.warmstart)."""
 
-    pid: int
     stdin: IO[Any] | None
-    stdout: IO[Any] | None
-
-    @property
-    def returncode(self) -> int | Any: ...
-
-    def wait(self, timeout: float | None = None) -> int: ...
-
-    def poll(self) -> int | None: ...
 
 
 _live: set[Device] = set()
