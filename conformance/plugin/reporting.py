@@ -14,6 +14,7 @@ import pytest
 from conformance.evidence.allure_report import RESULTS_DIR
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin import gate
+from conformance.plugin.allure_writer import encode_results_at_once
 from conformance.plugin.runend import pack_machine_files, write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
@@ -65,6 +66,7 @@ class RunReporter:
         self.run.interrupted = self.run.interrupted or "interrupted (Ctrl-C)"
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        encode_results_at_once()  # allure-pytest registered its file logger while configuring
         try:
             from pytest_metadata.plugin import metadata_key  # type: ignore[import-untyped]
         except ImportError:  # pytest-html not installed: no environment table to fill
