@@ -101,8 +101,10 @@ class Zygote:
     def spawn(cls) -> Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         code = f"from conformance.zygote import serve; serve({theirs.fileno()})"
-        # Its own interpreter, never a fork of the caller (which may run threads).
-        proc = subprocess.Popen([sys.executable, "-c", code], pass_fds=[theirs.fileno()],
+        # Its own interpreter, never a fork of the caller (which may run threads). -P: the
+        # working folder is not put on sys.path (a `conformance/` folder there is not ours);
+        # each fork puts its own there, as `python -m` does.
+        proc = subprocess.Popen([sys.executable, "-P", "-c", code], pass_fds=[theirs.fileno()],
                                 stdin=subprocess.DEVNULL)
         theirs.close()
         return cls(ours, proc)

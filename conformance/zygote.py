@@ -181,7 +181,7 @@ def _become_fresh(cwd: str, env: dict[str, str], *, forget_own: bool) -> None:
     os.environ.clear()
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
-    sys.path[0] = cwd  # as `python -m` puts it
+    sys.path.insert(0, cwd)  # as `python -m` puts it (the zygote runs with -P: none there)
     if forget_own:
         for name in [n for n in sys.modules
                      if n == OWN_PACKAGE or n.startswith(OWN_PACKAGE + ".")]:
