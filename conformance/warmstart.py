@@ -186,20 +186,25 @@ def warm_enabled() -> bool:
     return os.environ.get(WARM_ENV, "1") != "0"
 
 
+def _shared_zygote() -> Zygote:
+    """This process's zygote, started at the first call (OSError if it cannot be)."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None:
+            _zygote = Zygote.spawn()
+        return _zygote
+
+
 def prestart() -> None:
     """Start this process's zygote now, so that its imports overlap the caller's own work
     before the first run (``conformance run`` reads the declarations meanwhile)."""
-    global _zygote, _zygote_failed
+    global _zygote_failed
     if not warm_enabled() or _zygote_failed:
         return
-    with _zygote_lock:
-        if _zygote is None:
-            try:
-                _zygote = Zygote.spawn()
-            except OSError:
-                _zygote_failed = True
-                return
-            atexit.register(stop_zygote)
+    try:
+        _shared_zygote()
+    except OSError:
+        _zygote_failed = True
 
 
 def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
@@ -209,18 +214,14 @@ def popen_pytest(args: Sequence[str], *, env: Mapping[str, str] | None = None,
     docstring). ``stdout``: a descriptor for its output and stderr, ``subprocess.PIPE`` for a
     pipe (the returned object's ``stdout``, bytes), or ``None`` to share this process's.
     ``zygote``: that one instead of this process's own (started at the first call)."""
-    global _zygote, _zygote_failed
+    global _zygote_failed
     environment = dict(os.environ if env is None else env)
     folder = os.path.abspath(cwd or os.getcwd())
     if zygote is not None or (warm_enabled() and not _zygote_failed):
         request = {"kind": "pytest", "args": list(args), "env": environment, "cwd": folder}
         try:
             if zygote is None:
-                with _zygote_lock:
-                    if _zygote is None:
-                        _zygote = Zygote.spawn()
-                        atexit.register(stop_zygote)
-                    zygote = _zygote
+                zygote = _shared_zygote()
             if stdout != subprocess.PIPE:
                 out = (1, 2) if stdout is None else (stdout, stdout)
                 return zygote.start(request, (_stdin(), *out))
@@ -269,7 +270,7 @@ def fork_module(command: Sequence[str], *, stderr: int) -> WarmRun | None:
     command is another program: the caller starts it itself. Only a run that is a fork uses
     this: a zygote of its own would cost more than the one device it would start."""
     global _inherited, _inherited_looked
-    if len(command) < 3 or command[:2] != [sys.executable, "-m"] or not warm_enabled():
+    if len(command) < 3 or list(command[:2]) != [sys.executable, "-m"] or not warm_enabled():
         return None
     with _zygote_lock:
         if not _inherited_looked:
@@ -317,3 +318,6 @@ def stop_zygote() -> None:
         zygote, _zygote = _zygote, None
     if zygote is not None:
         zygote.close()
+
+
+atexit.register(stop_zygote)  # a no-op when this process never started one
