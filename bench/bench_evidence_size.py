@@ -4,6 +4,10 @@
    .html/.json/.pdf, Allure results, per-case evidence, captures, the transcript) into a
    temporary reports folder; then the folder's size on disk (allocated blocks, what ``du``
    says) and its apparent size, per top-level entry, with file counts.
+   Then how often each message is stored: for every wire message of ``transcript.jsonl`` (the
+   store) of at least 64 bytes, the artefacts that hold its bytes in full again (raw, or its
+   text JSON- or HTML-escaped), by kind: captures (run and per case), case files, reports,
+   Allure results (unpacked in memory).
 2. The transcript's retained memory (tracemalloc) after N messages of ~1 KB, for two N: the
    in-memory list of before grows with N, the store on disk of after stays flat.
 
@@ -13,9 +17,13 @@ Before/after: .venv/bin/python bench/ab.py --ref main bench_evidence_size.py
 
 from __future__ import annotations
 
+import html
+import io
+import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -61,6 +69,82 @@ def run_folder_sizes(protocol: str, smoke: bool) -> None:
         lines = (run / "transcript.jsonl").read_text(encoding="utf-8").count("\n")
         print(f"   run exit status {done.returncode}; {lines} messages in transcript.jsonl")
         _common.table(rows, ["artefact", "MB on disk", "MB apparent", "files"])
+        message_copies(run)
+
+
+MIN_MESSAGE = 64  # bytes; a shorter message's bytes could occur anywhere by chance
+
+
+def wire_messages(transcript: Path) -> list[list[bytes]]:
+    """Each wire message of the store in the forms another artefact could hold it in."""
+    messages = []
+    for line in transcript.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry.get("direction") not in ("device->lab", "lab->device"):
+            continue
+        text = entry.get("raw_text")
+        raw = text.encode() if text is not None else bytes.fromhex(entry.get("raw") or "")
+        if len(raw) < MIN_MESSAGE:
+            continue
+        forms = [raw]
+        if text is not None:
+            forms += [json.dumps(text)[1:-1].encode(), html.escape(text).encode()]
+        messages.append(forms)
+    return messages
+
+
+def artefact_kind(name: str) -> str:
+    if name.endswith(".pcapng"):
+        return "case capture" if "/evidence/" in name else "run capture"
+    if "/evidence/" in name:
+        return "case file"
+    if name.startswith("allure-results"):
+        return "Allure results"
+    return "report" if name.endswith((".html", ".json", ".pdf", ".xml", ".md")) else "other"
+
+
+def artefacts(run: Path) -> list[tuple[str, bytes]]:
+    """(path relative to the run, bytes) of every file but the store; the Allure archive's
+    members one by one."""
+    found = []
+    for path in sorted(run.rglob("*")):
+        if not path.is_file() or path.name == "transcript.jsonl" or path.suffix == ".sqlite":
+            continue
+        name = path.relative_to(run).as_posix()
+        if name.endswith("allure-results.tar.gz"):
+            with tarfile.open(fileobj=io.BytesIO(path.read_bytes())) as tar:
+                for member in tar.getmembers():
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        found.append((f"allure-results/{member.name}", handle.read()))
+            continue
+        found.append(("/" + name if "/" in name else name, path.read_bytes()))
+    return found
+
+
+def message_copies(run: Path) -> None:
+    """How many more times each message of the store is written in full, and where."""
+    messages = []
+    for transcript in sorted(run.rglob("transcript.jsonl")):  # a run in parts has one per part
+        messages += wire_messages(transcript)
+    files = artefacts(run)
+    per_kind: dict[str, int] = {}
+    copies = copied_bytes = 0
+    for forms in messages:
+        for name, data in files:
+            if any(form in data for form in forms):
+                kind = artefact_kind(name)
+                per_kind[kind] = per_kind.get(kind, 0) + 1
+                copies += 1
+                copied_bytes += len(forms[0])
+    distinct = sum(len(forms[0]) for forms in messages)
+    n = max(len(messages), 1)
+    print(f"   {len(messages)} wire messages of >= {MIN_MESSAGE} B in the store "
+          f"({distinct / 1e6:.2f} MB); written in full again {copies} times "
+          f"({copies / n:.2f} per message, {copied_bytes / 1e6:.2f} MB):")
+    _common.table(sorted(((kind, count, f"{count / n:.2f}") for kind, count in
+                          per_kind.items()), key=lambda row: -int(row[1])),
+                  ["artefact", "copies", "per message"])
 
 
 def _mb(usage: tuple[int, int, int]) -> tuple[str, str, int]:

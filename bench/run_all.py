@@ -20,16 +20,16 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_nonce_store.py", []),
     ("bench_time_to_verdict.py", []),  # ./run suite: both built-in devices, and each alone
     ("bench_codecs.py", []),
+    ("bench_evidence_size.py", []),  # evidence: the run folder, copies of each message
     ("bench_omadm_lab.py", ["--n", "1,10,50,100,200", "--nonces", "memory"]),
     ("bench_omadm_lab.py", ["--n", "100", "--encoding", "wbxml"]),
     ("bench_lwm2m_lab.py", []),
     ("bench_csv_memory.py", []),
     ("bench_parallel_runs.py", []),
     ("bench_warm_start.py", []),
-    ("bench_evidence_size.py", []),
     ("bench_amplification.py", []),
 ]
-GOALS = 5  # the entries --goals runs (bench_codecs: the WBXML row)
+GOALS = 6  # the entries --goals runs (bench_codecs: the WBXML row)
 
 
 def main() -> int:
