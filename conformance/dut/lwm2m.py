@@ -167,15 +167,8 @@ class Lwm2mDevice:
         written = self.write(lifetime, seconds, fmt=self.value_format())
         assert written.code == "2.04", (
             f"Write {lifetime} Lifetime answered {written.code}, expected 2.04")
-        announced = self.wait_update_since(since, self.timeouts.request)
-        if announced is None:
-            raise DeviceFault(f"no Update within {self.timeouts.request} s after the lifetime "
-                              f"{lifetime} was set to {seconds} s")
-        carried = announced.carried.lifetime
-        assert carried == seconds, (
-            f"the Update after writing {lifetime}={seconds} carries "
-            + (f"lt={carried}" if carried is not None else "no lt parameter"))
-        return announced
+        return self.expect_lifetime_update(since, seconds,
+                                           f"the lifetime {lifetime} was set to {seconds} s")
 
     def wait_report_since(self, since: float, timeout: float) -> Registration | None:
         """A Register or an Update of the device at or after ``since`` (it told the server);
@@ -253,10 +246,11 @@ class Lwm2mDevice:
         return self._ask(f"Write-Composite {shown}",
                          lambda: self.lw.write_composite(self.ep, content, fmt))
 
-    def expect_lifetime_update(self, since: float, lifetime: int, what: str) -> None:
-        """An Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2), else a FAIL.
-        Updates carrying another lifetime (an earlier case's write-back may still be on its
-        way) are passed over."""
+    def expect_lifetime_update(self, since: float, lifetime: int, what: str) -> UpdateReport:
+        """The first Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2), else a
+        FAIL. Updates without that lt are passed over: one sent meanwhile for another reason
+        (objects or host values changed) carries none, and an earlier case's write-back may
+        still be on its way with its own."""
         deadline = time.time() + self.timeouts.request
         seen: list[str] = []
         while (left := deadline - time.time()) > 0:
@@ -264,8 +258,9 @@ class Lwm2mDevice:
             if update is None:
                 break
             if update.carried.lifetime == lifetime:
-                return
-            seen.append(f"lt={update.carried.lifetime}")
+                return update
+            seen.append(f"lt={update.carried.lifetime}" if update.carried.lifetime is not None
+                        else "no lt")
             since = update.time + 0.001
         raise DeviceFault(f"no Update carrying lt={lifetime} within {self.timeouts.request} s "
                           f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))

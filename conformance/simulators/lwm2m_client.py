@@ -336,6 +336,7 @@ class Lwm2mDevice:
             links=self.links, timeout=self.timeout, on_lifetime=self._lifetime_due,
             register_when_forgotten="no-register-after-rejected-update" not in self.faults,
             queue=self.lwm2m.queued and "queue-mode-not-announced" not in self.faults,
+            announce_lifetime="lifetime-update-omits-lt" not in self.faults,
         )
         await self.registration.register()
         self.registered.set()

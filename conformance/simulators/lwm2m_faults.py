@@ -218,6 +218,13 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.1-int-105",),
     ),
     Fault(
+        "lifetime-update-omits-lt",
+        "ATT-DMIG-3.2",
+        "the Update that follows a Lifetime write to /1/x/1 leaves out lt: the server is never "
+        "told the new lifetime",
+        cases="test_update_on_lifetime or test_extend_lifetime",
+    ),
+    Fault(
         "lifetime-increase-not-announced",
         "ATT-DMIG-3.2",
         "a longer lifetime written to /1/x/1 is applied silently: no Update carries it",

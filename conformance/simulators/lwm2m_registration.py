@@ -83,6 +83,7 @@ class Registration:
         on_lifetime: Callable[[], None],
         register_when_forgotten: bool = True,
         queue: bool = False,
+        announce_lifetime: bool = True,
     ) -> None:
         self.context = context
         self.account = account
@@ -93,6 +94,7 @@ class Registration:
         self._on_lifetime = on_lifetime
         self._register_when_forgotten = register_when_forgotten  # False: fault of int-105
         self._queue = queue  # LwM2M 1.1 queue mode: the Register carries Q (1.0: b=UQ)
+        self._announce_lifetime = announce_lifetime  # False: fault lifetime-update-omits-lt
         self.location: tuple[str, ...] | None = None
         self.remote: Any = None  # keeps the DTLS session alive: aiocoap pools it weakly
         self._sent_links = ""
@@ -151,7 +153,11 @@ class Registration:
             lifetime, binding = self.account.lifetime, self.account.binding
             query = []
             if lifetime != self._sent_lifetime:
-                query.append(f"lt={lifetime}")
+                if self._announce_lifetime:
+                    query.append(f"lt={lifetime}")
+                else:
+                    log.info("fault lifetime-update-omits-lt: the Update leaves out lt=%d",
+                             lifetime)
             if binding != self._sent_binding:
                 query.append(f"b={binding}")
             request = Message(code=POST, uri=self.account.base + "/" + "/".join(self.location))

@@ -1,0 +1,76 @@
+"""Which Update announces a written lifetime: the first one carrying that lt (TS 1.1 §6.2.2).
+
+Found on the reference device in a `./run suite`: the case before had the host write new host
+values, the device reported them in an Update without parameters, and that Update reached the
+lab just after the lifetime Write; the Update with lt=5 came 16 ms later. The case judged the
+first Update and FAILed a conformant device ("carries no lt parameter"). Its FAIL stays for a
+device whose Updates never carry the lt (fault lifetime-update-omits-lt, fault matrix).
+An Update carrying another lt is passed over too (an earlier case's write-back may still be on
+its way, as expect_lifetime_update has always allowed): only the written lt announces it.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from conformance.dut.lwm2m import Lwm2mDevice
+from conformance.lwm2m.lab import UpdateReport
+from conformance.lwm2m.registrations import UpdateParams
+from conformance.verdicts import DeviceFault, DeviceTimeout
+
+
+def device_sending(*updates: UpdateParams) -> SimpleNamespace:
+    """A device facade whose lab has these Updates (received after the Write), in order."""
+    now = time.time()
+    queue = [UpdateReport(registration=None, carried=u, time=now + 1 + i)  # type: ignore[arg-type]
+             for i, u in enumerate(updates)]
+
+    def next_update(ep: str, timeout: float) -> UpdateReport:
+        if not queue:
+            raise DeviceTimeout(f"no registration update of {ep}")
+        return queue.pop(0)
+
+    device = SimpleNamespace(
+        ep="urn:dev", timeouts=SimpleNamespace(request=0.5),
+        lw=SimpleNamespace(next_update=next_update),
+        server_path=lambda resource_id: f"/1/0/{resource_id}",
+        value_format=lambda: "text",
+        write=lambda path, value, fmt: SimpleNamespace(code="2.04"),
+    )
+    device.wait_update_since = functools.partial(Lwm2mDevice.wait_update_since, device)
+    device.expect_lifetime_update = functools.partial(Lwm2mDevice.expect_lifetime_update, device)
+    return device
+
+
+def announce(device: SimpleNamespace, seconds: int) -> UpdateReport:
+    return Lwm2mDevice.announce_lifetime(device, seconds)  # type: ignore[arg-type]
+
+
+def test_an_update_for_another_reason_first_does_not_decide() -> None:
+    device = device_sending(UpdateParams(), UpdateParams(lifetime=5))
+    assert announce(device, 5).carried.lifetime == 5
+
+
+def test_updates_that_never_carry_the_lifetime_fail() -> None:
+    device = device_sending(UpdateParams(), UpdateParams(object_links=True))
+    with pytest.raises(DeviceFault, match=r"lt=5 .*\(Updates seen: no lt, no lt\)"):
+        announce(device, 5)
+
+
+def test_no_update_at_all_fails() -> None:
+    with pytest.raises(DeviceFault, match=r"no Update carrying lt=5 within 0.5 s .*set to 5 s$"):
+        announce(device_sending(), 5)
+
+
+def test_an_update_carrying_only_another_lifetime_fails() -> None:
+    with pytest.raises(DeviceFault, match=r"lt=5 .*\(Updates seen: lt=300\)"):
+        announce(device_sending(UpdateParams(lifetime=300)), 5)
+
+
+def test_an_earlier_write_back_on_its_way_does_not_decide() -> None:
+    device = device_sending(UpdateParams(lifetime=300), UpdateParams(), UpdateParams(lifetime=5))
+    assert announce(device, 5).carried.lifetime == 5
