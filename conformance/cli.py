@@ -314,8 +314,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         for run in runs for part in range(1, run.parts + 1)
     ]
     # Side by side: each child's lines go out whole, prefixed with its device's label.
+    # When the first child ends, the browser that prints a merged acceptance.pdf starts
+    # (pdfprint.py): up by the merge, and not competing with the children's start-up.
+    merging = any(run.parts > 1 for run in runs)
     relays = [
-        threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] "), daemon=True)
+        threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] ", merging),
+                         daemon=True)
         for run, part, proc in children if proc.stdout is not None
     ]
     for relay in relays:
@@ -431,11 +435,15 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
         return EXIT_ERROR  # the suite broke: the device was not judged as a whole
 
 
-def _relay(proc: warmstart.Run, prefix: str) -> None:
+def _relay(proc: warmstart.Run, prefix: str, prestart_pdf: bool) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(prefix + line.decode("utf-8", "replace"))
         sys.stdout.flush()
+    if prestart_pdf:
+        from conformance.evidence.acceptance import prestart_pdf as start_browser
+
+        start_browser()
 
 
 def summary_table(runs: list[PlannedRun]) -> str:

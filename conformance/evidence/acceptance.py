@@ -25,7 +25,7 @@ from typing import Any
 
 import conformance
 from conformance.declaration import Declaration
-from conformance.evidence import hostidentity
+from conformance.evidence import hostidentity, pdfprint
 from conformance.evidence.casefiles import EvidenceFile, Expectation
 from conformance.evidence.ladder import inline_svg
 from conformance.requirements import CATALOG, Requirement
@@ -199,19 +199,25 @@ def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
 PDF_ENV = "CONFORMANCE_PDF"  # "0": no acceptance.pdf (the project's tests set it)
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update", "--no-pdf-header-footer",
+    "--disable-background-networking", "--disable-component-update",
 )
+# A print option of the --print-to-pdf command; given to a warm browser, it would make that
+# browser run as a command and close its pages (the warm one asks for no header per print).
+NO_HEADER = "--no-pdf-header-footer"
 
 
 def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120) -> bool:
-    """Print the page to PDF with headless Chromium (False when there is no Chromium)."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    """Print the page to PDF with headless Chromium (False when there is no Chromium): the
+    process's warm browser when ``prestart_pdf`` started one, else a new one."""
+    if pdfprint.print_warm(html_path, pdf_path, timeout):
+        return True
+    exe = chromium()
     if exe is None:
         log.warning("acceptance.pdf not written: no chromium (scripts/install-report-tools.sh)")
         return False
     with tempfile.TemporaryDirectory(prefix="conformance-pdf-") as profile:
         done = subprocess.run(
-            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+            [exe, *CHROMIUM_FLAGS, NO_HEADER, f"--user-data-dir={profile}",
              f"--print-to-pdf={pdf_path}", html_path.resolve().as_uri()],
             capture_output=True, timeout=timeout, check=False,
         )
@@ -219,6 +225,18 @@ def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120) -> bool:
         log.warning("acceptance.pdf not written: chromium exit status %s", done.returncode)
         return False
     return True
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def prestart_pdf() -> None:
+    """Start the browser that will print this process's acceptance.pdf, if one will be
+    printed: before the run's end, so that the end does not wait for it (pdfprint.py)."""
+    exe = chromium()
+    if os.environ.get(PDF_ENV, "1") != "0" and exe is not None:
+        pdfprint.prestart(exe, CHROMIUM_FLAGS)
 
 
 _CSS = """

@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import shutil
 import tarfile
+import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,8 @@ from conformance.evidence.runfolder import (
     combine,
 )
 from conformance.verdicts import Verdict
+
+log = logging.getLogger(__name__)
 
 PARTS_DIR = "parts"
 ACCEPTANCE_JSON = "acceptance.json"
@@ -103,8 +108,15 @@ def merge(device_folder: Path, parts: list[Part], split_by: Path | None = None) 
              else "every K-th case of the sorted node ids")
     cases = _merge_verdicts(device_folder, verdicts, rel, problems, code, split)
     _merge_junit(device_folder, verdicts, rel)
-    _merge_acceptance(device_folder, parts, rel, cases, complete=not problems)
-    _merge_allure(device_folder, parts)
+    # The Allure archives are re-packed while Chromium prints the acceptance PDF (seconds).
+    packing = _Packing(device_folder, parts)
+    packing.start()
+    try:
+        _merge_acceptance(device_folder, parts, rel, cases, complete=not problems)
+    finally:
+        packing.join()
+    if packing.failed is not None:
+        raise packing.failed
     _write_index(device_folder, verdicts, rel, split)
     first = verdicts[0][0].folder / DECLARATION_FILE
     if first.is_file():
@@ -246,6 +258,21 @@ def _run_case(case: dict[str, Any]) -> CaseResult:
                       ets=[str(e) for e in case.get("ets") or []])
 
 
+class _Packing(threading.Thread):
+    """``_merge_allure`` beside the caller; what it raised is kept for the caller."""
+
+    def __init__(self, device_folder: Path, parts: list[Part]) -> None:
+        super().__init__(name="merge-allure")
+        self.device_folder, self.parts = device_folder, parts
+        self.failed: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            _merge_allure(self.device_folder, self.parts)
+        except Exception as exc:  # re-raised by merge, in the caller's thread
+            self.failed = exc
+
+
 def _merge_allure(device_folder: Path, parts: list[Part]) -> None:
     """One archive of every part's Allure results (files named by UUID: no clashes; the
     run-level files, the same in each part, taken once)."""
@@ -257,14 +284,19 @@ def _merge_allure(device_folder: Path, parts: list[Part]) -> None:
             packed = part.folder / PACKED
             if not packed.is_file():
                 continue
-            with tarfile.open(packed, "r:gz") as tar:
-                for member in tar:
-                    name = Path(member.name)
-                    if (not member.isfile() or name.parts[:1] != (RESULTS_DIR,)
-                            or ".." in name.parts or member.name in seen):
-                        continue
-                    seen.add(member.name)
-                    out.addfile(member, tar.extractfile(member))
+            try:
+                with tarfile.open(packed, "r:gz") as tar:
+                    for member in tar:
+                        name = Path(member.name)
+                        if (not member.isfile() or name.parts[:1] != (RESULTS_DIR,)
+                                or ".." in name.parts or member.name in seen):
+                            continue
+                        seen.add(member.name)
+                        out.addfile(member, tar.extractfile(member))
+            except (tarfile.TarError, EOFError, zlib.error) as exc:
+                # Only the Allure viewer reads these; the verdicts and evidence stand.
+                log.warning("%s: its Allure results are left out of %s (%s: %s)",
+                            packed, PACKED, type(exc).__name__, exc)
     tmp.replace(target)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conformance.evidence.acceptance import prestart_pdf
 from conformance.evidence.allure_report import RESULTS_DIR
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin import gate
@@ -57,10 +58,18 @@ class RunReporter:
 
     def __init__(self, run: ConformanceRun) -> None:
         self.run = run
+        self.cases_done = 0
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # What a complete run finishes; fewer cases at the end → a partial acceptance report.
         self.run.cases_collected = sum(1 for item in session.items if is_case(item))
+
+    def pytest_runtest_logfinish(self) -> None:
+        # Half-way, the browser that prints acceptance.pdf starts (pdfprint.py): by the end
+        # it is up, and its start-up CPU does not compete with the run's own start.
+        self.cases_done += 1
+        if self.cases_done * 2 >= self.run.cases_collected:
+            prestart_pdf()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.run.interrupted = self.run.interrupted or "interrupted (Ctrl-C)"

@@ -150,6 +150,31 @@ def test_every_part_empty_is_not_a_pass(tmp_path: Path) -> None:
     assert merge(device, [Part(part_folder(device, 1), 10), Part(part_folder(device, 2), 10)]) == 10
 
 
+def _allure(folder: Path, names: list[str]) -> None:
+    results = folder / "allure-results"
+    results.mkdir()
+    for name in names:
+        (results / name).write_text("{}")
+    with tarfile.open(folder / "allure-results.tar.gz", "w:gz") as tar:
+        tar.add(results, arcname="allure-results")
+
+
+def test_an_unreadable_allure_archive_of_a_part_is_left_out_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The parts' Allure archives are merged beside the acceptance report (while Chromium
+    prints its PDF); a part whose archive is broken loses only its Allure results."""
+    device = tmp_path / "device"
+    first, second = _part(device, 1, [("t::a", "PASS")]), _part(device, 2, [("t::b", "PASS")])
+    _allure(first, ["1-result.json"])
+    (second / "allure-results.tar.gz").write_bytes(b"\x1f\x8b\x08 not gzip")
+    assert merge(device, [Part(first, 0), Part(second, 0)]) == 0
+    with tarfile.open(device / "allure-results.tar.gz") as tar:
+        assert tar.getnames() == ["allure-results/1-result.json"]
+    assert "part-2/allure-results.tar.gz: its Allure results are left out" in caplog.text
+    assert json.loads((device / "verdicts.json").read_text())["harness_problems"] == []
+
+
 def test_the_index_page_escapes_what_a_device_named(tmp_path: Path) -> None:
     device = tmp_path / "device"
     folder = _part(device, 1, [("t::a", "PASS")])

@@ -1,0 +1,196 @@
+"""The warm browser that prints acceptance.pdf (conformance/evidence/pdfprint.py).
+
+With Chromium: it prints what the cold ``--print-to-pdf`` command prints, a browser that
+died is replaced by the cold command, and closing leaves neither a browser nor its profile.
+Without it (a fake browser on the same pipe): a silent, lying or dying browser is a
+PrintError within the deadline, never a hang or a traceback, and closing kills it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.evidence import acceptance, pdfprint
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>t</title></head>
+<body><h1>Verdict per requirement</h1><p>CDR-DVM-012 PASS — ünïcødé &amp; &lt;tags&gt;</p>
+<table><tr><th>case</th><td>test_a</td></tr></table></body></html>"""
+
+
+@pytest.fixture(autouse=True)
+def no_warm_browser_left() -> Iterator[None]:
+    pdfprint.stop()
+    yield
+    pdfprint.stop()
+
+
+def need(*tools: str) -> None:
+    for tool in tools:
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed: run scripts/install-report-tools.sh and "
+                        "scripts/install-capture-tools.sh")
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, timeout=60, check=True).stdout
+
+
+def page_size(pdf: Path) -> str:
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, timeout=60,
+                          check=True).stdout
+    return next(line for line in info.splitlines() if line.startswith("Page size"))
+
+
+def gone(pid: int, wait: float = 10.0) -> bool:
+    """True once ``pid`` has exited (waiting for the event, at most ``wait`` s)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], wait)[0])
+    finally:
+        os.close(pidfd)
+
+
+def warm() -> pdfprint.WarmChromium:
+    acceptance.prestart_pdf()
+    browser = pdfprint._warm
+    assert browser is not None, "no warm browser started"
+    return browser
+
+
+# ---------------------------------------------------------------- with Chromium
+
+
+def test_the_warm_browser_prints_what_the_cold_command_prints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need("chromium", "pdftotext", "pdfinfo")
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    browser = warm()
+    assert acceptance.write_pdf(page, tmp_path / "warm.pdf")
+    assert pdfprint._warm is None  # taken: one print per browser
+    assert acceptance.write_pdf(page, tmp_path / "cold.pdf")  # no warm one: the command
+    warm_text, cold_text = pdf_text(tmp_path / "warm.pdf"), pdf_text(tmp_path / "cold.pdf")
+    assert "CDR-DVM-012 PASS — ünïcødé & <tags>" in warm_text
+    assert warm_text == cold_text  # no header or footer (date, URL) in either
+    assert page_size(tmp_path / "warm.pdf") == page_size(tmp_path / "cold.pdf")
+    pdfprint.stop()  # waits for the closing browser
+    assert gone(browser.pid, wait=0) and not Path(browser._profile).exists()
+
+
+def test_a_warm_browser_that_died_is_replaced_by_the_cold_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    need("chromium", "pdftotext")
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    browser = warm()
+    os.killpg(browser.pid, signal.SIGKILL)
+    with caplog.at_level(logging.INFO, logger=pdfprint.__name__):
+        assert acceptance.write_pdf(page, tmp_path / "acceptance.pdf")
+    assert "did not print acceptance.pdf" in caplog.text
+    assert "CDR-DVM-012 PASS" in pdf_text(tmp_path / "acceptance.pdf")
+    assert not (tmp_path / "acceptance.pdf.tmp").exists()
+
+
+def test_no_warm_browser_when_no_pdf_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(acceptance.PDF_ENV, "0")
+    acceptance.prestart_pdf()
+    assert pdfprint._warm is None
+
+
+def test_a_lab_that_dies_leaves_no_browser(tmp_path: Path) -> None:
+    need("chromium")
+    script = textwrap.dedent("""
+        import os
+        from conformance.evidence import acceptance, pdfprint
+        acceptance.prestart_pdf()
+        print(pdfprint._warm.pid, pdfprint._warm._profile, flush=True)
+        os._exit(0)  # no atexit: as a killed lab
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=True, env={**os.environ, acceptance.PDF_ENV: "1"})
+    pid, profile = done.stdout.split()
+    assert gone(int(pid))  # the pipe's end closed: the browser exits by itself
+    shutil.rmtree(profile, ignore_errors=True)  # what a killed lab leaves: an empty profile
+
+
+# ------------------------------------------------ a fake browser on the same pipe
+
+FAKE = """#!{python}
+import os, sys, time
+mode = {mode!r}
+if mode == "exit":
+    sys.exit(0)
+pending = b""
+while True:
+    data = os.read(3, 65536)
+    if not data:
+        break
+    pending += data
+    while b"\\0" in pending:
+        raw, _, pending = pending.partition(b"\\0")
+        if mode == "garbage":
+            os.write(4, b"<html>not json</html>\\0")
+        elif mode == "error":
+            ident = raw.split(b'"id": ')[1].split(b",")[0]
+            os.write(4, b'{{"id": ' + ident + b', "error": {{"code": -1, "message": "no"}}}}\\0')
+        elif mode == "liar":  # answers every request, with nothing in it
+            ident = raw.split(b'"id": ')[1].split(b",")[0]
+            os.write(4, b'{{"id": ' + ident + b', "result": {{"targetId": 7}}}}\\0')
+        elif mode == "flood":  # one endless message
+            try:
+                while True:
+                    os.write(4, b"x" * 65536)
+            except OSError:
+                sys.exit(0)
+        # "silent": reads, never answers
+"""
+
+
+def fake_browser(tmp_path: Path, mode: str) -> pdfprint.WarmChromium:
+    exe = tmp_path / f"fake-{mode}"
+    exe.write_text(FAKE.format(python=sys.executable, mode=mode), encoding="utf-8")
+    exe.chmod(0o755)
+    return pdfprint.WarmChromium(str(exe), ())
+
+
+@pytest.mark.parametrize(("mode", "says"), [
+    ("silent", "did not answer in time"),
+    ("garbage", "sent no JSON"),
+    ("error", "the browser answered"),
+    ("liar", "answer has no targetId"),
+    ("exit", "exited"),
+    ("flood", "exceeds"),
+])
+def test_a_misbehaving_browser_is_a_print_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, says: str
+) -> None:
+    monkeypatch.setattr(pdfprint, "MAX_MESSAGE", 1 << 18)
+    browser = fake_browser(tmp_path, mode)
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    try:
+        with pytest.raises(pdfprint.PrintError, match=says):
+            browser.print_to_pdf(page, tmp_path / "acceptance.pdf", timeout=1.0)
+        assert not (tmp_path / "acceptance.pdf").exists()
+    finally:
+        browser.close()  # a silent one is killed, with its group
+    assert gone(browser.pid, wait=0) and not Path(browser._profile).exists()
