@@ -74,6 +74,7 @@ class WarmChromium:
         os.set_blocking(self._browser_in, False)  # a browser that stops reading: an error
         self._pending = b""
         self._events: list[tuple[object, object]] = []  # (method, session) seen meanwhile
+        self._answers: dict[int, dict[str, Any]] = {}  # by request id, until asked for
         self._last_id = 0
         self._closed = False
         # The page is made now, so that its renderer is up by the time it prints.
@@ -170,16 +171,17 @@ class WarmChromium:
         return self._result(self._send(method, params, session), deadline)
 
     def _result(self, request: int, deadline: float) -> dict[str, Any]:
-        while True:
+        while (message := self._answers.pop(request, None)) is None:
             message = self._receive(deadline)
             if "method" in message:  # an event: kept (the few most recent) for _event
                 self._events = [*self._events[-(MAX_EVENTS - 1):],
                                 (message["method"], message.get("sessionId"))]
-            elif message.get("id") == request:
-                if "error" in message:
-                    raise PrintError(f"the browser answered {message['error']!r}"[:500])
-                result = message.get("result")
-                return result if isinstance(result, dict) else {}
+            elif isinstance(ident := message.get("id"), int) and 0 < ident <= self._last_id:
+                self._answers[ident] = message  # ours (maybe to an earlier request): kept
+        if "error" in message:
+            raise PrintError(f"the browser answered {message['error']!r}"[:500])
+        result = message.get("result")
+        return result if isinstance(result, dict) else {}
 
     def _event(self, method: str, session: str, deadline: float) -> None:
         """Wait for an event of the session (it may have come while an answer was awaited)."""

@@ -1,5 +1,5 @@
 """When the browser that prints acceptance.pdf starts (pdfprint.py): half-way through a run's
-cases, and, for a device run in parts, when the first child of `conformance run` ends."""
+cases, and, for a device run in parts, when its first part ends."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def test_a_one_case_run_starts_it_after_its_case(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("merging", [True, False])
-def test_the_cli_starts_it_when_a_child_ends_if_parts_merge(
+def test_the_cli_starts_it_when_a_part_ends(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], merging: bool
 ) -> None:
     started: list[str] = []
@@ -42,7 +42,7 @@ def test_the_cli_starts_it_when_a_child_ends_if_parts_merge(
 
     child = SimpleNamespace(stdout=io.BytesIO(b"collected 3 items\n3 passed\n"))
     cli._relay(child, "[lwm2m 1/2] ", merging)  # type: ignore[arg-type]
-    if merging:  # after the child's last line: it has ended
+    if merging:  # a part: after its last line (it has ended)
         assert started == ["[lwm2m 1/2] collected 3 items\n[lwm2m 1/2] 3 passed\n"]
     else:
         assert started == [] and "3 passed" in printed()
