@@ -33,7 +33,8 @@ PART_END = re.compile(r"^\[\S+ \d+/\d+\] =+ .* in [0-9.]+s")
 def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, float, int]:
     """(wall s, end s, exit status) of `conformance run` with ``code`` first on the path
     (end: NaN for a run without parts)."""
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    # Bytecode written, as ./run suite does: else every fork compiles the copies anew.
+    env = {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": ""}
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "conformance.cli", "run", "--catalog",
