@@ -310,13 +310,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
         (run, part, start_child(run, part, args, [*order_args, *args.pytest_args],
-                                quiet=len(runs) > 1 or run.parts > 1))
+                                others=len(runs) > 1))
         for run in runs for part in range(1, run.parts + 1)
     ]
     # Side by side: each child's lines go out whole, prefixed with its device's label.
-    # When the first part of a device ends, the browser that prints its merged acceptance.pdf
-    # starts (pdfprint.py): up by the merge, its start-up CPU (~1.5 s) not taken from the
-    # parts' cases.
+    # The browser that prints a merged acceptance.pdf (pdfprint.py) starts while the parts
+    # wait on their cases: half-way through the device's earlier run, when there is one (its
+    # ~1.5 s of start-up CPU is spare then, not taken from the parts' busy start and end),
+    # else when the device's first part ends.
+    browser = browser_timer(runs)
     relays = [
         threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] ",
                                               run.parts > 1), daemon=True)
@@ -337,6 +339,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for relay in relays:
         relay.join()
     warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
+    if browser is not None:
+        browser.cancel()
     for run in runs:
         if run.parts == 1:
             run.code = codes[id(run), 1]
@@ -398,11 +402,21 @@ def child_label(run: PlannedRun, part: int) -> str:
 
 
 def start_child(
-    run: PlannedRun, part: int, args: argparse.Namespace, pytest_args: list[str], *, quiet: bool,
+    run: PlannedRun, part: int, args: argparse.Namespace, pytest_args: list[str], *,
+    others: bool,
 ) -> warmstart.Run:
     """The pytest child of one device, or of one part of it (its own lab and simulated device,
-    its run folder in the device folder's parts/, no PDF: the merged report prints one)."""
+    its run folder in the device folder's parts/, no PDF: the merged report prints one).
+    ``others``: other devices run side by side with it."""
     env = None
+    quiet = others or run.parts > 1  # lines relayed with a prefix, not written straight out
+    if others and run.parts == 1:
+        # Side by side with other devices: its PDF is printed by a new browser at its end, as
+        # a warm one's start-up CPU (~1.5 s, more than a cold print's) would be taken from
+        # the others' cases; the last device's end is the command's (pdfprint.py).
+        from conformance.evidence.acceptance import WARM_PDF_ENV
+
+        env = {**os.environ, WARM_PDF_ENV: "0"}
     if run.parts == 1:
         reports, name = args.reports, run.folder.name
     else:
@@ -433,6 +447,32 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
         print(f"conformance run: {run.dut}: merging its parts failed ({type(exc).__name__}: "
               f"{exc}); each part's folder is in {run.folder / 'parts'}", flush=True)
         return EXIT_ERROR  # the suite broke: the device was not judged as a whole
+
+
+def browser_timer(runs: list[PlannedRun]) -> threading.Timer | None:
+    """A timer starting the PDF's browser half-way through the shortest earlier run of a
+    device in parts (None: no such run known)."""
+    from conformance.evidence.acceptance import prestart_pdf
+
+    lasted = [s for run in runs if run.parts > 1 and run.weights is not None
+              and (s := earlier_duration(run.weights)) is not None]
+    if not lasted:
+        return None
+    timer = threading.Timer(min(lasted) / 2, prestart_pdf)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def earlier_duration(verdicts: Path) -> float | None:
+    """Seconds from start to finish of the run whose verdicts.json this is (None: unknown)."""
+    try:
+        facts = json.loads(verdicts.read_text(encoding="utf-8"))["run"]
+        took = (datetime.fromisoformat(facts["finished"])
+                - datetime.fromisoformat(facts["started"])).total_seconds()
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return took if 0 < took < 24 * 3600 else None
 
 
 def _relay(proc: warmstart.Run, prefix: str, prestart_pdf: bool) -> None:

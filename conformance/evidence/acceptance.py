@@ -197,6 +197,7 @@ def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
 
 
 PDF_ENV = "CONFORMANCE_PDF"  # "0": no acceptance.pdf (the project's tests set it)
+WARM_PDF_ENV = "CONFORMANCE_PDF_WARM"  # "0": printed by a browser started at the end
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
     "--disable-background-networking", "--disable-component-update",
@@ -237,7 +238,8 @@ def prestart_pdf() -> None:
     """Start the browser that will print this process's acceptance.pdf, if one will be
     printed: before the run's end, so that the end does not wait for it (pdfprint.py)."""
     exe = chromium()
-    if os.environ.get(PDF_ENV, "1") != "0" and exe is not None:
+    wanted = os.environ.get(PDF_ENV, "1") != "0" and os.environ.get(WARM_PDF_ENV, "1") != "0"
+    if wanted and exe is not None:
         pdfprint.prestart(exe, (*CHROMIUM_FLAGS, *WARM_FLAGS))
 
 

@@ -110,8 +110,12 @@ def test_a_warm_browser_that_died_is_replaced_by_the_cold_command(
     assert not (tmp_path / "acceptance.pdf.tmp").exists()
 
 
-def test_no_warm_browser_when_no_pdf_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(acceptance.PDF_ENV, "0")
+@pytest.mark.parametrize("env", [acceptance.PDF_ENV, acceptance.WARM_PDF_ENV])
+def test_no_warm_browser_when_no_pdf_or_a_cold_one_is_wanted(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")
+    monkeypatch.setenv(env, "0")  # WARM: a device run side by side with others (cli.py)
     acceptance.prestart_pdf()
     assert pdfprint._warm is None
 

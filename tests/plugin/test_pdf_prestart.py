@@ -1,9 +1,12 @@
 """When the browser that prints acceptance.pdf starts (pdfprint.py): half-way through a run's
-cases, and, for a device run in parts, when its first part ends."""
+cases; for a device run in parts, half-way through the device's earlier run (its parts then
+wait on their cases), else when its first part ends."""
 
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -46,3 +49,24 @@ def test_the_cli_starts_it_when_a_part_ends(
         assert started == ["[lwm2m 1/2] collected 3 items\n[lwm2m 1/2] 3 passed\n"]
     else:
         assert started == [] and "3 passed" in printed()
+
+
+def test_the_cli_times_it_by_the_devices_earlier_run(tmp_path: Path) -> None:
+    verdicts = tmp_path / "verdicts.json"
+    verdicts.write_text(json.dumps({"run": {"started": "2026-12-07T04:00:00+00:00",
+                                            "finished": "2026-12-07T04:00:18.5+00:00"}}))
+    assert cli.earlier_duration(verdicts) == 18.5
+
+
+@pytest.mark.parametrize("run", [
+    {}, {"started": "yesterday", "finished": "today"},
+    {"started": "2026-12-07T04:00:00+00:00", "finished": "2026-12-07T04:00:00"},  # naive
+    {"started": "2026-12-07T04:00:10+00:00", "finished": "2026-12-07T04:00:00+00:00"},
+    {"started": 1, "finished": [2]},
+])
+def test_an_earlier_run_without_a_duration_is_no_timer(tmp_path: Path, run: object) -> None:
+    verdicts = tmp_path / "verdicts.json"
+    verdicts.write_text(json.dumps({"run": run}))
+    assert cli.earlier_duration(verdicts) is None
+    planned = SimpleNamespace(parts=5, weights=verdicts)
+    assert cli.browser_timer([planned]) is None  # type: ignore[list-item]
