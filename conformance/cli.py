@@ -313,12 +313,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 others=len(runs) > 1))
         for run in runs for part in range(1, run.parts + 1)
     ]
-    # Side by side: each child's lines go out whole, prefixed with its device's label.
     # The browser that prints a merged acceptance.pdf (pdfprint.py) starts while the parts
     # wait on their cases: half-way through the device's earlier run, when there is one (its
     # ~1.5 s of start-up CPU is spare then, not taken from the parts' busy start and end),
-    # else when the device's first part ends.
+    # else when the device's first part ends (_relay).
     browser = browser_timer(runs)
+    # Side by side: each child's lines go out whole, prefixed with its device's label.
     relays = [
         threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] ",
                                               run.parts > 1), daemon=True)

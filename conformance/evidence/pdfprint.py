@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import base64
 import binascii
+import fcntl
 import json
 import logging
 import os
@@ -46,6 +47,8 @@ class WarmChromium:
         self._profile = tempfile.mkdtemp(prefix="conformance-pdf-")
         to_browser, self._browser_in = os.pipe()
         self._browser_out, from_browser = os.pipe()
+        # Above fd 4, so that putting one on fd 3 cannot overwrite the other before it moves.
+        to_browser, from_browser = _above_4(to_browser), _above_4(from_browser)
         devnull = os.open(os.devnull, os.O_RDWR)
         try:
             # posix_spawn puts the pipe ends on fds 3 and 4 in the browser (Popen cannot
@@ -212,6 +215,15 @@ class WarmChromium:
         return message
 
 
+def _above_4(fd: int) -> int:
+    """``fd`` moved to a number above 4 (close-on-exec, as os.pipe makes it)."""
+    if fd > 4:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return moved
+
+
 def _text(result: dict[str, Any], key: str) -> str:
     value = result.get(key)
     if not isinstance(value, str) or not value:
@@ -221,6 +233,7 @@ def _text(result: dict[str, Any], key: str) -> str:
 
 _lock = threading.Lock()
 _warm: WarmChromium | None = None
+_started = False  # once per process: later calls (the next case, another part) do nothing
 _closing: list[threading.Thread] = []
 _stop_registered = False
 
@@ -228,10 +241,11 @@ _stop_registered = False
 def prestart(exe: str, flags: tuple[str, ...]) -> None:
     """Start this process's warm browser (once; a failure only logs: the PDF is then printed
     by a new browser at the end)."""
-    global _warm, _stop_registered
+    global _warm, _started, _stop_registered
     with _lock:
-        if _warm is not None:
+        if _started:
             return
+        _started = True
         try:
             _warm = WarmChromium(exe, flags)
         except (OSError, PrintError) as exc:
@@ -264,10 +278,11 @@ def print_warm(html_path: Path, pdf_path: Path, timeout: float) -> bool:
 
 
 def stop() -> None:
-    """At exit: close a warm browser nobody printed with; wait for the ones closing."""
-    global _warm
+    """At exit: close a warm browser nobody printed with; wait for the ones closing. (Then
+    ``prestart`` may start another: the tests' way to begin anew.)"""
+    global _warm, _started
     with _lock:
-        warm, _warm = _warm, None
+        warm, _warm, _started = _warm, None, False
     if warm is not None:
         warm.close()
     for closing in _closing:

@@ -169,11 +169,33 @@ while True:
 """
 
 
-def fake_browser(tmp_path: Path, mode: str) -> pdfprint.WarmChromium:
+def fake_exe(tmp_path: Path, mode: str) -> str:
     exe = tmp_path / f"fake-{mode}"
     exe.write_text(FAKE.format(python=sys.executable, mode=mode), encoding="utf-8")
     exe.chmod(0o755)
-    return pdfprint.WarmChromium(str(exe), ())
+    return str(exe)
+
+
+def fake_browser(tmp_path: Path, mode: str) -> pdfprint.WarmChromium:
+    return pdfprint.WarmChromium(fake_exe(tmp_path, mode), ())
+
+
+def test_a_process_starts_one_browser_at_most(tmp_path: Path) -> None:
+    """Later calls (each case after half-way, each part's end) start none: not a second
+    one, nor a new one after the first printed (or failed to)."""
+    exe = fake_exe(tmp_path, "silent")
+    pdfprint.prestart(exe, ())
+    first = pdfprint._warm
+    assert first is not None
+    pdfprint.prestart(exe, ())
+    assert pdfprint._warm is first
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    assert not pdfprint.print_warm(page, tmp_path / "acceptance.pdf", timeout=0.5)
+    pdfprint.prestart(exe, ())
+    assert pdfprint._warm is None
+    pdfprint.stop()  # waits for the failed one's close
+    assert gone(first.pid, wait=0)
 
 
 @pytest.mark.parametrize(("mode", "says"), [
