@@ -55,8 +55,8 @@ def test_ets_257_vector(registry: ObjectRegistry) -> None:
     (cbor2.dumps([{0: "/3/0"}] * (composite.MAX_PATHS + 1)), ContentFormat.SENML_CBOR,
      "paths, more than"),
     (b"[]", ContentFormat.SENML_JSON, "at least one path"),
-    (b"not json", ContentFormat.SENML_JSON, ""),
-    (b"\xff", ContentFormat.SENML_CBOR, ""),
+    (b"not json", ContentFormat.SENML_JSON, "senml-json: invalid JSON"),
+    (b"\xff", ContentFormat.SENML_CBOR, "senml-cbor: invalid CBOR"),
 ], ids=["tlv", "not-array", "bad-path", "n-number", "record-not-map", "too-many-records",
         "too-many-paths", "empty", "not-json", "not-cbor"])
 def test_bad_path_lists_refused(payload: bytes, fmt: ContentFormat, message: str) -> None:
