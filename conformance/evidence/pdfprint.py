@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20  # bytes of PDF asked per IO.read (its answer is base64: ~1.4 MB)
 MAX_MESSAGE = 8 << 20  # one message from the browser beyond this is an error, not memory
+MAX_PDF = 256 << 20  # bytes of one PDF (the OMA-DM run's: 0.6 MB): beyond, an error
 MAX_EVENTS = 64  # events kept while an answer is awaited (a page sends a handful)
 EXIT_WAIT = 3.0  # s a browser gets to exit after Browser.close before its group is killed
 
@@ -118,6 +119,8 @@ class WarmChromium:
                               if chunk.get("base64Encoded") else data.encode("latin-1"))
                     if chunk.get("eof"):
                         break
+                    if out.tell() > MAX_PDF:
+                        raise PrintError(f"the PDF exceeds {MAX_PDF} bytes")
             tmp.replace(pdf_path)
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise PrintError(f"the PDF stream did not decode: {exc}") from None

@@ -139,7 +139,7 @@ def test_a_lab_that_dies_leaves_no_browser(tmp_path: Path) -> None:
 # ------------------------------------------------ a fake browser on the same pipe
 
 FAKE = """#!{python}
-import os, sys, time
+import base64, json, os, sys, time
 mode = {mode!r}
 if mode == "exit":
     sys.exit(0)
@@ -159,6 +159,18 @@ while True:
         elif mode == "liar":  # answers every request, with nothing in it
             ident = raw.split(b'"id": ')[1].split(b",")[0]
             os.write(4, b'{{"id": ' + ident + b', "result": {{"targetId": 7}}}}\\0')
+        elif mode in ("good", "endless"):  # the protocol as Chromium speaks it
+            request = json.loads(raw)
+            result = {{"Target.createTarget": {{"targetId": "t1"}},
+                      "Target.attachToTarget": {{"sessionId": "s1"}},
+                      "Page.printToPDF": {{"stream": "h1"}}}}.get(request["method"], {{}})
+            if request["method"] == "IO.read":
+                result = {{"data": base64.b64encode(b"%PDF-1.4 fake " * 64).decode(),
+                          "base64Encoded": True, "eof": mode == "good"}}
+            os.write(4, json.dumps({{"id": request["id"], "result": result}}).encode() + b"\\0")
+            if request["method"] == "Page.navigate":
+                event = {{"method": "Page.loadEventFired", "sessionId": "s1", "params": {{}}}}
+                os.write(4, json.dumps(event).encode() + b"\\0")
         elif mode == "flood":  # one endless message
             try:
                 while True:
@@ -198,6 +210,20 @@ def test_a_process_starts_one_browser_at_most(tmp_path: Path) -> None:
     assert gone(first.pid, wait=0)
 
 
+def test_the_protocol_as_chromium_speaks_it(tmp_path: Path) -> None:
+    """Page made at launch, attached, loaded (the event may come before the answer is read),
+    printed as a stream, read until eof, put in place whole."""
+    browser = fake_browser(tmp_path, "good")
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    try:
+        browser.print_to_pdf(page, tmp_path / "acceptance.pdf", timeout=5.0)
+    finally:
+        browser.close()
+    assert (tmp_path / "acceptance.pdf").read_bytes() == b"%PDF-1.4 fake " * 64
+    assert not (tmp_path / "acceptance.pdf.tmp").exists()
+
+
 @pytest.mark.parametrize(("mode", "says"), [
     ("silent", "did not answer in time"),
     ("garbage", "sent no JSON"),
@@ -205,11 +231,13 @@ def test_a_process_starts_one_browser_at_most(tmp_path: Path) -> None:
     ("liar", "answer has no targetId"),
     ("exit", "exited"),
     ("flood", "exceeds"),
+    ("endless", "the PDF exceeds"),
 ])
 def test_a_misbehaving_browser_is_a_print_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, says: str
 ) -> None:
     monkeypatch.setattr(pdfprint, "MAX_MESSAGE", 1 << 18)
+    monkeypatch.setattr(pdfprint, "MAX_PDF", 1 << 16)
     browser = fake_browser(tmp_path, mode)
     page = tmp_path / "acceptance.html"
     page.write_text(PAGE, encoding="utf-8")
