@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conformance.evidence import acceptance, pdfprint
+from tests.controllers.test_shell_controller import gone
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>t</title></head>
 <body><h1>Verdict per requirement</h1><p>CDR-DVM-012 PASS — ünïcødé &amp; &lt;tags&gt;</p>
@@ -53,18 +53,6 @@ def page_size(pdf: Path) -> str:
     return next(line for line in info.splitlines() if line.startswith("Page size"))
 
 
-def gone(pid: int, wait: float = 10.0) -> bool:
-    """True once ``pid`` has exited (waiting for the event, at most ``wait`` s)."""
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([pidfd], [], [], wait)[0])
-    finally:
-        os.close(pidfd)
-
-
 def warm() -> pdfprint.WarmChromium:
     acceptance.prestart_pdf()
     browser = pdfprint._warm
@@ -91,7 +79,7 @@ def test_the_warm_browser_prints_what_the_cold_command_prints(
     assert warm_text == cold_text  # no header or footer (date, URL) in either
     assert page_size(tmp_path / "warm.pdf") == page_size(tmp_path / "cold.pdf")
     pdfprint.stop()  # waits for the closing browser
-    assert gone(browser.pid, wait=0) and not Path(browser._profile).exists()
+    assert gone(browser.pid, timeout=0) and not Path(browser._profile).exists()
 
 
 def test_a_warm_browser_that_died_is_replaced_by_the_cold_command(
@@ -207,7 +195,7 @@ def test_a_process_starts_one_browser_at_most(tmp_path: Path) -> None:
     pdfprint.prestart(exe, ())
     assert pdfprint._warm is None
     pdfprint.stop()  # waits for the failed one's close
-    assert gone(first.pid, wait=0)
+    assert gone(first.pid, timeout=0)
 
 
 def test_the_protocol_as_chromium_speaks_it(tmp_path: Path) -> None:
@@ -247,4 +235,4 @@ def test_a_misbehaving_browser_is_a_print_error(
         assert not (tmp_path / "acceptance.pdf").exists()
     finally:
         browser.close()  # a silent one is killed, with its group
-    assert gone(browser.pid, wait=0) and not Path(browser._profile).exists()
+    assert gone(browser.pid, timeout=0) and not Path(browser._profile).exists()
