@@ -22,6 +22,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -37,6 +38,9 @@ MAX_EVENTS = 64  # events kept while an answer is awaited (a page sends a handfu
 EXIT_WAIT = 3.0  # s a browser gets to exit after Browser.close before its group is killed
 
 
+PROFILE_PREFIX = "conformance-pdf-warm-"  # + the owning process's pid + "-" + random
+
+
 class PrintError(Exception):
     """The warm browser could not print (gone, silent, or it answered an error)."""
 
@@ -45,7 +49,8 @@ class WarmChromium:
     """One headless Chromium and its DevTools pipe. Not shared between threads."""
 
     def __init__(self, exe: str, flags: tuple[str, ...]) -> None:
-        self._profile = tempfile.mkdtemp(prefix="conformance-pdf-")
+        # Named by this process: if it dies without closing, the next one removes it (sweep).
+        self._profile = tempfile.mkdtemp(prefix=f"{PROFILE_PREFIX}{os.getpid()}-")
         to_browser, self._browser_in = os.pipe()
         self._browser_out, from_browser = os.pipe()
         # Above fd 4, so that putting one on fd 3 cannot overwrite the other before it moves.
@@ -249,6 +254,7 @@ def prestart(exe: str, flags: tuple[str, ...]) -> None:
         if _started:
             return
         _started = True
+        sweep_profiles(Path(tempfile.gettempdir()))
         try:
             _warm = WarmChromium(exe, flags)
         except (OSError, PrintError) as exc:
@@ -257,6 +263,35 @@ def prestart(exe: str, flags: tuple[str, ...]) -> None:
         if not _stop_registered:
             atexit.register(stop)
             _stop_registered = True
+
+
+def sweep_profiles(folder: Path) -> None:
+    """Remove the profiles (~2 MB each) that warm browsers of dead processes left in
+    ``folder``: a lab killed before its end closes no browser (the browser exits, its
+    profile stays). Only folders of this user, named by a process that no longer exists."""
+    try:
+        found = list(folder.glob(f"{PROFILE_PREFIX}*-*"))
+    except OSError:
+        return
+    for profile in found:
+        owner = profile.name[len(PROFILE_PREFIX):].split("-", 1)[0]
+        try:
+            st = profile.lstat()  # a symlink is not a profile: never followed
+        except OSError:
+            continue
+        mine = st.st_uid == os.getuid() and stat.S_ISDIR(st.st_mode)
+        if mine and owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's, or not a pid: left alone
+    return True
 
 
 def print_warm(html_path: Path, pdf_path: Path, timeout: float) -> bool:

@@ -236,3 +236,22 @@ def test_a_misbehaving_browser_is_a_print_error(
     finally:
         browser.close()  # a silent one is killed, with its group
     assert gone(browser.pid, timeout=0) and not Path(browser._profile).exists()
+
+
+def test_profiles_of_dead_processes_are_swept(tmp_path: Path) -> None:
+    """A lab killed before its end leaves its warm browser's profile (~2 MB): the next warm
+    browser's start removes it; a living process's, another name's and a symlink stay."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    dead = tmp_path / f"{pdfprint.PROFILE_PREFIX}{done.stdout.strip()}-abc123"
+    (dead / "Default").mkdir(parents=True)
+    (dead / "Local State").write_text("{}")
+    living = tmp_path / f"{pdfprint.PROFILE_PREFIX}{os.getpid()}-def456"
+    living.mkdir()
+    cold = tmp_path / "conformance-pdf-12345678"  # a cold print's (TemporaryDirectory)
+    cold.mkdir()
+    link = tmp_path / f"{pdfprint.PROFILE_PREFIX}999999999-ghi"
+    link.symlink_to(cold)
+    pdfprint.sweep_profiles(tmp_path)
+    assert not dead.exists()
+    assert living.is_dir() and cold.is_dir() and link.is_symlink()
