@@ -244,6 +244,7 @@ class PlannedRun:
     code: int | None = None
     parts: int = 1  # >1: run as that many parts side by side, merged into ``folder``
     weights: Path | None = None  # an earlier run's verdicts.json: the parts split by its times
+    earlier_seconds: float | None = None  # how long that run took (None: unknown)
 
 
 def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
@@ -304,8 +305,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                   flush=True)
     for run in runs:
         run.parts = parts[run.dut]
-        if run.parts > 1:
-            run.weights = earlier_verdicts(reports, run.dut)
+        if run.parts > 1 and (earlier := earlier_verdicts(reports, run.dut)) is not None:
+            run.weights, run.earlier_seconds = earlier
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
@@ -376,8 +377,9 @@ def parts_for(dut: str, option: str) -> int:
 EARLIER_RUNS_LOOKED_AT = 50
 
 
-def earlier_verdicts(reports: Path, dut: str) -> Path | None:
-    """The newest verdicts.json in ``reports`` of a run of ``dut`` (for balancing its parts)."""
+def earlier_verdicts(reports: Path, dut: str) -> tuple[Path, float | None] | None:
+    """The newest verdicts.json in ``reports`` of a run of ``dut`` (for balancing its parts),
+    and how long that run took."""
     from conformance.plugin.parts import MAX_WEIGHTS_BYTES
 
     try:
@@ -393,7 +395,7 @@ def earlier_verdicts(reports: Path, dut: str) -> Path | None:
         except (OSError, ValueError, AttributeError):
             continue
         if isinstance(facts, dict) and facts.get("declaration") == dut:
-            return path
+            return path, run_seconds(facts)
     return None
 
 
@@ -410,15 +412,15 @@ def start_child(
     ``others``: other devices run side by side with it."""
     env = None
     quiet = others or run.parts > 1  # lines relayed with a prefix, not written straight out
-    if others and run.parts == 1:
-        # Side by side with other devices: its PDF is printed by a new browser at its end, as
-        # a warm one's start-up CPU (~1.5 s, more than a cold print's) would be taken from
-        # the others' cases; the last device's end is the command's (pdfprint.py).
-        from conformance.evidence.acceptance import WARM_PDF_ENV
-
-        env = {**os.environ, WARM_PDF_ENV: "0"}
     if run.parts == 1:
         reports, name = args.reports, run.folder.name
+        if others:
+            # Side by side with other devices: its PDF is printed by a new browser at its end,
+            # as a warm one's start-up CPU (~1.5 s, more than a cold print's) would be taken
+            # from the others' cases; the last device's end is the command's (pdfprint.py).
+            from conformance.evidence.acceptance import WARM_PDF_ENV
+
+            env = {**os.environ, WARM_PDF_ENV: "0"}
     else:
         from conformance.evidence.acceptance import PDF_ENV
         from conformance.evidence.parts import part_folder
@@ -454,8 +456,8 @@ def browser_timer(runs: list[PlannedRun]) -> threading.Timer | None:
     device in parts (None: no such run known)."""
     from conformance.evidence.acceptance import prestart_pdf
 
-    lasted = [s for run in runs if run.parts > 1 and run.weights is not None
-              and (s := earlier_duration(run.weights)) is not None]
+    lasted = [run.earlier_seconds for run in runs
+              if run.parts > 1 and run.earlier_seconds is not None]
     if not lasted:
         return None
     timer = threading.Timer(min(lasted) / 2, prestart_pdf)
@@ -464,26 +466,28 @@ def browser_timer(runs: list[PlannedRun]) -> threading.Timer | None:
     return timer
 
 
-def earlier_duration(verdicts: Path) -> float | None:
-    """Seconds from start to finish of the run whose verdicts.json this is (None: unknown)."""
+def run_seconds(facts: dict[str, Any]) -> float | None:
+    """Seconds from start to finish of a run, from its verdicts.json "run" facts (None:
+    unknown)."""
     try:
-        facts = json.loads(verdicts.read_text(encoding="utf-8"))["run"]
         took = (datetime.fromisoformat(facts["finished"])
                 - datetime.fromisoformat(facts["started"])).total_seconds()
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return None
     return took if 0 < took < 24 * 3600 else None
 
 
-def _relay(proc: warmstart.Run, prefix: str, prestart_pdf: bool) -> None:
+def _relay(proc: warmstart.Run, prefix: str, part: bool) -> None:
+    """``proc``'s lines, prefixed; at its end, when it is a part, the merged PDF's browser
+    starts (if the timer has not started it yet)."""
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(prefix + line.decode("utf-8", "replace"))
         sys.stdout.flush()
-    if prestart_pdf:
-        from conformance.evidence.acceptance import prestart_pdf as start_browser
+    if part:
+        from conformance.evidence.acceptance import prestart_pdf
 
-        start_browser()
+        prestart_pdf()
 
 
 def summary_table(runs: list[PlannedRun]) -> str:

@@ -52,10 +52,13 @@ def test_the_cli_starts_it_when_a_part_ends(
 
 
 def test_the_cli_times_it_by_the_devices_earlier_run(tmp_path: Path) -> None:
-    verdicts = tmp_path / "verdicts.json"
-    verdicts.write_text(json.dumps({"run": {"started": "2026-12-07T04:00:00+00:00",
+    (tmp_path / "r1").mkdir()
+    verdicts = tmp_path / "r1" / "verdicts.json"
+    verdicts.write_text(json.dumps({"run": {"declaration": "builtin:lwm2m",
+                                            "started": "2026-12-07T04:00:00+00:00",
                                             "finished": "2026-12-07T04:00:18.5+00:00"}}))
-    assert cli.earlier_duration(verdicts) == 18.5
+    assert cli.earlier_verdicts(tmp_path, "builtin:lwm2m") == (verdicts, 18.5)
+    assert cli.earlier_verdicts(tmp_path, "builtin:omadm") is None
 
 
 @pytest.mark.parametrize("run", [
@@ -64,9 +67,7 @@ def test_the_cli_times_it_by_the_devices_earlier_run(tmp_path: Path) -> None:
     {"started": "2026-12-07T04:00:10+00:00", "finished": "2026-12-07T04:00:00+00:00"},
     {"started": 1, "finished": [2]},
 ])
-def test_an_earlier_run_without_a_duration_is_no_timer(tmp_path: Path, run: object) -> None:
-    verdicts = tmp_path / "verdicts.json"
-    verdicts.write_text(json.dumps({"run": run}))
-    assert cli.earlier_duration(verdicts) is None
-    planned = SimpleNamespace(parts=5, weights=verdicts)
+def test_an_earlier_run_without_a_duration_is_no_timer(run: dict[str, object]) -> None:
+    assert cli.run_seconds(run) is None
+    planned = SimpleNamespace(parts=5, earlier_seconds=None)
     assert cli.browser_timer([planned]) is None  # type: ignore[list-item]
