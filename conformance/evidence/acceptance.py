@@ -237,9 +237,10 @@ def chromium() -> str | None:
 def prestart_pdf() -> None:
     """Start the browser that will print this process's acceptance.pdf, if one will be
     printed: before the run's end, so that the end does not wait for it (pdfprint.py)."""
+    if os.environ.get(PDF_ENV, "1") == "0" or os.environ.get(WARM_PDF_ENV, "1") == "0":
+        return
     exe = chromium()
-    wanted = os.environ.get(PDF_ENV, "1") != "0" and os.environ.get(WARM_PDF_ENV, "1") != "0"
-    if wanted and exe is not None:
+    if exe is not None:
         pdfprint.prestart(exe, (*CHROMIUM_FLAGS, *WARM_FLAGS))
 
 

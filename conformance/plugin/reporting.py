@@ -59,6 +59,7 @@ class RunReporter:
     def __init__(self, run: ConformanceRun) -> None:
         self.run = run
         self.cases_done = 0
+        self.browser_asked = False
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # What a complete run finishes; fewer cases at the end → a partial acceptance report.
@@ -68,7 +69,8 @@ class RunReporter:
         # Half-way, the browser that prints acceptance.pdf starts (pdfprint.py): by the end
         # it is up, and its start-up CPU does not compete with the run's own start.
         self.cases_done += 1
-        if self.cases_done * 2 >= self.run.cases_collected:
+        if not self.browser_asked and self.cases_done * 2 >= self.run.cases_collected:
+            self.browser_asked = True  # once: not a call (and a PATH lookup) per later case
             prestart_pdf()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:

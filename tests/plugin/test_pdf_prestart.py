@@ -22,7 +22,7 @@ def test_a_run_starts_the_browser_half_way(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(reporting, "prestart_pdf", lambda: started.append(reporter.cases_done))
     for _ in range(5):
         reporter.pytest_runtest_logfinish()
-    assert started[0] == 3  # 3 of 5 done; later calls find it started (prestart is once)
+    assert started == [3]  # 3 of 5 done, asked once
 
 
 def test_a_one_case_run_starts_it_after_its_case(monkeypatch: pytest.MonkeyPatch) -> None:
