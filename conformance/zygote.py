@@ -6,11 +6,15 @@ object (``kind``: ``pytest`` or ``module``; ``args``, ``env``, ``cwd``; ``sessio
 four descriptors: a socket on which the zygote answers the fork's pid and later its exit status
 (``os.waitstatus_to_exitcode``), and the fork's stdin, stdout and stderr.
 
-A ``pytest`` fork drops our own package from ``sys.modules`` before ``pytest.main`` (pytest
-imports and rewrites what it loads; a run must see our modules as a new process does) and gets
-a channel of its own to the zygote, named in ``CONFORMANCE_ZYGOTE``, so that the run can ask
-for its reference device the same way. A ``module`` fork is ``python -m <module>``; it keeps
-what the zygote imported, our reference devices' modules included.
+A ``pytest`` fork keeps what the zygote imported, our own catalog-side package included (the
+lab, the plugin, the device-under-test layer: importing them again cost each run ~0.25 s of
+CPU), and gets a channel of its own to the zygote, named in ``CONFORMANCE_ZYGOTE``, so that the
+run can ask for its reference device the same way. Test modules and conftests are never
+preloaded: pytest imports and rewrites them in the run, as in a new process. Our package's
+modules are then not assert-rewritten (``PYTEST_DONT_REWRITE`` in ``conformance/__init__.py``
+keeps pytest from warning about it): an assert in them that a verdict depends on carries its
+own message, which is the verdict's message either way. A ``module`` fork is ``python -m
+<module>``; it keeps what the zygote imported, our reference devices' modules included.
 """
 
 from __future__ import annotations
@@ -29,16 +33,19 @@ from typing import Any
 ZYGOTE_ENV = "CONFORMANCE_ZYGOTE"  # in a pytest fork: "<its channel's fd>:<the zygote's pid>"
 MAX_REQUEST = 1 << 20  # one request's arguments and environment, as JSON
 STATUS = struct.Struct("!cq")  # b"p" and the fork's pid (from the fork), then b"x" and its exit
-OWN_PACKAGE = __name__.partition(".")[0]
-# What every catalog run imports, except the pytest11 plugins (pytest warns about a plugin
-# imported before it can rewrite it) and our package, whose catalog-side modules a pytest fork
-# imports anew; the reference devices' modules, which their forks keep.
+# What every catalog run imports, except the other pytest11 plugins (pytest warns about a
+# plugin imported before it can rewrite it): the libraries, our reference devices' modules and
+# our catalog side (what a run of either protocol imports from our package at collection).
 PRELOAD = (
     "pytest", "_pytest.pytester", "_pytest.python", "_pytest.junitxml", "pluggy",
     "aiohttp", "aiohttp.web", "aiocoap", "lxml.etree", "pydantic", "yaml", "jinja2",
     "cryptography.x509", "cryptography.hazmat.primitives.asymmetric.ec", "dpkt", "requests",
     "allure", "allure_commons", "pygments", "cbor2",
     "conformance.simulators.lwm2m_device", "conformance.simulators.omadm_device",
+    "conformance.plugin.plugin", "conformance.lwm2m.lab", "conformance.omadm.lab",
+    "conformance.dut.lwm2m", "conformance.dut.lwm2m_fota", "conformance.dut.omadm",
+    "conformance.dut.omadm_fumo", "conformance.dut.omadm_alerts",
+    "conformance.controllers.simulator", "conformance.hostcsv",
 )
 
 
@@ -145,7 +152,7 @@ def _run_child(request: dict[str, Any], status: socket.socket, streams: list[int
         # The pid goes out only now, so a caller never signals a group not yet made.
         _send(status, b"p", os.getpid())
         status.close()
-        _become_fresh(request["cwd"], request["env"], forget_own=channel is not None)
+        _become_fresh(request["cwd"], request["env"])
         if channel is not None:
             os.environ[ZYGOTE_ENV] = f"{channel.fileno()}:{os.getppid()}"
             import pytest
@@ -175,17 +182,13 @@ def _run_child(request: dict[str, Any], status: socket.socket, streams: list[int
             os._exit(code)
 
 
-def _become_fresh(cwd: str, env: dict[str, str], *, forget_own: bool) -> None:
+def _become_fresh(cwd: str, env: dict[str, str]) -> None:
     """What a new ``python -m`` would see: its folder, environment, path and streams."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     sys.path.insert(0, cwd)  # as `python -m` puts it (the zygote runs with -P: none there)
-    if forget_own:
-        for name in [n for n in sys.modules
-                     if n == OWN_PACKAGE or n.startswith(OWN_PACKAGE + ".")]:
-            del sys.modules[name]
     encoding = sys.stdout.encoding if sys.stdout is not None else "utf-8"
     # As at an interpreter's start: stdout line-buffered on a terminal only, stderr always.
     sys.stdout = open(1, "w", 1 if os.isatty(1) else -1, encoding, closefd=False)  # noqa: SIM115

@@ -27,11 +27,26 @@ def test_facts():
         "cwd": os.getcwd(), "path0": sys.path[0], "argv": sys.argv[1:],
         "env": os.environ.get("WARM_PROBE"), "absent": "WARM_ABSENT" in os.environ,
         "bytecode": sys.dont_write_bytecode,
-        "our_loader": type(dut.__loader__).__name__,
         "sigint": signal_name(),
+        # A module the zygote imported is each run's own copy: nothing an earlier run did to
+        # it shows here.
+        "left_by_an_earlier_run": getattr(dut, "_warm_probe", None),
     }
+    dut._warm_probe = "set"
     with open(os.environ["WARM_FACTS"], "w") as out:
-        json.dump(facts, out)
+        json.dump({**facts, "zygote_copy": our_package_is_the_zygotes()}, out)
+
+def our_package_is_the_zygotes():
+    # A fork runs below the zygote's _run_child frame: whether that frame's module is the
+    # conformance.zygote this run has says whether the run kept the zygote's import of our
+    # package. None: not a fork.
+    frame = sys._getframe()
+    while frame is not None:
+        if frame.f_code.co_name == "_run_child":
+            zygote = sys.modules.get("conformance.zygote")
+            return zygote is not None and frame.f_globals is vars(zygote)
+        frame = frame.f_back
+    return None
 
 def signal_name():
     import signal
@@ -84,17 +99,22 @@ def test_a_warm_run_sees_what_a_new_interpreter_sees(
     monkeypatch.setenv("WARM_ABSENT", "the zygote has it")
     zygote = warmstart.Zygote.spawn()
     try:
-        code, output = warmstart.run_pytest(args, env=env, cwd=str(project), timeout=60,
-                                            zygote=zygote)
+        runs = [warmstart.run_pytest(args, env=env, cwd=str(project), timeout=60,
+                                     zygote=zygote) for _ in range(2)]
     finally:
         zygote.close()
     warm = json.loads((project / "warm").read_text(encoding="utf-8"))
-    assert warm == json.loads((project / "new").read_text(encoding="utf-8"))
+    cold = json.loads((project / "new").read_text(encoding="utf-8"))
+    # Our package: the zygote's import in a fork (not imported again), its own in a new one.
+    assert cold.pop("zygote_copy") is None and warm.pop("zygote_copy") is True
+    assert warm == cold
     assert warm["env"] == "probe" and warm["absent"] is False
-    assert code == new.returncode == 1
-    # pytest's own assert rewriting in the run: the failing assert shows its values.
-    assert "assert 1 == 2" in output and "assert 1 == 2" in new.stdout
-    assert "PytestAssertRewriteWarning" not in output
+    assert warm["left_by_an_earlier_run"] is None  # the second run: the first left nothing
+    for code, output in runs:
+        assert code == new.returncode == 1
+        # pytest's own assert rewriting of the test module: the failing assert shows its values.
+        assert "assert 1 == 2" in output and "assert 1 == 2" in new.stdout
+        assert "PytestAssertRewriteWarning" not in output
 
 
 def test_output_comes_through_a_pipe_line_by_line_and_sigint_stops_the_run(

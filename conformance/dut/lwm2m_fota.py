@@ -199,7 +199,7 @@ def download(device: Lwm2mDevice, protocol: str, name: str, data: bytes) -> None
                           f"(Update Result {result} {RESULT_NAMES.get(result, '')})")
     assert states == sorted(states) and set(states) <= {IDLE, DOWNLOADING, DOWNLOADED}, (
         f"State went {walk_text(seen)}; expected 0 → 1 → 2")
-    assert state == DOWNLOADED
+    assert state == DOWNLOADED, f"State went {walk_text(seen)}; it never reached 2 (Downloaded)"
 
 
 @dataclass(frozen=True)
