@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,11 +31,12 @@ import _common
 PART_END = re.compile(r"^\[\S+ \d+/\d+\] =+ .* in [0-9.]+s")
 
 
-def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, float, int]:
-    """(wall s, end s, exit status) of `conformance run` with ``code`` first on the path
-    (end: NaN for a run without parts)."""
+def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, float, int, float]:
+    """(wall s, end s, exit status, CPU s) of `conformance run` with ``code`` first on the
+    path (end: NaN for a run without parts; CPU: its process tree's, user + system)."""
     # Bytecode written, as ./run suite does: else every fork compiles the copies anew.
     env = {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": ""}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "conformance.cli", "run", "--catalog",
@@ -47,7 +49,9 @@ def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, floa
             last_part = time.perf_counter()
     code_ = proc.wait()
     end = time.perf_counter()
-    return end - start, end - last_part, code_
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return end - start, end - last_part, code_, cpu
 
 
 def main() -> int:
@@ -61,7 +65,7 @@ def main() -> int:
     if args.smoke:
         args.rounds, run_args = 1, ["--dut", "builtin:omadm", "-k", "test_cdr_dvm_4532"]
     _common.header("ab_rounds")
-    results: dict[str, list[tuple[float, float, int]]] = {"before": [], "after": []}
+    results: dict[str, list[tuple[float, float, int, float]]] = {"before": [], "after": []}
     with tempfile.TemporaryDirectory(prefix="ab-rounds-") as tmp:
         folder = Path(tmp)
         archive = folder / "code.tar"
@@ -76,22 +80,24 @@ def main() -> int:
             for name in ("before", "after") if n % 2 == 0 else ("after", "before"):
                 reports = folder / f"reports-{name}"
                 reports.mkdir(exist_ok=True)
-                wall, end, status = one_run(codes[name], reports, run_args)
-                results[name].append((wall, end, status))
+                wall, end, status, cpu = one_run(codes[name], reports, run_args)
+                results[name].append((wall, end, status, cpu))
                 print(f"   round {n + 1} {name:6}  wall {wall:6.2f} s  end {end:5.2f} s  "
-                      f"exit {status}".replace("nan", "-"), flush=True)
+                      f"CPU {cpu:6.2f} s  exit {status}".replace("nan", "-"), flush=True)
     rows = []
     for name, runs in results.items():
-        walls = [w for w, _, _ in runs]
+        walls = [w for w, _, _, _ in runs]
         rows.append((f"{name} ({args.ref})" if name == "before" else "after (working tree)",
                      len(runs), f"{statistics.median(walls):.2f}",
                      f"{min(walls):.2f}-{max(walls):.2f}",
-                     f"{statistics.median(e for _, e, _ in runs):.2f}".replace("nan", "-"),
-                     ",".join(str(s) for _, _, s in runs)))
-    _common.table(rows, ["code", "runs", "median wall s", "range s", "median end s", "exits"])
+                     f"{statistics.median(e for _, e, _, _ in runs):.2f}".replace("nan", "-"),
+                     f"{statistics.median(c for _, _, _, c in runs):.2f}",
+                     ",".join(str(s) for _, _, s, _ in runs)))
+    _common.table(rows, ["code", "runs", "median wall s", "range s", "median end s",
+                         "median CPU s", "exits"])
     diffs = [a[0] - b[0] for a, b in zip(results["after"], results["before"], strict=True)]
     print("   after - before per round, s: " + " ".join(f"{d:+.2f}" for d in diffs))
-    bad = [s for runs in results.values() for _, _, s in runs if s not in (0, 10)]
+    bad = [s for runs in results.values() for _, _, s, _ in runs if s not in (0, 10)]
     return 1 if bad else 0
 
 
