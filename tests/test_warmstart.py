@@ -34,7 +34,8 @@ def test_facts():
     }
     dut._warm_probe = "set"
     with open(os.environ["WARM_FACTS"], "w") as out:
-        json.dump({**facts, "zygote_copy": our_package_is_the_zygotes()}, out)
+        json.dump({**facts, "zygote_copy": our_package_is_the_zygotes(),
+                   "frozen": __import__("gc").get_freeze_count() > 0}, out)
 
 def our_package_is_the_zygotes():
     # A fork runs below the zygote's _run_child frame: whether that frame's module is the
@@ -107,6 +108,8 @@ def test_a_warm_run_sees_what_a_new_interpreter_sees(
     cold = json.loads((project / "new").read_text(encoding="utf-8"))
     # Our package: the zygote's import in a fork (not imported again), its own in a new one.
     assert cold.pop("zygote_copy") is None and warm.pop("zygote_copy") is True
+    # ...and the zygote froze what it imported: out of the fork's collector's sight.
+    assert cold.pop("frozen") is False and warm.pop("frozen") is True
     assert warm == cold
     assert warm["env"] == "probe" and warm["absent"] is False
     assert warm["left_by_an_earlier_run"] is None  # the second run: the first left nothing
