@@ -9,15 +9,19 @@ installed (``scripts/install-report-tools.sh``).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from conformance.evidence import allure_spool
+from conformance.evidence.allure_spool import SPOOL_NAME
 from conformance.evidence.runfolder import resolve_latest
 
 RESULTS_DIR = "allure-results"
@@ -100,28 +104,46 @@ PACKED = RESULTS_DIR + ".tar.gz"
 
 
 def pack_results(run_dir: Path) -> Path | None:
-    """Replace ``allure-results/`` by ``allure-results.tar.gz``: only the allure CLI reads it,
-    and its ~900 small files cost far more disk than their bytes (``conformance report``
-    unpacks it). None when the run has no results folder."""
+    """Replace ``allure-results/`` and the run's Allure spool (``allure_spool``) by
+    ``allure-results.tar.gz``: only the allure CLI reads them, and their ~900 small files cost
+    far more disk than their bytes (``conformance report`` unpacks it). A spool's records
+    become ``allure-results/<name>`` members, as the files they stand for would. None when the
+    run has neither."""
     results = run_dir / RESULTS_DIR
-    if not results.is_dir():
+    spool = run_dir / SPOOL_NAME
+    if not results.is_dir() and not spool.is_file():
         return None
     target = run_dir / PACKED
     tmp = target.with_suffix(".tmp")
     with tarfile.open(tmp, "w:gz") as tar:
-        tar.add(results, arcname=RESULTS_DIR)
+        if results.is_dir():
+            tar.add(results, arcname=RESULTS_DIR)
+        if spool.is_file():
+            now = time.time()
+            for name, data in allure_spool.records(spool):
+                member = tarfile.TarInfo(f"{RESULTS_DIR}/{name}")
+                member.size, member.mtime, member.mode = len(data), now, 0o644
+                tar.addfile(member, io.BytesIO(data))
     tmp.replace(target)
-    shutil.rmtree(results)
+    if results.is_dir():
+        shutil.rmtree(results)
+    spool.unlink(missing_ok=True)
     return target
 
 
 def unpack_results(run_dir: Path) -> Path:
-    """``allure-results/`` back from ``allure-results.tar.gz`` (when it is packed)."""
+    """``allure-results/`` back from ``allure-results.tar.gz`` (when it is packed), or from
+    the spool a run left unpacked (a killed run)."""
     results = run_dir / RESULTS_DIR
     packed = run_dir / PACKED
+    spool = run_dir / SPOOL_NAME
     if not results.is_dir() and packed.is_file():
         with tarfile.open(packed, "r:gz") as tar:
             tar.extractall(run_dir, filter="data")  # refuses links and paths out of run_dir
+    elif spool.is_file():
+        results.mkdir(exist_ok=True)
+        for name, data in allure_spool.records(spool):  # plain names only: no way out
+            (results / name).write_bytes(data)
     return results
 
 

@@ -12,8 +12,10 @@ import base64
 import html
 import json
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath
 
+from conformance.evidence import allure_spool
+from conformance.evidence.allure_spool import SPOOL_NAME
 from conformance.evidence.redact import MASK_TEXT
 
 # key material the user asked for with an explicit option (--dtls-keylog): kept as written
@@ -44,7 +46,9 @@ def secret_forms(secrets: Iterable[str]) -> list[str]:
 
 
 def scrub_folder(folder: Path, secrets: Iterable[str]) -> list[Path]:
-    """Mask the secrets in every file under ``folder``; returns the files that changed."""
+    """Mask the secrets in every file under ``folder``; returns the files that changed.
+
+    The Allure spool is masked record by record, each as the file it stands for would be."""
     forms = secret_forms(secrets)
     if not forms:
         return []
@@ -52,23 +56,40 @@ def scrub_folder(folder: Path, secrets: Iterable[str]) -> list[Path]:
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         if path.name in ASKED_FOR:
             continue
-        data = path.read_bytes()
-        try:
-            if path.suffix in BINARY_SUFFIXES:  # may happen to decode; must keep its offsets
-                raise UnicodeDecodeError("utf-8", data, 0, 0, "binary format")
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            new = data
-            for form in forms:  # binary: same length, so offsets stay right
-                new = new.replace(form.encode(), b"*" * len(form.encode()))
-            if new != data:
-                path.write_bytes(new)
+        if path.name == SPOOL_NAME:
+            if _scrub_spool(path, forms):
                 changed.append(path)
             continue
-        scrubbed = text
-        for form in forms:
-            scrubbed = scrubbed.replace(form, MASK_TEXT)
-        if scrubbed != text:
-            path.write_text(scrubbed, encoding="utf-8")
+        data = path.read_bytes()
+        new = scrub_data(path.suffix, data, forms)
+        if new != data:
+            path.write_bytes(new)
             changed.append(path)
     return changed
+
+
+def scrub_data(suffix: str, data: bytes, forms: list[str]) -> bytes:
+    """The bytes of a file with suffix ``suffix``, every form of :func:`secret_forms` masked:
+    in text by the mask text, in binary data by as many stars (offsets stay right)."""
+    try:
+        if suffix in BINARY_SUFFIXES:  # may happen to decode; must keep its offsets
+            raise UnicodeDecodeError("utf-8", data, 0, 0, "binary format")
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        new = data
+        for form in forms:
+            new = new.replace(form.encode(), b"*" * len(form.encode()))
+        return new
+    scrubbed = text
+    for form in forms:
+        scrubbed = scrubbed.replace(form, MASK_TEXT)
+    return data if scrubbed == text else scrubbed.encode("utf-8")
+
+
+def _scrub_spool(path: Path, forms: list[str]) -> bool:
+    items = list(allure_spool.records(path))
+    masked = [(name, scrub_data(PurePath(name).suffix, data, forms)) for name, data in items]
+    if masked == items:
+        return False
+    allure_spool.rewrite(path, masked)  # a record cut short (a killed run's last) is dropped
+    return True

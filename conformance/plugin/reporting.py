@@ -13,10 +13,11 @@ import pytest
 
 from conformance.evidence.acceptance import prestart_pdf
 from conformance.evidence.allure_report import RESULTS_DIR
+from conformance.evidence.allure_spool import SPOOL_NAME, Spool
 from conformance.evidence.runfolder import RunFolder
 from conformance.plugin import gate
-from conformance.plugin.allure_writer import encode_results_at_once
-from conformance.plugin.runend import pack_machine_files, write_run_evidence
+from conformance.plugin.allure_writer import encode_results_at_once, spool_results
+from conformance.plugin.runend import allure_dir, pack_machine_files, write_run_evidence
 from conformance.plugin.state import ConformanceRun, is_case
 from conformance.verdicts import Verdict
 
@@ -60,6 +61,7 @@ class RunReporter:
         self.run = run
         self.cases_done = 0
         self.browser_asked = False
+        self.allure_spool: Spool | None = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # What a complete run finishes; fewer cases at the end → a partial acceptance report.
@@ -77,7 +79,15 @@ class RunReporter:
         self.run.interrupted = self.run.interrupted or "interrupted (Ctrl-C)"
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        encode_results_at_once()  # allure-pytest registered its file logger while configuring
+        # allure-pytest registered its file logger while configuring: results for the run
+        # folder go to its spool, results sent elsewhere (--alluredir) to files as before.
+        results, folder = allure_dir(session.config), self.run.run_folder
+        own = folder.path.absolute() / RESULTS_DIR if folder is not None else None
+        if results is not None and folder is not None and results == own:
+            self.allure_spool = Spool(folder.path / SPOOL_NAME)
+            spool_results(results, self.allure_spool)
+        else:
+            encode_results_at_once()
         try:
             from pytest_metadata.plugin import metadata_key  # type: ignore[import-untyped]
         except ImportError:  # pytest-html not installed: no environment table to fill
@@ -120,6 +130,8 @@ class RunReporter:
         # Innermost wrapper: junitxml and pytest-html have written their files; the terminal
         # summary (an outer wrapper) comes after this and can name the finished folder.
         result = yield
+        if self.allure_spool is not None:
+            self.allure_spool.close()  # every result is in: the end scrubs and packs the spool
         finish_run(session, self.run)
         return result
 
