@@ -14,7 +14,7 @@ archive members of them as of the files.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -76,9 +76,10 @@ def records(path: Path) -> Iterator[tuple[str, bytes]]:
             yield name, data
 
 
-def rewrite(path: Path, items: list[tuple[str, bytes]]) -> None:
+def rewrite(path: Path, items: Iterable[tuple[str, bytes]]) -> None:
     """Replace the spool by ``items`` (through a temporary file and a rename)."""
     tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(b"")  # empty, whatever an earlier attempt left there
     spool = Spool(tmp)
     try:
         for name, data in items:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePath
 
 from conformance.evidence import allure_spool
@@ -60,7 +60,10 @@ def scrub_folder(folder: Path, secrets: Iterable[str]) -> list[Path]:
             if _scrub_spool(path, forms):
                 changed.append(path)
             continue
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # gone since the listing (the spool's rewrite renames its .tmp)
+            continue
         new = scrub_data(path.suffix, data, forms)
         if new != data:
             path.write_bytes(new)
@@ -87,9 +90,13 @@ def scrub_data(suffix: str, data: bytes, forms: list[str]) -> bytes:
 
 
 def _scrub_spool(path: Path, forms: list[str]) -> bool:
-    items = list(allure_spool.records(path))
-    masked = [(name, scrub_data(PurePath(name).suffix, data, forms)) for name, data in items]
-    if masked == items:
+    # Record by record (one in memory at a time); rewritten only when one holds a secret.
+    def masked() -> Iterator[tuple[str, bytes]]:
+        for name, data in allure_spool.records(path):
+            yield name, scrub_data(PurePath(name).suffix, data, forms)
+
+    if all(scrub_data(PurePath(name).suffix, data, forms) == data
+           for name, data in allure_spool.records(path)):
         return False
-    allure_spool.rewrite(path, masked)  # a record cut short (a killed run's last) is dropped
+    allure_spool.rewrite(path, masked())  # a record cut short (a killed run's last) is dropped
     return True

@@ -136,6 +136,8 @@ def test_a_spool_with_a_secret_is_rewritten_masked_and_one_without_is_left(
     assert (path.stat().st_mtime_ns, path.read_bytes()) == before
     spool.add("s-result.json", f'{{"name": "{SECRET}"}}'.encode())  # reopened after close
     spool.close()
+    # what an interrupted rewrite left: not appended to
+    (tmp_path / f"{SPOOL_NAME}.tmp").write_bytes(b"1 stale.json\nx\n")
     assert scrub_folder(tmp_path, [SECRET]) == [path]
     assert [data for _, data in records(path)] == [
         b'{"name": "plain"}', f'{{"name": "{MASK_TEXT}"}}'.encode()]
