@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 
 # What a run sees of its process: the facts a warm run must share with a new interpreter.
 FACTS_TEST = '''
-import json, os, sys
+import gc, json, os, sys
 
 def test_facts():
     import conformance.dut.lwm2m as dut
@@ -35,7 +35,7 @@ def test_facts():
     dut._warm_probe = "set"
     with open(os.environ["WARM_FACTS"], "w") as out:
         json.dump({**facts, "zygote_copy": our_package_is_the_zygotes(),
-                   "frozen": __import__("gc").get_freeze_count() > 0}, out)
+                   "frozen": gc.get_freeze_count() > 0}, out)
 
 def our_package_is_the_zygotes():
     # A fork runs below the zygote's _run_child frame: whether that frame's module is the

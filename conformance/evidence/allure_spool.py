@@ -24,7 +24,10 @@ MAX_NAME = 255  # bytes of a record's name: one file name
 
 def valid_name(name: str) -> bool:
     """A plain file name (a record becomes ``allure-results/<name>``): no folder, no escape."""
-    raw = name.encode("utf-8", "surrogateescape")
+    try:
+        raw = name.encode("utf-8")  # as add() writes it
+    except UnicodeEncodeError:
+        return False
     return (0 < len(raw) <= MAX_NAME and name not in (".", "..")
             and not any(c in name for c in "/\\\n\r\0"))
 

@@ -82,8 +82,7 @@ class RunReporter:
         # allure-pytest registered its file logger while configuring: results for the run
         # folder go to its spool, results sent elsewhere (--alluredir) to files as before.
         results, folder = allure_dir(session.config), self.run.run_folder
-        own = folder.path.absolute() / RESULTS_DIR if folder is not None else None
-        if folder is not None and results is not None and results == own:
+        if folder is not None and results == folder.path.absolute() / RESULTS_DIR:
             self.allure_spool = Spool(folder.path / SPOOL_NAME)
             spool_results(results, self.allure_spool)
         else:

@@ -101,14 +101,15 @@ def test_records_stop_at_what_a_killed_run_left_cut_short(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("name", ["../x.json", "a/b.json", "", ".", "..", "a\nb", "x\0y",
-                                  "é" * 200])
+                                  "é" * 200, "\udcff.json"])
 def test_a_name_that_is_not_a_plain_file_name_is_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="plain file name"):
         Spool(tmp_path / SPOOL_NAME).add(name, b"x")
     if "\n" in name:
         return  # a header line cannot hold it: the record would be another one
     # ...and in a spool written by someone else, reading stops there
-    (tmp_path / "forged").write_bytes(b"1 ok.json\nx\n" + b"1 %s\nx\n" % name.encode()
+    raw = name.encode("utf-8", "surrogateescape")  # a lone surrogate: a byte not UTF-8
+    (tmp_path / "forged").write_bytes(b"1 ok.json\nx\n" + b"1 %s\nx\n" % raw
                                       + b"1 after.json\nx\n")
     assert list(records(tmp_path / "forged")) == [("ok.json", b"x")]
 
