@@ -36,7 +36,7 @@ NO_TESTS = 5  # pytest's "no tests collected"
 # --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Five parts
 # of the LwM2M catalog since the parts are warm forks: bench/README.md section 4 (measured
 # against 4, 6 and 8; cold, four had been best).
-AUTO_PARTS = {"lwm2m": 6}
+AUTO_PARTS = {"lwm2m": 10}
 
 
 class CliError(Exception):
