@@ -18,7 +18,11 @@ and the transcript holds exactly the 6 messages of each session (none lost, none
 Figures per N: sessions/s, HTTP exchanges/s, POST round-trip latency percentiles (device
 side), session duration percentiles, lab-process CPU per exchange (and as a share of the wall
 time: under 100 % the lab waits on something else), the device process's CPU per exchange.
+``--floor``: the same clients against a plain aiohttp server (a fixed answer), and against the
+same server decoding and encoding a package per POST with the lab's codec and nothing else (the
+floor of any lab with this codec).
 Run: .venv/bin/python bench/bench_omadm_lab.py [--n 10,50,100,200,400] [--encoding xml|wbxml]
+     [--floor]
 """
 
 from __future__ import annotations
@@ -293,44 +297,75 @@ async def _set_hook(server: Any, driver: Driver) -> None:
 FLOOR_BODY = b"<SyncML>" + b"x" * 900 + b"</SyncML>"  # about the size of a package 1
 
 
-def floor_main(url: str, n: int, out: Any) -> None:
-    """Child: N clients at once, 3 POSTs each (a session's worth), against the plain server."""
+def codec_floor_messages() -> tuple[bytes, SyncML]:
+    """A device's package 1 (as the benchmark's devices send it) and a package 2 answer."""
+    device = LoadDevice("http://127.0.0.1/dm", {"client_name": "c", "client_secret": "s"},
+                        "IMEI:floor000001", "1", "xml")
+    hdr = SyncHdr(session_id="1", msg_id="1", target="IMEI:floor000001",
+                  source="http://127.0.0.1/dm", resp_uri="http://127.0.0.1/dm/s1",
+                  meta=Meta(max_msg_size=16384))
+    answer = SyncML(hdr, [
+        Status(cmd_id="1", msg_ref="1", cmd_ref="0", cmd="SyncHdr", data="212"),
+        Status(cmd_id="2", msg_ref="1", cmd_ref="1", cmd="Alert", data="200"),
+        Status(cmd_id="3", msg_ref="1", cmd_ref="2", cmd="Replace", data="200"),
+        Get(cmd_id="4", items=[Item(target="./DevInfo/DevId")])], final=True)
+    return codec.encode(device.package1(), "xml"), answer
+
+
+def floor_main(url: str, n: int, body: bytes, out: Any) -> None:
+    """Child: N clients at once, 3 POSTs each (a session's worth), against a floor server."""
     import aiohttp
+
+    errors: list[int] = []
 
     async def client(http: Any, latencies: list[float]) -> None:
         for _ in range(3):
             t = time.perf_counter()
-            async with http.post(url, data=FLOOR_BODY,
+            async with http.post(url, data=body,
                                  headers={"Content-Type": "application/vnd.syncml.dm+xml"}) as r:
                 await r.read()
+                if r.status != 200:
+                    errors.append(r.status)
             latencies.append(time.perf_counter() - t)
 
-    async def main() -> tuple[list[float], float]:
+    async def main() -> tuple[list[float], float, int]:
         latencies: list[float] = []
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as http:
             start = time.perf_counter()
             await asyncio.gather(*(client(http, latencies) for _ in range(n)))
-            return latencies, time.perf_counter() - start
+            return latencies, time.perf_counter() - start, len(errors)
 
     out.send(asyncio.run(main()))
     out.close()
 
 
-def floor_levels(levels: list[int]) -> list[list[object]]:
-    """The same N x 3 POSTs against a plain aiohttp server that answers a fixed body."""
+def floor_levels(levels: list[int], with_codec: bool = False) -> list[list[object]]:
+    """The same N x 3 POSTs against a plain aiohttp server that answers a fixed body; with
+    the codec, the body is a package 1 that the server decodes (``codec.decode_shown``, as
+    the lab does) and the answer a package 2 it encodes (``codec.encode_shown``) each time:
+    what the SyncML codec alone adds to a POST, with no session, authentication or evidence."""
     from aiohttp import web
+
+    package1, answer = codec_floor_messages()
 
     async def handle(request: web.Request) -> web.Response:
         await request.read()
         return web.Response(body=FLOOR_BODY, content_type="application/vnd.syncml.dm+xml")
+
+    async def handle_with_codec(request: web.Request) -> web.Response:
+        msg, _shown = codec.decode_shown(await request.read(), "xml")
+        if msg.header.source != "IMEI:floor000001":
+            return web.Response(status=400)
+        data, _shown = codec.encode_shown(answer, "xml")
+        return web.Response(body=data, content_type="application/vnd.syncml.dm+xml")
 
     loop = LabLoop("bench-floor")
     holder: dict[str, Any] = {}
 
     async def start() -> str:
         app = web.Application()
-        app.router.add_post("/dm", handle)
+        app.router.add_post("/dm", handle_with_codec if with_codec else handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -345,16 +380,17 @@ def floor_levels(levels: list[int]) -> list[list[object]]:
         for n in levels:
             recv, send = ctx.Pipe(duplex=False)
             cpu0 = cpu_seconds()
-            proc = ctx.Process(target=floor_main, args=(url, n, send))
+            proc = ctx.Process(target=floor_main,
+                               args=(url, n, package1 if with_codec else FLOOR_BODY, send))
             proc.start()
             send.close()
-            latencies, wall = recv.recv()
+            latencies, wall, errors = recv.recv()
             proc.join(30)
             cpu = cpu_seconds() - cpu0
             p50, p90, p99 = percentiles(latencies)
-            rows.append([n, "floor", "", "", n / wall, len(latencies) / wall, p50 * 1e3,
-                         p90 * 1e3, p99 * 1e3, max(latencies) * 1e3, "", "",
-                         cpu / len(latencies) * 1e3])
+            rows.append([n, "floor + codec" if with_codec else "floor", errors, "", n / wall,
+                         len(latencies) / wall, p50 * 1e3, p90 * 1e3, p99 * 1e3,
+                         max(latencies) * 1e3, "", "", cpu / len(latencies) * 1e3])
     finally:
         if "runner" in holder:
             loop.call(holder["runner"].cleanup(), 10)
@@ -369,9 +405,11 @@ def main() -> int:
     p.add_argument("--nonces", default="file", choices=("file", "memory"),
                    help="memory: the lab's NonceStore without its file, to isolate its cost")
     p.add_argument("--floor", action="store_true",
-                   help="also the same POSTs against a plain aiohttp server (fixed answer)")
+                   help="also the same POSTs against a plain aiohttp server (fixed answer), "
+                   "and against it with the codec (decode, encode) per POST")
     args = p.parse_args()
     levels = [2, 5] if args.smoke else [int(x) for x in args.n.split(",")]
+    args.floor = args.floor or args.smoke  # the smoke run proves the floors run too
     _common.header(f"bench_omadm_lab: concurrent OMA-DM sessions ({args.encoding}, "
                    f"nonces {args.nonces})")
     rows = []
@@ -399,10 +437,14 @@ def main() -> int:
     failed = any(r[2] or r[3] for r in rows)
     if args.floor:
         print("\n   floor: plain aiohttp server, fixed ~900 B answer, the same N clients x 3 "
-              "POSTs (CPU = this process: the server)")
-        table(floor_levels(levels), ["N", "ok", "errors", "lost/mixed", "sess/s", "POST/s",
-                                     "p50 ms", "p90 ms", "p99 ms", "max ms", "sess p50 ms",
-                                     "sess p99 ms", "server CPU ms/POST"])
+              "POSTs (CPU = this process: the server); floor + codec: the same server "
+              "decoding a package 1 and encoding a package 2 per POST with the lab's codec "
+              "(XML), nothing else")
+        floors = floor_levels(levels) + floor_levels(levels, with_codec=True)
+        failed = failed or any(row[2] for row in floors)
+        table(floors, ["N", "ok", "errors", "lost/mixed", "sess/s", "POST/s", "p50 ms",
+                       "p90 ms", "p99 ms", "max ms", "sess p50 ms", "sess p99 ms",
+                       "server CPU ms/POST"])
     return 1 if failed else 0
 
 
