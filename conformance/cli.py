@@ -33,9 +33,12 @@ EXIT_USAGE = 2
 EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
 EXIT_LAB_PORTS = EXIT_ERROR  # a fixed lab port is taken: the run does not start
 NO_TESTS = 5  # pytest's "no tests collected"
-# --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Five parts
-# of the LwM2M catalog since the parts are warm forks: bench/README.md section 4 (measured
-# against 4, 6 and 8; cold, four had been best).
+# In a catalog folder: how long its cases took on the built-in devices, keyed by path from
+# that folder (scripts/case_seconds.py writes it). It splits a first run into parts.
+CASE_SECONDS = "case-seconds.json"
+# --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Ten parts
+# of the LwM2M catalog: bench/README.md section 4 (measured against 6, 8 and 12; under a CPU
+# quota that made the machine ~2.2x slower, ten were still no slower than six).
 AUTO_PARTS = {"lwm2m": 10}
 
 
@@ -243,7 +246,9 @@ class PlannedRun:
     cases: Path = Path()  # the catalog (or the part of it) this device runs
     code: int | None = None
     parts: int = 1  # >1: run as that many parts side by side, merged into ``folder``
-    weights: Path | None = None  # an earlier run's verdicts.json: the parts split by its times
+    # An earlier run's verdicts.json, else the catalog's expected durations (CASE_SECONDS): the
+    # parts are split by its times.
+    weights: Path | None = None
     earlier_seconds: float | None = None  # how long that run took (None: unknown)
 
 
@@ -307,6 +312,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         run.parts = parts[run.dut]
         if run.parts > 1 and (earlier := earlier_verdicts(reports, run.dut)) is not None:
             run.weights, run.earlier_seconds = earlier
+        elif run.parts > 1 and (run.cases / CASE_SECONDS).is_file():
+            run.weights = run.cases / CASE_SECONDS  # a first run: the catalog's own estimate
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [

@@ -7,10 +7,12 @@ the same time instead of one after another. The parts' run folders are then merg
 device's one run folder (conformance/evidence/parts.py).
 
 The split does not depend on the order the cases run in (``--order``). With
-``--part-weights FILE`` (the ``verdicts.json`` of an earlier run of the same device, which
-``conformance run`` finds in the reports folder) the cases are dealt heaviest first to the part
-with the least time so far, so that the parts end together; without it, every K-th case of the
-sorted node ids (a file's slow cases sit together: interleaving spreads them).
+``--part-weights FILE`` the cases are dealt heaviest first to the part with the least time so
+far, so that the parts end together. ``conformance run`` passes the ``verdicts.json`` of an
+earlier run of the same device in the reports folder (keyed by node id), else, on a first run,
+the catalog's ``case-seconds.json`` (keyed by path from its own folder, so that it holds
+wherever pytest's root is). Without either: every K-th case of the sorted node ids (a file's
+slow cases sit together: interleaving spreads them).
 """
 
 from __future__ import annotations
@@ -50,6 +52,31 @@ def read_weights(path: Path) -> dict[str, float]:
     return weights
 
 
+def weights_of(items: list[pytest.Item], source: Path) -> dict[str, float]:
+    """Each case's seconds from ``source``: an earlier run's verdicts.json, keyed by node id,
+    or a catalog's case-seconds.json, keyed by the case's path from that file's folder."""
+    known = read_weights(source)
+    if not known:
+        return {}
+    base = source.resolve().parent
+    relative: dict[Path, str | None] = {}  # a module's path from base (None: not below it)
+    weights: dict[str, float] = {}
+    for item in items:
+        if item.nodeid in known:
+            weights[item.nodeid] = known[item.nodeid]
+            continue
+        if item.path not in relative:
+            try:
+                relative[item.path] = item.path.resolve().relative_to(base).as_posix()
+            except ValueError:
+                relative[item.path] = None
+        module = relative[item.path]
+        key = f"{module}::{item.nodeid.partition('::')[2]}" if module is not None else None
+        if key in known:
+            weights[item.nodeid] = known[key]
+    return weights
+
+
 def assign(nodeids: list[str], count: int, weights: Mapping[str, float]) -> dict[str, int]:
     """Each case's part (0-based). Known durations: longest first to the least loaded part
     (a case new since that run counts as the median); none: every K-th sorted node id."""
@@ -82,7 +109,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--part", metavar="I/K", default=None,
                      help="run only part I of K of the collected cases (conformance run --parts)")
     parser.addoption("--part-weights", metavar="FILE", default=None,
-                     help="an earlier run's verdicts.json: split by its case durations")
+                     help="split by case durations: an earlier run's verdicts.json, or a "
+                          "catalog's case-seconds.json")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -101,8 +129,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     index, count = parse_part(option)
     source = config.getoption("--part-weights")
-    weights = read_weights(Path(source)) if source else {}
-    parts = assign([item.nodeid for item in items if is_case(item)], count, weights)
+    cases = [item for item in items if is_case(item)]
+    weights = weights_of(cases, Path(source)) if source else {}
+    parts = assign([item.nodeid for item in cases], count, weights)
     mine = {nodeid for nodeid, part in parts.items() if part == index - 1}
     keep = [item for item in items if not is_case(item) or item.nodeid in mine]
     others = [item for item in items if is_case(item) and item.nodeid not in mine]

@@ -3,6 +3,7 @@ pytest process, lab and simulated device), merged into the device's one run fold
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cli import CASE_SECONDS
 from conformance.declaration import BUILTIN_DIR
 from conformance.evidence.parts import Part, merge, part_folder
 from conformance.plugin.parts import assign, parse_part, read_weights
@@ -21,6 +23,7 @@ from conformance.plugin.parts import assign, parse_part, read_weights
 from .test_cli import FAKE_LAB
 from .test_run_several import MEET, meeting_catalog, run_cli
 
+REPO = Path(__file__).resolve().parents[2]
 # Sorted by node id, the parts take every other case: test_a_* → part 1, test_b_* → part 2, …
 # The two meeting cases wait for each other, so they pass only if the parts run side by side.
 CASES = MEET + '''
@@ -285,6 +288,74 @@ def test_a_second_run_is_split_by_the_first_runs_durations(tmp_path: Path) -> No
     assert "balanced by the case durations" in (reports / "second" / "report.html").read_text()
 
 
+FOUR = '''
+import pytest
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+@pytest.mark.parametrize("name", ["a", "b", "c", "d"])
+def test_runs(lab, dut, name):
+    pass
+'''
+
+
+def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> None:
+    """With no earlier run of the device, the catalog's case-seconds.json (keys: paths from its
+    own folder) balances the parts: a and c, the slow ones, go to different parts, each with a
+    fast one (interleaving the sorted node ids would have put a and c together)."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "conftest.py").write_text(FAKE_LAB)
+    (catalog / "test_cases.py").write_text(FOUR)
+    seconds = {"a": 5.0, "b": 1.0, "c": 5.0, "d": 1.0}
+    (catalog / CASE_SECONDS).write_text(json.dumps({"cases": [
+        {"nodeid": f"test_cases.py::test_runs[{name}]", "duration": s}
+        for name, s in seconds.items()]}))
+    reports = tmp_path / "reports"
+    proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
+                   "builtin:lwm2m", "--parts", "2", "--run-name", "first")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = json.loads((reports / "first" / "verdicts.json").read_text())
+    assert verdicts["run"]["split"] == f"balanced by the case durations of {catalog / CASE_SECONDS}"
+    part = {c["nodeid"].split("::")[-1]: c["part"] for c in verdicts["cases"]}
+    assert part == {"test_runs[a]": "parts/part-1", "test_runs[b]": "parts/part-1",
+                    "test_runs[c]": "parts/part-2", "test_runs[d]": "parts/part-2"}
+
+
+def test_the_catalogs_case_seconds_name_its_cases() -> None:
+    """The shipped case-seconds.json names cases that exist (a renamed case would silently
+    count as the median one), and holds the cases that wait longest."""
+    catalog = REPO / "testcases"
+    weights = read_weights(catalog / CASE_SECONDS)
+    assert len(weights) > 100
+    for key in weights:
+        module, _, name = key.partition("::")
+        tree = ast.parse((catalog / module).read_text(encoding="utf-8"))
+        functions = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
+        assert name.partition("[")[0] in functions, key
+    assert max(weights.values()) >= 2.0  # the timer cases: what the split is for
+
+
+def test_the_case_seconds_script_keys_by_path_from_the_catalog(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "verdicts.json").write_text(json.dumps({"cases": [
+        {"nodeid": "testcases/lwm2m/test_x.py::test_y[1]", "duration": 1.234},
+        {"nodeid": "elsewhere/test_z.py::test_z", "duration": 2.0}]}))
+    catalog = tmp_path / "testcases"
+    catalog.mkdir()
+    script = [sys.executable, str(REPO / "scripts" / "case_seconds.py"), str(run), str(catalog)]
+    proc = subprocess.run([*script, "--root", str(tmp_path)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert read_weights(catalog / CASE_SECONDS) == {"lwm2m/test_x.py::test_y[1]": 1.23}
+    # Node ids from another root name no case of the catalog: nothing is written.
+    (catalog / CASE_SECONDS).unlink()
+    proc = subprocess.run([*script, "--root", str(run)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1 and "no case of" in proc.stderr
+    assert not (catalog / CASE_SECONDS).exists()
+
+
 @pytest.mark.slow
 def test_the_reference_lwm2m_device_in_parts(tmp_path: Path) -> None:
     """The real thing: two labs and two reference devices over real sockets, one folder."""
@@ -295,8 +366,9 @@ def test_the_reference_lwm2m_device_in_parts(tmp_path: Path) -> None:
     device = reports / "dev"
     verdicts = json.loads((device / "verdicts.json").read_text())
     assert {c["verdict"] for c in verdicts["cases"]} == {"PASS"}
-    assert sorted(c["part"] for c in verdicts["cases"]) == ["parts/part-1"] * 2 + [
-        "parts/part-2"] * 2
+    # Split by the catalog's case-seconds.json (a first run): each part has some of the four.
+    assert len(verdicts["cases"]) == 4
+    assert {c["part"] for c in verdicts["cases"]} == {"parts/part-1", "parts/part-2"}
     for part in ("part-1", "part-2"):  # each part's own lab recorded its own device
         lines = (device / "parts" / part / "transcript.jsonl").read_text().splitlines()
         assert any('"CON POST /rd?' in line for line in lines)
