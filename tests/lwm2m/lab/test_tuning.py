@@ -36,6 +36,7 @@ def test_started_lab_has_its_buffer_and_a_tuned_collector(
     note = next(e for e in transcript if e.summary.startswith("LwM2M lab listening"))
     assert f"socket receive buffer {buffer // 1024} KiB granted" in note.summary
     assert gc.get_threshold()[0] >= runtime.GC_THRESHOLD_0
+    assert gc.get_threshold()[1] >= runtime.GC_THRESHOLD_1
     assert gc.get_freeze_count() > 0
     assert runtime.tune_gc() is False  # once per process
 

@@ -11,5 +11,6 @@ from conformance.omadm.lab import OmaDmLab
 def test_started_lab_has_a_tuned_collector(omadm_lab: OmaDmLab) -> None:
     assert omadm_lab.http_url  # started
     assert gc.get_threshold()[0] >= runtime.GC_THRESHOLD_0
+    assert gc.get_threshold()[1] >= runtime.GC_THRESHOLD_1
     assert gc.get_freeze_count() > 0
     assert runtime.tune_gc() is False  # once per process, whichever lab came first
