@@ -211,11 +211,12 @@ def pytest_command(
 
 
 def catalog_args(
-    catalog: Path, dut: str, reports: str, faults: list[str], run_name: str | None,
+    catalog: Path | list[str], dut: str, reports: str, faults: list[str], run_name: str | None,
     pytest_args: list[str],
 ) -> list[str]:
-    """The pytest arguments of one catalog run."""
-    cmd = [str(catalog), "--dut", dut, "--reports", reports]
+    """The pytest arguments of one catalog run (``catalog``: its folder, or the cases)."""
+    targets = [str(catalog)] if isinstance(catalog, Path) else catalog
+    cmd = [*targets, "--dut", dut, "--reports", reports]
     # labgrid's own pytest plugin (installed with it) would read LG_ENV and restyle the logs;
     # the suite drives labgrid benches through its controller instead. pytest-xdist (both its
     # plugins: looponfail imports execnet) and hypothesis's plugin (installed for the suite's
@@ -592,6 +593,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     """``run --rerun RUN_DIR --only fail,inconclusive``: those cases again, a new run folder."""
     from conformance.evidence.runfolder import resolve_latest
 
+    warmstart.prestart()  # a fork of a warm interpreter, as `run` starts its runs
     old = Path(args.rerun)
     run, nodeids = rerun_selection(old, args.only)
     if not nodeids:
@@ -599,15 +601,19 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         return 0
     dut = rerun_declaration(run, args.dut, old)
     catalog = find_catalog(args.catalog)
+    cases = [_node_path(catalog, n) for n in nodeids]
     faults = args.fault or [str(f) for f in run.get("faults", [])]
-    cmd = [sys.executable, "-m", "pytest", *(_node_path(catalog, n) for n in nodeids),
-           "--dut", dut, "--reports", args.reports]
-    for fault in faults:
-        cmd += ["--fault", fault]
-    cmd += ["--run-name", args.run_name or f"{old.resolve().name}-rerun", *args.pytest_args]
+    run_name = args.run_name or f"{old.resolve().name}-rerun"
     print(f"conformance run: rerunning {len(nodeids)} case(s) of {old} ({args.only}) "
           f"against {dut}", flush=True)
-    code = subprocess.call(cmd)
+    proc = warmstart.popen_pytest(
+        catalog_args(cases, dut, args.reports, faults, run_name, args.pytest_args))
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # it reached the run too: it writes the reports of what it ran
+        code = proc.wait()
+    finally:
+        warmstart.stop_zygote()
     folder = resolve_latest(Path(args.reports))
     if folder is not None and folder.resolve() != old.resolve():
         (folder / RERUN_FILE).write_text(json.dumps(
