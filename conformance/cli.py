@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -247,9 +247,9 @@ class PlannedRun:
     cases: Path = Path()  # the catalog (or the part of it) this device runs
     code: int | None = None
     parts: int = 1  # >1: run as that many parts side by side, merged into ``folder``
-    # An earlier run's verdicts.json, else the catalog's expected durations (CASE_SECONDS): the
-    # parts are split by its times.
-    weights: Path | None = None
+    # The parts are split by case durations: an earlier run's verdicts.json, then the
+    # catalog's CASE_SECONDS for the cases that run did not have.
+    weights: list[Path] = field(default_factory=list)
     earlier_seconds: float | None = None  # how long that run took (None: unknown)
 
 
@@ -312,9 +312,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for run in runs:
         run.parts = parts[run.dut]
         if run.parts > 1 and (earlier := earlier_verdicts(reports, run.dut)) is not None:
-            run.weights, run.earlier_seconds = earlier
-        elif run.parts > 1 and (run.cases / CASE_SECONDS).is_file():
-            run.weights = run.cases / CASE_SECONDS  # a first run: the catalog's own estimate
+            run.weights.append(earlier[0])
+            run.earlier_seconds = earlier[1]
+        if run.parts > 1 and (run.cases / CASE_SECONDS).is_file():
+            # A first run's split, and a case the earlier run did not have (it ran with -k)
+            run.weights.append(run.cases / CASE_SECONDS)
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
@@ -437,8 +439,7 @@ def start_child(
         folder.parent.mkdir(parents=True, exist_ok=True)
         reports, name = str(folder.parent), folder.name
         pytest_args = [*pytest_args, "-p", "conformance.plugin.parts", f"--part={part}/{run.parts}"]
-        if run.weights is not None:
-            pytest_args.append(f"--part-weights={run.weights}")
+        pytest_args += [f"--part-weights={path}" for path in run.weights]
         env = {**os.environ, PDF_ENV: "0"}
     # A fork of a warm interpreter that has the libraries every run imports (warmstart.py).
     args_of_run = catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args)

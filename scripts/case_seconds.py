@@ -2,7 +2,8 @@
 
 ``conformance run --parts K`` splits a device's first run (no earlier run of it in the reports
 folder) by this file, heaviest case first to the part with the least time so far, so that the
-parts end together; later runs split by the device's latest run instead. Keys are paths from
+parts end together; later runs split by the device's latest run, and by this file for the cases
+that run did not have. Keys are paths from
 the catalog folder, so the file holds wherever pytest's root is. Write it again when cases that
 wait on timers are added or changed (a case it does not name counts as the median one):
 

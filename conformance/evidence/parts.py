@@ -79,9 +79,10 @@ def combined_status(codes: list[int], problems: list[str]) -> int:
     return worst(codes + ([EXIT_ERROR] if problems else []))
 
 
-def merge(device_folder: Path, parts: list[Part], split_by: Path | None = None) -> int:
+def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = None) -> int:
     """Write the device folder's files from its parts; returns the device's exit status.
-    ``split_by``: the earlier run whose case durations balanced the parts (None: interleaved)."""
+    ``split_by``: the files whose case durations balanced the parts, first one first (none:
+    interleaved)."""
     rel = {id(p): p.folder.relative_to(device_folder).as_posix() for p in parts}
     verdicts: list[tuple[Part, dict[str, Any]]] = []
     problems: list[str] = []
@@ -104,8 +105,8 @@ def merge(device_folder: Path, parts: list[Part], split_by: Path | None = None) 
                 "counts": {v.value: 0 for v in Verdict}, "requirements": {},
                 "harness_problems": problems, "cases": []})
         return code
-    split = (f"balanced by the case durations of {split_by}" if split_by is not None
-             else "every K-th case of the sorted node ids")
+    split = ("balanced by the case durations of " + ", else ".join(map(str, split_by))
+             if split_by else "every K-th case of the sorted node ids")
     cases = _merge_verdicts(device_folder, verdicts, rel, problems, code, split)
     _merge_junit(device_folder, verdicts, rel)
     # The Allure archives are re-packed while Chromium prints the acceptance PDF (seconds).

@@ -7,12 +7,14 @@ the same time instead of one after another. The parts' run folders are then merg
 device's one run folder (conformance/evidence/parts.py).
 
 The split does not depend on the order the cases run in (``--order``). With
-``--part-weights FILE`` the cases are dealt heaviest first to the part with the least time so
-far, so that the parts end together. ``conformance run`` passes the ``verdicts.json`` of an
-earlier run of the same device in the reports folder (keyed by node id), else, on a first run,
-the catalog's ``case-seconds.json`` (keyed by path from its own folder, so that it holds
-wherever pytest's root is). Without either: every K-th case of the sorted node ids (a file's
-slow cases sit together: interleaving spreads them).
+``--part-weights FILE`` (repeatable: a case takes its time from the first file that has it) the
+cases are dealt heaviest first to the part with the least time so far, so that the parts end
+together. ``conformance run`` passes the ``verdicts.json`` of an earlier run of the same device
+in the reports folder (keyed by node id), then the catalog's ``case-seconds.json`` (keyed by
+path from its own folder, so that it holds wherever pytest's root is): a first run is split by
+the latter, and so is a case the earlier run did not have (it ran with ``-k``). Without
+either: every K-th case of the sorted node ids (a file's slow cases sit together:
+interleaving spreads them).
 """
 
 from __future__ import annotations
@@ -108,9 +110,9 @@ def parse_part(text: str) -> tuple[int, int]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--part", metavar="I/K", default=None,
                      help="run only part I of K of the collected cases (conformance run --parts)")
-    parser.addoption("--part-weights", metavar="FILE", default=None,
+    parser.addoption("--part-weights", metavar="FILE", action="append", default=[],
                      help="split by case durations: an earlier run's verdicts.json, or a "
-                          "catalog's case-seconds.json")
+                          "catalog's case-seconds.json (repeatable: the first that has a case)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -128,9 +130,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if option is None:
         return
     index, count = parse_part(option)
-    source = config.getoption("--part-weights")
     cases = [item for item in items if is_case(item)]
-    weights = weights_of(cases, Path(source)) if source else {}
+    weights: dict[str, float] = {}
+    for source in reversed(config.getoption("--part-weights")):  # the first file wins
+        weights.update(weights_of(cases, Path(source)))
     parts = assign([item.nodeid for item in cases], count, weights)
     mine = {nodeid for nodeid, part in parts.items() if part == index - 1}
     keep = [item for item in items if not is_case(item) or item.nodeid in mine]

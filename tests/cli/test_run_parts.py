@@ -321,6 +321,31 @@ def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> No
                     "test_runs[c]": "parts/part-2", "test_runs[d]": "parts/part-2"}
 
 
+def test_cases_an_earlier_run_did_not_have_take_the_catalogs_seconds(tmp_path: Path) -> None:
+    """The earlier run ran one case (-k): the others' times come from case-seconds.json, not
+    from that one case's (which would make them all alike and put a and c together)."""
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "conftest.py").write_text(FAKE_LAB)
+    (catalog / "test_cases.py").write_text(FOUR)
+    seconds = {"a": 5.0, "c": 5.0, "d": 1.0}
+    (catalog / CASE_SECONDS).write_text(json.dumps({"cases": [
+        {"nodeid": f"test_cases.py::test_runs[{name}]", "duration": s}
+        for name, s in seconds.items()]}))
+    reports = tmp_path / "reports"
+    for name, selection in (("subset", ["-k", "test_runs and b"]), ("whole", [])):
+        proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
+                       "builtin:lwm2m", "--parts", "2", "--run-name", name, *selection)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = json.loads((reports / "whole" / "verdicts.json").read_text())
+    assert verdicts["run"]["split"] == (
+        f"balanced by the case durations of {reports / 'subset' / 'verdicts.json'}, else "
+        f"{catalog / CASE_SECONDS}")
+    part = {c["nodeid"].split("::")[-1]: c["part"] for c in verdicts["cases"]}
+    assert part["test_runs[a]"] != part["test_runs[c]"], part
+    assert part["test_runs[a]"] == part["test_runs[d]"], part  # 5 + 1 against 5 + b's ~0
+
+
 def test_the_catalogs_case_seconds_name_its_cases() -> None:
     """The shipped case-seconds.json names cases that exist (a renamed case would silently
     count as the median one), and holds the cases that wait longest."""
