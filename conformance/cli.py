@@ -34,7 +34,8 @@ EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
 EXIT_LAB_PORTS = EXIT_ERROR  # a fixed lab port is taken: the run does not start
 NO_TESTS = 5  # pytest's "no tests collected"
 # In a catalog folder: how long its cases took on the built-in devices, keyed by path from
-# that folder (scripts/case_seconds.py writes it). It splits a first run into parts.
+# that folder (scripts/case_seconds.py writes it). It times the cases of a run in parts that no
+# earlier run of the device in the reports folder timed (all of them in a first run).
 CASE_SECONDS = "case-seconds.json"
 # --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Ten parts
 # of the LwM2M catalog: bench/README.md section 4 (measured against 6, 8 and 12; under a CPU
@@ -311,12 +312,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                   flush=True)
     for run in runs:
         run.parts = parts[run.dut]
-        if run.parts > 1 and (earlier := earlier_verdicts(reports, run.dut)) is not None:
-            run.weights.append(earlier[0])
-            run.earlier_seconds = earlier[1]
-        if run.parts > 1 and (run.cases / CASE_SECONDS).is_file():
-            # A first run's split, and a case the earlier run did not have (it ran with -k)
-            run.weights.append(run.cases / CASE_SECONDS)
+        if run.parts > 1:
+            if (earlier := earlier_verdicts(reports, run.dut)) is not None:
+                run.weights.append(earlier[0])
+                run.earlier_seconds = earlier[1]
+            if (run.cases / CASE_SECONDS).is_file():  # a first run; a case the earlier had not
+                run.weights.append(run.cases / CASE_SECONDS)
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
     children = [
@@ -594,12 +595,12 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     """``run --rerun RUN_DIR --only fail,inconclusive``: those cases again, a new run folder."""
     from conformance.evidence.runfolder import resolve_latest
 
-    warmstart.prestart()  # a fork of a warm interpreter, as `run` starts its runs
     old = Path(args.rerun)
     run, nodeids = rerun_selection(old, args.only)
     if not nodeids:
         print(f"conformance run: nothing to rerun: no {args.only} case in {old}")
         return 0
+    warmstart.prestart()  # a fork of a warm interpreter, as `run` starts its runs
     dut = rerun_declaration(run, args.dut, old)
     catalog = find_catalog(args.catalog)
     cases = [_node_path(catalog, n) for n in nodeids]
