@@ -3,9 +3,9 @@
 ``conformance run --parts K`` splits a device's first run (no earlier run of it in the reports
 folder) by this file, heaviest case first to the part with the least time so far, so that the
 parts end together; later runs split by the device's latest run, and by this file for the cases
-that run did not have. Keys are paths from
-the catalog folder, so the file holds wherever pytest's root is. Write it again when cases that
-wait on timers are added or changed (a case it does not name counts as the median one):
+that run did not have. Keys are paths from the catalog folder, so the file holds wherever
+pytest's root is. Write it again when cases that wait on timers are added or changed (a case it
+does not name counts as the median one):
 
     .venv/bin/conformance run --dut builtin:lwm2m --parts 1 --reports /tmp/r --run-name whole
     .venv/bin/python scripts/case_seconds.py /tmp/r/whole testcases
@@ -25,8 +25,8 @@ from conformance.cli import CASE_SECONDS  # noqa: E402
 from conformance.plugin.parts import read_weights  # noqa: E402
 
 ABOUT = ("Seconds each case of this folder took against the built-in reference device "
-         "(keys: paths from this folder). conformance run --parts splits a first run by it; "
-         "written by scripts/case_seconds.py.")
+         "(keys: paths from this folder). conformance run --parts splits a first run by it, "
+         "and times the cases an earlier run did not have; written by scripts/case_seconds.py.")
 
 
 def catalog_keys(weights: dict[str, float], catalog: Path, root: Path) -> dict[str, float]:

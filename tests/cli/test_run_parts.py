@@ -298,18 +298,23 @@ def test_runs(lab, dut, name):
 '''
 
 
-def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> None:
-    """With no earlier run of the device, the catalog's case-seconds.json (keys: paths from its
-    own folder) balances the parts: a and c, the slow ones, go to different parts, each with a
-    fast one (interleaving the sorted node ids would have put a and c together)."""
+def four_case_catalog(tmp_path: Path, seconds: dict[str, float]) -> Path:
+    """A catalog of FOUR on the fake lab whose case-seconds.json gives ``seconds`` by name."""
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     (catalog / "conftest.py").write_text(FAKE_LAB)
     (catalog / "test_cases.py").write_text(FOUR)
-    seconds = {"a": 5.0, "b": 1.0, "c": 5.0, "d": 1.0}
     (catalog / CASE_SECONDS).write_text(json.dumps({"cases": [
         {"nodeid": f"test_cases.py::test_runs[{name}]", "duration": s}
         for name, s in seconds.items()]}))
+    return catalog
+
+
+def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> None:
+    """With no earlier run of the device, the catalog's case-seconds.json (keys: paths from its
+    own folder) balances the parts: a and c, the slow ones, go to different parts, each with a
+    fast one (interleaving the sorted node ids would have put a and c together)."""
+    catalog = four_case_catalog(tmp_path, {"a": 5.0, "b": 1.0, "c": 5.0, "d": 1.0})
     reports = tmp_path / "reports"
     proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
                    "builtin:lwm2m", "--parts", "2", "--run-name", "first")
@@ -324,14 +329,7 @@ def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> No
 def test_cases_an_earlier_run_did_not_have_take_the_catalogs_seconds(tmp_path: Path) -> None:
     """The earlier run ran one case (-k): the others' times come from case-seconds.json, not
     from that one case's (which would make them all alike and put a and c together)."""
-    catalog = tmp_path / "catalog"
-    catalog.mkdir()
-    (catalog / "conftest.py").write_text(FAKE_LAB)
-    (catalog / "test_cases.py").write_text(FOUR)
-    seconds = {"a": 5.0, "c": 5.0, "d": 1.0}
-    (catalog / CASE_SECONDS).write_text(json.dumps({"cases": [
-        {"nodeid": f"test_cases.py::test_runs[{name}]", "duration": s}
-        for name, s in seconds.items()]}))
+    catalog = four_case_catalog(tmp_path, {"a": 5.0, "c": 5.0, "d": 1.0})
     reports = tmp_path / "reports"
     for name, selection in (("subset", ["-k", "test_runs and b"]), ("whole", [])):
         proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
