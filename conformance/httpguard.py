@@ -170,12 +170,18 @@ class _Guarded(asyncio.Protocol):
             self.inner.resume_writing()
 
 
+# Connections the kernel completes before the lab accepts them (capped by net.core.somaxconn).
+# aiohttp's 128 made a burst of devices connecting at once (800 in bench_omadm_lab.py) lose
+# SYNs and wait a second for their retransmission; the guard still caps what is accepted.
+LISTEN_BACKLOG = 1024
+
+
 class GuardedSite(web.TCPSite):
     """``web.TCPSite`` whose connections go through a :class:`ConnectionGuard`."""
 
     def __init__(self, runner: web.BaseRunner, host: str, port: int, *,
                  ssl_context: Any = None, guard: ConnectionGuard) -> None:
-        super().__init__(runner, host, port, ssl_context=ssl_context)
+        super().__init__(runner, host, port, ssl_context=ssl_context, backlog=LISTEN_BACKLOG)
         self._guard = guard
 
     async def start(self) -> None:

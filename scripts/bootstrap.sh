@@ -10,6 +10,7 @@ need_apt=()
 command -v autoreconf >/dev/null || need_apt+=(autoconf automake libtool)
 command -v xml2wbxml >/dev/null || need_apt+=(libwbxml2-utils)
 command -v coap-client-openssl >/dev/null || need_apt+=(libcoap3-bin)
+command -v ss >/dev/null || need_apt+=(iproute2)  # ss: the lab's listen queue (tests/hostile)
 if ((${#need_apt[@]})); then
   if command -v apt-get >/dev/null; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import select
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import requests
 from conformance.declaration import Declaration
 from conformance.evidence.transcript import Transcript
 from conformance.fota.server import PackageServer
+from conformance.httpguard import LISTEN_BACKLOG
 from conformance.omadm import codec
 from conformance.omadm.lab import OmaDmLab
 from conformance.omadm.model import ItemCommand
@@ -217,3 +219,20 @@ def test_connections_past_the_per_source_bound_get_429(
         for sock in held + extra:
             sock.close()
     _no_lab_failure(transcript)
+
+
+@pytest.mark.parametrize("server", ["omadm", "packages"])
+def test_a_burst_of_devices_connecting_at_once_waits_in_the_listen_queue(
+    server: str, limited_lab: Callable[..., OmaDmLab],
+    limited_packages: Callable[..., PackageServer],
+) -> None:
+    """aiohttp's listen backlog of 128 made 800 devices connecting at once (bench_omadm_lab.py)
+    lose SYNs and wait a second for their retransmission. The kernel's queue for the
+    listening socket (``ss``: Send-Q of a LISTEN socket) is now the lab's LISTEN_BACKLOG."""
+    lab: Any = limited_lab() if server == "omadm" else limited_packages()
+    url = lab.http_url if server == "omadm" else lab.publish("b.bin", b"y").http
+    port = urlsplit(url).port
+    listing = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                             text=True, check=True, timeout=10).stdout.split()
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    assert listing[0] == "LISTEN" and int(listing[2]) == min(LISTEN_BACKLOG, somaxconn), listing
