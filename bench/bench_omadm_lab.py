@@ -4,8 +4,12 @@ The lab (one ``OmaDmLab`` on one ``LabLoop``, the built-in declaration: HTTP, MD
 ways, transcript to a file) runs in this process. The "test side" is a small async driver on
 the lab loop doing what ``DmSession.send``/``close`` do (a ``SendAction`` on the session's
 queue, await its future): per session ``Get ./DevInfo/DevId``, then ``Replace ./Vendor/Bench``,
-then close. The devices are lightweight scripted clients (aiohttp + the suite's codecs) in
-*one child process*, all N started at once, each with its own DevId and SessionID:
+then close. The devices are lightweight scripted clients (aiohttp) in *one child process*,
+all N started at once, each with its own DevId and SessionID. By default (``--devices light``)
+they write their messages from format strings and read the lab's with a few lxml lookups: on
+2 cores their process shares the machine with the lab and its loop's queue is part of every
+latency. ``--devices full`` builds and reads every message with the suite's codec (the same
+messages: ``check_light_device`` compares them at each start):
 
     pkg1 Alert 1201 + DevInfo (Cred MD5)  ->  pkg2 Status 212 + Get
     pkg3 Status + Results                 ->  pkg4 Status + Replace
@@ -18,11 +22,11 @@ and the transcript holds exactly the 6 messages of each session (none lost, none
 Figures per N: sessions/s, HTTP exchanges/s, POST round-trip latency percentiles (device
 side), session duration percentiles, lab-process CPU per exchange (and as a share of the wall
 time: under 100 % the lab waits on something else), the device process's CPU per exchange.
-``--floor``: the same clients against a plain aiohttp server (a fixed answer), and against the
-same server decoding and encoding a package per POST with the lab's codec and nothing else (the
-floor of any lab with this codec).
+``--floor``: N clients of 3 POSTs each (no codec on their side) against a plain aiohttp server
+(a fixed answer), and against the same server decoding a package 1 and encoding a package 2
+per POST with the lab's codec and nothing else (the floor of any lab with this codec).
 Run: .venv/bin/python bench/bench_omadm_lab.py [--n 10,50,100,200,400] [--encoding xml|wbxml]
-     [--floor]
+     [--floor] [--devices light|full]
 """
 
 from __future__ import annotations
@@ -37,12 +41,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import _common
 from _common import percentiles, table
+from lxml import etree
 
 from conformance.declaration import Declaration, builtin_declaration
 from conformance.evidence.transcript import Transcript
+from conformance.httpguard import LISTEN_BACKLOG
 from conformance.omadm import auth, codec
 from conformance.omadm.lab import OmaDmLab
 from conformance.omadm.model import (
@@ -170,7 +177,163 @@ class LoadDevice:
         return result
 
 
-def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, out: Any) -> None:
+# The light device: LoadDevice's messages from format strings, the lab's answers read with a
+# few lxml lookups. On 2 cores the devices' one process shares the machine with the lab, and
+# every latency includes its loop's queue: LoadDevice spends most of its CPU in our codec.
+# check_light_device() proves both devices put the same messages on the wire.
+_MD5_CRED = ('<Cred><Meta><Format xmlns="syncml:metinf">b64</Format><Type xmlns="syncml:metinf">'
+             "syncml:auth-md5</Type></Meta><Data>{}</Data></Cred>")
+_HEADER = ("<SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>{sid}</SessionID>"
+           "<MsgID>{msg_id}</MsgID><Target><LocURI>{url}</LocURI></Target><Source><LocURI>{dev}"
+           "</LocURI></Source>{cred}<Meta><MaxMsgSize xmlns=\"syncml:metinf\">16384</MaxMsgSize>"
+           "</Meta></SyncHdr>")
+_MESSAGE = ('<?xml version="1.0" encoding="UTF-8"?>\n<SyncML xmlns="SYNCML:SYNCML1.2">{header}'
+            "<SyncBody>{body}<Final/></SyncBody></SyncML>")
+_CHR_ITEM = ("<Item><Source><LocURI>{}</LocURI></Source><Meta><Format xmlns=\"syncml:metinf\">chr"
+             "</Format></Meta><Data>{}</Data></Item>")
+_STATUS = ("<Status><CmdID>{}</CmdID><MsgRef>{}</MsgRef><CmdRef>{}</CmdRef><Cmd>{}</Cmd>{}"
+           "<Data>{}</Data></Status>")
+_CHAL = ('<Chal><Meta><Format xmlns="syncml:metinf">b64</Format><Type xmlns="syncml:metinf">'
+         'syncml:auth-md5</Type><NextNonce xmlns="syncml:metinf">{}</NextNonce></Meta></Chal>')
+_RESULTS = "<Results><CmdID>{}</CmdID><MsgRef>{}</MsgRef><CmdRef>{}</CmdRef>{}</Results>"
+
+
+@dataclass
+class LabAnswer:
+    """What a device needs of the lab's message: its address, nonce and commands."""
+
+    target: str
+    session_id: str
+    msg_id: str
+    resp_uri: str | None
+    next_nonce: str | None
+    commands: list[tuple[str, str, str, str | None]]  # name, CmdID, Item Target, Item Data
+
+
+def read_lab_answer(body: bytes) -> LabAnswer:
+    root = etree.fromstring(body)  # the lab's own output: not the hardened parser's job here
+    hdr = root.find("{*}SyncHdr")
+    answer = LabAnswer(hdr.findtext("{*}Target/{*}LocURI") or "", hdr.findtext("{*}SessionID")
+                       or "", hdr.findtext("{*}MsgID") or "", hdr.findtext("{*}RespURI"), None, [])
+    for el in root.find("{*}SyncBody"):
+        name = el.tag.rpartition("}")[2]
+        if name == "Status":
+            if el.findtext("{*}Cmd") == "SyncHdr":
+                answer.next_nonce = el.findtext("{*}Chal/{*}Meta/{*}NextNonce")
+        elif name != "Final":
+            answer.commands.append((name, el.findtext("{*}CmdID") or "",
+                                    el.findtext("{*}Item/{*}Target/{*}LocURI") or "",
+                                    el.findtext("{*}Item/{*}Data")))
+    return answer
+
+
+class LightDevice(LoadDevice):
+    """LoadDevice with the same messages, without the codec (see check_light_device)."""
+
+    def message(self, body: str, cred: bool) -> bytes:
+        self.msg_id += 1
+        digest = auth.md5_digest(self.dm["client_name"], self.dm["client_secret"], self.nonce)
+        header = _HEADER.format(sid=escape(self.sid), msg_id=self.msg_id, url=escape(self.url),
+                                dev=escape(self.dev_id),
+                                cred=_MD5_CRED.format(digest) if cred else "")
+        return _MESSAGE.format(header=header, body=body).encode()
+
+    def package1_bytes(self) -> bytes:
+        items = "".join(_CHR_ITEM.format(escape(u), escape(v)) for u, v in self.tree.items())
+        return self.message(f"<Alert><CmdID>1</CmdID><Data>1201</Data></Alert><Replace>"
+                            f"<CmdID>2</CmdID>{items}</Replace>", cred=True)
+
+    def answer_bytes(self, lab: LabAnswer, result: DeviceResult) -> bytes:
+        ref = escape(lab.msg_id)
+        chal = _CHAL.format(auth.nonce_to_b64(auth.new_nonce()))
+        body = [_STATUS.format(1, ref, "0", "SyncHdr", chal, "212")]
+        for name, cmd_id, uri, data in lab.commands:
+            code, results = "200", ""
+            if name == "Get":
+                if uri in self.tree:
+                    item = _CHR_ITEM.format(escape(uri), escape(self.tree[uri]))
+                    results = _RESULTS.format(len(body) + 2, ref, escape(cmd_id), item)
+                else:
+                    code = "404"
+            elif name == "Replace":
+                if data != f"for {self.dev_id}":
+                    result.errors.append(f"mixed up: got Replace {data!r}")
+                self.tree[uri] = data or ""
+            body.append(_STATUS.format(len(body) + 1, ref, escape(cmd_id), escape(name), "",
+                                       code))
+            if results:  # after its Status, as LoadDevice puts it
+                body.append(results)
+        return self.message("".join(body), cred=False)
+
+    async def post_bytes(self, http: Any, data: bytes, result: DeviceResult) -> LabAnswer:
+        start = time.perf_counter()
+        async with http.post(self.url, data=data,
+                             headers={"Content-Type": codec.content_type_of("xml")}) as resp:
+            body = await resp.read()
+            status = resp.status
+        result.latencies.append(time.perf_counter() - start)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        reply = read_lab_answer(body)
+        if reply.target != self.dev_id or reply.session_id != self.sid:
+            result.errors.append(f"mixed up: answer for {reply.target} "
+                                 f"session {reply.session_id}")
+        if reply.resp_uri:
+            self.url = reply.resp_uri
+        if reply.next_nonce:
+            self.nonce = auth.nonce_from_b64(reply.next_nonce)
+        return reply
+
+    async def run(self, http: Any) -> DeviceResult:
+        result = DeviceResult()
+        start = time.perf_counter()
+        try:
+            reply = await self.post_bytes(http, self.package1_bytes(), result)
+            for _ in range(10):
+                if not reply.commands:  # the lab's packages all end with Final
+                    break
+                reply = await self.post_bytes(http, self.answer_bytes(reply, result), result)
+            else:
+                result.errors.append("session did not end")
+        except Exception as exc:  # counted, reported: a lost session
+            result.errors.append(f"{type(exc).__name__}: {exc}")
+        result.duration = time.perf_counter() - start
+        return result
+
+
+def check_light_device() -> str | None:
+    """Why LightDevice's messages differ from LoadDevice's (decoded by the codec), or None."""
+    dm = {"client_name": "c", "client_secret": "s"}
+    full, light = (kind("http://127.0.0.1/dm?a&b", dm, "IMEI:<1>", "7", "xml")
+                   for kind in (LoadDevice, LightDevice))
+    pairs = [(full.package1(), light.package1_bytes())]
+    _package1, lab = codec_floor_messages()
+    lab.body.insert(3, Replace(cmd_id="5", items=[Item(target="./X", data="for IMEI:<1>")]))
+    lab.header.msg_id = "3"
+    lab.body[0].chal = Chal(Meta(type=AUTH_MD5, format="b64", next_nonce="AAEC"))
+    for device in (full, light):  # the same nonce, so that both Creds agree
+        device.nonce = b"\x00\x01\x02"
+    errors_full, errors_light = DeviceResult(), DeviceResult()
+    answer = full.answer(lab, errors_full)
+    got = light.answer_bytes(read_lab_answer(codec.encode(lab, "xml")), errors_light)
+    for model in answer.body:
+        if isinstance(model, Status) and model.chal is not None:  # a fresh nonce each
+            model.chal.meta.next_nonce = "-"
+    pairs.append((answer, got))
+    for want, data in pairs:
+        decoded = codec.decode(data, "xml")
+        for model in decoded.body:
+            if isinstance(model, Status) and model.chal is not None:
+                model.chal.meta.next_nonce = "-"
+        if decoded != want:
+            return f"light device sent {data!r}, the full one {codec.encode(want, 'xml')!r}"
+    if errors_full.errors or errors_light.errors:
+        return f"devices found errors: {errors_full.errors} {errors_light.errors}"
+    return None
+
+
+def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, kind: str,
+                 out: Any) -> None:
     """Child process: N devices at once on one asyncio loop; sends back their results."""
     import aiohttp
 
@@ -178,8 +341,8 @@ def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, out: 
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            devices = [LoadDevice(url, dm, f"IMEI:{tag}{i:06d}", str(i + 1), enc)
-                       for i in range(n)]
+            device = LightDevice if kind == "light" else LoadDevice
+            devices = [device(url, dm, f"IMEI:{tag}{i:06d}", str(i + 1), enc) for i in range(n)]
             start = time.perf_counter()
             results = await asyncio.gather(*(d.run(http) for d in devices))
             return list(results), time.perf_counter() - start
@@ -246,7 +409,7 @@ def cpu_seconds() -> float:
 
 
 def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag: str,
-              enc: str) -> list[object]:
+              enc: str, kind: str) -> list[object]:
     driver = Driver(timeout=60)
     server = lab._running()  # the bench drives sessions on the loop, as DmSession does
     loop.call(_set_hook(server, driver), 5)
@@ -256,7 +419,7 @@ def run_level(lab: OmaDmLab, loop: LabLoop, transcript: Transcript, n: int, tag:
     ctx = mp.get_context("spawn")
     recv, send = ctx.Pipe(duplex=False)
     cpu0 = cpu_seconds()
-    proc = ctx.Process(target=devices_main, args=(lab.http_url, creds, n, tag, enc, send))
+    proc = ctx.Process(target=devices_main, args=(lab.http_url, creds, n, tag, enc, kind, send))
     proc.start()
     send.close()
     raw, wall, device_cpu = recv.recv()
@@ -368,7 +531,7 @@ def floor_levels(levels: list[int], with_codec: bool = False) -> list[list[objec
         app.router.add_post("/dm", handle_with_codec if with_codec else handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=LISTEN_BACKLOG)  # as the lab's
         await site.start()
         holder["runner"] = runner
         return f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/dm"  # type: ignore[union-attr]
@@ -407,11 +570,20 @@ def main() -> int:
     p.add_argument("--floor", action="store_true",
                    help="also the same POSTs against a plain aiohttp server (fixed answer), "
                    "and against it with the codec (decode, encode) per POST")
+    p.add_argument("--devices", default="light", choices=("light", "full"),
+                   help="light: the devices' messages from format strings (the default; "
+                   "the same messages, checked at start); full: built and read by the codec")
     args = p.parse_args()
+    if args.encoding == "wbxml":
+        args.devices = "full"  # the light device speaks XML only
+    problem = check_light_device()
+    if problem:
+        print(f"   ! {problem}")
+        return 1
     levels = [2, 5] if args.smoke else [int(x) for x in args.n.split(",")]
     args.floor = args.floor or args.smoke  # the smoke run proves the floors run too
     _common.header(f"bench_omadm_lab: concurrent OMA-DM sessions ({args.encoding}, "
-                   f"nonces {args.nonces})")
+                   f"nonces {args.nonces}, {args.devices} devices)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         loop = LabLoop("bench-lab")
@@ -422,8 +594,10 @@ def main() -> int:
         lab.start()
         try:
             for i, n in enumerate(levels):
+                # The smoke run's first level uses the codec's devices: both kinds still run.
+                kind = "full" if args.smoke and i == 0 else args.devices
                 rows.append(run_level(lab, loop, transcript, n, f"{os.getpid() % 1000:03d}{i}",
-                                      args.encoding))
+                                      args.encoding, kind))
         finally:
             lab.stop()
             loop.stop()
