@@ -31,9 +31,10 @@ import _common
 PART_END = re.compile(r"^\[\S+ \d+/\d+\] =+ .* in [0-9.]+s")
 
 
-def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, float, int, float]:
-    """(wall s, end s, exit status, CPU s) of `conformance run` with ``code`` first on the
-    path (end: NaN for a run without parts; CPU: its process tree's, user + system)."""
+def one_run(code: Path, reports: Path, run_args: list[str]
+            ) -> tuple[float, float, int, float, bytes]:
+    """(wall s, end s, exit status, CPU s, output) of `conformance run` with ``code`` first on
+    the path (end: NaN for a run without parts; CPU: its process tree's, user + system)."""
     # Bytecode written, as ./run suite does: else every fork compiles the copies anew.
     env = {**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": ""}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -44,14 +45,25 @@ def one_run(code: Path, reports: Path, run_args: list[str]) -> tuple[float, floa
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=reports.parent)
     assert proc.stdout is not None
     last_part = float("nan")  # a run without parts has no end of its own here
+    output = []
     for line in proc.stdout:
+        output.append(line)
         if PART_END.match(line.decode("utf-8", "replace")):
             last_part = time.perf_counter()
     code_ = proc.wait()
     end = time.perf_counter()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return end - start, end - last_part, code_, cpu
+    return end - start, end - last_part, code_, cpu, b"".join(output)
+
+
+def keep(reports: Path, output: bytes, label: str) -> Path:
+    """A run that did not pass is evidence (the reference devices have no fault): its
+    reports folder and output are moved out of the temporary folder, which goes at the end."""
+    kept = Path(tempfile.mkdtemp(prefix=f"ab-rounds-kept-{label}-"))
+    shutil.move(str(reports), kept / reports.name)
+    (kept / "output.txt").write_bytes(output)
+    return kept
 
 
 def main() -> int:
@@ -80,10 +92,12 @@ def main() -> int:
             for name in ("before", "after") if n % 2 == 0 else ("after", "before"):
                 reports = folder / f"reports-{name}"
                 reports.mkdir(exist_ok=True)
-                wall, end, status, cpu = one_run(codes[name], reports, run_args)
+                wall, end, status, cpu, output = one_run(codes[name], reports, run_args)
                 results[name].append((wall, end, status, cpu))
                 print(f"   round {n + 1} {name:6}  wall {wall:6.2f} s  end {end:5.2f} s  "
                       f"CPU {cpu:6.2f} s  exit {status}".replace("nan", "-"), flush=True)
+                if status != 0:
+                    print(f"   ! kept in {keep(reports, output, f'{n + 1}-{name}')}", flush=True)
     rows = []
     for name, runs in results.items():
         walls = [w for w, _, _, _ in runs]
