@@ -652,8 +652,8 @@ def main() -> int:
     print(f"   lab process peak RSS: {_common.peak_rss_mib():.0f} MiB")
     failed = any(r[2] or r[3] for r in rows)
     if args.floor:
-        print("\n   floor: plain aiohttp server, fixed ~900 B answer, N light clients (RawHttp) x 3 "
-              "POSTs (CPU = this process: the server); floor + codec: the same server "
+        print("\n   floor: plain aiohttp server, fixed ~900 B answer, N light clients (RawHttp) "
+              "x 3 POSTs (CPU = this process: the server); floor + codec: the same server "
               "decoding a package 1 and encoding a package 2 per POST with the lab's codec "
               "(XML), nothing else")
         floors = floor_levels(levels) + floor_levels(levels, with_codec=True)
