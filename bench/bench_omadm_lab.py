@@ -278,7 +278,8 @@ class LightDevice(LoadDevice):
 
     def message(self, body: str, cred: bool) -> bytes:
         self.msg_id += 1
-        digest = auth.md5_digest(self.dm["client_name"], self.dm["client_secret"], self.nonce)
+        digest = (auth.md5_digest(self.dm["client_name"], self.dm["client_secret"], self.nonce)
+                  if cred else "")
         header = _HEADER.format(sid=escape(self.sid), msg_id=self.msg_id, url=escape(self.url),
                                 dev=escape(self.dev_id),
                                 cred=_MD5_CRED.format(digest) if cred else "")

@@ -1,7 +1,8 @@
 """Hostile devices, round 2 (issue 15), against the running OMA-DM server and package server
 over real loopback sockets: string-table amplification, a rejection that must be encodable
-whatever the header held, slowloris bodies and heads, and a connection flood from one
-address. Each was a stall, a 500 or unbounded growth before; what each proves is listed in
+whatever the header held, slowloris bodies and heads, a connection flood from one address,
+and the listen queue a burst of devices waits in. Each was a stall, a 500, unbounded growth
+or (the queue) a second lost per dropped SYN before; what each proves is listed in
 docs/robustness.md.
 """
 
