@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import copy
+import socket
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from aiocoap import Code
 
@@ -124,6 +126,7 @@ class Lwm2mLab:
         self._tap: CoapTap | None = None
         self._contacts: ContactWatch | None = None
         self._sends: SendInterface | None = None
+        self._refusing: dict[str, socket.socket] = {}  # host -> the port refusing_uri holds
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -140,6 +143,35 @@ class Lwm2mLab:
     def stop(self) -> None:
         if self._endpoints:
             self._call(self._stop(), 30)
+        for sock in self._refusing.values():
+            sock.close()
+        self._refusing.clear()
+
+    def refusing_uri(self, uri: str) -> str:
+        """``uri`` with its port replaced by one of its host's where every datagram is refused
+        (ICMP port unreachable) while the lab runs: a server that cannot be reached.
+
+        A port only found free could be taken meanwhile by any socket of a run side by side
+        (parts and their devices bind ephemeral ports all the time): a device sending there
+        then waits out its timeouts instead of being refused, and a case that gives it ~1 s
+        to fall back FAILs it. The lab holds the port with a UDP socket connected to itself,
+        which takes no datagram from anyone else."""
+        parts = urlsplit(uri)
+        host = parts.hostname or self.declaration.lab.host
+        sock = self._refusing.get(host)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                 socket.SOCK_DGRAM)
+            try:
+                sock.bind((host, 0))
+                sock.connect(sock.getsockname())
+            except OSError as exc:
+                sock.close()
+                raise LabError(f"no refusing port on {host}: {exc}") from None
+            self._refusing[host] = sock
+        port = sock.getsockname()[1]
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     async def _start(self) -> None:
         store = RegistrationStore(on_event=self._on_event)

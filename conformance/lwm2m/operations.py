@@ -10,6 +10,7 @@ block-wise exchange becomes ``code="protocol-error"``. Nothing here judges: test
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,10 @@ class Response:
     location: str | None = None
     observe: int | None = None
     options: dict[str, str] = field(default_factory=dict)
+    # time.monotonic() when the lab's loop made it of what aiocoap delivered (the decoders
+    # run there, on arrival). Timing checks measure between these, not when the case's thread
+    # woke up: under load that thread can wake later than a pmax tolerance allows.
+    received: float = field(default_factory=time.monotonic, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -38,11 +38,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -285,18 +283,6 @@ def test_bootstrap_sequence(device: Lwm2mDevice, registered: Registration) -> No
         "bootstraps only when no server can be reached")
 
 
-def closed_port_uri(uri: str) -> str:
-    """``uri`` with its port replaced by one nothing listens on (bound, then released)."""
-    parts = urlsplit(uri)
-    host = parts.hostname or "127.0.0.1"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        probe.bind((host, 0))
-        port = probe.getsockname()[1]
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @pytest.mark.ets("LightweightM2M-1.1-int-7")
 def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
                                restore_account: None) -> None:
@@ -304,7 +290,7 @@ def test_fallback_to_bootstrap(device: Lwm2mDevice, registered: Registration,
     account = declared_account(device)
     security = dict(account[0])
     uri_path = Path(0, SECURITY_INSTANCE, 0)
-    dead = closed_port_uri(str(security[uri_path]))
+    dead = device.lw.refusing_uri(str(security[uri_path]))  # refused while the lab runs
     security[uri_path] = dead
     finished_at: list[float] = []
     steps = account_steps(device, [security, *account[1:]],

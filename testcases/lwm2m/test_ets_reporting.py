@@ -89,7 +89,7 @@ def notified(observation: Observation, what: str, timeout: float) -> tuple[Respo
         note = observation.next(timeout)
     except DeviceTimeout:
         raise DeviceFault(f"no notification of {what} within {timeout:g} s") from None
-    return note, time.monotonic()
+    return note, note.received  # when the lab received it
 
 
 def content_of(response: Response, what: str, *, own_format: bool = True) -> Content:
@@ -201,10 +201,10 @@ def test_observe_composite(device: Lwm2mDevice, composite_paths: list[str],
     fmt = device.senml_format("Observe-Composite")
     pmax = 2
     set_attributes(device, undo, composite_paths[0], pmin=PMIN, pmax=pmax)
-    begun = time.monotonic()
     observation = device.observe_composite(composite_paths, fmt)
     undo.append(("the composite observation", lambda: observation.cancel("get")))
     started(observation, "Observe-Composite")
+    begun = observation.initial.received
     what = f"Observe-Composite {' '.join(composite_paths)}"
     missing = missing_paths(content_of(observation.initial, what), composite_paths)
     assert not missing, f"the answer to {what} has no value under {', '.join(missing)}"
