@@ -28,6 +28,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("bench_parallel_runs.py", []),
     ("bench_warm_start.py", []),
     ("bench_amplification.py", []),
+    ("bench_reference_under_load.py", ["--runs", "5"]),  # verdicts of ./run suite under load
 ]
 GOALS = 6  # the entries --goals runs (bench_codecs: the WBXML row)
 
