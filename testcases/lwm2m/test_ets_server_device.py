@@ -382,7 +382,7 @@ def stored_notifications(device: Lwm2mDevice, observation: Observation, path: st
             note = observation.next(min(0.5, end - now))
         except DeviceTimeout:
             continue
-        arrived = time.time()
+        arrived = time.time() - (time.monotonic() - note.received)  # when the lab got it
         if back is None:  # the Register this notification may have followed
             event = device.lw.wait_event(device.ep, ("register",), since, 0.05)
             back = event.time if event is not None else None
