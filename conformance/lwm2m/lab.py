@@ -153,9 +153,9 @@ class Lwm2mLab:
 
         A port only found free could be taken meanwhile by any socket of a run side by side
         (parts and their devices bind ephemeral ports all the time): a device sending there
-        then waits out its timeouts instead of being refused, and a case that gives it ~1 s
-        to fall back FAILs it. The lab holds the port with a UDP socket connected to itself,
-        which takes no datagram from anyone else."""
+        then waits out its request timeouts instead of being refused, and may not fall back
+        within the case's window. The lab holds the port with a UDP socket connected to
+        itself, which takes no datagram from anyone else."""
         parts = urlsplit(uri)
         host = parts.hostname or self.declaration.lab.host
         sock = self._refusing.get(host)
