@@ -209,6 +209,7 @@ class LabAnswer:
     resp_uri: str | None
     next_nonce: str | None
     commands: list[tuple[str, str, str, str | None]]  # name, CmdID, Item Target, Item Data
+    final: bool = False
 
 
 def read_lab_answer(body: bytes) -> LabAnswer:
@@ -221,7 +222,9 @@ def read_lab_answer(body: bytes) -> LabAnswer:
         if name == "Status":
             if el.findtext("{*}Cmd") == "SyncHdr":
                 answer.next_nonce = el.findtext("{*}Chal/{*}Meta/{*}NextNonce")
-        elif name != "Final":
+        elif name == "Final":
+            answer.final = True
+        else:
             answer.commands.append((name, el.findtext("{*}CmdID") or "",
                                     el.findtext("{*}Item/{*}Target/{*}LocURI") or "",
                                     el.findtext("{*}Item/{*}Data")))
@@ -334,7 +337,7 @@ class LightDevice(LoadDevice):
         try:
             reply = await self.post_bytes(self.package1_bytes(), result)
             for _ in range(10):
-                if not reply.commands:  # the lab's packages all end with Final
+                if reply.final and not reply.commands:  # as LoadDevice: the session ends
                     break
                 reply = await self.post_bytes(self.answer_bytes(reply, result), result)
             else:
