@@ -338,16 +338,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     for relay in relays:
         relay.start()
-    codes: dict[tuple[int, int], int] = {}
-    try:
-        for run, part, proc in children:
-            codes[id(run), part] = proc.wait()
-    except KeyboardInterrupt:
-        # Ctrl-C reached the children too: they write the reports of what they ran (marked
-        # incomplete); wait for that, so that a device run in parts still gets its merged
-        # folder. A second Ctrl-C leaves at once.
-        for run, part, proc in children:
-            codes[id(run), part] = proc.wait()
+    statuses = wait_through_ctrl_c([proc for _run, _part, proc in children])
+    codes = {(id(run), part): code
+             for (run, part, _proc), code in zip(children, statuses, strict=True)}
     for relay in relays:
         relay.join()
     warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
@@ -446,6 +439,16 @@ def start_child(
     args_of_run = catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args)
     return warmstart.popen_pytest(args_of_run, env=env,
                                   stdout=subprocess.PIPE if quiet else None)
+
+
+def wait_through_ctrl_c(procs: Sequence[Any]) -> list[int]:
+    """Each run's exit status. Ctrl-C reaches the runs too: they write the reports of what
+    they ran (marked incomplete); wait for that, so that a device run in parts still gets its
+    merged folder. A second Ctrl-C leaves at once."""
+    try:
+        return [proc.wait() for proc in procs]
+    except KeyboardInterrupt:
+        return [proc.wait() for proc in procs]
 
 
 def merge_parts(run: PlannedRun, codes: list[int]) -> int:
@@ -611,9 +614,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     proc = warmstart.popen_pytest(
         catalog_args(cases, dut, args.reports, faults, run_name, args.pytest_args))
     try:
-        code = proc.wait()
-    except KeyboardInterrupt:  # it reached the run too: it writes the reports of what it ran
-        code = proc.wait()
+        (code,) = wait_through_ctrl_c([proc])
     finally:
         warmstart.stop_zygote()
     folder = resolve_latest(Path(args.reports))
