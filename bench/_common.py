@@ -11,7 +11,9 @@ import datetime
 import os
 import platform
 import resource
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,3 +123,13 @@ def _cell(value: object) -> str:
             return "-"
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
+
+
+def keep_run(reports: Path, output: bytes, label: str) -> Path:
+    """A reference run that did not pass is evidence (the reference devices have no fault):
+    its reports folder and output are moved out of the benchmark's temporary folder, which
+    goes at the end, into a folder of their own; returns it."""
+    kept = Path(tempfile.mkdtemp(prefix=f"kept-{label}-"))
+    shutil.move(str(reports), kept / reports.name)
+    (kept / "output.txt").write_bytes(output)
+    return kept

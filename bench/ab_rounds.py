@@ -57,15 +57,6 @@ def one_run(code: Path, reports: Path, run_args: list[str]
     return end - start, end - last_part, code_, cpu, b"".join(output)
 
 
-def keep(reports: Path, output: bytes, label: str) -> Path:
-    """A run that did not pass is evidence (the reference devices have no fault): its
-    reports folder and output are moved out of the temporary folder, which goes at the end."""
-    kept = Path(tempfile.mkdtemp(prefix=f"ab-rounds-kept-{label}-"))
-    shutil.move(str(reports), kept / reports.name)
-    (kept / "output.txt").write_bytes(output)
-    return kept
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--ref", required=True, help="git revision of the *before* code")
@@ -97,7 +88,8 @@ def main() -> int:
                 print(f"   round {n + 1} {name:6}  wall {wall:6.2f} s  end {end:5.2f} s  "
                       f"CPU {cpu:6.2f} s  exit {status}".replace("nan", "-"), flush=True)
                 if status != 0:
-                    print(f"   ! kept in {keep(reports, output, f'{n + 1}-{name}')}", flush=True)
+                    kept = _common.keep_run(reports, output, f"ab-rounds-{n + 1}-{name}")
+                    print(f"   ! kept in {kept}", flush=True)
     rows = []
     for name, runs in results.items():
         walls = [w for w, _, _, _ in runs]

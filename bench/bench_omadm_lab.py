@@ -389,10 +389,14 @@ def devices_main(url: str, dm: dict[str, str], n: int, tag: str, enc: str, kind:
     async def main() -> tuple[list[DeviceResult], float]:
         device = LightDevice if kind == "light" else LoadDevice
         devices = [device(url, dm, f"IMEI:{tag}{i:06d}", str(i + 1), enc) for i in range(n)]
+        if kind == "light":  # each over a connection of its own (RawHttp)
+            start = time.perf_counter()
+            results = await asyncio.gather(*(d.run(None) for d in devices))
+            return list(results), time.perf_counter() - start
         connector = aiohttp.TCPConnector(limit=0)
         timeout = aiohttp.ClientTimeout(total=120)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-            start = time.perf_counter()  # light devices use their own connection, not http
+            start = time.perf_counter()
             results = await asyncio.gather(*(d.run(http) for d in devices))
             return list(results), time.perf_counter() - start
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,11 +40,11 @@ def hog() -> None:
         pass
 
 
-def not_passed(reports: Path, since: float) -> list[str]:
-    """The cases of the run folders written after ``since`` that did not pass."""
+def not_passed(reports: Path) -> list[str]:
+    """The cases of a run's reports folder (one per run) that did not pass."""
     found = []
     for verdicts in reports.glob("*/verdicts.json"):
-        if verdicts.stat().st_mtime < since or verdicts.parent.is_symlink():
+        if verdicts.parent.is_symlink():  # latest: one of the others
             continue
         try:
             cases = json.loads(verdicts.read_text(encoding="utf-8")).get("cases", [])
@@ -79,18 +78,16 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="reference-under-load-") as tmp:
             for n in range(1, args.runs + 1):
                 reports = Path(tmp) / f"run-{n}"
-                start, since = time.perf_counter(), time.time()
+                start = time.perf_counter()
                 done = subprocess.run(
                     [str(CONFORMANCE), "run", "--reports", str(reports), "-q", *run_args],
                     env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                     check=False)
                 wall = time.perf_counter() - start
-                failures = not_passed(reports, since) if done.returncode else []
+                failures = not_passed(reports) if done.returncode else []
                 rows.append([n, done.returncode, f"{wall:.1f}", len(failures)])
                 if done.returncode:
-                    keep = Path(tempfile.mkdtemp(prefix=f"reference-under-load-kept-{n}-"))
-                    shutil.move(str(reports), keep / "reports")
-                    (keep / "output.txt").write_bytes(done.stdout)
+                    keep = _common.keep_run(reports, done.stdout, f"reference-under-load-{n}")
                     kept.append(keep)
                     print(f"   ! run {n} exit {done.returncode}, kept in {keep}")
                     for failure in failures[:10]:
