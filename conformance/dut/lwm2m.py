@@ -250,7 +250,8 @@ class Lwm2mDevice:
         """The first Update carrying ``lt=lifetime`` after ``what`` (TS 1.1 §6.2.2), else a
         FAIL. Updates without that lt are passed over: one sent meanwhile for another reason
         (objects or host values changed) carries none, and an earlier case's write-back may
-        still be on its way with its own."""
+        still be on its way with its own. Each Update is taken once, in the order the lab got
+        it (``next_update``): one that came a moment after another is not skipped."""
         deadline = time.time() + self.timeouts.request
         seen: list[str] = []
         while (left := deadline - time.time()) > 0:
@@ -261,7 +262,6 @@ class Lwm2mDevice:
                 return update
             seen.append(f"lt={update.carried.lifetime}" if update.carried.lifetime is not None
                         else "no lt")
-            since = update.time + 0.001
         raise DeviceFault(f"no Update carrying lt={lifetime} within {self.timeouts.request} s "
                           f"after {what}" + (f" (Updates seen: {', '.join(seen)})" if seen else ""))
 

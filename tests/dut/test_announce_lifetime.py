@@ -23,11 +23,12 @@ from conformance.lwm2m.registrations import UpdateParams
 from conformance.verdicts import DeviceFault, DeviceTimeout
 
 
-def device_sending(*updates: UpdateParams) -> SimpleNamespace:
-    """A device facade whose lab has these Updates (received after the Write), in order."""
+def device_sending(*updates: UpdateParams, apart: float = 1.0) -> SimpleNamespace:
+    """A device facade whose lab has these Updates (received after the Write, ``apart``
+    seconds from each other), in order."""
     now = time.time()
-    queue = [UpdateReport(registration=None, carried=u, time=now + 1 + i)  # type: ignore[arg-type]
-             for i, u in enumerate(updates)]
+    queue = [UpdateReport(registration=None, carried=u,  # type: ignore[arg-type]
+                          time=now + 1 + i * apart) for i, u in enumerate(updates)]
 
     def next_update(ep: str, timeout: float) -> UpdateReport:
         if not queue:
@@ -74,3 +75,13 @@ def test_an_update_carrying_only_another_lifetime_fails() -> None:
 def test_an_earlier_write_back_on_its_way_does_not_decide() -> None:
     device = device_sending(UpdateParams(lifetime=300), UpdateParams(), UpdateParams(lifetime=5))
     assert announce(device, 5).carried.lifetime == 5
+
+
+def test_an_update_right_after_another_is_not_passed_over() -> None:
+    """Found when the cases ran in another order: an earlier case's Update without parameters
+    reached the lab 0.6 ms before the one carrying the written lt=63. The wait for the next
+    Update began 1 ms after the first, so it passed over the lt one and FAILed a conformant
+    device. The lab's Updates are taken in the order they came, each once: none is skipped."""
+    device = device_sending(UpdateParams(), UpdateParams(lifetime=63), UpdateParams(),
+                            apart=0.0006)
+    assert announce(device, 63).carried.lifetime == 63
