@@ -44,6 +44,9 @@ IDLE, DOWNLOADING, DOWNLOADED = 0, 1, 2
 
 VALUE_FORMATS = ("text", "tlv", "lwm2m-json", "senml-json", "senml-cbor")
 INSTANCE_FORMATS = ("tlv", "lwm2m-json", "senml-json", "senml-cbor")
+# s after a lifetime's announcement: an Update later than this was sent on the device's own
+# account, not one already on its way (lifetime_renewal)
+STRAY_WINDOW = 1.0
 
 
 def fmt_name(fmt: int | None) -> str:
@@ -169,6 +172,30 @@ class Lwm2mDevice:
             f"Write {lifetime} Lifetime answered {written.code}, expected 2.04")
         return self.expect_lifetime_update(since, seconds,
                                            f"the lifetime {lifetime} was set to {seconds} s")
+
+    def lifetime_renewal(self, announced: UpdateReport, lifetime: int) -> UpdateReport:
+        """The Update that renews a registration whose ``lifetime`` ``announced`` set: the
+        first the lab got ``STRAY_WINDOW`` s or more after it, each Update until then within
+        ``lifetime`` s of the one before (TS 1.1 §6.2.2: every Update renews). A DeviceFault
+        when the registration would run out first.
+
+        Updates already on their way when the lifetime was written (an earlier case's changes
+        reported) arrive within milliseconds of it. Taken as the renewal, one of them would
+        pass a device that never renews; passed over, a client that renews early (at once,
+        then every lifetime) would be failed: so each renews, and the wait goes on from it."""
+        last = announced
+        while last.time < announced.time + STRAY_WINDOW:
+            update = self.wait_update_since(last.time, last.time + lifetime + 1 - time.time())
+            if update is None:
+                raise DeviceFault(f"no Update within the {lifetime} s lifetime after the one "
+                                  f"{last.time - announced.time:.3f} s after the lifetime was "
+                                  "announced")
+            gap = update.time - last.time
+            if gap > lifetime:
+                raise DeviceFault(f"an Update came {gap:.1f} s after the one before it, after "
+                                  f"the {lifetime} s lifetime had run out")
+            last = update
+        return last
 
     def wait_report_since(self, since: float, timeout: float) -> Registration | None:
         """A Register or an Update of the device at or after ``since`` (it told the server);

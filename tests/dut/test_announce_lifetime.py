@@ -47,6 +47,24 @@ def device_sending(*updates: UpdateParams, apart: float = 1.0) -> SimpleNamespac
     return device
 
 
+def renewal_after(*offsets: float, lifetime: int = 5) -> UpdateReport:
+    """``lifetime_renewal`` of an announcement made now, the lab holding Updates received
+    ``offsets`` seconds after it (none of them waited for: they are in the lab already)."""
+    announced = UpdateReport(registration=None,  # type: ignore[arg-type]
+                             carried=UpdateParams(lifetime=lifetime), time=time.time())
+    queue = [UpdateReport(registration=None, carried=UpdateParams(),  # type: ignore[arg-type]
+                          time=announced.time + offset) for offset in offsets]
+
+    def next_update(ep: str, timeout: float) -> UpdateReport:
+        if not queue:
+            raise DeviceTimeout(f"no registration update of {ep}")
+        return queue.pop(0)
+
+    device = SimpleNamespace(ep="urn:dev", lw=SimpleNamespace(next_update=next_update))
+    device.wait_update_since = functools.partial(Lwm2mDevice.wait_update_since, device)
+    return Lwm2mDevice.lifetime_renewal(device, announced, lifetime)  # type: ignore[arg-type]
+
+
 def announce(device: SimpleNamespace, seconds: int) -> UpdateReport:
     return Lwm2mDevice.announce_lifetime(device, seconds)  # type: ignore[arg-type]
 
@@ -85,3 +103,27 @@ def test_an_update_right_after_another_is_not_passed_over() -> None:
     device = device_sending(UpdateParams(), UpdateParams(lifetime=63), UpdateParams(),
                             apart=0.0006)
     assert announce(device, 63).carried.lifetime == 63
+
+
+def test_the_renewal_is_the_update_the_device_sent_on_its_own() -> None:
+    announced_at = time.time()
+    assert renewal_after(4.5).time - announced_at == pytest.approx(4.5, abs=0.01)
+
+
+def test_an_update_already_on_its_way_is_not_the_renewal() -> None:
+    """Seen reading the case: an Update caused by an earlier case's changes, arriving 2 ms after
+    the announcing one, would have been taken as the renewal: a device that never renews would
+    pass."""
+    with pytest.raises(DeviceFault, match=r"within the 5 s lifetime after the one 0\.002 s"):
+        renewal_after(0.002)
+
+
+def test_a_client_renewing_at_once_then_every_lifetime_passes() -> None:
+    """Within the TS: every Update renews, so an early one only moves the next deadline."""
+    announced_at = time.time()
+    assert renewal_after(0.3, 5.2).time - announced_at == pytest.approx(5.2, abs=0.01)
+
+
+def test_a_renewal_after_the_lifetime_ran_out_fails() -> None:
+    with pytest.raises(DeviceFault, match=r"5\.6 s after the one before it"):
+        renewal_after(5.6)
