@@ -23,7 +23,7 @@ folder's ``verdicts.json``:
 - the DM 1.3 variant (``omadm.dm_version: "1.3"``, ``clean-dm13``): every case PASSes, the DM
   1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
-  CDR-DVM-1533 cases first) and in a seeded random order gives every case the clean verdict.
+  CDR-DVM-1533 cases first) and in two seeded random orders gives every case the clean verdict.
 
 The runs use the built-in declaration with two changes (``matrix_declaration``): the lab's
 negative windows are short (post-update 3 s, FOTA 5 s, request 5 s: the only fixed waits are
@@ -60,6 +60,9 @@ CATALOG = ROOT / "testcases" / "omadm"
 RUN_TIMEOUT = 300.0
 TIMEOUTS = {"request": 5, "session": 10, "post_update_window": 3, "fota": 5}
 RANDOM_SEED = 20261206  # fixed: a random-order failure must be reproducible
+# An order that once FAILed the clean device: the lab's factory reset came while the device's
+# session, ended by the lab, was still storing the server nonce it had issued, over "null".
+CUT_SESSION_SEED = 36
 EXCEPTION_REASON = "matrix: unique TAC for this model (PTCRB)"
 REQUIREMENTS = ("CDR-DVM-012", "CDR-DVM-440", "CDR-DVM-3954", "CDR-DVM-3955", "CDR-DVM-4532",
                 "CDR-DVM-1533", "ATT-DMIG-4.2")
@@ -149,6 +152,7 @@ ROWS: dict[str, Row] = {
     "accounts": Row("accounts"),
     "reverse": Row("matrix", order="reverse"),
     "random": Row("matrix", order=f"random:{RANDOM_SEED}"),
+    "random-cut-session": Row("matrix", order=f"random:{CUT_SESSION_SEED}"),
     # A device without a UI (features.user_interaction: false): the refusal cases of alerts.
     "headless": Row("headless", pytest_args=("-k", "cdr_dvm_012_alerts")),
     "headless-ui-stub": Row("headless", faults=("ui-stub-answers",),
@@ -413,7 +417,7 @@ def test_an_undeclared_secret_reaches_no_file(run_row: Callable[[str], Run]) -> 
 
 
 @pytest.mark.parametrize("order", [pytest.param(name, marks=reads("clean", name), id=name)
-                                   for name in ("reverse", "random")])
+                                   for name in ("reverse", "random", "random-cut-session")])
 def test_case_order_does_not_change_verdicts(run_row: Callable[[str], Run], order: str) -> None:
     """Every case restores what it changed: no verdict depends on which cases ran before."""
     clean = {c["nodeid"]: c["verdict"] for c in run_row("clean").cases()}

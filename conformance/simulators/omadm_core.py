@@ -92,6 +92,9 @@ class ReferenceDevice:
         self.store = StateStore(options.state_dir)
         stored = self.store.load()
         self.session_counter = stored.session_counter
+        # Factory resets so far: a session started before the last one was cut by it (a real
+        # module reboots), so what it learns afterwards is not kept (store_*_nonce).
+        self.resets = 0
         self.pending_alerts: list[PendingAlert] = stored.pending_alerts
         self.fumo = FumoEngine(self)
         self.tree = self._build_tree(stored.values)
@@ -226,14 +229,22 @@ class ReferenceDevice:
                 server_nonce=nonce(f"{server}/AAuthData"),
             )
 
-    def store_client_nonce(self, nonce: bytes) -> None:
-        with self.lock:
-            self.tree.set_value(f"{self._account_path()}/{mo.CLIENT_AUTH}/AAuthData", nonce)
-            self.persist()
+    def store_client_nonce(self, nonce: bytes, born: int | None = None) -> None:
+        """Keep the client nonce; ``born``: the ``resets`` count the storing session began
+        with (None: now). A session the lab's last package had ended can still be storing
+        when a factory reset arrives; its nonce must not undo the reset's "null"."""
+        self._store_nonce(mo.CLIENT_AUTH, nonce, born)
 
-    def store_server_nonce(self, nonce: bytes) -> None:
+    def store_server_nonce(self, nonce: bytes, born: int | None = None) -> None:
+        self._store_nonce(mo.SERVER_AUTH, nonce, born)
+
+    def _store_nonce(self, side: str, nonce: bytes, born: int | None) -> None:
         with self.lock:
-            self.tree.set_value(f"{self._account_path()}/{mo.SERVER_AUTH}/AAuthData", nonce)
+            if born is not None and born != self.resets:
+                log.info("a factory reset came during the session: its %s nonce is not kept",
+                         side)
+                return
+            self.tree.set_value(f"{self._account_path()}/{side}/AAuthData", nonce)
             self.persist()
 
     def alert_delivered(self, alert: PendingAlert) -> None:
@@ -408,6 +419,7 @@ class ReferenceDevice:
     def factory_reset(self, params: dict[str, Any]) -> dict[str, Any]:
         _no_params("factory_reset", params)
         with self.lock:
+            self.resets += 1
             host = self._host()
             self.store.clear()
             self.pending_alerts = []

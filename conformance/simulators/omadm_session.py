@@ -93,8 +93,10 @@ class SessionHost(Protocol):
 
     def devid(self) -> str: ...
     def account(self) -> Account: ...
-    def store_client_nonce(self, nonce: bytes) -> None: ...
-    def store_server_nonce(self, nonce: bytes) -> None: ...
+    resets: int  # factory resets so far
+
+    def store_client_nonce(self, nonce: bytes, born: int | None = None) -> None: ...
+    def store_server_nonce(self, nonce: bytes, born: int | None = None) -> None: ...
     def alert_delivered(self, alert: PendingAlert) -> None: ...
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> requests.Response: ...
 
@@ -151,6 +153,7 @@ def generic_alert(alert: PendingAlert, faults: Faults | None = None) -> Alert:
 class DmSession:
     def __init__(self, host: SessionHost, url: str, request: SessionRequest) -> None:
         self.host = host
+        self.born = host.resets  # a factory reset after this cuts the session (its nonces)
         self.url = url
         self.request = request
         self.faults = host.faults
@@ -207,7 +210,7 @@ class DmSession:
             reply, response = self._exchange(msg, account, client_nonce)
             if issued is not None:
                 # The lab answered the message carrying our Chal: it has the nonce now.
-                self.host.store_server_nonce(issued)
+                self.host.store_server_nonce(issued, self.born)
 
             status = self._header_status(reply)
             code = status.data if status is not None else ""
@@ -494,7 +497,7 @@ class DmSession:
         except ProtocolError as exc:
             log.warning("session %s: unusable NextNonce: %s", self.request.session_id, exc)
             return nonce
-        self.host.store_client_nonce(new)
+        self.host.store_client_nonce(new, self.born)
         # 401/407: applies to the very next message; 212: from the next session on.
         return new if immediate else nonce
 
@@ -588,7 +591,8 @@ class DmSession:
             pass  # the lab may well hang up on a refusal
         else:
             if chal.meta.next_nonce:
-                self.host.store_server_nonce(auth.nonce_from_b64(chal.meta.next_nonce))
+                self.host.store_server_nonce(auth.nonce_from_b64(chal.meta.next_nonce),
+                                            self.born)
         raise SessionEnded(False, f"server authentication failed ({code}); commands not executed")
 
     def _issued_nonce(self, commands: list[Command]) -> bytes | None:

@@ -236,3 +236,39 @@ def test_large_object_from_the_lab_is_reassembled(
     assert r.session_end().ok
     lab_sizes = [len(m.raw) for m in session.messages if m.direction == "lab->device"]
     assert len(lab_sizes) > 2 and max(lab_sizes) <= 2048
+
+
+def test_a_factory_reset_cuts_the_session_the_lab_just_ended(rig: Callable[..., Any]) -> None:
+    """The lab ends a session and has the device factory reset at once (``reset_to_factory``):
+    the reset reaches the device while its session still takes the lab's last answer. Found by
+    the OMA-DM catalog in random orders: the session then stored the server nonce it had issued
+    over the reset's "null", and the next session refused the lab's digest over "null" (401).
+    Here the reset comes exactly then, every time: when the answer to the device's second
+    message (the one whose Status carries its Chal) has arrived, before the session goes on."""
+    r = rig()
+    post, answers, resets = r.device.post, [], []
+
+    def post_then_reset(*args: Any, **kwargs: Any) -> Any:
+        answer = post(*args, **kwargs)
+        answers.append(answer)
+        if len(answers) == 2:
+            resets.append(r.device.factory_reset({}))
+        return answer
+
+    r.device.post = post_then_reset
+    r.lab.expect_session()
+    r.device.trigger_session({})
+    session = r.lab.wait_session(WAIT)
+    assert session.get("./DevInfo/DevId").status == "200"
+    session.close()
+    assert r.session_end().ok
+    assert resets == [{}]
+    r.device.post = post
+    r.lab.nonces.reset(session.dev_id)  # the lab forgets the device's nonces too
+    r.lab.expect_session()
+    r.device.trigger_session({})
+    after = r.lab.wait_session(WAIT)
+    assert after.get("./DevInfo/DevId").status == "200"
+    after.close()
+    assert r.session_end().ok
+    assert after.auth.server_statuses[:1] == ["212"]  # it took the lab's digest over "null"

@@ -67,6 +67,21 @@ def test_factory_reset_and_reboot(declaration: Declaration, tmp_path: Path) -> N
     assert dev.tree.exec_handlers  # FUMO still wired after the tree was rebuilt
 
 
+def test_a_session_cut_by_a_factory_reset_keeps_no_nonce(declaration: Declaration,
+                                                         tmp_path: Path) -> None:
+    """A reset cuts a session, as a module's reboot does: the nonces it stores afterwards are
+    not kept (over the wire: test_sessions_lab.py, the reset cutting a session)."""
+    dev = make(declaration, tmp_path)
+    born = dev.resets  # a session starts
+    dev.factory_reset({})  # the control channel, meanwhile
+    dev.store_server_nonce(b"issued", born)
+    dev.store_client_nonce(b"next", born)
+    assert dev.account().server_nonce == b"null"
+    assert dev.account().client_nonce == b"null"
+    dev.store_server_nonce(b"issued", dev.resets)  # a session begun after the reset keeps it
+    assert dev.account().server_nonce == b"issued"
+
+
 HOST_VALUES = {"manufacturer": "H", "model": "M", "software_version": "9", "unique_id": "U1"}
 
 
