@@ -368,7 +368,9 @@ class LwM2M(_Model):
     queue_mode: bool = Field(
         False, description="The device runs in queue mode: it registers with Q (1.1; in 1.0 "
         "the binding is UQ) and listens only for a while after each message it sends. The lab "
-        "then holds its requests until it is heard again (ETS int-108/109 run on it).")
+        "then holds its requests until it is heard again (ETS int-108/109 run on it). With "
+        "version 1.0 the binding says it (UQ): queue_mode true with a binding without Q is "
+        "refused.")
     short_server_id: int | None = Field(
         None, ge=1, le=65534,
         description="Short Server ID (/1/x/0) of the lab's DM server account: the one the "
@@ -381,6 +383,16 @@ class LwM2M(_Model):
     def queued(self) -> bool:
         """Queue mode declared, by ``queue_mode`` or a binding with Q (the 1.0 way)."""
         return self.queue_mode or "Q" in self.binding
+
+    @model_validator(mode="after")
+    def _queue_mode_1_0(self) -> LwM2M:
+        # LwM2M 1.0 has no Q parameter: its queue mode is the binding's Q (UQ). Declared in
+        # queue mode with a binding without Q, a 1.0 device would be failed for doing what
+        # its own declaration says (int-108's b=UQ check) and left asleep by the lab.
+        if self.version == "1.0" and self.queue_mode and "Q" not in self.binding:
+            raise ValueError(f"binding: LwM2M 1.0 says queue mode in the binding (UQ); "
+                             f"queue_mode: true with binding {self.binding!r} contradicts it")
+        return self
 
     @model_validator(mode="after")
     def _psk(self) -> LwM2M:

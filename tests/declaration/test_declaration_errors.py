@@ -39,6 +39,10 @@ BAD: dict[str, list[tuple[str, int | None, str]]] = {
     "bad-psk-without-key.yaml": [
         ("lwm2m.psk_key", 16, "required with security: psk (hex, e.g. ${PSK_KEY})"),
     ],
+    "bad-queue-mode-1-0.yaml": [
+        ("lwm2m.binding", 19, "LwM2M 1.0 says queue mode in the binding (UQ); queue_mode: true "
+         "with binding 'U' contradicts it"),
+    ],
     "bad-env-unset.yaml": [
         ("omadm.server_secret", 19,
          "environment variable ${CONFORMANCE_TEST_UNSET_VARIABLE} is not set"),
