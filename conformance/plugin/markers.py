@@ -129,6 +129,25 @@ def not_applicable_reason(item: pytest.Item, declaration: Declaration) -> str | 
     return None
 
 
+MIN_CASE_TIMEOUT = 120.0  # s: the project's own tests' pytest-timeout (pyproject.toml)
+
+
+def case_timeout(declaration: Declaration) -> float:
+    """pytest-timeout's guard for one case of a catalog run: past every wait the declaration
+    allows a case, so that it stops only a harness that hangs, never a slow device's verdict.
+
+    A case may wait out each declared bound in turn, and a few requests or sessions at that
+    (three times their sum); a request to a sleeping queue-mode device waits until the device
+    is heard again, up to its lifetime (two such). The project's fixed 120 s made a device
+    declared with a longer FOTA bound, or a queue-mode device that sleeps between Updates, an
+    ERROR of the lab instead of a verdict."""
+    t = declaration.timeouts
+    guard = 3 * (t.request + t.session + t.post_update_window + t.fota)
+    if declaration.lwm2m is not None and declaration.lwm2m.queued:
+        guard += 2 * declaration.lwm2m.lifetime
+    return max(MIN_CASE_TIMEOUT, guard)
+
+
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
@@ -140,6 +159,7 @@ def pytest_collection_modifyitems(
     other: list[pytest.Item] = []
     unwanted: list[pytest.Item] = []  # not traced to a --ets test asked for
     wanted_ets: list[str] = config.getoption("--ets") or []
+    guard = case_timeout(run.declaration)
     for item in items:
         if not is_case(item):
             keep.append(item)
@@ -152,6 +172,8 @@ def pytest_collection_modifyitems(
             other.append(item)
             continue
         case_state(item).not_applicable = not_applicable_reason(item, run.declaration)
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(guard))
         keep.append(item)
     if other:
         run.deselected_other_protocol = len(other)

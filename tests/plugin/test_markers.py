@@ -255,3 +255,32 @@ def test_ets_option_keeps_only_the_cases_traced_to_it(
     result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports",
                                 "--ets", "LightweightM2M-1.1-int-302")
     assert verdicts_of(result) == {"test_params[2]": "PASS"}
+
+
+def test_each_case_gets_a_timeout_past_the_declared_bounds(pytester: pytest.Pytester) -> None:
+    """pytest-timeout's guard comes from the declaration, not the project's fixed 120 s: a
+    FOTA bound of minutes or a queue-mode device asleep until its next Update is a wait of the
+    case, not a harness hang (the 1.0 queue-mode reference device had two cases ERROR at
+    120 s). A case's own timeout marker stays."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def guard(request):
+            return request.node.get_closest_marker("timeout").args[0]
+
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        def test_guarded(request):
+            # built-in LwM2M: 3 x (request 10 + session 20 + post-update 20 + fota 30) s,
+            # and queue mode: 2 x its 300 s lifetime
+            assert guard(request) == 3 * (10 + 20 + 20 + 30) + 2 * 300
+
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        @pytest.mark.timeout(7)
+        def test_own_timeout(request):
+            assert guard(request) == 7
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports", "-p",
+                                "no:randomly")
+    result.assert_outcomes(passed=2)
