@@ -256,19 +256,20 @@ def test_a_factory_reset_cuts_the_session_the_lab_just_ended(rig: Callable[..., 
         return answer
 
     r.device.post = post_then_reset
+    session = session_reading_devid(r)
+    assert resets == [{}]
+    r.device.post = post
+    r.lab.nonces.reset(session.dev_id)  # the lab forgets the device's nonces too
+    after = session_reading_devid(r)
+    assert after.auth.server_statuses[:1] == ["212"]  # it took the lab's digest over "null"
+
+
+def session_reading_devid(r: Any) -> Any:
+    """A session the device opens, in which the lab Gets ./DevInfo/DevId (200), then ends."""
     r.lab.expect_session()
     r.device.trigger_session({})
     session = r.lab.wait_session(WAIT)
     assert session.get("./DevInfo/DevId").status == "200"
     session.close()
     assert r.session_end().ok
-    assert resets == [{}]
-    r.device.post = post
-    r.lab.nonces.reset(session.dev_id)  # the lab forgets the device's nonces too
-    r.lab.expect_session()
-    r.device.trigger_session({})
-    after = r.lab.wait_session(WAIT)
-    assert after.get("./DevInfo/DevId").status == "200"
-    after.close()
-    assert r.session_end().ok
-    assert after.auth.server_statuses[:1] == ["212"]  # it took the lab's digest over "null"
+    return session
