@@ -22,6 +22,8 @@ folder's ``verdicts.json``:
 - the run folder of a device that returns a secret nobody declared holds it in no file;
 - the DM 1.3 variant (``omadm.dm_version: "1.3"``, ``clean-dm13``): every case PASSes, the DM
   1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
+- the WBXML variant (``omadm.encoding: wbxml`` with HMAC, ``clean-wbxml``): no FAIL, ERROR or
+  INCONCLUSIVE;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
   CDR-DVM-1533 cases first) and in two seeded random orders gives every case the clean verdict.
 
