@@ -232,10 +232,11 @@ class Lwm2mDevice:
         return self._ask(f"Read {path}", lambda: self.lw.read(self.ep, path, fmt=fmt))
 
     def write(self, path: Path | str, value: Content | Value | dict[str, Value],
-              fmt: int = ContentFormat.TLV, *, partial: bool = False) -> Response:
+              fmt: int = ContentFormat.TLV, *, partial: bool = False,
+              timeout: float | None = None) -> Response:
         what = f"Write{' (partial update)' if partial else ''} {path}"
         return self._ask(what, lambda: self.lw.write(self.ep, path, value, fmt=fmt,
-                                                     partial=partial))
+                                                     partial=partial, timeout=timeout))
 
     def write_raw(self, path: Path | str, payload: bytes, fmt: int | None, *,
                   partial: bool = False) -> Response:

@@ -103,11 +103,21 @@ class Delivery:
             urls = packages.publish(published, data if data is not None else b"\0")
             self.uri = str(getattr(urls, protocol)).replace(published, name)
 
-    def start(self) -> None:
+    def start(self, *, too_large: bool = False) -> None:
+        """Deliver the package: push it (bounded by ``timeouts.fota``, as a download is: it
+        is one, block by block) or write its URI. ``too_large``: the package is more than
+        the device can store, and a push may be refused with 4.13 Request Entity Too Large
+        (RFC 7959 §2.9.3); the Update Result judges it then."""
         device = self.device
         if self.pushed:
-            response = device.write("/5/0/0", self.data, fmt=ContentFormat.OPAQUE)
+            response = device.write("/5/0/0", self.data, fmt=ContentFormat.OPAQUE,
+                                    timeout=device.timeouts.fota)
             what = f"Write /5/0/0 ({len(self.data)} bytes, block-wise)"
+            if too_large and response.code == "4.13":
+                device.lab.transcript.note(
+                    "lwm2m", f"{what} refused with 4.13 Request Entity Too Large: the Update "
+                    "Result decides", device=device.ep)
+                return
         else:
             response = device.write("/5/0/1", self.uri, fmt=self.device.value_format())
             what = f"Write /5/0/1 {self.uri}"

@@ -584,13 +584,16 @@ class Lwm2mLab:
         content_or_value: Content | Value | dict[str, Value],
         fmt: int = ContentFormat.TLV,
         partial: bool = False,
+        timeout: float | None = None,
     ) -> Response:
-        """Write-Replace (PUT) or, with ``partial``, Write-Partial-Update (POST)."""
+        """Write-Replace (PUT) or, with ``partial``, Write-Partial-Update (POST); ``timeout``
+        bounds the whole exchange, all its blocks (default: the request timeout)."""
         p = _path(path)
         payload = encode_content(int(fmt), p, content_or_value, self.registry)
         code = Code.POST if partial else Code.PUT
         return self._op(
-            ep, lambda r: r.message(code, p, payload=payload, content_format=int(fmt)), p
+            ep, lambda r: r.message(code, p, payload=payload, content_format=int(fmt)), p,
+            timeout,
         )
 
     def write_raw(

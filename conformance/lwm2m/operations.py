@@ -23,6 +23,7 @@ from conformance.errors import ProtocolError
 from conformance.lwm2m.model import Content, ContentFormat, Path
 from conformance.verdicts import DeviceTimeout, Inconclusive
 
+BLOCK_BYTES = 1024  # aiocoap sends a request body over this in Block1 blocks of this size
 _BLOCKWISE_ERRORS = (
     error.UnexpectedBlock1Option,
     error.UnexpectedBlock2,
@@ -129,6 +130,10 @@ class Requester:
         observe: int | None = None,
     ) -> Message:
         msg = Message(code=code, uri_path=self.uri_path(path), payload=payload)
+        if len(payload) > BLOCK_BYTES:
+            # Sent block-wise (Block1): Size1 tells the device the whole size at the first
+            # block (RFC 7959 §4), so that it can refuse what it cannot store there (4.13).
+            msg.opt.size1 = len(payload)
         if content_format is not None:
             msg.opt.content_format = content_format
         if accept is not None:

@@ -37,7 +37,7 @@ from conformance.simulators.lwm2m_registration import (
     add_credentials,
     exchange,
 )
-from conformance.simulators.lwm2m_site import DeviceSite
+from conformance.simulators.lwm2m_site import MAX_BODY, DeviceSite
 from conformance.simulators.lwm2m_state import (
     DeviceState,
     KeptAccount,
@@ -124,6 +124,8 @@ class Lwm2mDevice:
             self.radio.install(self.context)
         self.site.context = self.context
         self.site.on_block1_start = self._block1_started
+        self.site.block1_limit = self._block1_limit
+        self.site.on_block1_refused = self._block1_refused
         self._build_objects()
         self._connect_task = self._spawn(self._connect(), "connect")
 
@@ -533,6 +535,16 @@ class Lwm2mDevice:
             objs.FIRMWARE in self.store.object_ids()
         ):
             firmware.push_started()
+
+    def _block1_limit(self, path: Path | None) -> int:
+        """A pushed image (/5/0/0) takes at most the firmware storage."""
+        if path == Path(objs.FIRMWARE, 0, 0) and self.firmware is not None:
+            return self.firmware.storage_size
+        return MAX_BODY
+
+    def _block1_refused(self, path: Path) -> None:
+        if path == Path(objs.FIRMWARE, 0, 0) and self.firmware is not None:
+            self.firmware.push_refused()
 
     def _firmware_changed(self, resource_id: int, value: object) -> None:
         if objs.FIRMWARE in self.store.object_ids() and self.store.instance_ids(objs.FIRMWARE):

@@ -171,6 +171,14 @@ class FirmwareUpdate:
             self._pushing = True
             self._set(State.DOWNLOADING, Result.INITIAL)
 
+    def push_refused(self) -> None:
+        """A pushed image over the storage was refused (4.13): Not enough flash (TS 1.1
+        E.6 Update Result 2), back in State 0."""
+        self._pushing = False
+        if self.push:
+            log.warning("pushed image refused: over the storage of %d bytes", self.storage_size)
+            self._reset(Result.NOT_ENOUGH_FLASH)
+
     def write_package(self, data: bytes) -> None:
         """Push delivery: the whole image (aiocoap reassembled the Block1 transfer)."""
         pushing, self._pushing = self._pushing, False

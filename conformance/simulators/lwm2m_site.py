@@ -78,6 +78,10 @@ class DeviceSite(interfaces.Resource):
         self._cancel_tokens: set[bytes] = set()
         # Told when a Block1 transfer starts on a path (the firmware push shows Downloading)
         self.on_block1_start: Callable[[Path], None] = lambda _path: None
+        # The most a Block1 transfer to a path may carry (a pushed image: the storage), and
+        # what the device does when it refuses one for that (Update Result 2 for /5/0/0)
+        self.block1_limit: Callable[[Path | None], int] = lambda _path: MAX_BODY
+        self.on_block1_refused: Callable[[Path], None] = lambda _path: None
         self._observations: set[asyncio.Task[Any]] = set()
         # While the server account is disabled (/1/x/4): None when notifications flow, else
         # whether to store them (/1/x/6) for after the next Register; ``_held`` keeps them.
@@ -106,9 +110,9 @@ class DeviceSite(interfaces.Resource):
                 await self._observe_composite(pipe)
                 return
             block1 = request.opt.block1
-            if block1 is not None and block1.start + len(request.payload) > MAX_BODY:
-                # RFC 7959 §2.9.3: refuse what the device could never hold, and say how much
-                pipe.add_response(Message(code=Code.REQUEST_ENTITY_TOO_LARGE, size1=MAX_BODY),
+            limit = self._refused(request, block1.start) if block1 is not None else None
+            if limit is not None:  # RFC 7959 §2.9.3: refused, saying how much the device takes
+                pipe.add_response(Message(code=Code.REQUEST_ENTITY_TOO_LARGE, size1=limit),
                                   is_last=True)
                 return
             if block1 is not None and block1.block_number == 0 and block1.more:
@@ -121,6 +125,22 @@ class DeviceSite(interfaces.Resource):
         except RenderableError as exc:  # Block1 Continue / Request Entity Incomplete
             response = exc.to_message()
         pipe.add_response(response, is_last=True)
+
+    def _refused(self, request: Message, start: int) -> int | None:
+        """The most the device takes, when this block of a Block1 transfer is over it (the
+        transfer is refused): at its first block when the request's Size1 (RFC 7959 §4)
+        already says so, else at the block that goes past it. None: the block is taken."""
+        try:
+            path = _path(tuple(request.opt.uri_path))
+        except OperationError:
+            path = None
+        limit = min(MAX_BODY, self.block1_limit(path))
+        declared = request.opt.size1
+        if start + len(request.payload) <= limit and (declared is None or declared <= limit):
+            return None
+        if path is not None:
+            self.on_block1_refused(path)
+        return limit
 
     def block1_started(self, request: Message) -> None:
         try:

@@ -197,7 +197,7 @@ def test_error_result(device: Lwm2mDevice, idle: None, image: bytes, error: str)
     delivery = Delivery(device, protocol, name, data)
     observation = observe_firmware(device)
     try:
-        delivery.start()
+        delivery.start(too_large=error == "out-of-storage")
         seen = follow(device, observation, delivery,
                       lambda state, result: result != 0 or state == DOWNLOADED)
     finally:

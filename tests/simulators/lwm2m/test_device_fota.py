@@ -115,10 +115,21 @@ def test_bad_packages(devices: DeviceRunner, stub: StubServer, data: bytes, resu
     assert text(stub, remote, "/5/0/3") == "0"
 
 
-def test_image_too_big_for_storage(devices: DeviceRunner, stub: StubServer) -> None:
+@pytest.mark.parametrize("declared", [False, True], ids=["by-block", "by-size1"])
+def test_image_too_big_for_storage(devices: DeviceRunner, stub: StubServer,
+                                   declared: bool) -> None:
+    """A pushed image over the storage is refused with 4.13 and the storage in Size1 (RFC 7959
+    §2.9.3), Update Result 2: at the block that goes past it, or at the first block when the
+    request's Size1 says the size (§4). It once took every block, then reported 2: a 16 MiB
+    push outlasted the lab's timeout."""
     remote, _ = start(devices, stub, storage_size=4096)
-    stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE)
+    size1 = {"size1": len(IMAGE)} if declared else {}
+    response = stub.request(remote, Code.PUT, "/5/0/0", content_format=42, payload=IMAGE,
+                            **size1)
+    assert response.code == Code.REQUEST_ENTITY_TOO_LARGE
+    assert response.opt.size1 == 4096
     assert text(stub, remote, "/5/0/5") == "2"
+    assert text(stub, remote, "/5/0/3") == "0"
 
 
 @pytest.mark.parametrize(

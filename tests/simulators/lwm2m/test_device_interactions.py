@@ -266,11 +266,16 @@ def test_deregister_on_quit(devices: DeviceRunner, stub: StubServer) -> None:
     stub.next_event("deregister")
 
 
-def test_oversized_block1_is_413(devices: DeviceRunner, stub: StubServer, raw) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("path", "most"), [
+    ("5/0/0", 1024 * 1024),  # a pushed image: the firmware storage (the client's default)
+    ("3/0/14", 8 * 1024 * 1024),  # any other body: the largest the device reassembles
+])
+def test_oversized_block1_is_413(devices: DeviceRunner, stub: StubServer, raw,  # type: ignore[no-untyped-def]
+                                 path: str, most: int) -> None:
     registered(devices, stub)
     peer = raw(devices.devices[0].local_address())
-    peer.send(Message(mtype=CON, code=Code.PUT, uri_path=["5", "0", "0"], content_format=42,
+    peer.send(Message(mtype=CON, code=Code.PUT, uri_path=path.split("/"), content_format=42,
                       block1=(8192, True, 6), payload=bytes(1024)))  # starts at 8 MiB
     answer = peer.receive()
     assert answer is not None and answer.code == Code.REQUEST_ENTITY_TOO_LARGE
-    assert answer.opt.size1 == 8 * 1024 * 1024
+    assert answer.opt.size1 == most
