@@ -23,21 +23,26 @@ from conformance.lwm2m.registrations import UpdateParams
 from conformance.verdicts import DeviceFault, DeviceTimeout
 
 
-def device_sending(*updates: UpdateParams, apart: float = 1.0) -> SimpleNamespace:
-    """A device facade whose lab has these Updates (received after the Write, ``apart``
-    seconds from each other), in order."""
-    now = time.time()
-    queue = [UpdateReport(registration=None, carried=u,  # type: ignore[arg-type]
-                          time=now + 1 + i * apart) for i, u in enumerate(updates)]
+def lab_holding(reports: list[UpdateReport]) -> SimpleNamespace:
+    """A lab facade whose ``next_update`` hands these Updates out in order, each once."""
+    queue = list(reports)
 
     def next_update(ep: str, timeout: float) -> UpdateReport:
         if not queue:
             raise DeviceTimeout(f"no registration update of {ep}")
         return queue.pop(0)
 
+    return SimpleNamespace(next_update=next_update)
+
+
+def device_sending(*updates: UpdateParams, apart: float = 1.0) -> SimpleNamespace:
+    """A device facade whose lab has these Updates (received after the Write, ``apart``
+    seconds from each other), in order."""
+    now = time.time()
     device = SimpleNamespace(
         ep="urn:dev", timeouts=SimpleNamespace(request=0.5),
-        lw=SimpleNamespace(next_update=next_update),
+        lw=lab_holding([UpdateReport(registration=None, carried=u,  # type: ignore[arg-type]
+                                     time=now + 1 + i * apart) for i, u in enumerate(updates)]),
         server_path=lambda resource_id: f"/1/0/{resource_id}",
         value_format=lambda: "text",
         write=lambda path, value, fmt: SimpleNamespace(code="2.04"),
@@ -52,15 +57,9 @@ def renewal_after(*offsets: float, lifetime: int = 5) -> UpdateReport:
     ``offsets`` seconds after it (none of them waited for: they are in the lab already)."""
     announced = UpdateReport(registration=None,  # type: ignore[arg-type]
                              carried=UpdateParams(lifetime=lifetime), time=time.time())
-    queue = [UpdateReport(registration=None, carried=UpdateParams(),  # type: ignore[arg-type]
-                          time=announced.time + offset) for offset in offsets]
-
-    def next_update(ep: str, timeout: float) -> UpdateReport:
-        if not queue:
-            raise DeviceTimeout(f"no registration update of {ep}")
-        return queue.pop(0)
-
-    device = SimpleNamespace(ep="urn:dev", lw=SimpleNamespace(next_update=next_update))
+    device = SimpleNamespace(ep="urn:dev", lw=lab_holding([
+        UpdateReport(registration=None, carried=UpdateParams(),  # type: ignore[arg-type]
+                     time=announced.time + offset) for offset in offsets]))
     device.wait_update_since = functools.partial(Lwm2mDevice.wait_update_since, device)
     return Lwm2mDevice.lifetime_renewal(device, announced, lifetime)  # type: ignore[arg-type]
 
