@@ -279,3 +279,15 @@ def test_oversized_block1_is_413(devices: DeviceRunner, stub: StubServer, raw,  
     answer = peer.receive()
     assert answer is not None and answer.code == Code.REQUEST_ENTITY_TOO_LARGE
     assert answer.opt.size1 == most
+
+
+def test_a_push_declared_over_the_storage_is_refused_at_its_first_block(  # type: ignore[no-untyped-def]
+        devices: DeviceRunner, stub: StubServer, raw) -> None:
+    """Block 0 of a push whose Size1 (RFC 7959 §4) is over the storage: 4.13 at once."""
+    registered(devices, stub)
+    peer = raw(devices.devices[0].local_address())
+    peer.send(Message(mtype=CON, code=Code.PUT, uri_path=["5", "0", "0"], content_format=42,
+                      block1=(0, True, 6), size1=2 * 1024 * 1024, payload=bytes(1024)))
+    answer = peer.receive()
+    assert answer is not None and answer.code == Code.REQUEST_ENTITY_TOO_LARGE
+    assert answer.opt.size1 == 1024 * 1024
