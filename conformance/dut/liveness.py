@@ -3,9 +3,10 @@
 Silence alone decides nothing: the device may be off, unreachable or never triggered, and then
 the lab cannot judge (INCONCLUSIVE). But a device that *provably answered a moment before* (an
 OMA-DM session of it just ended; an LwM2M registration is live and answered the lab a moment
-before) and then leaves a valid request unanswered is at fault: the lab asks once more (one
-lost exchange is not a verdict), and a second silence FAILs naming what went unanswered.
-Protocol-neutral: the OMA-DM and LwM2M layers say what the proof and the request are.
+before, or, for LwM2M, answers a CoAP ping right after the silence) and then leaves a valid
+request unanswered is at fault: the lab asks once more (one lost exchange is not a verdict),
+and a second silence FAILs naming what went unanswered. Protocol-neutral: the OMA-DM and LwM2M
+layers say what the proof and the request are.
 """
 
 from __future__ import annotations

@@ -215,18 +215,28 @@ class Lwm2mDevice:
 
     def _proof_of_life(self, since: float) -> str | None:
         """Why the lab knows the device was alive when a request sent at ``since`` went
-        unanswered (its registration is live and it talked to the lab within
-        ``timeouts.request`` before: a moment, not a lifetime), or None when the lab cannot
-        show it."""
+        unanswered, or None when the lab cannot show it. Its registration must be live, and
+        either it talked to the lab within ``timeouts.request`` before (a moment, not a
+        lifetime) or it answers a CoAP ping now.
+
+        The ping makes the verdict the device's own: with the first proof alone, a request
+        the device never answers FAILed after a case it answered and stayed INCONCLUSIVE
+        after one it left silent, so verdicts moved with the case order."""
         reg = self.lw.registration(self.ep)
         if reg is None:
             return None
         last = max(self._answered_at, reg.registered_at, reg.updated_at)
         gap = since - last
-        if gap > self.timeouts.request:
+        if gap <= self.timeouts.request:
+            return (f"{self.ep} is registered ({reg.location}) and answered the lab "
+                    f"{max(gap, 0.0):.1f} s before")
+        pinged = self.lw.ping(self.ep)
+        if pinged is None:
+            self.lab.transcript.note("lwm2m", f"{self.ep} did not answer a CoAP ping either "
+                                     f"(within {self.timeouts.request} s)", device=self.ep)
             return None
-        return (f"{self.ep} is registered ({reg.location}) and answered the lab "
-                f"{max(gap, 0.0):.1f} s before")
+        return (f"{self.ep} is registered ({reg.location}) and answered the lab's CoAP ping "
+                f"right after the silence ({pinged})")
 
     def read(self, path: Path | str, fmt: int | None = None) -> Response:
         return self._ask(f"Read {path}", lambda: self.lw.read(self.ep, path, fmt=fmt))

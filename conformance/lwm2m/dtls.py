@@ -427,6 +427,7 @@ class LabDtlsServer(tinydtls_server.MessageInterfaceTinyDTLSServer):
         return isinstance(remote, _LabDtlsAddress) and remote._protocol is self._pool
 
     quick: Any = None  # sockets.QuickAnswers: Register and plain Update answered at once
+    pings: Any = None  # ping.PingWatch: the lab's CoAP pings in flight
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         # Decrypted CoAP from a DTLS peer: tap it (decoded once there), then aiocoap.

@@ -40,6 +40,7 @@ from conformance.lwm2m.operations import (
     perform,
     perform_composite,
 )
+from conformance.lwm2m.ping import PingAnswer
 from conformance.lwm2m.queuemode import ContactWatch, asleep_for, awake_window, hold_bound
 from conformance.lwm2m.registrations import Event, Registration, RegistrationStore, UpdateParams
 from conformance.lwm2m.reporting import CompositeObservationCore, SendInterface, SendReport
@@ -505,6 +506,19 @@ class Lwm2mLab:
         endpoint = self._endpoints["dm-dtls" if reg.secure else "dm"]
         limit = self.request_timeout if timeout is None else timeout
         return Requester(endpoint.context, reg.remote, reg.root, self.registry, limit)
+
+    def ping(self, ep: str, timeout: float | None = None) -> PingAnswer | None:
+        """CoAP ping (RFC 7252 §4.3) to the registered ``ep`` at its address now: the answer,
+        or None when it was not answered within ``timeout`` s (default: the request timeout)
+        or ``ep`` is not registered. Not held for a sleeping queue-mode device: the question
+        is whether it hears the lab now."""
+        _, store = self._require()
+        reg = store.get(ep)
+        if reg is None:
+            return None
+        interface = self._endpoints["dm-dtls" if reg.secure else "dm"].interface
+        limit = self.request_timeout if timeout is None else timeout
+        return self._call(interface.pings.ping(interface, reg.remote, limit), limit)
 
     async def _reach(self, ep: str, timeout: float | None = None) -> Requester:
         """The requester for ``ep`` once the lab may send to it: a queue-mode device quiet

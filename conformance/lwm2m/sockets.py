@@ -12,6 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 from aiocoap import Message
 
+from conformance.lwm2m.ping import PingWatch, is_ping_answer
 from conformance.lwm2m.tuning import size_receive_buffer
 
 
@@ -48,8 +49,12 @@ class QuickAnswers(Protocol):
 
 
 def deliver(interface: Any, message: Message) -> None:
-    """A message the tap decoded, on a lab interface (its ``quick`` answers, ``send``,
-    ``_mman``): the quick path's answer when it has one, else aiocoap's message manager."""
+    """A message the tap decoded, on a lab interface (its ``pings`` in flight, ``quick``
+    answers, ``send``, ``_mman``): a ping's answer ends there; else the quick path's answer
+    when it has one, else aiocoap's message manager."""
+    pings: PingWatch | None = interface.pings
+    if pings and is_ping_answer(message) and pings.answered(message):
+        return  # the answer to a lab ping: aiocoap knows no exchange for it
     quick: QuickAnswers | None = interface.quick
     answer = quick.answer(message) if quick is not None else None
     if answer is not None:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from aiocoap import Context, Message
 from aiocoap.transports import simplesocketserver
 
+from conformance.lwm2m.coaplog import peer_text
+from conformance.lwm2m.ping import PingWatch
 from conformance.lwm2m.sockets import (
     BoundPort,
     QuickAnswers,
@@ -115,6 +117,7 @@ class TappedUdpServer(simplesocketserver.MessageInterfaceSimpleServer):
         return BoundPort(host, port)
 
     quick: QuickAnswers | None = None
+    pings: PingWatch | None = None
 
     def _received_datagram(self, address: Any, datagram: bytes) -> None:
         with self.hooks.held():
@@ -179,6 +182,7 @@ async def open_endpoint(
                 bind, mman, log=ctx.log, loop=loop, credentials=psk, hooks=hooks
             )
         iface.quick = getattr(site, "quick_registrations", None)
+        iface.pings = PingWatch(peer_text)
         holder.append(iface)
         return iface
 

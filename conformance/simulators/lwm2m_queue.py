@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aiocoap.numbers.types import CON
+
 log = logging.getLogger("lwm2m-device")
 
 AWAKE_1_1 = 93.0  # MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2)
@@ -52,8 +54,10 @@ class QueueRadio:
 
     def _gate(self, dispatch: Callable[[Any], None]) -> Callable[[Any], None]:
         def gated(message: Any) -> None:
-            if (message.code.is_request() and self.asleep()
-                    and self._from_server(message.remote)):
+            # A request, or a CoAP ping (an Empty CON): an off radio hears neither.
+            ping = message.code == 0 and message.mtype == CON
+            needs_receiver = ping or message.code.is_request()
+            if needs_receiver and self.asleep() and self._from_server(message.remote):
                 self.dropped += 1
                 log.info("queue mode: receiver off, %s from the server not heard", message.code)
                 return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiocoap import Code, Message
+from aiocoap import ACK, CON, Code, Message
 
 from conformance.simulators.lwm2m_queue import QueueRadio
 
@@ -75,3 +75,15 @@ def test_sending_wakes_the_receiver() -> None:
     manager.dispatch_message(message(Code.GET, SERVER))
     assert [m.code for m in manager.dispatched] == [Code.CHANGED, Code.GET]
     assert len(manager.sent) == 1 and not radio.asleep()
+
+
+def test_asleep_device_does_not_answer_a_ping() -> None:
+    """A CoAP ping (Empty CON, RFC 7252 §4.3) carries no request, but only a receiver that is
+    on hears it: the lab's proof of life must not wake a sleeping device."""
+    manager = Manager()
+    radio = radio_on(manager, awake=0.0)
+    ping, ack = message(Code.EMPTY, SERVER), message(Code.EMPTY, SERVER)
+    ping.mtype, ack.mtype = CON, ACK
+    manager.dispatch_message(ping)
+    manager.dispatch_message(ack)  # an Empty ACK to the device's own CON gets through
+    assert manager.dispatched == [ack] and radio.dropped == 1
