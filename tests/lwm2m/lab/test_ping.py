@@ -28,7 +28,7 @@ from conformance.lwm2m.lab import Lwm2mLab
 from conformance.runtime import LabLoop
 from conformance.verdicts import DeviceFault, DeviceTimeout
 
-from .conftest import declaration
+from .conftest import IDENTITY, KEY, declaration
 
 REQUEST = 0.5  # timeouts.request of these tests' lab and device (s)
 
@@ -210,3 +210,15 @@ def test_silence_after_silence_stays_inconclusive_without_an_answer_to_the_ping(
     assert device.pings, "the lab did not ping"
     assert [m.opt.uri_path for m in device.requests].count(("3", "0", "1")) == 1
     assert any("did not answer a CoAP ping" in e.summary for e in lab.transcript)
+
+
+def test_a_ping_over_dtls_is_answered_inside_the_session(lab: Lwm2mLab, make_device) -> None:
+    """Over DTLS the ping goes in the device's session, as its requests do; aiocoap's client
+    answers it with a Reset (RFC 7252 §4.3), decrypted by the lab before it is matched."""
+    device = make_device(lab.addresses()["LAB_LWM2M_DTLS_URI"], psk=(IDENTITY, KEY))
+    assert device.register("ep=secure-ping&lt=60&lwm2m=1.1&b=U").code == Code.CREATED
+    assert lab.wait_registration("secure-ping", timeout=5).secure
+    answer = lab.ping("secure-ping")
+    assert answer is not None and answer.kind == "RST"
+    assert any(e.summary.startswith("RST MID=") and e.device == "secure-ping"
+               for e in lab.transcript if e.direction == "device->lab")
