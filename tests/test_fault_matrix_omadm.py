@@ -24,6 +24,8 @@ folder's ``verdicts.json``:
   1.3 cases included; a fault with ``variant="dm13"`` runs on that declaration;
 - the WBXML variant (``omadm.encoding: wbxml`` with HMAC, ``clean-wbxml``): no FAIL, ERROR or
   INCONCLUSIVE;
+- declared basic or no client authentication (``auth-basic``, ``auth-none``, the auth cases
+  only): the MD5-or-HMAC cases FAIL, the challenge case is NOT APPLICABLE;
 - order independence: the clean catalog in reverse (``--order reverse``, the updating FUMO and
   CDR-DVM-1533 cases first) and in two seeded random orders gives every case the clean verdict.
 
@@ -165,6 +167,9 @@ ROWS: dict[str, Row] = {
     # The DM 1.3 variant of the reference device (omadm.dm_version "1.3"): its own clean row.
     "clean-dm13": Row("dm13"),
     "clean-wbxml": Row("wbxml"),
+    # Declared with weak client authentication (MD5 or HMAC is mandatory): the auth cases.
+    **{f"auth-{kind}": Row(f"auth-{kind}", pytest_args=("-k", "test_cdr_dvm_012_auth"))
+       for kind in ("basic", "none")},
 }
 # Background runs (tests/conftest.py), made once while the workers run the other tests, with
 # their length in seconds (verdicts.json of the CI run of 2026-12-06 18:18, load 2-13): the
@@ -194,6 +199,8 @@ DECLARATIONS: dict[str, Callable[[Path], Path]] = {
     "dm13": lambda tmp: _omadm_variant(tmp, "dm13", dm_version="1.3"),
     "wbxml": lambda tmp: _omadm_variant(tmp, "wbxml", encoding="wbxml", auth="hmac"),
     "headless": lambda tmp: _headless_declaration(tmp),
+    "auth-basic": lambda tmp: _omadm_variant(tmp, "auth-basic", auth="basic"),
+    "auth-none": lambda tmp: _omadm_variant(tmp, "auth-none", auth="none"),
 }
 
 
@@ -391,6 +398,24 @@ def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) 
     assert not bad, run.show("FAIL", "ERROR", "INCONCLUSIVE")
     assert run.verdicts["requirements"]["CDR-DVM-3954"] == "PASS"
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
+
+
+@pytest.mark.parametrize("kind", ["basic", "none"])
+def test_weak_client_auth_fails_its_type_only(run_row: Callable[[str], Run], kind: str) -> None:
+    """A device declared (and authenticating) with basic or no client authentication FAILs
+    the MD5-or-HMAC cases of CDR-DVM-012. The challenge case is NOT APPLICABLE: a basic
+    challenge carries no nonce, and there is no challenge without authentication; it once
+    FAILed these devices for "not digesting the nonce of the Chal" (basic) and for "the lab's
+    challenge did not happen" (none), blaming the device for what the type cannot do."""
+    run = run_row(f"auth-{kind}")
+    verdicts = {c["nodeid"].split("::")[1]: c for c in run.cases()}
+    assert verdicts["test_declared_type_is_md5_or_hmac"]["verdict"] == "FAIL", run.show("FAIL")
+    assert verdicts["test_client_authenticates_with_declared_type"]["verdict"] == "FAIL"
+    challenge = verdicts["test_challenge_retry_with_new_nonce"]
+    assert challenge["verdict"] == "NOT APPLICABLE", run.show("FAIL", "NOT APPLICABLE")
+    assert f"declared client authentication {kind}" in challenge["message"]
+    assert not run.cases("ERROR"), run.show("ERROR")
+    assert run.verdicts["requirements"]["CDR-DVM-012"] == "FAIL" and run.exit_status == 1
 
 
 @reads("headless", "headless-ui-stub")
