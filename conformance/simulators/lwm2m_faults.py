@@ -238,6 +238,10 @@ _REGISTRY: tuple[Fault, ...] = (
     Fault("ignores-observe-1-cancel", "ATT-DMIG-3.2",
           "keeps notifying after a GET with Observe=1 (honours an RST cancel)",
           ets=("LightweightM2M-1.0-int-303",)),
+    Fault("cancel-answer-observes", "ATT-DMIG-3.2",
+          "answers a cancelling GET or FETCH (Observe=1) as a notification, with an Observe "
+          "option (RFC 7641 §3.6: it is processed as a plain GET)",
+          ets=("LightweightM2M-1.0-int-303", "LightweightM2M-1.1-int-305")),
     Fault("ignores-step", "ATT-DMIG-3.2",
           "st (step) is ignored: every change of an observed number is notified",
           ets=("LightweightM2M-1.0-int-301",)),

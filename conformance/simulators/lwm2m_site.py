@@ -122,6 +122,9 @@ class DeviceSite(interfaces.Resource):
                 assembled, lambda: self._answer(assembled)
             )
             response.opt.block1 = assembled.opt.block1
+            if (request.opt.observe == 1 and request.code in (Code.GET, Code.FETCH)
+                    and "cancel-answer-observes" in self.faults):
+                response.opt.observe = 2  # a fault: as if the lab were still an observer
         except RenderableError as exc:  # Block1 Continue / Request Entity Incomplete
             response = exc.to_message()
         pipe.add_response(response, is_last=True)

@@ -227,6 +227,8 @@ def test_cancel_observe_composite(device: Lwm2mDevice, composite_paths: list[str
     notified(observation, "Observe-Composite", pmax + TOLERANCE + 1)  # the relation is live
     answer = observation.cancel("get")
     assert answer.code == "2.05", f"the cancelling FETCH (Observe 1) answered {answer.code}"
+    assert answer.observe is None, (  # a plain answer, not a notification (RFC 7641 §3.6)
+        f"the cancelling FETCH was answered as a notification (Observe={answer.observe})")
     late = device.notification_within(observation.token, 2 * pmax)
     assert late is None, (f"notification of the cancelled Observe-Composite: {late.summary} "
                           f"(token {observation.token})")

@@ -137,6 +137,11 @@ def test_cancel_stops_notifications(device: Lwm2mDevice, resource: str,
     answer = observation.cancel(mode)
     if mode == "get":
         assert answer.code == "2.05", f"the cancelling GET {resource} answered {answer.code}"
+        # Processed as a plain GET (RFC 7641 §3.6); an Observe option would make the answer a
+        # notification, saying the lab is still an observer (§2).
+        assert answer.observe is None, (
+            f"the cancelling GET {resource} was answered as a notification (Observe="
+            f"{answer.observe}): a GET with Observe=1 is answered as a plain GET (RFC 7641 §3.6)")
     quiet = 2 * pmax
     late = device.notification_within(token, quiet)
     assert late is None, (
