@@ -11,7 +11,9 @@ The devices here are raw UDP sockets, so that what goes on the wire is seen byte
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path as FsPath
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiocoap import ACK, CON, RST, Code, Message
+from aiocoap.transports import simplesocketserver
 
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.evidence.transcript import Transcript
@@ -222,3 +225,28 @@ def test_a_ping_over_dtls_is_answered_inside_the_session(lab: Lwm2mLab, make_dev
     assert answer is not None and answer.kind == "RST"
     assert any(e.summary.startswith("RST MID=") and e.device == "secure-ping"
                for e in lab.transcript if e.direction == "device->lab")
+
+
+COAP_SERVER = shutil.which("coap-server-notls")
+
+
+def test_libcoap_answers_the_ping(lab: Lwm2mLab) -> None:
+    """An independent CoAP stack (Debian's libcoap server) answers the lab's Empty CON with a
+    Reset, matched from its address: the ping is the RFC's, not an idea of our own stack.
+    (Sent straight through the lab's DM endpoint: libcoap's tools do not register.)"""
+    if COAP_SERVER is None:
+        pytest.skip("coap-server-notls (libcoap3-bin) is not installed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([COAP_SERVER, "-A", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        interface = lab._endpoints["dm"].interface
+        remote = simplesocketserver._Address(interface._pool, ("127.0.0.1", port))
+        # Retransmitted (RFC 7252 §4.2) until the server is up: no wait for it to start.
+        answer = lab._call(interface.pings.ping(interface, remote, 10.0), 10.0)
+        assert answer is not None and answer.kind == "RST", answer
+    finally:
+        server.kill()
+        server.communicate(timeout=10)
