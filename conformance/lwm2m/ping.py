@@ -79,7 +79,10 @@ class PingWatch:
             while (left := deadline - time.monotonic()) > 0:
                 ping = Message(_mtype=CON, _mid=mid, code=Code.EMPTY)
                 ping.remote = remote
-                interface.send(ping)
+                try:
+                    interface.send(ping)
+                except Exception:  # e.g. a DTLS session gone: nothing reached the device
+                    return None
                 try:
                     answer = await asyncio.wait_for(asyncio.shield(future), min(wait, left))
                 except TimeoutError:

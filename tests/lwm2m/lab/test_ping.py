@@ -250,3 +250,22 @@ def test_libcoap_answers_the_ping(lab: Lwm2mLab) -> None:
     finally:
         server.kill()
         server.communicate(timeout=10)
+
+
+def test_a_ping_that_cannot_be_sent_is_no_answer(lab_loop: LabLoop) -> None:
+    """A DTLS session the device dropped, a socket gone: the ping reaches nobody, and the
+    silence rule gets "not answered" (INCONCLUSIVE), not an exception (a harness ERROR)."""
+
+    class Gone:
+        class _mman:  # stands for aiocoap's message manager
+            @staticmethod
+            def _next_message_id() -> int:
+                return 7
+
+        @staticmethod
+        def send(message: Message) -> None:
+            raise OSError("the DTLS session is gone")
+
+    watch = ping_module.PingWatch(lambda remote: str(remote))
+    assert lab_loop.call(watch.ping(Gone(), "127.0.0.1:9", 1.0), 5) is None
+    assert not watch  # nothing left waiting
