@@ -50,7 +50,7 @@ class RawDevice:
         self.pings: list[Message] = []
         self.ping_bytes: list[bytes] = []
         self.requests: list[Message] = []
-        register = Message(mtype=CON, mid=0x6161, token=b"\x61", code=Code.POST,
+        register = Message(_mtype=CON, _mid=0x6161, _token=b"\x61", code=Code.POST,
                            uri_path=["rd"], uri_query=[f"ep={ep}", "lt=60", "b=U"],
                            content_format=40, payload=b"</3/0>")
         self.sock.sendto(register.encode(), self.lab_address)
@@ -81,9 +81,9 @@ class RawDevice:
 
     def _reply(self, ping: Message) -> Message | None:
         if self.answer == "rst" or (self.answer == "second" and len(self.pings) == 2):
-            return Message(mtype=RST, mid=ping.mid, code=Code.EMPTY)
+            return Message(_mtype=RST, _mid=ping.mid, code=Code.EMPTY)
         if self.answer == "ack-2.05":
-            return Message(mtype=ACK, mid=ping.mid, code=Code.CONTENT, payload=b"x")
+            return Message(_mtype=ACK, _mid=ping.mid, code=Code.CONTENT, payload=b"x")
         return None
 
     def close(self) -> None:
@@ -159,7 +159,7 @@ def test_a_reset_from_another_address_is_no_answer(lab: Lwm2mLab, raw_device: An
             if answered.wait(0.01):
                 return
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:
-            rst = Message(mtype=RST, mid=device.pings[0].mid, code=Code.EMPTY)
+            rst = Message(_mtype=RST, _mid=device.pings[0].mid, code=Code.EMPTY)
             other.sendto(rst.encode(), device.lab_address)
 
     forger = threading.Thread(target=forge, daemon=True)
