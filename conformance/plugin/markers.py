@@ -129,10 +129,16 @@ def not_applicable_reason(item: pytest.Item, declaration: Declaration) -> str | 
     return None
 
 
-MIN_CASE_TIMEOUT = 120.0  # s: the project's own tests' pytest-timeout (pyproject.toml)
+def configured_timeout(config: pytest.Config) -> float:
+    """pytest-timeout's own setting (``timeout`` in pyproject.toml, or ``-o timeout=…``): the
+    floor of a case's guard; 0 when the plugin is not there to have one."""
+    try:
+        return float(config.getini("timeout") or 0)
+    except (ValueError, TypeError):  # no such ini option: pytest-timeout not loaded
+        return 0.0
 
 
-def case_timeout(declaration: Declaration) -> float:
+def case_timeout(declaration: Declaration, floor: float = 0.0) -> float:
     """pytest-timeout's guard for one case of a catalog run: past every wait the declaration
     allows a case, so that it stops only a harness that hangs, never a slow device's verdict.
 
@@ -140,12 +146,13 @@ def case_timeout(declaration: Declaration) -> float:
     (three times their sum); a request to a sleeping queue-mode device waits until the device
     is heard again, up to its lifetime (two such). The project's fixed 120 s made a device
     declared with a longer FOTA bound, or a queue-mode device that sleeps between Updates, an
-    ERROR of the lab instead of a verdict."""
+    ERROR of the lab instead of a verdict. Never below ``floor``, pytest-timeout's own
+    setting (:func:`configured_timeout`)."""
     t = declaration.timeouts
     guard = 3 * (t.request + t.session + t.post_update_window + t.fota)
     if declaration.lwm2m is not None and declaration.lwm2m.queued:
         guard += 2 * declaration.lwm2m.lifetime
-    return max(MIN_CASE_TIMEOUT, guard)
+    return max(floor, guard)
 
 
 def pytest_collection_modifyitems(
@@ -159,7 +166,7 @@ def pytest_collection_modifyitems(
     other: list[pytest.Item] = []
     unwanted: list[pytest.Item] = []  # not traced to a --ets test asked for
     wanted_ets: list[str] = config.getoption("--ets") or []
-    guard = case_timeout(run.declaration)
+    guard = case_timeout(run.declaration, configured_timeout(config))
     for item in items:
         if not is_case(item):
             keep.append(item)

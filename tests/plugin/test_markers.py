@@ -284,3 +284,20 @@ def test_each_case_gets_a_timeout_past_the_declared_bounds(pytester: pytest.Pyte
     result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports", "-p",
                                 "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+def test_the_guard_is_never_below_pytest_timeouts_own(pytester: pytest.Pytester) -> None:
+    """pytest-timeout's setting (pyproject.toml's 120 s; here -o timeout=5000) is the floor of
+    the guard: read from it, not from a copy of its value in the plugin."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.requirement("ATT-DMIG-3.2")
+        def test_guarded(request):
+            assert request.node.get_closest_marker("timeout").args[0] == 5000
+        """
+    )
+    result = pytester.runpytest("--dut", "builtin:lwm2m", "--reports", "reports", "-p",
+                                "no:randomly", "-o", "timeout=5000")
+    result.assert_outcomes(passed=1)
