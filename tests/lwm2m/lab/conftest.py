@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path as FsPath
 from typing import Any
 
 import pytest
-from aiocoap import Code, Context, Message
+from aiocoap import CON, Code, Context, Message
 from aiocoap.resource import ObservableResource
 
 from conformance.declaration import Declaration, Timeouts, builtin_declaration
@@ -234,3 +235,16 @@ def wait_entry(
         listener(entry)
     assert event.wait(timeout), "no matching transcript entry"
     return found[0]
+
+
+def raw_register(lab: Lwm2mLab, sock: socket.socket, ep: str) -> tuple[str, int]:
+    """Register ``ep`` with the lab from a plain UDP socket (no CoAP stack behind it: every
+    datagram the lab sends it is seen as it is); the lab's address."""
+    lab_address = ("127.0.0.1", int(lab.addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1]))
+    register = Message(_mtype=CON, _mid=0x5151, _token=b"\x51", code=Code.POST,
+                       uri_path=["rd"], uri_query=[f"ep={ep}", "lt=60", "b=U"],
+                       content_format=40, payload=b"</3/0>")
+    sock.sendto(register.encode(), lab_address)
+    assert Message.decode(sock.recvfrom(512)[0]).code == Code.CREATED
+    lab.wait_registration(ep, timeout=5)
+    return lab_address

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiocoap import ACK, CON, Code, Message
+from aiocoap import ACK, Code, Message
 
 from conformance.evidence.transcript import Entry
 from conformance.lwm2m import codecs
@@ -20,7 +20,7 @@ from conformance.lwm2m.lab import LabError, Lwm2mLab
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.verdicts import DeviceTimeout
 
-from .conftest import FakeDevice, wait_entry
+from .conftest import FakeDevice, raw_register, wait_entry
 
 HOST = {
     Path(10241, 0, 5905): "ACME Inc",
@@ -220,14 +220,8 @@ def test_a_request_given_up_on_does_not_hold_back_the_next(lab: Lwm2mLab) -> Non
     once: aiocoap would retransmit the first for 93 s and queue every later one behind it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(5)
-    lab_address = ("127.0.0.1", int(lab.addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1]))
     try:
-        register = Message(mtype=CON, mid=0x5151, token=b"\x51", code=Code.POST,
-                           uri_path=["rd"], uri_query=["ep=mute", "lt=60"],
-                           content_format=40, payload=b"</3/0>")
-        sock.sendto(register.encode(), lab_address)
-        assert Message.decode(sock.recvfrom(512)[0]).code == Code.CREATED
-        lab.wait_registration("mute", timeout=5)
+        lab_address = raw_register(lab, sock, "mute")
         with pytest.raises(DeviceTimeout):
             lab.read("mute", "/3/0/0", fmt=ContentFormat.TEXT)  # seen, never acknowledged
         answered = concurrent.futures.Future[Any]()

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiocoap import ACK, CON, RST, Code, Message
+from aiocoap import ACK, RST, Code, Message
 from aiocoap.transports import simplesocketserver
 
 from conformance.dut.lwm2m import Lwm2mDevice
@@ -31,7 +31,7 @@ from conformance.lwm2m.lab import Lwm2mLab
 from conformance.runtime import LabLoop
 from conformance.verdicts import DeviceFault, DeviceTimeout
 
-from .conftest import IDENTITY, KEY, declaration
+from .conftest import IDENTITY, KEY, declaration, raw_register
 
 REQUEST = 0.5  # timeouts.request of these tests' lab and device (s)
 
@@ -42,7 +42,6 @@ class RawDevice:
     the ping's retransmission only), or None (not at all). Every datagram is kept."""
 
     def __init__(self, lab: Lwm2mLab, ep: str, answer: str | None) -> None:
-        self.lab_address = ("127.0.0.1", int(lab.addresses()["LAB_LWM2M_URI"].rsplit(":", 1)[1]))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(5)
@@ -50,12 +49,7 @@ class RawDevice:
         self.pings: list[Message] = []
         self.ping_bytes: list[bytes] = []
         self.requests: list[Message] = []
-        register = Message(_mtype=CON, _mid=0x6161, _token=b"\x61", code=Code.POST,
-                           uri_path=["rd"], uri_query=[f"ep={ep}", "lt=60", "b=U"],
-                           content_format=40, payload=b"</3/0>")
-        self.sock.sendto(register.encode(), self.lab_address)
-        assert Message.decode(self.sock.recvfrom(512)[0]).code == Code.CREATED
-        lab.wait_registration(ep, timeout=5)
+        self.lab_address = raw_register(lab, self.sock, ep)
         self.sock.settimeout(0.1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
