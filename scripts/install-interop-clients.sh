@@ -20,6 +20,11 @@ fi
 dir=.interop
 stamp=$dir/.installed
 manifest=interop/package.json
+# Callers may run at once (the interop tests' two background runs): one installs, the other
+# waits for it and then finds the stamp.
+mkdir -p "$dir"
+exec 9>"$dir/.lock"
+flock 9
 if [ ! -f "$stamp" ] || [ "$manifest" -nt "$stamp" ]; then
   echo "install-interop-clients: installing lwm2m-node-lib and coap-node into $dir"
   mkdir -p "$dir"
