@@ -230,6 +230,8 @@ def summarize(msg: Message, o: _Options | None = None) -> str:
     else:
         parts = [kind] if mtype != RST else ["RST"]
         parts.append(f"MID={msg.mid}")
+        if mtype == CON:  # an Empty CON only provokes a Reset (RFC 7252 §4.3)
+            parts.append("(CoAP ping)")
     if not values:
         return " ".join(parts)
     if _BLOCK1 in values:

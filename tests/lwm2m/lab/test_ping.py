@@ -115,7 +115,7 @@ def test_a_reset_answers_the_ping(lab: Lwm2mLab, raw_device: Any) -> None:
     assert device.ping_bytes == [bytes([0x40, 0x00, mid >> 8, mid & 0xFF])]  # Empty CON, no token
     sent = [e.summary for e in lab.transcript if e.direction == "lab->device"]
     got = [e.summary for e in lab.transcript if e.direction == "device->lab"]
-    assert f"CON MID={mid}" in sent and f"RST MID={mid}" in got, (sent, got)
+    assert f"CON MID={mid} (CoAP ping)" in sent and f"RST MID={mid}" in got, (sent, got)
 
 
 def test_an_acknowledgement_with_a_code_answers_it_too(lab: Lwm2mLab, raw_device: Any) -> None:
