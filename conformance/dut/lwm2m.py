@@ -408,11 +408,41 @@ class Lwm2mDevice:
                                      device=self.ep)
 
     def observe(self, path: Path | str, fmt: int | None = None) -> Observation:
-        return self._ask(f"Observe {path}", lambda: self.lw.observe(self.ep, path, fmt=fmt))
+        return self._kept(self._ask(f"Observe {path}",
+                                    lambda: self.lw.observe(self.ep, path, fmt=fmt)))
 
     def observe_composite(self, paths: list[str], fmt: int) -> Observation:
-        return self._ask(f"Observe-Composite {' '.join(paths)}",
-                         lambda: self.lw.observe_composite(self.ep, list(paths), fmt))
+        return self._kept(self._ask(f"Observe-Composite {' '.join(paths)}",
+                                    lambda: self.lw.observe_composite(self.ep, list(paths), fmt)))
+
+    def _kept(self, observation: Observation) -> Observation:
+        observation.on_get_cancel = self._after_get_cancel
+        return observation
+
+    def _after_get_cancel(self, answer: Response) -> None:
+        """A GET cancel answered as a notification (RFC 7641 §3.6: it is a plain GET) leaves
+        the device believing the lab observes, in a state the lab cannot end: seen with
+        lwm2m-node-lib, whose old observation then cancelled every later one of the resource.
+        The device is cold-started, so that later cases do not inherit it (the cancel case
+        judges the answer)."""
+        if answer.observe is not None:
+            self.cold_start(f"{self.ep} answered the cancelling GET as a notification "
+                            f"(Observe={answer.observe}): an observation the lab cannot end")
+
+    def cold_start(self, why: str) -> None:
+        """Restart the device through the controller (``reboot``) and wait for it to register
+        again, because of ``why`` — what a case left that later cases must not inherit. Each
+        step that cannot be done is noted in the transcript; the case keeps its verdict."""
+        self.lab.transcript.note("lwm2m", f"{why}: cold-starting it", device=self.ep)
+        since = time.time()
+        try:
+            self.controller.reboot()
+        except Inconclusive as exc:
+            self.lab.transcript.note("lwm2m", f"cold start: {exc}", device=self.ep)
+            return
+        if self.come_back(since) is None:
+            self.lab.transcript.note("lwm2m", f"no Register after the cold start ({why})",
+                                     device=self.ep)
 
     # -- LwM2M 1.1 Information Reporting: what the declaration must offer -------------------
 

@@ -14,7 +14,7 @@ import concurrent.futures
 import copy
 import socket
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -836,12 +836,15 @@ class Lwm2mLab:
 
 
 class Observation:
-    """An Observe relation; ``initial`` is the first answer, ``next()`` each notification."""
+    """An Observe relation; ``initial`` is the first answer, ``next()`` each notification.
+    ``on_get_cancel``, when set, is told the answer to each GET cancel (the device-under-test
+    layer restores a device that answers it as a notification)."""
 
     def __init__(self, lab: Lwm2mLab, core: ObservationCore, initial: Response) -> None:
         self._lab = lab
         self._core = core
         self.initial = initial
+        self.on_get_cancel: Callable[[Response], None] | None = None
 
     @property
     def notifications(self) -> list[Response]:
@@ -862,7 +865,10 @@ class Observation:
         if mode == "rst":
             return self._lab._call(self._core.cancel_rst(limit), limit)
         if mode == "get":
-            return self._lab._call(self._core.cancel_get(), limit)
+            answer = self._lab._call(self._core.cancel_get(), limit)
+            if self.on_get_cancel is not None:
+                self.on_get_cancel(answer)
+            return answer
         raise LabError(f"cancel mode must be 'rst' or 'get', not {mode!r}")
 
 

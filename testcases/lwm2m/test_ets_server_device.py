@@ -622,14 +622,4 @@ def cold_start_unless_answering(device: Lwm2mDevice, path: str, request: str) ->
             return
     except (DeviceFault, Inconclusive):
         pass
-    device.lab.transcript.note("lwm2m", f"{device.ep} does not answer Discover {path} after "
-                               f"{request}: cold-starting it", device=device.ep)
-    since = time.time()
-    try:
-        device.controller.reboot()
-    except Inconclusive as exc:  # the case keeps its own verdict
-        device.lab.transcript.note("lwm2m", f"cold start: {exc}", device=device.ep)
-        return
-    if device.come_back(since) is None:
-        device.lab.transcript.note("lwm2m", f"no Register after the cold start that followed "
-                                   f"{request}", device=device.ep)
+    device.cold_start(f"{device.ep} does not answer Discover {path} after {request}")

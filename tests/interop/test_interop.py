@@ -38,8 +38,8 @@ RUN_NAME = "interop"
 RUN_TIMEOUT = 300
 # The other case order. A seeded random one interleaves the modules, so state one case leaves
 # in a client meets cases of other modules. random:11 was measured on 2026-12-07 (docs/interop.md,
-# "Silence and the case order"); the rows with ``order`` are those whose verdict moved there or
-# in random:9, 10, 12 or reverse.
+# "Silence and the case order"): every row as in the catalog's order, once the lab cold-starts a
+# client that answers a GET cancel as a notification (no row needs ``order`` today).
 OTHER_ORDER = "random:11"
 # The run is a background run (tests/conftest.py: it mostly waits on protocol timers, so the
 # workers go on with other tests meanwhile); every test here reads it, after the others.
