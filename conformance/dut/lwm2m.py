@@ -420,13 +420,13 @@ class Lwm2mDevice:
         return observation
 
     def _after_get_cancel(self, answer: Response) -> None:
-        """A GET cancel answered as a notification (RFC 7641 §3.6: it is a plain GET) leaves
-        the device believing the lab observes, in a state the lab cannot end: seen with
-        lwm2m-node-lib, whose old observation then cancelled every later one of the resource.
-        The device is cold-started, so that later cases do not inherit it (the cancel case
-        judges the answer)."""
+        """A GET (or FETCH) cancel answered as a notification (RFC 7641 §3.6: it is processed
+        as a plain request) leaves the device believing the lab observes, in a state the lab
+        cannot end: seen with lwm2m-node-lib, whose old observation then cancelled every later
+        one of the resource. The device is cold-started, so that later cases do not inherit
+        it (the cancel case judges the answer)."""
         if answer.observe is not None:
-            self.cold_start(f"{self.ep} answered the cancelling GET as a notification "
+            self.cold_start(f"{self.ep} answered the cancel (Observe=1) as a notification "
                             f"(Observe={answer.observe}): an observation the lab cannot end")
 
     def cold_start(self, why: str) -> None:

@@ -48,7 +48,7 @@ def test_a_cancel_answered_as_a_notification_cold_starts_the_device() -> None:
     dut = device(Controller())
     after_cancel(dut, Response(code="2.05", observe=3))
     assert dut.controller.reboots == 1
-    assert any("answered the cancelling GET as a notification (Observe=3)" in n
+    assert any("answered the cancel (Observe=1) as a notification (Observe=3)" in n
                and "cold-starting it" in n for n in notes(dut))
 
 
