@@ -503,9 +503,14 @@ class Lwm2mLab:
         reg = store.get(ep)
         if reg is None:
             raise LabError(f"{ep} is not registered with the lab (no requests can reach it)")
-        endpoint = self._endpoints["dm-dtls" if reg.secure else "dm"]
+        endpoint = self._dm_endpoint(reg)
         limit = self.request_timeout if timeout is None else timeout
         return Requester(endpoint.context, reg.remote, reg.root, self.registry, limit)
+
+    def _dm_endpoint(self, reg: Registration) -> Endpoint:
+        """The DM endpoint the device registered through (DTLS or plain UDP): the lab reaches
+        it there."""
+        return self._endpoints["dm-dtls" if reg.secure else "dm"]
 
     def ping(self, ep: str, timeout: float | None = None) -> PingAnswer | None:
         """CoAP ping (RFC 7252 §4.3) to the registered ``ep`` at its address now: the answer,
@@ -516,7 +521,7 @@ class Lwm2mLab:
         reg = store.get(ep)
         if reg is None:
             return None
-        interface = self._endpoints["dm-dtls" if reg.secure else "dm"].interface
+        interface = self._dm_endpoint(reg).interface
         limit = self.request_timeout if timeout is None else timeout
         return self._call(interface.pings.ping(interface, reg.remote, limit), limit)
 
@@ -772,7 +777,7 @@ class Lwm2mLab:
                 reg = store.get(ep)
                 if reg is None:
                     raise LabError(f"{ep} is neither registered nor given an address")
-                endpoint = self._endpoints["dm-dtls" if reg.secure else "dm"]
+                endpoint = self._dm_endpoint(reg)
                 remote = reg.remote
             requester = Requester(endpoint.context, remote, "", self.registry, self.request_timeout)
             self.transcript.note(

@@ -133,10 +133,7 @@ class DeviceSite(interfaces.Resource):
         """The most the device takes, when this block of a Block1 transfer is over it (the
         transfer is refused): at its first block when the request's Size1 (RFC 7959 §4)
         already says so, else at the block that goes past it. None: the block is taken."""
-        try:
-            path = _path(tuple(request.opt.uri_path))
-        except OperationError:
-            path = None
+        path = _path_or_none(request)
         limit = min(MAX_BODY, self.block1_limit(path))
         declared = request.opt.size1
         if start + len(request.payload) <= limit and (declared is None or declared <= limit):
@@ -146,10 +143,7 @@ class DeviceSite(interfaces.Resource):
         return limit
 
     def block1_started(self, request: Message) -> None:
-        try:
-            path = _path(tuple(request.opt.uri_path))
-        except OperationError:
-            return
+        path = _path_or_none(request)
         if path is not None and request.code == Code.PUT:
             self.on_block1_start(path)
 
@@ -635,6 +629,15 @@ def _path(segments: tuple[str, ...]) -> Path | None:
         return Path.parse("/" + "/".join(segments))
     except ProtocolError:
         raise OperationError(Code.NOT_FOUND, f"not an LwM2M path: /{'/'.join(segments)}") from None
+
+
+def _path_or_none(request: Message) -> Path | None:
+    """The request's LwM2M path; None for the root or a Uri-Path that is none (the dispatch
+    answers that one 4.04)."""
+    try:
+        return _path(tuple(request.opt.uri_path))
+    except OperationError:
+        return None
 
 
 def _is_update_trigger(request: Message) -> bool:
