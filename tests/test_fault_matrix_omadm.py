@@ -67,6 +67,8 @@ RANDOM_SEED = 20261206  # fixed: a random-order failure must be reproducible
 # An order that once FAILed the clean device: the lab's factory reset came while the device's
 # session, ended by the lab, was still storing the server nonce it had issued, over "null".
 CUT_SESSION_SEED = 36
+# Client authentication types a declaration may give that MD5-or-HMAC FAILs (the auth-* rows).
+WEAK_AUTH = ("basic", "none")
 EXCEPTION_REASON = "matrix: unique TAC for this model (PTCRB)"
 REQUIREMENTS = ("CDR-DVM-012", "CDR-DVM-440", "CDR-DVM-3954", "CDR-DVM-3955", "CDR-DVM-4532",
                 "CDR-DVM-1533", "ATT-DMIG-4.2")
@@ -169,7 +171,7 @@ ROWS: dict[str, Row] = {
     "clean-wbxml": Row("wbxml"),
     # Declared with weak client authentication (MD5 or HMAC is mandatory): the auth cases.
     **{f"auth-{kind}": Row(f"auth-{kind}", pytest_args=("-k", "test_cdr_dvm_012_auth"))
-       for kind in ("basic", "none")},
+       for kind in WEAK_AUTH},
 }
 # Background runs (tests/conftest.py), made once while the workers run the other tests, with
 # their length in seconds (verdicts.json of the CI run of 2026-12-06 18:18, load 2-13): the
@@ -199,8 +201,8 @@ DECLARATIONS: dict[str, Callable[[Path], Path]] = {
     "dm13": lambda tmp: _omadm_variant(tmp, "dm13", dm_version="1.3"),
     "wbxml": lambda tmp: _omadm_variant(tmp, "wbxml", encoding="wbxml", auth="hmac"),
     "headless": lambda tmp: _headless_declaration(tmp),
-    "auth-basic": lambda tmp: _omadm_variant(tmp, "auth-basic", auth="basic"),
-    "auth-none": lambda tmp: _omadm_variant(tmp, "auth-none", auth="none"),
+    **{f"auth-{kind}": lambda tmp, kind=kind: _omadm_variant(tmp, f"auth-{kind}", auth=kind)
+       for kind in WEAK_AUTH},
 }
 
 
@@ -400,7 +402,7 @@ def test_accounts_with_different_auth_types_pass(run_row: Callable[[str], Run]) 
     assert run.verdicts["requirements"]["CDR-DVM-3955"] == "PASS"
 
 
-@pytest.mark.parametrize("kind", ["basic", "none"])
+@pytest.mark.parametrize("kind", WEAK_AUTH)
 def test_weak_client_auth_fails_its_type_only(run_row: Callable[[str], Run], kind: str) -> None:
     """A device declared (and authenticating) with basic or no client authentication FAILs
     the MD5-or-HMAC cases of CDR-DVM-012. The challenge case is NOT APPLICABLE: a basic
