@@ -699,7 +699,7 @@ class Lwm2mLab:
             return core, await core.start()
 
         core, initial = self._call(start(), self.request_timeout + self._hold_allowance(ep))
-        return Observation(self, core, initial)
+        return Observation(self, core, initial, ep)
 
     def observe_composite(self, ep: str, paths: Sequence[Path | str], fmt: int,
                           body_fmt: int | None = None) -> Observation:
@@ -716,7 +716,7 @@ class Lwm2mLab:
             return core, await core.start()
 
         core, initial = self._call(start(), self.request_timeout + self._hold_allowance(ep))
-        return Observation(self, core, initial)
+        return Observation(self, core, initial, ep)
 
     def wait_send(self, ep: str, since: float, timeout: float) -> SendReport | None:
         """The first Send (``POST /dp``) of ``ep`` received at or after ``since`` (wall clock);
@@ -845,10 +845,12 @@ class Observation:
     ``on_get_cancel``, when set, is told the answer to each GET cancel (the device-under-test
     layer restores a device that answers it as a notification)."""
 
-    def __init__(self, lab: Lwm2mLab, core: ObservationCore, initial: Response) -> None:
+    def __init__(self, lab: Lwm2mLab, core: ObservationCore, initial: Response,
+                 ep: str = "") -> None:
         self._lab = lab
         self._core = core
         self.initial = initial
+        self.ep = ep
         self.on_get_cancel: Callable[[Response], None] | None = None
 
     @property
@@ -871,6 +873,12 @@ class Observation:
             return self._lab._call(self._core.cancel_rst(limit), limit)
         if mode == "get":
             answer = self._lab._call(self._core.cancel_get(), limit)
+            for crossed in self._core.crossed:
+                self._lab.transcript.note(
+                    PROTOCOL, f"notification Observe={crossed.observe} crossed the cancel (sent "
+                    "before the device acknowledged the GET): taken as a notification, not as "
+                    "the answer", device=self.ep)
+            self._core.crossed.clear()
             if self.on_get_cancel is not None:
                 self.on_get_cancel(answer)
             return answer

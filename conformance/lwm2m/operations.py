@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiocoap import Code, Message, error
+from aiocoap import CON, NON, Code, Message, error
 from aiocoap.pipe import Pipe
 from aiocoap.protocol import Request as CoapRequest
 
@@ -229,6 +229,8 @@ class ObservationCore:
         self.token = b""
         self._pump: asyncio.Task[None] | None = None
         self.cancelled = False
+        # notifications that crossed a GET cancel on the wire (not its answer)
+        self.crossed: list[Response] = []
 
     def _message(self, observe: int) -> Message:
         """The Observe request (0) or its cancel (1); the composite relation overrides it."""
@@ -307,7 +309,18 @@ class ObservationCore:
         if not await ctx.find_remote_and_interface(msg):
             raise LabError("no interface for this device")
         tman = ctx.request_interfaces[0]
-        pipe = Pipe(msg, ctx.log)
+
+        def crossed(response: Message) -> bool:
+            """A notification the device sent before it had our GET: not the answer."""
+            if (response.opt.observe is None or response.mtype not in (CON, NON)
+                    or not _awaits_ack(tman.token_interface, msg)):
+                return False
+            if tman.outgoing_requests is not None:  # it took this for the final answer
+                tman.outgoing_requests[(msg.token, msg.remote)] = pipe
+            self.crossed.append(self._decode(response))
+            return True
+
+        pipe = _CancelPipe(msg, ctx.log, crossed)
         request = CoapRequest(pipe, ctx.loop, ctx.log)
         # aiocoap always picks a fresh token; the cancel must reuse the relation's token.
         token = self.token
@@ -321,6 +334,34 @@ class ObservationCore:
         if response.code == "0.00":
             response.code = "RST"
         return response
+
+
+class _CancelPipe(Pipe):
+    """The cancelling GET's exchange. It carries the relation's token (RFC 7641 §3.6), so a
+    notification the device sent before it took the GET arrives here as well; ``crossed``
+    sets such a one aside (aiocoap still acknowledges it) and the answer is awaited on."""
+
+    def __init__(self, request: Message, log: Any, crossed: Callable[[Message], bool]) -> None:
+        super().__init__(request, log)
+        self._crossed = crossed
+
+    def add_response(self, response: Message, is_last: bool = False) -> None:
+        if not self._crossed(response):
+            super().add_response(response, is_last)
+
+
+def _awaits_ack(messages: Any, msg: Message) -> bool:
+    """Whether the device has not acknowledged the CON ``msg`` yet: it is still retransmitted,
+    or still queued behind another exchange (aiocoap 0.4's message manager). Until then a
+    CON/NON response with Observe on its token is a notification in flight: the answer comes
+    piggy-backed on the ACK, or as a separate response after an Empty ACK (RFC 7252 §5.2).
+    Without those internals: False, every response is the answer (as before)."""
+    active = getattr(messages, "_active_exchanges", None)
+    backlogs = getattr(messages, "_backlogs", None)
+    if not isinstance(active, dict) or not isinstance(backlogs, dict):
+        return False
+    return ((msg.remote, msg.mid) in active
+            or any(queued is msg for queued, _ in backlogs.get(msg.remote, ())))
 
 
 # --------------------------------------------------------------------------- composite (1.1)
