@@ -120,16 +120,19 @@ class Lwm2mDevice:
         return self.lw.wait_registration(self.ep, newer_than=since - 1)
 
     def come_back(self, since: float) -> Registration | None:
-        """After a reset: the lab answers the Bootstrap-Request when bootstrap is declared (a
-        device that kept its account may register straight away), then waits for a Register
-        newer than ``since``; None when none came within ``timeouts.session``."""
-        if self.dut.features.bootstrap:
-            try:
-                self.lw.wait_bootstrap_request(self.ep, self.timeouts.session, newer_than=since)
-                self.provision()
-            except DeviceTimeout:
-                pass  # no Bootstrap-Request: the Register (or its absence) tells
+        """After a reset or a reboot: a Register newer than ``since``; None when none came
+        within ``timeouts.session``. When bootstrap is declared, the device may first send a
+        Bootstrap-Request, which the lab answers; one that kept its account registers
+        straight away, and the lab takes whichever of the two comes first."""
         try:
+            if self.dut.features.bootstrap:
+                first = self.lw.wait_bootstrap_or_registration(self.ep, newer_than=since)
+                if isinstance(first, Registration):
+                    return first
+                try:
+                    self.provision()
+                except DeviceTimeout:
+                    pass  # a bootstrap left unfinished: the Register (or its absence) tells
             return self.lw.wait_registration(self.ep, newer_than=since)
         except DeviceTimeout:
             return None
