@@ -338,19 +338,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     ]
     for relay in relays:
         relay.start()
-    statuses = wait_through_ctrl_c([proc for _run, _part, proc in children])
-    codes = {(id(run), part): code
-             for (run, part, _proc), code in zip(children, statuses, strict=True)}
+    wait_and_merge(runs, children)
     for relay in relays:
         relay.join()
     warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
     if browser is not None:
         browser.cancel()
-    for run in runs:
-        if run.parts == 1:
-            run.code = codes[id(run), 1]
-        else:
-            run.code = merge_parts(run, [codes[id(run), i] for i in range(1, run.parts + 1)])
     for run in runs:
         if run.code == NO_TESTS:
             print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)
@@ -449,6 +442,47 @@ def wait_through_ctrl_c(procs: Sequence[Any]) -> list[int]:
         return [proc.wait() for proc in procs]
     except KeyboardInterrupt:
         return [proc.wait() for proc in procs]
+
+
+def wait_and_merge(runs: list[PlannedRun],
+                   children: list[tuple[PlannedRun, int, warmstart.Run]]) -> None:
+    """Each run's exit status (``run.code``) once its children have ended. A device in parts
+    is merged as soon as its own parts have ended, beside the devices still running (the
+    other device's run, or its PDF, often ends last)."""
+    mergers = {id(run): PartsMerger(run, [proc for r, _part, proc in children if r is run])
+               for run in runs if run.parts > 1}
+    for merger in mergers.values():
+        merger.start()
+    statuses = wait_through_ctrl_c([proc for _run, _part, proc in children])
+    codes = {(id(run), part): code
+             for (run, part, _proc), code in zip(children, statuses, strict=True)}
+    for run in runs:
+        run.code = codes[id(run), 1] if run.parts == 1 else mergers[id(run)].code()
+
+
+class PartsMerger(threading.Thread):
+    """Waits for the parts of one device, then merges them (:func:`merge_parts`)."""
+
+    def __init__(self, run: PlannedRun, procs: list[warmstart.Run]) -> None:
+        super().__init__(name=f"merge-{run.label}", daemon=True)  # a second Ctrl-C leaves
+        self.run_planned = run
+        self.procs = procs
+        self._code: int | None = None
+        self._failed: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._code = merge_parts(self.run_planned, wait_through_ctrl_c(self.procs))
+        except BaseException as exc:  # re-raised in the caller's thread, by code()
+            self._failed = exc
+
+    def code(self) -> int:
+        """The device's exit status, once merged."""
+        self.join()
+        if self._failed is not None:
+            raise self._failed
+        assert self._code is not None
+        return self._code
 
 
 def merge_parts(run: PlannedRun, codes: list[int]) -> int:

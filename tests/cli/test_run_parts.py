@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import tarfile
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from conformance import cli
 from conformance.cli import CASE_SECONDS
 from conformance.declaration import BUILTIN_DIR
 from conformance.evidence.parts import Part, merge, part_folder
@@ -403,3 +405,51 @@ def test_the_reference_lwm2m_device_in_parts(tmp_path: Path) -> None:
     paths = [e["path"] for r in ran for c in r["cases"] for e in c["evidence"]]
     assert {p.split("/")[1] for p in paths} == {"part-1", "part-2"}
     assert all((device / p).is_file() for p in paths)
+
+
+
+class Proc:
+    """A child run that ends when the test says so."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.ended = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.ended.wait(10), "this run never ended"
+        return self.code
+
+
+def planned(dut: str, parts: int) -> cli.PlannedRun:
+    return cli.PlannedRun(dut=dut, label=dut, folder=Path("unused"), parts=parts)
+
+
+def test_a_device_is_merged_once_its_own_parts_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not once every device has ended: the other device's run (or its PDF) often ends last,
+    and the merge runs beside it. Here the other device ends only after the merge."""
+    lwm2m, omadm = planned("builtin:lwm2m", 2), planned("builtin:omadm", 1)
+    parts, other = [Proc(0), Proc(1)], Proc(0)
+    merged: list[list[int]] = []
+
+    def merge_parts(run: cli.PlannedRun, codes: list[int]) -> int:
+        merged.append(codes)
+        other.ended.set()
+        return 1
+
+    monkeypatch.setattr(cli, "merge_parts", merge_parts)
+    for proc in parts:
+        proc.ended.set()
+    cli.wait_and_merge([lwm2m, omadm], [(lwm2m, 1, parts[0]), (lwm2m, 2, parts[1]),
+                                        (omadm, 1, other)])  # type: ignore[list-item]
+    assert merged == [[0, 1]] and (lwm2m.code, omadm.code) == (1, 0)
+
+
+def test_a_merge_that_breaks_is_raised_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(run: object, codes: list[int]) -> int:
+        raise RuntimeError("merge broke")
+
+    monkeypatch.setattr(cli, "merge_parts", broken)
+    lwm2m, done = planned("builtin:lwm2m", 2), Proc(0)
+    done.ended.set()
+    with pytest.raises(RuntimeError, match="merge broke"):
+        cli.wait_and_merge([lwm2m], [(lwm2m, 1, done), (lwm2m, 2, done)])  # type: ignore[list-item]
