@@ -115,20 +115,23 @@ class Lwm2mDevice:
         if reg is not None:
             return reg
         self.lab.transcript.note("lwm2m", f"{self.ep} is not registered: rebooting it")
-        since = time.time()
-        self.controller.reboot()
-        return self.lw.wait_registration(self.ep, newer_than=since - 1)
+        back = self.reboot()
+        if back is None:
+            raise DeviceTimeout(f"{self.ep} did not register again within "
+                                f"{self.timeouts.session} s of the reboot (timeouts.session)")
+        return back
 
     def come_back(self, since: float) -> Registration | None:
-        """After a reset or a reboot: a Register newer than ``since``; None when none came
-        within ``timeouts.session``. When bootstrap is declared, the device may first send a
-        Bootstrap-Request, which the lab answers; one that kept its account registers
-        straight away, and the lab takes whichever of the two comes first."""
+        """After a reboot or a reset: a Register newer than ``since``; None when none came
+        within ``timeouts.session``. When bootstrap is declared the device may first ask for
+        it: one that kept its account registers straight away, one that bootstraps at every
+        start (Zephyr's client does) or lost its account sends a Bootstrap-Request, which the
+        lab answers. Whichever comes first is taken: waiting for the one that does not come
+        would cost the whole timeout, or judge the device on an unanswered request."""
         try:
-            if self.dut.features.bootstrap:
-                first = self.lw.wait_bootstrap_or_registration(self.ep, newer_than=since)
-                if isinstance(first, Registration):
-                    return first
+            if (self.dut.features.bootstrap
+                    and self.lw.wait_first_contact(self.ep, since=since) == "bootstrap"):
+                self.lw.wait_bootstrap_request(self.ep, self.timeouts.request, newer_than=since)
                 try:
                     self.provision()
                 except DeviceTimeout:
@@ -138,14 +141,27 @@ class Lwm2mDevice:
             return None
 
     def reset_to_factory(self) -> Registration | None:
-        """Factory reset through the controller, then :meth:`come_back`. The reset may return
-        only once the device is back, which may need the lab's bootstrap answer: the lab waits
-        for the device meanwhile. A controller that cannot reset: INCONCLUSIVE."""
+        """Factory reset through the controller, and the device back (:meth:`come_back`). A
+        controller that cannot reset: INCONCLUSIVE."""
+        return self._act_and_come_back("factory_reset", self.controller.factory_reset)
+
+    def reboot(self) -> Registration | None:
+        """Reboot through the controller, and the device back (:meth:`come_back`; None: no
+        Register within ``timeouts.session``). A controller that cannot reboot: INCONCLUSIVE."""
+        return self._act_and_come_back("reboot", self.controller.reboot)
+
+    def _act_and_come_back(self, name: str, act: Callable[[], object]) -> Registration | None:
+        """The controller's action ``name`` and :meth:`come_back` side by side: the action may
+        return only once the device is back (a simulator's, a scripted bench's), which may
+        need the lab's answer to a Bootstrap-Request."""
         since = time.time()
+        if name not in self.controller.capabilities():
+            act()  # it cannot: it says why (INCONCLUSIVE)
+            return self.come_back(since)
         with ThreadPoolExecutor(1) as pool:
-            reset = pool.submit(self.controller.factory_reset)
+            done = pool.submit(act)
             back = self.come_back(since)
-            reset.result()
+            done.result()
         return back
 
     # -- waiting for the device to talk to the lab ----------------------------------------
@@ -328,11 +344,9 @@ class Lwm2mDevice:
         executed = self.execute("/3/0/4")
         if executed.code != "2.04":
             raise DeviceFault(f"Execute /3/0/4 Reboot answered {executed.code}, expected 2.04")
-        try:
-            self.lw.wait_registration(self.ep, newer_than=since)
-        except DeviceTimeout:
+        if self.come_back(since) is None:
             raise DeviceFault(f"no new Register within {self.timeouts.session} s "
-                              "(timeouts.session) after Execute /3/0/4 Reboot") from None
+                              "(timeouts.session) after Execute /3/0/4 Reboot")
 
     def require_format(self, name: str) -> ContentFormat:
         """A content format the declaration lists (``features.content_formats``), else NOT
@@ -437,13 +451,12 @@ class Lwm2mDevice:
         again, because of ``why`` — what a case left that later cases must not inherit. Each
         step that cannot be done is noted in the transcript; the case keeps its verdict."""
         self.lab.transcript.note("lwm2m", f"{why}: cold-starting it", device=self.ep)
-        since = time.time()
         try:
-            self.controller.reboot()
+            back = self.reboot()
         except Inconclusive as exc:
             self.lab.transcript.note("lwm2m", f"cold start: {exc}", device=self.ep)
             return
-        if self.come_back(since) is None:
+        if back is None:
             self.lab.transcript.note("lwm2m", f"no Register after the cold start ({why})",
                                      device=self.ep)
 
@@ -520,12 +533,7 @@ class Lwm2mDevice:
                                      f"reboot it: {otherwise}")
             return
         self.lab.transcript.note("lwm2m", f"{self.ep} {state}: rebooting it for later cases")
-        since = time.time()
-        self.controller.reboot()
-        try:
-            self.lw.wait_registration(self.ep, newer_than=since - 1)
-        except DeviceTimeout:
-            pass  # the next case's registered fixture reboots it again or says why not
+        self.reboot()  # None: the next case's registered fixture reboots it again
 
     def restore_lifetime(self, lifetime: int) -> None:
         """After a case that changed /1/x/1: ``lifetime`` written back, and the registration

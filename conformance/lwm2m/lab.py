@@ -299,16 +299,8 @@ class Lwm2mLab:
     def wait_registration(
         self, ep: str, timeout: float | None = None, *, newer_than: float | None = None
     ) -> Registration:
-        limit = self.session_timeout if timeout is None else timeout
-        return self._call(
-            self._bounded(self._registered(ep, newer_than), limit, f"no registration of {ep}"),
-            limit,
-        )
-
-    async def _registered(self, ep: str, newer_than: float | None) -> Registration:
-        """Once ``ep`` is registered (by a Register after ``newer_than``): its registration;
-        Updates before that Register are not handed out by :meth:`next_update`."""
         _, store = self._require()
+        limit = self.session_timeout if timeout is None else timeout
 
         def found() -> Registration | None:
             reg = store.get(ep)
@@ -316,39 +308,18 @@ class Lwm2mLab:
                 return None
             return reg
 
-        reg: Registration = await store.wait_for(found)
-        register_seq = max(
-            (e.seq for e in store.events if e.kind == "register" and e.registration is reg),
-            default=0,
-        )
-        self._consumed_updates[ep] = max(self._consumed_updates.get(ep, 0), register_seq)
-        return _snapshot(reg)
+        async def wait() -> Registration:
+            reg: Registration = await self._bounded(
+                store.wait_for(found), limit, f"no registration of {ep}"
+            )
+            register_seq = max(
+                (e.seq for e in store.events if e.kind == "register" and e.registration is reg),
+                default=0,
+            )
+            self._consumed_updates[ep] = max(self._consumed_updates.get(ep, 0), register_seq)
+            return _snapshot(reg)
 
-    def wait_bootstrap_or_registration(
-        self, ep: str, timeout: float | None = None, *, newer_than: float
-    ) -> BootstrapRequest | Registration:
-        """What a restarted device sends first after ``newer_than``: a Bootstrap-Request (it
-        lost its account, or always bootstraps) or a Register (it kept its account). Waiting
-        for the one that does not come would cost the whole timeout (``timeouts.session``)."""
-        limit = self.session_timeout if timeout is None else timeout
-
-        async def first() -> BootstrapRequest | Registration:
-            waits: list[asyncio.Task[Any]] = [
-                asyncio.ensure_future(self._registered(ep, newer_than)),
-                asyncio.ensure_future(self._bootstrap_request(ep, newer_than)),
-            ]
-            try:
-                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for wait in waits:
-                    wait.cancel()
-            # Both at once: the device is back; its Bootstrap-Request is stale.
-            winner = waits[0] if waits[0] in done else waits[1]
-            result: BootstrapRequest | Registration = winner.result()
-            return result
-
-        return self._call(self._bounded(
-            first(), limit, f"neither a Bootstrap-Request nor a Register from {ep}"), limit)
+        return self._call(wait(), limit)
 
     def wait_update(self, ep: str, timeout: float | None = None) -> Registration:
         """The next Update of ``ep`` not returned before (updates are never missed)."""
@@ -761,12 +732,8 @@ class Lwm2mLab:
                                newer_than: float = 0.0) -> BootstrapRequest:
         """The next Bootstrap-Request of ``ep`` not returned before; with ``newer_than`` (wall
         clock) older ones are passed over (a request a reset made obsolete)."""
-        limit = self.session_timeout if timeout is None else timeout
-        return self._call(self._bounded(self._bootstrap_request(ep, newer_than), limit,
-                                        f"no Bootstrap-Request from {ep}"), limit)
-
-    async def _bootstrap_request(self, ep: str, newer_than: float) -> BootstrapRequest:
         state, _ = self._require()
+        limit = self.session_timeout if timeout is None else timeout
 
         def found() -> BootstrapRequest | None:
             seen = self._consumed_bootstrap.get(ep, 0)
@@ -777,10 +744,13 @@ class Lwm2mLab:
                         return request
             return None
 
-        while (request := found()) is None:
-            state.bootstrap_changed.clear()
-            await state.bootstrap_changed.wait()
-        return request
+        async def wait() -> BootstrapRequest:
+            while (request := found()) is None:
+                state.bootstrap_changed.clear()
+                await state.bootstrap_changed.wait()
+            return request
+
+        return self._call(self._bounded(wait(), limit, f"no Bootstrap-Request from {ep}"), limit)
 
     def bootstrap(
         self, ep: str, *, server_initiated: bool = False, address: str | None = None

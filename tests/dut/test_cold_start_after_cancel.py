@@ -22,6 +22,9 @@ class Controller:
         self.reboots = 0
         self.can_reboot = can_reboot
 
+    def capabilities(self) -> set[str]:
+        return {"reboot"} if self.can_reboot else set()
+
     def reboot(self) -> None:
         if not self.can_reboot:
             raise Inconclusive("shell controller has no command for reboot in the declaration")
@@ -32,7 +35,8 @@ def device(controller: Controller) -> SimpleNamespace:
     dut = SimpleNamespace(ep="urn:dev", controller=controller,
                           lab=SimpleNamespace(transcript=Transcript()),
                           come_back=lambda since: object())
-    dut.cold_start = functools.partial(Lwm2mDevice.cold_start, dut)
+    for method in ("cold_start", "reboot", "_act_and_come_back"):
+        setattr(dut, method, functools.partial(getattr(Lwm2mDevice, method), dut))
     return dut
 
 

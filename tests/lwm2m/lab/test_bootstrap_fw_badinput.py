@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 from aiocoap import Code, Message
 
 from conformance.lwm2m import codecs
-from conformance.lwm2m.lab import LabError, Lwm2mLab, Registration
+from conformance.lwm2m.lab import LabError, Lwm2mLab
 from conformance.lwm2m.model import ContentFormat, Path
-from conformance.lwm2m.server import MAX_BODY, BootstrapRequest
-from conformance.verdicts import DeviceTimeout
+from conformance.lwm2m.server import MAX_BODY
 
 from .conftest import IDENTITY, KEY, FakeDevice, wait_entry
 
@@ -266,23 +264,3 @@ def test_read_with_unsupported_accept_is_returned(lab: Lwm2mLab, make_device) ->
     lab.wait_registration("acc", timeout=5)
     device.site.values["/3/0"] = (int(ContentFormat.TLV), b"")
     assert lab.read("acc", "/3/0", fmt=ContentFormat.SENML_JSON).code == "4.06"
-
-
-def test_a_restarted_device_is_back_by_whichever_it_sends_first(lab: Lwm2mLab,
-                                                                 make_device) -> None:
-    """A reboot keeps the account (a Register), a factory reset may not (a Bootstrap-Request):
-    the lab takes the first of the two, and never one sent before ``newer_than``."""
-    since = time.time()
-    device: FakeDevice = make_device(lab.addresses()["LAB_LWM2M_URI"])
-    device.request(Code.POST, "/rd?ep=back1&lt=60", payload=b"</3/0>", content_format=40)
-    registered = lab.wait_bootstrap_or_registration("back1", timeout=5, newer_than=since)
-    assert isinstance(registered, Registration) and registered.endpoint == "back1"
-
-    since = time.time()
-    bootstrapping: FakeDevice = make_device(lab.addresses()["LAB_BOOTSTRAP_URI"])
-    assert bootstrapping.request(Code.POST, "/bs?ep=back2").code == Code.CHANGED
-    request = lab.wait_bootstrap_or_registration("back2", timeout=5, newer_than=since)
-    assert isinstance(request, BootstrapRequest) and request.endpoint == "back2"
-
-    with pytest.raises(DeviceTimeout, match="neither a Bootstrap-Request nor a Register"):
-        lab.wait_bootstrap_or_registration("back1", timeout=0.3, newer_than=time.time())
