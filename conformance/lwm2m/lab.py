@@ -114,10 +114,11 @@ class Lwm2mLab:
         self.request_timeout = declaration.timeouts.request
         self.session_timeout = declaration.timeouts.session
         self.psk = PskStore()
+        self._psk_owners: dict[str, str] = {}  # identity -> endpoint (ServerState.identity_owners)
         lw = declaration.lwm2m
         if lw is not None and lw.psk_identity and lw.psk_key is not None:
             key = bytes.fromhex(lw.psk_key.get_secret_value())
-            self.add_psk(lw.psk_identity, key)
+            self.add_psk(lw.psk_identity, key, endpoint=lw.endpoint)
         self._state: ServerState | None = None
         self._store: RegistrationStore | None = None
         self._endpoints: dict[str, Endpoint] = {}
@@ -131,11 +132,15 @@ class Lwm2mLab:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def add_psk(self, identity: str, key: bytes) -> None:
-        """Accept another PSK identity (the key is registered with the redactor first)."""
+    def add_psk(self, identity: str, key: bytes, *, endpoint: str | None = None) -> None:
+        """Accept another PSK identity (the key is registered with the redactor first).
+        ``endpoint``: the device the lab gives it to (its bootstrap provisions it there), whose
+        Register over it is the device's own even while it is registered over another."""
         self.transcript.redactor.add(key)
         self.transcript.redactor.add(key.hex())
         self.psk.add(identity.encode(), key)
+        if endpoint is not None:
+            self._psk_owners[identity] = endpoint
 
     def start(self) -> None:
         if not self._endpoints:
@@ -181,6 +186,7 @@ class Lwm2mLab:
         state = ServerState(
             self.transcript, store, psk_required=psk_required,
             bootstraps=self.declaration.features.bootstrap, limits=self.declaration.limits,
+            identity_owners=self._psk_owners,
         )
         self._state, self._store = state, store
         self._packages = PackageStore(self.transcript)

@@ -63,6 +63,10 @@ class ServerState:
     # that lost its state (ETS int-105); the time each rejection happened, once it did.
     forget_on_update: dict[str, float | None] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    # PSK identity -> the endpoint the lab gave it to: the declared identity, or one the lab's
+    # bootstrap provisioned. Such an identity is that device's own, even when it registers
+    # while a registration over its earlier identity lingers (it did not De-register).
+    identity_owners: dict[str, str] = field(default_factory=dict)
 
     def device_of(self, peer: str) -> tuple[str, str]:
         reg = self.store.by_peer(peer)
@@ -348,7 +352,8 @@ class RegistrationInterface(LabResource):
             )
             return error_response(Code.BAD_REQUEST, "endpoint name too long")
         old = store.get(endpoint)
-        if old is not None and old.secure and (not self.secure or identity != old.psk_identity):
+        if (old is not None and old.secure and (not self.secure or identity != old.psk_identity)
+                and not self._given_to(identity, endpoint)):
             # A device registered over DTLS is not taken over by NoSec or another identity.
             code = Code.FORBIDDEN if self.secure else Code.UNAUTHORIZED
             finding = (
@@ -373,6 +378,11 @@ class RegistrationInterface(LabResource):
             )
             return error_response(Code.TOO_MANY_REQUESTS, "too many registrations")
         return None
+
+    def _given_to(self, identity: str | None, endpoint: str) -> bool:
+        """Whether the lab gave PSK ``identity`` to ``endpoint`` (over DTLS only)."""
+        return (self.secure and identity is not None
+                and self.state.identity_owners.get(identity) == endpoint)
 
     def _ownership(self, request: Message, reg: Registration, what: str) -> Message | None:
         """An Update or De-register from someone other than the registration's owner.

@@ -187,7 +187,7 @@ def test_bootstrap_full_psk_provisioned_key(device: Lwm2mDevice, registered: Reg
     need_psk(device)
     identity = f"ets-int-1-{secrets.token_hex(4)}"
     key = secrets.token_bytes(16)
-    device.lw.add_psk(identity, key)  # the lab accepts the provisioned credentials
+    device.lw.add_psk(identity, key, endpoint=device.ep)  # the lab accepts what it provisions
     account = with_credentials(declared_account(device), identity, key)
     since, request = bootstrap_after_reset(device, account_steps(device, account))
     assert request.secure, (

@@ -202,6 +202,30 @@ def test_dtls_registration_is_not_taken_over(
     _no_lab_error(transcript)
 
 
+def test_credentials_the_lab_gave_the_endpoint_are_its_own(
+    make_lab: Callable[..., Lwm2mLab], make_device: Any, transcript: Transcript,
+) -> None:
+    """A bootstrap provisioned the device with a new PSK identity, and the device registers
+    with it without having De-registered (its old registration lingers): the lab gave that
+    identity to this endpoint, so the Register is the device's own, not a takeover (before:
+    4.03, so the PSK bootstrap case FAILed a device whose only fault was the missing
+    De-register). An identity given to another endpoint still takes nothing over."""
+    lab = make_lab("psk")
+    lab.add_psk("provisioned", b"provisioned-key", endpoint="urn:dev:psk")
+    lab.add_psk("elsewhere", b"elsewhere-key", endpoint="urn:dev:other")
+    dtls_uri = lab.addresses()["LAB_LWM2M_DTLS_URI"]
+    owner = make_device(dtls_uri, psk=(IDENTITY, KEY))
+    assert owner.register("ep=urn:dev:psk&lt=60&lwm2m=1.1&b=U").code == Code.CREATED
+    other = make_device(dtls_uri, psk=("elsewhere", b"elsewhere-key"))
+    assert other.register("ep=urn:dev:psk&lt=60&lwm2m=1.1&b=U").code == Code.FORBIDDEN
+    again = make_device(dtls_uri, psk=("provisioned", b"provisioned-key"))
+    assert again.register("ep=urn:dev:psk&lt=60&lwm2m=1.1&b=U").code == Code.CREATED
+    reg = lab.registration("urn:dev:psk")
+    assert reg is not None and reg.psk_identity == "provisioned"
+    assert len(_findings(transcript, "takeover")) == 1  # the "elsewhere" one only
+    _no_lab_error(transcript)
+
+
 # --------------------------------------------------------------------------- bounds
 
 
