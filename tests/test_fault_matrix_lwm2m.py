@@ -113,6 +113,21 @@ class Outcome:
         return f"run {self.row.name} ({self.folder}):\n" + "\n".join(lines)
 
 
+# A fault another case owns, run against cases near it that must not judge it (each was FAILed
+# or left INCONCLUSIVE on the whole catalog before): row -> (fault, {case: its verdict}).
+ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
+    # A client that bootstraps at every start (Zephyr's): the lab answers, the reboot cases go on.
+    "elsewhere-bootstraps-at-start": ("bootstraps-with-account", {
+        "test_registers_again_after_reboot": "PASS", "test_execute_reboot": "PASS",
+        "test_reboot_execute": "PASS", "test_host_values_after_reboot": "PASS"}),
+    # No De-register on factory reset: the identity the lab provisioned is still the device's.
+    "elsewhere-lingering-registration": ("no-deregister-on-factory-reset", {
+        "test_bootstrap_full_psk_provisioned_key": "PASS"}),
+    # Back at once after Disable: no absence to store notifications in (int-555 judges it).
+    "elsewhere-away-too-short": ("disable-timeout-ignored", {
+        "test_notifications_stored_while_disabled": "INCONCLUSIVE"}),
+}
+
 # ignores-observe-cancel runs over NoSec: the reference device cannot keep notifying over
 # DTLS (its zombie notifications fail there), so over PSK the fault would inject nothing.
 NOSEC_FAULTS = {"ignores-observe-cancel", "ignores-composite-cancel", "ignores-reset-cancel",
@@ -128,6 +143,9 @@ ROWS = [Row("clean")] + [
     Row("reverse", order="reverse"),
     Row("random", order=f"random:{RANDOM_SEED}"),
     Row("server-1", dut="server-1"),
+] + [
+    Row(name, dut="fast", faults=(fault,), pytest_args=("-k", " or ".join(judged)))
+    for name, (fault, judged) in ELSEWHERE.items()
 ]
 ROW = {row.name: row for row in ROWS}
 
@@ -286,6 +304,17 @@ def test_claimed_exceptions_are_not_applicable(outcome_of: Callable[[str], Outco
         assert not wrong, outcome.show(wrong)
     others = [c for c in outcome.cases if c["requirement"] not in claimed]
     assert others and all(c["verdict"] == "PASS" for c in others), outcome.show(others)
+
+
+@pytest.mark.parametrize("row", sorted(ELSEWHERE))
+def test_a_fault_another_case_owns_is_not_judged_here(outcome_of: Callable[[str], Outcome],
+                                                       row: str) -> None:
+    fault, expected = ELSEWHERE[row]
+    outcome = outcome_of(row)
+    got = {c["nodeid"].split("::")[-1]: c for c in outcome.cases}
+    assert set(got) == set(expected), outcome.show()
+    wrong = [c for name, c in got.items() if c["verdict"] != expected[name]]
+    assert not wrong, f"with {fault}:\n" + outcome.show(wrong)
 
 
 @pytest.mark.background("clean", "reverse", "random")
