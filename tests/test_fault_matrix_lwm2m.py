@@ -123,6 +123,10 @@ ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
     # No De-register on factory reset: the identity the lab provisioned is still the device's.
     "elsewhere-lingering-registration": ("no-deregister-on-factory-reset", {
         "test_bootstrap_full_psk_provisioned_key": "PASS"}),
+    # The instance /5/0 not observed (int-301 judges it): the firmware cases follow State.
+    "elsewhere-instance-not-observed": ("no-instance-observe", {
+        "test_update_success": "PASS", "test_package_write": "PASS",
+        "test_update_failure": "PASS"}),
     # Back at once after Disable: no absence to store notifications in (int-555 judges it).
     "elsewhere-away-too-short": ("disable-timeout-ignored", {
         "test_notifications_stored_while_disabled": "INCONCLUSIVE"}),

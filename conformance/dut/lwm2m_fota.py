@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.dut.lwm2m import Lwm2mDevice
 from conformance.fota.packages import OUT_OF_RAM_MARK, UPDATE_FAILURE_MARK, make_reference_image
-from conformance.lwm2m.lab import Observation
+from conformance.lwm2m.lab import Observation, Response
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
@@ -148,13 +148,72 @@ def status_of(device: Lwm2mDevice, response: Any) -> tuple[int, int]:
     return state, result
 
 
-def follow(device: Lwm2mDevice, observation: Observation, delivery: Delivery,
-           done: Callable[[int, int], bool], *,
+def state_of(device: Lwm2mDevice, response: Any, fmt: int) -> int:
+    """State from an answer or notification of /5/0/3 in ``fmt``."""
+    content = device.decoded(response, str(STATE), fmt, own_format=False)
+    value = content.get(STATE)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DeviceFault(f"/5/0/3 State notified as {value!r}, expected an integer")
+    return value
+
+
+class FirmwareObservation:
+    """/5/0 followed by its notifications: of the instance (State and Update Result in each),
+    or, from a client that answers the instance's Observe without observing it (no Observe
+    option: int-301 judges that, not the firmware cases), of State /5/0/3, the Update Result
+    read with each notification."""
+
+    def __init__(self, device: Lwm2mDevice) -> None:
+        self.device = device
+        self.observation = device.observe("/5/0", fmt=report_format(device))
+        if self.observation.initial.code != "2.05":
+            raise DeviceFault(f"Observe /5/0 answered {self.observation.initial.code}, "
+                              "expected 2.05")
+        self.label = "/5/0"
+        self.state_format: int | None = None
+        if self.observation.initial.observe is None:
+            fmt = device.value_format()
+            device.lab.transcript.note(
+                "lwm2m", "Observe /5/0 was answered without an Observe option (the instance is "
+                "not observed; judged by the Observe cases): following State /5/0/3 instead, "
+                "the Update Result read with each of its notifications", device=device.ep)
+            state = device.observe(str(STATE), fmt=fmt)
+            if state.initial.code != "2.05" or state.initial.observe is None:
+                answer = state.initial.code + (" without Observe" if state.initial.ok else "")
+                raise Inconclusive(f"neither /5/0 nor /5/0/3 is observed (Observe /5/0/3 "
+                                   f"answered {answer}): the lab follows a firmware update by "
+                                   "its notifications")
+            self.observation, self.state_format, self.label = state, fmt, "/5/0/3"
+
+    @property
+    def initial(self) -> Response:
+        return self.observation.initial
+
+    def next(self, timeout: float | None = None) -> Response:
+        return self.observation.next(timeout)
+
+    def cancel(self, mode: str = "rst") -> Response:
+        return self.observation.cancel(mode)
+
+    def status(self, response: Response) -> tuple[int, int]:
+        """(State, Update Result) at ``response`` (the initial answer or a notification)."""
+        if self.state_format is None:
+            return status_of(self.device, response)
+        return state_of(self.device, response, self.state_format), self.device.read_int(
+            str(RESULT))
+
+
+def follow(device: Lwm2mDevice, observation: Observation | FirmwareObservation,
+           delivery: Delivery, done: Callable[[int, int], bool], *,
            status: Callable[[Lwm2mDevice, Any], tuple[int, int]] | None = None,
-           label: str = "/5/0") -> list[tuple[int, int]]:
+           label: str | None = None) -> list[tuple[int, int]]:
     """(State, Update Result) as notified (``status`` reads them from a notification of the
     observed ``label``), until ``done``; FAIL when the device gets stuck."""
-    status = status or status_of
+    if status is None:
+        status = ((lambda _device, response: observation.status(response))
+                  if isinstance(observation, FirmwareObservation) else status_of)
+    if label is None:
+        label = observation.label if isinstance(observation, FirmwareObservation) else "/5/0"
     seen = [status(device, observation.initial)]
     deadline = time.monotonic() + device.timeouts.fota
     while not done(*seen[-1]):
@@ -178,14 +237,11 @@ def walk_text(seen: list[tuple[int, int]]) -> str:
     return " → ".join(f"State {s}/Result {r}" for s, r in seen)
 
 
-def observe_firmware(device: Lwm2mDevice) -> Observation:
-    observation = device.observe("/5/0", fmt=report_format(device))
-    if observation.initial.code != "2.05":
-        raise DeviceFault(f"Observe /5/0 answered {observation.initial.code}, expected 2.05")
-    return observation
+def observe_firmware(device: Lwm2mDevice) -> FirmwareObservation:
+    return FirmwareObservation(device)
 
 
-def stop(observation: Observation) -> None:
+def stop(observation: Observation | FirmwareObservation) -> None:
     try:
         observation.cancel("get")
     except Inconclusive:

@@ -38,7 +38,7 @@ import pytest
 
 from conformance.dut import lwm2m_fota as fota
 from conformance.dut.lwm2m import Lwm2mDevice
-from conformance.lwm2m.lab import Registration, Response
+from conformance.lwm2m.lab import Registration
 from conformance.lwm2m.model import ContentFormat, Path
 from conformance.simulators.lwm2m_firmware import PROTOCOL_IDS
 from conformance.verdicts import DeviceFault, DeviceTimeout, NotApplicable
@@ -166,24 +166,16 @@ def test_state_observed(device: Lwm2mDevice, idle: None, image: bytes,
     assert observation.initial.code == "2.05", (
         f"Observe /5/0/3 answered {observation.initial.code}, expected 2.05")
     try:
-        state = state_of(device, observation.initial, fmt)
+        state = fota.state_of(device, observation.initial, fmt)
         assert state == fota.IDLE, f"Observe /5/0/3 answered State {state}, expected 0"
         delivery = fota.Delivery(device, device.dut.features.fota_protocols[0], "ets-760", image)
         delivery.start()
         # a device that is in State 2 and says nothing FAILs (pmin is 1 s)
         fota.follow(device, observation, delivery, lambda state, _: state == fota.DOWNLOADED,
-               status=lambda device, response: (state_of(device, response, fmt), 0),
+               status=lambda device, response: (fota.state_of(device, response, fmt), 0),
                label="/5/0/3 (Result not observed)")
     finally:
         observation.cancel("get")
-
-
-def state_of(device: Lwm2mDevice, response: Response, fmt: int) -> int:
-    content = device.decoded(response, str(fota.STATE), fmt, own_format=False)
-    value = content.get(fota.STATE)
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DeviceFault(f"/5/0/3 State notified as {value!r}, expected an integer")
-    return value
 
 
 # --------------------------------------------------------------------------- int-771
@@ -282,14 +274,14 @@ def test_update_failure(device: Lwm2mDevice, idle: None) -> None:
     try:
         executed = device.execute("/5/0/2")
         assert executed.code == "2.04", f"Execute /5/0/2 in State 2 answered {executed.code}"
-        seen = [fota.status_of(device, observation.initial)]
+        seen = [observation.status(observation.initial)]
         deadline = time.monotonic() + device.timeouts.fota
         while seen[-1][1] == 0 or seen[-1][0] == fota.UPDATING:
             if time.monotonic() > deadline:
                 raise DeviceFault(f"/5/0 went {fota.walk_text(seen)} and no Update Result within "
                                   f"{device.timeouts.fota} s (timeouts.fota)")
             try:
-                seen.append(fota.status_of(device, observation.next(device.timeouts.request)))
+                seen.append(observation.status(observation.next(device.timeouts.request)))
             except DeviceTimeout:
                 seen.append(read_status(device))
     finally:
