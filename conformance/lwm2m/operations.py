@@ -24,6 +24,7 @@ from conformance.lwm2m.model import Content, ContentFormat, Path
 from conformance.verdicts import DeviceTimeout, Inconclusive
 
 BLOCK_BYTES = 1024  # aiocoap sends a request body over this in Block1 blocks of this size
+MAX_CROSSED = 32  # notifications kept (and noted) that crossed one GET cancel
 _BLOCKWISE_ERRORS = (
     error.UnexpectedBlock1Option,
     error.UnexpectedBlock2,
@@ -317,7 +318,8 @@ class ObservationCore:
                 return False
             if tman.outgoing_requests is not None:  # it took this for the final answer
                 tman.outgoing_requests[(msg.token, msg.remote)] = pipe
-            self.crossed.append(self._decode(response))
+            if len(self.crossed) < MAX_CROSSED:  # a flood of them is bounded, not kept
+                self.crossed.append(self._decode(response))
             return True
 
         pipe = _CancelPipe(msg, ctx.log, crossed)

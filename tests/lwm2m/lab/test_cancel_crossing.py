@@ -21,7 +21,7 @@ import pytest
 from aiocoap import ACK, CON, Code, Message
 
 from conformance.lwm2m.lab import Lwm2mLab, Observation
-from conformance.lwm2m.operations import Response
+from conformance.lwm2m.operations import MAX_CROSSED, Response
 
 from .conftest import raw_register
 
@@ -124,3 +124,19 @@ def test_separate_answer_without_observe_before_the_ack_is_the_answer(
     device.send(notification(get, None, mid=0x7003))
     reply = answer.result(timeout=5)
     assert (reply.code, reply.observe) == ("2.05", None)
+
+
+def test_a_flood_of_crossing_notifications_is_bounded(
+        lab: Lwm2mLab, device: Scripted, pool: ThreadPoolExecutor) -> None:
+    """A device that keeps notifying before it acknowledges the GET: each is acknowledged,
+    at most MAX_CROSSED are kept and noted, and the answer still ends the cancel."""
+    answer, get = cancelling(lab, device, pool)
+    flood = MAX_CROSSED + 8
+    for n in range(flood):
+        device.send(notification(get, 2 + n, mid=0x7100 + n))
+        assert device.receive().mid == 0x7100 + n  # the lab's Empty ACK of each
+    device.send(Message(_mtype=ACK, _mid=get.mid, _token=get.token, code=Code.CONTENT,
+                        content_format=0, payload=b"1001"))
+    assert answer.result(timeout=5).observe is None
+    noted = [e for e in lab.transcript if "crossed the cancel" in e.summary]
+    assert len(noted) == MAX_CROSSED
