@@ -89,10 +89,11 @@ class Lwm2mDevice:
                 self.provision()
         return self.lw.wait_registration(self.ep)
 
-    def _first_contact(self) -> str:
-        """``bootstrap`` or ``register``, whichever the device sends first (lab events)."""
+    def _first_contact(self, since: float = 0.0) -> str:
+        """``bootstrap`` or ``register``, whichever the device sends first (lab events; at or
+        after ``since``, wall clock)."""
         try:
-            return self.lw.wait_first_contact(self.ep, self.timeouts.session)
+            return self.lw.wait_first_contact(self.ep, self.timeouts.session, since=since)
         except DeviceTimeout:
             raise DeviceTimeout(
                 f"{self.ep} sent neither a Bootstrap-Request nor a Register within "
@@ -129,8 +130,7 @@ class Lwm2mDevice:
         lab answers. Whichever comes first is taken: waiting for the one that does not come
         would cost the whole timeout, or judge the device on an unanswered request."""
         try:
-            if (self.dut.features.bootstrap
-                    and self.lw.wait_first_contact(self.ep, since=since) == "bootstrap"):
+            if self.dut.features.bootstrap and self._first_contact(since) == "bootstrap":
                 self.lw.wait_bootstrap_request(self.ep, self.timeouts.request, newer_than=since)
                 try:
                     self.provision()

@@ -852,7 +852,7 @@ class Observation:
     layer restores a device that answers it as a notification)."""
 
     def __init__(self, lab: Lwm2mLab, core: ObservationCore, initial: Response,
-                 ep: str = "") -> None:
+                 ep: str) -> None:
         self._lab = lab
         self._core = core
         self.initial = initial

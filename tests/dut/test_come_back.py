@@ -9,6 +9,7 @@ at every start (Zephyr's does) was left with its Bootstrap-Request unanswered an
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 from conformance.dut.lwm2m import Lwm2mDevice
@@ -58,6 +59,7 @@ def device(lab: Lab, bootstrap: bool = True) -> SimpleNamespace:
         dut.provisioned += 1
 
     dut.provision = provision
+    dut._first_contact = functools.partial(Lwm2mDevice._first_contact, dut)
     return dut
 
 
