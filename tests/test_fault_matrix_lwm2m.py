@@ -64,6 +64,7 @@ WAITING = {
     "clean": 99, "reverse": 80, "random": 80, "server-1": 69, "unreachable": 5,
     "reboot-execute-ignored": 31, "fota-wrong-state": 29, "no-bootstrap-fallback": 16,
     "ignores-bootstrap-trigger": 16, "factory-reset-execute-reboots-only": 16,
+    "reboot-stays-offline": 16, "disable-without-deregister": 5,
     "no-instance-observe": 15, "ignores-step": 15, "ignores-less-than": 15,
     "ignores-greater-than": 15, "fota-no-reregistration": 14,
     "update-trigger-registers-anew": 13, "host-values-lost-on-factory-reset": 13,

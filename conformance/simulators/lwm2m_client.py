@@ -450,7 +450,10 @@ class Lwm2mDevice:
         session = None
         try:
             if self.registration is not None:
-                await self.registration.deregister()
+                if "disable-without-deregister" in self.faults:
+                    log.info("fault disable-without-deregister: going quiet, no De-register")
+                else:
+                    await self.registration.deregister()
                 # The DTLS session outlives the Disable (the new Register reuses it), so that
                 # the stored notifications reach the server on the relations they belong to.
                 session, self.registration.remote = self.registration.remote, None
@@ -735,6 +738,13 @@ class Lwm2mDevice:
     async def reboot(self, _params: dict[str, Any] | None = None) -> None:
         """Reboot: observations and downloads are lost, then a fresh Register."""
         self._drop_volatile()
+        if "reboot-stays-offline" in self.faults:
+            log.info("fault reboot-stays-offline: not registering again after the reboot")
+            if self.registration is not None:
+                self.registration.forget()
+            self._stop_retrying()
+            self.registered.clear()
+            return
         if "host-values-lost-on-reboot" in self.faults:
             log.info("fault host-values-lost-on-reboot: the host values do not survive")
             self._wipe_host()

@@ -288,6 +288,18 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.0-int-551",),
     ),
     Fault(
+        "reboot-stays-offline",
+        "ATT-DMIG-3.2",
+        "after a reboot through the controller it never registers again",
+        cases="test_registers_again_after_reboot",
+    ),
+    Fault(
+        "disable-without-deregister",
+        "ATT-DMIG-3.2",
+        "Execute /1/x/4 Disable goes quiet without a De-register (registers after the timeout)",
+        cases="test_deregister_on_disable",
+    ),
+    Fault(
         "disable-timeout-ignored",
         "ATT-DMIG-3.2",
         "after Execute /1/x/4 Disable it registers again at once, ignoring /1/x/5",
