@@ -325,25 +325,31 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 others=len(runs) > 1))
         for run in runs for part in range(1, run.parts + 1)
     ]
-    # The browser that prints a merged acceptance.pdf (pdfprint.py) starts while the parts
-    # wait on their cases: half-way through the device's earlier run, when there is one (its
-    # ~1.5 s of start-up CPU is spare then, not taken from the parts' busy start and end),
-    # else when the device's first part ends (_relay).
-    browser = browser_timer(runs)
+    # The browser that prints the PDFs this process writes (a merged acceptance.pdf, those of
+    # devices side by side: pdfprint.py) starts while the parts wait on their cases: half-way
+    # through the device's earlier run, when there is one (its ~1.5 s of start-up CPU is spare
+    # then, not taken from the parts' busy start and end; the CSV device's run, which ends
+    # during that start, waits for it), else when a child ends (_relay).
+    printing = threading.Event()  # a device's PDF printed here may be printed now
+    browser = browser_timer(runs, printing)
+    if browser is None:
+        printing.set()
     # Side by side: each child's lines go out whole, prefixed with its device's label.
     relays = [
-        threading.Thread(target=_relay, args=(proc, f"[{child_label(run, part)}] ",
-                                              run.parts > 1), daemon=True)
+        threading.Thread(target=_relay, args=(
+            proc, f"[{child_label(run, part)}] ",
+            browser is None and cli_prints_pdf(run, len(runs) > 1)), daemon=True)
         for run, part, proc in children if proc.stdout is not None
     ]
     for relay in relays:
         relay.start()
-    wait_and_merge(runs, children)
+    wait_and_finish(runs, children, printing)
     for relay in relays:
         relay.join()
     warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
     if browser is not None:
         browser.cancel()
+    release_pdf_browser()
     for run in runs:
         if run.code == NO_TESTS:
             print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)
@@ -407,19 +413,14 @@ def start_child(
     """The pytest child of one device, or of one part of it (its own lab and simulated device,
     its run folder in the device folder's parts/, no PDF: the merged report prints one).
     ``others``: other devices run side by side with it."""
-    env = None
+    from conformance.evidence.acceptance import PDF_ENV
+
     quiet = others or run.parts > 1  # lines relayed with a prefix, not written straight out
+    # Its PDF printed here, by the browser every device shares (cli_prints_pdf), not its own.
+    env = {**os.environ, PDF_ENV: "0"} if cli_prints_pdf(run, others) else None
     if run.parts == 1:
         reports, name = args.reports, run.folder.name
-        if others:
-            # Side by side with other devices: its PDF is printed by a new browser at its end,
-            # as a warm one's start-up CPU (~1.5 s, more than a cold print's) would be taken
-            # from the others' cases; the last device's end is the command's (pdfprint.py).
-            from conformance.evidence.acceptance import WARM_PDF_ENV
-
-            env = {**os.environ, WARM_PDF_ENV: "0"}
     else:
-        from conformance.evidence.acceptance import PDF_ENV
         from conformance.evidence.parts import part_folder
 
         folder = part_folder(run.folder, part)
@@ -427,7 +428,6 @@ def start_child(
         reports, name = str(folder.parent), folder.name
         pytest_args = [*pytest_args, "-p", "conformance.plugin.parts", f"--part={part}/{run.parts}"]
         pytest_args += [f"--part-weights={path}" for path in run.weights]
-        env = {**os.environ, PDF_ENV: "0"}
     # A fork of a warm interpreter that has the libraries every run imports (warmstart.py).
     args_of_run = catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args)
     return warmstart.popen_pytest(args_of_run, env=env,
@@ -444,40 +444,67 @@ def wait_through_ctrl_c(procs: Sequence[Any]) -> list[int]:
         return [proc.wait() for proc in procs]
 
 
-def wait_and_merge(runs: list[PlannedRun],
-                   children: list[tuple[PlannedRun, int, warmstart.Run]]) -> None:
+def cli_prints_pdf(run: PlannedRun, others: bool) -> bool:
+    """Whether this process prints the device's acceptance.pdf, not its pytest child: the
+    merged one of a device in parts, and that of a device side by side with others, so that
+    one browser prints them all (a browser's start costs ~1.5 s of CPU, taken from the other
+    devices' cases; pdfprint.py). A device run alone prints its own."""
+    return run.parts > 1 or others
+
+
+def wait_and_finish(runs: list[PlannedRun],
+                    children: list[tuple[PlannedRun, int, warmstart.Run]],
+                    printing: threading.Event | None = None) -> None:
     """Each run's exit status (``run.code``) once its children have ended. A device in parts
     is merged as soon as its own parts have ended, beside the devices still running (the
-    other device's run, or its PDF, often ends last)."""
-    mergers = {id(run): PartsMerger(run, [proc for r, _part, proc in children if r is run])
-               for run in runs if run.parts > 1}
-    for merger in mergers.values():
-        merger.start()
+    other device's run often ends last); the PDF of a device side by side with others is
+    printed once its run has ended and ``printing`` is set (the shared browser has started)
+    or every child has ended."""
+    others = len(runs) > 1
+    printing = printing or threading.Event()
+    finishers = {id(run): RunFinisher(run, [proc for r, _part, proc in children if r is run],
+                                      printing)
+                 for run in runs if cli_prints_pdf(run, others)}
+    for finisher in finishers.values():
+        finisher.start()
     statuses = wait_through_ctrl_c([proc for _run, _part, proc in children])
+    printing.set()  # nothing left to wait for
     codes = {(id(run), part): code
              for (run, part, _proc), code in zip(children, statuses, strict=True)}
     for run in runs:
-        run.code = codes[id(run), 1] if run.parts == 1 else mergers[id(run)].code()
+        run.code = finishers[id(run)].code() if id(run) in finishers else codes[id(run), 1]
 
 
-class PartsMerger(threading.Thread):
-    """Waits for the parts of one device, then merges them (:func:`merge_parts`)."""
+class RunFinisher(threading.Thread):
+    """Waits for the children of one device, then finishes its run folder here: merges its
+    parts (:func:`merge_parts`, which prints the merged PDF), or prints its PDF."""
 
-    def __init__(self, run: PlannedRun, procs: list[warmstart.Run]) -> None:
-        super().__init__(name=f"merge-{run.label}", daemon=True)  # a second Ctrl-C leaves
+    def __init__(self, run: PlannedRun, procs: list[warmstart.Run],
+                 printing: threading.Event) -> None:
+        super().__init__(name=f"finish-{run.label}", daemon=True)  # a second Ctrl-C leaves
         self.run_planned = run
         self.procs = procs
+        self.printing = printing
         self._code: int | None = None
         self._failed: BaseException | None = None
 
     def run(self) -> None:
         try:
-            self._code = merge_parts(self.run_planned, wait_through_ctrl_c(self.procs))
+            codes = wait_through_ctrl_c(self.procs)
+            if self.run_planned.parts > 1:
+                self._code = merge_parts(self.run_planned, codes)
+            else:
+                self._code = codes[0]
+                from conformance.evidence.acceptance import prestart_pdf, write_pdf_of
+
+                self.printing.wait()
+                prestart_pdf(shared=True)  # none started yet (no timer): now
+                write_pdf_of(self.run_planned.folder)
         except BaseException as exc:  # re-raised in the caller's thread, by code()
             self._failed = exc
 
     def code(self) -> int:
-        """The device's exit status, once merged."""
+        """The device's exit status, once finished."""
         self.join()
         if self._failed is not None:
             raise self._failed
@@ -498,16 +525,21 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
         return EXIT_ERROR  # the suite broke: the device was not judged as a whole
 
 
-def browser_timer(runs: list[PlannedRun]) -> threading.Timer | None:
-    """A timer starting the PDF's browser half-way through the shortest earlier run of a
-    device in parts (None: no such run known)."""
+def browser_timer(runs: list[PlannedRun], started: threading.Event) -> threading.Timer | None:
+    """A timer starting the PDFs' shared browser half-way through the shortest earlier run of
+    a device in parts, then setting ``started`` (None: no such run known)."""
     from conformance.evidence.acceptance import prestart_pdf
 
     lasted = [run.earlier_seconds for run in runs
               if run.parts > 1 and run.earlier_seconds is not None]
     if not lasted:
         return None
-    timer = threading.Timer(min(lasted) / 2, prestart_pdf)
+
+    def start() -> None:
+        prestart_pdf(shared=True)
+        started.set()
+
+    timer = threading.Timer(min(lasted) / 2, start)
     timer.daemon = True
     timer.start()
     return timer
@@ -524,17 +556,25 @@ def run_seconds(facts: dict[str, Any]) -> float | None:
     return took if 0 < took < 24 * 3600 else None
 
 
-def _relay(proc: warmstart.Run, prefix: str, part: bool) -> None:
-    """``proc``'s lines, prefixed; at its end, when it is a part, the merged PDF's browser
-    starts (if the timer has not started it yet)."""
+def _relay(proc: warmstart.Run, prefix: str, start_browser: bool) -> None:
+    """``proc``'s lines, prefixed; at its end, if ``start_browser`` (this process prints its
+    device's PDF, and no timer will start the browser), the shared browser starts (if another
+    child's end has not started it yet)."""
     assert proc.stdout is not None
     for line in proc.stdout:
         sys.stdout.write(prefix + line.decode("utf-8", "replace"))
         sys.stdout.flush()
-    if part:
+    if start_browser:
         from conformance.evidence.acceptance import prestart_pdf
 
-        prestart_pdf()
+        prestart_pdf(shared=True)
+
+
+def release_pdf_browser() -> None:
+    """Every PDF is printed: the shared browser closes (in the background; exit waits)."""
+    from conformance.evidence import pdfprint
+
+    pdfprint.release()
 
 
 def summary_table(runs: list[PlannedRun]) -> str:

@@ -197,7 +197,6 @@ def write_report(report: dict[str, Any], run_dir: Path) -> tuple[Path, Path]:
 
 
 PDF_ENV = "CONFORMANCE_PDF"  # "0": no acceptance.pdf (the project's tests set it)
-WARM_PDF_ENV = "CONFORMANCE_PDF_WARM"  # "0": printed by a browser started at the end
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
     "--disable-background-networking", "--disable-component-update",
@@ -234,14 +233,25 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def prestart_pdf() -> None:
+def prestart_pdf(shared: bool = False) -> None:
     """Start the browser that will print this process's acceptance.pdf, if one will be
-    printed: before the run's end, so that the end does not wait for it (pdfprint.py)."""
-    if os.environ.get(PDF_ENV, "1") == "0" or os.environ.get(WARM_PDF_ENV, "1") == "0":
+    printed: before the run's end, so that the end does not wait for it (pdfprint.py).
+    ``shared``: it prints the PDF of every device of ``conformance run``."""
+    if os.environ.get(PDF_ENV, "1") == "0":
         return
     exe = chromium()
     if exe is not None:
-        pdfprint.prestart(exe, (*CHROMIUM_FLAGS, *WARM_FLAGS))
+        pdfprint.prestart(exe, (*CHROMIUM_FLAGS, *WARM_FLAGS), shared=shared)
+
+
+def write_pdf_of(run_dir: Path) -> bool:
+    """The run folder's acceptance.pdf from its acceptance.html, when PDFs are wanted and the
+    run wrote its page (a run that broke before its reports did not): for a run whose PDF
+    ``conformance run`` prints."""
+    html_path = run_dir / "acceptance.html"
+    if os.environ.get(PDF_ENV, "1") == "0" or not html_path.is_file():
+        return False
+    return write_pdf(html_path, run_dir / "acceptance.pdf")
 
 
 _CSS = """

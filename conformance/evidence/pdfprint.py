@@ -8,6 +8,10 @@ protocol on a pipe (``--remote-debugging-pipe``: it reads NUL-terminated JSON on
 writes on fd 4; no port that another local program could reach). It exits when the pipe
 closes, so a lab that dies leaves no browser behind. Any failure of it is a ``PrintError``:
 the caller (``acceptance.write_pdf``) then prints with a new browser, as before.
+
+A run prints one PDF and closes its browser. ``conformance run`` with devices side by side
+prints every device's PDF itself, with one *shared* browser, one page at a time: each cold
+browser cost ~1 s of CPU while the other devices' cases still ran (bench/README.md §4).
 """
 
 from __future__ import annotations
@@ -93,12 +97,17 @@ class WarmChromium:
             self.close()
             raise
 
-    def print_to_pdf(self, html_path: Path, pdf_path: Path, timeout: float) -> None:
+    def print_to_pdf(self, html_path: Path, pdf_path: Path, timeout: float,
+                     keep: bool = False) -> None:
         """Load ``html_path`` and write its PDF (what ``--print-to-pdf`` with
-        ``--no-pdf-header-footer`` makes) to ``pdf_path``; raises PrintError."""
+        ``--no-pdf-header-footer`` makes) to ``pdf_path``; raises PrintError. ``keep``: another
+        print may follow, so the next page is made before this one closes (a browser left
+        without a page may exit)."""
         if self._closed:
             raise PrintError("the browser was closed")
         deadline = time.monotonic() + timeout
+        if not self._page_request:
+            self._page_request = self._send("Target.createTarget", {"url": "about:blank"})
         target = _text(self._result(self._page_request, deadline), "targetId")
         self._page_request = 0
         session = _text(self._call("Target.attachToTarget", {"targetId": target,
@@ -131,6 +140,8 @@ class WarmChromium:
             raise PrintError(f"the PDF stream did not decode: {exc}") from None
         finally:
             tmp.unlink(missing_ok=True)
+        if keep:
+            self._page_request = self._send("Target.createTarget", {"url": "about:blank"})
         self._send("Target.closeTarget", {"targetId": target})
 
     def close(self) -> None:
@@ -240,16 +251,19 @@ def _text(result: dict[str, Any], key: str) -> str:
 
 
 _lock = threading.Lock()
+_printing = threading.Lock()  # a shared browser prints one page at a time
 _warm: WarmChromium | None = None
+_shared = False  # _warm prints every PDF of this process (until release), not only one
 _started = False  # once per process: later calls (the next case, another part) do nothing
 _closing: list[threading.Thread] = []
 _stop_registered = False
 
 
-def prestart(exe: str, flags: tuple[str, ...]) -> None:
+def prestart(exe: str, flags: tuple[str, ...], *, shared: bool = False) -> None:
     """Start this process's warm browser (once; a failure only logs: the PDF is then printed
-    by a new browser at the end)."""
-    global _warm, _started, _stop_registered
+    by a new browser at the end). ``shared``: it prints every PDF of this process, closed by
+    :func:`release` or at exit; else it prints one and closes."""
+    global _warm, _shared, _started, _stop_registered
     with _lock:
         if _started:
             return
@@ -260,6 +274,7 @@ def prestart(exe: str, flags: tuple[str, ...]) -> None:
         except (OSError, PrintError) as exc:
             log.info("no warm Chromium for the PDF (%s): a new one prints it", exc)
             return
+        _shared = shared
         if not _stop_registered:
             atexit.register(stop)
             _stop_registered = True
@@ -296,31 +311,54 @@ def _alive(pid: int) -> bool:
 
 def print_warm(html_path: Path, pdf_path: Path, timeout: float) -> bool:
     """Print with this process's warm browser, if it has one; False when it has none or it
-    failed (then the caller prints with a new one). The browser is closed in the background
-    (its exit takes ~0.1 s, which the run's last steps need not wait for; ``stop`` waits)."""
+    failed (then the caller prints with a new one). A browser that printed its one PDF, or
+    failed, is closed in the background (its exit takes ~0.1 s, which the run's last steps
+    need not wait for; ``stop`` waits)."""
     global _warm
-    with _lock:
+    with _printing:
+        with _lock:
+            warm, keep = _warm, _shared
+            if not keep:
+                _warm = None
+        if warm is None:
+            return False
+        try:
+            warm.print_to_pdf(html_path, pdf_path, timeout, keep=keep)
+            return True
+        except PrintError as exc:
+            log.info("the warm Chromium did not print %s (%s): a new one does", pdf_path.name,
+                     exc)
+            with _lock:
+                if _warm is warm:
+                    _warm = None
+            keep = False
+            return False
+        finally:
+            if not keep:
+                _close_in_background(warm)
+
+
+def release() -> None:
+    """No more PDFs for the shared browser: it closes in the background."""
+    global _warm
+    with _printing, _lock:
         warm, _warm = _warm, None
-    if warm is None:
-        return False
-    try:
-        warm.print_to_pdf(html_path, pdf_path, timeout)
-        return True
-    except PrintError as exc:
-        log.info("the warm Chromium did not print %s (%s): a new one does", pdf_path.name, exc)
-        return False
-    finally:
-        closing = threading.Thread(target=warm.close, name="close-chromium", daemon=True)
-        closing.start()
-        _closing.append(closing)
+    if warm is not None:
+        _close_in_background(warm)
+
+
+def _close_in_background(warm: WarmChromium) -> None:
+    closing = threading.Thread(target=warm.close, name="close-chromium", daemon=True)
+    closing.start()
+    _closing.append(closing)
 
 
 def stop() -> None:
     """At exit: close a warm browser nobody printed with; wait for the ones closing. (Then
     ``prestart`` may start another: the tests' way to begin anew.)"""
-    global _warm, _started
+    global _warm, _shared, _started
     with _lock:
-        warm, _warm, _started = _warm, None, False
+        warm, _warm, _shared, _started = _warm, None, False, False
     if warm is not None:
         warm.close()
     for closing in _closing:

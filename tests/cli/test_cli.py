@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,8 +117,8 @@ def test_run_with_a_declaration_runs_its_protocol_only(catalog: Path, tmp_path: 
     assert (folder / "junit.xml").is_file() and (folder / "report.html").is_file()
 
 
-def _run_without_declaration(catalog: Path, reports: Path) -> None:
-    env = {**os.environ, cli.CATALOG_ENV: str(catalog)}
+def _run_without_declaration(catalog: Path, reports: Path, **extra_env: str) -> None:
+    env = {**os.environ, cli.CATALOG_ENV: str(catalog), **extra_env}
     proc = subprocess.run(
         [sys.executable, "-m", "conformance.cli", "run", "--reports", str(reports), "-q"],
         capture_output=True, text=True, timeout=120, env=env,
@@ -159,6 +160,21 @@ def test_run_without_declaration_judges_the_csv_host_device_too(
     assert [(c["nodeid"].split("::")[-1], c["verdict"]) for c in data["cases"]] == [
         ("test_csv", "PASS")
     ]
+
+
+def test_devices_side_by_side_each_get_their_pdf(catalog: Path, tmp_path: Path) -> None:
+    """Their runs print none: the command prints each with the one browser they share."""
+    if shutil.which("chromium") is None or shutil.which("pdftotext") is None:
+        pytest.fail("chromium or pdftotext is not installed: run "
+                    "scripts/install-report-tools.sh and scripts/install-capture-tools.sh")
+    reports = tmp_path / "reports"
+    _run_without_declaration(catalog, reports, CONFORMANCE_PDF="1")
+    for device, case in (("omadm", "test_omadm_session"), ("lwm2m", "test_lwm2m_registration")):
+        pdf = next(reports.glob(f"*-reference-{device}-module")) / "acceptance.pdf"
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                              timeout=60, check=True).stdout
+        assert case in text
+    assert not list(reports.glob("*/acceptance.pdf.tmp"))
 
 
 def test_run_exit_status_is_non_zero_on_fail(catalog: Path, tmp_path: Path) -> None:

@@ -439,7 +439,7 @@ def test_a_device_is_merged_once_its_own_parts_end(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(cli, "merge_parts", merge_parts)
     for proc in parts:
         proc.ended.set()
-    cli.wait_and_merge([lwm2m, omadm], [(lwm2m, 1, parts[0]), (lwm2m, 2, parts[1]),
+    cli.wait_and_finish([lwm2m, omadm], [(lwm2m, 1, parts[0]), (lwm2m, 2, parts[1]),
                                         (omadm, 1, other)])  # type: ignore[list-item]
     assert merged == [[0, 1]] and (lwm2m.code, omadm.code) == (1, 0)
 
@@ -452,4 +452,4 @@ def test_a_merge_that_breaks_is_raised_to_the_caller(monkeypatch: pytest.MonkeyP
     lwm2m, done = planned("builtin:lwm2m", 2), Proc(0)
     done.ended.set()
     with pytest.raises(RuntimeError, match="merge broke"):
-        cli.wait_and_merge([lwm2m], [(lwm2m, 1, done), (lwm2m, 2, done)])  # type: ignore[list-item]
+        cli.wait_and_finish([lwm2m], [(lwm2m, 1, done), (lwm2m, 2, done)])  # type: ignore[list-item]

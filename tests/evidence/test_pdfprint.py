@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,38 @@ def test_the_warm_browser_prints_what_the_cold_command_prints(
     assert gone(browser.pid, timeout=0) and not Path(browser._profile).exists()
 
 
+def test_a_shared_browser_prints_every_pdf_then_release_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``conformance run`` with devices side by side prints each device's PDF with one
+    browser (cli.py): pages one after the other, from two threads at once, then closed."""
+    need("chromium", "pdftotext")
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")
+    acceptance.prestart_pdf(shared=True)
+    browser = pdfprint._warm
+    assert browser is not None
+    pages = []
+    for name in ("omadm", "csv", "lwm2m"):
+        (tmp_path / name).mkdir()
+        pages.append(tmp_path / name)
+        (tmp_path / name / "acceptance.html").write_text(PAGE.replace("test_a", name),
+                                                         encoding="utf-8")
+    assert acceptance.write_pdf_of(pages[0])
+    threads = [threading.Thread(target=acceptance.write_pdf_of, args=(page,))
+               for page in pages[1:]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert pdfprint._warm is browser  # the same browser printed all three
+    for page in pages:
+        assert page.name in pdf_text(page / "acceptance.pdf")
+    pdfprint.release()
+    assert pdfprint._warm is None
+    pdfprint.stop()  # waits for the closing browser
+    assert gone(browser.pid, timeout=0) and not Path(browser._profile).exists()
+
+
 def test_a_warm_browser_that_died_is_replaced_by_the_cold_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -98,14 +131,25 @@ def test_a_warm_browser_that_died_is_replaced_by_the_cold_command(
     assert not (tmp_path / "acceptance.pdf.tmp").exists()
 
 
-@pytest.mark.parametrize("env", [acceptance.PDF_ENV, acceptance.WARM_PDF_ENV])
-def test_no_warm_browser_when_no_pdf_or_a_cold_one_is_wanted(
-    monkeypatch: pytest.MonkeyPatch, env: str
+@pytest.mark.parametrize("shared", [False, True])
+def test_no_warm_browser_when_no_pdf_is_wanted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared: bool
 ) -> None:
-    monkeypatch.setenv(acceptance.PDF_ENV, "1")
-    monkeypatch.setenv(env, "0")  # WARM: a device run side by side with others (cli.py)
-    acceptance.prestart_pdf()
+    monkeypatch.setenv(acceptance.PDF_ENV, "0")
+    acceptance.prestart_pdf(shared=shared)
     assert pdfprint._warm is None
+    (tmp_path / "acceptance.html").write_text(PAGE, encoding="utf-8")
+    assert not acceptance.write_pdf_of(tmp_path)
+    assert not (tmp_path / "acceptance.pdf").exists()
+
+
+def test_no_pdf_of_a_run_that_wrote_no_page(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run that broke before its reports has no acceptance.html: nothing to print."""
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")
+    assert not acceptance.write_pdf_of(tmp_path)
+    assert not (tmp_path / "acceptance.pdf").exists()
 
 
 def test_a_lab_that_dies_leaves_no_browser(tmp_path: Path) -> None:
@@ -210,6 +254,31 @@ def test_the_protocol_as_chromium_speaks_it(tmp_path: Path) -> None:
         browser.close()
     assert (tmp_path / "acceptance.pdf").read_bytes() == b"%PDF-1.4 fake " * 64
     assert not (tmp_path / "acceptance.pdf.tmp").exists()
+
+
+def test_a_kept_browser_has_its_next_page_before_the_printed_one_closes(
+    tmp_path: Path
+) -> None:
+    """A browser left without a page may exit: the next page is asked for first."""
+    browser = fake_browser(tmp_path, "good")
+    sent: list[str] = []
+    send = browser._send
+
+    def recording(method: str, params: dict[str, object], session: str | None = None) -> int:
+        sent.append(method)
+        return send(method, params, session)
+
+    browser._send = recording  # type: ignore[method-assign]
+    page = tmp_path / "acceptance.html"
+    page.write_text(PAGE, encoding="utf-8")
+    try:
+        for n in (1, 2):
+            browser.print_to_pdf(page, tmp_path / f"{n}.pdf", timeout=5.0, keep=True)
+    finally:
+        browser.close()
+    assert (tmp_path / "2.pdf").read_bytes() == b"%PDF-1.4 fake " * 64
+    made_then_closed = [m for m in sent if m in ("Target.createTarget", "Target.closeTarget")]
+    assert made_then_closed == ["Target.createTarget", "Target.closeTarget"] * 2
 
 
 @pytest.mark.parametrize(("mode", "says"), [

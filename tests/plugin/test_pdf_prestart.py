@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,22 +35,71 @@ def test_a_one_case_run_starts_it_after_its_case(monkeypatch: pytest.MonkeyPatch
     assert started == [1]
 
 
-@pytest.mark.parametrize("merging", [True, False])
-def test_the_cli_starts_it_when_a_part_ends(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], merging: bool
+@pytest.mark.parametrize("start_browser", [True, False])
+def test_the_cli_starts_it_when_a_child_whose_pdf_it_prints_ends(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], start_browser: bool
 ) -> None:
-    started: list[str] = []
-    monkeypatch.setattr(acceptance, "prestart_pdf", lambda: started.append(printed()))
+    """When no timer will (a first run): a part, or a device beside others, has ended."""
+    started: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(acceptance, "prestart_pdf",
+                        lambda **kw: started.append((printed(), kw)))
 
     def printed() -> str:
         return capsys.readouterr().out
 
     child = SimpleNamespace(stdout=io.BytesIO(b"collected 3 items\n3 passed\n"))
-    cli._relay(child, "[lwm2m 1/2] ", merging)  # type: ignore[arg-type]
-    if merging:  # a part: after its last line (it has ended)
-        assert started == ["[lwm2m 1/2] collected 3 items\n[lwm2m 1/2] 3 passed\n"]
+    cli._relay(child, "[lwm2m 1/2] ", start_browser)  # type: ignore[arg-type]
+    if start_browser:  # after its last line (it has ended)
+        assert started == [("[lwm2m 1/2] collected 3 items\n[lwm2m 1/2] 3 passed\n",
+                             {"shared": True})]
     else:
         assert started == [] and "3 passed" in printed()
+
+
+@pytest.mark.parametrize(("parts", "others", "child_prints"), [
+    (1, False, True),  # a device alone: its run prints its PDF, with its own warm browser
+    (1, True, False),  # beside other devices: the CLI's shared browser prints it
+    (3, False, False),  # in parts: the merge prints it
+])
+def test_who_prints_a_devices_pdf(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, parts: int, others: bool,
+    child_prints: bool,
+) -> None:
+    monkeypatch.setenv(acceptance.PDF_ENV, "1")  # the project's tests turn PDFs off
+    envs: list[dict[str, str] | None] = []
+    monkeypatch.setattr(cli.warmstart, "popen_pytest",
+                        lambda args, env=None, stdout=None: envs.append(env))
+    run = cli.PlannedRun(dut="builtin:omadm", label="omadm", folder=tmp_path / "run",
+                         parts=parts)
+    run.cases = tmp_path
+    args = SimpleNamespace(reports=str(tmp_path), fault=[])
+    cli.start_child(run, 1, args, [], others=others)  # type: ignore[arg-type]
+    child_env = envs[0] if envs[0] is not None else dict(os.environ)
+    assert (child_env.get(acceptance.PDF_ENV) != "0") is child_prints
+    assert cli.cli_prints_pdf(run, others) is not child_prints
+
+
+def test_the_cli_prints_a_side_by_side_devices_pdf_once_it_ends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Once its run has ended and the shared browser has started: the CSV device's run
+    ends while the parts start, and its PDF waits for the browser the timer starts."""
+    printed: list[tuple[Path, int | None]] = []
+    started: list[dict[str, object]] = []
+    ended, printing = threading.Event(), threading.Event()
+    run = cli.PlannedRun(dut="builtin:csv-host-device", label="csv", folder=tmp_path, parts=1)
+    child = SimpleNamespace(wait=lambda: 3 if ended.set() is None else 0)
+    finisher = cli.RunFinisher(run, [child], printing)  # type: ignore[list-item]
+    monkeypatch.setattr(acceptance, "write_pdf_of",
+                        lambda folder: printed.append((folder, finisher._code)))
+    monkeypatch.setattr(acceptance, "prestart_pdf", lambda **kw: started.append(kw))
+    finisher.start()
+    assert ended.wait(10)
+    finisher.join(0.2)  # not a sleep to synchronise on: it must still be waiting after it
+    assert finisher.is_alive() and printed == []
+    printing.set()
+    assert finisher.code() == 3
+    assert printed == [(tmp_path, 3)] and started == [{"shared": True}]
 
 
 def test_the_cli_times_it_by_the_devices_earlier_run(tmp_path: Path) -> None:
@@ -70,4 +121,4 @@ def test_the_cli_times_it_by_the_devices_earlier_run(tmp_path: Path) -> None:
 def test_an_earlier_run_without_a_duration_is_no_timer(run: dict[str, object]) -> None:
     assert cli.run_seconds(run) is None
     planned = SimpleNamespace(parts=5, earlier_seconds=None)
-    assert cli.browser_timer([planned]) is None  # type: ignore[list-item]
+    assert cli.browser_timer([planned], threading.Event()) is None  # type: ignore[list-item]
