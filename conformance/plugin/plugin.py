@@ -39,7 +39,11 @@ from conformance.plugin.markers import (
     register_markers,
 )
 from conformance.plugin.options import guess_protocol, names_catalog, pytest_addoption
-from conformance.plugin.outcomes import pytest_report_teststatus, pytest_runtest_makereport
+from conformance.plugin.outcomes import (
+    pytest_report_teststatus,
+    pytest_runtest_makereport,
+    pytest_runtest_makereport_without_traceback,
+)
 from conformance.plugin.reporting import RunReporter, setup_reports
 from conformance.plugin.state import RUN_KEY, ConformanceRun
 from conformance.plugin.summary import pytest_terminal_summary
@@ -62,6 +66,7 @@ __all__ = [
     "pytest_make_collect_report",
     "pytest_report_teststatus",
     "pytest_runtest_makereport",
+    "pytest_runtest_makereport_without_traceback",
     "pytest_runtest_setup",
     "pytest_terminal_summary",
     "pytest_unconfigure",

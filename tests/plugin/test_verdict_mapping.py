@@ -109,6 +109,35 @@ def test_inconclusive_and_not_applicable_are_skips(all_verdicts: pytest.RunResul
     assert reports["test_key_error"].failed  # an ERROR still fails the run
 
 
+def test_skip_verdicts_do_not_format_a_traceback(pytester: pytest.Pytester) -> None:
+    """pytest would format the traceback of an N/A or INCONCLUSIVE case with its source (the
+    module parsed per entry), which no report shows: the report is made as a skip's."""
+    pytester.makeconftest(
+        "import types\n"
+        "def refuse(self, excinfo):\n"
+        "    raise RuntimeError('a traceback was formatted for ' + self.name)\n"
+        "def pytest_collection_modifyitems(items):\n"
+        "    for item in items:\n"
+        "        item.repr_failure = types.MethodType(refuse, item)\n"
+    )
+    pytester.makepyfile(test_cases=(
+        "import pytest\n"
+        "from conformance.verdicts import DeviceTimeout, NotApplicable\n"
+        "pytestmark = pytest.mark.requirement('CDR-DVM-012')\n"
+        "def deep(): raise NotApplicable('no WBXML declared')\n"
+        "def test_na(): print('asked the device'); deep()\n"
+        "def test_timeout(): raise DeviceTimeout('no session within 20 s')\n"
+    ))
+    result = pytester.runpytest("--dut", "builtin:omadm", "--reports", "reports", "-rs")
+    reports = {r.nodeid.split("::")[-1]: r
+               for r in result.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
+               if r.when == "call"}
+    assert reports["test_na"].longrepr[2] == "NOT APPLICABLE: no WBXML declared"
+    assert reports["test_timeout"].longrepr[2] == "INCONCLUSIVE: no session within 20 s"
+    assert ("Captured stdout call", "asked the device\n") in reports["test_na"].sections
+    assert "a traceback was formatted" not in result.stdout.str()
+
+
 @pytest.mark.parametrize(
     ("body", "expected_exit"),
     [
