@@ -40,7 +40,9 @@ CASE_SECONDS = "case-seconds.json"
 # --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Ten parts
 # of the LwM2M catalog: bench/README.md section 4 (measured against 6, 8 and 12; under a CPU
 # quota that made the machine ~2.2x slower, ten were still no slower than six).
-AUTO_PARTS = {"lwm2m": 10}
+# Parts side by side for ./run suite (--parts auto), by measurement (bench/README.md §4):
+# the LwM2M cases mostly wait on protocol timers; the OMA-DM run, mostly CPU, ended last.
+AUTO_PARTS = {"lwm2m": 10, "omadm": 2}
 
 
 class CliError(Exception):
@@ -99,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--parts", metavar="K|auto", default="1",
         help="run a built-in (simulated) device's catalog as K parts side by side, each with its "
         "own lab and reference device, merged into the device's one run folder; auto: "
-        f"{AUTO_PARTS['lwm2m']} for builtin:lwm2m (its cases wait on protocol timers), 1 for the "
-        "others. A declared device is one device: auto means 1 for it, and K > 1 is refused "
-        "(default: 1)",
+        f"{AUTO_PARTS['lwm2m']} for builtin:lwm2m (its cases wait on protocol timers), "
+        f"{AUTO_PARTS['omadm']} for builtin:omadm, 1 for the others. A declared device is one "
+        "device: auto means 1 for it, and K > 1 is refused (default: 1)",
     )
     add_rerun_options(run)
 

@@ -7,8 +7,11 @@ that run did not have. Keys are paths from the catalog folder, so the file holds
 pytest's root is. Write it again when cases that wait on timers are added or changed (a case it
 does not name counts as the median one):
 
-    .venv/bin/conformance run --dut builtin:lwm2m --parts 1 --reports /tmp/r --run-name whole
-    .venv/bin/python scripts/case_seconds.py /tmp/r/whole testcases
+    .venv/bin/conformance run --dut builtin:lwm2m --parts 1 --reports /tmp/r --run-name lwm2m
+    .venv/bin/conformance run --dut builtin:omadm --parts 1 --reports /tmp/r --run-name omadm
+    .venv/bin/python scripts/case_seconds.py /tmp/r/lwm2m /tmp/r/omadm testcases
+
+(each device run in parts: the built-in LwM2M and OMA-DM devices; the file names both).
 """
 
 from __future__ import annotations
@@ -45,16 +48,19 @@ def catalog_keys(weights: dict[str, float], catalog: Path, root: Path) -> dict[s
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_folder", type=Path, help="a run folder (its verdicts.json)")
+    p.add_argument("run_folders", type=Path, nargs="+", metavar="run_folder",
+                   help="run folders (their verdicts.json), one per device")
     p.add_argument("catalog", type=Path, help="the catalog folder the file goes into")
     p.add_argument("--root", type=Path, default=ROOT,
                    help="pytest's root folder of that run (default: this repository)")
     args = p.parse_args()
-    weights = read_weights(args.run_folder / "verdicts.json")
-    cases = catalog_keys(weights, args.catalog, args.root)
-    if not cases:
-        print(f"no case of {args.catalog} in {args.run_folder}/verdicts.json", file=sys.stderr)
-        return 1
+    cases: dict[str, float] = {}
+    for folder in args.run_folders:
+        found = catalog_keys(read_weights(folder / "verdicts.json"), args.catalog, args.root)
+        if not found:
+            print(f"no case of {args.catalog} in {folder}/verdicts.json", file=sys.stderr)
+            return 1
+        cases.update(found)
     lines = [json.dumps({"nodeid": key, "duration": cases[key]}) for key in sorted(cases)]
     text = ('{"about": ' + json.dumps(ABOUT) + ',\n "cases": [\n  '
             + ",\n  ".join(lines) + "\n]}\n")

@@ -358,6 +358,8 @@ def test_the_catalogs_case_seconds_name_its_cases() -> None:
         functions = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
         assert name.partition("[")[0] in functions, key
     assert max(weights.values()) >= 2.0  # the timer cases: what the split is for
+    # Both built-in devices that ./run suite runs in parts (cli.AUTO_PARTS) are in it.
+    assert {key.partition("/")[0] for key in weights} >= set(cli.AUTO_PARTS)
 
 
 def test_the_case_seconds_script_keys_by_path_from_the_catalog(tmp_path: Path) -> None:
@@ -366,13 +368,18 @@ def test_the_case_seconds_script_keys_by_path_from_the_catalog(tmp_path: Path) -
     (run / "verdicts.json").write_text(json.dumps({"cases": [
         {"nodeid": "testcases/lwm2m/test_x.py::test_y[1]", "duration": 1.234},
         {"nodeid": "elsewhere/test_z.py::test_z", "duration": 2.0}]}))
+    other = tmp_path / "other"  # the other device's run: the file names both
+    other.mkdir()
+    (other / "verdicts.json").write_text(json.dumps({"cases": [
+        {"nodeid": "testcases/omadm/test_o.py::test_o", "duration": 0.5}]}))
     catalog = tmp_path / "testcases"
     catalog.mkdir()
     script = [sys.executable, str(REPO / "scripts" / "case_seconds.py"), str(run), str(catalog)]
-    proc = subprocess.run([*script, "--root", str(tmp_path)], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run([*script[:3], str(other), *script[3:], "--root", str(tmp_path)],
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert read_weights(catalog / CASE_SECONDS) == {"lwm2m/test_x.py::test_y[1]": 1.23}
+    assert read_weights(catalog / CASE_SECONDS) == {"lwm2m/test_x.py::test_y[1]": 1.23,
+                                                   "omadm/test_o.py::test_o": 0.5}
     # Node ids from another root name no case of the catalog: nothing is written.
     (catalog / CASE_SECONDS).unlink()
     proc = subprocess.run([*script, "--root", str(run)], capture_output=True, text=True,
