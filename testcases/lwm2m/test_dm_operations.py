@@ -157,7 +157,7 @@ def test_write_server_resource(device: Lwm2mDevice, registered: Registration,
     update on the instance): the Read afterwards shows the new value; the old one goes back."""
     fmt = device.value_format()
     instance, storing = device.server_path(), device.server_path(6)
-    before = device.read_value(storing, fmt)
+    before = device.read_value(storing)
     new = not before
     try:
         if partial:
@@ -168,7 +168,7 @@ def test_write_server_resource(device: Lwm2mDevice, registered: Registration,
             response = device.write(storing, new, fmt=fmt)
         assert response.code == "2.04", (
             f"Write{' (partial)' if partial else ''} {storing} answered {response.code}")
-        after = device.read_value(storing, fmt)
+        after = device.read_value(storing)
         assert after == new, f"{storing} is {after!r} after writing {new}"
     finally:
         device.write(storing, before, fmt=fmt)

@@ -63,7 +63,7 @@ def first_instance_of(device: Lwm2mDevice, resource: str) -> str:
 
 
 def value(device: Lwm2mDevice, path: str) -> Value:
-    return device.read_value(path, device.value_format())
+    return device.read_value(path)
 
 
 @pytest.mark.ets("LightweightM2M-1.1-int-280")

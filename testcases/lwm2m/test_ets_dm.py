@@ -271,7 +271,7 @@ def test_set_basic_cbor(device: Lwm2mDevice, server_instance_restored: str) -> N
     device.require_version("1.1", "CBOR (60)")
     instance = server_instance_restored
     needs_resources(device, instance, {2, 3}, "C.3")
-    storing = device.read_value(f"{instance}/6", device.value_format())
+    storing = device.read_value(f"{instance}/6")
     new: dict[int, Value] = {2: 101, 3: 1010, 6: not storing}
     for rid, value in new.items():
         written = device.write(f"{instance}/{rid}", value, fmt=fmt)
@@ -322,7 +322,7 @@ def test_write_partial_update_instance(device: Lwm2mDevice,
     Update with lt=61, and a Read of /1/x shows both."""
     instance = server_instance_restored
     fmt = device.instance_format()
-    storing = device.read_value(f"{instance}/6", device.value_format())
+    storing = device.read_value(f"{instance}/6")
     new: dict[str, Value] = {f"{instance}/1": 61, f"{instance}/6": not storing}
     since = time.time()
     written = device.write(instance, new, fmt=fmt, partial=True)
@@ -382,7 +382,7 @@ def test_set_basic_senml(device: Lwm2mDevice, registered: Registration,
     fmt = device.require_format(name)
     device.require_version("1.1", name)
     instance = server_instance_restored
-    storing = device.read_value(f"{instance}/6", device.value_format())
+    storing = device.read_value(f"{instance}/6")
     new: dict[str, Value] = {f"{instance}/1": 61, f"{instance}/6": not storing}
     written = device.write(instance, new, fmt=fmt, partial=True)
     assert written.code == "2.04", f"Write (partial) {instance} in {name} answered {written.code}"
@@ -408,9 +408,9 @@ def test_write_read_only_fails(device: Lwm2mDevice, registered: Registration) ->
     """Write /1/x/0 Short Server ID (read-only) = 123: 4.05, and the SSID is unchanged."""
     fmt = device.value_format()
     ssid_path = device.server_path(0)
-    before = device.read_value(ssid_path, fmt)
+    before = device.read_value(ssid_path)
     written = device.write(ssid_path, 123, fmt=fmt)
-    after = device.read_value(ssid_path, fmt)
+    after = device.read_value(ssid_path)
     if after != before:  # put the account back, so later cases still find it
         device.write(ssid_path, before, fmt=fmt)
     assert written.code == "4.05", f"Write {ssid_path} = 123 answered {written.code}, expected 4.05"

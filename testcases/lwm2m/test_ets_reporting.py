@@ -121,7 +121,7 @@ def numeric(device: Lwm2mDevice, registered: Registration,
     read = device.read(path, fmt=fmt)
     original: Value = TS_DISABLE_TIMEOUT
     if read.code == "2.05":
-        original = device.read_value(path, fmt)
+        original = device.read_value(path)
     written = device.write(path, BASE, fmt=fmt)
     if written.code in ("4.04", "4.05"):
         raise NotApplicable(f"{path} Disable Timeout is not writable here ({written.code}): "
@@ -395,7 +395,7 @@ def sending(device: Lwm2mDevice, registered: Registration,
     mute = device.server_path(MUTE_SEND)
     fmt = device.value_format()
     read = device.read(mute, fmt=fmt)
-    original: Value = device.read_value(mute, fmt) if read.code == "2.05" else True
+    original: Value = device.read_value(mute) if read.code == "2.05" else True
     undo.append((mute, lambda: device.write(mute, original, fmt=fmt)))
     written = device.write(mute, False, fmt=fmt)
     assert written.code == "2.04", f"Write {mute}=false (Send on) answered {written.code}"

@@ -219,7 +219,7 @@ def test_server_resource_written(device: Lwm2mDevice, registered: Registration,
     base = device.server_path()
     require_listed(listed_resources(device, base), resource, base)
     path, fmt = device.server_path(resource_id), device.value_format()
-    before = device.read_value(path, fmt)
+    before = device.read_value(path)
     new = (not before) if resource.type is ResourceType.BOOLEAN else SERVER_WRITES[resource_id]
     if new == before:
         new = as_int(new, path) + 1
@@ -227,7 +227,7 @@ def test_server_resource_written(device: Lwm2mDevice, registered: Registration,
         written = device.write(path, new, fmt=fmt)
         assert written.code == "2.04", (
             f"Write {path} {resource.name} = {new!r} answered {written.code}, expected 2.04")
-        after = device.read_value(path, fmt)
+        after = device.read_value(path)
         assert after == new, f"{path} {resource.name} reads {after!r} after writing {new!r}"
     finally:
         write_back(device, path, before, fmt)
@@ -237,11 +237,11 @@ def test_server_resource_written(device: Lwm2mDevice, registered: Registration,
 def test_server_short_id_read_only(device: Lwm2mDevice, registered: Registration) -> None:
     """A Write of /1/x/0 Short Server ID (read-only; with its own value) is refused: 4.05."""
     path, fmt = device.server_path(0), device.value_format()
-    ssid = device.read_value(path, fmt)
+    ssid = device.read_value(path)
     response = device.write(path, ssid, fmt=fmt)
     assert response.code == "4.05", (
         f"Write {path} Short Server ID (read-only) answered {response.code}, expected 4.05")
-    after = device.read_value(path, fmt)
+    after = device.read_value(path)
     assert after == ssid, f"{path} Short Server ID went from {ssid!r} to {after!r}"
 
 
@@ -270,7 +270,7 @@ def test_disable_stays_away_for_timeout(device: Lwm2mDevice, registered: Registr
         require_listed(listed, resource_def(device, SERVER, resource_id), base)
     fmt = device.value_format()
     timeout_path = device.server_path(5)
-    original = device.read_value(timeout_path, fmt)
+    original = device.read_value(timeout_path)
     written = device.write(timeout_path, DISABLE_TIMEOUT, fmt=fmt)
     assert written.code == "2.04", f"Write {timeout_path} Disable Timeout answered {written.code}"
     request.addfinalizer(lambda: write_back(device, timeout_path, original, fmt))
@@ -307,7 +307,7 @@ def test_notifications_stored_while_disabled(device: Lwm2mDevice, registered: Re
     fmt = device.value_format()
     for resource_id, value in ((6, True), (5, STORING_DISABLE_TIMEOUT)):
         path = device.server_path(resource_id)
-        original = device.read_value(path, fmt)
+        original = device.read_value(path)
         written = device.write(path, value, fmt=fmt)
         assert written.code == "2.04", f"Write {path} = {value!r} answered {written.code}"
         request.addfinalizer(functools.partial(write_back, device, path, original, fmt))
@@ -431,7 +431,7 @@ def test_device_writable_resources(device: Lwm2mDevice, registered: Registration
         raise NotApplicable(f"Discover {base} lists none of the writable optional resources "
                             "13 Current Time, 14 UTC Offset, 15 Timezone")
     fmt, value_fmt = device.instance_format(), device.value_format()
-    before = {rid: device.read_value(f"{base}/{rid}", value_fmt) for rid in chosen}
+    before = {rid: device.read_value(f"{base}/{rid}") for rid in chosen}
     read_at = time.time()
     restored = False
     try:

@@ -98,9 +98,9 @@ def test_write_refused(device: Lwm2mDevice, registered: Registration,
     """Write to a read-only host resource is refused with 4.05; the value stays."""
     path = f"/{HOST}/{first_instance(device)}/{resource_id}"
     fmt = device.value_format()
-    before = device.read_value(path, fmt)
+    before = device.read_value(path)
     written = device.write(path, PROBE, fmt=fmt)
-    after = device.read_value(path, fmt)
+    after = device.read_value(path)
     if after != before and written.ok:
         device.write(path, before, fmt=fmt)  # put the host value back
     assert written.code == "4.05", (

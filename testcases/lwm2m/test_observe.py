@@ -103,7 +103,7 @@ def test_notify_not_before_pmin(device: Lwm2mDevice, registered: Registration,
     pmin, pmax = 1, 30
     fmt = device.value_format()
     storing = device.server_path(6)
-    original = device.read_value(storing, fmt)
+    original = device.read_value(storing)
     set_periods(device, attributes, storing, pmin, pmax)
     observation, _ = start(device, storing)
     began = observation.initial.received  # the answer to the Observe: the first report
