@@ -414,7 +414,7 @@ def start_child(
 ) -> warmstart.Run:
     """The pytest child of one device, or of one part of it (its own lab and simulated device,
     its run folder in the device folder's parts/, no PDF: the merged report prints one).
-    ``others``: other devices run side by side with it."""
+    ``others``: other devices run side by side with it (its PDF printed here too)."""
     from conformance.evidence.acceptance import PDF_ENV
 
     quiet = others or run.parts > 1  # lines relayed with a prefix, not written straight out
@@ -501,7 +501,11 @@ class RunFinisher(threading.Thread):
 
                 self.printing.wait()
                 prestart_pdf(shared=True)  # none started yet (no timer): now
-                write_pdf_of(self.run_planned.folder)
+                try:
+                    write_pdf_of(self.run_planned.folder)
+                except (OSError, subprocess.SubprocessError) as exc:  # the verdict stands
+                    print(f"conformance run: {self.run_planned.dut}: acceptance.pdf not written "
+                          f"({type(exc).__name__}: {exc})", flush=True)
         except BaseException as exc:  # re-raised in the caller's thread, by code()
             self._failed = exc
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import threading
 from pathlib import Path
 from types import SimpleNamespace
@@ -77,6 +78,27 @@ def test_who_prints_a_devices_pdf(
     child_env = envs[0] if envs[0] is not None else dict(os.environ)
     assert (child_env.get(acceptance.PDF_ENV) != "0") is child_prints
     assert cli.cli_prints_pdf(run, others) is not child_prints
+
+
+def test_a_pdf_that_cannot_be_printed_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A browser that hangs past the print's timeout: the device's verdict and exit stand."""
+    def hung(folder: Path) -> bool:
+        raise subprocess.TimeoutExpired(["chromium"], 120)
+
+    monkeypatch.setattr(acceptance, "write_pdf_of", hung)
+    monkeypatch.setattr(acceptance, "prestart_pdf", lambda **kw: None)
+    run = cli.PlannedRun(dut="builtin:omadm", label="omadm", folder=tmp_path, parts=1)
+    printing = threading.Event()
+    printing.set()
+    finisher = cli.RunFinisher(run, [SimpleNamespace(wait=lambda: 1)],  # type: ignore[list-item]
+                               printing)
+    finisher.start()
+    assert finisher.code() == 1
+    out = capsys.readouterr().out
+    assert "builtin:omadm: acceptance.pdf not written (TimeoutExpired" in out
+    assert out.count("\n") == 1
 
 
 def test_the_cli_prints_a_side_by_side_devices_pdf_once_it_ends(
