@@ -142,6 +142,15 @@ ELSEWHERE: dict[str, tuple[str, dict[str, str]]] = {
         "test_notify_not_before_pmin"), "PASS")),
 }
 
+# Faults each of their cases must catch when it runs alone (-k): run together, a later case
+# could catch what an earlier one let through.
+ALONE: dict[str, tuple[str, str]] = {
+    # One Execute of /1/x/8 cannot tell the trigger's Update from one the client sent on its
+    # own account: each trigger case Executes twice (Lwm2mDevice.trigger_update).
+    "alone-trigger-once-104": ("update-trigger-once", "test_update_on_trigger"),
+    "alone-trigger-once-556": ("update-trigger-once", "test_update_trigger_renews_registration"),
+}
+
 # ignores-observe-cancel runs over NoSec: the reference device cannot keep notifying over
 # DTLS (its zombie notifications fail there), so over PSK the fault would inject nothing.
 NOSEC_FAULTS = {"ignores-observe-cancel", "ignores-composite-cancel", "ignores-reset-cancel",
@@ -160,6 +169,9 @@ ROWS = [Row("clean")] + [
 ] + [
     Row(name, dut="fast", faults=(fault,), pytest_args=("-k", " or ".join(judged)))
     for name, (fault, judged) in ELSEWHERE.items()
+] + [
+    Row(name, dut="fast", faults=(fault,), pytest_args=("-k", case))
+    for name, (fault, case) in ALONE.items()
 ]
 ROW = {row.name: row for row in ROWS}
 
@@ -329,6 +341,14 @@ def test_a_fault_another_case_owns_is_not_judged_here(outcome_of: Callable[[str]
     assert set(got) == set(expected), outcome.show()
     wrong = [c for name, c in got.items() if c["verdict"] != expected[name]]
     assert not wrong, f"with {fault}:\n" + outcome.show(wrong)
+
+
+@pytest.mark.parametrize("row", sorted(ALONE))
+def test_a_case_alone_catches_its_fault(outcome_of: Callable[[str], Outcome], row: str) -> None:
+    fault, case = ALONE[row]
+    outcome = outcome_of(row)
+    got = {c["nodeid"].split("::")[-1]: c["verdict"] for c in outcome.cases}
+    assert got == {case: "FAIL"}, f"with {fault}:\n" + outcome.show()
 
 
 @pytest.mark.background("clean", "reverse", "random")

@@ -47,6 +47,8 @@ INSTANCE_FORMATS = ("tlv", "lwm2m-json", "senml-json", "senml-cbor")
 # s after a lifetime's announcement: an Update later than this was sent on the device's own
 # account, not one already on its way (lifetime_renewal)
 STRAY_WINDOW = 1.0
+# Executes of /1/x/8 in a trigger case, each followed by its Update (trigger_update)
+UPDATE_TRIGGERS = 2
 
 
 def fmt_name(fmt: int | None) -> str:
@@ -180,6 +182,32 @@ class Lwm2mDevice:
                 return None
             if update.time >= since:
                 return update
+
+    def trigger_update(self) -> UpdateReport:
+        """Execute /1/x/8 Registration Update Trigger ``UPDATE_TRIGGERS`` times, each followed
+        by an Update within ``timeouts.request`` (TS 1.1 E.2: each execution MUST bring one);
+        the last Update. More than once, so that an Update the client sent on its own account
+        (a lifetime renewal, an object change) is not taken for the trigger's. A missing
+        Update, or a new Register instead, is a DeviceFault."""
+        trigger = self.server_path(8)
+        update: UpdateReport | None = None
+        for attempt in range(1, UPDATE_TRIGGERS + 1):
+            since = time.time()
+            executed = self.execute(trigger)
+            if executed.code != "2.04":
+                raise DeviceFault(f"Execute {trigger} answered {executed.code}, expected 2.04")
+            update = self.wait_update_since(since, self.timeouts.request)
+            if update is None:
+                anew = self.lw.wait_event(self.ep, ("register",), since, 0.1)
+                raise DeviceFault(
+                    f"no Update within {self.timeouts.request} s after Execute {trigger} "
+                    "Registration Update Trigger"
+                    + (f" (Execute {attempt} of {UPDATE_TRIGGERS}: the Update after the first "
+                       "was not the trigger's)" if attempt > 1 else "")
+                    + (f"; the client sent a new Register ({anew.registration.location}) "
+                       "instead" if anew is not None else ""))
+        assert update is not None
+        return update
 
     def announce_lifetime(self, seconds: int) -> UpdateReport:
         """Write /1/x/1 Lifetime := ``seconds``; the client must tell the server in an Update

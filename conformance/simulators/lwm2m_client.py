@@ -92,6 +92,7 @@ class Lwm2mDevice:
         self._connect_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
+        self._triggered = False  # an Update Trigger was honoured (fault update-trigger-once)
         self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
         self.radio: QueueRadio | None = None  # queue mode: the receiver that sleeps
@@ -428,6 +429,10 @@ class Lwm2mDevice:
             log.info("fault update-trigger-registers-anew: a new Register, not an Update")
             self._later(self._reregister(), "triggered re-register")
             return
+        if "update-trigger-once" in self.faults and self._triggered:
+            log.info("fault update-trigger-once: no Update for this Registration Update Trigger")
+            return
+        self._triggered = True
         self._later(self.update_registration(), "triggered update")
 
     def _exec_disable(self, iid: int, _args: bytes) -> None:

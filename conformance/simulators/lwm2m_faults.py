@@ -313,6 +313,13 @@ _REGISTRY: tuple[Fault, ...] = (
         ets=("LightweightM2M-1.0-int-560",),
     ),
     Fault(
+        "update-trigger-once",
+        "ATT-DMIG-3.2",
+        "Execute /1/x/8 answers 2.04 each time but brings an Update only the first time (to one "
+        "Execute, that Update looks like one the client sent on its own account)",
+        ets=("LightweightM2M-1.0-int-556", "LightweightM2M-1.0-int-104"),
+    ),
+    Fault(
         "update-trigger-registers-anew",
         "ATT-DMIG-3.2",
         "Execute /1/x/8 makes it send a new Register instead of an Update",

@@ -403,20 +403,11 @@ def stored_notifications(device: Lwm2mDevice, observation: Observation, path: st
 def test_update_trigger_renews_registration(device: Lwm2mDevice,
                                             registered: Registration) -> None:
     """Execute /1/x/8: an Update of the same registration, not a new Register."""
-    trigger = device.server_path(8)
     before = device.ensure_registered()
-    since = time.time()
-    executed = device.execute(trigger)
-    assert executed.code == "2.04", f"Execute {trigger} answered {executed.code}, expected 2.04"
-    update = device.wait_update_since(since, device.timeouts.request)
-    if update is None:
-        anew = device.lw.wait_event(device.ep, ("register",), since, 0.1)
-        raise DeviceFault(f"no Update within {device.timeouts.request} s after Execute {trigger}"
-                          + (f"; the client sent a new Register ({anew.registration.location}) "
-                             "instead" if anew is not None else ""))
+    update = device.trigger_update()
     assert update.registration.location == before.location, (
-        f"the Update after Execute {trigger} went to {update.registration.location}, the "
-        f"registration is {before.location}")
+        f"the Update after Execute {device.server_path(8)} went to "
+        f"{update.registration.location}, the registration is {before.location}")
 
 
 # -- Device object /3 ----------------------------------------------------------------------------

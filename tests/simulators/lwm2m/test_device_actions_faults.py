@@ -257,6 +257,14 @@ def test_fault_ignores_update_trigger(devices: DeviceRunner, stub: StubServer) -
     stub.next_event("update")
 
 
+def test_fault_update_trigger_once(devices: DeviceRunner, stub: StubServer) -> None:
+    _, event = start(devices, stub, "update-trigger-once")
+    assert stub.request(event.remote, Code.POST, "/1/0/8").code == Code.CHANGED
+    stub.next_event("update")  # the first trigger is honoured
+    assert stub.request(event.remote, Code.POST, "/1/0/8").code == Code.CHANGED
+    stub.no_event(within=0.5)  # the second brings none
+
+
 def test_fault_update_trigger_unanswered(devices: DeviceRunner, stub: StubServer) -> None:
     _, event = start(devices, stub, "update-trigger-unanswered")
     with pytest.raises(TimeoutError):  # acknowledged by aiocoap, never answered
