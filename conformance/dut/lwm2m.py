@@ -724,9 +724,13 @@ class Lwm2mDevice:
 
     def value_format(self) -> ContentFormat:
         """The simplest declared format for single values (text when offered)."""
+        return self.value_formats()[0]
+
+    def value_formats(self) -> list[ContentFormat]:
+        """The declared formats for single values, simplest first (TLV when none is)."""
         declared = self.dut.features.content_formats
-        name = next((f for f in VALUE_FORMATS if f in declared), "tlv")
-        return ContentFormat.by_name(name)
+        return [ContentFormat.by_name(name) for name in VALUE_FORMATS
+                if name in declared] or [ContentFormat.TLV]
 
     def instance_format(self) -> ContentFormat:
         """The first declared format that carries a whole instance (TLV when none is)."""
@@ -767,7 +771,9 @@ class Lwm2mDevice:
         if own_format or not any_format or (response.content is not None
                                              and response.decode_error is None):
             return single_value(response, path, fmt, own_format=own_format)
-        for other in self._other_value_formats(fmt):
+        for other in self.value_formats():
+            if other == fmt:
+                continue
             try:
                 again = self.read(path, fmt=other)
             except (DeviceFault, Inconclusive):
@@ -781,13 +787,6 @@ class Lwm2mDevice:
                     "encoding)", device=self.ep)
                 return single_value(again, path, other, own_format=False)
         return single_value(response, path, fmt, own_format=False)  # INCONCLUSIVE, as it is
-
-    def _other_value_formats(self, tried: int) -> list[ContentFormat]:
-        """The declared formats for single values other than ``tried``, simplest first."""
-        declared = self.dut.features.content_formats
-        names = [name for name in VALUE_FORMATS if name in declared] or ["tlv"]
-        return [ContentFormat.by_name(name) for name in names
-                if ContentFormat.by_name(name) != tried]
 
     @staticmethod
     def discovered_paths(response: Response) -> list[Path]:

@@ -208,12 +208,12 @@ def follow(device: Lwm2mDevice, observation: Observation | FirmwareObservation,
            status: Callable[[Lwm2mDevice, Any], tuple[int, int]] | None = None,
            label: str | None = None) -> list[tuple[int, int]]:
     """(State, Update Result) as notified (``status`` reads them from a notification of the
-    observed ``label``), until ``done``; FAIL when the device gets stuck."""
-    if status is None:
-        status = ((lambda _device, response: observation.status(response))
-                  if isinstance(observation, FirmwareObservation) else status_of)
-    if label is None:
-        label = observation.label if isinstance(observation, FirmwareObservation) else "/5/0"
+    observed ``label``; a FirmwareObservation's own by default, a plain Observation names
+    both), until ``done``; FAIL when the device gets stuck."""
+    if isinstance(observation, FirmwareObservation):
+        status = status or (lambda _device, response: observation.status(response))
+        label = label or observation.label
+    assert status is not None and label is not None, "a plain Observation names both"
     seen = [status(device, observation.initial)]
     deadline = time.monotonic() + device.timeouts.fota
     while not done(*seen[-1]):

@@ -127,7 +127,7 @@ def pytest_runtest_makereport_without_traceback(item: pytest.Item,
                              call: pytest.CallInfo[None]) -> pytest.TestReport | None:
     """A case's NOT APPLICABLE or INCONCLUSIVE phase, reported as pytest reports a skip: its
     message, no traceback. pytest formats any other exception's traceback with the case's
-    source (each entry's module parsed again: 7.6 % of the OMA-DM run's case time, for its
+    source (each entry's module parsed again: 0.23 s in a cProfile of the OMA-DM run, for its
     23 N/A cases), which the verdict never shows (``_apply`` keeps the message only)."""
     exc = call.excinfo.value if call.excinfo is not None else None
     when = call.when
@@ -138,7 +138,7 @@ def pytest_runtest_makereport_without_traceback(item: pytest.Item,
     return pytest.TestReport(
         item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "skipped",
         (path, lineno, one_line(exc)), when,
-        [(f"Captured {key} {when}", content) for when, key, content in item._report_sections],
+        [(f"Captured {key} {phase}", content) for phase, key, content in item._report_sections],
         call.duration, call.start, call.stop, user_properties=item.user_properties,
     )
 
