@@ -72,6 +72,9 @@ WAITING = {
     "set-host-values-not-reported": 14, "disabled-notifications-dropped": 10,
     "lifetime-update-omits-lt": 10,
     "no-post-update-update": 9, "fota-state-not-notified": 8,
+    # Not timed in that matrix: the waits of no-post-update-update + set-host-values-not-
+    # reported, and of fota-no-reregistration.
+    "renewal-at-update": 23, "renewal-at-fota": 14,
     "no-deregister-on-factory-reset": 7, "multiple-resource-observe-silent": 7,
     "keeps-factory-psk": 7, "ignores-observe-cancel": 7, "partial-update-no-lifetime-update": 6,
     "no-register-after-rejected-update": 6, "lifetime-increase-not-announced": 6,

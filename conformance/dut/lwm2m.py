@@ -209,6 +209,34 @@ class Lwm2mDevice:
         assert update is not None
         return update
 
+    def restart_renewal(self, before: str) -> UpdateReport | None:
+        """One Execute /1/x/8 and the Update it brings, just ``before`` a wait for an Update
+        that must answer something else. A client times its lifetime renewal from its last
+        Update, so none is due for a while after this one; an Update already on its way (an
+        earlier case's change reported) has arrived by then too. An Update in the wait is
+        then the client's answer, not a renewal, unless the client renews more often than
+        the wait lasts. None, noted in the transcript, when the client brought no Update: the
+        trigger cases judge that; the wait goes on without this guard."""
+        trigger = "/1/x/8"
+        since = time.time()
+        try:
+            trigger = self.server_path(8)
+            executed = self.execute(trigger)
+        except (DeviceFault, Inconclusive) as exc:
+            why = str(exc)
+        else:
+            if executed.code == "2.04":
+                update = self.wait_update_since(since, self.timeouts.request)
+                if update is not None:
+                    return update
+                why = f"no Update within {self.timeouts.request} s"
+            else:
+                why = f"answered {executed.code}"
+        self.lab.transcript.note(
+            "lwm2m", f"Execute {trigger} Registration Update Trigger before {before}: {why}; "
+            "a lifetime renewal in that wait cannot be told from the answer", device=self.ep)
+        return None
+
     def announce_lifetime(self, seconds: int) -> UpdateReport:
         """Write /1/x/1 Lifetime := ``seconds``; the client must tell the server in an Update
         carrying that ``lt`` (TS 1.1 §6.2.2) within ``timeouts.request``. That Update."""

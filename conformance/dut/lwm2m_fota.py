@@ -282,9 +282,14 @@ class Installed:
 def install(device: Lwm2mDevice, image: bytes, name: str = "image-update",
             protocol: str | None = None) -> Installed:
     """Download over ``protocol`` (default: the first declared), Execute /5/0/2, wait for the
-    device to register again (or update) within ``timeouts.fota``, read what it reports."""
+    device to register again (or update) within ``timeouts.fota``, read what it reports.
+    An Execute of /1/x/8 first (``Lwm2mDevice.restart_renewal``): a lifetime renewal cannot
+    pass for the report."""
     protocol = protocol or device.dut.features.fota_protocols[0]
     download(device, protocol, name, image)
+    # Its renewal timed from an Update just now, the client has none due in the wait: the
+    # Register or Update that comes is the update's report, not a lifetime renewal.
+    device.restart_renewal("the wait for the report of the firmware update")
     since = time.time()
     executed = device.execute("/5/0/2")
     if executed.code != "2.04":

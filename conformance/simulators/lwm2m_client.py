@@ -31,6 +31,7 @@ from conformance.simulators.lwm2m_faults import Faults
 from conformance.simulators.lwm2m_firmware import FirmwareUpdate
 from conformance.simulators.lwm2m_queue import AWAKE_1_0, AWAKE_1_1, QueueRadio
 from conformance.simulators.lwm2m_registration import (
+    UPDATE_AT,
     Registration,
     RegistrationError,
     ServerAccount,
@@ -93,6 +94,7 @@ class Lwm2mDevice:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
         self._triggered = False  # an Update Trigger was honoured (fault update-trigger-once)
+        self._triggered_update_at: float | None = None  # loop time of the last one honoured
         self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
         self.radio: QueueRadio | None = None  # queue mode: the receiver that sleeps
@@ -433,6 +435,7 @@ class Lwm2mDevice:
             log.info("fault update-trigger-once: no Update for this Registration Update Trigger")
             return
         self._triggered = True
+        self._triggered_update_at = asyncio.get_running_loop().time()
         self._later(self.update_registration(), "triggered update")
 
     def _exec_disable(self, iid: int, _args: bytes) -> None:
@@ -583,6 +586,9 @@ class Lwm2mDevice:
         if "fota-no-reregistration" in self.faults:
             log.info("fault fota-no-reregistration: staying silent after the update")
             return
+        if "renewal-at-fota" in self.faults:
+            self._renewal_instead("renewal-at-fota", "the firmware update")
+            return
         await self._reregister()
 
     async def _reregister(self) -> None:
@@ -647,8 +653,27 @@ class Lwm2mDevice:
         if "no-post-update-update" in self.faults:
             log.info("fault no-post-update-update: not telling the server")
             return
+        if "renewal-at-update" in self.faults:
+            self._renewal_instead("renewal-at-update", "the sideload")
+            return
         await self._wait_registered()
         await self.update_registration()
+
+    def _renewal_instead(self, fault: str, what: str) -> None:
+        """Faults renewal-at-update and renewal-at-fota: the server is not told of ``what``,
+        but the lifetime renewal falls due at that moment, as it may on any client whose
+        renewal timer is near its end; unless an Update the server triggered (/1/x/8)
+        restarted the timer less than a renewal period (``UPDATE_AT`` of the lifetime) ago."""
+        now = asyncio.get_running_loop().time()
+        at = self._triggered_update_at
+        period = UPDATE_AT * self.registration.account.lifetime if self.registration else 0.0
+        if at is not None and now - at < period:
+            log.info("fault %s: not telling the server of %s (the renewal timer was restarted "
+                     "by a triggered Update %.1f s ago)", fault, what, now - at)
+            return
+        log.info("fault %s: not telling the server of %s; the lifetime renewal is due now",
+                 fault, what)
+        self._spawn(self._update_when_registered(), "lifetime update")
 
     async def set_host_values(self, params: dict[str, Any]) -> None:
         """The host writes its identity (guide §2.2): new values are reported at once, and
@@ -662,11 +687,14 @@ class Lwm2mDevice:
         if "set-host-values-not-reported" in self.faults:
             log.info("fault set-host-values-not-reported: not telling the server")
             return
+        if "renewal-at-update" in self.faults:
+            self._renewal_instead("renewal-at-update", "the new host values")
+            return
         # The host's write is done once the module holds the values (an AT command answers OK
         # then); telling the server is the module's own business, in the background.
-        self._spawn(self._report_host_values(), "host-values-update")
+        self._spawn(self._update_when_registered(), "host-values-update")
 
-    async def _report_host_values(self) -> None:
+    async def _update_when_registered(self) -> None:
         await self._wait_registered()
         await self.update_registration()
 

@@ -141,6 +141,14 @@ _REGISTRY: tuple[Fault, ...] = (
         cases="test_update_success",
     ),
     Fault(
+        "renewal-at-fota",
+        "ATT-DMIG-4.3",
+        "after a firmware update the device neither registers again nor updates, but its "
+        "lifetime renewal falls due at that moment (unless an Update the server triggered with "
+        "/1/x/8 restarted its renewal timer less than a renewal period ago)",
+        cases="test_update_success",
+    ),
+    Fault(
         "fota-accepts-corrupt",
         "ATT-DMIG-4.3",
         "skips the integrity check: a corrupted image is installed and reported success",
@@ -157,6 +165,14 @@ _REGISTRY: tuple[Fault, ...] = (
         "ATT-DMIG-4.4",
         "after a sideload update the device does not update its registration",
         cases="test_registration_update_within_window",
+    ),
+    Fault(
+        "renewal-at-update",
+        "ATT-DMIG-4.4",
+        "after a sideload update or new host values the device does not update its "
+        "registration, but its lifetime renewal falls due at that moment (unless an Update the "
+        "server triggered with /1/x/8 restarted its renewal timer less than a renewal period ago)",
+        cases="test_registration_update_within_window or test_host_update_reported",
     ),
     Fault(
         "set-host-values-not-reported",

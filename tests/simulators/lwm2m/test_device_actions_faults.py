@@ -279,6 +279,19 @@ def test_fault_no_post_update_update(devices: DeviceRunner, stub: StubServer) ->
     assert text(stub, event.remote, "/3/0/3") == "FW-1.5.0"  # values changed, no Update
 
 
+def test_fault_renewal_at_update(devices: DeviceRunner, stub: StubServer) -> None:
+    """The sideload goes unreported but a lifetime renewal goes out with it, unless a
+    triggered Update has just restarted the renewal timer."""
+    device, event = start(devices, stub, "renewal-at-update")
+    devices.call(device.sideload_update(SIDELOAD))
+    assert stub.next_event("update").kind == "update"  # the renewal, due at that moment
+    assert stub.request(event.remote, Code.POST, "/1/0/8").code == Code.CHANGED
+    stub.next_event("update")  # the trigger's
+    devices.call(device.sideload_update({**SIDELOAD, "firmware_version": "FW-1.6.0"}))
+    stub.no_event(within=0.5)
+    assert text(stub, event.remote, "/3/0/3") == "FW-1.6.0"  # values changed, no Update
+
+
 def test_fault_stale_host_values(devices: DeviceRunner, stub: StubServer) -> None:
     device, _ = start(devices, stub, "stale-host-values")
     devices.call(device.sideload_update(SIDELOAD))

@@ -26,6 +26,7 @@ REQUIRED = {
     "fota-wrong-state": "ATT-DMIG-4.3", "fota-no-reregistration": "ATT-DMIG-4.3",
     "fota-accepts-corrupt": "ATT-DMIG-4.3", "fota-version-unchanged": "ATT-DMIG-4.3",
     "no-post-update-update": "ATT-DMIG-4.4", "stale-host-values": "ATT-DMIG-4.4",
+    "renewal-at-update": "ATT-DMIG-4.4", "renewal-at-fota": "ATT-DMIG-4.3",
     "no-deregister-on-factory-reset": "ATT-DMIG-3.2", "update-trigger-unanswered": "ATT-DMIG-3.2",
     "empty-package-uri-ignored": "ATT-DMIG-4.3",
     "host-values-lost-on-reboot": "ATT-DMIG-3.2.2",
