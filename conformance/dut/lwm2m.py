@@ -209,14 +209,15 @@ class Lwm2mDevice:
         assert update is not None
         return update
 
-    def restart_renewal(self, before: str) -> UpdateReport | None:
-        """One Execute /1/x/8 and the Update it brings, just ``before`` a wait for an Update
-        that must answer something else. A client times its lifetime renewal from its last
-        Update, so none is due for a while after this one; an Update already on its way (an
-        earlier case's change reported) has arrived by then too. An Update in the wait is
-        then the client's answer, not a renewal, unless the client renews more often than
-        the wait lasts. None, noted in the transcript, when the client brought no Update: the
-        trigger cases judge that; the wait goes on without this guard."""
+    def restart_renewal(self, before: str) -> Registration | None:
+        """One Execute /1/x/8 and the Update it brings (or a new Register: int-104 judges
+        which), just ``before`` a wait for an Update that must answer something else. A client
+        times its lifetime renewal from its last Update or Register, so none is due for a
+        while after this one; an Update already on its way (an earlier case's change
+        reported) has arrived by then too. An Update in the wait is then the client's answer,
+        not a renewal, unless the client renews more often than the wait lasts. The
+        registration as it then was; None, noted in the transcript, when the client brought
+        neither: the trigger cases judge that, and the wait goes on without this guard."""
         trigger = "/1/x/8"
         since = time.time()
         try:
@@ -226,10 +227,10 @@ class Lwm2mDevice:
             why = str(exc)
         else:
             if executed.code == "2.04":
-                update = self.wait_update_since(since, self.timeouts.request)
-                if update is not None:
-                    return update
-                why = f"no Update within {self.timeouts.request} s"
+                report = self.wait_report_since(since, self.timeouts.request)
+                if report is not None:
+                    return report
+                why = f"neither an Update nor a Register within {self.timeouts.request} s"
             else:
                 why = f"answered {executed.code}"
         self.lab.transcript.note(

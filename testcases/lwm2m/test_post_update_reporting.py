@@ -4,9 +4,9 @@ The lab has the controller do a non-FOTA update (sideload) that changes the modu
 version and the host software version, then checks:
 - within ``timeouts.post_update_window`` the client tells the server: a registration Update or
   a new Register (a device that reboots into the new firmware registers again). None in the
-  window FAILs. Just before the sideload the lab executes /1/x/8 and waits for its Update: a
-  client times its lifetime renewal from its last Update, so a renewal is not due in the
-  window and cannot pass for the report (a client that renews more often than the window
+  window FAILs. Just before the sideload the lab executes /1/x/8 and waits for its Update (or
+  a new Register): a client times its lifetime renewal from its last one, so a renewal is not
+  due in the window and cannot pass for the report (a client that renews more often than the window
   lasts still could; the trigger's absence is int-104's to judge, and the wait goes on);
 - a Read of /3/0/3 gives the new firmware version;
 - a Read of /10241/<i>/5908 gives the new host software version in every instance.
@@ -56,7 +56,7 @@ def sideload(device: Lwm2mDevice) -> Iterator[Sideload]:
     restarted = device.restart_renewal("the post-update window")
     new = Sideload(f"{old_fw}-sideload", f"{old_host}.1", time.time(), None)
     if restarted is not None:
-        new.evidence += device.registration_messages(restarted.registration)
+        new.evidence += device.registration_messages(restarted)
     new.evidence.append(device.lab.transcript.note(
         "control", f"ATT-DMIG-4.4: sideload update to firmware {new.firmware_version}, host "
         f"software {new.host_software_version}"))
