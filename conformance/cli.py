@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import warmstart
-from conformance.declaration import DeclarationError, json_schema, load_declaration
+
+# conformance.declaration (pydantic models, ~0.1 s to import) is imported where it is used:
+# `conformance run` starts its zygote first, which then imports beside this process.
 
 CATALOG_ENV = "CONFORMANCE_CATALOG"
 PROTOCOLS = ("omadm", "lwm2m")
@@ -183,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
+        from conformance.declaration import DeclarationError
+
         code = exc.code if isinstance(exc, CliError) else 1
         text = str(exc) if isinstance(exc, CliError | DeclarationError) else (
             f"{type(exc).__name__}: {exc}"
@@ -259,7 +263,7 @@ class PlannedRun:
 def plan_runs(duts: list[str], reports: Path, run_name: str | None) -> list[PlannedRun]:
     """Each declaration loaded (a bad one fails here, in one message), checked for taken or
     shared fixed ports, and given its own run folder name."""
-    from conformance.declaration import builtin_declaration
+    from conformance.declaration import builtin_declaration, load_declaration
     from conformance.evidence.runfolder import folder_name, safe_name
     from conformance.labports import clashing_ports, taken_ports
 
@@ -720,7 +724,7 @@ def _node_path(catalog: Path, nodeid: str) -> str:
 
 
 def _load_dut(value: str | None, default: str = "omadm") -> Any:
-    from conformance.declaration import builtin_declaration
+    from conformance.declaration import builtin_declaration, load_declaration
 
     value = value or f"builtin:{default}"
     if value.startswith("builtin:"):
@@ -794,6 +798,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_check_declaration(args: argparse.Namespace) -> int:
+    from conformance.declaration import DeclarationError, load_declaration
+
     try:
         declaration = load_declaration(args.file)
     except DeclarationError as exc:
@@ -804,6 +810,8 @@ def cmd_check_declaration(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from conformance.declaration import json_schema
+
     print(json.dumps(json_schema(), indent=2))
     return 0
 
