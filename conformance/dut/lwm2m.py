@@ -35,7 +35,7 @@ from conformance.lwm2m.lab import (
     UpdateReport,
 )
 from conformance.lwm2m.model import Content, ContentFormat, Path, ResourceType, Value
-from conformance.lwm2m.queuemode import awake_window
+from conformance.lwm2m.queuemode import asleep_for, awake_window
 from conformance.verdicts import DeviceFault, DeviceTimeout, Inconclusive, NotApplicable
 
 R = TypeVar("R")
@@ -217,8 +217,18 @@ class Lwm2mDevice:
         reported) has arrived by then too. An Update in the wait is then the client's answer,
         not a renewal, unless the client renews more often than the wait lasts. The
         registration as it then was; None, noted in the transcript, when the client brought
-        neither: the trigger cases judge that, and the wait goes on without this guard."""
+        neither: the trigger cases judge that, and the wait goes on without this guard.
+
+        Not for a queue-mode client that sleeps now: the Execute would wait for its next
+        contact, up to a lifetime, when the update about to come wakes it anyway (the wait
+        goes on unguarded, noted)."""
         trigger = "/1/x/8"
+        reg = self.lw.registration(self.ep)
+        quiet = asleep_for(reg) if reg is not None else None
+        if quiet is not None:
+            self._unguarded(before, "no Execute of /1/x/8: the client sleeps in queue mode "
+                            f"(quiet {quiet:.0f} s)")
+            return None
         since = time.time()
         try:
             trigger = self.server_path(8)
@@ -233,10 +243,13 @@ class Lwm2mDevice:
                 why = f"neither an Update nor a Register within {self.timeouts.request} s"
             else:
                 why = f"answered {executed.code}"
-        self.lab.transcript.note(
-            "lwm2m", f"Execute {trigger} Registration Update Trigger before {before}: {why}; "
-            "a lifetime renewal in that wait cannot be told from the answer", device=self.ep)
+        self._unguarded(before, f"Execute {trigger} Registration Update Trigger: {why}")
         return None
+
+    def _unguarded(self, before: str, why: str) -> None:
+        """restart_renewal could not: the transcript says so, and why."""
+        self.lab.transcript.note("lwm2m", f"before {before}: {why}; a lifetime renewal in that "
+                                 "wait cannot be told from the answer", device=self.ep)
 
     def announce_lifetime(self, seconds: int) -> UpdateReport:
         """Write /1/x/1 Lifetime := ``seconds``; the client must tell the server in an Update
