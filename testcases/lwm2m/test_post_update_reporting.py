@@ -6,8 +6,8 @@ version and the host software version, then checks:
   a new Register (a device that reboots into the new firmware registers again). None in the
   window FAILs. Just before the sideload the lab executes /1/x/8 and waits for its Update (or
   a new Register): a client times its lifetime renewal from its last one, so a renewal is not
-  due in the window and cannot pass for the report (a client that renews more often than the window
-  lasts still could; the trigger's absence is int-104's to judge, and the wait goes on);
+  due in the window and cannot pass for the report (a client that renews more often than the
+  window lasts still could; the trigger's absence is int-104's to judge, and the wait goes on);
 - a Read of /3/0/3 gives the new firmware version;
 - a Read of /10241/<i>/5908 gives the new host software version in every instance.
 
