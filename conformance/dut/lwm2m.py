@@ -240,7 +240,8 @@ class Lwm2mDevice:
                 report = self.wait_report_since(since, self.timeouts.request)
                 if report is not None:
                     return report
-                why = f"neither an Update nor a Register within {self.timeouts.request} s"
+                why = (f"neither an Update nor a Register within {self.timeouts.request} s "
+                       "(a late one would come in that wait)")
             else:
                 why = f"answered {executed.code}"
         self._unguarded(before, f"Execute {trigger} Registration Update Trigger: {why}")
