@@ -39,11 +39,10 @@ NO_TESTS = 5  # pytest's "no tests collected"
 # that folder (scripts/case_seconds.py writes it). It times the cases of a run in parts that no
 # earlier run of the device in the reports folder timed (all of them in a first run).
 CASE_SECONDS = "case-seconds.json"
-# --parts auto: the built-in devices whose catalog mostly waits on protocol timers. Ten parts
-# of the LwM2M catalog: bench/README.md section 4 (measured against 6, 8 and 12; under a CPU
-# quota that made the machine ~2.2x slower, ten were still no slower than six).
-# Parts side by side for ./run suite (--parts auto), by measurement (bench/README.md §4):
-# the LwM2M cases mostly wait on protocol timers; the OMA-DM run, mostly CPU, ended last.
+# --parts auto (./run suite): parts side by side per built-in device, by measurement
+# (bench/README.md §4). The LwM2M cases mostly wait on protocol timers: ten parts (against 6,
+# 8 and 12; under a CPU quota that made the machine ~2.2x slower, ten were still no slower
+# than six). The OMA-DM run, mostly CPU, ended last whole: two.
 AUTO_PARTS = {"lwm2m": 10, "omadm": 2}
 
 

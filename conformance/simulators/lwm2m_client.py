@@ -93,8 +93,8 @@ class Lwm2mDevice:
         self._connect_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._disabled: asyncio.Task[Any] | None = None  # a Disable waiting out its timeout
-        self._triggered = False  # an Update Trigger was honoured (fault update-trigger-once)
-        self._triggered_update_at: float | None = None  # loop time of the last one honoured
+        # Loop time of the last Update Trigger honoured (faults update-trigger-once, renewal-at-*)
+        self._triggered_update_at: float | None = None
         self._retrying: asyncio.Task[Any] | None = None  # registering after a bootstrap
         self.registered = asyncio.Event()
         self.radio: QueueRadio | None = None  # queue mode: the receiver that sleeps
@@ -431,10 +431,9 @@ class Lwm2mDevice:
             log.info("fault update-trigger-registers-anew: a new Register, not an Update")
             self._later(self._reregister(), "triggered re-register")
             return
-        if "update-trigger-once" in self.faults and self._triggered:
+        if "update-trigger-once" in self.faults and self._triggered_update_at is not None:
             log.info("fault update-trigger-once: no Update for this Registration Update Trigger")
             return
-        self._triggered = True
         self._triggered_update_at = asyncio.get_running_loop().time()
         self._later(self.update_registration(), "triggered update")
 
@@ -656,8 +655,7 @@ class Lwm2mDevice:
         if "renewal-at-update" in self.faults:
             self._renewal_instead("renewal-at-update", "the sideload")
             return
-        await self._wait_registered()
-        await self.update_registration()
+        await self._update_when_registered()
 
     def _renewal_instead(self, fault: str, what: str) -> None:
         """Faults renewal-at-update and renewal-at-fota: the server is not told of ``what``,
