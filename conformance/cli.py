@@ -325,11 +325,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                 run.weights.append(run.cases / CASE_SECONDS)
         shown = f", {run.parts} parts side by side" if run.parts > 1 else ""
         print(f"conformance run: {run.dut} (catalog {catalog}{shown})", flush=True)
-    children = [
-        (run, part, start_child(run, part, args, [*order_args, *args.pytest_args],
-                                others=len(runs) > 1))
-        for run in runs for part in range(1, run.parts + 1)
-    ]
+    others = len(runs) > 1
+    pytest_args = [*order_args, *args.pytest_args]
+    held_back = runs_held_back(runs)
+    children = start_runs([run for run in runs if run not in held_back], args, pytest_args,
+                          others=others)
     # The browser that prints the PDFs this process writes (a merged acceptance.pdf, those of
     # devices side by side: pdfprint.py) starts while the parts wait on their cases: half-way
     # through the device's earlier run, when there is one (its ~1.5 s of start-up CPU is spare
@@ -340,14 +340,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if browser is None:
         printing.set()
     # Side by side: each child's lines go out whole, prefixed with its device's label.
-    relays = [
-        threading.Thread(target=_relay, args=(
-            proc, f"[{child_label(run, part)}] ",
-            browser is None and cli_prints_pdf(run, len(runs) > 1)), daemon=True)
-        for run, part, proc in children if proc.stdout is not None
-    ]
-    for relay in relays:
-        relay.start()
+    relays, collected = relay_lines(children, others=others, start_browser=browser is None)
+    if held_back:
+        try:
+            wait_until_collected(collected)
+        except KeyboardInterrupt:  # the runs started stop; those held back never start
+            for run in held_back:
+                print(f"conformance run: {run.dut}: not started (interrupted)", flush=True)
+            runs = [run for run in runs if run not in held_back]
+        else:
+            later = start_runs(held_back, args, pytest_args, others=others)
+            relays += relay_lines(later, others=others, start_browser=browser is None)[0]
+            children += later
     wait_and_finish(runs, children, printing)
     for relay in relays:
         relay.join()
@@ -407,6 +411,48 @@ def earlier_verdicts(reports: Path, dut: str) -> tuple[Path, float | None] | Non
     return None
 
 
+Child = tuple[PlannedRun, int, warmstart.Run]  # a run, its part (1 if whole), its pytest
+
+
+def start_runs(runs: list[PlannedRun], args: argparse.Namespace, pytest_args: list[str], *,
+               others: bool) -> list[Child]:
+    """The pytest child of each part of each run."""
+    return [(run, part, start_child(run, part, args, pytest_args, others=others))
+            for run in runs for part in range(1, run.parts + 1)]
+
+
+def relay_lines(children: list[Child], *, others: bool, start_browser: bool
+                ) -> tuple[list[threading.Thread], list[threading.Event]]:
+    """A started thread relaying each child's lines (:func:`_relay`), and an event per child
+    set once it has collected its cases (a part's COLLECTED line) or ended."""
+    relays, collected = [], []
+    for run, part, proc in children:
+        if proc.stdout is None:
+            continue
+        collected.append(threading.Event())
+        relays.append(threading.Thread(target=_relay, args=(
+            proc, f"[{child_label(run, part)}] ", start_browser and cli_prints_pdf(run, others),
+            collected[-1]), daemon=True))
+        relays[-1].start()
+    return relays, collected
+
+
+def runs_held_back(runs: list[PlannedRun]) -> list[PlannedRun]:
+    """The built-in devices side by side in fewer parts than the device in the most: started
+    once every part of those has collected its cases (the COLLECTED line), so that their CPU
+    work fills those parts' protocol waits instead of slowing the parts' start-up, when the
+    two cores are busiest (./run suite: bench/README.md §4). A declared device is never held
+    back: a real device may be waiting for its lab."""
+    most = max((run.parts for run in runs), default=1)
+    return [run for run in runs if run.dut.startswith("builtin:") and run.parts < most]
+
+
+def wait_until_collected(collected: list[threading.Event]) -> None:
+    """Until every child started has collected its cases, or ended (:func:`relay_lines`)."""
+    for event in collected:
+        event.wait()
+
+
 def child_label(run: PlannedRun, part: int) -> str:
     return f"{run.label} {part}/{run.parts}" if run.parts > 1 else run.label
 
@@ -458,7 +504,7 @@ def cli_prints_pdf(run: PlannedRun, others: bool) -> bool:
 
 
 def wait_and_finish(runs: list[PlannedRun],
-                    children: list[tuple[PlannedRun, int, warmstart.Run]],
+                    children: list[Child],
                     printing: threading.Event | None = None) -> None:
     """Each run's exit status (``run.code``) once its children have ended. A device in parts
     is merged as soon as its own parts have ended, beside the devices still running (the
@@ -565,14 +611,24 @@ def run_seconds(facts: dict[str, Any]) -> float | None:
     return took if 0 < took < 24 * 3600 else None
 
 
-def _relay(proc: warmstart.Run, prefix: str, start_browser: bool) -> None:
-    """``proc``'s lines, prefixed; at its end, if ``start_browser`` (this process prints its
-    device's PDF, and no timer will start the browser), the shared browser starts (if another
-    child's end has not started it yet)."""
+def _relay(proc: warmstart.Run, prefix: str, start_browser: bool,
+           collected: threading.Event) -> None:
+    """``proc``'s lines, prefixed; ``collected`` set at its part's COLLECTED line, or at its
+    end. At its end, if ``start_browser`` (this process prints its device's PDF, and no timer
+    will start the browser), the shared browser starts (if another child's end has not
+    started it yet)."""
+    from conformance.plugin.parts import COLLECTED
+
     assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-        sys.stdout.flush()
+    try:
+        for line in proc.stdout:
+            text = line.decode("utf-8", "replace")
+            sys.stdout.write(prefix + text)
+            sys.stdout.flush()
+            if not collected.is_set() and COLLECTED.match(text.rstrip("\n")):
+                collected.set()
+    finally:
+        collected.set()
     if start_browser:
         from conformance.evidence.acceptance import prestart_pdf
 

@@ -20,6 +20,7 @@ interleaving spreads them).
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,9 @@ MAX_PARTS = 16
 MAX_WEIGHTS_BYTES = 32 * 1024 * 1024  # a verdicts.json of a few thousand cases is ~1 MB
 MAX_CASE_SECONDS = 3600.0
 CASE_OVERHEAD = 0.02  # seconds a case costs besides its own duration (set-up, evidence)
+# A part's one line once its cases are chosen (its start-up's collection done): conformance run
+# holds the devices in fewer parts back until every part of the device in the most has said it.
+COLLECTED = re.compile(r"part \d+/\d+: \d+ of \d+ cases\Z")
 
 
 def read_weights(path: Path) -> dict[str, float]:
@@ -141,3 +145,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if others:
         config.hook.pytest_deselected(items=others)
         items[:] = keep
+    say_collected(config, f"part {index}/{count}: {len(mine)} of {len(cases)} cases")
+
+
+def say_collected(config: pytest.Config, line: str) -> None:
+    """``line`` (COLLECTED) out at once: the output is a pipe to conformance run."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        print(line, flush=True)
+    else:
+        reporter.write_line(line)
+        reporter.flush()

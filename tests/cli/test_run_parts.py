@@ -20,7 +20,7 @@ from conformance import cli
 from conformance.cli import CASE_SECONDS
 from conformance.declaration import BUILTIN_DIR
 from conformance.evidence.parts import Part, merge, part_folder
-from conformance.plugin.parts import assign, parse_part, read_weights
+from conformance.plugin.parts import COLLECTED, assign, parse_part, read_weights
 
 from .test_cli import FAKE_LAB
 from .test_run_several import MEET, meeting_catalog, run_cli
@@ -60,6 +60,9 @@ def test_parts_run_side_by_side_into_one_run_folder(catalog: Path, tmp_path: Pat
     assert proc.returncode == 1, out  # test_c_fails decides, whatever part it ran in
     assert any(line.startswith("[lwm2m 1/2] ") for line in out.splitlines()), out
     assert any(line.startswith("[lwm2m 2/2] ") for line in out.splitlines()), out
+    # Each part says once it has chosen its cases (conformance run holds devices back on it).
+    assert "[lwm2m 1/2] part 1/2: 2 of 4 cases" in out.splitlines(), out
+    assert "[lwm2m 2/2] part 2/2: 2 of 4 cases" in out.splitlines(), out
     device = reports / "dev"
     assert (reports / "latest").resolve() == device.resolve()
 
@@ -460,3 +463,131 @@ def test_a_merge_that_breaks_is_raised_to_the_caller(monkeypatch: pytest.MonkeyP
     done.ended.set()
     with pytest.raises(RuntimeError, match="merge broke"):
         cli.wait_and_finish([lwm2m], [(lwm2m, 1, done), (lwm2m, 2, done)])  # type: ignore[list-item]
+
+
+def test_a_part_says_it_has_collected_even_when_quiet(tmp_path: Path) -> None:
+    """-q drops pytest's own "collected" line, not the part's."""
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.requirement('ATT-DMIG-3.2')\ndef test_a():\n    pass\n\n"
+        "@pytest.mark.requirement('ATT-DMIG-3.2')\ndef test_b():\n    pass\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         "-p", "conformance.plugin.parts", "--part=2/2", "--rootdir", str(tmp_path),
+         "-W", "ignore::pytest.PytestUnknownMarkWarning", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "part 2/2: 1 of 2 cases" in lines, proc.stdout
+    assert [line for line in lines if COLLECTED.match(line)] == ["part 2/2: 1 of 2 cases"]
+
+
+def test_devices_in_fewer_parts_are_held_back() -> None:
+    lwm2m, omadm = planned("builtin:lwm2m", 10), planned("builtin:omadm", 2)
+    csv, declared = planned("builtin:csv-host-device", 1), planned("my-device.yaml", 1)
+    assert cli.runs_held_back([omadm, lwm2m, csv, declared]) == [omadm, csv]
+    # A declared device never waits: a real device may be waiting for its lab.
+    assert cli.runs_held_back([declared, planned("builtin:omadm", 2)]) == []
+    assert cli.runs_held_back([planned("builtin:lwm2m", 2), planned("builtin:omadm", 2)]) == []
+    assert cli.runs_held_back([declared]) == []
+
+
+class PipedProc(Proc):
+    """A child run whose output lines the test writes; it ends when the test ends it."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        read, write = os.pipe()
+        self.stdout = os.fdopen(read, "rb")
+        self._write = os.fdopen(write, "wb", buffering=0)
+
+    def say(self, line: str) -> None:
+        self._write.write(line.encode() + b"\n")
+
+    def end(self) -> None:
+        self._write.close()
+        self.ended.set()
+
+
+def test_devices_held_back_start_once_every_part_has_collected(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """builtin:omadm (1 part) waits until both builtin:lwm2m parts have said they collected
+    their cases, or ended: the first says it, the second ends without saying it."""
+    started: dict[str, PipedProc] = {}
+    lwm2m_started = threading.Event()
+    seen_at_omadm_start: list[tuple[bool, bool]] = []
+    said, ended, omadm_started = threading.Event(), threading.Event(), threading.Event()
+    waiting = threading.Event()  # cmd_run waits for the parts' lines
+    moved = threading.Event()  # it waits, or it started omadm
+
+    def start_child(run: cli.PlannedRun, part: int, *_: object, **__: object) -> PipedProc:
+        label = cli.child_label(run, part)
+        if run.dut == "builtin:omadm":
+            seen_at_omadm_start.append((said.is_set(), ended.is_set()))
+        started[label] = PipedProc()
+        if label == "lwm2m 2/2":
+            lwm2m_started.set()
+        if run.dut == "builtin:omadm":
+            omadm_started.set()
+            moved.set()
+        return started[label]
+
+    def wait_and_finish(runs: list[cli.PlannedRun], children: list[cli.Child],
+                        printing: object) -> None:
+        for run in runs:
+            run.code = 0
+
+    real_wait = cli.wait_until_collected
+
+    def wait_until_collected(collected: list[threading.Event]) -> None:
+        waiting.set()
+        moved.set()
+        real_wait(collected)
+
+    monkeypatch.setattr(cli, "start_child", start_child)
+    monkeypatch.setattr(cli, "wait_and_finish", wait_and_finish)
+    monkeypatch.setattr(cli, "wait_until_collected", wait_until_collected)
+    monkeypatch.setattr(cli, "BUILTIN_RUNS", {"omadm": "", "lwm2m": ""})
+    monkeypatch.setattr(cli, "AUTO_PARTS", {"lwm2m": 2, "omadm": 1})
+    monkeypatch.setattr(cli.warmstart, "prestart", lambda: None)
+    monkeypatch.setattr(cli, "release_pdf_browser", lambda: None)
+    (tmp_path / "catalog").mkdir()
+    args = cli.build_parser().parse_args(
+        ["run", "--catalog", str(tmp_path / "catalog"), "--reports", str(tmp_path / "r"),
+         "--parts", "auto"])
+    args.pytest_args = []
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(cli.cmd_run(args)))
+    runner.start()
+    try:
+        assert lwm2m_started.wait(30)
+        assert moved.wait(30)
+        assert waiting.is_set() and "omadm" not in started
+        started["lwm2m 1/2"].say("part 1/2: 1 of 2 cases")
+        said.set()
+        started["lwm2m 2/2"].end()  # ended before saying it: counts as collected
+        ended.set()
+        assert omadm_started.wait(30)
+    finally:
+        for proc in started.values():
+            if not proc.ended.is_set():
+                proc.end()
+        runner.join(30)
+    assert codes == [0] and seen_at_omadm_start == [(True, True)]
+    assert "[lwm2m 1/2] part 1/2: 1 of 2 cases" in capsys.readouterr().out
+
+
+def test_the_relay_sees_a_part_collected_before_it_ends(capsys: pytest.CaptureFixture[str]) -> None:
+    child = PipedProc()
+    collected = threading.Event()
+    relay = threading.Thread(target=cli._relay, args=(child, "[lwm2m 2/3] ", False, collected))
+    relay.start()
+    try:
+        child.say("collected 9 items / 6 deselected / 3 selected")
+        child.say("part 2/3: 3 of 9 cases")
+        assert collected.wait(30) and relay.is_alive()  # set while the part still runs
+    finally:
+        child.end()
+        relay.join(30)
+    assert "[lwm2m 2/3] part 2/3: 3 of 9 cases" in capsys.readouterr().out.splitlines()

@@ -49,7 +49,9 @@ def test_the_cli_starts_it_when_a_child_whose_pdf_it_prints_ends(
         return capsys.readouterr().out
 
     child = SimpleNamespace(stdout=io.BytesIO(b"collected 3 items\n3 passed\n"))
-    cli._relay(child, "[lwm2m 1/2] ", start_browser)  # type: ignore[arg-type]
+    collected = threading.Event()
+    cli._relay(child, "[lwm2m 1/2] ", start_browser, collected)  # type: ignore[arg-type]
+    assert collected.is_set()  # no part line, but it ended
     if start_browser:  # after its last line (it has ended)
         assert started == [("[lwm2m 1/2] collected 3 items\n[lwm2m 1/2] 3 passed\n",
                              {"shared": True})]
