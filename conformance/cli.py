@@ -332,9 +332,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                           others=others)
     # The browser that prints the PDFs this process writes (a merged acceptance.pdf, those of
     # devices side by side: pdfprint.py) starts while the parts wait on their cases: half-way
-    # through the device's earlier run, when there is one (its ~1.5 s of start-up CPU is spare
-    # then, not taken from the parts' busy start and end; the CSV device's run, which ends
-    # during that start, waits for it), else when a child ends (_relay).
+    # through the longest earlier run of a device in parts, when there is one (its ~1.5 s of
+    # start-up CPU is spare then, not taken from the parts' busy start and end; the devices
+    # that end before it, the CSV one first, wait for it), else when a child ends (_relay).
     printing = threading.Event()  # a device's PDF printed here may be printed now
     browser = browser_timer(runs, printing)
     if browser is None:
@@ -581,8 +581,9 @@ def merge_parts(run: PlannedRun, codes: list[int]) -> int:
 
 
 def browser_timer(runs: list[PlannedRun], started: threading.Event) -> threading.Timer | None:
-    """A timer starting the PDFs' shared browser half-way through the shortest earlier run of
-    a device in parts, then setting ``started`` (None: no such run known)."""
+    """A timer starting the PDFs' shared browser half-way through the longest earlier run of
+    a device in parts (after its parts' busy start, when the devices held back run too), then
+    setting ``started`` (None: no such run known)."""
     from conformance.evidence.acceptance import prestart_pdf
 
     lasted = [run.earlier_seconds for run in runs
@@ -594,7 +595,7 @@ def browser_timer(runs: list[PlannedRun], started: threading.Event) -> threading
         prestart_pdf(shared=True)
         started.set()
 
-    timer = threading.Timer(min(lasted) / 2, start)
+    timer = threading.Timer(max(lasted) / 2, start)
     timer.daemon = True
     timer.start()
     return timer

@@ -146,3 +146,15 @@ def test_an_earlier_run_without_a_duration_is_no_timer(run: dict[str, object]) -
     assert cli.run_seconds(run) is None
     planned = SimpleNamespace(parts=5, earlier_seconds=None)
     assert cli.browser_timer([planned], threading.Event()) is None  # type: ignore[list-item]
+
+
+def test_the_cli_times_it_by_the_longest_earlier_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half-way through the device whose parts end last: after their busy start."""
+    monkeypatch.setattr(acceptance, "prestart_pdf", lambda **kw: None)
+    runs = [SimpleNamespace(parts=2, earlier_seconds=5.0),
+            SimpleNamespace(parts=10, earlier_seconds=8.0),
+            SimpleNamespace(parts=1, earlier_seconds=None)]
+    timer = cli.browser_timer(runs, threading.Event())  # type: ignore[arg-type]
+    assert timer is not None
+    timer.cancel()
+    assert timer.interval == 4.0
