@@ -32,6 +32,7 @@ PROTOCOLS = ("omadm", "lwm2m")
 # folder of its cases ("": all; the CSV host device supplies a file, it has no other case).
 BUILTIN_RUNS = {"omadm": "", "lwm2m": "", "csv-host-device": "csv"}
 EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 10  # plugin/gate.py: a requirement could not be judged
 EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
 EXIT_LAB_PORTS = EXIT_ERROR  # a fixed lab port is taken: the run does not start
 NO_TESTS = 5  # pytest's "no tests collected"
@@ -341,24 +342,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         printing.set()
     # Side by side: each child's lines go out whole, prefixed with its device's label.
     relays, collected = relay_lines(children, others=others, start_browser=browser is None)
+    not_started: list[PlannedRun] = []
     if held_back:
         try:
             wait_until_collected(collected)
         except KeyboardInterrupt:  # the runs started stop; those held back never start
-            for run in held_back:
-                print(f"conformance run: {run.dut}: not started (interrupted)", flush=True)
-            runs = [run for run in runs if run not in held_back]
+            not_started = held_back
         else:
             later = start_runs(held_back, args, pytest_args, others=others)
             relays += relay_lines(later, others=others, start_browser=browser is None)[0]
             children += later
-    wait_and_finish(runs, children, printing)
+    wait_and_finish([run for run in runs if run not in not_started], children, printing)
     for relay in relays:
         relay.join()
     warmstart.stop_zygote()  # every run has ended: the zygote goes (and is waited for) now
     if browser is not None:
         browser.cancel()
     release_pdf_browser()
+    for run in not_started:  # not judged: never a pass, whatever the others' status
+        run.code = EXIT_INCONCLUSIVE
+        print(f"conformance run: {run.dut}: not started (interrupted): not judged", flush=True)
     for run in runs:
         if run.code == NO_TESTS:
             print(f"conformance run: {run.dut}: no case of the catalog applies", flush=True)

@@ -3,6 +3,7 @@ pytest process, lab and simulated device), merged into the device's one run fold
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
@@ -12,6 +13,7 @@ import sys
 import tarfile
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -509,6 +511,32 @@ class PipedProc(Proc):
         self.ended.set()
 
 
+def side_by_side(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                 start_child: Callable[..., PipedProc],
+                 wait_until_collected: Callable[[list[threading.Event]], None],
+                 ) -> argparse.Namespace:
+    """``conformance run --parts auto``'s arguments for builtin:lwm2m in two parts and
+    builtin:omadm in one, their children from ``start_child``; every run that ends passes."""
+    def wait_and_finish(runs: list[cli.PlannedRun], children: list[cli.Child],
+                        printing: object) -> None:
+        for run in runs:
+            run.code = 0
+
+    monkeypatch.setattr(cli, "start_child", start_child)
+    monkeypatch.setattr(cli, "wait_and_finish", wait_and_finish)
+    monkeypatch.setattr(cli, "wait_until_collected", wait_until_collected)
+    monkeypatch.setattr(cli, "BUILTIN_RUNS", {"omadm": "", "lwm2m": ""})
+    monkeypatch.setattr(cli, "AUTO_PARTS", {"lwm2m": 2, "omadm": 1})
+    monkeypatch.setattr(cli.warmstart, "prestart", lambda: None)
+    monkeypatch.setattr(cli, "release_pdf_browser", lambda: None)
+    (tmp_path / "catalog").mkdir()
+    args = cli.build_parser().parse_args(
+        ["run", "--catalog", str(tmp_path / "catalog"), "--reports", str(tmp_path / "r"),
+         "--parts", "auto"])
+    args.pytest_args = []
+    return args
+
+
 def test_devices_held_back_start_once_every_part_has_collected(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -533,11 +561,6 @@ def test_devices_held_back_start_once_every_part_has_collected(
             moved.set()
         return started[label]
 
-    def wait_and_finish(runs: list[cli.PlannedRun], children: list[cli.Child],
-                        printing: object) -> None:
-        for run in runs:
-            run.code = 0
-
     real_wait = cli.wait_until_collected
 
     def wait_until_collected(collected: list[threading.Event]) -> None:
@@ -545,18 +568,7 @@ def test_devices_held_back_start_once_every_part_has_collected(
         moved.set()
         real_wait(collected)
 
-    monkeypatch.setattr(cli, "start_child", start_child)
-    monkeypatch.setattr(cli, "wait_and_finish", wait_and_finish)
-    monkeypatch.setattr(cli, "wait_until_collected", wait_until_collected)
-    monkeypatch.setattr(cli, "BUILTIN_RUNS", {"omadm": "", "lwm2m": ""})
-    monkeypatch.setattr(cli, "AUTO_PARTS", {"lwm2m": 2, "omadm": 1})
-    monkeypatch.setattr(cli.warmstart, "prestart", lambda: None)
-    monkeypatch.setattr(cli, "release_pdf_browser", lambda: None)
-    (tmp_path / "catalog").mkdir()
-    args = cli.build_parser().parse_args(
-        ["run", "--catalog", str(tmp_path / "catalog"), "--reports", str(tmp_path / "r"),
-         "--parts", "auto"])
-    args.pytest_args = []
+    args = side_by_side(monkeypatch, tmp_path, start_child, wait_until_collected)
     codes: list[int] = []
     runner = threading.Thread(target=lambda: codes.append(cli.cmd_run(args)))
     runner.start()
@@ -591,3 +603,27 @@ def test_the_relay_sees_a_part_collected_before_it_ends(capsys: pytest.CaptureFi
         child.end()
         relay.join(30)
     assert "[lwm2m 2/3] part 2/3: 3 of 9 cases" in capsys.readouterr().out.splitlines()
+
+
+def test_ctrl_c_while_devices_are_held_back_judges_none_of_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """They never start, and the run's status is not a pass even if the parts' runs pass
+    (Ctrl-C may have reached only conformance run: ``kill -INT``)."""
+    started: list[str] = []
+
+    def start_child(run: cli.PlannedRun, part: int, *_: object, **__: object) -> PipedProc:
+        started.append(cli.child_label(run, part))
+        proc = PipedProc()
+        proc.end()
+        return proc
+
+    def interrupted(collected: list[threading.Event]) -> None:
+        raise KeyboardInterrupt
+
+    args = side_by_side(monkeypatch, tmp_path, start_child, interrupted)
+    assert cli.cmd_run(args) == 10  # INCONCLUSIVE: builtin:omadm was not judged
+    assert started == ["lwm2m 1/2", "lwm2m 2/2"]
+    out = capsys.readouterr().out
+    assert "conformance run: builtin:omadm: not started (interrupted): not judged" in out
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("  omadm ")] == ["10"]
