@@ -344,8 +344,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     relays, collected = relay_lines(children, others=others, start_browser=browser is None)
     not_started: list[PlannedRun] = []
     if held_back:
+        most = max(run.parts for run in runs)  # a declared device beside them is not waited for
         try:
-            wait_until_collected(collected)
+            wait_until_collected([event for run, event in collected if run.parts == most])
         except KeyboardInterrupt:  # the runs started stop; those held back never start
             not_started = held_back
         else:
@@ -425,17 +426,18 @@ def start_runs(runs: list[PlannedRun], args: argparse.Namespace, pytest_args: li
 
 
 def relay_lines(children: list[Child], *, others: bool, start_browser: bool
-                ) -> tuple[list[threading.Thread], list[threading.Event]]:
-    """A started thread relaying each child's lines (:func:`_relay`), and an event per child
-    set once it has collected its cases (a part's COLLECTED line) or ended."""
+                ) -> tuple[list[threading.Thread], list[tuple[PlannedRun, threading.Event]]]:
+    """A started thread relaying each child's lines (:func:`_relay`), and each child's run
+    with an event set once the child has collected its cases (a part's COLLECTED line) or
+    ended."""
     relays, collected = [], []
     for run, part, proc in children:
         if proc.stdout is None:
             continue
-        collected.append(threading.Event())
+        collected.append((run, threading.Event()))
         relays.append(threading.Thread(target=_relay, args=(
             proc, f"[{child_label(run, part)}] ", start_browser and cli_prints_pdf(run, others),
-            collected[-1]), daemon=True))
+            collected[-1][1]), daemon=True))
         relays[-1].start()
     return relays, collected
 
@@ -451,7 +453,7 @@ def runs_held_back(runs: list[PlannedRun]) -> list[PlannedRun]:
 
 
 def wait_until_collected(collected: list[threading.Event]) -> None:
-    """Until every child started has collected its cases, or ended (:func:`relay_lines`)."""
+    """Until each of these children has collected its cases, or ended (:func:`relay_lines`)."""
     for event in collected:
         event.wait()
 

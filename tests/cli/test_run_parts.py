@@ -514,9 +514,10 @@ class PipedProc(Proc):
 def side_by_side(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                  start_child: Callable[..., PipedProc],
                  wait_until_collected: Callable[[list[threading.Event]], None],
-                 ) -> argparse.Namespace:
+                 *duts: str) -> argparse.Namespace:
     """``conformance run --parts auto``'s arguments for builtin:lwm2m in two parts and
-    builtin:omadm in one, their children from ``start_child``; every run that ends passes."""
+    builtin:omadm in one (or ``duts``), their children from ``start_child``; every run that
+    ends passes."""
     def wait_and_finish(runs: list[cli.PlannedRun], children: list[cli.Child],
                         printing: object) -> None:
         for run in runs:
@@ -532,7 +533,7 @@ def side_by_side(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     (tmp_path / "catalog").mkdir()
     args = cli.build_parser().parse_args(
         ["run", "--catalog", str(tmp_path / "catalog"), "--reports", str(tmp_path / "r"),
-         "--parts", "auto"])
+         "--parts", "auto", *(arg for dut in duts for arg in ("--dut", dut))])
     args.pytest_args = []
     return args
 
@@ -627,3 +628,37 @@ def test_ctrl_c_while_devices_are_held_back_judges_none_of_them(
     out = capsys.readouterr().out
     assert "conformance run: builtin:omadm: not started (interrupted): not judged" in out
     assert [line.split()[-1] for line in out.splitlines() if line.startswith("  omadm ")] == ["10"]
+
+
+def test_a_declared_device_beside_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    """builtin:omadm waits for builtin:lwm2m's parts only, not for a declared device beside
+    (whose run prints no part line): here that device runs until the end of the test."""
+    declared = tmp_path / "module.yaml"
+    declared.write_text((BUILTIN_DIR / "lwm2m-simulator.yaml").read_text())
+    started: dict[str, PipedProc] = {}
+    omadm_started = threading.Event()
+
+    def start_child(run: cli.PlannedRun, part: int, *_: object, **__: object) -> PipedProc:
+        started[run.dut] = proc = PipedProc()
+        if run.dut == "builtin:lwm2m":
+            proc.end()  # its parts end at once, without a part line
+        if run.dut == "builtin:omadm":
+            omadm_started.set()
+        return proc
+
+    args = side_by_side(monkeypatch, tmp_path, start_child, cli.wait_until_collected,
+                        "builtin:lwm2m", "builtin:omadm", str(declared))
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(cli.cmd_run(args)))
+    runner.start()
+    try:
+        assert omadm_started.wait(30)
+        assert not started[str(declared)].ended.is_set()
+    finally:
+        for proc in list(started.values()):
+            if not proc.ended.is_set():
+                proc.end()
+        runner.join(30)
+    assert codes == [0]
