@@ -528,7 +528,10 @@ def side_by_side(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(cli, "wait_until_collected", wait_until_collected)
     monkeypatch.setattr(cli, "BUILTIN_RUNS", {"omadm": "", "lwm2m": ""})
     monkeypatch.setattr(cli, "AUTO_PARTS", {"lwm2m": 2, "omadm": 1})
+    # This process's zygote (another test's, in this worker) is not cmd_run's to stop: its
+    # forks' statuses would be lost.
     monkeypatch.setattr(cli.warmstart, "prestart", lambda: None)
+    monkeypatch.setattr(cli.warmstart, "stop_zygote", lambda: None)
     monkeypatch.setattr(cli, "release_pdf_browser", lambda: None)
     (tmp_path / "catalog").mkdir()
     args = cli.build_parser().parse_args(
