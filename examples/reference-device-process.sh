@@ -2,7 +2,8 @@
 # The suite's reference devices run as plain processes through the `shell` controller, the way
 # a vendor runs its own client binary (examples/reference-{lwm2m,omadm}-process.yaml):
 #   reference-device-process.sh PROTOCOL start DECLARATION   run the device (control.commands.start)
-#   reference-device-process.sh PROTOCOL act                 one action ($DM_ACTION, NEW_* …)
+#   reference-device-process.sh PROTOCOL act                 one action ($DM_ACTION, NEW_* …),
+#                                                            done once the device answered it
 #   reference-device-process.sh omadm package0               forward $PKG0_FILE to the device
 # The device reads JSON-line actions on a FIFO in $RUN_DIR and prints its answers and its
 # "ready" line (with its Package 0 address) to stdout, which the suite keeps in device.log.
@@ -35,10 +36,14 @@ case "$what" in
     exec "${CONFORMANCE:-conformance}" simulate "$protocol" "${args[@]}" <>"$fifo"
     ;;
   act)
-    # The action's values, as the reference device's JSON params (docs/architecture.md).
-    params=$(
-      python3 - <<'PY'
-import json, os
+    [ -p "$fifo" ] || { echo "the device is not running (no $fifo)" >&2; exit 1; }
+    # The action's values, as the reference device's JSON params (docs/architecture.md), on
+    # the FIFO; then done once the device has answered it in device.log: the shell controller
+    # reads exit status 0 as "done" (docs/declaration.md), not "handed over". (A ui_answer
+    # handed over but not yet read lost the race against the alert it was for.)
+    python3 - "$fifo" "$RUN_DIR/device.log" <<'PY'
+import json, os, sys, time
+fifo, log = sys.argv[1], sys.argv[2]
 a = os.environ["DM_ACTION"]
 e = os.environ.get
 if a in ("sideload_update", "oem_server_update"):
@@ -60,11 +65,32 @@ elif a == "ui_answer":
             p[key] = e(var)
 else:
     p = {}
-print(json.dumps({"id": int.from_bytes(os.urandom(4), "big"), "action": a, "params": p}))
+ident = int.from_bytes(os.urandom(4), "big")
+seen = os.path.getsize(log) if os.path.exists(log) else 0  # its answer comes after this
+with open(fifo, "w") as control:
+    control.write(json.dumps({"id": ident, "action": a, "params": p}) + "\n")
+wait = float(e("ACT_TIMEOUT", "20"))  # below the declaration's control.timeout (30 s)
+deadline = time.monotonic() + wait
+with open(log, "rb") as out:
+    out.seek(seen)
+    pending = b""
+    while time.monotonic() < deadline:
+        chunk = out.read()
+        if not chunk:
+            time.sleep(0.02)  # the device's next line
+            continue
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                continue  # the device's other output
+            if isinstance(answer, dict) and answer.get("id") == ident:
+                if answer.get("ok") is True:
+                    sys.exit(0)
+                sys.exit(f"the device refused {a}: {answer.get('error')}")
+sys.exit(f"the device did not answer {a} within {wait:g} s")
 PY
-    )
-    [ -p "$fifo" ] || { echo "the device is not running (no $fifo)" >&2; exit 1; }
-    echo "$params" >"$fifo"
     ;;
   package0)
     # The device announced its Package 0 UDP port in its ready line (in device.log).
