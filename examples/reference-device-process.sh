@@ -36,7 +36,6 @@ case "$what" in
     exec "${CONFORMANCE:-conformance}" simulate "$protocol" "${args[@]}" <>"$fifo"
     ;;
   act)
-    [ -p "$fifo" ] || { echo "the device is not running (no $fifo)" >&2; exit 1; }
     # The action's values, as the reference device's JSON params (docs/architecture.md), on
     # the FIFO; then done once the device has answered it in device.log: the shell controller
     # reads exit status 0 as "done" (docs/declaration.md), not "handed over". (A ui_answer
@@ -66,11 +65,23 @@ elif a == "ui_answer":
 else:
     p = {}
 ident = int.from_bytes(os.urandom(4), "big")
-seen = os.path.getsize(log) if os.path.exists(log) else 0  # its answer comes after this
-with open(fifo, "w") as control:
-    control.write(json.dumps({"id": ident, "action": a, "params": p}) + "\n")
 wait = float(e("ACT_TIMEOUT", "20"))  # below the declaration's control.timeout (30 s)
 deadline = time.monotonic() + wait
+# `start` runs in the background: the first action may come before the device reads its FIFO.
+while True:
+    try:
+        control = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: no reader yet
+        break
+    except (FileNotFoundError, OSError) as exc:
+        if time.monotonic() >= deadline:
+            sys.exit(f"the device is not running ({fifo}: {exc.strerror})")
+        time.sleep(0.02)  # its start
+if not os.path.isfile(log):  # the suite starts the device with its output there
+    sys.exit(f"no {log}: the device was not started by the suite's shell controller")
+seen = os.path.getsize(log)  # its answer comes after this
+os.set_blocking(control, True)  # a device slow to read holds the write, not an error
+with os.fdopen(control, "w") as channel:
+    channel.write(json.dumps({"id": ident, "action": a, "params": p}) + "\n")
 with open(log, "rb") as out:
     out.seek(seen)
     pending = b""
