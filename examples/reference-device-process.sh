@@ -72,7 +72,7 @@ while True:
     try:
         control = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: no reader yet
         break
-    except (FileNotFoundError, OSError) as exc:
+    except OSError as exc:  # no FIFO yet (ENOENT), or no reader on it (ENXIO)
         if time.monotonic() >= deadline:
             sys.exit(f"the device is not running ({fifo}: {exc.strerror})")
         time.sleep(0.02)  # its start
