@@ -477,13 +477,17 @@ def start_child(
     if run.parts == 1:
         reports, name = args.reports, run.folder.name
     else:
-        from conformance.evidence.parts import part_folder
+        from conformance.evidence.parts import part_folder, part_queue
 
         folder = part_folder(run.folder, part)
         folder.parent.mkdir(parents=True, exist_ok=True)
+        if part == 1:
+            part_queue(run.folder).unlink(missing_ok=True)  # a queue of this run's only
         reports, name = str(folder.parent), folder.name
         pytest_args = [*pytest_args, "-p", "conformance.plugin.parts", f"--part={part}/{run.parts}"]
         pytest_args += [f"--part-weights={path}" for path in run.weights]
+        if args.order == "catalog":  # another order asked for keeps it, in fixed shares
+            pytest_args.append(f"--part-queue={part_queue(run.folder)}")
     # A fork of a warm interpreter that has the libraries every run imports (warmstart.py).
     args_of_run = catalog_args(run.cases, run.dut, reports, args.fault, name, pytest_args)
     return warmstart.popen_pytest(args_of_run, env=env,

@@ -40,13 +40,16 @@ from conformance.evidence.runfolder import (
     RunFolder,
     combine,
 )
+from conformance.plugin import partqueue
 from conformance.verdicts import Verdict
 
 log = logging.getLogger(__name__)
 
 PARTS_DIR = "parts"
+QUEUE_FILE = "queue.json"  # the parts' shared queue (plugin/partqueue.py): removed once merged
 ACCEPTANCE_JSON = "acceptance.json"
 NO_TESTS = 5  # pytest's "no tests collected": a part the selection left empty
+INTERRUPTED = 2  # pytest's exit status of a run cut short (Ctrl-C)
 EXIT_ERROR = 11  # plugin/gate.py: the suite itself broke
 # Part files whose content the device folder now holds: removed once the merge is written.
 MERGED_AWAY = (JUNIT_FILE, VERDICTS_FILE, ACCEPTANCE_JSON, "acceptance.html", "ets-matrix.json",
@@ -61,6 +64,11 @@ class Part:
 
 def part_folder(device_folder: Path, index: int) -> Path:
     return device_folder / PARTS_DIR / f"part-{index}"
+
+
+def part_queue(device_folder: Path) -> Path:
+    """The file of the queue the parts take their cases from (``conformance.plugin.parts``)."""
+    return device_folder / PARTS_DIR / QUEUE_FILE
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -95,6 +103,9 @@ def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = 
                 judged.append(part.code)
         elif part.code != NO_TESTS:
             problems.append(f"{rel[id(part)]}: left no verdicts (exit status {part.code})")
+    queue = _queue_problem(part_queue(device_folder), verdicts)
+    problems.extend([queue] if queue else [])
+    shared = part_queue(device_folder).is_file()
     # Parts the selection left empty do not count, unless every part is empty: then the
     # device's status is theirs, as for a run whose selection is empty.
     code = combined_status(judged or [p.code for p in parts], problems)
@@ -107,6 +118,9 @@ def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = 
         return code
     split = ("balanced by the case durations of " + ", else ".join(map(str, split_by))
              if split_by else "every K-th case of the sorted node ids")
+    if shared:  # fixed shares to start with; a part done with its own took the others' last
+        split += "; a part that had finished its share took what the others had left"
+        part_queue(device_folder).unlink(missing_ok=True)
     cases = _merge_verdicts(device_folder, verdicts, rel, problems, code, split)
     _merge_junit(device_folder, verdicts, rel)
     # The Allure archives are re-packed while Chromium prints the acceptance PDF (seconds).
@@ -130,6 +144,26 @@ def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = 
         latest.unlink()
     RunFolder(device_folder).point_latest()
     return code
+
+
+def _queue_problem(path: Path, verdicts: list[tuple[Part, dict[str, Any]]]) -> str | None:
+    """What is wrong with the parts' shared queue once they have ended: a case no part ran,
+    though none was cut short (then the parts' own reports say so), is a harness problem."""
+    try:
+        state = partqueue.read(path)
+    except (partqueue.QueueError, OSError) as exc:
+        return f"the parts' queue: {exc}"
+    if state is None:
+        return None
+    ran = {str(c.get("nodeid")) for _, data in verdicts for c in data.get("cases", [])
+           if isinstance(c, dict)}
+    cut_short = any((data.get("run") or {}).get("exit_status") == INTERRUPTED
+                    for _, data in verdicts)
+    if len(ran) < state["cases"] and not cut_short:
+        left = sum(len(share) for share in state["left"])
+        return (f"the parts' queue: {len(ran)} of its {state['cases']} cases ran "
+                f"({left} of its {state['units']} units never taken)")
+    return None
 
 
 def _merge_verdicts(

@@ -21,15 +21,17 @@ import pytest
 from conformance import cli
 from conformance.cli import CASE_SECONDS
 from conformance.declaration import BUILTIN_DIR
-from conformance.evidence.parts import Part, merge, part_folder
+from conformance.evidence.parts import Part, merge, part_folder, part_queue
+from conformance.plugin.partqueue import SharedQueue
 from conformance.plugin.parts import COLLECTED, assign, parse_part, read_weights
 
 from .test_cli import FAKE_LAB
 from .test_run_several import MEET, meeting_catalog, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-# Sorted by node id, the parts take every other case: test_a_* → part 1, test_b_* → part 2, …
-# The two meeting cases wait for each other, so they pass only if the parts run side by side.
+# The parts take the cases from their shared queue in node id order: test_a_* first, … (in fixed
+# shares, under another --order: every other case). The two meeting cases wait for each other,
+# so they pass only if the parts run side by side.
 CASES = MEET + '''
 @pytest.mark.requirement("ATT-DMIG-3.2")
 def test_a_meets(lab, dut):
@@ -62,18 +64,23 @@ def test_parts_run_side_by_side_into_one_run_folder(catalog: Path, tmp_path: Pat
     assert proc.returncode == 1, out  # test_c_fails decides, whatever part it ran in
     assert any(line.startswith("[lwm2m 1/2] ") for line in out.splitlines()), out
     assert any(line.startswith("[lwm2m 2/2] ") for line in out.splitlines()), out
-    # Each part says once it has chosen its cases (conformance run holds devices back on it).
-    assert "[lwm2m 1/2] part 1/2: 2 of 4 cases" in out.splitlines(), out
-    assert "[lwm2m 2/2] part 2/2: 2 of 4 cases" in out.splitlines(), out
+    # Each part says once it has its cases (conformance run holds devices back on it).
+    assert ("[lwm2m 1/2] part 1/2: 2 of 4 cases, then what the others have left"
+            in out.splitlines()), out
+    assert ("[lwm2m 2/2] part 2/2: 2 of 4 cases, then what the others have left"
+            in out.splitlines()), out
     device = reports / "dev"
     assert (reports / "latest").resolve() == device.resolve()
 
     verdicts = json.loads((device / "verdicts.json").read_text())
-    by_case = {c["nodeid"].split("::")[-1]: (c["verdict"], c["part"]) for c in verdicts["cases"]}
-    assert by_case == {"test_a_meets": ("PASS", "parts/part-1"),
-                       "test_b_meets": ("PASS", "parts/part-2"),
-                       "test_c_fails": ("FAIL", "parts/part-1"),
-                       "test_d_passes": ("PASS", "parts/part-2")}
+    by_case = {c["nodeid"].split("::")[-1]: c["verdict"] for c in verdicts["cases"]}
+    assert by_case == {"test_a_meets": "PASS", "test_b_meets": "PASS",
+                       "test_c_fails": "FAIL", "test_d_passes": "PASS"}  # each once
+    part_of = {c["nodeid"].split("::")[-1]: c["part"] for c in verdicts["cases"]}
+    assert part_of["test_a_meets"] != part_of["test_b_meets"]  # they met: side by side
+    assert verdicts["run"]["split"] == ("every K-th case of the sorted node ids; a part that "
+                                        "had finished its share took what the others had left")
+    assert not (device / "parts" / "queue.json").exists()  # merged away
     assert verdicts["requirements"] == {"ATT-DMIG-3.2": "PASS", "ATT-DMIG-3.2.2": "FAIL"}
     assert verdicts["run"]["exit_status"] == 1 and verdicts["harness_problems"] == []
 
@@ -99,6 +106,85 @@ def test_parts_run_side_by_side_into_one_run_folder(catalog: Path, tmp_path: Pat
         assert (folder / "transcript.jsonl").is_file() and (folder / "report.html").is_file()
         assert not (folder / "verdicts.json").exists()
         assert not (folder / "allure-results.tar.gz").exists()
+
+
+# Shares (every other case of the sorted node ids): part 1 a, c; part 2 b, d. test_a waits for
+# test_c, so part 1 cannot run c itself: part 2, done with its share, must take it while part 1
+# is still in a. A part that took its next case before finishing the last would hold c: no meeting.
+TAKEN_LATE = MEET + """
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_a_waits_for_c(lab, dut):
+    meet(os.O_WRONLY)
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_b_passes(lab, dut):
+    pass
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_c_meets_a(lab, dut):
+    meet(os.O_RDONLY)
+
+@pytest.mark.requirement("ATT-DMIG-3.2")
+def test_d_passes(lab, dut):
+    pass
+"""
+
+
+def test_a_part_done_with_its_share_takes_what_another_has_not_started(tmp_path: Path) -> None:
+    catalog = meeting_catalog(tmp_path, TAKEN_LATE)
+    reports = tmp_path / "reports"
+    proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports),
+                   "--dut", "builtin:lwm2m", "--parts", "2", "--run-name", "dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = json.loads((reports / "dev" / "verdicts.json").read_text())
+    part = {c["nodeid"].split("::")[-1]: c["part"] for c in verdicts["cases"]}
+    assert part == {"test_a_waits_for_c": "parts/part-1", "test_b_passes": "parts/part-2",
+                    "test_c_meets_a": "parts/part-2", "test_d_passes": "parts/part-2"}
+    assert verdicts["counts"]["PASS"] == 4 and verdicts["harness_problems"] == []
+
+
+def test_a_case_no_part_ran_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    """The parts' queue had three cases; the parts, none of them cut short, ran two."""
+    device = tmp_path / "dev"
+    _part(device, 1, [("t::a", "PASS")])
+    _part(device, 2, [("t::b", "PASS")])
+    units = [["t::a"], ["t::b"], ["t::c"]]
+    SharedQueue(part_queue(device), units, [[0, 2], [1]], [1.0] * 3, 0).claim()  # a
+    SharedQueue(part_queue(device), units, [[0, 2], [1]], [1.0] * 3, 1).claim()  # b; c left
+    code = merge(device, [Part(part_folder(device, 1), 0), Part(part_folder(device, 2), 0)])
+    assert code == 11
+    verdicts = json.loads((device / "verdicts.json").read_text())
+    assert verdicts["harness_problems"] == [
+        "the parts' queue: 2 of its 3 cases ran (1 of its 3 units never taken)"]
+    # Cut short (Ctrl-C: pytest's status 2), the parts' own reports say so: no second problem.
+    other = tmp_path / "other"
+    _part(other, 1, [("t::a", "PASS")])
+    data = json.loads((part_folder(other, 1) / "verdicts.json").read_text())
+    data["run"]["exit_status"] = 2
+    (part_folder(other, 1) / "verdicts.json").write_text(json.dumps(data))
+    SharedQueue(part_queue(other), [["t::a"], ["t::b"]], [[0], [1]], [1.0] * 2, 0).claim()
+    merge(other, [Part(part_folder(other, 1), 2)])
+    verdicts = json.loads((other / "verdicts.json").read_text())
+    assert verdicts["harness_problems"] == []
+
+
+def test_another_order_keeps_fixed_shares(catalog: Path, tmp_path: Path) -> None:
+    """--order reverse proves the verdicts do not depend on the order: each part keeps that
+    order over a fixed share (every other case of the sorted node ids), no shared queue."""
+    reports = tmp_path / "reports"
+    proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--order",
+                   "reverse", "--dut", "builtin:lwm2m", "--parts", "2", "--run-name", "dev")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "[lwm2m 1/2] part 1/2: 2 of 4 cases" in out.splitlines(), out
+    assert "[lwm2m 2/2] part 2/2: 2 of 4 cases" in out.splitlines(), out
+    verdicts = json.loads((reports / "dev" / "verdicts.json").read_text())
+    by_case = {c["nodeid"].split("::")[-1]: (c["verdict"], c["part"]) for c in verdicts["cases"]}
+    assert by_case == {"test_a_meets": ("PASS", "parts/part-1"),
+                       "test_b_meets": ("PASS", "parts/part-2"),
+                       "test_c_fails": ("FAIL", "parts/part-1"),
+                       "test_d_passes": ("PASS", "parts/part-2")}
+    assert verdicts["run"]["split"] == "every K-th case of the sorted node ids"
 
 
 def test_parts_need_a_builtin_device(tmp_path: Path) -> None:
@@ -290,8 +376,10 @@ def test_a_second_run_is_split_by_the_first_runs_durations(tmp_path: Path) -> No
         assert proc.returncode == 0, proc.stdout + proc.stderr
     first = json.loads((reports / "first" / "verdicts.json").read_text())["run"]["split"]
     second = json.loads((reports / "second" / "verdicts.json").read_text())["run"]["split"]
-    assert first == "every K-th case of the sorted node ids"
-    assert second == f"balanced by the case durations of {reports / 'first' / 'verdicts.json'}"
+    took = "; a part that had finished its share took what the others had left"
+    assert first == "every K-th case of the sorted node ids" + took
+    assert second == (f"balanced by the case durations of {reports / 'first' / 'verdicts.json'}"
+                      + took)
     assert "balanced by the case durations" in (reports / "second" / "report.html").read_text()
 
 
@@ -320,11 +408,12 @@ def four_case_catalog(tmp_path: Path, seconds: dict[str, float]) -> Path:
 def test_a_first_run_is_split_by_the_catalogs_case_seconds(tmp_path: Path) -> None:
     """With no earlier run of the device, the catalog's case-seconds.json (keys: paths from its
     own folder) balances the parts: a and c, the slow ones, go to different parts, each with a
-    fast one (interleaving the sorted node ids would have put a and c together)."""
+    fast one (interleaving the sorted node ids would have put a and c together). Fixed shares
+    (--order reverse) show it; with the shared queue the same durations order the queue."""
     catalog = four_case_catalog(tmp_path, {"a": 5.0, "b": 1.0, "c": 5.0, "d": 1.0})
     reports = tmp_path / "reports"
     proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
-                   "builtin:lwm2m", "--parts", "2", "--run-name", "first")
+                   "builtin:lwm2m", "--parts", "2", "--run-name", "first", "--order", "reverse")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     verdicts = json.loads((reports / "first" / "verdicts.json").read_text())
     assert verdicts["run"]["split"] == f"balanced by the case durations of {catalog / CASE_SECONDS}"
@@ -340,7 +429,8 @@ def test_cases_an_earlier_run_did_not_have_take_the_catalogs_seconds(tmp_path: P
     reports = tmp_path / "reports"
     for name, selection in (("subset", ["-k", "test_runs and b"]), ("whole", [])):
         proc = run_cli("run", "--catalog", str(catalog), "--reports", str(reports), "--dut",
-                       "builtin:lwm2m", "--parts", "2", "--run-name", name, *selection)
+                       "builtin:lwm2m", "--parts", "2", "--run-name", name, *selection,
+                       "--order", "reverse")  # fixed shares: the split shows the durations
         assert proc.returncode == 0, proc.stdout + proc.stderr
     verdicts = json.loads((reports / "whole" / "verdicts.json").read_text())
     assert verdicts["run"]["split"] == (

@@ -75,7 +75,7 @@ def test_who_prints_a_devices_pdf(
     run = cli.PlannedRun(dut="builtin:omadm", label="omadm", folder=tmp_path / "run",
                          parts=parts)
     run.cases = tmp_path
-    args = SimpleNamespace(reports=str(tmp_path), fault=[])
+    args = SimpleNamespace(reports=str(tmp_path), fault=[], order="catalog")
     cli.start_child(run, 1, args, [], others=others)  # type: ignore[arg-type]
     child_env = envs[0] if envs[0] is not None else dict(os.environ)
     assert (child_env.get(acceptance.PDF_ENV) != "0") is child_prints
