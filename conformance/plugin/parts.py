@@ -179,9 +179,13 @@ class SharedPart:
                  fixed: list[pytest.Item]) -> None:
         self.queue, self.units = queue, units
         self.fixed = fixed  # not cases (the project's own tests): every part runs them
+        self.fixed_total = len(fixed)
         self.claimed: list[pytest.Item] = []  # the cases of the units this part took
         self.taken = 0  # of them, handed to the run loop
         self.problem: str | None = None  # the queue broke: the part stopped taking cases
+        # What pytest's progress counts as this part's: its share, and what it took beyond.
+        self.expected = len(fixed) + sum(len(units[u]) for u in queue.shares[queue.part])
+        self._session: pytest.Session | None = None
 
     def take(self) -> pytest.Item | None:
         """The next item: what is left of the unit in hand, else the next unit's first."""
@@ -196,11 +200,16 @@ class SharedPart:
             if index is None:
                 return None
             self.claimed.extend(self.units[index])
+            if self._session is not None:  # its progress: of its share, not of the catalog
+                self._session.testscollected = max(self.expected, self.fixed_total + len(
+                    self.claimed))
         self.taken += 1
         return self.claimed[self.taken - 1]
 
     def run(self, session: pytest.Session) -> None:
         """pytest's run loop over the items this part takes (``_pytest.main``'s, otherwise)."""
+        self._session = session
+        session.testscollected = self.expected
         try:
             item = self.take()
             while item is not None:
@@ -221,6 +230,7 @@ class SharedPart:
         others = [item for item in session.items if is_case(item) and id(item) not in mine]
         session.items[:] = [item for item in session.items
                             if not is_case(item) or id(item) in mine]
+        session.testscollected = len(session.items)
         run = get_run(session.config)
         if run is not None:
             run.cases_collected = sum(1 for item in session.items if is_case(item))
@@ -288,18 +298,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     say_collected(config, f"part {index}/{count}: {len(mine)} of {len(cases)} cases")
 
 
+def shared_plan(cases: list[pytest.Item], weights: Mapping[str, float], count: int
+                ) -> tuple[list[list[pytest.Item]], list[list[int]], list[float]]:
+    """The queue's units, each part's share of them (indices), and their expected seconds:
+    the shares as :func:`assign` makes them for cases, with units (named by their first case)."""
+    units = units_of(cases)
+    seconds = unit_seconds(units, weights)
+    names = [unit[0].nodeid for unit in units]
+    share_of = assign(names, count, dict(zip(names, seconds, strict=True)) if weights else {})
+    shares = [[u for u, name in enumerate(names) if share_of[name] == k] for k in range(count)]
+    return units, shares, seconds
+
+
 def share_queue(config: pytest.Config, items: list[pytest.Item], cases: list[pytest.Item],
                 weights: Mapping[str, float], path: Path, index: int, count: int) -> None:
     """Join the parts' queue in ``path``; the run loop then takes this part's cases from it.
     A queue of other cases (the parts did not collect the same) runs none here: a harness
     problem of the part, so the device's merged run is ERROR."""
     label = f"part {index}/{count}"
-    units = units_of(cases)
-    seconds = unit_seconds(units, weights)
-    # The shares as assign() makes them for cases, with units (named by their first case).
-    names = [unit[0].nodeid for unit in units]
-    share_of = assign(names, count, dict(zip(names, seconds, strict=True)) if weights else {})
-    shares = [[u for u, name in enumerate(names) if share_of[name] == k] for k in range(count)]
+    units, shares, seconds = shared_plan(cases, weights, count)
     try:
         queue = SharedQueue(path, [[item.nodeid for item in unit] for unit in units], shares,
                             seconds, index - 1)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conformance.plugin.partqueue import SharedQueue
-from conformance.plugin.parts import units_of
+from conformance.plugin.parts import shared_plan, units_of
 
 CASES = {
     "test_plain": """
@@ -24,7 +24,8 @@ CASES = {
 
         @pytest.fixture(scope="module")
         def once():
-            print("MODULE FIXTURE SET UP")
+            with open("setups.txt", "a") as f:
+                f.write("module fixture set up;")
             yield
 
         @pytest.mark.requirement("ATT-DMIG-3.2")
@@ -41,7 +42,7 @@ CASES = {
 def run_part(pytester: pytest.Pytester, part: str) -> pytest.RunResult:
     return pytester.runpytest("-p", "conformance.plugin.parts", f"--part={part}",
                               "--part-queue=queue.json", "--dut", "builtin:lwm2m",
-                              "--reports", "reports", "--run-name", f"part{part[0]}", "-s")
+                              "--reports", "reports", "--run-name", f"part{part[0]}")
 
 
 def test_cases_sharing_a_module_fixture_are_one_unit(pytester: pytest.Pytester) -> None:
@@ -61,7 +62,7 @@ def test_a_part_alone_runs_its_share_then_what_the_others_left(
     assert first.ret == 0, first.stdout.str()
     first.stdout.fnmatch_lines(["part 1/2: * of 6 cases, then what the others have left"])
     first.assert_outcomes(passed=6)
-    assert first.stdout.str().count("MODULE FIXTURE SET UP") == 1
+    assert (pytester.path / "setups.txt").read_text().count("set up") == 1
     second = run_part(pytester, "2/2")
     second.stdout.fnmatch_lines(["part 2/2: * of 6 cases, then what the others have left"])
     second.assert_outcomes(deselected=6)
@@ -82,3 +83,19 @@ def test_a_queue_of_other_cases_runs_none_and_is_a_harness_problem(
     assert verdicts["cases"] == []
     assert any("no case taken from the parts' queue" in p for p in verdicts["harness_problems"])
     assert result.ret == 11  # ERROR: the suite broke, the device is not judged
+
+
+def test_a_parts_progress_is_of_what_it_ran(pytester: pytest.Pytester) -> None:
+    """pytest's progress in a part counts its share and what it took, not the catalog: it ends
+    at 100 %, as a part with a fixed share does, though another part ran some cases."""
+    pytester.makepyfile(**CASES)
+    items, _ = pytester.inline_genitems()
+    units, shares, seconds = shared_plan(items, {}, 2)
+    other = SharedQueue(pytester.path / "queue.json",
+                        [[item.nodeid for item in unit] for unit in units], shares, seconds, 1)
+    taken = other.claim()  # part 2 has taken its first unit
+    assert taken is not None
+    result = run_part(pytester, "1/2")
+    result.assert_outcomes(passed=6 - len(units[taken]), deselected=len(units[taken]))
+    progress = [line.rsplit("[", 1)[-1] for line in result.stdout.lines if line.endswith("%]")]
+    assert progress and progress[-1] == "100%]", result.stdout.str()
