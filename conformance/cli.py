@@ -103,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--parts", metavar="K|auto", default="1",
         help="run a built-in (simulated) device's catalog as K parts side by side, each with its "
-        "own lab and reference device, merged into the device's one run folder; auto: "
+        "own lab and reference device, merged into the device's one run folder (in the "
+        "catalog's order, a part done with its share takes what the others have not started); "
+        "auto: "
         f"{AUTO_PARTS['lwm2m']} for builtin:lwm2m (its cases wait on protocol timers), "
         f"{AUTO_PARTS['omadm']} for builtin:omadm, 1 for the others. A declared device is one "
         "device: auto means 1 for it, and K > 1 is refused (default: 1)",
