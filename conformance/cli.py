@@ -347,7 +347,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     relays, collected = relay_lines(children, others=others, start_browser=browser is None)
     not_started: list[PlannedRun] = []
     if held_back:
-        most = max(run.parts for run in runs)  # a declared device beside them is not waited for
+        most = most_parts(runs)  # a declared device beside them is not waited for
         try:
             wait_until_collected([event for run, event in collected if run.parts == most])
         except KeyboardInterrupt:  # the runs started stop; those held back never start
@@ -451,8 +451,13 @@ def runs_held_back(runs: list[PlannedRun]) -> list[PlannedRun]:
     work fills those parts' protocol waits instead of slowing the parts' start-up, when the
     two cores are busiest (./run suite: bench/README.md §4). A declared device is never held
     back: a real device may be waiting for its lab."""
-    most = max((run.parts for run in runs), default=1)
+    most = most_parts(runs)
     return [run for run in runs if run.dut.startswith("builtin:") and run.parts < most]
+
+
+def most_parts(runs: list[PlannedRun]) -> int:
+    """The number of parts of the device run in the most."""
+    return max((run.parts for run in runs), default=1)
 
 
 def wait_until_collected(collected: list[threading.Event]) -> None:

@@ -103,9 +103,10 @@ def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = 
                 judged.append(part.code)
         elif part.code != NO_TESTS:
             problems.append(f"{rel[id(part)]}: left no verdicts (exit status {part.code})")
-    queue = _queue_problem(part_queue(device_folder), verdicts)
+    queue_file = part_queue(device_folder)
+    shared = queue_file.is_file()
+    queue = _queue_problem(queue_file, verdicts)
     problems.extend([queue] if queue else [])
-    shared = part_queue(device_folder).is_file()
     # Parts the selection left empty do not count, unless every part is empty: then the
     # device's status is theirs, as for a run whose selection is empty.
     code = combined_status(judged or [p.code for p in parts], problems)
@@ -120,7 +121,7 @@ def merge(device_folder: Path, parts: list[Part], split_by: list[Path] | None = 
              if split_by else "every K-th case of the sorted node ids")
     if shared:  # fixed shares to start with; a part done with its own took the others' last
         split += "; a part that had finished its share took what the others had left"
-        part_queue(device_folder).unlink(missing_ok=True)
+        queue_file.unlink(missing_ok=True)
     cases = _merge_verdicts(device_folder, verdicts, rel, problems, code, split)
     _merge_junit(device_folder, verdicts, rel)
     # The Allure archives are re-packed while Chromium prints the acceptance PDF (seconds).

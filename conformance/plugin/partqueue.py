@@ -50,7 +50,6 @@ class SharedQueue:
         self.cases = sum(len(u) for u in units)
         self.shares = shares
         self.fingerprint = fingerprint(units, shares)
-        self.claimed: list[int] = []
         self.taken_from_others = 0
         self._update(lambda state: None)  # joins the queue, or says why it cannot
 
@@ -66,12 +65,11 @@ class SharedQueue:
             self.taken_from_others += 1
             return left[max(rest)[1]].pop()  # the last of the share with most left
 
-        index = self._update(take)
-        if index is not None:
-            self.claimed.append(index)
-        return index
+        return self._update(take)
 
     def _update(self, change: Any) -> Any:
+        """``change(state)`` under the lock; the file is written when it was empty (this part
+        is the first) or ``change`` took a unit (it returned one: the state changed)."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd closes
@@ -87,12 +85,10 @@ class SharedQueue:
             else:  # the first part here
                 state = {"fingerprint": self.fingerprint, "units": self.units,
                          "cases": self.cases, "left": [list(s) for s in self.shares]}
-            before = json.dumps(state)
             result = change(state)
-            text = json.dumps(state)
-            if text != before or not data:
+            if result is not None or not data:
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, text.encode(), 0)
+                os.pwrite(fd, json.dumps(state).encode(), 0)
             return result
         finally:
             os.close(fd)
